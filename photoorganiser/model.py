@@ -1,0 +1,184 @@
+"""Values that cross stages: frozen dataclasses and enums, nothing else.
+
+Every stage of the import pipeline takes and returns these, so a stage can be
+read, tested and replaced on its own:
+
+    scan      -> ScanEntry
+    analyse   -> Analysis | AnalysisFailure      (MediaInfo + CaptureDate inside)
+    plan      -> Decision (one per ScanEntry)
+    collisions-> Decision (destinations made unique, duplicates marked)
+    execute   -> Outcome (one per Decision)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from pathlib import Path
+
+
+class FileKind(Enum):
+    """What scan decided a file is, from its name alone."""
+
+    IMAGE = "image"
+    RAW = "raw"
+    VIDEO = "video"
+    SIDECAR = "sidecar"  # .xmp .thm .aae .json: travels with its media file
+    OTHER = "other"  # ignored: hidden, system or not a media file
+
+
+class Action(Enum):
+    """What the run does (or, in a dry run, would do) with one scanned file."""
+
+    MOVE = "move"
+    COPY = "copy"
+    SKIP_EXISTS = "skip-exists"  # the same content is already in the library
+    SKIP_DUPLICATE = "skip-duplicate"  # the same content appears earlier in this run
+    IGNORE = "ignore"  # not a media file, hidden, system file, ...
+    ERROR = "error"  # could not be read or understood; left where it is
+
+    @property
+    def transfers(self) -> bool:
+        return self in (Action.MOVE, Action.COPY)
+
+
+class Status(Enum):
+    DONE = "done"
+    PLANNED = "planned"
+    FAILED = "failed"
+
+
+class TransferMode(Enum):
+    MOVE = "move"
+    COPY = "copy"
+
+    @property
+    def action(self) -> Action:
+        return Action.MOVE if self is TransferMode.MOVE else Action.COPY
+
+
+class DateSource(Enum):
+    """The tag or rule that gave a capture date (the report's `date_source`).
+
+    Values name the tag the way exiftool does (`Group:Tag`), so a user can check
+    them with `exiftool -G1 -a -time:all FILE`.
+    """
+
+    EXIF_DATETIME_ORIGINAL = "EXIF:DateTimeOriginal"
+    EXIF_CREATE_DATE = "EXIF:CreateDate"  # a.k.a. DateTimeDigitized
+    EXIF_MODIFY_DATE = "EXIF:ModifyDate"  # IFD0 DateTime, a last resort inside EXIF
+    XMP_DATETIME_ORIGINAL = "XMP:DateTimeOriginal"
+    XMP_CREATE_DATE = "XMP:CreateDate"
+    XMP_DATE_CREATED = "XMP:DateCreated"
+    IPTC_DATE_CREATED = "IPTC:DateCreated"
+    PNG_CREATION_TIME = "PNG:CreationTime"
+    QUICKTIME_CREATION_DATE = "QuickTime:CreationDate"  # Apple Keys: local time + zone
+    QUICKTIME_CREATE_DATE = "QuickTime:CreateDate"  # mvhd: UTC by spec
+    QUICKTIME_MEDIA_CREATE_DATE = "QuickTime:MediaCreateDate"  # mdhd: UTC by spec
+    QUICKTIME_DATETIME_ORIGINAL = "UserData:DateTimeOriginal"
+    RIFF_DATETIME_ORIGINAL = "RIFF:DateTimeOriginal"
+    MATROSKA_DATE = "Matroska:DateTimeOriginal"
+    ASF_CREATION_DATE = "ASF:CreationDate"
+    H264_DATETIME_ORIGINAL = "H264:DateTimeOriginal"
+    CANON_RAW_DATE = "CanonRaw:DateTimeOriginal"
+    THM_SIDECAR = "THM:DateTimeOriginal"  # the EXIF of a video's .THM sidecar
+    XMP_SIDECAR = "XMP-sidecar:DateTimeOriginal"
+    TAKEOUT_JSON = "Takeout:photoTakenTime"
+    FILENAME = "filename"
+    MTIME = "mtime"
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureDate:
+    """When a photo or video was taken, as the wall clock where it was taken showed it.
+
+    `wall` is naive local wall-clock time. `utc_offset` is the offset of that
+    wall time from UTC when it is known (EXIF OffsetTimeOriginal, an Apple video's
+    CreationDate, or a UTC video time that was converted to a local zone).
+    """
+
+    wall: datetime
+    source: DateSource
+    utc_offset: timedelta | None = None
+
+    def isoformat(self) -> str:
+        text = self.wall.isoformat(timespec="microseconds" if self.wall.microsecond else "seconds")
+        if self.utc_offset is None:
+            return text
+        minutes = int(self.utc_offset.total_seconds()) // 60
+        sign = "+" if minutes >= 0 else "-"
+        minutes = abs(minutes)
+        return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What a file's own content says about it (from `metadata.read_media`)."""
+
+    captured: CaptureDate | None = None
+    make: str | None = None
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None  # the format found in the content: "JPEG", "HEIF", "MP4", ...
+    is_video: bool = False
+    problems: tuple[str, ...] = ()  # damage found (e.g. truncated); the file is not healthy
+
+
+@dataclass(frozen=True, slots=True)
+class ScanEntry:
+    """One path found by scan, with the stat taken while scanning."""
+
+    path: Path
+    kind: FileKind
+    size: int = 0
+    mtime_ns: int = 0
+    inode: int = 0
+    device: int = 0
+    ignore_reason: str | None = None  # set when kind is OTHER (or scan failed)
+    error: str | None = None  # scan could not stat/read it
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A media file that was read: its hash and what its content says."""
+
+    entry: ScanEntry
+    hash: str  # XXH3-128, 32 hex digits
+    media: MediaInfo
+    captured: CaptureDate | None  # after the fallbacks (file name, mtime); None if undated
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisFailure:
+    """A media file that could not be read or understood; a person-readable reason."""
+
+    entry: ScanEntry
+    error: str
+    hash: str | None = None
+    media: MediaInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What happens to one scanned file, and why. Planning makes them; execute obeys them."""
+
+    source: Path
+    action: Action
+    reason: str
+    destination: Path | None = None
+    duplicate_of: Path | None = None
+    analysis: Analysis | None = None
+    entry: ScanEntry | None = None
+    error: str | None = None
+    follows: Path | None = None  # for a sidecar or a Live Photo part: the media it travels with
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What execute did with one Decision."""
+
+    decision: Decision
+    status: Status
+    error: str | None = None

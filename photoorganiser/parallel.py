@@ -1,0 +1,73 @@
+"""The one module that owns the process pool.
+
+Workers are module-level functions with picklable arguments; they return
+failures as values instead of raising, so one bad file never stops a run.
+`workers=1` runs everything in this process (tests, debugging, tiny runs).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sized
+from typing import TypeVar
+
+from .progress import Progress
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pmap(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    workers: int,
+    progress: Progress | None = None,
+    weight: Callable[[T], int] | None = None,
+) -> Iterator[R]:
+    """Apply `fn` to every item, yielding results as they finish (any order).
+
+    `progress`, when given, is advanced once per item (or by `weight(item)`).
+    """
+    items = list(items) if not isinstance(items, Sized) else items
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            result = fn(item)
+            if progress is not None:
+                progress.advance(weight(item) if weight else 1)
+            yield result
+        return
+    workers = min(workers, len(items))
+    chunksize = max(1, min(64, len(items) // (workers * 8)))
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(processes=workers) as pool:
+        if weight is None:
+            for result in pool.imap_unordered(fn, items, chunksize=chunksize):
+                if progress is not None:
+                    progress.advance(1)
+                yield result
+        else:
+            for item, result in pool.imap_unordered(
+                _Keep(fn), items, chunksize=chunksize
+            ):
+                if progress is not None:
+                    progress.advance(weight(item))
+                yield result
+
+
+class _Keep:
+    """Picklable wrapper returning (item, fn(item)), so progress can weigh each item."""
+
+    def __init__(self, fn: Callable[[T], R]) -> None:
+        self.fn = fn
+
+    def __call__(self, item: T) -> tuple[T, R]:
+        return item, self.fn(item)
