@@ -55,9 +55,7 @@ def pmap(
                     progress.advance(1)
                 yield result
         else:
-            for item, result in pool.imap_unordered(
-                _Keep(fn), items, chunksize=chunksize
-            ):
+            for item, result in pool.imap_unordered(_Keep(fn), items, chunksize=chunksize):
                 if progress is not None:
                     progress.advance(weight(item))
                 yield result

@@ -1,0 +1,112 @@
+"""Stage 2, analyse: read each media file once, in the process pool.
+
+One read gives the XXH3-128 hash and (for files up to 64 MiB) the bytes that the
+metadata reader parses, so a photo is never read twice. A file that cannot be
+read or understood comes back as an AnalysisFailure value with a reason a
+person understands; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from . import dates, metadata
+from .hashing import read_and_hash
+from .model import (
+    Analysis,
+    AnalysisFailure,
+    CaptureDate,
+    DateSource,
+    FileKind,
+    MediaInfo,
+    ScanEntry,
+)
+from .parallel import pmap
+from .progress import Progress
+from .timezones import resolve_timezone
+
+ANALYSED_KINDS = (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyseOptions:
+    timezone: str | None = None  # IANA name; None: the machine's zone
+    use_mtime: bool = True  # last resort for files with no date in metadata or name
+
+
+def needs_analysis(entry: ScanEntry) -> bool:
+    return entry.kind in ANALYSED_KINDS and entry.error is None
+
+
+def analyse(
+    entries: Iterable[ScanEntry],
+    options: AnalyseOptions,
+    *,
+    workers: int,
+    progress: Progress | None = None,
+) -> Iterator[Analysis | AnalysisFailure]:
+    """Analyse every entry (in any order), weighting progress by bytes."""
+    worker = functools.partial(analyse_entry, options=options)
+    return pmap(worker, list(entries), workers=workers, progress=progress)
+
+
+def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:
+    """The pool's worker: never raises, failures are values."""
+    try:
+        return _analyse(entry, options)
+    except MemoryError:
+        return AnalysisFailure(entry, "out of memory while reading this file")
+    except Exception as exc:  # noqa: BLE001 - a bad file must never stop the run
+        return AnalysisFailure(
+            entry, f"unexpected error while reading: {type(exc).__name__}: {exc}"
+        )
+
+
+def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:
+    tz = resolve_timezone(options.timezone)
+    if entry.size == 0:
+        return AnalysisFailure(entry, "empty file (0 bytes)")
+    try:
+        content = read_and_hash(entry.path)
+    except OSError as exc:
+        return AnalysisFailure(entry, f"cannot read: {exc.strerror or exc}")
+    if content.size != entry.size:
+        return AnalysisFailure(
+            entry,
+            f"changed while being read ({entry.size} bytes when scanned, {content.size} read):"
+            " still being copied? left for the next run",
+            hash=content.hash,
+        )
+    if entry.kind is FileKind.SIDECAR:
+        captured = _sidecar_date(entry.path, content.data, tz)
+        return Analysis(entry, content.hash, MediaInfo(captured=captured), captured)
+    try:
+        media = metadata.read_media(entry.path, content.data, tz)
+    except metadata.MetadataError as exc:
+        return AnalysisFailure(entry, str(exc), hash=content.hash)
+    captured = media.captured or dates.date_from_filename(entry.path.name)
+    if captured is None and options.use_mtime:
+        captured = mtime_date(entry.mtime_ns, tz)
+    return Analysis(entry, content.hash, media, captured)
+
+
+def _sidecar_date(path: Path, data: bytes | None, tz: tzinfo) -> CaptureDate | None:
+    """A sidecar's own capture date, for the media file it follows (XMP, Takeout JSON)."""
+    if data is None:
+        return None
+    ext = path.suffix.lower()
+    if ext == ".xmp":
+        return dates.date_from_xmp_sidecar(data)
+    if ext == ".json":
+        return dates.date_from_takeout_json(data, tz)
+    return None  # .thm (its EXIF is read as the video's, see plan) and .aae carry no capture date
+
+
+def mtime_date(mtime_ns: int, tz: tzinfo) -> CaptureDate:
+    """The file's modification time as local wall time in `tz`, offset included."""
+    moment = datetime.fromtimestamp(mtime_ns / 1e9, tz)
+    return CaptureDate(moment.replace(tzinfo=None), DateSource.MTIME, moment.utcoffset())

@@ -1,0 +1,279 @@
+"""Stage 4, resolve collisions: over the whole run and the library, before any file is touched.
+
+- the same content already in the library  -> skip-exists, naming the library file;
+- the same content twice in this run       -> the first (by source path) is imported,
+                                               the others skip-duplicate, naming it;
+- a different content wanting a taken name -> `_1`, `_2`, ... in source-path order,
+  so the same input always gives the same plan. Names that differ only by case
+  are the same name (the library may live on a case-insensitive disk).
+
+A file travels with its partners (Live Photo video, RAW+JPEG) and sidecars as one
+unit: a unit gets a number only when every one of its names is free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from .execute import TEMP_MARK
+from .hashing import hash_file
+from .model import Action, Decision, FileKind
+from .paths import fit_name, with_suffix_number
+from .plan import sidecar_name
+
+
+class LibraryIndex(Protocol):
+    """What collision resolution needs to know about the library."""
+
+    def names_in(self, folder: Path) -> frozenset[str]:
+        """Lower-cased names of everything in `folder` (empty if it does not exist)."""
+
+    def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
+        """A library file with this content, looking at `near` and its numbered variants."""
+
+
+class DiskLibrary:
+    """The library as it is on disk, read lazily and cached.
+
+    Content is found first where the file would be filed (its name and numbered
+    variants), then anywhere in the library: one walk lists every file's size,
+    and only files of the same size as a candidate are ever hashed.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._names: dict[Path, dict[str, str]] = {}
+        self._hashes: dict[Path, str | None] = {}
+        self._by_size: dict[int, list[Path]] | None = None
+
+    def _listing(self, folder: Path) -> dict[str, str]:
+        if folder not in self._names:
+            try:
+                with os.scandir(folder) as it:
+                    self._names[folder] = {e.name.lower(): e.name for e in it}
+            except OSError:
+                self._names[folder] = {}
+        return self._names[folder]
+
+    def names_in(self, folder: Path) -> frozenset[str]:
+        return frozenset(self._listing(folder))
+
+    def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
+        stem, ext = re.escape(near.stem.lower()), re.escape(near.suffix.lower())
+        pattern = re.compile(rf"^{stem}(_\d+)?{ext}$")
+        nearby = [
+            near.parent / actual
+            for lowered, actual in sorted(self._listing(near.parent).items())
+            if pattern.match(lowered)
+        ]
+        for candidate in [*nearby, *self._sizes().get(size, [])]:
+            if self._same(candidate, size, content_hash):
+                return candidate
+        return None
+
+    def _same(self, path: Path, size: int, content_hash: str) -> bool:
+        try:
+            if os.stat(path, follow_symlinks=False).st_size != size:
+                return False
+        except OSError:
+            return False
+        if path not in self._hashes:
+            try:
+                self._hashes[path] = hash_file(path)
+            except OSError:
+                self._hashes[path] = None
+        return self._hashes[path] == content_hash
+
+    def _sizes(self) -> dict[int, list[Path]]:
+        if self._by_size is None:
+            self._by_size = defaultdict(list)
+            for path, size in _walk_files(self.root):
+                self._by_size[size].append(path)
+        return self._by_size
+
+
+def _walk_files(root: Path):
+    """(path, size) of every regular file in the library but its bookkeeping and temp files."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for e in sorted(entries, key=lambda e: e.name):
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    if e.name != ".photoorganiser":
+                        stack.append(Path(e.path))
+                elif e.is_file(follow_symlinks=False) and TEMP_MARK not in e.name:
+                    yield Path(e.path), e.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+
+
+def resolve(decisions: Sequence[Decision], library: LibraryIndex) -> list[Decision]:
+    """The decisions with duplicates marked and every destination unique and free."""
+    out = {d.source: d for d in decisions}
+    media = [d for d in decisions if d.action.transfers and not _is_sidecar(d)]
+
+    # The same content: once in the library, or the first of the run (by source path).
+    by_hash: dict[str, list[Decision]] = defaultdict(list)
+    for d in media:
+        by_hash[d.analysis.hash].append(d)
+    for same in by_hash.values():
+        found = next((f for d in same if (f := _in_library(d, out, library))), None)
+        if found is not None:
+            for d in same:
+                out[d.source] = dataclasses.replace(
+                    d,
+                    action=Action.SKIP_EXISTS,
+                    destination=None,
+                    follows=None,
+                    duplicate_of=found,
+                    reason=f"already in the library as {found}; left in place",
+                )
+            continue
+        first = same[0]
+        for d in same[1:]:
+            out[d.source] = dataclasses.replace(
+                d,
+                action=Action.SKIP_DUPLICATE,
+                destination=None,
+                follows=None,
+                duplicate_of=first.source,
+                reason=f"same content as {first.source}, imported in this run; left in place",
+            )
+
+    # Units: a leader, its transferring partners, and their sidecars.
+    partners: dict[Path, list[Decision]] = defaultdict(list)
+    leaders: list[Decision] = []
+    for d in media:
+        d = out[d.source]
+        if not d.action.transfers:
+            continue
+        leader = out.get(d.follows) if d.follows else None
+        if leader is not None and leader.action.transfers:
+            partners[leader.source].append(d)
+        else:
+            if d.follows is not None:  # its leader is not imported: it goes on its own
+                d = dataclasses.replace(d, follows=None, reason=_own_reason(d))
+                out[d.source] = d
+            leaders.append(d)
+    sidecars: dict[Path, list[Decision]] = defaultdict(list)
+    for d in decisions:
+        if _is_sidecar(d) and d.follows is not None:
+            sidecars[d.follows].append(d)
+
+    taken: set[str] = set()
+    for leader in sorted(leaders, key=lambda d: str(d.source)):
+        members = [leader, *partners[leader.source]]
+        for placed in _place_unit(members, sidecars, library, taken):
+            out[placed.source] = placed
+
+    # Sidecars whose media is not imported stay where they are.
+    for d in decisions:
+        if not _is_sidecar(d) or d.follows is None:
+            continue
+        current = out[d.source]
+        if current.destination is None and current.action.transfers:
+            media_decision = out.get(d.follows)
+            why = media_decision.action.value if media_decision else "not imported"
+            out[d.source] = dataclasses.replace(
+                current,
+                action=Action.IGNORE,
+                reason=f"sidecar of {d.follows.name}, which is not imported ({why}); left in place",
+            )
+    return [out[d.source] for d in decisions]
+
+
+def _is_sidecar(d: Decision) -> bool:
+    return d.entry is not None and d.entry.kind is FileKind.SIDECAR
+
+
+def _own_reason(d: Decision) -> str:
+    return d.reason.split(": filed beside it; ", 1)[-1]
+
+
+def _in_library(d: Decision, out: dict[Path, Decision], library: LibraryIndex) -> Path | None:
+    """Look where this file would be filed: its own name, and its leader's stem."""
+    places = [d.destination]
+    leader = out.get(d.follows) if d.follows else None
+    if leader is not None and leader.destination is not None:
+        places.append(
+            leader.destination.with_name(fit_name(leader.destination.stem, d.destination.suffix))
+        )
+    for place in places:
+        found = library.find_content(d.analysis.hash, d.analysis.entry.size, place)
+        if found is not None:
+            return found
+    return None
+
+
+def _place_unit(
+    members: list[Decision],
+    sidecars: dict[Path, list[Decision]],
+    library: LibraryIndex,
+    taken: set[str],
+) -> list[Decision]:
+    """Give a unit the first set of names that are all free, and claim them."""
+    leader = members[0]
+    folder = leader.destination.parent
+    on_disk = library.names_in(folder)
+    clashing = _clashing_sidecars(members, sidecars)
+    if clashing:
+        sidecars = {k: [s for s in v if s.source not in clashing] for k, v in sidecars.items()}
+    for number in range(0, 1_000_000):
+        placed = []
+        base = leader.destination.name
+        if number:
+            base = with_suffix_number(base, number)
+        stem = Path(base).stem
+        for m in members:
+            dest = folder / fit_name(stem, m.destination.suffix)
+            placed.append(dataclasses.replace(m, destination=dest))
+            for s in sidecars.get(m.source, []):
+                name = sidecar_name(s.source, m.source, dest)
+                placed.append(dataclasses.replace(s, destination=folder / name))
+        names = [p.destination.name.lower() for p in placed]
+        keys = [str(folder / n).lower() for n in names]
+        if len(set(keys)) == len(keys) and not any(
+            n in on_disk or k in taken for n, k in zip(names, keys, strict=True)
+        ):
+            taken.update(keys)
+            if number:
+                placed = [
+                    dataclasses.replace(
+                        p, reason=f"{p.reason}; numbered _{number}: the name was taken"
+                    )
+                    for p in placed
+                ]
+            return placed + list(clashing.values())
+    raise RuntimeError(f"no free name for {leader.source}")  # pragma: no cover
+
+
+def _clashing_sidecars(
+    members: list[Decision], sidecars: dict[Path, list[Decision]]
+) -> dict[Path, Decision]:
+    """Sidecars that would take the same name as another one of the unit (IMG.XMP, img.xmp)."""
+    seen: set[str] = set()
+    clashing: dict[Path, Decision] = {}
+    for m in members:
+        for s in sidecars.get(m.source, []):
+            key = sidecar_name(s.source, m.source, m.destination).lower()
+            if key in seen:
+                clashing[s.source] = dataclasses.replace(
+                    s,
+                    action=Action.IGNORE,
+                    destination=None,
+                    reason=f"another sidecar of {m.source.name} takes the same name; left in place",
+                )
+            seen.add(key)
+    return clashing

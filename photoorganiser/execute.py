@@ -1,0 +1,275 @@
+"""Stage 5, execute: the only module that changes the user's files.
+
+Rules, whatever happens (crash, full disk, another process writing):
+- nothing is ever overwritten: a file is put under its final name with a
+  no-clobber atomic step (renameat2 RENAME_NOREPLACE, else link(2), which also
+  refuses an existing name);
+- a copy is written under a hidden temporary name in the destination folder,
+  flushed to disk, read back from the disk and checked against the content hash
+  taken during analysis, and only then given its final name;
+- a source is removed only after its copy is in place and verified (or moved by
+  a rename within one file system, which never copies);
+- a source that changed since it was scanned is left alone for the next run;
+- modification times (and permission bits) are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import secrets
+import stat
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import xxhash
+
+from .hashing import CHUNK_SIZE, hash_file
+from .model import Action, Decision, Outcome, Status
+from .progress import Progress
+
+TEMP_MARK = ".po-tmp-"  # temporary files are named `.NAME.po-tmp-PID-RANDOM`
+
+
+class TransferError(Exception):
+    """A transfer that did not happen; str() is the reason for the report."""
+
+
+class _Unsupported(Exception):
+    """The file system does not offer this primitive; try the next one."""
+
+
+def simulate(decisions: Iterable[Decision]) -> list[Outcome]:
+    """The dry run's outcomes: what would happen. Touches nothing."""
+    return [
+        Outcome(d, Status.FAILED, d.error)
+        if d.action is Action.ERROR
+        else Outcome(d, Status.PLANNED)
+        for d in decisions
+    ]
+
+
+def execute(decisions: Iterable[Decision], progress: Progress | None = None) -> list[Outcome]:
+    """Carry out the decisions, one file at a time, each independently of the others."""
+    outcomes = []
+    for d in decisions:
+        if d.action.transfers:
+            try:
+                transfer(d)
+                outcomes.append(Outcome(d, Status.DONE))
+            except TransferError as exc:
+                outcomes.append(Outcome(d, Status.FAILED, str(exc)))
+            if progress is not None:
+                progress.advance(d.entry.size if d.entry else 0)
+        elif d.action is Action.ERROR:
+            outcomes.append(Outcome(d, Status.FAILED, d.error))
+        else:
+            outcomes.append(Outcome(d, Status.DONE))
+    return outcomes
+
+
+def transfer(d: Decision) -> None:
+    """Move or copy d.source to d.destination, never overwriting, verified."""
+    src, dst = d.source, d.destination
+    assert dst is not None and d.entry is not None and d.analysis is not None
+    try:
+        st = os.stat(src, follow_symlinks=False)
+    except FileNotFoundError:
+        raise TransferError("vanished since it was scanned") from None
+    except OSError as exc:
+        raise TransferError(f"cannot read: {exc.strerror}") from None
+    if st.st_size != d.entry.size or st.st_mtime_ns != d.entry.mtime_ns:
+        raise TransferError("changed since it was scanned; left for the next run")
+    try:
+        os.makedirs(dst.parent, exist_ok=True)
+    except OSError as exc:
+        raise TransferError(f"cannot create folder {dst.parent}: {_why(exc)}") from None
+
+    if d.action is Action.MOVE:
+        try:
+            if _move_in_place(src, dst):
+                return
+        except FileExistsError:
+            raise TransferError(f"{dst} already exists; nothing was overwritten") from None
+        except OSError as exc:
+            raise TransferError(f"cannot move: {_why(exc)}") from None
+
+    tmp = temp_path(dst)
+    try:
+        _copy_verified(src, tmp, d.analysis.hash, st)
+        _publish(tmp, dst)
+    except FileExistsError:
+        _remove_quietly(tmp)
+        raise TransferError(f"{dst} already exists; nothing was overwritten") from None
+    except TransferError:
+        _remove_quietly(tmp)
+        raise
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise TransferError(f"cannot copy: {_why(exc)}") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync_dir(dst.parent)
+    if d.action is Action.MOVE:
+        try:
+            os.unlink(src)
+        except OSError as exc:
+            raise TransferError(
+                f"copied and verified into the library, but the original could not be removed:"
+                f" {_why(exc)}"
+            ) from None
+        _fsync_dir(src.parent)
+
+
+def temp_path(dst: Path) -> Path:
+    name = f".{dst.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    return dst.with_name(name)
+
+
+def _move_in_place(src: Path, dst: Path) -> bool:
+    """Rename within one file system, refusing an existing name. False: must copy."""
+    try:
+        rename_noreplace(src, dst)
+    except _Unsupported:
+        try:
+            os.link(src, dst)  # no-clobber: EEXIST if dst exists
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno in (
+                errno.EXDEV,
+                errno.EPERM,
+                errno.ENOTSUP,
+                errno.EOPNOTSUPP,
+                errno.EMLINK,
+            ):
+                return False
+            raise
+        os.unlink(src)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return False  # another file system: copy, verify, then remove
+        raise
+    _fsync_dir(dst.parent)
+    _fsync_dir(src.parent)
+    return True
+
+
+def _publish(tmp: Path, dst: Path) -> None:
+    """Give the verified temporary file its final name, never replacing anything."""
+    try:
+        rename_noreplace(tmp, dst)
+        return
+    except _Unsupported:
+        pass
+    try:
+        os.link(tmp, dst)
+        os.unlink(tmp)
+        return
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+    # No atomic no-clobber primitive at all (some FAT/exFAT drivers): claim the
+    # name exclusively, then replace our own empty claim.
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    os.replace(tmp, dst)
+
+
+def _copy_verified(src: Path, tmp: Path, expected_hash: str, st: os.stat_result) -> None:
+    fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with open(src, "rb", buffering=0) as fin:
+            hasher = xxhash.xxh3_128()
+            buf = bytearray(CHUNK_SIZE)
+            view = memoryview(buf)
+            while n := fin.readinto(buf):
+                hasher.update(view[:n])
+                written = 0
+                while written < n:
+                    written += os.write(fd_out, view[written:n])
+        os.fsync(fd_out)
+        if hasattr(os, "posix_fadvise"):  # make the check below read the disk, not the cache
+            os.posix_fadvise(fd_out, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd_out)
+    if hasher.hexdigest() != expected_hash:
+        raise TransferError("changed while being copied (content differs from when it was read)")
+    if hash_file(tmp) != expected_hash:
+        raise TransferError("the copy read back from disk does not match the original")
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the library's disk"
+    if exc.errno == errno.EROFS:
+        return "the library is on a read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied ({exc.filename})"
+    return exc.strerror or str(exc)
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # some file systems cannot sync a folder
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- rename without replacing ---------------------------------------------------------
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1  # Linux renameat2 flag
+_RENAME_EXCL = 0x4  # macOS renamex_np flag
+
+
+def _load_rename():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover
+        return None
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        fn = libc.renameat2
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+        return lambda a, b: fn(_AT_FDCWD, a, _AT_FDCWD, b, _RENAME_NOREPLACE)
+    if sys.platform == "darwin" and hasattr(libc, "renamex_np"):  # pragma: no cover
+        fn = libc.renamex_np
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+        return lambda a, b: fn(a, b, _RENAME_EXCL)
+    return None  # pragma: no cover
+
+
+_rename = _load_rename()
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Atomically rename src to dst; FileExistsError if dst exists; _Unsupported if the
+    platform or file system cannot do it."""
+    if _rename is None:
+        raise _Unsupported
+    if _rename(os.fsencode(src), os.fsencode(dst)) == 0:
+        return
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        raise _Unsupported
+    raise OSError(err, os.strerror(err), str(src), None, str(dst))

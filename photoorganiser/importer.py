@@ -1,0 +1,131 @@
+"""The import, as a list of stages: scan, analyse, plan, resolve collisions, execute, report.
+
+The dry run runs every stage but execute, so its report says exactly what the
+real run does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .analyse import AnalyseOptions, analyse, needs_analysis
+from .collisions import DiskLibrary, resolve
+from .execute import execute, simulate
+from .model import Outcome, Status, TransferMode
+from .parallel import default_workers
+from .paths import DEFAULT_TEMPLATE, TemplateError, parse_template
+from .plan import PlanOptions, plan
+from .progress import Progress
+from .report import default_report_path, render_summary, summarise, write_report
+from .scan import scan
+from .timezones import UnknownTimezone, resolve_timezone
+
+log = logging.getLogger("photoorganiser")
+
+
+class ImportUsageError(ValueError):
+    """The options cannot work (missing input, library inside a file, bad template...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    inputs: tuple[Path, ...]
+    library: Path
+    mode: TransferMode = TransferMode.MOVE
+    dry_run: bool = False
+    template: str = DEFAULT_TEMPLATE
+    workers: int = field(default_factory=default_workers)
+    timezone: str | None = None
+    use_mtime: bool = True
+    report: Path | None = None
+    report_dir: Path = Path("reports")
+    progress: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    outcomes: list[Outcome]
+    report_path: Path
+    summary_path: Path
+    summary: list[tuple[str, int]]
+    title: str
+
+    @property
+    def failed(self) -> int:
+        return sum(o.status is Status.FAILED for o in self.outcomes)
+
+
+def run_import(options: ImportOptions) -> ImportResult:
+    started = datetime.now()
+    check_options(options)
+    library = Path(os.path.abspath(options.library))
+    show = options.progress
+
+    entries = list(scan(options.inputs, exclude=[library]))
+    log.info("scan: %d files", len(entries))
+
+    to_analyse = [e for e in entries if needs_analysis(e)]
+    analyse_options = AnalyseOptions(options.timezone, options.use_mtime)
+    with Progress("analyse", len(to_analyse), show) as bar:
+        analysed = {
+            r.entry.path: r
+            for r in analyse(to_analyse, analyse_options, workers=options.workers, progress=bar)
+        }
+    results = [analysed.get(e.path, e) for e in entries]
+
+    decisions = plan(results, PlanOptions(library, parse_template(options.template), options.mode))
+    decisions = resolve(decisions, DiskLibrary(library))
+    for d in decisions:
+        log.debug("%s %s -> %s: %s", d.action.value, d.source, d.destination or "-", d.reason)
+
+    if options.dry_run:
+        outcomes = simulate(decisions)
+    else:
+        transfers = sum(d.action.transfers for d in decisions)
+        with Progress(options.mode.value, transfers, show) as bar:
+            outcomes = execute(decisions, progress=bar)
+
+    report_path = options.report or default_report_path(options.report_dir, started)
+    write_report(outcomes, report_path)
+    title = "Dry run: nothing was changed" if options.dry_run else f"Import ({options.mode.value})"
+    summary = summarise(outcomes)
+    summary_path = report_path.with_suffix(".summary.txt")
+    summary_path.write_text(render_summary(summary, title) + f"Report: {report_path}\n")
+    return ImportResult(outcomes, report_path, summary_path, summary, title)
+
+
+def check_options(options: ImportOptions) -> None:
+    """Refuse options that cannot work, before anything is read or written."""
+    if not options.inputs:
+        raise ImportUsageError("give at least one --input folder")
+    library = Path(os.path.realpath(options.library))
+    for given in options.inputs:
+        if not given.exists():
+            raise ImportUsageError(f"input folder {given} does not exist")
+        if not given.is_dir():
+            raise ImportUsageError(f"input {given} is not a folder")
+        real = Path(os.path.realpath(given))
+        if real == library or library in real.parents:
+            raise ImportUsageError(f"input {given} is inside the library {options.library}")
+    for parent in [library, *library.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == library else f"is inside a file ({parent})"
+                raise ImportUsageError(f"output {options.library} {what}")
+            break
+    if options.report is not None and options.report.is_dir():
+        raise ImportUsageError(f"--report {options.report} is a folder; give a file name")
+    try:
+        parse_template(options.template)
+    except TemplateError as exc:
+        raise ImportUsageError(str(exc)) from None
+    try:
+        resolve_timezone(options.timezone)
+    except UnknownTimezone as exc:
+        raise ImportUsageError(str(exc)) from None
+    if options.workers < 1:
+        raise ImportUsageError("--workers must be at least 1")

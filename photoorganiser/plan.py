@@ -1,0 +1,257 @@
+"""Stage 3, plan: one Decision per scanned file. Pure: reads nothing, writes nothing.
+
+The dry run and the real run both plan with this module, so the report of a dry
+run says exactly what the real run will do.
+
+Besides the destination of each media file, planning decides what travels
+together:
+- sidecars (`NAME.xmp`, `NAME.EXT.xmp`, `NAME.THM`, `NAME.AAE`, `NAME.EXT.json`
+  and Takeout's `NAME.EXT(1).json`) follow their media file;
+- a Live Photo (a still and a video with the same stem in one folder) and a
+  RAW+JPEG pair share one destination stem, decided by the still image.
+The final names are settled by `collisions`, which sees the whole run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import (
+    Action,
+    Analysis,
+    AnalysisFailure,
+    CaptureDate,
+    DateSource,
+    Decision,
+    FileKind,
+    ScanEntry,
+    TransferMode,
+)
+from .paths import UNDATED_FOLDER, Template, render
+
+Result = ScanEntry | Analysis | AnalysisFailure
+
+# Dates only the file system or the file name gave: a sidecar's date is better.
+WEAK_DATE_SOURCES = frozenset({DateSource.FILENAME, DateSource.MTIME})
+# Which part of a pair decides the shared name: the still image, then the raw.
+LEADER_ORDER = {FileKind.IMAGE: 0, FileKind.RAW: 1, FileKind.VIDEO: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    library: Path
+    template: Template
+    mode: TransferMode
+
+
+def entry_of(result: Result) -> ScanEntry:
+    return result if isinstance(result, ScanEntry) else result.entry
+
+
+def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
+    """Decisions for every scanned file, sorted by source path."""
+    results = sorted(results, key=lambda r: str(entry_of(r).path))
+    media = [r for r in results if isinstance(r, Analysis) and r.entry.kind is not FileKind.SIDECAR]
+    sidecar_of = associate_sidecars(results, media)
+    media = _with_sidecar_dates(media, sidecar_of, results)
+    leader_of = pair_media(media)
+    by_path = {a.entry.path: a for a in media}
+
+    decisions = []
+    for result in results:
+        entry = entry_of(result)
+        if isinstance(result, Analysis) and entry.kind is not FileKind.SIDECAR:
+            result = by_path[entry.path]
+        decisions.append(_decide(result, options, sidecar_of, leader_of, by_path))
+    return decisions
+
+
+def _decide(
+    result: Result,
+    options: PlanOptions,
+    sidecar_of: dict[Path, Path],
+    leader_of: dict[Path, Path],
+    by_path: dict[Path, Analysis],
+) -> Decision:
+    entry = entry_of(result)
+    if isinstance(result, ScanEntry):
+        if result.error:
+            return Decision(entry.path, Action.ERROR, result.error, entry=entry, error=result.error)
+        return Decision(entry.path, Action.IGNORE, result.ignore_reason or "ignored", entry=entry)
+    if isinstance(result, AnalysisFailure):
+        return Decision(
+            entry.path,
+            Action.ERROR,
+            f"left in place: {result.error}",
+            entry=entry,
+            error=result.error,
+        )
+    if entry.kind is FileKind.SIDECAR:
+        media_path = sidecar_of.get(entry.path)
+        if media_path is None:
+            return Decision(
+                entry.path,
+                Action.IGNORE,
+                "sidecar with no media file beside it; left in place",
+                analysis=result,
+                entry=entry,
+            )
+        return Decision(
+            entry.path,
+            options.mode.action,
+            f"sidecar of {media_path.name}",
+            analysis=result,
+            entry=entry,
+            follows=media_path,
+        )
+    if result.media.problems:
+        problems = "; ".join(result.media.problems)
+        return Decision(
+            entry.path,
+            Action.ERROR,
+            f"damaged file, left in place: {problems}",
+            analysis=result,
+            entry=entry,
+            error=problems,
+        )
+    destination = options.library / render(options.template, result)
+    leader = leader_of.get(entry.path)
+    reason = _date_reason(result.captured, destination, options.library)
+    if leader is not None:
+        what = "Live Photo video" if entry.kind is FileKind.VIDEO else "pair"
+        reason = f"{what} of {leader.name}: filed beside it; {reason}"
+    return Decision(
+        entry.path,
+        options.mode.action,
+        reason,
+        destination=destination,
+        analysis=result,
+        entry=entry,
+        follows=leader,
+    )
+
+
+def _date_reason(captured: CaptureDate | None, destination: Path, library: Path) -> str:
+    if captured is None:
+        return f"no date in metadata or file name (--no-mtime): filed under {UNDATED_FOLDER}/"
+    if captured.source is DateSource.MTIME:
+        when = captured.isoformat()
+        return f"no date in metadata or file name: dated by file modification time {when}"
+    return f"new: taken {captured.isoformat()} ({captured.source.value})"
+
+
+# --- sidecars ---------------------------------------------------------------------
+
+_TAKEOUT_QUIRK = re.compile(r"^(?P<stem>.+?)(?P<ext>\.[^.()]+)(?P<num>\(\d+\))\.json$", re.I)
+SIDECAR_ORDER = {FileKind.RAW: 0, FileKind.IMAGE: 1, FileKind.VIDEO: 2}
+
+
+def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> dict[Path, Path]:
+    """sidecar path -> the media file it belongs to, for sidecars that have one."""
+    by_name: dict[tuple[Path, str], Path] = {}
+    by_stem: dict[tuple[Path, str], list[Analysis]] = defaultdict(list)
+    for a in media:
+        folder, name = a.entry.path.parent, a.entry.path.name
+        by_name[folder, name.lower()] = a.entry.path
+        by_stem[folder, a.entry.path.stem.lower()].append(a)
+    found: dict[Path, Path] = {}
+    for r in results:
+        entry = entry_of(r)
+        if entry.kind is not FileKind.SIDECAR:
+            continue
+        target = _sidecar_target(entry.path, by_name, by_stem)
+        if target is not None:
+            found[entry.path] = target
+    return found
+
+
+def _sidecar_target(
+    path: Path,
+    by_name: dict[tuple[Path, str], Path],
+    by_stem: dict[tuple[Path, str], list[Analysis]],
+) -> Path | None:
+    folder, name = path.parent, path.name
+    ext = path.suffix.lower()
+    inner = name[: -len(path.suffix)]  # NAME.EXT for NAME.EXT.xmp, NAME for NAME.xmp
+    if ext in (".xmp", ".json") and (folder, inner.lower()) in by_name:
+        return by_name[folder, inner.lower()]
+    if ext == ".json":
+        m = _TAKEOUT_QUIRK.match(name)  # IMG.jpg(1).json belongs to IMG(1).jpg
+        if m:
+            key = (folder, f"{m['stem']}{m['num']}{m['ext']}".lower())
+            if key in by_name:
+                return by_name[key]
+    wanted = {
+        ".xmp": (FileKind.RAW, FileKind.IMAGE, FileKind.VIDEO),
+        ".json": (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO),
+        ".thm": (FileKind.VIDEO,),
+        ".aae": (FileKind.IMAGE,),
+    }.get(ext, ())
+    candidates = [a for a in by_stem.get((folder, inner.lower()), []) if a.entry.kind in wanted]
+    if not candidates:
+        return None
+    candidates.sort(key=lambda a: (wanted.index(a.entry.kind), a.entry.path.name))
+    return candidates[0].entry.path
+
+
+def sidecar_name(sidecar: Path, media: Path, media_destination: Path) -> str:
+    """The sidecar's name beside its media's destination, in the sidecar's own form."""
+    ext = sidecar.suffix.lower()
+    inner = sidecar.name[: -len(sidecar.suffix)]
+    if inner.lower() == media.name.lower() or _TAKEOUT_QUIRK.match(sidecar.name):
+        return f"{media_destination.name}{ext}"  # NAME.EXT.xmp form
+    return f"{media_destination.stem}{ext}"  # NAME.xmp form
+
+
+def _with_sidecar_dates(
+    media: list[Analysis], sidecar_of: dict[Path, Path], results: Sequence[Result]
+) -> list[Analysis]:
+    """A media file dated only by its name or mtime takes its sidecar's date instead."""
+    best: dict[Path, CaptureDate] = {}
+    rank = {DateSource.THM_SIDECAR: 0, DateSource.XMP_SIDECAR: 1, DateSource.TAKEOUT_JSON: 2}
+    for r in results:
+        if not isinstance(r, Analysis) or r.entry.path not in sidecar_of or r.captured is None:
+            continue
+        target = sidecar_of[r.entry.path]
+        current = best.get(target)
+        if current is None or rank.get(r.captured.source, 9) < rank.get(current.source, 9):
+            best[target] = r.captured
+    updated = []
+    for a in media:
+        weak = a.captured is None or a.captured.source in WEAK_DATE_SOURCES
+        if weak and a.entry.path in best:
+            a = dataclasses.replace(a, captured=best[a.entry.path])
+        updated.append(a)
+    return updated
+
+
+# --- Live Photos and RAW+JPEG pairs -------------------------------------------------
+
+
+def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
+    """follower path -> leader path, for files sharing a stem in one folder.
+
+    A pair holds at most one still image, one raw and one video; the still
+    decides the shared name (the raw when there is no still). Two stills of the
+    same stem (IMG_1.jpg and IMG_1.png) are different pictures and stay apart.
+    """
+    groups: dict[tuple[Path, str], list[Analysis]] = defaultdict(list)
+    for a in media:
+        if a.media.problems:
+            continue
+        groups[a.entry.path.parent, a.entry.path.stem.lower()].append(a)
+    leader_of: dict[Path, Path] = {}
+    for members in groups.values():
+        kinds = [m.entry.kind for m in members]
+        if len(members) < 2 or len(set(kinds)) != len(kinds):
+            continue
+        members.sort(key=lambda m: LEADER_ORDER[m.entry.kind])
+        leader = members[0]
+        for follower in members[1:]:
+            leader_of[follower.entry.path] = leader.entry.path
+    return leader_of

@@ -1,0 +1,186 @@
+"""Stage 1, scan: walk the inputs and classify every path by its name.
+
+Nothing is read here but directory entries and their stat. Symbolic links are
+never followed, the library is never scanned as input, and every file found
+produces exactly one ScanEntry, media or not, so the report can account for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from .model import FileKind, ScanEntry
+
+IMAGE_EXTENSIONS = frozenset(
+    [
+        "jpg",
+        "jpeg",
+        "jpe",
+        "heic",
+        "heif",
+        "hif",
+        "avif",
+        "png",
+        "gif",
+        "tif",
+        "tiff",
+        "webp",
+        "bmp",
+    ]
+)
+RAW_EXTENSIONS = frozenset(
+    [
+        "dng",
+        "cr2",
+        "cr3",
+        "crw",
+        "nef",
+        "nrw",
+        "arw",
+        "srf",
+        "sr2",
+        "orf",
+        "rw2",
+        "raf",
+        "pef",
+        "srw",
+        "x3f",
+        "iiq",
+        "mrw",
+    ]
+)
+VIDEO_EXTENSIONS = frozenset(
+    ["mp4", "m4v", "mov", "3gp", "3g2", "avi", "mts", "m2ts", "mkv", "wmv", "mpg", "mpeg", "dv"]
+)
+SIDECAR_EXTENSIONS = frozenset(["xmp", "thm", "aae", "json"])
+
+SYSTEM_FILES = frozenset(
+    name.lower()
+    for name in (
+        ".DS_Store",
+        "Thumbs.db",
+        "ehthumbs.db",
+        "ehthumbs_vista.db",
+        "desktop.ini",
+        ".picasa.ini",
+        "Picasa.ini",
+        ".localized",
+        "Icon\r",
+        ".nomedia",
+    )
+)
+SYSTEM_FOLDERS = frozenset(
+    name.lower()
+    for name in (
+        "@eaDir",  # Synology thumbnails
+        "$RECYCLE.BIN",
+        "System Volume Information",
+        ".Trashes",
+        ".Spotlight-V100",
+        ".fseventsd",
+        ".TemporaryItems",
+        ".thumbnails",
+        ".photoorganiser",  # a library's own bookkeeping
+        "lost+found",
+    )
+)
+
+
+def classify(name: str) -> tuple[FileKind, str | None]:
+    """The kind of a file from its name, and the reason when it is ignored."""
+    lowered = name.lower()
+    if lowered in SYSTEM_FILES:
+        return FileKind.OTHER, "system file"
+    if name.startswith("._"):
+        return FileKind.OTHER, "macOS resource fork (._ file)"
+    if name.startswith("."):
+        return FileKind.OTHER, "hidden file"
+    ext = lowered.rpartition(".")[2] if "." in lowered else ""
+    if ext in IMAGE_EXTENSIONS:
+        return FileKind.IMAGE, None
+    if ext in RAW_EXTENSIONS:
+        return FileKind.RAW, None
+    if ext in VIDEO_EXTENSIONS:
+        return FileKind.VIDEO, None
+    if ext in SIDECAR_EXTENSIONS:
+        return FileKind.SIDECAR, None
+    if not ext:
+        return FileKind.OTHER, "not a photo or video (no extension)"
+    return FileKind.OTHER, f"not a photo or video (.{ext})"
+
+
+def _is_within(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def normalise_inputs(inputs: Sequence[Path]) -> list[Path]:
+    """Absolute, resolved, without repeats and without folders inside another input."""
+    resolved = sorted({Path(os.path.realpath(p)) for p in inputs})
+    kept: list[Path] = []
+    for path in resolved:
+        if not any(_is_within(path, other) for other in kept):
+            kept.append(path)
+    return kept
+
+
+def scan(inputs: Sequence[Path], exclude: Sequence[Path] = ()) -> Iterator[ScanEntry]:
+    """Every path below `inputs`, depth first in name order (so runs are repeatable).
+
+    Folders in `exclude` (the library) are not entered; hidden and system folders
+    are reported as one ignored entry each instead of being walked.
+    """
+    excluded = {Path(os.path.realpath(p)) for p in exclude}
+    for root in normalise_inputs(inputs):
+        yield from _walk(root, excluded)
+
+
+def _walk(folder: Path, excluded: set[Path]) -> Iterator[ScanEntry]:
+    try:
+        with os.scandir(folder) as it:
+            dir_entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield ScanEntry(folder, FileKind.OTHER, error=f"cannot list folder: {exc.strerror or exc}")
+        return
+    for de in dir_entries:
+        path = Path(de.path)
+        try:
+            if de.is_symlink():
+                yield ScanEntry(path, FileKind.OTHER, ignore_reason="symbolic link (not followed)")
+                continue
+            if de.is_dir(follow_symlinks=False):
+                if path in excluded:
+                    yield ScanEntry(
+                        path, FileKind.OTHER, ignore_reason="the library folder (never scanned)"
+                    )
+                elif de.name.lower() in SYSTEM_FOLDERS:
+                    yield ScanEntry(
+                        path, FileKind.OTHER, ignore_reason="system folder (not scanned)"
+                    )
+                elif de.name.startswith("."):
+                    yield ScanEntry(
+                        path, FileKind.OTHER, ignore_reason="hidden folder (not scanned)"
+                    )
+                else:
+                    yield from _walk(path, excluded)
+                continue
+            st = de.stat(follow_symlinks=False)
+        except OSError as exc:
+            yield ScanEntry(path, FileKind.OTHER, error=f"cannot stat: {exc.strerror or exc}")
+            continue
+        if not de.is_file(follow_symlinks=False):
+            yield ScanEntry(
+                path, FileKind.OTHER, ignore_reason="not a regular file (device, pipe or socket)"
+            )
+            continue
+        kind, reason = classify(de.name)
+        yield ScanEntry(
+            path,
+            kind,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
+            device=st.st_dev,
+            ignore_reason=reason,
+        )

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/media.py
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("PHOTOORGANISER_CORPUS", REPO.parent / "shared" / "corpus" / "real"))
+
+
+def tree_state(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below root: its bytes and mtime (to prove nothing changed)."""
+    state = {}
+    if not root.exists():
+        return state
+    for path in sorted(root.rglob("*")):
+        if path.is_file() or path.is_symlink():
+            st = path.lstat()
+            data = path.read_bytes() if path.is_file() else os.readlink(path).encode()
+            state[str(path.relative_to(root))] = (data, st.st_mtime_ns)
+        else:
+            state[str(path.relative_to(root)) + "/"] = (b"", 0)
+    return state
+
+
+@pytest.fixture
+def corpus() -> Path:
+    if not (CORPUS / "manifest.csv").exists():
+        pytest.skip(f"real corpus not found at {CORPUS}")
+    return CORPUS
