@@ -8,6 +8,7 @@ person understands; it never stops the run.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from .progress import Progress
 from .timezones import resolve_timezone
 
 ANALYSED_KINDS = (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR)
+WEAK_SOURCES = frozenset({DateSource.FILENAME, DateSource.MTIME})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,15 @@ def _sidecar_date(path: Path, data: bytes | None, tz: tzinfo) -> CaptureDate | N
         return dates.date_from_xmp_sidecar(data)
     if ext == ".json":
         return dates.date_from_takeout_json(data, tz)
-    return None  # .thm (its EXIF is read as the video's, see plan) and .aae carry no capture date
+    if ext == ".thm":  # a camera's JPEG thumbnail of its video, with the EXIF the AVI lacks
+        try:
+            captured = metadata.read_media(path, data, tz).captured
+        except metadata.MetadataError:
+            return None
+        if captured is None or captured.source in WEAK_SOURCES:
+            return None
+        return dataclasses.replace(captured, source=DateSource.THM_SIDECAR)
+    return None  # .aae (Apple edit instructions) carries no capture date
 
 
 def mtime_date(mtime_ns: int, tz: tzinfo) -> CaptureDate:

@@ -22,7 +22,7 @@ import os
 import secrets
 import stat
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import xxhash
@@ -52,9 +52,35 @@ def simulate(decisions: Iterable[Decision]) -> list[Outcome]:
     ]
 
 
-def execute(decisions: Iterable[Decision], progress: Progress | None = None) -> list[Outcome]:
-    """Carry out the decisions, one file at a time, each independently of the others."""
-    outcomes = []
+INTERRUPTED = "not done: the run was interrupted before this file"
+
+
+def execute(decisions: Sequence[Decision], progress: Progress | None = None) -> list[Outcome]:
+    """Carry out the decisions, one file at a time, each independently of the others.
+
+    On Ctrl-C the file in hand is finished or cleanly undone, the files not
+    reached are reported as failed (untouched), and KeyboardInterrupt is raised
+    again as `Interrupted`, carrying every outcome so the report is still written.
+    """
+    outcomes: list[Outcome] = []
+    try:
+        _execute_into(outcomes, decisions, progress)
+    except KeyboardInterrupt:
+        outcomes += [Outcome(d, Status.FAILED, INTERRUPTED) for d in decisions[len(outcomes) :]]
+        raise Interrupted(outcomes) from None
+    return outcomes
+
+
+class Interrupted(KeyboardInterrupt):
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__("interrupted")
+        self.outcomes = outcomes
+        self.result: object | None = None  # the import's result, once its report is written
+
+
+def _execute_into(
+    outcomes: list[Outcome], decisions: Sequence[Decision], progress: Progress | None
+) -> None:
     for d in decisions:
         if d.action.transfers:
             try:
@@ -68,7 +94,6 @@ def execute(decisions: Iterable[Decision], progress: Progress | None = None) -> 
             outcomes.append(Outcome(d, Status.FAILED, d.error))
         else:
             outcomes.append(Outcome(d, Status.DONE))
-    return outcomes
 
 
 def transfer(d: Decision) -> None:

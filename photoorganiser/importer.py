@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .analyse import AnalyseOptions, analyse, needs_analysis
 from .collisions import DiskLibrary, resolve
-from .execute import execute, simulate
+from .execute import Interrupted, execute, simulate
 from .model import Outcome, Status, TransferMode
 from .parallel import default_workers
 from .paths import DEFAULT_TEMPLATE, TemplateError, parse_template
@@ -86,9 +86,18 @@ def run_import(options: ImportOptions) -> ImportResult:
         outcomes = simulate(decisions)
     else:
         transfers = sum(d.action.transfers for d in decisions)
-        with Progress(options.mode.value, transfers, show) as bar:
-            outcomes = execute(decisions, progress=bar)
+        try:
+            with Progress(options.mode.value, transfers, show) as bar:
+                outcomes = execute(decisions, progress=bar)
+        except Interrupted as stop:  # still write the report of what was done
+            stop.result = _write(stop.outcomes, options, started)
+            raise
 
+    return _write(outcomes, options, started)
+
+
+def _write(outcomes: list[Outcome], options: ImportOptions, started: datetime) -> ImportResult:
+    """The CSV report and, beside it, the summary."""
     report_path = options.report or default_report_path(options.report_dir, started)
     write_report(outcomes, report_path)
     title = "Dry run: nothing was changed" if options.dry_run else f"Import ({options.mode.value})"

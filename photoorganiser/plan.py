@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .analyse import WEAK_SOURCES
 from .model import (
     Action,
     Analysis,
@@ -36,8 +37,6 @@ from .paths import UNDATED_FOLDER, Template, render
 
 Result = ScanEntry | Analysis | AnalysisFailure
 
-# Dates only the file system or the file name gave: a sidecar's date is better.
-WEAK_DATE_SOURCES = frozenset({DateSource.FILENAME, DateSource.MTIME})
 # Which part of a pair decides the shared name: the still image, then the raw.
 LEADER_ORDER = {FileKind.IMAGE: 0, FileKind.RAW: 1, FileKind.VIDEO: 2}
 
@@ -223,7 +222,7 @@ def _with_sidecar_dates(
             best[target] = r.captured
     updated = []
     for a in media:
-        weak = a.captured is None or a.captured.source in WEAK_DATE_SOURCES
+        weak = a.captured is None or a.captured.source in WEAK_SOURCES
         if weak and a.entry.path in best:
             a = dataclasses.replace(a, captured=best[a.entry.path])
         updated.append(a)

@@ -634,3 +634,64 @@ def test_dry_run_over_the_real_corpus(corpus: Path, tmp_path: Path) -> None:
     for r in got:
         if r["action"] == "error":
             assert r["error"] and "Traceback" not in r["error"], r
+
+
+def test_sidecar_dates_date_media_that_has_none(tmp_path: Path) -> None:
+    import json
+
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    make_mp4(inbox / "MVI_0001.mp4", None, seed=1)  # zero QuickTime dates
+    make_jpeg(inbox / "MVI_0001.THM", datetime(2009, 8, 7, 6, 5, 4), seed=2, make="Canon")
+    make_jpeg(inbox / "takeout.jpg", seed=3)  # no EXIF; Takeout knows when it was taken
+    taken = {"photoTakenTime": {"timestamp": "1262347200", "formatted": "1 Jan 2010, 12:00:00 UTC"}}
+    (inbox / "takeout.jpg.json").write_text(json.dumps(taken))
+    make_jpeg(inbox / "quirk(1).jpg", seed=4)
+    (inbox / "quirk.jpg(1).json").write_text(json.dumps(taken))
+    make_png(inbox / "scan.png", seed=5)
+    (inbox / "scan.png.xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+        'syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+        'exif:DateTimeOriginal="1998-07-06T05:04:03"/></rdf:RDF></x:xmpmeta>'
+    )
+    report = tmp_path / "r.csv"
+    code = run("--input", inbox, "--output", library, "--report", report, "--timezone", "UTC")
+    assert code == 0
+    got = by_name(report)
+    assert got["MVI_0001.mp4"]["date_source"] == "THM:DateTimeOriginal"
+    assert got["MVI_0001.mp4"]["captured_at"] == "2009-08-07T06:05:04"
+    assert (
+        Path(got["MVI_0001.THM"]["destination"]).stem
+        == Path(got["MVI_0001.mp4"]["destination"]).stem
+    )
+    assert got["takeout.jpg"]["date_source"] == "Takeout:photoTakenTime"
+    assert got["takeout.jpg"]["captured_at"] == "2010-01-01T12:00:00+00:00"
+    assert got["quirk(1).jpg"]["date_source"] == "Takeout:photoTakenTime"
+    assert got["quirk.jpg(1).json"]["follows"] == str(inbox / "quirk(1).jpg")
+    assert got["scan.png"]["date_source"] == "XMP-sidecar:DateTimeOriginal"
+    assert "/1998/07/19980706_050403_scan.png" in got["scan.png"]["destination"]
+    assert Path(got["scan.png.xmp"]["destination"]).name == "19980706_050403_scan.png.xmp"
+
+
+def test_ctrl_c_still_writes_a_report_of_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    for i in range(4):
+        make_jpeg(inbox / f"p{i}.jpg", D1, seed=i)
+    real_transfer, calls = execute.transfer, []
+
+    def interrupted_on_the_second(d):
+        calls.append(d)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_transfer(d)
+
+    monkeypatch.setattr(execute, "transfer", interrupted_on_the_second)
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 130
+    got = rows(report)
+    assert len(got) == 4
+    assert [r["status"] for r in got] == ["done", "failed", "failed", "failed"]
+    assert all("interrupted" in r["error"] for r in got[1:])
+    assert len(library_files(library)) == 1
+    assert sorted(p.name for p in inbox.iterdir()) == ["p1.jpg", "p2.jpg", "p3.jpg"]
