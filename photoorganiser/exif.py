@@ -1,0 +1,222 @@
+"""A bounds-checked TIFF/EXIF IFD reader for the few tags photoorganiser needs.
+
+Works on a TIFF structure (`II*\\0` / `MM\\0*` header) in memory: an EXIF APP1 payload, a
+HEIF Exif item, a TIFF-based RAW's head, a PNG eXIf chunk. Every offset is checked, every
+IFD is visited at most once and entry counts are capped, so garbage cannot loop or crash.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+_MAX_ENTRIES = 1000
+_MAX_IFDS = 64
+
+# IFD0 / SubIFD tags
+T_SUBFILE_TYPE = 0x00FE
+T_WIDTH = 0x0100
+T_HEIGHT = 0x0101
+T_MAKE = 0x010F
+T_MODEL = 0x0110
+T_DATETIME = 0x0132
+T_SUBIFDS = 0x014A
+T_XMP = 0x02BC
+T_EXIF_IFD = 0x8769
+T_DNG_VERSION = 0xC612
+# ExifIFD tags
+T_DTO = 0x9003
+T_CREATE = 0x9004
+T_OFFSET = 0x9010
+T_OFFSET_ORIG = 0x9011
+T_OFFSET_DIGI = 0x9012
+T_SUBSEC_ORIG = 0x9291
+T_SUBSEC_DIGI = 0x9292
+T_EXIF_WIDTH = 0xA002
+T_EXIF_HEIGHT = 0xA003
+
+
+class ExifFormatError(ValueError):
+    pass
+
+
+@dataclass
+class IfdInfo:
+    """The interesting tags of one IFD."""
+
+    tags: dict[int, object] = field(default_factory=dict)
+
+
+@dataclass
+class ExifInfo:
+    ifd0: dict[int, object] = field(default_factory=dict)
+    exif: dict[int, object] = field(default_factory=dict)
+    subifds: list[dict[int, object]] = field(default_factory=list)  # SubIFDs and IFD1...
+    problems: list[str] = field(default_factory=list)
+
+    def text(self, tag: int) -> str | None:
+        """A text tag from IFD0, else (misplaced by some writers) from the EXIF IFD."""
+        for ifd in (self.ifd0, self.exif):
+            value = ifd.get(tag)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    @property
+    def make(self) -> str | None:
+        return self.text(T_MAKE)
+
+    @property
+    def model(self) -> str | None:
+        return self.text(T_MODEL)
+
+
+RW2_BORDERS = (0x0004, 0x0005, 0x0006, 0x0007)  # Panasonic sensor top/left/bottom/right
+_WANTED_IFD0 = {
+    *RW2_BORDERS,
+    T_SUBFILE_TYPE,
+    T_WIDTH,
+    T_HEIGHT,
+    T_MAKE,
+    T_MODEL,
+    T_DATETIME,
+    T_SUBIFDS,
+    T_XMP,
+    T_EXIF_IFD,
+    T_DNG_VERSION,
+}
+_WANTED_EXIF = {
+    T_DTO,
+    T_CREATE,
+    T_OFFSET,
+    T_OFFSET_ORIG,
+    T_OFFSET_DIGI,
+    T_SUBSEC_ORIG,
+    T_SUBSEC_DIGI,
+    T_EXIF_WIDTH,
+    T_EXIF_HEIGHT,
+    T_MAKE,
+    T_MODEL,
+}
+_WANTED_SUB = {T_SUBFILE_TYPE, T_WIDTH, T_HEIGHT}
+
+
+def _decode_text(raw: bytes) -> str:
+    raw = raw.split(b"\0", 1)[0] if raw.count(b"\0") != len(raw) else b""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return text.strip()
+
+
+class _Tiff:
+    def __init__(self, buf: bytes, tolerant_pointer: bool = True):
+        if len(buf) < 8:
+            raise ExifFormatError("TIFF header cut short")
+        order = buf[:2]
+        if order == b"II":
+            self.e = "<"
+        elif order == b"MM":
+            self.e = ">"
+        else:
+            raise ExifFormatError("no TIFF byte order mark")
+        self.buf = buf
+        self.magic = struct.unpack(self.e + "H", buf[2:4])[0]
+        self.first = struct.unpack(self.e + "I", buf[4:8])[0]
+
+    def u16(self, off: int) -> int:
+        return struct.unpack_from(self.e + "H", self.buf, off)[0]
+
+    def u32(self, off: int) -> int:
+        return struct.unpack_from(self.e + "I", self.buf, off)[0]
+
+    def read_ifd(self, off: int, wanted: set[int], problems: list[str]) -> tuple[dict, int]:
+        """(tags, next IFD offset). Unreadable entries are skipped."""
+        buf = self.buf
+        if off < 8 or off + 2 > len(buf):
+            raise ExifFormatError(f"IFD offset {off} outside the data")
+        count = self.u16(off)
+        if count > _MAX_ENTRIES:
+            raise ExifFormatError(f"IFD with {count} entries")
+        tags: dict[int, object] = {}
+        pos = off + 2
+        for _ in range(count):
+            if pos + 12 > len(buf):
+                problems.append("EXIF directory cut short")
+                return tags, 0
+            tag, typ, n = struct.unpack_from(self.e + "HHI", buf, pos)
+            if tag in wanted and typ in _TYPE_SIZE:
+                size = _TYPE_SIZE[typ] * n
+                vpos = pos + 8 if size <= 4 else self.u32(pos + 8)
+                if n and vpos >= 0 and vpos + size <= len(buf) and size <= 4 * 1024 * 1024:
+                    tags[tag] = self._value(typ, n, vpos)
+            pos += 12
+        nxt = self.u32(pos) if pos + 4 <= len(buf) else 0
+        return tags, nxt
+
+    def _value(self, typ: int, n: int, pos: int) -> object:
+        buf = self.buf
+        if typ == 2:
+            return _decode_text(buf[pos : pos + n])
+        if typ in (1, 6, 7):
+            return bytes(buf[pos : pos + n]) if n > 1 or typ == 7 else buf[pos]
+        if typ in (3, 8):
+            fmt = self.e + ("H" if typ == 3 else "h") * min(n, 64)
+            vals = struct.unpack_from(fmt, buf, pos)
+        elif typ in (4, 9, 13):
+            fmt = self.e + ("I" if typ != 9 else "i") * min(n, 64)
+            vals = struct.unpack_from(fmt, buf, pos)
+        else:
+            return None
+        return vals[0] if n == 1 else list(vals)
+
+
+def parse_tiff(buf: bytes) -> ExifInfo:
+    """Parse IFD0 (+ExifIFD, SubIFDs, IFD1) of a TIFF structure. Raises ExifFormatError when
+    not even IFD0 can be read; later damage goes into `problems`."""
+    t = _Tiff(buf)
+    info = ExifInfo()
+    seen: set[int] = set()
+    info.ifd0, next_ifd = t.read_ifd(t.first, _WANTED_IFD0, info.problems)
+    seen.add(t.first)
+    exif_ptr = info.ifd0.get(T_EXIF_IFD)
+    if isinstance(exif_ptr, list):
+        exif_ptr = exif_ptr[0] if exif_ptr else None
+    if isinstance(exif_ptr, int) and exif_ptr not in seen:
+        seen.add(exif_ptr)
+        try:
+            info.exif, _ = t.read_ifd(exif_ptr, _WANTED_EXIF, info.problems)
+        except (ExifFormatError, struct.error) as exc:
+            info.problems.append(f"corrupt EXIF sub-directory ({exc})")
+    subs = info.ifd0.get(T_SUBIFDS)
+    pointers = subs if isinstance(subs, list) else [subs] if isinstance(subs, int) else []
+    if next_ifd:
+        pointers = [*pointers, next_ifd]
+    for ptr in pointers[:_MAX_IFDS]:
+        if not isinstance(ptr, int) or ptr in seen:
+            continue
+        seen.add(ptr)
+        try:
+            tags, _ = t.read_ifd(ptr, _WANTED_SUB, [])
+        except (ExifFormatError, struct.error):
+            continue
+        info.subifds.append(tags)
+    return info
+
+
+def parse_tiff_safe(buf: bytes) -> ExifInfo | None:
+    """parse_tiff that returns None (not raises) for garbage."""
+    try:
+        return parse_tiff(buf)
+    except (ExifFormatError, struct.error, IndexError, ValueError):
+        return None
+
+
+def parse_exif_ifd(buf: bytes) -> ExifInfo:
+    """A TIFF structure whose first IFD is an EXIF IFD (Canon CR3's CMT2 box)."""
+    t = _Tiff(buf)
+    info = ExifInfo()
+    info.exif, _ = t.read_ifd(t.first, _WANTED_EXIF, info.problems)
+    return info
