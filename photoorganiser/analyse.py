@@ -90,7 +90,10 @@ def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFa
         media = metadata.read_media(entry.path, content.data, tz)
     except metadata.MetadataError as exc:
         return AnalysisFailure(entry, str(exc), hash=content.hash)
-    captured = media.captured or dates.date_from_filename(entry.path.name)
+    captured = media.captured
+    if captured is None or captured.source is DateSource.EXIF_MODIFY_DATE:
+        # A date in the name (IMG_20200101_120000) beats an editor's export date.
+        captured = dates.date_from_filename(entry.path.name) or captured
     if captured is None and options.use_mtime:
         captured = mtime_date(entry.mtime_ns, tz)
     return Analysis(entry, content.hash, media, captured)

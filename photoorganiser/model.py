@@ -77,10 +77,12 @@ class DateSource(Enum):
     QUICKTIME_CREATE_DATE = "QuickTime:CreateDate"  # mvhd: UTC by spec
     QUICKTIME_MEDIA_CREATE_DATE = "QuickTime:MediaCreateDate"  # mdhd: UTC by spec
     QUICKTIME_DATETIME_ORIGINAL = "UserData:DateTimeOriginal"
+    QUICKTIME_CONTENT_CREATE_DATE = "UserData:ContentCreateDate"  # ©day: often local + zone
     RIFF_DATETIME_ORIGINAL = "RIFF:DateTimeOriginal"
     MATROSKA_DATE = "Matroska:DateTimeOriginal"
     ASF_CREATION_DATE = "ASF:CreationDate"
     H264_DATETIME_ORIGINAL = "H264:DateTimeOriginal"
+    DV_DATETIME_ORIGINAL = "DV:DateTimeOriginal"
     CANON_RAW_DATE = "CanonRaw:DateTimeOriginal"
     THM_SIDECAR = "THM:DateTimeOriginal"  # the EXIF of a video's .THM sidecar
     XMP_SIDECAR = "XMP-sidecar:DateTimeOriginal"
@@ -123,7 +125,8 @@ class MediaInfo:
     height: int | None = None
     format: str | None = None  # the format found in the content: "JPEG", "HEIF", "MP4", ...
     is_video: bool = False
-    problems: tuple[str, ...] = ()  # damage found (e.g. truncated); the file is not healthy
+    problems: tuple[str, ...] = ()  # the content is damaged (truncated...): left in place
+    warnings: tuple[str, ...] = ()  # only its metadata is unreadable: imported, with a note
 
 
 @dataclass(frozen=True, slots=True)

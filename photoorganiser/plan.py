@@ -124,6 +124,8 @@ def _decide(
     if leader is not None:
         what = "Live Photo video" if entry.kind is FileKind.VIDEO else "pair"
         reason = f"{what} of {leader.name}: filed beside it; {reason}"
+    if result.media.warnings:
+        reason = f"{reason}; note: {'; '.join(result.media.warnings)}"
     return Decision(
         entry.path,
         options.mode.action,

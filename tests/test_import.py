@@ -695,3 +695,18 @@ def test_ctrl_c_still_writes_a_report_of_every_file(
     assert all("interrupted" in r["error"] for r in got[1:])
     assert len(library_files(library)) == 1
     assert sorted(p.name for p in inbox.iterdir()) == ["p1.jpg", "p2.jpg", "p3.jpg"]
+
+
+def test_a_photo_with_corrupt_exif_is_imported_with_a_note(tmp_path: Path) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    data = bytearray(make_jpeg(tmp_path / "src.jpg", D1, seed=1).read_bytes())
+    at = data.find(b"Exif\0\0")
+    data[at + 6 : at + 8] = b"XX"  # the TIFF byte-order mark is gone: EXIF unreadable
+    (inbox).mkdir()
+    (inbox / "IMG_20190304_050607.jpg").write_bytes(bytes(data))
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 0
+    (row,) = rows(report)
+    assert row["action"] == "move" and row["status"] == "done"
+    assert row["date_source"] == "filename" and row["captured_at"] == "2019-03-04T05:06:07"
+    assert "note: corrupt EXIF block" in row["reason"]
