@@ -61,10 +61,10 @@ def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | Analy
     try:
         return _analyse(entry, options)
     except MemoryError:
-        return AnalysisFailure(entry, "out of memory while reading this file")
+        return AnalysisFailure(entry, "out of memory while reading this file", transient=True)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop the run
         return AnalysisFailure(
-            entry, f"unexpected error while reading: {type(exc).__name__}: {exc}"
+            entry, f"unexpected error while reading: {type(exc).__name__}: {exc}", transient=True
         )
 
 
@@ -75,13 +75,14 @@ def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFa
     try:
         content = read_and_hash(entry.path)
     except OSError as exc:
-        return AnalysisFailure(entry, f"cannot read: {exc.strerror or exc}")
+        return AnalysisFailure(entry, f"cannot read: {exc.strerror or exc}", transient=True)
     if content.size != entry.size:
         return AnalysisFailure(
             entry,
             f"changed while being read ({entry.size} bytes when scanned, {content.size} read):"
             " still being copied? left for the next run",
             hash=content.hash,
+            transient=True,
         )
     if entry.kind is FileKind.SIDECAR:
         captured = _sidecar_date(entry.path, content.data, tz)

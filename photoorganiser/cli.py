@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_FILE_ERRORS = 1
 EXIT_USAGE = 2
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the library; cron may simply try again
 
 
 class UsageError(Exception):
@@ -38,10 +40,27 @@ def _bool_flag(value: str | None) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
-def _setup_logging(debug: bool, quiet: bool) -> None:
-    level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
-    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
-    logging.getLogger("photoorganiser").setLevel(level)
+def _setup_logging(debug: bool, quiet: bool, log_file: Path | None = None) -> None:
+    """Warnings (errors with --quiet, everything with --debug) on stderr; --log-file
+    gets a timestamped record of the run at INFO (or DEBUG)."""
+    logger = logging.getLogger("photoorganiser")
+    for handler in [h for h in logger.handlers if getattr(h, "_photoorganiser", False)]:
+        logger.removeHandler(handler)
+        handler.close()
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING))
+    terminal.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handlers: list[logging.Handler] = [terminal]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setLevel(logging.DEBUG if debug else logging.INFO)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+        handlers.append(to_file)
+    for handler in handlers:
+        handler._photoorganiser = True
+        logger.addHandler(handler)
+    logger.setLevel(min(h.level for h in handlers))
 
 
 # --- import ---------------------------------------------------------------------
@@ -94,11 +113,25 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         "--report-dir", type=Path, default=Path("reports"), metavar="DIR",
         help="folder for the timestamped CSV report (default: reports/)",
     )
-    parser.add_argument("--quiet", action="store_true", help="print only errors; no progress")
+    parser.add_argument(
+        "--settle", type=float, default=0, metavar="SECONDS",
+        help="leave files modified in the last SECONDS for the next run (still syncing in)",
+    )
+    _add_run_arguments(parser)
     parser.add_argument(
         "--debug", nargs="?", const=True, default=False, type=_bool_flag, metavar="true|false",
         help="log every decision",
     )
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that writes the library takes: cron-friendliness."""
+    parser.add_argument("--quiet", action="store_true", help="print only errors; no progress")
+    parser.add_argument(
+        "--wait", action="store_true",
+        help="if another run holds the library, wait for it instead of exiting with status 75",
+    )
+    parser.add_argument("--log-file", type=Path, metavar="FILE", help="append a log of the run")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -108,7 +141,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .model import TransferMode
     from .report import summary_table
 
-    _setup_logging(args.debug, args.quiet)
+    _setup_logging(args.debug, args.quiet, args.log_file)
     options = ImportOptions(
         inputs=tuple(args.input),
         library=args.output,
@@ -121,6 +154,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         report=args.report,
         report_dir=args.report_dir,
         progress=not args.quiet,
+        wait=args.wait,
+        settle=args.settle,
+        command=shlex.join(args.argv),
     )
     try:
         result = run_import(options)
@@ -133,6 +169,56 @@ def cmd_import(args: argparse.Namespace) -> int:
         Console(highlight=False).print(summary_table(result.summary, result.title))
         print(f"Report: {result.report_path}")
     return EXIT_FILE_ERRORS if result.failed else EXIT_OK
+
+
+# --- sync -------------------------------------------------------------------------
+
+
+def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
+    from .parallel import default_workers
+
+    parser.add_argument(
+        "--output", required=True, type=Path, metavar="LIBRARY", help="the library folder"
+    )
+    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
+    parser.add_argument("--timezone", metavar="ZONE", help="as for import")
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write the CSV report here")
+    parser.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), metavar="DIR",
+        help="folder for the timestamped CSV report (default: reports/)",
+    )
+    _add_run_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="log in detail")
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .library import SyncOptions, SyncUsageError, run_sync
+
+    _setup_logging(args.debug, args.quiet, args.log_file)
+    options = SyncOptions(
+        library=args.output,
+        workers=args.workers,
+        timezone=args.timezone,
+        report=args.report,
+        report_dir=args.report_dir,
+        progress=not args.quiet,
+        wait=args.wait,
+    )
+    try:
+        result, report = run_sync(options)
+    except SyncUsageError as exc:
+        raise UsageError(str(exc)) from None
+    failed = sum(c.change.value == "failed" for c in result.changes)
+    if not args.quiet:
+        counts = ", ".join(
+            f"{name} {sum(c.change.value == name for c in result.changes)}"
+            for name in ("added", "changed", "removed", "failed")
+        )
+        print(f"Catalog synced: unchanged {result.unchanged}, {counts}")
+        print(f"Report: {report}")
+    elif failed:
+        print(f"{failed} file(s) could not be read; see {report}", file=sys.stderr)
+    return EXIT_FILE_ERRORS if failed else EXIT_OK
 
 
 # --- find-duplicates ------------------------------------------------------------
@@ -254,6 +340,9 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="file photos and videos into the library by capture date")
     add_import_arguments(imp)
     imp.set_defaults(func=cmd_import)
+    syn = sub.add_parser("sync", help="make the library's catalog match the disk")
+    add_sync_arguments(syn)
+    syn.set_defaults(func=cmd_sync)
     dup = sub.add_parser(
         "find-duplicates", help="report exact and near duplicates; changes nothing"
     )
@@ -263,10 +352,20 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    from .catalog import CatalogError
+    from .lock import LibraryLocked
+
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except UsageError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LibraryLocked as exc:
+        print(f"{parser.prog}: {exc}; try later, or use --wait", file=sys.stderr)
+        return EXIT_LOCKED
+    except CatalogError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:

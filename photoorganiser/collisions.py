@@ -65,15 +65,21 @@ class DiskLibrary:
         return frozenset(self._listing(folder))
 
     def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
+        found = self.find_nearby(content_hash, size, near)
+        if found is not None:
+            return found
+        for candidate in self._sizes().get(size, []):
+            if self._same(candidate, size, content_hash):
+                return candidate
+        return None
+
+    def find_nearby(self, content_hash: str, size: int, near: Path) -> Path | None:
+        """The content under the name it would get, or a numbered variant of it."""
         stem, ext = re.escape(near.stem.lower()), re.escape(near.suffix.lower())
         pattern = re.compile(rf"^{stem}(_\d+)?{ext}$")
-        nearby = [
-            near.parent / actual
-            for lowered, actual in sorted(self._listing(near.parent).items())
-            if pattern.match(lowered)
-        ]
-        for candidate in [*nearby, *self._sizes().get(size, [])]:
-            if self._same(candidate, size, content_hash):
+        for lowered, actual in sorted(self._listing(near.parent).items()):
+            candidate = near.parent / actual
+            if pattern.match(lowered) and self._same(candidate, size, content_hash):
                 return candidate
         return None
 

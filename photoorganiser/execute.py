@@ -24,6 +24,7 @@ import stat
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import xxhash
 
@@ -35,7 +36,26 @@ TEMP_MARK = ".po-tmp-"  # temporary files are named `.NAME.po-tmp-PID-RANDOM`
 
 
 class TransferError(Exception):
-    """A transfer that did not happen; str() is the reason for the report."""
+    """A transfer that did not (fully) happen; str() is the reason for the report.
+
+    `placed`: the verified copy is in the library all the same (only removing the
+    source failed), so the catalog must know it.
+    """
+
+    def __init__(self, message: str, *, placed: bool = False) -> None:
+        super().__init__(message)
+        self.placed = placed
+
+
+class JournalLike(Protocol):
+    """Where execute writes what it is about to do, and what it did (journal.Journal)."""
+
+    def intend(self, transfers: Sequence[Decision]) -> list[int]: ...
+
+    def settle(self, done: Sequence[tuple[int, Outcome]]) -> None: ...
+
+
+BATCH = 64  # transfers journalled per transaction
 
 
 class _Unsupported(Exception):
@@ -55,16 +75,23 @@ def simulate(decisions: Iterable[Decision]) -> list[Outcome]:
 INTERRUPTED = "not done: the run was interrupted before this file"
 
 
-def execute(decisions: Sequence[Decision], progress: Progress | None = None) -> list[Outcome]:
+def execute(
+    decisions: Sequence[Decision],
+    progress: Progress | None = None,
+    journal: JournalLike | None = None,
+) -> list[Outcome]:
     """Carry out the decisions, one file at a time, each independently of the others.
 
+    With a journal, each batch of transfers is recorded before it starts and
+    settled after, so a killed run can be finished or undone by the next one.
     On Ctrl-C the file in hand is finished or cleanly undone, the files not
-    reached are reported as failed (untouched), and KeyboardInterrupt is raised
-    again as `Interrupted`, carrying every outcome so the report is still written.
+    reached are reported as failed (untouched), and `Interrupted` carries every
+    outcome so the report is still written.
     """
     outcomes: list[Outcome] = []
     try:
-        _execute_into(outcomes, decisions, progress)
+        for start in range(0, len(decisions), BATCH):
+            _execute_batch(decisions[start : start + BATCH], outcomes, progress, journal)
     except KeyboardInterrupt:
         outcomes += [Outcome(d, Status.FAILED, INTERRUPTED) for d in decisions[len(outcomes) :]]
         raise Interrupted(outcomes) from None
@@ -78,22 +105,34 @@ class Interrupted(KeyboardInterrupt):
         self.result: object | None = None  # the import's result, once its report is written
 
 
-def _execute_into(
-    outcomes: list[Outcome], decisions: Sequence[Decision], progress: Progress | None
+def _execute_batch(
+    batch: Sequence[Decision],
+    outcomes: list[Outcome],
+    progress: Progress | None,
+    journal: JournalLike | None,
 ) -> None:
-    for d in decisions:
-        if d.action.transfers:
-            try:
-                transfer(d)
-                outcomes.append(Outcome(d, Status.DONE))
-            except TransferError as exc:
-                outcomes.append(Outcome(d, Status.FAILED, str(exc)))
-            if progress is not None:
-                progress.advance(d.entry.size if d.entry else 0)
-        elif d.action is Action.ERROR:
-            outcomes.append(Outcome(d, Status.FAILED, d.error))
-        else:
-            outcomes.append(Outcome(d, Status.DONE))
+    transfers = [d for d in batch if d.action.transfers]
+    ids = journal.intend(transfers) if journal is not None and transfers else []
+    settled: list[Outcome] = []
+    try:
+        for d in batch:
+            if d.action.transfers:
+                try:
+                    transfer(d)
+                    outcome = Outcome(d, Status.DONE, in_library=True)
+                except TransferError as exc:
+                    outcome = Outcome(d, Status.FAILED, str(exc), in_library=exc.placed)
+                settled.append(outcome)
+                if progress is not None:
+                    progress.advance(1)
+            elif d.action is Action.ERROR:
+                outcome = Outcome(d, Status.FAILED, d.error)
+            else:
+                outcome = Outcome(d, Status.DONE)
+            outcomes.append(outcome)
+    finally:  # even on Ctrl-C: what happened is recorded; the rest stays an intent
+        if journal is not None and settled:
+            journal.settle(list(zip(ids, settled, strict=False)))
 
 
 def transfer(d: Decision) -> None:
@@ -145,7 +184,8 @@ def transfer(d: Decision) -> None:
         except OSError as exc:
             raise TransferError(
                 f"copied and verified into the library, but the original could not be removed:"
-                f" {_why(exc)}"
+                f" {_why(exc)}",
+                placed=True,
             ) from None
         _fsync_dir(src.parent)
 

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from .analyse import AnalyseOptions, analyse, needs_analysis
-from .collisions import DiskLibrary, resolve
+from .collisions import resolve
 from .execute import Interrupted, execute, simulate
-from .model import Outcome, Status, TransferMode
+from .library import LibrarySession, open_library
+from .model import Analysis, AnalysisFailure, Decision, Outcome, ScanEntry, Status, TransferMode
 from .parallel import default_workers
 from .paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from .plan import PlanOptions, plan
 from .progress import Progress
 from .report import default_report_path, render_summary, summarise, write_report
-from .scan import scan
+from .scan import scan, settle
 from .timezones import UnknownTimezone, resolve_timezone
 
 log = logging.getLogger("photoorganiser")
@@ -44,6 +46,9 @@ class ImportOptions:
     report: Path | None = None
     report_dir: Path = Path("reports")
     progress: bool = True
+    wait: bool = False  # another run holds the library: wait for it instead of exiting
+    settle: float = 0  # leave files modified in the last N seconds for the next run
+    command: str = "import"  # what the lock and the catalog's run list say this run is
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,37 +68,67 @@ def run_import(options: ImportOptions) -> ImportResult:
     started = datetime.now()
     check_options(options)
     library = Path(os.path.abspath(options.library))
-    show = options.progress
-
-    entries = list(scan(options.inputs, exclude=[library]))
-    log.info("scan: %d files", len(entries))
-
-    to_analyse = [e for e in entries if needs_analysis(e)]
     analyse_options = AnalyseOptions(options.timezone, options.use_mtime)
-    with Progress("analyse", len(to_analyse), show) as bar:
-        analysed = {
-            r.entry.path: r
-            for r in analyse(to_analyse, analyse_options, workers=options.workers, progress=bar)
-        }
-    results = [analysed.get(e.path, e) for e in entries]
+    with open_library(
+        library,
+        command=options.command,
+        dry_run=options.dry_run,
+        wait=options.wait,
+        analyse_options=analyse_options,
+        workers=options.workers,
+        progress=options.progress,
+    ) as lib:
+        entries = list(scan(options.inputs, exclude=[library]))
+        entries = settle(entries, options.settle, time.time_ns())
+        log.info("scan: %d files", len(entries))
 
-    decisions = plan(results, PlanOptions(library, parse_template(options.template), options.mode))
-    decisions = resolve(decisions, DiskLibrary(library))
-    for d in decisions:
-        log.debug("%s %s -> %s: %s", d.action.value, d.source, d.destination or "-", d.reason)
+        analysed = _analyse(entries, lib, analyse_options, options)
+        results = [analysed.get(e.path, e) for e in entries]
 
-    if options.dry_run:
-        outcomes = simulate(decisions)
-    else:
-        transfers = sum(d.action.transfers for d in decisions)
-        try:
-            with Progress(options.mode.value, transfers, show) as bar:
-                outcomes = execute(decisions, progress=bar)
-        except Interrupted as stop:  # still write the report of what was done
-            stop.result = _write(stop.outcomes, options, started)
-            raise
+        template = parse_template(options.template)
+        decisions = plan(results, PlanOptions(library, template, options.mode))
+        decisions = resolve(decisions, lib.index)
+        for d in decisions:
+            log.debug("%s %s -> %s: %s", d.action.value, d.source, d.destination or "-", d.reason)
 
-    return _write(outcomes, options, started)
+        if options.dry_run:
+            outcomes = simulate(decisions)
+        else:
+            outcomes = _execute(decisions, lib, options, started)
+
+        result = _write(outcomes, options, started)
+        lib.finish(result.report_path)
+        return result
+
+
+def _analyse(
+    entries: list[ScanEntry],
+    lib: LibrarySession,
+    analyse_options: AnalyseOptions,
+    options: ImportOptions,
+) -> dict[Path, Analysis | AnalysisFailure]:
+    """Analysis of every media file: from the catalog when unchanged, else read once."""
+    wanted = [e for e in entries if needs_analysis(e)]
+    analysed = lib.cached(wanted)
+    to_read = [e for e in wanted if e.path not in analysed]
+    log.info("analyse: %d unchanged since last seen, %d to read", len(analysed), len(to_read))
+    with Progress("analyse", len(to_read), options.progress) as bar:
+        fresh = list(analyse(to_read, analyse_options, workers=options.workers, progress=bar))
+    lib.remember(fresh)
+    analysed.update((r.entry.path, r) for r in fresh)
+    return analysed
+
+
+def _execute(
+    decisions: list[Decision], lib: LibrarySession, options: ImportOptions, started: datetime
+) -> list[Outcome]:
+    transfers = sum(d.action.transfers for d in decisions)
+    try:
+        with Progress(options.mode.value, transfers, options.progress) as bar:
+            return execute(decisions, progress=bar, journal=lib.journal)
+    except Interrupted as stop:  # still write the report of what was done
+        stop.result = _write(stop.outcomes, options, started)
+        raise
 
 
 def _write(outcomes: list[Outcome], options: ImportOptions, started: datetime) -> ImportResult:
@@ -138,3 +173,5 @@ def check_options(options: ImportOptions) -> None:
         raise ImportUsageError(str(exc)) from None
     if options.workers < 1:
         raise ImportUsageError("--workers must be at least 1")
+    if options.settle < 0:
+        raise ImportUsageError("--settle must be 0 or more seconds")

@@ -161,6 +161,7 @@ class AnalysisFailure:
     error: str
     hash: str | None = None
     media: MediaInfo | None = None
+    transient: bool = False  # a read error, not the content: try again next run
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,3 +186,4 @@ class Outcome:
     decision: Decision
     status: Status
     error: str | None = None
+    in_library: bool = False  # the destination now holds the file (done, or failed after)

@@ -147,3 +147,25 @@ def render_summary(lines: Sequence[tuple[str, int]], title: str) -> str:
     buffer = io.StringIO()
     Console(file=buffer, width=80, color_system=None).print(summary_table(lines, title))
     return buffer.getvalue()
+
+
+SYNC_COLUMNS = ["path", "change", "size", "hash", "captured_at", "error"]
+
+
+def write_sync_report(result, path: Path) -> None:
+    """One row per catalog change of a `sync` (a sync.SyncResult), header first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(SYNC_COLUMNS)
+        for c in result.changes:
+            writer.writerow(
+                [
+                    c.path,
+                    c.change.value,
+                    c.size or "",
+                    c.hash or "",
+                    c.captured_at or "",
+                    c.error or "",
+                ]
+            )

@@ -7,6 +7,7 @@ produces exactly one ScanEntry, media or not, so the report can account for it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -184,3 +185,22 @@ def _walk(folder: Path, excluded: set[Path]) -> Iterator[ScanEntry]:
             device=st.st_dev,
             ignore_reason=reason,
         )
+
+
+def settle(entries: list[ScanEntry], seconds: float, now_ns: int) -> list[ScanEntry]:
+    """Files modified in the last `seconds` are left for the next run (still syncing in)."""
+    if seconds <= 0:
+        return entries
+    cutoff = now_ns - int(seconds * 1e9)
+    settled = []
+    for e in entries:
+        if e.kind is not FileKind.OTHER and e.error is None and e.mtime_ns > cutoff:
+            age = max(0, (now_ns - e.mtime_ns) // 1_000_000_000)
+            e = dataclasses.replace(
+                e,
+                kind=FileKind.OTHER,
+                ignore_reason=f"modified {age} s ago, maybe still being copied:"
+                f" left for the next run (--settle {seconds:g})",
+            )
+        settled.append(e)
+    return settled

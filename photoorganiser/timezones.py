@@ -32,9 +32,21 @@ def _machine_timezone() -> tzinfo:
             return ZoneInfo(env)
         except (ZoneInfoNotFoundError, ValueError):
             pass
+    real = os.path.realpath("/etc/localtime")
+    if "zoneinfo/" in real:  # /etc/localtime -> /usr/share/zoneinfo/Europe/Paris
+        try:
+            return ZoneInfo(real.split("zoneinfo/", 1)[1])
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
     try:
         with open("/etc/localtime", "rb") as f:
             return ZoneInfo.from_file(f, key="localtime")
     except (OSError, ValueError):
         pass
     return datetime.now().astimezone().tzinfo  # a fixed offset: the best left
+
+
+def timezone_key(name: str | None) -> str:
+    """A stable name for the zone in use (what cached analyses depend on)."""
+    tz = resolve_timezone(name)
+    return getattr(tz, "key", None) or str(tz)

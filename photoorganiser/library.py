@@ -1,0 +1,191 @@
+"""A run's hold on the library: the lock, the catalog, recovery and adoption.
+
+    with open_library(...) as lib:   # lock; recover a killed run; adopt an uncatalogued library
+        lib.index                    # what collisions asks: is this content already here?
+        lib.cached / lib.remember    # the analysis cache of input files
+        lib.journal                  # what execute writes before it acts
+        lib.finish(report)
+
+A dry run takes only a shared look: it creates nothing, writes no catalog, and
+refuses (like a real run) while another run is writing the library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .analyse import AnalyseOptions
+from .catalog import ANALYSIS_VERSION, STATE_DIR, Catalog, catalog_path
+from .collisions import DiskLibrary, LibraryIndex
+from .journal import Journal, Recovered, recover
+from .lock import library_lock
+from .model import Analysis, AnalysisFailure, ScanEntry
+from .report import default_report_path, write_sync_report
+from .sync import SyncResult, sync_library
+from .timezones import timezone_key
+
+log = logging.getLogger("photoorganiser")
+
+
+class CatalogLibrary(DiskLibrary):
+    """Content already in the library, from the catalog's hash index: no walk, no reads.
+
+    Files put in the library by hand since the last sync are still found where the
+    new file would be filed (its name and numbered variants), by size and hash.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog.root)
+        self.catalog = catalog
+
+    def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
+        for row in self.catalog.find_by_hash(content_hash):
+            path = self.root / row.path
+            try:
+                if row.size == size and os.stat(path, follow_symlinks=False).st_size == size:
+                    return path
+            except OSError:
+                continue  # vanished since it was catalogued: `sync` will drop the row
+        return self.find_nearby(content_hash, size, near)
+
+
+@dataclass
+class LibrarySession:
+    root: Path
+    catalog: Catalog | None
+    index: LibraryIndex
+    options_key: str
+    run_id: str | None = None
+    recovered: list[Recovered] = field(default_factory=list)
+    adopted: SyncResult | None = None
+
+    @property
+    def journal(self) -> Journal | None:
+        if self.catalog is None or self.catalog.readonly or self.run_id is None:
+            return None
+        return Journal(self.catalog, self.run_id)
+
+    def cached(self, entries: list[ScanEntry]) -> dict[Path, Analysis | AnalysisFailure]:
+        if self.catalog is None:
+            return {}
+        return self.catalog.cached_many(entries, self.options_key)
+
+    def remember(self, results: Iterable[Analysis | AnalysisFailure]) -> None:
+        if self.catalog is None or self.catalog.readonly:
+            return
+        keep = [r for r in results if not (isinstance(r, AnalysisFailure) and r.transient)]
+        with self.catalog.transaction():
+            self.catalog.remember(keep, self.options_key)
+
+    def finish(self, report: Path | None, status: str = "finished") -> None:
+        if self.catalog is not None and not self.catalog.readonly and self.run_id:
+            journal = self.journal
+            if journal is not None:
+                journal.close()
+            self.catalog.finish_run(self.run_id, status, report)
+
+
+@contextlib.contextmanager
+def open_library(
+    root: Path,
+    *,
+    command: str,
+    dry_run: bool,
+    wait: bool,
+    analyse_options: AnalyseOptions,
+    workers: int,
+    progress: bool,
+) -> Iterator[LibrarySession]:
+    options_key = (
+        f"v{ANALYSIS_VERSION}|tz={timezone_key(analyse_options.timezone)}"
+        f"|mtime={analyse_options.use_mtime}"
+    )
+    state = root / STATE_DIR
+    if dry_run:
+        with library_lock(state, command, shared=True):
+            catalog = Catalog.open(root, readonly=True)
+            try:
+                index = CatalogLibrary(catalog) if catalog else DiskLibrary(root)
+                yield LibrarySession(root, catalog, index, options_key)
+            finally:
+                if catalog is not None:
+                    catalog.close()
+        return
+
+    adopting = not catalog_path(root).exists() and _has_files(root)
+    state.mkdir(parents=True, exist_ok=True)
+    with library_lock(state, command, wait=wait):
+        catalog = Catalog.open(root)
+        try:
+            session = LibrarySession(root, catalog, CatalogLibrary(catalog), options_key)
+            for run_id in catalog.mark_unfinished_runs():
+                log.warning("run %s did not finish (killed?): recovering", run_id)
+            session.recovered = recover(catalog)
+            if adopting:
+                log.warning("no catalog in %s yet: indexing the files already there", root)
+                session.adopted = sync_library(
+                    catalog, analyse_options, workers=workers, progress=progress
+                )
+            session.run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+            catalog.begin_run(session.run_id, command)
+            try:
+                yield session
+            except BaseException:
+                session.finish(None, status="interrupted")
+                raise
+        finally:
+            catalog.close()
+
+
+def _has_files(root: Path) -> bool:
+    if not root.is_dir():
+        return False
+    return any(files for _folder, _dirs, files in os.walk(root))
+
+
+class SyncUsageError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    library: Path
+    workers: int = 1
+    timezone: str | None = None
+    report: Path | None = None
+    report_dir: Path = Path("reports")
+    progress: bool = True
+    wait: bool = False
+
+
+def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
+    """`photoorganiser sync`: the catalog made to match the disk, and a report of changes."""
+    started = datetime.now()
+    root = Path(os.path.abspath(options.library))
+    if not root.is_dir():
+        raise SyncUsageError(f"library {options.library} is not a folder")
+    analyse_options = AnalyseOptions(options.timezone, use_mtime=True)
+    with open_library(
+        root,
+        command="sync",
+        dry_run=False,
+        wait=options.wait,
+        analyse_options=analyse_options,
+        workers=options.workers,
+        progress=options.progress,
+    ) as lib:
+        assert lib.catalog is not None
+        result = lib.adopted or sync_library(
+            lib.catalog, analyse_options, workers=options.workers, progress=options.progress
+        )
+        report = options.report or default_report_path(options.report_dir, started, "sync")
+        write_sync_report(result, report)
+        lib.finish(report)
+    return result, report

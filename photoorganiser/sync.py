@@ -1,0 +1,85 @@
+"""`photoorganiser sync`: make the catalog match the library on disk (the disk is the truth).
+
+Rows of vanished files are removed, new files are read and added, changed files
+(size or mtime) are read again. An unchanged library costs one stat per file
+and reads no file content. The first import into a library that has no catalog
+runs this to adopt the files already there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from .analyse import AnalyseOptions, analyse, needs_analysis
+from .catalog import Catalog
+from .model import Analysis, AnalysisFailure
+from .progress import Progress
+from .scan import scan
+
+
+class Change(Enum):
+    ADDED = "added"
+    CHANGED = "changed"
+    REMOVED = "removed"
+    FAILED = "failed"  # could not be read: not catalogued
+
+
+@dataclass(frozen=True, slots=True)
+class SyncChange:
+    path: Path
+    change: Change
+    size: int | None = None
+    hash: str | None = None
+    captured_at: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    changes: list[SyncChange]
+    unchanged: int
+
+    def count(self, change: Change) -> int:
+        return sum(c.change is change for c in self.changes)
+
+
+def sync_library(
+    catalog: Catalog, options: AnalyseOptions, *, workers: int, progress: bool
+) -> SyncResult:
+    known = catalog.file_stats()
+    entries = [e for e in scan([catalog.root]) if needs_analysis(e)]
+    seen: set[str] = set()
+    to_read = []
+    for entry in entries:
+        rel = catalog.relative(entry.path)
+        seen.add(rel)
+        if known.get(rel) != (entry.size, entry.mtime_ns):
+            to_read.append(entry)
+    vanished = sorted(set(known) - seen)
+
+    changes = [SyncChange(catalog.root / rel, Change.REMOVED) for rel in vanished]
+    with Progress("index", len(to_read), progress) as bar:
+        results = list(analyse(to_read, options, workers=workers, progress=bar))
+    with catalog.transaction():
+        catalog.remove_files(vanished)
+        for r in sorted(results, key=lambda r: str(r.entry.path)):
+            change = _record(catalog, r, known)
+            changes.append(change)
+    return SyncResult(changes, len(entries) - len(to_read))
+
+
+def _record(
+    catalog: Catalog, r: Analysis | AnalysisFailure, known: dict[str, tuple[int, int]]
+) -> SyncChange:
+    e = r.entry
+    rel = catalog.relative(e.path)
+    if isinstance(r, AnalysisFailure):
+        if rel in known:  # it was readable once; what is there now is not
+            catalog.remove_files([rel])
+        return SyncChange(e.path, Change.FAILED, e.size, r.hash, error=r.error)
+    catalog.put_file(e.path, e.size, e.mtime_ns, e.inode, r)
+    captured = r.captured.isoformat() if r.captured else None
+    change = Change.CHANGED if rel in known else Change.ADDED
+    return SyncChange(e.path, change, e.size, r.hash, captured)
