@@ -94,7 +94,11 @@ MIGRATIONS: list[str] = [
 
 
 class CatalogError(Exception):
-    pass
+    """The catalog cannot be used as it is (written by a newer version...)."""
+
+
+class CatalogUnavailable(Exception):
+    """The catalog cannot be opened or written (read-only library, full disk...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,18 +125,21 @@ class Catalog:
     def open(cls, root: Path, *, readonly: bool = False) -> Catalog | None:
         """The library's catalog; created when missing (None when missing and read-only)."""
         path = catalog_path(root)
-        if readonly:
-            if not path.exists():
-                return None
-            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-        conn.row_factory = sqlite3.Row
-        catalog = cls(conn, root, readonly)
-        catalog._migrate()
+        if readonly and not path.exists():
+            return None
+        try:
+            if readonly:
+                conn = _open_readonly(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            conn.row_factory = sqlite3.Row
+            catalog = cls(conn, root, readonly)
+            catalog._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise CatalogUnavailable(f"cannot open the catalog {path}: {_why(exc)}") from exc
         return catalog
 
     def close(self) -> None:
@@ -377,3 +384,20 @@ def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
     if "error" in d:
         return AnalysisFailure(entry, d["error"], hash=d["hash"], media=media)
     return Analysis(entry, d["hash"], media or MediaInfo(), _date_from(d["captured"]))
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """Read-only; on a read-only file system (no -shm possible) as an immutable file."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    return sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)

@@ -352,8 +352,8 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    from .catalog import CatalogError
-    from .lock import LibraryLocked
+    from .catalog import CatalogError, CatalogUnavailable
+    from .lock import LibraryLocked, LockUnavailable
 
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -368,6 +368,9 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except CatalogError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (CatalogUnavailable, LockUnavailable) as exc:  # read-only library, full disk
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_FILE_ERRORS
     except KeyboardInterrupt as exc:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         result = getattr(exc, "result", None)

@@ -47,6 +47,10 @@ class TransferError(Exception):
         self.placed = placed
 
 
+class JournalError(Exception):
+    """The journal could not be written: no further file may be touched."""
+
+
 class JournalLike(Protocol):
     """Where execute writes what it is about to do, and what it did (journal.Journal)."""
 
@@ -92,6 +96,10 @@ def execute(
     try:
         for start in range(0, len(decisions), BATCH):
             _execute_batch(decisions[start : start + BATCH], outcomes, progress, journal)
+    except JournalError as exc:  # e.g. the library's disk is full: stop, touch nothing more
+        outcomes += [
+            Outcome(d, Status.FAILED, f"not done: {exc}") for d in decisions[len(outcomes) :]
+        ]
     except KeyboardInterrupt:
         outcomes += [Outcome(d, Status.FAILED, INTERRUPTED) for d in decisions[len(outcomes) :]]
         raise Interrupted(outcomes) from None

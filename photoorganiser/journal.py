@@ -24,12 +24,13 @@ import glob
 import json
 import logging
 import os
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog, decode, encode
-from .execute import TEMP_MARK
+from .execute import TEMP_MARK, JournalError
 from .hashing import hash_file
 from .model import Action, Decision, FileKind, Outcome, ScanEntry, Status
 
@@ -43,6 +44,12 @@ class Journal:
 
     def intend(self, transfers: Sequence[Decision]) -> list[int]:
         """Record the transfers about to happen; durable before this returns."""
+        try:
+            return self._intend(transfers)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"cannot write the library's journal ({exc})") from exc
+
+    def _intend(self, transfers: Sequence[Decision]) -> list[int]:
         ids = []
         with self.catalog.transaction() as conn:
             for d in transfers:
@@ -63,7 +70,16 @@ class Journal:
         return ids
 
     def settle(self, done: Sequence[tuple[int, Outcome]]) -> None:
-        """The batch's outcomes, and the catalog rows of what is now in the library."""
+        """The batch's outcomes, and the catalog rows of what is now in the library.
+
+        If this cannot be written, the intents stay and the next run's recovery
+        records these files from the disk; this run stops touching files."""
+        try:
+            self._settle(done)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"cannot write the library's catalog ({exc})") from exc
+
+    def _settle(self, done: Sequence[tuple[int, Outcome]]) -> None:
         with self.catalog.transaction() as conn:
             for journal_id, outcome in done:
                 d = outcome.decision

@@ -16,13 +16,14 @@ import contextlib
 import logging
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from .analyse import AnalyseOptions
-from .catalog import ANALYSIS_VERSION, STATE_DIR, Catalog, catalog_path
+from .catalog import ANALYSIS_VERSION, STATE_DIR, Catalog, CatalogUnavailable, catalog_path
 from .collisions import DiskLibrary, LibraryIndex
 from .journal import Journal, Recovered, recover
 from .lock import library_lock
@@ -78,18 +79,25 @@ class LibrarySession:
         return self.catalog.cached_many(entries, self.options_key)
 
     def remember(self, results: Iterable[Analysis | AnalysisFailure]) -> None:
+        """Cache analyses for the next run; only an optimisation, so a failure is a warning."""
         if self.catalog is None or self.catalog.readonly:
             return
         keep = [r for r in results if not (isinstance(r, AnalysisFailure) and r.transient)]
-        with self.catalog.transaction():
-            self.catalog.remember(keep, self.options_key)
+        try:
+            with self.catalog.transaction():
+                self.catalog.remember(keep, self.options_key)
+        except sqlite3.Error as exc:
+            log.warning("could not cache the analysis for next time: %s", exc)
 
     def finish(self, report: Path | None, status: str = "finished") -> None:
         if self.catalog is not None and not self.catalog.readonly and self.run_id:
-            journal = self.journal
-            if journal is not None:
-                journal.close()
-            self.catalog.finish_run(self.run_id, status, report)
+            try:
+                journal = self.journal
+                if journal is not None:
+                    journal.close()
+                self.catalog.finish_run(self.run_id, status, report)
+            except sqlite3.Error as exc:  # bookkeeping only: the next run recovers
+                log.error("could not record the end of the run in the catalog: %s", exc)
 
 
 @contextlib.contextmanager
@@ -120,7 +128,10 @@ def open_library(
         return
 
     adopting = not catalog_path(root).exists() and _has_files(root)
-    state.mkdir(parents=True, exist_ok=True)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CatalogUnavailable(f"cannot write to the library {root}: {exc.strerror}") from exc
     with library_lock(state, command, wait=wait):
         catalog = Catalog.open(root)
         try:

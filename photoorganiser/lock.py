@@ -27,6 +27,10 @@ class LibraryLocked(Exception):
     """Another run holds the library."""
 
 
+class LockUnavailable(Exception):
+    """The lock file cannot be created or opened (read-only library...)."""
+
+
 def _holder(fd: int) -> dict:
     try:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -70,7 +74,10 @@ def library_lock(
         yield
         return
     flags = os.O_RDONLY if shared else os.O_RDWR | os.O_CREAT
-    fd = os.open(path, flags, 0o644)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise LockUnavailable(f"cannot lock the library ({path}): {exc.strerror}") from exc
     try:
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
