@@ -234,6 +234,15 @@ def _with_sidecar_dates(
 # --- Live Photos and RAW+JPEG pairs -------------------------------------------------
 
 
+def pair_stem(a: Analysis) -> str:
+    """The stem that pairs files: IMG_7943.HEIC with IMG_7943.MOV, or IMG_7943_HEVC.MOV
+    (the name some iPhone exports give a Live Photo's video)."""
+    stem = a.entry.path.stem.lower()
+    if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
+        return stem[: -len("_hevc")]
+    return stem
+
+
 def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     """follower path -> leader path, for files sharing a stem in one folder.
 
@@ -245,7 +254,7 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     for a in media:
         if a.media.problems:
             continue
-        groups[a.entry.path.parent, a.entry.path.stem.lower()].append(a)
+        groups[a.entry.path.parent, pair_stem(a)].append(a)
     leader_of: dict[Path, Path] = {}
     for members in groups.values():
         kinds = [m.entry.kind for m in members]

@@ -715,3 +715,29 @@ def test_a_photo_with_corrupt_exif_is_imported_with_a_note(tmp_path: Path) -> No
     assert row["action"] == "move" and row["status"] == "done"
     assert row["date_source"] == "filename" and row["captured_at"] == "2019-03-04T05:06:07"
     assert "note: corrupt EXIF block" in row["reason"]
+
+
+def test_a_real_iphone_live_photo_stays_together(corpus: Path, tmp_path: Path) -> None:
+    folder = corpus / "pigallery2" / "live_photo"  # IMG_7943.HEIC + IMG_7943_HEVC.MOV
+    report = tmp_path / "live.csv"
+    code = main(
+        [
+            "import",
+            "--input",
+            str(folder),
+            "--output",
+            str(tmp_path / "lib"),
+            "--dryrun",
+            "--report",
+            str(report),
+            "--quiet",
+            "--workers",
+            "1",
+        ]
+    )
+    assert code == 0
+    got = by_name(report)
+    still, video = got["IMG_7943.HEIC"], got["IMG_7943_HEVC.MOV"]
+    assert video["follows"] == still["source"]
+    assert Path(video["destination"]) == Path(still["destination"]).with_suffix(".mov")
+    assert "/2026/03/20260323_155720_" in still["destination"]  # the still's day, not May's
