@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,12 +74,12 @@ class DiskLibrary:
 
     def find_nearby(self, content_hash: str, size: int, near: Path) -> Path | None:
         """The content under the name it would get, or a numbered variant of it."""
-        stem, ext = re.escape(near.stem.lower()), re.escape(near.suffix.lower())
-        pattern = re.compile(rf"^{stem}(_\d+)?{ext}$")
+        stem, ext = near.stem.lower(), near.suffix.lower()
         for lowered, actual in sorted(self._listing(near.parent).items()):
-            candidate = near.parent / actual
-            if pattern.match(lowered) and self._same(candidate, size, content_hash):
-                return candidate
+            if _is_variant(lowered, stem, ext):
+                candidate = near.parent / actual
+                if self._same(candidate, size, content_hash):
+                    return candidate
         return None
 
     def _same(self, path: Path, size: int, content_hash: str) -> bool:
@@ -102,6 +101,17 @@ class DiskLibrary:
             for path, size in _walk_files(self.root):
                 self._by_size[size].append(path)
         return self._by_size
+
+
+def _is_variant(name: str, stem: str, ext: str) -> bool:
+    """`stem.ext` or `stem_N.ext` (all lower case): the names a file may have been given."""
+    if not name.endswith(ext):
+        return False
+    base = name[: len(name) - len(ext)]
+    if base == stem:
+        return True
+    number = base[len(stem) + 1 :]
+    return base.startswith(stem + "_") and number.isdigit() and number.isascii()
 
 
 def _walk_files(root: Path):

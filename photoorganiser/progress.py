@@ -5,16 +5,6 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichProgress
-
 
 class Progress:
     """A context manager for one stage: `with Progress("analyse", total, on) as p: p.advance()`."""
@@ -23,11 +13,21 @@ class Progress:
         self.description = description
         self.total = total
         self.enabled = enabled and sys.stderr.isatty()
-        self._rich: RichProgress | None = None
+        self._rich = None  # a rich.progress.Progress, imported only when shown
         self._task = None
 
     def __enter__(self) -> Progress:
         if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
             self._rich = RichProgress(
                 TextColumn("[bold]{task.description:<10}"),
                 BarColumn(),

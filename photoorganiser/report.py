@@ -14,9 +14,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from .model import Action, Outcome, Status
 
 
@@ -133,7 +130,10 @@ def summarise(outcomes: Sequence[Outcome]) -> list[tuple[str, int]]:
     return lines
 
 
-def summary_table(lines: Sequence[tuple[str, int]], title: str) -> Table:
+def summary_table(lines: Sequence[tuple[str, int]], title: str):
+    """A rich Table of the summary (rich is imported only when a summary is shown)."""
+    from rich.table import Table
+
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("Result")
     table.add_column("Files", justify="right")
@@ -144,6 +144,8 @@ def summary_table(lines: Sequence[tuple[str, int]], title: str) -> Table:
 
 def render_summary(lines: Sequence[tuple[str, int]], title: str) -> str:
     """The summary as plain text, for the file beside the CSV."""
+    from rich.console import Console
+
     buffer = io.StringIO()
     Console(file=buffer, width=80, color_system=None).print(summary_table(lines, title))
     return buffer.getvalue()

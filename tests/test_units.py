@@ -1,0 +1,114 @@
+"""Small pure pieces: names, templates, sanitising, dates in the report."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from photoorganiser.collisions import _is_variant
+from photoorganiser.model import CaptureDate, DateSource, FileKind
+from photoorganiser.paths import (
+    TemplateError,
+    fit_name,
+    parse_template,
+    sanitise_component,
+    with_suffix_number,
+)
+from photoorganiser.scan import classify
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("img.jpg", True),
+        ("img_1.jpg", True),
+        ("img_12.jpg", True),
+        ("img_.jpg", False),
+        ("img_a.jpg", False),
+        ("img_1_2.jpg", False),
+        ("img_١.jpg", False),  # an Arabic-Indic digit is a digit, but not ours
+        ("img.jpeg", False),
+        ("img2.jpg", False),
+        ("other.jpg", False),
+    ],
+)
+def test_numbered_variants_of_a_name(name: str, expected: bool) -> None:
+    assert _is_variant(name, "img", ".jpg") is expected
+
+
+@pytest.mark.parametrize(
+    "raw, safe",
+    [
+        ("Canon EOS 5D", "Canon EOS 5D"),
+        ("EOS/5D", "EOS_5D"),
+        ("..", "unknown"),
+        ("../../etc", "_._etc"),
+        ("a\x00b\x1fc", "a_b_c"),
+        ('<>:"|?*', "_______"),
+        ("  spaced   out  ", "spaced out"),
+        ("CON", "_CON"),
+        ("nul.txt", "_nul.txt"),
+        ("", "unknown"),
+        ("e\u0301", "\u00e9"),  # NFD from a Mac becomes NFC
+    ],
+)
+def test_sanitise_component(raw: str, safe: str) -> None:
+    assert sanitise_component(raw) == safe
+
+
+def test_long_names_are_cut_on_a_character_boundary_keeping_the_extension() -> None:
+    name = fit_name("é" * 300, ".jpeg")
+    assert name.endswith(".jpeg") and len(name.encode()) <= 200
+    name.encode("utf-8").decode("utf-8")  # still valid UTF-8
+    assert with_suffix_number("IMG_0001.jpg", 3) == "IMG_0001_3.jpg"
+
+
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("", "empty"),
+        ("/abs/{stem}{ext}", "relative"),
+        ("C:/x/{stem}{ext}", "relative"),
+        ("{year}/../{stem}{ext}", "'..'"),
+        ("{year}/{nope}", "unknown field"),
+        ("{year:04d}/{stem}{ext}", "no format spec"),
+        ("{year}/photo.jpg", "must contain a field"),
+        ("{year/{stem}", "cannot read"),
+    ],
+)
+def test_bad_templates_are_refused(template: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        parse_template(template)
+
+
+def test_capture_date_iso_format() -> None:
+    wall = datetime(2021, 7, 4, 18, 30, 0)
+    assert CaptureDate(wall, DateSource.MTIME).isoformat() == "2021-07-04T18:30:00"
+    with_zone = CaptureDate(wall, DateSource.QUICKTIME_CREATION_DATE, timedelta(hours=-3.5))
+    assert with_zone.isoformat() == "2021-07-04T18:30:00-03:30"
+    sub = CaptureDate(
+        wall.replace(microsecond=120000),
+        DateSource.EXIF_DATETIME_ORIGINAL,
+        timedelta(hours=5, minutes=45),
+    )
+    assert sub.isoformat() == "2021-07-04T18:30:00.120000+05:45"
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("IMG_1.JPG", FileKind.IMAGE),
+        ("a.HeIc", FileKind.IMAGE),
+        ("x.CR3", FileKind.RAW),
+        ("v.MTS", FileKind.VIDEO),
+        ("IMG_1.AAE", FileKind.SIDECAR),
+        ("IMG_1.jpg.json", FileKind.SIDECAR),
+        ("notes.txt", FileKind.OTHER),
+        ("README", FileKind.OTHER),
+        (".hidden.jpg", FileKind.OTHER),
+        ("desktop.ini", FileKind.OTHER),
+    ],
+)
+def test_classify(name: str, kind: FileKind) -> None:
+    assert classify(name)[0] is kind
