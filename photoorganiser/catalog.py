@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .model import (
     Analysis,
@@ -118,6 +118,7 @@ class Catalog:
         self.conn = conn
         self.root = root
         self.readonly = readonly
+        self._root_prefix = str(root).rstrip(os.sep) + os.sep
 
     # --- opening and schema -------------------------------------------------------
 
@@ -173,7 +174,11 @@ class Catalog:
     # --- library files ----------------------------------------------------------------
 
     def relative(self, path: Path) -> str:
-        return PurePosixPath(Path(os.path.relpath(path, self.root))).as_posix()
+        """`path` relative to the library root, '/'-separated (how the catalog names files)."""
+        text, root = str(path), self._root_prefix
+        # The common case without os.path.relpath's cost (a tenth of a sync's time).
+        rel = text[len(root) :] if text.startswith(root) else os.path.relpath(path, self.root)
+        return rel.replace(os.sep, "/")
 
     def count_files(self) -> int:
         return self.conn.execute("SELECT count(*) FROM files").fetchone()[0]

@@ -22,7 +22,7 @@ import os
 import secrets
 import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -122,11 +122,12 @@ def _execute_batch(
     transfers = [d for d in batch if d.action.transfers]
     ids = journal.intend(transfers) if journal is not None and transfers else []
     settled: list[Outcome] = []
+    dirty: set[Path] = set()  # folders whose renames must reach the disk before settling
     try:
         for d in batch:
             if d.action.transfers:
                 try:
-                    transfer(d)
+                    transfer(d, dirty)
                     outcome = Outcome(d, Status.DONE, in_library=True)
                 except TransferError as exc:
                     outcome = Outcome(d, Status.FAILED, str(exc), in_library=exc.placed)
@@ -139,13 +140,26 @@ def _execute_batch(
                 outcome = Outcome(d, Status.DONE)
             outcomes.append(outcome)
     finally:  # even on Ctrl-C: what happened is recorded; the rest stays an intent
+        for folder in sorted(dirty):
+            _fsync_dir(folder)
         if journal is not None and settled:
             journal.settle(list(zip(ids, settled, strict=False)))
 
 
-def transfer(d: Decision) -> None:
-    """Move or copy d.source to d.destination, never overwriting, verified."""
+def transfer(d: Decision, dirty: set[Path] | None = None) -> None:
+    """Move or copy d.source to d.destination, never overwriting, verified.
+
+    Folders changed only by atomic renames are added to `dirty`, for the caller to
+    flush once per batch; without `dirty` they are flushed here and now.
+    """
     src, dst = d.source, d.destination
+
+    def flush_later(folder: Path) -> None:
+        if dirty is None:
+            _fsync_dir(folder)
+        else:
+            dirty.add(folder)
+
     assert dst is not None and d.entry is not None and d.analysis is not None
     try:
         st = os.stat(src, follow_symlinks=False)
@@ -162,7 +176,7 @@ def transfer(d: Decision) -> None:
 
     if d.action is Action.MOVE:
         try:
-            if _move_in_place(src, dst):
+            if _move_in_place(src, dst, flush_later):
                 return
         except FileExistsError:
             raise TransferError(f"{dst} already exists; nothing was overwritten") from None
@@ -185,7 +199,7 @@ def transfer(d: Decision) -> None:
     except BaseException:
         _remove_quietly(tmp)
         raise
-    _fsync_dir(dst.parent)
+    _fsync_dir(dst.parent)  # the copy's name is on disk before the source may go
     if d.action is Action.MOVE:
         try:
             os.unlink(src)
@@ -195,7 +209,7 @@ def transfer(d: Decision) -> None:
                 f" {_why(exc)}",
                 placed=True,
             ) from None
-        _fsync_dir(src.parent)
+        flush_later(src.parent)
 
 
 def temp_path(dst: Path) -> Path:
@@ -203,8 +217,12 @@ def temp_path(dst: Path) -> Path:
     return dst.with_name(name)
 
 
-def _move_in_place(src: Path, dst: Path) -> bool:
-    """Rename within one file system, refusing an existing name. False: must copy."""
+def _move_in_place(src: Path, dst: Path, flush_later: Callable[[Path], None]) -> bool:
+    """Rename within one file system, refusing an existing name. False: must copy.
+
+    A rename is atomic: after a crash the file has its old name or its new one,
+    so its folders may be flushed later, once per batch.
+    """
     try:
         rename_noreplace(src, dst)
     except _Unsupported:
@@ -222,13 +240,14 @@ def _move_in_place(src: Path, dst: Path) -> bool:
             ):
                 return False
             raise
+        _fsync_dir(dst.parent)  # two steps, not atomic: the new name is on disk first
         os.unlink(src)
     except OSError as exc:
         if exc.errno == errno.EXDEV:
             return False  # another file system: copy, verify, then remove
         raise
-    _fsync_dir(dst.parent)
-    _fsync_dir(src.parent)
+    flush_later(dst.parent)
+    flush_later(src.parent)
     return True
 
 

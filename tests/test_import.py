@@ -540,7 +540,7 @@ def test_a_name_taken_after_planning_is_never_overwritten(
 def test_move_across_file_systems_copies_verifies_then_removes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(execute, "_move_in_place", lambda src, dst: False)  # another disk
+    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
     inbox, library = tmp_path / "in", tmp_path / "lib"
     src = make_jpeg(inbox / "a.jpg", D1, seed=1)
     os.utime(src, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_007))
@@ -555,7 +555,7 @@ def test_move_across_file_systems_copies_verifies_then_removes(
 def test_a_copy_that_does_not_verify_keeps_the_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(execute, "_move_in_place", lambda src, dst: False)  # another disk
+    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
     monkeypatch.setattr(execute, "hash_file", lambda p: "0" * 32)  # the read-back differs
     inbox, library = tmp_path / "in", tmp_path / "lib"
     src = make_jpeg(inbox / "a.jpg", D1, seed=1)
@@ -571,7 +571,7 @@ def test_a_copy_that_does_not_verify_keeps_the_source(
 def test_disk_full_leaves_no_partial_file_and_keeps_the_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(execute, "_move_in_place", lambda src, dst: False)  # another disk
+    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
 
     def full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -685,11 +685,11 @@ def test_ctrl_c_still_writes_a_report_of_every_file(
         make_jpeg(inbox / f"p{i}.jpg", D1, seed=i)
     real_transfer, calls = execute.transfer, []
 
-    def interrupted_on_the_second(d):
+    def interrupted_on_the_second(d, *args):
         calls.append(d)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        real_transfer(d)
+        real_transfer(d, *args)
 
     monkeypatch.setattr(execute, "transfer", interrupted_on_the_second)
     report = tmp_path / "r.csv"
