@@ -199,17 +199,19 @@ def transfer(d: Decision, dirty: set[Path] | None = None) -> None:
     except BaseException:
         _remove_quietly(tmp)
         raise
+    if d.action is Action.COPY:  # the source stays: a name lost in a crash is copied again
+        flush_later(dst.parent)
+        return
     _fsync_dir(dst.parent)  # the copy's name is on disk before the source may go
-    if d.action is Action.MOVE:
-        try:
-            os.unlink(src)
-        except OSError as exc:
-            raise TransferError(
-                f"copied and verified into the library, but the original could not be removed:"
-                f" {_why(exc)}",
-                placed=True,
-            ) from None
-        flush_later(src.parent)
+    try:
+        os.unlink(src)
+    except OSError as exc:
+        raise TransferError(
+            f"copied and verified into the library, but the original could not be removed:"
+            f" {_why(exc)}",
+            placed=True,
+        ) from None
+    flush_later(src.parent)
 
 
 def temp_path(dst: Path) -> Path:
