@@ -135,11 +135,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from .importer import ImportOptions, ImportUsageError, run_import
     from .model import TransferMode
-    from .report import summary_table
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = ImportOptions(
@@ -162,7 +159,56 @@ def cmd_import(args: argparse.Namespace) -> int:
         result = run_import(options)
     except ImportUsageError as exc:
         raise UsageError(str(exc)) from None
-    if args.quiet:
+    return _print_result(result, args.quiet)
+
+
+# --- apply ------------------------------------------------------------------------
+
+
+def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
+    from .parallel import default_workers
+
+    parser.add_argument("plan", type=Path, metavar="REPORT.csv", help="a reviewed dry-run report")
+    parser.add_argument(
+        "--output", required=True, type=Path, metavar="LIBRARY", help="the library it plans for"
+    )
+    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write the CSV report here")
+    parser.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), metavar="DIR",
+        help="folder for the timestamped CSV report (default: reports/)",
+    )
+    _add_run_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="log in detail")
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from .apply import ApplyOptions, ApplyUsageError, run_apply
+
+    _setup_logging(args.debug, args.quiet, args.log_file)
+    options = ApplyOptions(
+        plan=args.plan,
+        library=args.output,
+        workers=args.workers,
+        report=args.report,
+        report_dir=args.report_dir,
+        progress=not args.quiet,
+        wait=args.wait,
+    )
+    try:
+        result = run_apply(options)
+    except ApplyUsageError as exc:
+        raise UsageError(str(exc)) from None
+    return _print_result(result, args.quiet)
+
+
+def _print_result(result, quiet: bool) -> int:
+    """The summary table and the report's name (or, quiet, only what failed)."""
+    from rich.console import Console
+
+    from .report import summary_table
+
+    if quiet:
         if result.failed:
             print(f"{result.failed} file(s) failed; see {result.report_path}", file=sys.stderr)
     else:
@@ -255,7 +301,7 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=int, default=None, metavar="BITS",
         help="largest perceptual hash distance in bits still similar "
-        "(default: 10 for --hash-size 8, scaled with N*N)",
+        "(default: 6 for --hash-size 8, scaled with N*N)",
     )
     parser.add_argument(
         "--include-empty", action="store_true", help="report empty files as duplicates too"
@@ -340,6 +386,9 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="file photos and videos into the library by capture date")
     add_import_arguments(imp)
     imp.set_defaults(func=cmd_import)
+    app = sub.add_parser("apply", help="carry out a reviewed dry-run report, exactly")
+    add_apply_arguments(app)
+    app.set_defaults(func=cmd_apply)
     syn = sub.add_parser("sync", help="make the library's catalog match the disk")
     add_sync_arguments(syn)
     syn.set_defaults(func=cmd_sync)

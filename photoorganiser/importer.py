@@ -132,13 +132,25 @@ def _execute(
 
 
 def _write(outcomes: list[Outcome], options: ImportOptions, started: datetime) -> ImportResult:
-    """The CSV report and, beside it, the summary."""
-    report_path = options.report or default_report_path(options.report_dir, started)
-    write_report(outcomes, report_path)
     title = "Dry run: nothing was changed" if options.dry_run else f"Import ({options.mode.value})"
+    return write_outcomes(outcomes, options.report, options.report_dir, started, title, "import")
+
+
+def write_outcomes(
+    outcomes: list[Outcome],
+    report: Path | None,
+    report_dir: Path,
+    started: datetime,
+    title: str,
+    prefix: str,
+) -> ImportResult:
+    """The CSV report and, beside it, the summary."""
+    report_path = report or default_report_path(report_dir, started, prefix)
+    write_report(outcomes, report_path)
     summary = summarise(outcomes)
     summary_path = report_path.with_suffix(".summary.txt")
     summary_path.write_text(render_summary(summary, title) + f"Report: {report_path}\n")
+    log.info("%s: %s", title, ", ".join(f"{label} {n}" for label, n in summary))
     return ImportResult(outcomes, report_path, summary_path, summary, title)
 
 

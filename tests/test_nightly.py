@@ -523,3 +523,84 @@ def test_killed_at_any_moment_nothing_is_lost(
     # The kills must land while files are moving, not only before or after.
     assert mid_transfer >= 3, f"only {mid_transfer} of {trials} kills landed mid-run"
     print(f"{mode} {device}: {mid_transfer} kills mid-transfer, {intents_left} left intents")
+
+
+# --- applying a reviewed plan -------------------------------------------------------------
+
+
+def test_apply_carries_out_exactly_the_reviewed_plan(tmp_path: Path) -> None:
+    inbox, library = make_inbox(tmp_path / "in", 4), tmp_path / "lib"
+    plan_csv = tmp_path / "plan.csv"
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", plan_csv) == 0
+    planned = rows(plan_csv)
+    # The reviewer strikes one row out, and a new photo arrives after the review.
+    struck = planned.pop(1)
+    with open(plan_csv, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(planned[0]))
+        writer.writeheader()
+        writer.writerows(planned)
+    make_jpeg(inbox / "late.jpg", D0, seed=123)
+    report = tmp_path / "applied.csv"
+    assert (
+        main(
+            [
+                "apply",
+                str(plan_csv),
+                "--output",
+                str(library),
+                "--report",
+                str(report),
+                "--quiet",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
+    applied = rows(report)
+    assert [r["source"] for r in applied] == [r["source"] for r in planned]
+    assert {r["status"] for r in applied} == {"done"}
+    for r in applied:
+        assert Path(r["destination"]).exists() and not Path(r["source"]).exists()
+    assert Path(struck["source"]).exists()  # struck out: untouched
+    assert (inbox / "late.jpg").exists()  # not in the plan: untouched
+    assert catalog_rows(library) == disk_rows(library)
+
+
+def test_apply_refuses_what_changed_or_escapes_the_library(tmp_path: Path) -> None:
+    inbox, library = make_inbox(tmp_path / "in", 3), tmp_path / "lib"
+    plan_csv = tmp_path / "plan.csv"
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", plan_csv) == 0
+    planned = rows(plan_csv)
+    changed = Path(planned[0]["source"])
+    data = bytearray(changed.read_bytes())
+    data[-10] ^= 0xFF  # same size, other content
+    changed.write_bytes(bytes(data))
+    planned[1]["destination"] = str(tmp_path / "elsewhere" / "x.jpg")  # edited to escape
+    with open(plan_csv, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(planned[0]))
+        writer.writeheader()
+        writer.writerows(planned)
+    report = tmp_path / "applied.csv"
+    assert (
+        main(
+            [
+                "apply",
+                str(plan_csv),
+                "--output",
+                str(library),
+                "--report",
+                str(report),
+                "--quiet",
+                "--workers",
+                "1",
+            ]
+        )
+        == 1
+    )
+    got = {r["source"]: r for r in rows(report)}
+    assert "changed since the plan" in got[str(changed)]["error"]
+    assert "not inside the library" in got[planned[1]["source"]]["error"]
+    assert got[planned[2]["source"]]["status"] == "done"
+    assert changed.exists() and Path(planned[1]["source"]).exists()
+    assert not (tmp_path / "elsewhere").exists()
