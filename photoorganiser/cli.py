@@ -71,64 +71,114 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     from .paths import DEFAULT_TEMPLATE, FIELDS
 
     parser.add_argument(
-        "--input", action="append", required=True, type=Path, metavar="DIR",
+        "--input",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="DIR",
         help="a folder to import from (repeatable); scanned recursively",
     )
     parser.add_argument(
         "--output", required=True, type=Path, metavar="LIBRARY", help="the library folder"
     )
     parser.add_argument(
-        "--dryrun", "--dry-run", dest="dryrun", nargs="?", const=True, default=False,
-        type=_bool_flag, metavar="true|false",
+        "--dryrun",
+        "--dry-run",
+        dest="dryrun",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_bool_flag,
+        metavar="true|false",
         help="plan everything and write the report, change nothing",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
-        "--move", dest="mode", action="store_const", const="move",
+        "--move",
+        dest="mode",
+        action="store_const",
+        const="move",
         help="move files into the library (the default)",
     )
     mode.add_argument(
-        "--copy", dest="mode", action="store_const", const="copy",
+        "--copy",
+        dest="mode",
+        action="store_const",
+        const="copy",
         help="copy files into the library, leaving the inputs as they are",
     )
     parser.add_argument(
-        "--template", default=DEFAULT_TEMPLATE,
+        "--template",
+        default=DEFAULT_TEMPLATE,
         help=f"destination inside the library (default {DEFAULT_TEMPLATE}); fields: "
         + " ".join("{" + f + "}" for f in FIELDS),
     )
     parser.add_argument(
-        "--workers", type=int, default=default_workers(), metavar="N",
+        "--workers",
+        type=int,
+        default=default_workers(),
+        metavar="N",
         help="processes reading files (default: the number of CPUs)",
     )
     parser.add_argument(
-        "--timezone", metavar="ZONE",
+        "--timezone",
+        metavar="ZONE",
         help="IANA zone for UTC video times without their own zone (default: this machine's)",
     )
     parser.add_argument(
-        "--no-mtime", dest="use_mtime", action="store_false",
+        "--no-mtime",
+        dest="use_mtime",
+        action="store_false",
         help="file undatable files under undated/ instead of dating them by modification time",
     )
-    parser.add_argument("--report", type=Path, metavar="FILE", help="write the CSV report here")
+    _add_report_arguments(parser)
     parser.add_argument(
-        "--report-dir", type=Path, default=Path("reports"), metavar="DIR",
-        help="folder for the timestamped CSV report (default: reports/)",
-    )
-    parser.add_argument(
-        "--settle", type=float, default=0, metavar="SECONDS",
+        "--settle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
         help="leave files modified in the last SECONDS for the next run (still syncing in)",
     )
     _add_run_arguments(parser)
     parser.add_argument(
-        "--debug", nargs="?", const=True, default=False, type=_bool_flag, metavar="true|false",
+        "--debug",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_bool_flag,
+        metavar="true|false",
         help="log every decision",
     )
+
+
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write the CSV report here")
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="folder for the timestamped CSV report (default: reports/)",
+    )
+
+
+def _add_library_arguments(parser: argparse.ArgumentParser, output_help: str) -> None:
+    """What `apply` and `sync` share: the library, the pool, the report, cron options."""
+    from .parallel import default_workers
+
+    parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY", help=output_help)
+    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
+    _add_report_arguments(parser)
+    _add_run_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="log in detail")
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """What every command that writes the library takes: cron-friendliness."""
     parser.add_argument("--quiet", action="store_true", help="print only errors; no progress")
     parser.add_argument(
-        "--wait", action="store_true",
+        "--wait",
+        action="store_true",
         help="if another run holds the library, wait for it instead of exiting with status 75",
     )
     parser.add_argument("--log-file", type=Path, metavar="FILE", help="append a log of the run")
@@ -166,20 +216,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
-    from .parallel import default_workers
-
     parser.add_argument("plan", type=Path, metavar="REPORT.csv", help="a reviewed dry-run report")
-    parser.add_argument(
-        "--output", required=True, type=Path, metavar="LIBRARY", help="the library it plans for"
-    )
-    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
-    parser.add_argument("--report", type=Path, metavar="FILE", help="write the CSV report here")
-    parser.add_argument(
-        "--report-dir", type=Path, default=Path("reports"), metavar="DIR",
-        help="folder for the timestamped CSV report (default: reports/)",
-    )
-    _add_run_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="log in detail")
+    _add_library_arguments(parser, "the library it plans for")
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -221,20 +259,8 @@ def _print_result(result, quiet: bool) -> int:
 
 
 def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
-    from .parallel import default_workers
-
-    parser.add_argument(
-        "--output", required=True, type=Path, metavar="LIBRARY", help="the library folder"
-    )
-    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
+    _add_library_arguments(parser, "the library folder")
     parser.add_argument("--timezone", metavar="ZONE", help="as for import")
-    parser.add_argument("--report", type=Path, metavar="FILE", help="write the CSV report here")
-    parser.add_argument(
-        "--report-dir", type=Path, default=Path("reports"), metavar="DIR",
-        help="folder for the timestamped CSV report (default: reports/)",
-    )
-    _add_run_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="log in detail")
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -275,31 +301,45 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
     from .parallel import default_workers
 
     parser.add_argument(
-        "--input", action="append", required=True, metavar="DIR",
+        "--input",
+        action="append",
+        required=True,
+        metavar="DIR",
         help="folder to search (repeatable); nothing in it is changed",
     )
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--report", metavar="FILE", help="write the report here")
     out.add_argument("--output", dest="report", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--report-dir", default="reports", metavar="DIR",
+        "--report-dir",
+        default="reports",
+        metavar="DIR",
         help="folder for duplicates-YYYYmmdd-HHMMSS.<format> when --report is not given "
         "(default: reports)",
     )
     parser.add_argument(
-        "--format", choices=["csv", "json"], default=None,
+        "--format",
+        choices=["csv", "json"],
+        default=None,
         help="report format (default: from the --report suffix, else csv)",
     )
     parser.add_argument(
-        "--similar", action="store_true",
+        "--similar",
+        action="store_true",
         help="also find near duplicates: resized, recompressed, converted, rotated, mirrored",
     )
     parser.add_argument(
-        "--hash-size", type=int, default=8, metavar="N",
+        "--hash-size",
+        type=int,
+        default=8,
+        metavar="N",
         help="perceptual hash size: N*N bits (default: 8)",
     )
     parser.add_argument(
-        "--threshold", type=int, default=None, metavar="BITS",
+        "--threshold",
+        type=int,
+        default=None,
+        metavar="BITS",
         help="largest perceptual hash distance in bits still similar "
         "(default: 6 for --hash-size 8, scaled with N*N)",
     )
@@ -307,15 +347,22 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
         "--include-empty", action="store_true", help="report empty files as duplicates too"
     )
     parser.add_argument(
-        "--include-bursts", action="store_true",
+        "--include-bursts",
+        action="store_true",
         help="group look-alike shots taken seconds apart (bursts) as similar too",
     )
     parser.add_argument(
-        "--prefer", action="append", default=[], metavar="DIR",
+        "--prefer",
+        action="append",
+        default=[],
+        metavar="DIR",
         help="keep files under DIR first (repeatable, in order of preference)",
     )
     parser.add_argument(
-        "--workers", type=int, default=default_workers(), metavar="N",
+        "--workers",
+        type=int,
+        default=default_workers(),
+        metavar="N",
         help="parallel processes (default: CPU count)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the report's path")

@@ -614,20 +614,8 @@ def test_a_source_changed_after_planning_is_left_alone(tmp_path: Path) -> None:
 def test_dry_run_over_the_real_corpus(corpus: Path, tmp_path: Path) -> None:
     report = tmp_path / "corpus.csv"
     before = sum(1 for p in corpus.rglob("*") if p.is_file())
-    code = main(
-        [
-            "import",
-            "--input",
-            str(corpus),
-            "--output",
-            str(tmp_path / "lib"),
-            "--dryrun",
-            "--report",
-            str(report),
-            "--quiet",
-            "--workers",
-            "2",
-        ]
+    code = run(
+        "--input", corpus, "--output", tmp_path / "lib", "--dryrun", "--report", report, workers=2
     )
     assert code in (0, 1)  # the corpus holds broken files on purpose
     got = rows(report)
@@ -720,22 +708,7 @@ def test_a_photo_with_corrupt_exif_is_imported_with_a_note(tmp_path: Path) -> No
 def test_a_real_iphone_live_photo_stays_together(corpus: Path, tmp_path: Path) -> None:
     folder = corpus / "pigallery2" / "live_photo"  # IMG_7943.HEIC + IMG_7943_HEVC.MOV
     report = tmp_path / "live.csv"
-    code = main(
-        [
-            "import",
-            "--input",
-            str(folder),
-            "--output",
-            str(tmp_path / "lib"),
-            "--dryrun",
-            "--report",
-            str(report),
-            "--quiet",
-            "--workers",
-            "1",
-        ]
-    )
-    assert code == 0
+    assert run("--input", folder, "--output", tmp_path / "lib", "--dryrun", "--report", report) == 0
     got = by_name(report)
     still, video = got["IMG_7943.HEIC"], got["IMG_7943_HEVC.MOV"]
     assert video["follows"] == still["source"]

@@ -528,6 +528,18 @@ def test_killed_at_any_moment_nothing_is_lost(
 # --- applying a reviewed plan -------------------------------------------------------------
 
 
+def apply_plan(plan_csv: Path, library: Path, report: Path) -> int:
+    args = ["apply", str(plan_csv), "--output", str(library), "--report", str(report)]
+    return main([*args, "--quiet", "--workers", "1"])
+
+
+def write_rows(path: Path, edited: list[dict[str, str]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(edited[0]))
+        writer.writeheader()
+        writer.writerows(edited)
+
+
 def test_apply_carries_out_exactly_the_reviewed_plan(tmp_path: Path) -> None:
     inbox, library = make_inbox(tmp_path / "in", 4), tmp_path / "lib"
     plan_csv = tmp_path / "plan.csv"
@@ -535,28 +547,10 @@ def test_apply_carries_out_exactly_the_reviewed_plan(tmp_path: Path) -> None:
     planned = rows(plan_csv)
     # The reviewer strikes one row out, and a new photo arrives after the review.
     struck = planned.pop(1)
-    with open(plan_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(planned[0]))
-        writer.writeheader()
-        writer.writerows(planned)
+    write_rows(plan_csv, planned)
     make_jpeg(inbox / "late.jpg", D0, seed=123)
     report = tmp_path / "applied.csv"
-    assert (
-        main(
-            [
-                "apply",
-                str(plan_csv),
-                "--output",
-                str(library),
-                "--report",
-                str(report),
-                "--quiet",
-                "--workers",
-                "1",
-            ]
-        )
-        == 0
-    )
+    assert apply_plan(plan_csv, library, report) == 0
     applied = rows(report)
     assert [r["source"] for r in applied] == [r["source"] for r in planned]
     assert {r["status"] for r in applied} == {"done"}
@@ -577,27 +571,9 @@ def test_apply_refuses_what_changed_or_escapes_the_library(tmp_path: Path) -> No
     data[-10] ^= 0xFF  # same size, other content
     changed.write_bytes(bytes(data))
     planned[1]["destination"] = str(tmp_path / "elsewhere" / "x.jpg")  # edited to escape
-    with open(plan_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(planned[0]))
-        writer.writeheader()
-        writer.writerows(planned)
+    write_rows(plan_csv, planned)
     report = tmp_path / "applied.csv"
-    assert (
-        main(
-            [
-                "apply",
-                str(plan_csv),
-                "--output",
-                str(library),
-                "--report",
-                str(report),
-                "--quiet",
-                "--workers",
-                "1",
-            ]
-        )
-        == 1
-    )
+    assert apply_plan(plan_csv, library, report) == 1
     got = {r["source"]: r for r in rows(report)}
     assert "changed since the plan" in got[str(changed)]["error"]
     assert "not inside the library" in got[planned[1]["source"]]["error"]
