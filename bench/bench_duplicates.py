@@ -1,0 +1,158 @@
+"""Exact duplicates: photoorganiser vs jdupes vs rmlint on one generated tree.
+
+    python bench/bench_duplicates.py [--files 20000] [--no-big] [--runs 3] [--tree DIR]
+
+Generates the tree (bench/make_tree.py) in a temp dir, warms the page cache, then
+runs each tool `--runs` times (median wall time, warm cache), checks that all three
+find exactly the tree's true duplicate groups, and prints files/s, MB/s, peak memory
+(RUSAGE_CHILDREN maxrss of a wrapper process around each run: the largest process)
+and the wall-time ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+
+def measure(cmd: list[str]) -> dict[str, float]:
+    """Run `cmd` in a fresh wrapper process; its wall time and peak RSS (MB)."""
+    wrapper = (
+        "import json,resource,subprocess,sys,time\n"
+        "t=time.perf_counter()\n"
+        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL)\n"
+        "w=time.perf_counter()-t\n"
+        "m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024\n"
+        "print(json.dumps({'wall':w,'rss':m,'rc':r.returncode}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout)
+
+
+def ours_groups(report: Path) -> set[frozenset[str]]:
+    from photoorganiser.dupreport import read_report
+
+    groups: dict[int, set[str]] = defaultdict(set)
+    for row in read_report(report):
+        if row.kind.value == "exact":
+            groups[row.group_id].add(row.path)
+    return {frozenset(g) for g in groups.values()}
+
+
+def jdupes_groups(root: Path) -> set[frozenset[str]]:
+    out = subprocess.run(["jdupes", "-r", "-q", str(root)], capture_output=True, text=True)
+    groups, current = set(), []
+    for line in out.stdout.splitlines() + [""]:
+        if line.strip():
+            current.append(line)
+        elif current:
+            groups.add(frozenset(current))
+            current = []
+    return groups
+
+
+def rmlint_groups(json_path: Path) -> set[frozenset[str]]:
+    groups: dict[str, set[str]] = defaultdict(set)
+    for item in json.loads(json_path.read_text()):
+        if item.get("type") == "duplicate_file":
+            groups[item["checksum"]].add(item["path"])
+    return {frozenset(g) for g in groups.values()}
+
+
+def warm(root: Path) -> tuple[int, int]:
+    files = total = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                while chunk := f.read(8 << 20):
+                    total += len(chunk)
+            files += 1
+    return files, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=20_000)
+    parser.add_argument("--no-big", action="store_true", help="leave out the 50-200 MB files")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--tree", type=Path, help="generate (or reuse) the tree here")
+    args = parser.parse_args()
+
+    from make_tree import make_tree
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dups-"))
+    root = (args.tree or tmp / "tree").resolve()
+    try:
+        t = time.perf_counter()
+        expected_rel = make_tree(root, args.files, big=not args.no_big)
+        expected = {frozenset(str(root / p) for p in g) for g in expected_rel}
+        print(f"tree: {root} (made in {time.perf_counter() - t:.1f} s)")
+        files, total = warm(root)
+        print(f"{files} files, {total / 1e6:.0f} MB, {len(expected)} true duplicate groups")
+
+        report = tmp / "ours.csv"
+        rm_json = tmp / "rmlint.json"
+        ours = [sys.executable, "-m", "photoorganiser", "find-duplicates", "--input", str(root),
+                "--report", str(report), "--quiet"]  # fmt: skip
+        if args.workers:
+            ours += ["--workers", str(args.workers)]
+        tools = {
+            "photoorganiser": ours,
+            "jdupes -r": ["jdupes", "-r", "-q", str(root)],
+            "rmlint": ["rmlint", "-T", "df", "-o", f"json:{rm_json}", str(root)],
+        }
+        os.environ["PYTHONPATH"] = str(REPO)
+        results: dict[str, dict[str, float]] = {}
+        for name, cmd in tools.items():
+            runs = [measure(cmd) for _ in range(args.runs)]
+            results[name] = {
+                "wall": statistics.median(r["wall"] for r in runs),
+                "rss": max(r["rss"] for r in runs),
+            }
+        found = {
+            "photoorganiser": ours_groups(report),
+            "jdupes -r": jdupes_groups(root),
+            "rmlint": rmlint_groups(rm_json),
+        }
+        base = results["photoorganiser"]["wall"]
+        print(f"\n{'tool':<16}{'wall s':>8}{'files/s':>10}{'MB/s':>9}{'peak MB':>9}"
+              f"{'x ours':>8}  groups")  # fmt: skip
+        for name, r in results.items():
+            ok = "same as truth" if found[name] == expected else "DIFFERENT"
+            print(
+                f"{name:<16}{r['wall']:>8.2f}{files / r['wall']:>10.0f}"
+                f"{total / 1e6 / r['wall']:>9.0f}{r['rss']:>9.0f}{r['wall'] / base:>8.2f}"
+                f"  {len(found[name])} {ok}"
+            )
+        if any(g != expected for g in found.values()):
+            for name, g in found.items():
+                print(name, "missing", len(expected - g), "extra", len(g - expected))
+            sys.exit(1)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print(f"\n(median of {args.runs} warm-cache runs; cpu total {usage.ru_utime:.1f} s user)")
+    finally:
+        if args.tree is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""The find-duplicates report: CSV or JSON rows, reading them back, and the summary.
+
+One row per file in a group (`group_id`, `kind`, `distance`, `path`, `size`, `width`,
+`height`, `captured_at`, `keep`, `reason`), then one `unreadable` row per file that
+could not be read (group 0, the error as the reason).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import TextIO
+
+from .duplicates import DuplicateGroup, FindResult, Kind
+
+COLUMNS = (
+    "group_id",
+    "kind",
+    "distance",
+    "path",
+    "size",
+    "width",
+    "height",
+    "captured_at",
+    "keep",
+    "reason",
+)
+
+
+class ReportFormat(Enum):
+    CSV = "csv"
+    JSON = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    group_id: int
+    kind: Kind
+    distance: int | None
+    path: str
+    size: int | None
+    width: int | None
+    height: int | None
+    captured_at: str | None
+    keep: bool | None  # None for an unreadable file
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    groups: int
+    exact_groups: int
+    similar_groups: int
+    files: int
+    reclaimable: int
+    unreadable: int
+
+
+def rows_of(result: FindResult) -> list[ReportRow]:
+    rows: list[ReportRow] = []
+    for group in result.groups:
+        rows.extend(_group_rows(group))
+    for failure in result.failures:
+        rows.append(
+            ReportRow(
+                0, Kind.UNREADABLE, None, str(failure.path), None, None, None, None, None,
+                failure.error,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _group_rows(group: DuplicateGroup) -> list[ReportRow]:
+    return [
+        ReportRow(
+            group.group_id,
+            group.kind,
+            m.distance,
+            str(m.path),
+            m.size,
+            m.width,
+            m.height,
+            m.captured.isoformat() if m.captured else None,
+            m.keep,
+            m.reason,
+        )
+        for m in group.members
+    ]
+
+
+def summarise(result: FindResult) -> Summary:
+    return Summary(
+        groups=len(result.groups),
+        exact_groups=sum(g.kind is Kind.EXACT for g in result.groups),
+        similar_groups=sum(g.kind is Kind.SIMILAR for g in result.groups),
+        files=sum(len(g.members) for g in result.groups),
+        reclaimable=result.reclaimable,
+        unreadable=len(result.failures),
+    )
+
+
+def default_report_path(report_dir: Path, fmt: ReportFormat, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return report_dir / f"duplicates-{stamp}.{fmt.value}"
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def write_report(rows: list[ReportRow], path: Path, fmt: ReportFormat) -> Path:
+    """Write `rows` to `path` (parents created). Only this file is written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        if fmt is ReportFormat.CSV:
+            _write_csv(rows, f)
+        else:
+            _write_json(rows, f)
+    tmp.replace(path)
+    return path
+
+
+def _write_csv(rows: list[ReportRow], f: TextIO) -> None:
+    writer = csv.writer(f)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(getattr(row, c)) for c in COLUMNS])
+
+
+def _write_json(rows: list[ReportRow], f: TextIO) -> None:
+    items = []
+    for row in rows:
+        item = asdict(row)
+        item["kind"] = row.kind.value
+        items.append(item)
+    json.dump({"columns": list(COLUMNS), "rows": items}, f, indent=1, ensure_ascii=False)
+    f.write("\n")
+
+
+def read_report(path: Path) -> list[ReportRow]:
+    """Read a report written by `write_report` (CSV or JSON, by content) back into rows."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        return [_row_from_json(item) for item in json.loads(text)["rows"]]
+    reader = csv.DictReader(text.splitlines())
+    return [_row_from_csv(r) for r in reader]
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text not in (None, "") else None
+
+
+def _row_from_csv(r: dict[str, str]) -> ReportRow:
+    keep = {"yes": True, "no": False}.get(r["keep"])
+    return ReportRow(
+        int(r["group_id"]),
+        Kind(r["kind"]),
+        _int_or_none(r["distance"]),
+        r["path"],
+        _int_or_none(r["size"]),
+        _int_or_none(r["width"]),
+        _int_or_none(r["height"]),
+        r["captured_at"] or None,
+        keep,
+        r["reason"],
+    )
+
+
+def _row_from_json(item: dict[str, object]) -> ReportRow:
+    return ReportRow(**{**item, "kind": Kind(item["kind"])})  # type: ignore[arg-type]
+
+
+# --- the terminal summary --------------------------------------------------------------
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def print_summary(result: FindResult, report: Path, file: TextIO, max_errors: int = 10) -> None:
+    """The summary table, the unreadable files, and, last, the report's path."""
+    from rich.console import Console
+    from rich.table import Table
+
+    s = summarise(result)
+    console = Console(file=file, highlight=False, soft_wrap=True)
+    table = Table(title="find-duplicates", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("files scanned", str(result.files_scanned))
+    table.add_row("duplicate groups", str(s.groups))
+    table.add_row("  exact / similar", f"{s.exact_groups} / {s.similar_groups}")
+    table.add_row("files in groups", str(s.files))
+    table.add_row("reclaimable", f"{human_bytes(s.reclaimable)} ({s.reclaimable} bytes)")
+    table.add_row("unreadable files", str(s.unreadable))
+    console.print(table)
+    for failure in result.failures[:max_errors]:
+        console.print(f"unreadable: {failure.path}: {failure.error}", markup=False)
+    if len(result.failures) > max_errors:
+        console.print(f"... and {len(result.failures) - max_errors} more unreadable (see report)")
+    console.print(f"Report: {report}", markup=False)

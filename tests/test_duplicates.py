@@ -1,0 +1,266 @@
+"""find-duplicates, exact mode: real files in tmp_path, through the CLI and the library."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from media import make_jpeg, make_png
+
+from photoorganiser import cli, duplicates, dupreport
+from photoorganiser.duplicates import FileInfo, FindOptions, Kind, choose_keep, find_duplicates
+from photoorganiser.model import CaptureDate, DateSource
+
+BIG = 300_000  # > 2 * SAMPLE_SIZE: the content stage decides
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "in"
+    a = make_jpeg(root / "a" / "photo.jpg", "2020:05:01 10:00:00", seed=1, size=(80, 60))
+    (root / "b").mkdir()
+    shutil.copy(a, root / "b" / "photo copy.jpg")
+    os.link(a, root / "b" / "photo-link.jpg")  # same inode: not wasted space
+    make_jpeg(root / "a" / "other.jpg", seed=2, size=(80, 60))  # unique
+    # Same size, different content, differing only in the middle (past the samples).
+    head, tail = b"H" * 70_000, b"T" * 70_000
+    write(root / "a" / "big1.mov", head + b"1" * (BIG - 140_000) + tail)
+    write(root / "b" / "big2.mov", head + b"2" * (BIG - 140_000) + tail)
+    write(root / "c" / "big1 again.mov", head + b"1" * (BIG - 140_000) + tail)
+    # Same size, different head: dropped by the sample stage.
+    write(root / "c" / "same-size-1.png", b"x" * 5000)
+    write(root / "c" / "same-size-2.png", b"y" * 5000)
+    write(root / "a" / "empty1.jpg", b"")
+    write(root / "b" / "empty2.jpg", b"")
+    (root / "c" / "link-to-photo.jpg").symlink_to(a)  # symlinks are not followed
+    write(root / "c" / "notes.txt", b"x" * 5000)  # not media: not compared
+    return root
+
+
+def groups_by_paths(result: duplicates.FindResult, root: Path) -> dict[frozenset[str], Kind]:
+    return {
+        frozenset(str(m.path.relative_to(root)) for m in g.members): g.kind for g in result.groups
+    }
+
+
+def test_exact_groups(tree: Path) -> None:
+    result = find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
+    assert groups_by_paths(result, tree) == {
+        frozenset({"a/photo.jpg", "b/photo copy.jpg", "b/photo-link.jpg"}): Kind.EXACT,
+        frozenset({"a/big1.mov", "c/big1 again.mov"}): Kind.EXACT,
+    }
+    assert result.failures == ()
+    photo = next(g for g in result.groups if len(g.members) == 3)
+    # The hard link is reported as such and costs nothing: only the real copy counts.
+    size = (tree / "a" / "photo.jpg").stat().st_size
+    assert photo.reclaimable == size
+    link = next(m for m in photo.members if m.path.name == "photo-link.jpg")
+    assert "hard link" in link.reason and not link.keep
+    assert result.reclaimable == size + BIG
+    assert sum(m.keep for g in result.groups for m in g.members) == len(result.groups)
+
+
+def test_empty_files_only_when_asked(tree: Path) -> None:
+    opts = FindOptions((tree,), workers=1, show_progress=False, include_empty=True)
+    groups = groups_by_paths(find_duplicates(opts), tree)
+    assert frozenset({"a/empty1.jpg", "b/empty2.jpg"}) in groups
+
+
+def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sampled: list[str] = []
+    hashed: list[str] = []
+    real_sample, real_full = duplicates.hash_sample, duplicates.hash_file
+    monkeypatch.setattr(
+        duplicates,
+        "hash_sample",
+        lambda p, *a: sampled.append(Path(p).name) or real_sample(p, *a),
+    )
+    monkeypatch.setattr(
+        duplicates, "hash_file", lambda p: hashed.append(Path(p).name) or real_full(p)
+    )
+    find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
+    assert "other.jpg" not in sampled  # unique size: never read
+    assert sorted(sampled) == sorted(
+        [
+            "photo.jpg",
+            "photo copy.jpg",
+            "big1.mov",
+            "big2.mov",
+            "big1 again.mov",
+            "same-size-1.png",
+            "same-size-2.png",
+        ]
+    )  # fmt: skip  (the hard link is read once, under one name)
+    assert sorted(hashed) == ["big1 again.mov", "big1.mov", "big2.mov"]  # small files: sample only
+
+
+def test_stages_report_candidates(tree: Path) -> None:
+    ctx = duplicates.StageContext(workers=1)
+    entries, _ = duplicates.scan_inputs([tree])
+    groups = duplicates.exact_groups(duplicates.file_refs(entries), ctx)
+    assert [c.stage for c in ctx.counts] == ["scanned", "size", "inode", "sample", "content"]
+    files = [c.files for c in ctx.counts]
+    assert files == sorted(files, reverse=True) and files[-1] == 4
+    assert all(g.final for g in groups)
+
+
+def test_cli_report_and_read_back(tree: Path, tmp_path: Path, capsys) -> None:
+    before = snapshot(tree)
+    report = tmp_path / "out" / "dups.csv"
+    status = cli.main(
+        ["find-duplicates", "--input", str(tree), "--report", str(report), "--workers", "1"]
+    )
+    assert status == 0
+    assert snapshot(tree) == before  # nothing changed on disk
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f"Report: {report}"
+    rows = dupreport.read_report(report)
+    assert {r.group_id for r in rows} == {1, 2}
+    assert all(r.kind is Kind.EXACT and r.distance == 0 for r in rows)
+    keeps = [r for r in rows if r.keep]
+    assert len(keeps) == 2 and all(r.reason.startswith("keep: ") for r in keeps)
+    photo = next(r for r in rows if r.path.endswith("photo copy.jpg"))
+    assert (photo.width, photo.height, photo.captured_at) == (80, 60, "2020-05-01T10:00:00")
+    assert photo.size == (tree / "a" / "photo.jpg").stat().st_size
+
+
+def test_report_round_trip_csv_and_json(tree: Path, tmp_path: Path) -> None:
+    result = find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
+    result = duplicates.FindResult(
+        result.groups,
+        (duplicates.ReadFailure(tree / "gone.jpg", "cannot read: No such file"),),
+        result.files_scanned,
+    )
+    rows = dupreport.rows_of(result)
+    for fmt in dupreport.ReportFormat:
+        path = dupreport.write_report(rows, tmp_path / f"r.{fmt.value}", fmt)
+        assert dupreport.read_report(path) == rows
+    assert rows[-1].kind is Kind.UNREADABLE and rows[-1].keep is None
+
+
+def test_json_format_and_default_report_dir(tree: Path, tmp_path: Path, capsys) -> None:
+    report_dir = tmp_path / "reports"
+    status = cli.main(
+        ["find-duplicates", "--input", str(tree), "--report-dir", str(report_dir),
+         "--format", "json", "--quiet", "--workers", "1"]
+    )  # fmt: skip
+    assert status == 0
+    (report,) = report_dir.iterdir()
+    assert report.name.startswith("duplicates-") and report.suffix == ".json"
+    assert capsys.readouterr().out.strip() == f"Report: {report}"
+    assert len(dupreport.read_report(report)) == 5
+
+
+def test_unreadable_file_is_reported_not_fatal(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    real_scan = duplicates.scan_inputs
+    victim = tree / "b" / "big2.mov"
+
+    def scan_then_vanish(inputs):
+        found = real_scan(inputs)
+        victim.unlink()  # disappears between scan and read
+        return found
+
+    monkeypatch.setattr(duplicates, "scan_inputs", scan_then_vanish)
+    report = tmp_path / "r.csv"
+    status = cli.main(
+        ["find-duplicates", "--input", str(tree), "--report", str(report), "--workers", "1"]
+    )
+    assert status == cli.EXIT_FILE_ERRORS
+    rows = dupreport.read_report(report)
+    bad = [r for r in rows if r.kind is Kind.UNREADABLE]
+    assert [r.path for r in bad] == [str(victim)]
+    assert "cannot read" in bad[0].reason
+    assert len({r.group_id for r in rows if r.kind is Kind.EXACT}) == 2  # the rest still works
+    assert f"unreadable: {victim}" in capsys.readouterr().out
+
+
+def test_legacy_script_arguments(tree: Path, tmp_path: Path) -> None:
+    report = tmp_path / "legacy.csv"
+    status = cli.legacy_find_duplicates_main(
+        ["--input", str(tree), "--output", str(report), "--workers", "1"]
+    )
+    assert status == 0
+    assert len(dupreport.read_report(report)) == 5
+
+
+def test_usage_errors(tmp_path: Path, capsys) -> None:
+    assert cli.main(["find-duplicates", "--input", str(tmp_path / "nope")]) == cli.EXIT_USAGE
+    assert "input folder not found" in capsys.readouterr().err
+    assert cli.main(["find-duplicates", "--input", str(tmp_path), "--workers", "0"]) == 2
+
+
+def test_parallel_workers_same_groups(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(duplicates, "IN_PROCESS_FILES", 0)
+    monkeypatch.setattr(duplicates, "IN_PROCESS_BYTES", 0)
+    one = find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
+    two = find_duplicates(FindOptions((tree,), workers=2, show_progress=False))
+    assert groups_by_paths(one, tree) == groups_by_paths(two, tree)
+
+
+# --- keep policy -------------------------------------------------------------------
+
+
+def info(path: str, size: int = 1000, wh=(100, 100), make=None, fmt="JPEG", when=None) -> FileInfo:
+    captured = CaptureDate(when, DateSource.EXIF_DATETIME_ORIGINAL) if when else None
+    return FileInfo(Path(path), size, wh[0], wh[1], captured, make, fmt)
+
+
+def test_keep_policy_order() -> None:
+    early, late = datetime(2001, 1, 1), datetime(2002, 1, 1)
+    # 1. highest resolution wins over everything below it
+    big = info("/z/very/long/path/big.png", size=10, wh=(200, 100), fmt="PNG")
+    keep, why = choose_keep([info("/a.jpg", size=9999, make="Canon", when=early), big])
+    assert keep is big and "highest resolution" in why
+    # 2. camera original over a re-encode, even when the re-encode is larger
+    orig = info("/long/path/orig.jpg", size=10, make="Canon")
+    keep, why = choose_keep([info("/a.png", size=9999, fmt="PNG"), orig])
+    assert keep is orig and "camera original" in why
+    # 3. largest file
+    large = info("/long/path/large.jpg", size=2000)
+    keep, why = choose_keep([info("/a.jpg", size=1000, when=early), large])
+    assert keep is large and "largest" in why
+    # 4. oldest capture date
+    old = info("/long/path/old.jpg", when=early)
+    keep, why = choose_keep([info("/a.jpg", when=late), old, info("/b.jpg")])
+    assert keep is old and "oldest" in why
+    # 5. shortest path
+    keep, why = choose_keep([info("/long/x.jpg"), info("/x.jpg")])
+    assert keep.path == Path("/x.jpg") and "shortest path" in why
+    # --prefer ranks folders before every other rule
+    keep, why = choose_keep([big, info("/pref/small.jpg", wh=(10, 10))], prefer=[Path("/pref")])
+    assert keep.path == Path("/pref/small.jpg") and "preferred folder" in why
+
+
+def test_prefer_on_the_command_line(tree: Path, tmp_path: Path) -> None:
+    report = tmp_path / "r.csv"
+    args = ["find-duplicates", "--input", str(tree), "--report", str(report), "--workers", "1"]
+    cli.main([*args, "--prefer", str(tree / "c")])
+    keeps = {r.path for r in dupreport.read_report(report) if r.keep}
+    assert str(tree / "c" / "big1 again.mov") in keeps
+
+
+def test_same_size_pngs_with_different_pixels_are_not_grouped(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    make_png(root / "a.png", seed=3)
+    make_png(root / "b.png", seed=4)  # same size PNG, different pixels
+    result = find_duplicates(FindOptions((root,), workers=1, show_progress=False))
+    assert result.groups == ()
