@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .hashing import SAMPLE_SIZE, hash_file, hash_sample
 from .model import CaptureDate, FileKind, ScanEntry
-from .parallel import default_workers, pmap
+from .parallel import default_workers, pmap, tmap
 from .progress import Progress
 from .scan import scan
 
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 MEDIA_KINDS = frozenset({FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO})
 # Below these totals a process pool costs more than it saves: starting it takes
 # ~0.3 s (more on a busy machine), while one process hashes ~1 GB/s of cached data.
-IN_PROCESS_FILES = 50_000
-IN_PROCESS_BYTES = 1 << 30
 IN_PROCESS_DESCRIBE = 5000  # files to describe (headers only) before using the pool
 # Head and tail bytes hashed by the sample stage. Measured (warm cache, 20k files):
 # 64 KiB beats 4 KiB (0.96 s vs 1.21 s for all stages): files up to 128 KiB are then
@@ -202,11 +200,6 @@ class StageContext:
         if self.show_progress and not log.isEnabledFor(logging.INFO):  # else logging shows it
             print(message, file=sys.stderr)
 
-    def workers_for(self, files: int, total_bytes: int) -> int:
-        if files < IN_PROCESS_FILES and total_bytes < IN_PROCESS_BYTES:
-            return 1
-        return self.workers
-
     def record(self, stage: str, groups: Sequence[CandidateGroup]) -> None:
         files = sum(len(g.files) for g in groups)
         self.counts.append(StageCount(stage, files, len(groups)))
@@ -273,17 +266,10 @@ def _hash_stage(
     final_if: Callable[[FileRef], bool],
 ) -> list[CandidateGroup]:
     todo = [f for g in groups if not g.final for f in g.files]
-    total = sum(bytes_of(f) for f in todo)
     batches = _batches(todo, bytes_of)
     hashes: dict[str, str] = {}
     with Progress(name, len(todo), ctx.show_progress) as progress:
-        for results in pmap(
-            worker,
-            batches,
-            workers=ctx.workers_for(len(todo), total),
-            progress=progress,
-            weight=len,
-        ):
+        for results in tmap(worker, batches, workers=ctx.workers, progress=progress, weight=len):
             for r in results:
                 if r.digest is None:
                     ctx.failures.append(ReadFailure(Path(r.path), r.error or "cannot read"))

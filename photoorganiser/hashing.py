@@ -35,13 +35,12 @@ def read_and_hash(path: Path | str, keep_limit: int = KEEP_LIMIT) -> HashedConte
         try:
             size = os.fstat(f.fileno()).st_size
         except OSError:  # pragma: no cover - fstat on an open file practically never fails
-            size = keep_limit + 1
-        if size <= keep_limit:
+            size = CHUNK_SIZE + keep_limit + 1
+        if size <= max(keep_limit, CHUNK_SIZE):  # one read (no big buffer for a small file)
             data = f.read()
-            # The file may have grown since fstat; hash what we have and keep reading.
-            rest = f.read(CHUNK_SIZE)
+            rest = f.read(CHUNK_SIZE)  # the file may have grown since fstat
             if not rest:
-                return HashedContent(hash_bytes(data), len(data), data)
+                return HashedContent(hash_bytes(data), len(data), _kept(data, keep_limit))
             hasher = xxhash.xxh3_128(data)
             total = len(data)
             while rest:
@@ -57,6 +56,10 @@ def read_and_hash(path: Path | str, keep_limit: int = KEEP_LIMIT) -> HashedConte
             hasher.update(view[:n])
             total += n
         return HashedContent(hasher.hexdigest(), total, None)
+
+
+def _kept(data: bytes, keep_limit: int) -> bytes | None:
+    return data if len(data) <= keep_limit else None
 
 
 def hash_file(path: Path | str) -> str:

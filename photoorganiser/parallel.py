@@ -1,4 +1,4 @@
-"""The one module that owns the process pool.
+"""The one module that owns the process pool (and the thread pool for file hashing).
 
 Workers are module-level functions with picklable arguments; they return
 failures as values instead of raising, so one bad file never stops a run.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sized
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
 from .progress import Progress
@@ -59,6 +60,28 @@ def pmap(
                 if progress is not None:
                     progress.advance(weight(item))
                 yield result
+
+
+def tmap(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    workers: int,
+    progress: Progress | None = None,
+    weight: Callable[[T], int] | None = None,
+) -> Iterator[R]:
+    """Like `pmap`, in threads: for work that is reading and hashing files (reads and
+    xxhash release the GIL), where starting processes would cost more than it saves."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        yield from pmap(fn, items, workers=1, progress=progress, weight=weight)
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        futures = {pool.submit(fn, item): item for item in items}
+        for future in as_completed(futures):
+            if progress is not None:
+                progress.advance(weight(futures[future]) if weight else 1)
+            yield future.result()
 
 
 class _Keep:

@@ -208,9 +208,7 @@ def test_usage_errors(tmp_path: Path, capsys) -> None:
     assert cli.main(["find-duplicates", "--input", str(tmp_path), "--workers", "0"]) == 2
 
 
-def test_parallel_workers_same_groups(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(duplicates, "IN_PROCESS_FILES", 0)
-    monkeypatch.setattr(duplicates, "IN_PROCESS_BYTES", 0)
+def test_parallel_workers_same_groups(tree: Path) -> None:
     one = find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
     two = find_duplicates(FindOptions((tree,), workers=2, show_progress=False))
     assert groups_by_paths(one, tree) == groups_by_paths(two, tree)
