@@ -137,6 +137,13 @@ def scan(inputs: Sequence[Path], exclude: Sequence[Path] = ()) -> Iterator[ScanE
         yield from _walk(root, excluded)
 
 
+def _child(folder: Path, name: str) -> Path:
+    """folder / name, without pathlib parsing the whole path again (5x cheaper: a
+    million-file scan makes a million of these). Falls back to the public way."""
+    make = getattr(folder, "_make_child_relpath", None)
+    return make(name) if make is not None else folder / name
+
+
 def _walk(folder: Path, excluded: set[Path]) -> Iterator[ScanEntry]:
     try:
         with os.scandir(folder) as it:
@@ -145,7 +152,7 @@ def _walk(folder: Path, excluded: set[Path]) -> Iterator[ScanEntry]:
         yield ScanEntry(folder, FileKind.OTHER, error=f"cannot list folder: {exc.strerror or exc}")
         return
     for de in dir_entries:
-        path = Path(de.path)
+        path = _child(folder, de.name)
         try:
             if de.is_symlink():
                 yield ScanEntry(path, FileKind.OTHER, ignore_reason="symbolic link (not followed)")
