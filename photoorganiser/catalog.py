@@ -10,7 +10,7 @@
   so a killed run can be finished or undone (see journal.py).
 
 The schema is versioned (PRAGMA user_version) and migrated forward on open. All
-writes are transactions, in WAL mode: a crash at any moment leaves it usable.
+writes are transactions (rollback journal, fsynced): a crash at any moment leaves it usable.
 """
 
 from __future__ import annotations
@@ -134,7 +134,9 @@ class Catalog:
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-                conn.execute("PRAGMA journal_mode=WAL")
+                # A rollback journal, not WAL: a dry run's read-only look then creates no
+                # file at all (WAL readers create -shm/-wal), and commits are batched anyway.
+                conn.execute("PRAGMA journal_mode=DELETE")
                 conn.execute("PRAGMA synchronous=FULL")
             conn.row_factory = sqlite3.Row
             catalog = cls(conn, root, readonly)
@@ -398,11 +400,22 @@ def _why(exc: Exception) -> str:
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
-    """Read-only; on a read-only file system (no -shm possible) as an immutable file."""
+    """Read-only, creating nothing. On a read-only file system a catalog that still
+    needs a journal replayed can only be read as an immutable file (nothing can be
+    writing it there); elsewhere that is an interrupted run the next real run recovers."""
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn
     except sqlite3.OperationalError:
         conn.close()
+        if os.access(path.parent, os.W_OK) and not _read_only_fs(path.parent):
+            raise
     return sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
+
+
+def _read_only_fs(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

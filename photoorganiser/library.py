@@ -118,7 +118,11 @@ def open_library(
     state = root / STATE_DIR
     if dry_run:
         with library_lock(state, command, shared=True):
-            catalog = Catalog.open(root, readonly=True)
+            try:
+                catalog = Catalog.open(root, readonly=True)
+            except CatalogUnavailable as exc:
+                log.warning("%s: reading the library from disk instead", exc)
+                catalog = None
             try:
                 index = CatalogLibrary(catalog) if catalog else DiskLibrary(root)
                 yield LibrarySession(root, catalog, index, options_key)

@@ -108,6 +108,20 @@ def test_catalog_has_a_row_per_library_file_with_relative_paths(tmp_path: Path) 
         assert conn.execute("SELECT status FROM runs").fetchone()[0] == "finished"
 
 
+def test_a_dry_run_on_a_catalogued_library_changes_nothing(tmp_path: Path) -> None:
+    from conftest import tree_state
+
+    inbox, library = make_inbox(tmp_path / "in", 3), tmp_path / "lib"
+    assert run("--input", inbox, "--output", library, "--copy") == 0
+    make_jpeg(inbox / "new.jpg", D0 + timedelta(days=9), seed=42)
+    before_lib, before_in = tree_state(library), tree_state(inbox)
+    report = tmp_path / "dry.csv"
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", report) == 0
+    assert tree_state(library) == before_lib  # its catalog and lock included
+    assert tree_state(inbox) == before_in
+    assert Counter(r["action"] for r in rows(report)) == {"skip-exists": 3, "move": 1}
+
+
 def test_unchanged_inbox_files_are_not_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
