@@ -501,8 +501,10 @@ def test_killed_at_any_moment_nothing_is_lost(
     assert proc.wait() == 0
     whole = time.monotonic() - started
 
-    trials, mid_transfer, intents_left = 10, 0, 0
-    for n in range(1, trials + 1):
+    # Ten trials; more (up to 30) if fewer than 3 kills landed mid-transfer (a busy machine).
+    trials, mid_transfer, intents_left, n = 10, 0, 0, 0
+    while n < trials or (mid_transfer < 3 and n < 30):
+        n += 1
         inbox, library = fresh(n)
         proc = subprocess.Popen(_import_cmd(inbox, library, mode), env=env)
         if n <= 3:  # anywhere: start-up, scan, analysis, planning, transfers
@@ -535,8 +537,8 @@ def test_killed_at_any_moment_nothing_is_lost(
         shutil.rmtree(inbox)
         shutil.rmtree(library)
     # The kills must land while files are moving, not only before or after.
-    assert mid_transfer >= 3, f"only {mid_transfer} of {trials} kills landed mid-run"
-    print(f"{mode} {device}: {mid_transfer} kills mid-transfer, {intents_left} left intents")
+    assert mid_transfer >= 3, f"only {mid_transfer} of {n} kills landed mid-run"
+    print(f"{mode} {device}: {mid_transfer} of {n} kills mid-transfer, {intents_left} left intents")
 
 
 # --- applying a reviewed plan -------------------------------------------------------------
