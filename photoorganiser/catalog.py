@@ -281,6 +281,18 @@ class Catalog:
             ),
         )
 
+    def forget_unseen_sources(self, inputs: Iterable[Path], seen: set[Path]) -> int:
+        """Drop cached analyses of files under `inputs` that are no longer there."""
+        gone = []
+        for folder in inputs:
+            prefix = str(folder).rstrip(os.sep) + os.sep
+            rows = self.conn.execute(
+                "SELECT path FROM sources WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
+            )
+            gone += [p for (p,) in rows if Path(p) not in seen]
+        self.forget_sources(Path(p) for p in gone)
+        return len(gone)
+
     def forget_sources(self, paths: Iterable[Path]) -> None:
         self.conn.executemany("DELETE FROM sources WHERE path = ?", ((str(p),) for p in paths))
 

@@ -23,7 +23,7 @@ from .paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from .plan import PlanOptions, plan
 from .progress import Progress
 from .report import default_report_path, render_summary, summarise, write_report
-from .scan import scan, settle
+from .scan import normalise_inputs, scan, settle
 from .timezones import UnknownTimezone, resolve_timezone
 
 log = logging.getLogger("photoorganiser")
@@ -114,7 +114,8 @@ def _analyse(
     log.info("analyse: %d unchanged since last seen, %d to read", len(analysed), len(to_read))
     with Progress("analyse", len(to_read), options.progress) as bar:
         fresh = list(analyse(to_read, analyse_options, workers=options.workers, progress=bar))
-    lib.remember(fresh)
+    inputs = normalise_inputs(options.inputs)
+    lib.remember(fresh, inputs, seen={e.path for e in entries})
     analysed.update((r.entry.path, r) for r in fresh)
     return analysed
 

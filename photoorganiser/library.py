@@ -78,14 +78,22 @@ class LibrarySession:
             return {}
         return self.catalog.cached_many(entries, self.options_key)
 
-    def remember(self, results: Iterable[Analysis | AnalysisFailure]) -> None:
-        """Cache analyses for the next run; only an optimisation, so a failure is a warning."""
+    def remember(
+        self,
+        results: Iterable[Analysis | AnalysisFailure],
+        inputs: Iterable[Path] = (),
+        seen: set[Path] | None = None,
+    ) -> None:
+        """Cache analyses for the next run, and forget files that left the inputs; only an
+        optimisation, so a failure is a warning."""
         if self.catalog is None or self.catalog.readonly:
             return
         keep = [r for r in results if not (isinstance(r, AnalysisFailure) and r.transient)]
         try:
             with self.catalog.transaction():
                 self.catalog.remember(keep, self.options_key)
+                if seen is not None:
+                    self.catalog.forget_unseen_sources(inputs, seen)
         except sqlite3.Error as exc:
             log.warning("could not cache the analysis for next time: %s", exc)
 

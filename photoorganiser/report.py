@@ -134,7 +134,7 @@ def summary_table(lines: Sequence[tuple[str, int]], title: str):
     """A rich Table of the summary (rich is imported only when a summary is shown)."""
     from rich.table import Table
 
-    table = Table(title=title, show_header=True, header_style="bold")
+    table = Table(title=title, show_header=True, header_style="bold", min_width=len(title) + 4)
     table.add_column("Result")
     table.add_column("Files", justify="right")
     for label, count in lines:

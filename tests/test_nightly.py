@@ -142,6 +142,17 @@ def test_unchanged_inbox_files_are_not_read_again(
     assert reads == [changed]
 
 
+def test_files_gone_from_the_inbox_leave_the_analysis_cache(tmp_path: Path) -> None:
+    inbox, library = make_inbox(tmp_path / "in", 3), tmp_path / "lib"
+    assert run("--input", inbox, "--output", library, "--copy") == 0
+    gone = photos(inbox)[0]
+    gone.unlink()
+    assert run("--input", inbox, "--output", library, "--copy") == 0
+    with sqlite3.connect(catalog_path(library)) as conn:
+        cached = {Path(p) for (p,) in conn.execute("SELECT path FROM sources")}
+    assert cached == {p.resolve() for p in photos(inbox)}
+
+
 def test_already_in_the_library_is_decided_for_the_whole_library(tmp_path: Path) -> None:
     inbox, library = make_inbox(tmp_path / "in", 3), tmp_path / "lib"
     assert run("--input", inbox, "--output", library, "--copy") == 0
