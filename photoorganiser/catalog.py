@@ -37,7 +37,7 @@ CATALOG_NAME = "catalog.sqlite"
 
 # Bump when what analysis finds changes (a better metadata reader): cached analyses
 # of older versions are then read again.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: Apple content identifiers (Live Photo pairs)
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -368,6 +368,7 @@ def encode(result: Analysis | AnalysisFailure) -> str:
             "is_video": media.is_video,
             "problems": list(media.problems),
             "warnings": list(media.warnings),
+            "content_id": media.content_id,
         }
     kind = result.entry.kind.value
     if isinstance(result, AnalysisFailure):
@@ -399,6 +400,7 @@ def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
             is_video=m["is_video"],
             problems=tuple(m["problems"]),
             warnings=tuple(m["warnings"]),
+            content_id=m.get("content_id"),
         )
     if "error" in d:
         return AnalysisFailure(entry, d["error"], hash=d["hash"], media=media)

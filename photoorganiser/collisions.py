@@ -176,7 +176,11 @@ def resolve(decisions: Sequence[Decision], library: LibraryIndex) -> list[Decisi
         if not d.action.transfers:
             continue
         leader = out.get(d.follows) if d.follows else None
-        if leader is not None and leader.action.transfers:
+        if (
+            leader is not None
+            and leader.action.transfers
+            and _suffix_free(d, [leader, *partners[leader.source]])
+        ):
             partners[leader.source].append(d)
         else:
             if d.follows is not None:  # its leader is not imported: it goes on its own
@@ -208,6 +212,11 @@ def resolve(decisions: Sequence[Decision], library: LibraryIndex) -> list[Decisi
                 reason=f"sidecar of {d.follows.name}, which is not imported ({why}); left in place",
             )
     return [out[d.source] for d in decisions]
+
+
+def _suffix_free(d: Decision, unit: list[Decision]) -> bool:
+    """A unit shares one stem: two of its files may not share an extension too."""
+    return d.destination.suffix.lower() not in {m.destination.suffix.lower() for m in unit}
 
 
 def _is_sidecar(d: Decision) -> bool:
@@ -260,9 +269,9 @@ def _place_unit(
                 placed.append(dataclasses.replace(s, destination=folder / name))
         names = [p.destination.name.lower() for p in placed]
         keys = [str(folder / n).lower() for n in names]
-        if len(set(keys)) == len(keys) and not any(
-            n in on_disk or k in taken for n, k in zip(names, keys, strict=True)
-        ):
+        if len(set(keys)) != len(keys):  # no number can ever separate them: a planning bug
+            raise RuntimeError(f"files of one unit want the same name: {sorted(names)}")
+        if not any(n in on_disk or k in taken for n, k in zip(names, keys, strict=True)):
             taken.update(keys)
             if number:
                 placed = [

@@ -35,6 +35,7 @@ T_SUBSEC_ORIG = 0x9291
 T_SUBSEC_DIGI = 0x9292
 T_EXIF_WIDTH = 0xA002
 T_EXIF_HEIGHT = 0xA003
+T_MAKERNOTE = 0x927C
 
 
 class ExifFormatError(ValueError):
@@ -98,6 +99,7 @@ _WANTED_EXIF = {
     T_EXIF_HEIGHT,
     T_MAKE,
     T_MODEL,
+    T_MAKERNOTE,
 }
 _WANTED_SUB = {T_SUBFILE_TYPE, T_WIDTH, T_HEIGHT}
 
@@ -220,3 +222,32 @@ def parse_exif_ifd(buf: bytes) -> ExifInfo:
     info = ExifInfo()
     info.exif, _ = t.read_ifd(t.first, _WANTED_EXIF, info.problems)
     return info
+
+
+_APPLE_MAKERNOTE = b"Apple iOS\0"
+_APPLE_CONTENT_ID = 0x0011  # exiftool: MediaGroupUUID / ContentIdentifier
+
+
+def apple_content_id(makernote: object) -> str | None:
+    """The Live Photo identifier in an Apple MakerNote (the same UUID as the video's
+    com.apple.quicktime.content.identifier), or None. Offsets are relative to the note."""
+    if not isinstance(makernote, bytes) or not makernote.startswith(_APPLE_MAKERNOTE):
+        return None
+    buf = makernote
+    if len(buf) < 16 or buf[12:14] not in (b"MM", b"II"):
+        return None
+    e = ">" if buf[12:14] == b"MM" else "<"
+    count = struct.unpack_from(e + "H", buf, 14)[0]
+    for i in range(min(count, _MAX_ENTRIES)):
+        pos = 16 + 12 * i
+        if pos + 12 > len(buf):
+            return None
+        tag, typ, n = struct.unpack_from(e + "HHI", buf, pos)
+        if tag != _APPLE_CONTENT_ID or typ != 2 or not 0 < n <= 256:
+            continue
+        off = struct.unpack_from(e + "I", buf, pos + 8)[0] if n > 4 else pos + 8
+        if off + n > len(buf):
+            return None
+        text = buf[off : off + n].split(b"\0")[0].decode("ascii", "replace").strip()
+        return text or None
+    return None

@@ -38,6 +38,7 @@ from .exif import (
     T_EXIF_HEIGHT,
     T_EXIF_WIDTH,
     T_HEIGHT,
+    T_MAKERNOTE,
     T_OFFSET_DIGI,
     T_OFFSET_ORIG,
     T_SUBFILE_TYPE,
@@ -47,6 +48,7 @@ from .exif import (
     T_XMP,
     ExifFormatError,
     ExifInfo,
+    apple_content_id,
     parse_exif_ifd,
     parse_tiff,
 )
@@ -84,6 +86,7 @@ class _Found:
     qt_utc: datetime | None = None  # mvhd (UTC), to match an XMP date against
     problems: list[str] = field(default_factory=list)  # the content itself is damaged
     warnings: list[str] = field(default_factory=list)  # only metadata is unreadable
+    content_id: str | None = None  # Apple's Live Photo identifier (videos: the Keys entry)
 
 
 def read_media(path: Path, data: bytes | None, tz: tzinfo) -> MediaInfo:
@@ -922,6 +925,7 @@ def _bmff_video(found: _Found, b: BmffInfo) -> None:
     if found.is_video and video is not None:
         found.width, found.height = video.width, video.height
     keys = b.keys
+    found.content_id = keys.get("com.apple.quicktime.content.identifier") or None
     found.make = keys.get("com.apple.quicktime.make") or b.udta.get(b"\xa9mak")
     found.model = keys.get("com.apple.quicktime.model") or b.udta.get(b"\xa9mod")
     parsed = parse_datetime(keys.get("com.apple.quicktime.creationdate"))
@@ -1043,6 +1047,8 @@ def _finish(found: _Found, tz: tzinfo) -> MediaInfo:
         is_video=found.is_video,
         problems=tuple(dict.fromkeys(found.problems)),
         warnings=tuple(w for w in dict.fromkeys(found.warnings) if w not in found.problems),
+        content_id=found.content_id
+        or (apple_content_id(exif.exif.get(T_MAKERNOTE)) if exif is not None else None),
     )
 
 

@@ -127,6 +127,7 @@ class MediaInfo:
     is_video: bool = False
     problems: tuple[str, ...] = ()  # the content is damaged (truncated...): left in place
     warnings: tuple[str, ...] = ()  # only its metadata is unreadable: imported, with a note
+    content_id: str | None = None  # Apple's Live Photo id: the same in the still and its video
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,6 +234,23 @@ def _with_sidecar_dates(
 # --- Live Photos and RAW+JPEG pairs -------------------------------------------------
 
 
+def _pair_by_content_id(media: Sequence[Analysis]) -> dict[Path, Path]:
+    """Live Photos by Apple's identifier (the still's MakerNote, the video's Keys entry):
+    they stay together even when renamed apart (IMG_1234 (1).HEIC, IMG_1234.MOV)."""
+    by_id: dict[str, list[Analysis]] = defaultdict(list)
+    for a in media:
+        if a.media.content_id and not a.media.problems:
+            by_id[a.media.content_id].append(a)
+    leader_of: dict[Path, Path] = {}
+    for members in by_id.values():
+        stills = [m for m in members if m.entry.kind is not FileKind.VIDEO]
+        videos = [m for m in members if m.entry.kind is FileKind.VIDEO]
+        if len(stills) == 1 and videos:  # copies of a pair fall back to their names
+            for video in videos:
+                leader_of[video.entry.path] = stills[0].entry.path
+    return leader_of
+
+
 def pair_stem(a: Analysis) -> str:
     """The stem that pairs files: IMG_7943.HEIC with IMG_7943.MOV, or IMG_7943_HEVC.MOV
     (the name some iPhone exports give a Live Photo's video)."""
@@ -244,19 +261,28 @@ def pair_stem(a: Analysis) -> str:
 
 
 def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
-    """follower path -> leader path, for files sharing a stem in one folder.
+    """follower path -> leader path: Live Photos by Apple's identifier, then files
+    sharing a stem in one folder.
 
     A pair holds at most one still image, one raw and one video; the still
     decides the shared name (the raw when there is no still). Two stills of the
     same stem (IMG_1.jpg and IMG_1.png) are different pictures and stay apart.
     """
+    leader_of = _pair_by_content_id(media)
     groups: dict[tuple[Path, str], list[Analysis]] = defaultdict(list)
     for a in media:
-        if a.media.problems:
+        if a.media.problems or a.entry.path in leader_of:  # a video already paired by its id
             continue
         groups[a.entry.path.parent, pair_stem(a)].append(a)
-    leader_of: dict[Path, Path] = {}
+    has_video = set(leader_of.values())  # stills whose video was found by its identifier
     for members in groups.values():
+        members = [
+            m
+            for m in members
+            if not (
+                m.entry.kind is FileKind.VIDEO and any(o.entry.path in has_video for o in members)
+            )
+        ]
         kinds = [m.entry.kind for m in members]
         if len(members) < 2 or len(set(kinds)) != len(kinds):
             continue

@@ -33,6 +33,7 @@ def exif_bytes(
     make: str | None = None,
     model: str | None = None,
     size: tuple[int, int] | None = None,
+    makernote: bytes | None = None,
 ) -> bytes:
     def fmt(value: datetime | str) -> bytes:
         if isinstance(value, datetime):
@@ -55,6 +56,8 @@ def exif_bytes(
         exif[piexif.ExifIFD.OffsetTimeOriginal] = offset.encode()
     if subsec is not None:
         exif[piexif.ExifIFD.SubSecTimeOriginal] = subsec.encode()
+    if makernote is not None:
+        exif[piexif.ExifIFD.MakerNote] = makernote
     if size is not None:
         exif[piexif.ExifIFD.PixelXDimension] = size[0]
         exif[piexif.ExifIFD.PixelYDimension] = size[1]
@@ -173,12 +176,22 @@ def apple_keys_meta(items: dict[str, str]) -> bytes:
     return box(b"meta", hdlr + keys + ilst)
 
 
+def apple_makernote(content_id: str) -> bytes:
+    """An Apple iOS MakerNote holding only the Live Photo identifier (tag 0x0011)."""
+    value = content_id.encode() + b"\0"
+    header = b"Apple iOS\0" + b"\0\x01" + b"MM"
+    offset = len(header) + 2 + 12 + 4  # offsets count from the start of the note
+    entry = struct.pack(">HHII", 0x0011, 2, len(value), offset)
+    return header + struct.pack(">H", 1) + entry + b"\0\0\0\0" + value
+
+
 def make_mp4(
     path: Path,
     created_utc: datetime | None,
     *,
     brand: bytes = b"isom",
     apple_creation_date: str | None = None,
+    apple_keys: dict[str, str] | None = None,
     size: tuple[int, int] = (1920, 1080),
     seed: int = 0,
     mdat_first: bool = False,
@@ -195,8 +208,11 @@ def make_mp4(
     mdia = box(b"mdia", mdhd(created_utc) + hdlr)
     trak = box(b"trak", tkhd(created_utc, *size) + mdia)
     moov_payload = mvhd(created_utc) + trak
+    keys = dict(apple_keys or {})
     if apple_creation_date is not None:
-        moov_payload += apple_keys_meta({"com.apple.quicktime.creationdate": apple_creation_date})
+        keys["com.apple.quicktime.creationdate"] = apple_creation_date
+    if keys:
+        moov_payload += apple_keys_meta(keys)
     moov = box(b"moov", moov_payload)
     mdat = box(b"mdat", random.Random(seed).randbytes(256))
     path.write_bytes(ftyp + (mdat + moov if mdat_first else moov + mdat))

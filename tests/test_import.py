@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import tree_state
-from media import make_heic, make_jpeg, make_mov, make_mp4, make_png
+from media import apple_makernote, make_heic, make_jpeg, make_mov, make_mp4, make_png
 
 from photoorganiser import execute, hashing
 from photoorganiser.cli import main
@@ -714,3 +714,24 @@ def test_a_real_iphone_live_photo_stays_together(corpus: Path, tmp_path: Path) -
     assert video["follows"] == still["source"]
     assert Path(video["destination"]) == Path(still["destination"]).with_suffix(".mov")
     assert "/2026/03/20260323_155720_" in still["destination"]  # the still's day, not May's
+
+
+def test_live_photos_renamed_apart_stay_together_by_apples_identifier(tmp_path: Path) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    uuid = "9B539AB8-A668-4FA6-9207-EB653A5E7E3C"
+    when = datetime(2023, 8, 1, 9, 30, 0)
+    make_heic(inbox / "phone" / "IMG_1234 (1).HEIC", when, seed=1, makernote=apple_makernote(uuid))
+    make_mov(
+        inbox / "phone" / "IMG_1234.MOV",
+        datetime(2023, 8, 2, 7, 0),
+        seed=2,
+        apple_keys={"com.apple.quicktime.content.identifier": uuid},
+    )
+    make_mov(inbox / "phone" / "IMG_1234 (1).MOV", datetime(2023, 8, 3, 7, 0), seed=3)  # another
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", report) == 0
+    got = by_name(report)
+    still, video = got["IMG_1234 (1).HEIC"], got["IMG_1234.MOV"]
+    assert video["follows"] == still["source"]
+    assert Path(video["destination"]) == Path(still["destination"]).with_suffix(".mov")
+    assert got["IMG_1234 (1).MOV"]["follows"] == ""  # same stem as the still, but not its video
