@@ -146,7 +146,7 @@ def write_outcomes(
     prefix: str,
 ) -> ImportResult:
     """The CSV report and, beside it, the summary."""
-    report_path = report or default_report_path(report_dir, started, prefix)
+    report_path = (report or default_report_path(report_dir, started, prefix)).absolute()
     write_report(outcomes, report_path)
     summary = summarise(outcomes)
     summary_path = report_path.with_suffix(".summary.txt")
