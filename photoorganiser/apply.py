@@ -34,7 +34,7 @@ from .model import (
     MediaInfo,
     ScanEntry,
 )
-from .parallel import pmap
+from .parallel import tmap
 from .paths import sanitise_component
 from .progress import Progress
 from .report import ReportRow, read_report
@@ -171,7 +171,7 @@ def _verify_sources(decisions: list[Decision], options: ApplyOptions) -> list[De
     todo = [d for d in decisions if d.action.transfers]
     with Progress("verify", len(todo), options.progress) as bar:
         found = dict(
-            pmap(_hash_of, [d.source for d in todo], workers=options.workers, progress=bar)
+            tmap(_hash_of, [d.source for d in todo], workers=options.workers, progress=bar)
         )
     checked = []
     for d in decisions:

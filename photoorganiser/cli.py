@@ -265,6 +265,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from .library import SyncOptions, SyncUsageError, run_sync
+    from .sync import Change
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = SyncOptions(
@@ -280,12 +281,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         result, report = run_sync(options)
     except SyncUsageError as exc:
         raise UsageError(str(exc)) from None
-    failed = sum(c.change.value == "failed" for c in result.changes)
+    failed = result.count(Change.FAILED)
     if not args.quiet:
-        counts = ", ".join(
-            f"{name} {sum(c.change.value == name for c in result.changes)}"
-            for name in ("added", "changed", "removed", "failed")
-        )
+        counts = ", ".join(f"{c.value} {result.count(c)}" for c in Change)
         print(f"Catalog synced: unchanged {result.unchanged}, {counts}")
         print(f"Report: {report}")
     elif failed:

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .execute import TEMP_MARK
 from .hashing import hash_file
 from .model import Action, Decision, FileKind
 from .paths import fit_name, with_suffix_number
 from .plan import sidecar_name
+from .scan import scan
 
 
 class LibraryIndex(Protocol):
@@ -98,8 +98,9 @@ class DiskLibrary:
     def _sizes(self) -> dict[int, list[Path]]:
         if self._by_size is None:
             self._by_size = defaultdict(list)
-            for path, size in _walk_files(self.root):
-                self._by_size[size].append(path)
+            for e in scan([self.root]):  # media and sidecars, as the catalog holds them
+                if e.kind is not FileKind.OTHER and e.error is None:
+                    self._by_size[e.size].append(e.path)
         return self._by_size
 
 
@@ -112,27 +113,6 @@ def _is_variant(name: str, stem: str, ext: str) -> bool:
         return True
     number = base[len(stem) + 1 :]
     return base.startswith(stem + "_") and number.isdigit() and number.isascii()
-
-
-def _walk_files(root: Path):
-    """(path, size) of every regular file in the library but its bookkeeping and temp files."""
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for e in sorted(entries, key=lambda e: e.name):
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    if e.name != ".photoorganiser":
-                        stack.append(Path(e.path))
-                elif e.is_file(follow_symlinks=False) and TEMP_MARK not in e.name:
-                    yield Path(e.path), e.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
 
 
 def resolve(decisions: Sequence[Decision], library: LibraryIndex) -> list[Decision]:

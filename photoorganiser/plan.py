@@ -149,7 +149,6 @@ def _date_reason(captured: CaptureDate | None, destination: Path, library: Path)
 # --- sidecars ---------------------------------------------------------------------
 
 _TAKEOUT_QUIRK = re.compile(r"^(?P<stem>.+?)(?P<ext>\.[^.()]+)(?P<num>\(\d+\))\.json$", re.I)
-SIDECAR_ORDER = {FileKind.RAW: 0, FileKind.IMAGE: 1, FileKind.VIDEO: 2}
 
 
 def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> dict[Path, Path]:
