@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from .analyse import AnalyseOptions
-from .execute import Interrupted, execute
+from .execute import INTERRUPTED, Interrupted, execute
 from .hashing import hash_file
-from .importer import ImportResult, write_outcomes
+from .importer import ImportResult, RunReport
 from .library import LibrarySession, open_library
 from .model import (
     Action,
@@ -31,18 +33,36 @@ from .model import (
     CaptureDate,
     DateSource,
     Decision,
+    FileKind,
     MediaInfo,
+    Outcome,
     ScanEntry,
+    Status,
 )
 from .parallel import tmap
 from .paths import sanitise_component
 from .progress import Progress
-from .report import ReportRow, read_report
+from .report import (
+    FORMAT,
+    ReportHeader,
+    ReportRow,
+    ReportUnwritable,
+    check_place,
+    default_report_path,
+    read_header,
+    read_report,
+    report_columns,
+    text_path,
+)
 from .scan import classify
 
 
 class ApplyUsageError(ValueError):
     pass
+
+
+PLAN_KINDS = ("import", "apply")  # reports whose rows are transfers apply can carry out
+NEEDED_COLUMNS = ("source", "action", "status", "destination", "size", "hash")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,71 +74,157 @@ class ApplyOptions:
     report_dir: Path = Path("reports")
     progress: bool = True
     wait: bool = False
+    rebase: bool = False  # put the plan's files in --output although it was made for another
+    command: str = "apply"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A reviewed report, checked: what it was made for, and its rows."""
+
+    header: ReportHeader
+    rows: list[ReportRow]
+    made_for: Path  # the library the plan names
+    inputs: tuple[Path, ...]  # the folders it was made from: sources must lie under them
+
+
+def read_plan(path: Path, library: Path, rebase: bool) -> Plan:
+    """The plan, or ApplyUsageError with one line: nothing is created before this passes."""
+    if not os.path.isfile(path) or os.path.islink(path):
+        raise ApplyUsageError(f"plan {path} is not a file")
+    header = read_header(path)
+    if header is None:
+        raise ApplyUsageError(
+            f"{path} is not a photoorganiser plan (no report header line); make one with"
+            " `photoorganiser import --dryrun`"
+        )
+    if header.kind not in PLAN_KINDS:
+        raise ApplyUsageError(f"{path} is a {header.kind} report, not an import plan")
+    if header.format > FORMAT:
+        raise ApplyUsageError(f"{path} was written by a newer photoorganiser; upgrade to apply it")
+    try:
+        columns = report_columns(path)
+        rows = read_report(path)
+    except (OSError, UnicodeDecodeError, TypeError, ValueError) as exc:
+        raise ApplyUsageError(f"cannot read the plan {path}: {exc}") from None
+    missing = [c for c in NEEDED_COLUMNS if c not in columns]
+    if missing:
+        raise ApplyUsageError(f"{path} is not an import plan: no {', '.join(missing)} column")
+    made_for = Path(header.library)
+    if not header.library:
+        raise ApplyUsageError(f"{path} does not say which library it was made for")
+    if _real(made_for) != _real(library) and not rebase:
+        raise ApplyUsageError(
+            f"the plan was made for the library {made_for}, not {library}"
+            " (give --rebase to put its files in this library instead)"
+        )
+    inputs = tuple(Path(p) for p in header.inputs)
+    if not inputs:
+        raise ApplyUsageError(f"{path} does not say which folders it was made from")
+    return Plan(header, rows, made_for, inputs)
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(os.path.abspath(path))
 
 
 def run_apply(options: ApplyOptions) -> ImportResult:
     """Apply the reviewed plan; the outcomes and the report, as an import's."""
     started = datetime.now()
-    if not options.plan.is_file():
-        raise ApplyUsageError(f"plan {options.plan} is not a file")
-    try:
-        rows = read_report(options.plan)
-    except (OSError, UnicodeDecodeError, TypeError, ValueError) as exc:
-        raise ApplyUsageError(f"cannot read the plan {options.plan}: {exc}") from None
     library = Path(os.path.abspath(options.library))
-    with open_library(
-        library,
-        command=f"apply {options.plan}",
-        dry_run=False,
-        wait=options.wait,
-        analyse_options=AnalyseOptions(),
-        workers=options.workers,
-        progress=options.progress,
-    ) as lib:
-        decisions = [decision_from_row(row, library) for row in rows]
-        decisions = _verify_sources(decisions, options)
-        decisions = [_skip_if_in_library(d, lib) for d in decisions]
-        transfers = sum(d.action.transfers for d in decisions)
+    plan = read_plan(options.plan, library, options.rebase)
+    if os.path.lexists(library) and not os.path.isdir(library):
+        raise ApplyUsageError(f"output {options.library} is not a folder")
+    report = options.report or default_report_path(options.report_dir, started, "apply")
+    try:
+        check_place(Path(os.path.abspath(report)))
+    except ReportUnwritable as exc:
+        raise ApplyUsageError(str(exc)) from None
+    header = ReportHeader(
+        "apply",
+        library=str(library),
+        inputs=tuple(str(p) for p in plan.inputs),
+        command=options.command,
+        created=started.isoformat(timespec="seconds"),
+    )
+    run = RunReport(report, options.report_dir, started, header, "Apply (reviewed plan)")
+    with (
+        run,
+        open_library(
+            library,
+            command=options.command,
+            dry_run=False,
+            wait=options.wait,
+            analyse_options=AnalyseOptions(),
+            workers=options.workers,
+            progress=options.progress,
+        ) as lib,
+    ):
+        run.attach(lib)
+        decisions: list[Decision] = []
         try:
+            decisions = [decision_from_row(row, library, plan) for row in plan.rows]
+            decisions = _once(decisions)
+            decisions = _verify_sources(decisions, options)
+            decisions = [_skip_if_in_library(d, lib) for d in decisions]
+            transfers = sum(d.action.transfers for d in decisions)
             with Progress("apply", transfers, options.progress) as bar:
-                outcomes = execute(decisions, progress=bar, journal=lib.journal)
+                execute(
+                    decisions, progress=bar, journal=lib.journal, report=run.write, root=library
+                )
         except Interrupted as stop:
-            stop.result = write_outcomes(
-                stop.outcomes, options.report, options.report_dir, started, "Apply", "apply"
+            run.interrupted = stop.signum
+        except KeyboardInterrupt as stop:  # before execute: nothing was changed
+            run.write(
+                Outcome(
+                    Decision(Path(text_path(r.source)), Action.IGNORE, INTERRUPTED), Status.NOT_DONE
+                )
+                for r in plan.rows
             )
-            raise
-        result = write_outcomes(
-            outcomes, options.report, options.report_dir, started, "Apply (reviewed plan)", "apply"
-        )
-        lib.finish(result.report_path)
-    return result
+            run.interrupted = getattr(stop, "signum", signal.SIGINT)
+        run.close()
+    return run.result
 
 
-def decision_from_row(row: ReportRow, library: Path) -> Decision:
+def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -> Decision:
     """A planned row as a Decision; anything else is carried through untouched."""
-    source = Path(row.source)
+    source = Path(text_path(row.source))
     try:
         action = Action(row.action)
     except ValueError:
         return _error(source, f"unknown action {row.action!r} in the plan")
     if action is Action.ERROR:
         return Decision(source, action, row.reason, error=row.error or row.reason)
-    if action.transfers and row.status != "planned":
+    if action.transfers and row.status not in ("planned", "not-done"):
         return Decision(source, Action.IGNORE, f"not applied (status {row.status}): {row.reason}")
     if not action.transfers:
-        duplicate_of = Path(row.duplicate_of) if row.duplicate_of else None
+        duplicate_of = Path(text_path(row.duplicate_of)) if row.duplicate_of else None
         return Decision(source, action, row.reason, duplicate_of=duplicate_of)
-    destination = Path(row.destination)
+    destination = Path(text_path(row.destination))
+    if plan is not None and _real(plan.made_for) != _real(library):
+        if not destination.is_relative_to(plan.made_for):
+            return _error(source, f"destination {destination} is not inside {plan.made_for}")
+        destination = library / destination.relative_to(plan.made_for)
     problem = _unsafe_destination(destination, library)
     if problem:
         return _error(source, problem)
+    if plan is not None:
+        problem = _unsafe_source(source, plan.inputs)
+        if problem:
+            return _error(source, problem)
     try:
         st = os.stat(source, follow_symlinks=False)
+    except FileNotFoundError:
+        return _already_done(source, destination, row) or _error(source, "no longer exists")
     except OSError as exc:
         return _error(source, f"cannot read the source: {exc.strerror}")
+    if not stat.S_ISREG(st.st_mode):
+        return _error(source, "not a regular file (a link, folder, pipe or device)")
     if str(st.st_size) != row.size:
         return _error(source, f"changed since the plan was made ({row.size} -> {st.st_size} bytes)")
     kind, _ = classify(source.name)
+    if kind is FileKind.OTHER:
+        return _error(source, "not a photo, video or sidecar")
     entry = ScanEntry(source, kind, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
     captured = _captured(row)
     media = MediaInfo(
@@ -136,8 +242,60 @@ def decision_from_row(row: ReportRow, library: Path) -> Decision:
         destination=destination,
         analysis=Analysis(entry, row.hash, media, captured),
         entry=entry,
-        follows=Path(row.follows) if row.follows else None,
+        follows=Path(text_path(row.follows)) if row.follows else None,
     )
+
+
+def _unsafe_source(source: Path, inputs: tuple[Path, ...]) -> str | None:
+    """Only files under the folders the plan was made from, reached without links."""
+    if not source.is_absolute() or ".." in source.parts:
+        return f"{source} is not an absolute path"
+    if not any(source.is_relative_to(folder) for folder in inputs):
+        return f"{source} is not under the folders the plan was made from"
+    if os.path.realpath(source.parent) != os.path.normpath(source.parent):
+        return f"{source} is reached through a symbolic link; not followed"
+    return None
+
+
+def _already_done(source: Path, destination: Path, row: ReportRow) -> Decision | None:
+    """The source is gone and the destination holds its content: an earlier apply did it."""
+    try:
+        same = str(os.stat(destination, follow_symlinks=False).st_size) == row.size
+        if not same or hash_file(destination) != row.hash:
+            return None
+    except OSError:
+        return None
+    return Decision(
+        source,
+        Action.SKIP_EXISTS,
+        f"already done: {destination} holds this file",
+        duplicate_of=destination,
+    )
+
+
+def _once(decisions: list[Decision]) -> list[Decision]:
+    """Each source and each content is carried out once, however often the plan lists it."""
+    sources: set[Path] = set()
+    contents: dict[str, Path] = {}
+    checked = []
+    for d in decisions:
+        if d.action.transfers:
+            if d.source in sources:
+                d = Decision(d.source, Action.IGNORE, "listed again in the plan; done once")
+            elif d.entry is not None and d.entry.kind is not FileKind.SIDECAR:
+                first = contents.setdefault(d.analysis.hash, d.source)
+                if first != d.source:
+                    d = Decision(
+                        d.source,
+                        Action.SKIP_DUPLICATE,
+                        f"the same content as {first}, which the plan imports; left in place",
+                        duplicate_of=first,
+                        entry=d.entry,
+                        analysis=d.analysis,
+                    )
+            sources.add(d.source)
+        checked.append(d)
+    return checked
 
 
 def _error(source: Path, why: str) -> Decision:
@@ -197,10 +355,9 @@ def _skip_if_in_library(d: Decision, lib: LibrarySession) -> Decision:
     found = lib.index.find_content(d.analysis.hash, d.entry.size, d.destination)
     if found is None:
         return d
+    reason = f"already in the library as {found} (since the plan was made); left in place"
+    if found == d.destination:
+        reason = f"already done: {found} holds this file"
     return dataclasses.replace(
-        d,
-        action=Action.SKIP_EXISTS,
-        destination=None,
-        duplicate_of=found,
-        reason=f"already in the library as {found} (since the plan was made); left in place",
+        d, action=Action.SKIP_EXISTS, destination=None, duplicate_of=found, reason=reason
     )

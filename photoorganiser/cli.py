@@ -7,8 +7,12 @@ scripts' names `import.py` and `find_duplicates.py`.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
+import re
 import shlex
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,8 +56,7 @@ def _setup_logging(debug: bool, quiet: bool, log_file: Path | None = None) -> No
     terminal.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     handlers: list[logging.Handler] = [terminal]
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file = logging.StreamHandler(_open_log(log_file))
         to_file.setLevel(logging.DEBUG if debug else logging.INFO)
         to_file.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
         handlers.append(to_file)
@@ -61,6 +64,35 @@ def _setup_logging(debug: bool, quiet: bool, log_file: Path | None = None) -> No
         handler._photoorganiser = True
         logger.addHandler(handler)
     logger.setLevel(min(h.level for h in handlers))
+
+
+_LOG_LINE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ [A-Z]+ ")
+
+
+def _open_log(path: Path):
+    """--log-file, opened only as a log: a new file, or one whose first line is a line of
+    our log. Never a photo given by a typo, never through a symbolic link."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        why = "is a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise UsageError(f"cannot open the log file {path}: {why}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"--log-file {path} is not a regular file")
+        if st.st_size:
+            head = os.pread(fd, 64, 0)
+            if not _LOG_LINE.match(head):
+                raise UsageError(
+                    f"--log-file {path} exists and is not a photoorganiser log; refusing to"
+                    " append to it"
+                )
+    except BaseException:
+        os.close(fd)
+        raise
+    return open(fd, "a", encoding="utf-8", errors="backslashreplace")
 
 
 # --- import ---------------------------------------------------------------------
@@ -218,6 +250,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("plan", type=Path, metavar="REPORT.csv", help="a reviewed dry-run report")
     _add_library_arguments(parser, "the library it plans for")
+    parser.add_argument(
+        "--rebase",
+        action="store_true",
+        help="the plan was made for another library: put its files in --output instead",
+    )
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -232,6 +269,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         report_dir=args.report_dir,
         progress=not args.quiet,
         wait=args.wait,
+        rebase=args.rebase,
+        command=shlex.join(args.argv),
     )
     try:
         result = run_apply(options)
@@ -246,12 +285,26 @@ def _print_result(result, quiet: bool) -> int:
 
     from .report import summary_table
 
+    for note in result.notes:
+        print(f"photoorganiser: {note}", file=sys.stderr)
     if quiet:
         if result.failed:
             print(f"{result.failed} file(s) failed; see {result.report_path}", file=sys.stderr)
     else:
         Console(highlight=False).print(summary_table(result.summary, result.title))
         print(f"Report: {result.report_path}")
+    if result.interrupted is not None:
+        from .signals import Stopped
+
+        stop = Stopped(result.interrupted)
+        print(
+            f"photoorganiser: stopped by {stop.name}; files not reached are untouched (see"
+            f" the report)",
+            file=sys.stderr,
+        )
+        if quiet:
+            print(f"Report: {result.report_path}", file=sys.stderr)
+        return stop.exit_status
     return EXIT_FILE_ERRORS if result.failed else EXIT_OK
 
 
@@ -373,6 +426,7 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
 
     from . import dupreport
     from .duplicates import FindOptions, find_duplicates
+    from .report import ReportUnwritable, check_place, fallback_dirs
 
     inputs = tuple(Path(p) for p in args.input)
     for folder in inputs:
@@ -396,6 +450,11 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
             raise UsageError(f"--report is a folder: {report}")
     else:
         report = dupreport.default_report_path(Path(args.report_dir), fmt)
+    report = Path(os.path.abspath(report))
+    try:
+        check_place(report)
+    except ReportUnwritable as exc:
+        raise UsageError(str(exc)) from None
     if args.debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
@@ -414,7 +473,24 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
     )
     result = find_duplicates(options)
-    dupreport.write_report(dupreport.rows_of(result), report, fmt)
+    rows = dupreport.rows_of(result)
+    try:
+        dupreport.write_report(rows, report, fmt)
+    except OSError as exc:  # the place failed since it was checked: write it elsewhere
+        for folder in fallback_dirs(None, dry_run=True):
+            moved = folder / report.name
+            try:
+                dupreport.write_report(rows, moved, fmt)
+            except OSError:
+                continue
+            print(
+                f"{report} could not be written ({exc.strerror or exc}); the report is {moved}",
+                file=sys.stderr,
+            )
+            report = moved
+            break
+        else:
+            raise UsageError(f"cannot write the report {report}: {exc.strerror or exc}") from None
     if args.quiet:
         print(f"Report: {report}")
     else:
@@ -425,8 +501,22 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
 # --- parser and entry points ---------------------------------------------------
 
 
+DESCRIPTION = """\
+Turn photos and videos scattered over old laptops, phones and drives into one clean
+library, filed by the date each was taken, with every duplicate found and nothing lost.
+Start with a dry run: `import --dryrun` plans everything and writes a report, changing
+nothing; review it, then run the import (or `apply` the reviewed report)."""
+
+
 def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description=__doc__.splitlines()[0])
+    from . import __version__
+
+    parser = _Parser(
+        prog=prog,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     imp = sub.add_parser("import", help="file photos and videos into the library by capture date")
     add_import_arguments(imp)
@@ -446,14 +536,17 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    from . import signals
     from .catalog import CatalogError, CatalogUnavailable
     from .lock import LibraryLocked, LockUnavailable
+    from .report import ReportUnwritable
 
+    signals.install()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except UsageError as exc:
+    except (UsageError, ReportUnwritable) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except LibraryLocked as exc:
@@ -467,10 +560,15 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         return EXIT_FILE_ERRORS
     except KeyboardInterrupt as exc:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
-        result = getattr(exc, "result", None)
-        if result is not None:
-            print(f"Report: {result.report_path}")
-        return 130
+        return 128 + int(getattr(exc, "signum", 2))
+    except Exception as exc:  # a bug: one line, the traceback only with --debug
+        logging.getLogger("photoorganiser").debug("internal error", exc_info=True)
+        print(
+            f"{parser.prog}: internal error: {type(exc).__name__}: {exc}"
+            " (run again with --debug for the details)",
+            file=sys.stderr,
+        )
+        return 70  # EX_SOFTWARE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,16 +18,20 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import secrets
+import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import xxhash
 
+from . import signals
 from .hashing import CHUNK_SIZE, hash_file
 from .model import Action, Decision, Outcome, Status
 from .progress import Progress
@@ -78,39 +82,76 @@ def simulate(decisions: Iterable[Decision]) -> list[Outcome]:
 
 INTERRUPTED = "not done: the run was interrupted before this file"
 
+OnOutcomes = Callable[[Sequence[Outcome]], None]
+
 
 def execute(
     decisions: Sequence[Decision],
     progress: Progress | None = None,
     journal: JournalLike | None = None,
+    report: OnOutcomes | None = None,
+    root: Path | None = None,
 ) -> list[Outcome]:
     """Carry out the decisions, one file at a time, each independently of the others.
 
     With a journal, each batch of transfers is recorded before it starts and
     settled after, so a killed run can be finished or undone by the next one.
-    On Ctrl-C the file in hand is finished or cleanly undone, the files not
-    reached are reported as failed (untouched), and `Interrupted` carries every
-    outcome so the report is still written.
+    `report` receives each batch's outcomes once they are settled. `root` is the
+    library: no file is put through a folder inside it that is a symbolic link.
+
+    Ctrl-C, SIGTERM and SIGHUP are deferred here: the file in hand is finished
+    (a copy in progress is undone), the files not reached are `not-done`, and
+    `Interrupted` carries every outcome.
     """
     outcomes: list[Outcome] = []
-    try:
-        for start in range(0, len(decisions), BATCH):
-            _execute_batch(decisions[start : start + BATCH], outcomes, progress, journal)
-    except JournalError as exc:  # e.g. the library's disk is full: stop, touch nothing more
-        outcomes += [
-            Outcome(d, Status.FAILED, f"not done: {exc}") for d in decisions[len(outcomes) :]
-        ]
-    except KeyboardInterrupt:
-        outcomes += [Outcome(d, Status.FAILED, INTERRUPTED) for d in decisions[len(outcomes) :]]
-        raise Interrupted(outcomes) from None
+    reported = 0
+
+    def flush() -> None:
+        nonlocal reported
+        if report is not None and reported < len(outcomes):
+            report(outcomes[reported:])
+        reported = len(outcomes)
+
+    _ignore_lease_breaks()
+    with signals.deferred():
+        try:
+            for start in range(0, len(decisions), BATCH):
+                signals.check()
+                _execute_batch(decisions[start : start + BATCH], outcomes, progress, journal, root)
+                flush()
+        except JournalError as exc:  # e.g. the library's disk is full: stop, touch nothing more
+            outcomes += [
+                _not_transferred(d, f"not done: {exc}") for d in decisions[len(outcomes) :]
+            ]
+            flush()
+        except KeyboardInterrupt as exc:
+            outcomes += [
+                Outcome(d, Status.NOT_DONE, INTERRUPTED) for d in decisions[len(outcomes) :]
+            ]
+            flush()
+            signum = getattr(exc, "signum", signal.SIGINT)
+            signals.clear()
+            raise Interrupted(outcomes, signum) from None
+    signals.clear()  # a signal after the last file: everything was done all the same
     return outcomes
 
 
+def _not_transferred(d: Decision, why: str) -> Outcome:
+    """The outcome of a decision execute could not reach: only transfers fail."""
+    if d.action.transfers:
+        return Outcome(d, Status.FAILED, why)
+    if d.action is Action.ERROR:
+        return Outcome(d, Status.FAILED, d.error)
+    return Outcome(d, Status.DONE)
+
+
 class Interrupted(KeyboardInterrupt):
-    def __init__(self, outcomes: list[Outcome]) -> None:
+    """The run was stopped; `outcomes` has one outcome per decision (not-done for the rest)."""
+
+    def __init__(self, outcomes: list[Outcome], signum: int = signal.SIGINT) -> None:
         super().__init__("interrupted")
         self.outcomes = outcomes
-        self.result: object | None = None  # the import's result, once its report is written
+        self.signum = signum
 
 
 def _execute_batch(
@@ -118,6 +159,7 @@ def _execute_batch(
     outcomes: list[Outcome],
     progress: Progress | None,
     journal: JournalLike | None,
+    root: Path | None = None,
 ) -> None:
     transfers = [d for d in batch if d.action.transfers]
     ids = journal.intend(transfers) if journal is not None and transfers else []
@@ -126,8 +168,9 @@ def _execute_batch(
     try:
         for d in batch:
             if d.action.transfers:
+                signals.check()  # stop between files, never inside one
                 try:
-                    transfer(d, dirty)
+                    transfer(d, dirty, root)
                     outcome = Outcome(d, Status.DONE, in_library=True)
                 except TransferError as exc:
                     outcome = Outcome(d, Status.FAILED, str(exc), in_library=exc.placed)
@@ -146,7 +189,7 @@ def _execute_batch(
             journal.settle(list(zip(ids, settled, strict=False)))
 
 
-def transfer(d: Decision, dirty: set[Path] | None = None) -> None:
+def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = None) -> None:
     """Move or copy d.source to d.destination, never overwriting, verified.
 
     Folders changed only by atomic renames are added to `dirty`, for the caller to
@@ -167,12 +210,11 @@ def transfer(d: Decision, dirty: set[Path] | None = None) -> None:
         raise TransferError("vanished since it was scanned") from None
     except OSError as exc:
         raise TransferError(f"cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise TransferError("is no longer a regular file (a link, pipe or device); left alone")
     if st.st_size != d.entry.size or st.st_mtime_ns != d.entry.mtime_ns:
         raise TransferError("changed since it was scanned; left for the next run")
-    try:
-        os.makedirs(dst.parent, exist_ok=True)
-    except OSError as exc:
-        raise TransferError(f"cannot create folder {dst.parent}: {_why(exc)}") from None
+    make_folders(dst.parent, root)
 
     if d.action is Action.MOVE:
         try:
@@ -185,33 +227,163 @@ def transfer(d: Decision, dirty: set[Path] | None = None) -> None:
 
     tmp = temp_path(dst)
     try:
-        _copy_verified(src, tmp, d.analysis.hash, st)
-        _publish(tmp, dst)
-    except FileExistsError:
-        _remove_quietly(tmp)
-        raise TransferError(f"{dst} already exists; nothing was overwritten") from None
-    except TransferError:
-        _remove_quietly(tmp)
-        raise
+        source = _open_source(src, st)
     except OSError as exc:
-        _remove_quietly(tmp)
-        raise TransferError(f"cannot copy: {_why(exc)}") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    if d.action is Action.COPY:  # the source stays: a name lost in a crash is copied again
-        flush_later(dst.parent)
-        return
-    _fsync_dir(dst.parent)  # the copy's name is on disk before the source may go
+        raise TransferError(f"cannot read: {_why(exc)}") from None
     try:
-        os.unlink(src)
-    except OSError as exc:
-        raise TransferError(
-            f"copied and verified into the library, but the original could not be removed:"
-            f" {_why(exc)}",
-            placed=True,
-        ) from None
+        try:
+            _copy_verified(source, tmp, d.analysis.hash, st)
+            _publish(tmp, dst, d.analysis.hash)
+        except FileExistsError:
+            _remove_quietly(tmp)
+            raise TransferError(f"{dst} already exists; nothing was overwritten") from None
+        except TransferError:
+            _remove_quietly(tmp)
+            raise
+        except OSError as exc:
+            _remove_quietly(tmp)
+            raise TransferError(f"cannot copy: {_why(exc)}") from None
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
+        if d.action is Action.COPY:  # the source stays: a name lost in a crash is copied again
+            flush_later(dst.parent)
+            return
+        _fsync_dir(dst.parent)  # the copy's name is on disk before the source may go
+        why_not = source.unchanged(src)
+        if why_not:
+            raise TransferError(
+                f"copied and verified into the library, but the original was kept: {why_not}",
+                placed=True,
+            )
+        try:
+            os.unlink(src)
+        except OSError as exc:
+            raise TransferError(
+                f"copied and verified into the library, but the original could not be removed:"
+                f" {_why(exc)}",
+                placed=True,
+            ) from None
+    finally:
+        source.close()
     flush_later(src.parent)
+
+
+def make_folders(folder: Path, root: Path | None) -> None:
+    """Create `folder` (inside the library `root`) one level at a time, refusing to go
+    through a symbolic link: a photo must land in the library, not where a link points."""
+    if root is None:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise TransferError(f"cannot create folder {folder}: {_why(exc)}") from None
+        return
+    try:
+        parts = folder.relative_to(root).parts
+    except ValueError:
+        raise TransferError(f"{folder} is not inside the library {root}") from None
+    current = root
+    for part in parts:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            try:
+                os.mkdir(current)
+                continue
+            except FileExistsError:
+                st = os.lstat(current)
+            except OSError as exc:
+                raise TransferError(f"cannot create folder {current}: {_why(exc)}") from None
+        except OSError as exc:
+            raise TransferError(f"cannot look at folder {current}: {_why(exc)}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise TransferError(
+                f"{current} in the library is a symbolic link; nothing is put through it"
+            )
+        if not stat.S_ISDIR(st.st_mode):
+            raise TransferError(f"{current} in the library is a file, not a folder")
+
+
+class _Source:
+    """An open source file: regular, not a link, read at most to its scanned size, under
+    a read lease where the kernel grants one (it fails while any process has the file
+    open for writing, and breaks when one opens it so: then the original is kept)."""
+
+    def __init__(self, fd: int, st: os.stat_result) -> None:
+        self.fd = fd
+        self.st = st
+        self.leased = False
+        if hasattr(fcntl, "F_SETLEASE"):
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+                self.leased = True
+            except BlockingIOError:
+                os.close(fd)
+                raise OSError(
+                    errno.ETXTBSY, "another program has it open for writing; left for the next run"
+                ) from None
+            except OSError:
+                pass  # not our file, or a file system without leases: the stat checks remain
+
+    def unchanged(self, path: Path) -> str | None:
+        """Why the source may not be removed now, or None: checked just before unlink."""
+        if self.leased:
+            try:
+                if fcntl.fcntl(self.fd, fcntl.F_GETLEASE) != fcntl.F_RDLCK:
+                    return "another program opened it for writing during the copy"
+            except OSError:
+                return "cannot tell whether another program is writing it"
+        try:
+            now = os.fstat(self.fd)
+            named = os.stat(path, follow_symlinks=False)
+        except OSError as exc:
+            return f"cannot check it again: {exc.strerror}"
+        before = self.st
+        if (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (
+            before.st_size,
+            before.st_mtime_ns,
+            before.st_ctime_ns,
+        ):
+            return "it changed while being copied (written to, or its size or time changed)"
+        if (named.st_ino, named.st_dev) != (now.st_ino, now.st_dev):
+            return "its name now points to another file"
+        return None
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        if self.leased:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self.fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        os.close(self.fd)
+        self.fd = -1
+
+
+def _open_source(src: Path, scanned: os.stat_result) -> _Source:
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(src, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if (st.st_ino, st.st_dev) != (scanned.st_ino, scanned.st_dev):
+            raise OSError(errno.ESTALE, "replaced by another file since it was looked at")
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return _Source(fd, st)
+
+
+def _ignore_lease_breaks() -> None:
+    """A lease break is signalled with SIGIO, which would end the process by default;
+    we poll the lease instead (F_GETLEASE before removing a source)."""
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGIO"):
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(signal.SIGIO) in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGIO, signal.SIG_IGN)
 
 
 def temp_path(dst: Path) -> Path:
@@ -253,7 +425,16 @@ def _move_in_place(src: Path, dst: Path, flush_later: Callable[[Path], None]) ->
     return True
 
 
-def _publish(tmp: Path, dst: Path) -> None:
+CLAIM_MARK = b"\0photoorganiser claim "
+
+
+def claim_content(content_hash: str) -> bytes:
+    """What a name claimed without an atomic no-clobber primitive holds until the verified
+    copy replaces it: recognisable, so recovery removes it after a kill."""
+    return CLAIM_MARK + content_hash.encode()
+
+
+def _publish(tmp: Path, dst: Path, content_hash: str) -> None:
     """Give the verified temporary file its final name, never replacing anything."""
     try:
         rename_noreplace(tmp, dst)
@@ -269,31 +450,44 @@ def _publish(tmp: Path, dst: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
-    # No atomic no-clobber primitive at all (some FAT/exFAT drivers): claim the
-    # name exclusively, then replace our own empty claim.
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
+    # No atomic no-clobber primitive at all (exFAT, FAT over FUSE): claim the name
+    # exclusively with a recognisable placeholder (flushed, so a crash leaves that and
+    # not an empty file), then replace our own claim with the verified copy in one
+    # rename. Recovery removes a placeholder a kill left behind.
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, claim_content(content_hash))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(dst.parent)
     os.replace(tmp, dst)
 
 
-def _copy_verified(src: Path, tmp: Path, expected_hash: str, st: os.stat_result) -> None:
-    fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _copy_verified(source: _Source, tmp: Path, expected_hash: str, st: os.stat_result) -> None:
+    fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        with open(src, "rb", buffering=0) as fin:
-            hasher = xxhash.xxh3_128()
-            buf = bytearray(CHUNK_SIZE)
-            view = memoryview(buf)
-            while n := fin.readinto(buf):
-                hasher.update(view[:n])
-                written = 0
-                while written < n:
-                    written += os.write(fd_out, view[written:n])
+        hasher = xxhash.xxh3_128()
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        left = st.st_size + 1  # bounded by the size it had: a growing file is caught below
+        while left > 0:
+            n = os.readv(source.fd, [view[: min(CHUNK_SIZE, left)]])
+            if not n:
+                break
+            left -= n
+            hasher.update(view[:n])
+            written = 0
+            while written < n:
+                written += os.write(fd_out, view[written:n])
+            if signals.requested() is not None:  # stop now: the unfinished copy is undone
+                raise signals.Stopped(signals.requested())
         os.fsync(fd_out)
         if hasattr(os, "posix_fadvise"):  # make the check below read the disk, not the cache
             os.posix_fadvise(fd_out, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd_out)
-    if hasher.hexdigest() != expected_hash:
+    if left <= 0 or hasher.hexdigest() != expected_hash:
         raise TransferError("changed while being copied (content differs from when it was read)")
     if hash_file(tmp) != expected_hash:
         raise TransferError("the copy read back from disk does not match the original")

@@ -6,23 +6,49 @@ real run does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import time
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from . import signals
 from .analyse import AnalyseOptions, analyse, needs_analysis
 from .collisions import resolve
 from .execute import Interrupted, execute, simulate
+from .journal import Recovered
 from .library import LibrarySession, open_library
-from .model import Analysis, AnalysisFailure, Decision, Outcome, ScanEntry, Status, TransferMode
+from .model import (
+    Action,
+    Analysis,
+    AnalysisFailure,
+    Decision,
+    Outcome,
+    ScanEntry,
+    Status,
+    TransferMode,
+)
 from .parallel import default_workers
 from .paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from .plan import PlanOptions, plan
 from .progress import Progress
-from .report import default_report_path, render_summary, summarise, write_report
+from .report import (
+    COLUMNS,
+    OutcomeReport,
+    ReportHeader,
+    ReportUnwritable,
+    ReportWriter,
+    check_place,
+    default_report_path,
+    fallback_dirs,
+    summary_path_of,
+    write_summary,
+)
 from .scan import normalise_inputs, scan, settle
 from .timezones import UnknownTimezone, resolve_timezone
 
@@ -58,6 +84,8 @@ class ImportResult:
     summary_path: Path
     summary: list[tuple[str, int]]
     title: str
+    interrupted: int | None = None  # the signal that stopped the run (2, 15, 1)
+    notes: tuple[str, ...] = ()  # said on the terminal: where the report went, recovery
 
     @property
     def failed(self) -> int:
@@ -65,40 +93,65 @@ class ImportResult:
 
 
 def run_import(options: ImportOptions) -> ImportResult:
+    """The stages, in order; the report is opened first and written as the run goes."""
     started = datetime.now()
     check_options(options)
     library = Path(os.path.abspath(options.library))
     analyse_options = AnalyseOptions(options.timezone, options.use_mtime)
-    with open_library(
-        library,
+    header = ReportHeader(
+        "import",
+        library=str(library),
+        inputs=tuple(str(p) for p in normalise_inputs(options.inputs)),
+        dryrun=options.dry_run,
+        mode=options.mode.value,
         command=options.command,
-        dry_run=options.dry_run,
-        wait=options.wait,
-        analyse_options=analyse_options,
-        workers=options.workers,
-        progress=options.progress,
-    ) as lib:
-        entries = list(scan(options.inputs, exclude=[library]))
-        entries = settle(entries, options.settle, time.time_ns())
-        log.info("scan: %d files", len(entries))
+        created=started.isoformat(timespec="seconds"),
+    )
+    title = "Dry run: nothing was changed" if options.dry_run else f"Import ({options.mode.value})"
+    run = RunReport(options.report, options.report_dir, started, header, title)
+    with (
+        run,
+        open_library(
+            library,
+            command=options.command,
+            dry_run=options.dry_run,
+            wait=options.wait,
+            analyse_options=analyse_options,
+            workers=options.workers,
+            progress=options.progress,
+        ) as lib,
+    ):
+        run.attach(lib)
+        entries: list[ScanEntry] = []
+        try:
+            entries.extend(scan(options.inputs, exclude=[library]))
+            entries[:] = settle(entries, options.settle, time.time_ns())
+            log.info("scan: %d files", len(entries))
 
-        analysed = _analyse(entries, lib, analyse_options, options)
-        results = [analysed.get(e.path, e) for e in entries]
+            analysed = _analyse(entries, lib, analyse_options, options)
+            results = [analysed.get(e.path, e) for e in entries]
 
-        template = parse_template(options.template)
-        decisions = plan(results, PlanOptions(library, template, options.mode))
-        decisions = resolve(decisions, lib.index)
-        for d in decisions:
-            log.debug("%s %s -> %s: %s", d.action.value, d.source, d.destination or "-", d.reason)
-
-        if options.dry_run:
-            outcomes = simulate(decisions)
-        else:
-            outcomes = _execute(decisions, lib, options, started)
-
-        result = _write(outcomes, options, started)
-        lib.finish(result.report_path)
-        return result
+            template = parse_template(options.template)
+            decisions = plan(results, PlanOptions(library, template, options.mode))
+            decisions = resolve(decisions, lib.index)
+            for d in decisions:
+                log.debug(
+                    "%s %s -> %s: %s", d.action.value, d.source, d.destination or "-", d.reason
+                )
+            if options.dry_run:
+                run.write(simulate(decisions))
+            else:
+                with Progress(options.mode.value, _transfers(decisions), options.progress) as bar:
+                    execute(
+                        decisions, progress=bar, journal=lib.journal, report=run.write, root=library
+                    )
+        except Interrupted as stop:  # execute reported every file, not-done ones included
+            run.interrupted = stop.signum
+        except KeyboardInterrupt as stop:  # before execute: nothing was changed
+            run.write(_not_reached(e) for e in entries)
+            run.interrupted = getattr(stop, "signum", signal.SIGINT)
+        run.close()
+    return run.result
 
 
 def _analyse(
@@ -120,21 +173,133 @@ def _analyse(
     return analysed
 
 
-def _execute(
-    decisions: list[Decision], lib: LibrarySession, options: ImportOptions, started: datetime
-) -> list[Outcome]:
-    transfers = sum(d.action.transfers for d in decisions)
-    try:
-        with Progress(options.mode.value, transfers, options.progress) as bar:
-            return execute(decisions, progress=bar, journal=lib.journal)
-    except Interrupted as stop:  # still write the report of what was done
-        stop.result = _write(stop.outcomes, options, started)
-        raise
+def _transfers(decisions: list[Decision]) -> int:
+    return sum(d.action.transfers for d in decisions)
 
 
-def _write(outcomes: list[Outcome], options: ImportOptions, started: datetime) -> ImportResult:
-    title = "Dry run: nothing was changed" if options.dry_run else f"Import ({options.mode.value})"
-    return write_outcomes(outcomes, options.report, options.report_dir, started, title, "import")
+def _not_reached(entry: ScanEntry) -> Outcome:
+    reason = "the run was stopped before this file was looked at"
+    return Outcome(Decision(entry.path, Action.IGNORE, reason, entry=entry), Status.NOT_DONE)
+
+
+class RunReport:
+    """A run's report from start to end, for every command that acts on files.
+
+    Created before the library is touched (a bad place was refused before that),
+    rows written as outcomes come, what recovery did first; `close()` (inside the
+    library's hold) writes the summary beside it and records the run's end and its
+    report in the catalog. A run that never got the library (locked) leaves no
+    empty report behind.
+    """
+
+    def __init__(
+        self,
+        report: Path | None,
+        report_dir: Path,
+        started: datetime,
+        header: ReportHeader,
+        title: str,
+    ) -> None:
+        path = report or default_report_path(report_dir, started, header.kind)
+        library = Path(header.library) if header.library else None
+        self.writer = ReportWriter(path, header, COLUMNS, fallback_dirs(library, header.dryrun))
+        self.report = OutcomeReport(self.writer)
+        self.title = title
+        self.outcomes: list[Outcome] = []
+        self.lib: LibrarySession | None = None
+        self.interrupted: int | None = None
+        self.notes: list[str] = []
+        self._result: ImportResult | None = None
+
+    def __enter__(self) -> RunReport:
+        self.writer.open()
+        return self
+
+    def attach(self, lib: LibrarySession) -> None:
+        """The library is held: record where this run's report is, and what recovery did."""
+        self.lib = lib
+        lib.note_report(self.writer.path)
+        if lib.recovered:
+            self.write(recovery_outcome(r) for r in lib.recovered)
+            self.notes += recovery_notes(lib.recovered)
+
+    def write(self, outcomes: Iterable[Outcome]) -> None:
+        outcomes = list(outcomes)
+        self.outcomes += outcomes
+        self.report.write(outcomes)
+
+    def close(self) -> None:
+        """The report closed, the summary beside it, the run's end in the catalog."""
+        if self._result is not None:
+            return
+        with signals.deferred():  # written whatever signal comes now
+            self.writer.close()
+            if self.writer.moved_because:
+                self.notes.append(
+                    f"the report was written to {self.writer.path}: {self.writer.moved_because}"
+                )
+            summary = self.report.summary()
+            title = self.title if self.interrupted is None else f"{self.title}: interrupted"
+            try:
+                summary_path = write_summary(self.writer.path, summary, title)
+            except (OSError, ReportUnwritable) as exc:
+                summary_path = summary_path_of(self.writer.path)
+                self.notes.append(f"the summary could not be written: {exc}")
+            if self.lib is not None:
+                status = "finished" if self.interrupted is None else "interrupted"
+                self.lib.finish(self.writer.path, status)
+            log.info("%s: %s", title, ", ".join(f"{label} {n}" for label, n in summary))
+            self._result = ImportResult(
+                self.outcomes,
+                self.writer.path,
+                summary_path,
+                summary,
+                title,
+                self.interrupted,
+                tuple(self.notes),
+            )
+        signals.clear()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.close()
+            return False
+        if issubclass(exc_type, KeyboardInterrupt):  # stopped while the library was opened
+            self.interrupted = int(getattr(exc, "signum", signal.SIGINT))
+            self.lib = None  # its hold is gone; open_library recorded the interruption
+            self.close()
+            return True
+        with contextlib.suppress(OSError):  # could not start (locked...) or failed
+            self.writer.close()
+        if self.report.total == 0 and self.lib is None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.writer.path)  # nothing happened: no empty report
+        return False
+
+    @property
+    def result(self) -> ImportResult:
+        assert self._result is not None, "the run's report was not closed"
+        return self._result
+
+
+def recovery_outcome(r: Recovered) -> Outcome:
+    """A row of the report for one transfer a killed run left half-way."""
+    d = Decision(r.source, Action.RECOVER, r.message, destination=r.destination)
+    if r.state in ("recovered", "undone"):
+        return Outcome(d, Status.DONE)
+    return Outcome(d, Status.FAILED, r.message)
+
+
+def recovery_notes(recovered: list[Recovered]) -> list[str]:
+    """One line per interrupted run that was recovered (the details are report rows)."""
+    by_run: dict[str, Counter[str]] = {}
+    for r in recovered:
+        by_run.setdefault(r.run_id or "?", Counter())[r.state] += 1
+    notes = []
+    for run_id, counts in by_run.items():
+        parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        notes.append(f"recovered interrupted run {run_id}: {parts} (details in the report)")
+    return notes
 
 
 def write_outcomes(
@@ -143,16 +308,12 @@ def write_outcomes(
     report_dir: Path,
     started: datetime,
     title: str,
-    prefix: str,
+    header: ReportHeader,
 ) -> ImportResult:
-    """The CSV report and, beside it, the summary."""
-    report_path = (report or default_report_path(report_dir, started, prefix)).absolute()
-    write_report(outcomes, report_path)
-    summary = summarise(outcomes)
-    summary_path = report_path.with_suffix(".summary.txt")
-    summary_path.write_text(render_summary(summary, title) + f"Report: {report_path}\n")
-    log.info("%s: %s", title, ", ".join(f"{label} {n}" for label, n in summary))
-    return ImportResult(outcomes, report_path, summary_path, summary, title)
+    """A whole report at once, for runs that decide everything before writing."""
+    with RunReport(report, report_dir, started, header, title) as run:
+        run.write(outcomes)
+    return run.result
 
 
 def check_options(options: ImportOptions) -> None:
@@ -174,8 +335,11 @@ def check_options(options: ImportOptions) -> None:
                 what = "is a file" if parent == library else f"is inside a file ({parent})"
                 raise ImportUsageError(f"output {options.library} {what}")
             break
-    if options.report is not None and options.report.is_dir():
-        raise ImportUsageError(f"--report {options.report} is a folder; give a file name")
+    report = options.report or default_report_path(options.report_dir, datetime.now())
+    try:
+        check_place(Path(os.path.abspath(report)))
+    except ReportUnwritable as exc:
+        raise ImportUsageError(str(exc)) from None
     try:
         parse_template(options.template)
     except TemplateError as exc:

@@ -20,17 +20,19 @@ no partial file has a final name, and the catalog matches the disk.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import logging
 import os
 import sqlite3
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog, decode, encode
-from .execute import TEMP_MARK, JournalError
+from .execute import TEMP_MARK, JournalError, claim_content
 from .hashing import hash_file
 from .model import Action, Decision, FileKind, Outcome, ScanEntry, Status
 
@@ -111,26 +113,39 @@ class Journal:
 class Recovered:
     source: Path
     destination: Path
-    state: str  # recovered / undone / abandoned / missing
+    state: str  # recovered / undone / abandoned / missing / kept
     message: str
+    run_id: str = ""
 
 
 def recover(catalog: Catalog) -> list[Recovered]:
-    """Finish or undo every transfer that a killed run left half-way."""
+    """Finish or undo every transfer that a killed run left half-way. Never raises for
+    one file: what could not be finished is said in its Recovered value."""
     rows = catalog.conn.execute(
-        "SELECT id, action, source, destination, size, hash, record FROM journal"
+        "SELECT id, run_id, action, source, destination, size, hash, record FROM journal"
         " WHERE state = 'intent' ORDER BY id"
     ).fetchall()
     results = []
     for row in rows:
-        result = _recover_one(catalog, row)
-        results.append(result)
-        log.warning("recovery: %s", result.message)
+        try:
+            result = _recover_one(catalog, row)
+        except OSError as exc:
+            src, dst = Path(row["source"]), catalog.root / row["destination"]
+            result = Recovered(src, dst, "kept", f"could not recover {src} -> {dst}: {exc}")
+        results.append(dataclasses.replace(result, run_id=row["run_id"]))
+        log.debug("recovery: %s", result.message)
         with catalog.transaction() as conn:
             conn.execute("UPDATE journal SET state = ? WHERE id = ?", (result.state, row["id"]))
     if results:
         with catalog.transaction() as conn:
             conn.execute("DELETE FROM journal WHERE state != 'intent'")
+        for run_id in dict.fromkeys(r.run_id for r in results):
+            mine = [r for r in results if r.run_id == run_id]
+            counts = ", ".join(
+                f"{sum(r.state == s for r in mine)} {s}"
+                for s in dict.fromkeys(r.state for r in mine)
+            )
+            log.warning("recovered interrupted run %s: %s (details in the report)", run_id, counts)
     return results
 
 
@@ -140,22 +155,50 @@ def _recover_one(catalog: Catalog, row) -> Recovered:
     for leftover in glob.glob(glob.escape(str(dst.parent / f".{dst.name}{TEMP_MARK}")) + "*"):
         with contextlib.suppress(OSError):
             os.unlink(leftover)
+    if _is_claim(dst, row["hash"]):  # a name claimed on a file system without atomic renames
+        os.unlink(dst)
     if _holds(dst, row["size"], row["hash"]):
-        if row["action"] == Action.MOVE.value and _holds(src, row["size"], row["hash"]):
-            os.unlink(src)  # its verified copy is in place: finish the move
         kind = FileKind(json.loads(row["record"]).get("kind", FileKind.IMAGE.value))
         analysis = decode(row["record"], ScanEntry(src, kind, size=row["size"]))
         st = os.stat(dst)
+        kept = None
+        if row["action"] == Action.MOVE.value and _holds(src, row["size"], row["hash"]):
+            try:
+                os.unlink(src)  # its verified copy is in place: finish the move
+            except OSError as exc:
+                kept = exc.strerror or str(exc)
         with catalog.transaction():
             catalog.put_file(dst, st.st_size, st.st_mtime_ns, st.st_ino, analysis, source=src)
-            if row["action"] == Action.MOVE.value:
+            if row["action"] == Action.MOVE.value and kept is None:
                 catalog.forget_sources([src])
+        if kept is not None:
+            return Recovered(
+                src,
+                dst,
+                "kept",
+                f"{dst} holds the verified copy of {src}, but the original could not be"
+                f" removed ({kept}); it stays where it is",
+            )
         return Recovered(src, dst, "recovered", f"finished {row['action']} of {src} to {dst}")
     if os.path.lexists(dst):
         return Recovered(src, dst, "abandoned", f"{dst} holds another file; {src} left where it is")
     if os.path.lexists(src):
         return Recovered(src, dst, "undone", f"{row['action']} of {src} had not happened")
     return Recovered(src, dst, "missing", f"{src} and {dst} are both gone (moved by hand?)")
+
+
+def _is_claim(path: Path, content_hash: str) -> bool:
+    """The placeholder execute writes under a final name before replacing it (see
+    execute._publish's fallback): exactly that content, nothing else."""
+    expected = claim_content(content_hash)
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(expected):
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(expected) + 1) == expected
+    except OSError:
+        return False
 
 
 def _holds(path: Path, size: int, content_hash: str) -> bool:

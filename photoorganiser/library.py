@@ -97,6 +97,17 @@ class LibrarySession:
         except sqlite3.Error as exc:
             log.warning("could not cache the analysis for next time: %s", exc)
 
+    def note_report(self, report: Path) -> None:
+        """Where this run's report is, recorded at its start (a killed run's report can
+        still be found from the catalog)."""
+        if self.catalog is None or self.catalog.readonly or not self.run_id:
+            return
+        try:
+            with self.catalog.transaction() as conn:
+                conn.execute("UPDATE runs SET report = ? WHERE id = ?", (str(report), self.run_id))
+        except sqlite3.Error as exc:
+            log.warning("could not record the report's place in the catalog: %s", exc)
+
     def finish(self, report: Path | None, status: str = "finished") -> None:
         if self.catalog is not None and not self.catalog.readonly and self.run_id:
             try:
@@ -148,8 +159,7 @@ def open_library(
         catalog = Catalog.open(root)
         try:
             session = LibrarySession(root, catalog, CatalogLibrary(catalog), options_key)
-            for run_id in catalog.mark_unfinished_runs():
-                log.warning("run %s did not finish (killed?): recovering", run_id)
+            catalog.mark_unfinished_runs()
             session.recovered = recover(catalog)
             if adopting:
                 log.warning("no catalog in %s yet: indexing the files already there", root)

@@ -37,6 +37,7 @@ class Action(Enum):
     SKIP_DUPLICATE = "skip-duplicate"  # the same content appears earlier in this run
     IGNORE = "ignore"  # not a media file, hidden, system file, ...
     ERROR = "error"  # could not be read or understood; left where it is
+    RECOVER = "recover"  # a transfer a killed run left half-way, finished or undone
 
     @property
     def transfers(self) -> bool:
@@ -47,6 +48,7 @@ class Status(Enum):
     DONE = "done"
     PLANNED = "planned"
     FAILED = "failed"
+    NOT_DONE = "not-done"  # the run stopped (Ctrl-C, SIGTERM...) before this file: untouched
 
 
 class TransferMode(Enum):

@@ -6,15 +6,38 @@ dry-run report is data, not just text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
+import os
+import secrets
+import stat
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
+from . import __version__
 from .model import Action, Outcome, Status
+
+
+def path_text(path: object) -> str:  # replaced by textsafe on merge
+    return str(path)
+
+
+def text_path(text: str) -> str:
+    return text
+
+
+def csv_cell(value: str) -> str:
+    return value
+
+
+def from_csv_cell(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +76,7 @@ LABELS = {
     (Action.SKIP_DUPLICATE, Status.PLANNED): "Duplicate within this run",
     (Action.IGNORE, Status.DONE): "Ignored",
     (Action.IGNORE, Status.PLANNED): "Ignored",
+    (Action.RECOVER, Status.DONE): "Recovered from an interrupted run",
 }
 
 
@@ -63,13 +87,13 @@ def row_of(outcome: Outcome) -> ReportRow:
     media = a.media if a else None
     captured = a.captured if a else None
     return ReportRow(
-        source=str(d.source),
+        source=path_text(d.source),
         action=d.action.value,
         status=outcome.status.value,
-        destination=str(d.destination) if d.destination else "",
+        destination=path_text(d.destination) if d.destination else "",
         reason=d.reason,
-        duplicate_of=str(d.duplicate_of) if d.duplicate_of else "",
-        follows=str(d.follows) if d.follows else "",
+        duplicate_of=path_text(d.duplicate_of) if d.duplicate_of else "",
+        follows=path_text(d.follows) if d.follows else "",
         size=str(entry.size) if entry and entry.kind.value != "other" else "",
         hash=a.hash if a else "",
         captured_at=captured.isoformat() if captured else "",
@@ -87,47 +111,388 @@ def default_report_path(report_dir: Path, started: datetime, prefix: str = "impo
     stamp = started.strftime("%Y%m%d-%H%M%S")
     path = report_dir / f"{prefix}-{stamp}.csv"
     number = 1
-    while path.exists():
+    while os.path.lexists(path) or os.path.lexists(summary_path_of(path)):
         number += 1
         path = report_dir / f"{prefix}-{stamp}-{number}.csv"
     return path
 
 
-def write_report(outcomes: Iterable[Outcome], path: Path) -> int:
-    """Write the CSV (UTF-8, header first); returns the number of rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(COLUMNS)
-        for outcome in outcomes:
-            row = row_of(outcome)
-            writer.writerow([getattr(row, c) for c in COLUMNS])
-            count += 1
-    tmp.replace(path)
-    return count
+def summary_path_of(report: Path) -> Path:
+    return report.with_suffix(".summary.txt")
+
+
+# --- what a report is about: its first line ------------------------------------------
+
+HEADER_MARK = "# photoorganiser report"
+SUMMARY_MARK = "# photoorganiser summary"
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReportHeader:
+    """What a report was made for, written as its first CSV line so the report can be
+    checked before it is acted on (`apply`). Spreadsheets show it as one row;
+    pandas skips it with `pd.read_csv(path, skiprows=1)`."""
+
+    kind: str  # import / apply / sync / duplicates / undo ...
+    library: str = ""
+    inputs: tuple[str, ...] = ()
+    dryrun: bool = False
+    mode: str = ""  # move / copy
+    command: str = ""
+    created: str = ""
+    version: str = __version__
+    format: int = FORMAT
+
+    def cells(self) -> list[str]:
+        cells = [
+            HEADER_MARK,
+            f"format={self.format}",
+            f"kind={self.kind}",
+            f"version={self.version}",
+            f"created={self.created}",
+            f"dryrun={'yes' if self.dryrun else 'no'}",
+        ]
+        if self.mode:
+            cells.append(f"mode={self.mode}")
+        if self.library:
+            cells.append(f"library={path_text(self.library)}")
+        cells += [f"input={path_text(p)}" for p in self.inputs]
+        if self.command:
+            cells.append(f"command={self.command}")
+        return cells
+
+    @classmethod
+    def from_cells(cls, cells: Sequence[str]) -> ReportHeader | None:
+        if not cells or cells[0] != HEADER_MARK:
+            return None
+        values: dict[str, str] = {}
+        inputs: list[str] = []
+        for cell in cells[1:]:
+            key, _, value = cell.partition("=")
+            if key == "input":
+                inputs.append(text_path(value))
+            else:
+                values.setdefault(key, value)
+        try:
+            fmt = int(values.get("format", "0"))
+        except ValueError:
+            return None
+        return cls(
+            kind=values.get("kind", ""),
+            library=text_path(values.get("library", "")),
+            inputs=tuple(inputs),
+            dryrun=values.get("dryrun") == "yes",
+            mode=values.get("mode", ""),
+            command=values.get("command", ""),
+            created=values.get("created", ""),
+            version=values.get("version", ""),
+            format=fmt,
+        )
+
+
+class ReportUnwritable(Exception):
+    """The report cannot be written where asked: the run must not start."""
+
+
+def _is_ours(path: Path, mark: str) -> bool:
+    """A regular file that this tool wrote (its first line carries our mark)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, len(mark) + 2)
+    finally:
+        os.close(fd)
+    return head.lstrip(b'"').startswith(mark.encode())
+
+
+def check_place(path: Path, mark: str = HEADER_MARK) -> None:
+    """Before anything is read: the report can be created at `path` and would replace
+    nothing that this tool did not write. Raises ReportUnwritable with one line."""
+    if os.path.lexists(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise ReportUnwritable(f"{path} is a folder; give a file name for the report")
+        if not _is_ours(path, mark):
+            raise ReportUnwritable(
+                f"{path} exists and is not a photoorganiser report; refusing to replace it"
+                " (choose another --report name)"
+            )
+    folder = path.parent
+    existing = folder
+    while not os.path.isdir(existing):
+        if os.path.lexists(existing):
+            raise ReportUnwritable(
+                f"cannot create the report folder {folder}: {existing} is a file"
+            )
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportUnwritable(
+            f"cannot write the report in {folder}: permission denied"
+            " (give --report FILE or --report-dir DIR somewhere writable)"
+        )
+    try:
+        vfs = os.statvfs(existing)
+    except OSError:
+        return
+    if vfs.f_bavail * vfs.f_frsize < MIN_FREE_BYTES:
+        raise ReportUnwritable(f"no space left for the report in {folder}")
+
+
+MIN_FREE_BYTES = 1 << 20
+
+
+def fallback_dirs(library: Path | None, dry_run: bool) -> list[Path]:
+    """Where a report goes when its own place fails during the run: the library's own
+    folder (never for a dry run, which creates nothing there), then the user's state
+    folder, then the temporary folder."""
+    dirs = []
+    if library is not None and not dry_run:
+        dirs.append(library / ".photoorganiser" / "reports")
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    dirs.append(Path(state) / "photoorganiser" / "reports")
+    dirs.append(Path(tempfile.gettempdir()) / "photoorganiser-reports")
+    return dirs
+
+
+class ReportWriter:
+    """A CSV report written as the run goes: header line, column row, then rows as they
+    are decided, each batch flushed, so a run killed at any moment leaves a report of
+    what it did. The file is created exclusively; replacing an earlier report of ours
+    goes through a temporary name. If the report's disk fails mid-run, the report moves
+    to a fallback folder (what was written is carried over) and `moved_because` says why.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        header: ReportHeader,
+        columns: Sequence[str],
+        fallbacks: Sequence[Path] = (),
+    ) -> None:
+        self.path = Path(os.path.abspath(path))
+        self.header = header
+        self.columns = list(columns)
+        self.fallbacks = list(fallbacks)
+        self.moved_because: str | None = None
+        self.rows = 0
+        self._fd: int | None = None
+        self._written = 0  # bytes known to be in the file
+        self._tmp: Path | None = None
+
+    # -- opening ---------------------------------------------------------------------
+
+    def open(self) -> ReportWriter:
+        check_place(self.path)
+        os.makedirs(self.path.parent, exist_ok=True)
+        self._fd, self._tmp = self._create(self.path)
+        self._put(self._encode([self.header.cells(), self.columns]))
+        return self
+
+    def _create(self, path: Path) -> tuple[int, Path | None]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        if not os.path.lexists(path):
+            try:
+                return os.open(path, flags, 0o644), None
+            except FileExistsError:
+                pass
+        if not _is_ours(path, HEADER_MARK):
+            raise ReportUnwritable(f"{path} exists and is not a photoorganiser report")
+        tmp = path.with_name(f".{path.name}.po-tmp-{os.getpid()}-{secrets.token_hex(3)}")
+        return os.open(tmp, flags, 0o644), tmp
+
+    def __enter__(self) -> ReportWriter:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _encode(self, rows: Iterable[Sequence[str]]) -> bytes:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        for row in rows:
+            writer.writerow(row)
+        return buffer.getvalue().encode("utf-8", "surrogateescape")
+
+    def _put(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self._fd, view)
+            except OSError as exc:
+                self._move(exc)
+                continue
+            self._written += n
+            view = view[n:]
+
+    def write_rows(self, rows: Iterable[Sequence[str]]) -> None:
+        rows = [[csv_cell(c) for c in row] for row in rows]
+        if rows:
+            self._put(self._encode(rows))
+            self.rows += len(rows)
+
+    def _move(self, exc: OSError) -> None:
+        """The report's place failed mid-run: carry what was written to a fallback."""
+        old_fd, old_path, old_tmp = self._fd, self.path, self._tmp
+        done = b""
+        with contextlib.suppress(OSError):
+            done = os.pread(old_fd, self._written, 0)
+        for folder in self.fallbacks:
+            try:
+                os.makedirs(folder, exist_ok=True)
+                path = folder / old_path.name
+                n = 1
+                while os.path.lexists(path):
+                    n += 1
+                    path = folder / f"{old_path.stem}-{n}{old_path.suffix}"
+                fd, _ = self._create(path)
+            except (OSError, ReportUnwritable):
+                continue
+            try:
+                data = (
+                    done
+                    if len(done) == self._written
+                    else self._encode([self.header.cells(), self.columns])
+                )
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, memoryview(data)[written:])
+            except OSError:
+                os.close(fd)
+                continue
+            with contextlib.suppress(OSError):
+                os.close(old_fd)
+            self._fd, self.path, self._tmp, self._written = fd, path, None, len(data)
+            self.fallbacks.remove(folder)
+            if old_tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(old_tmp)
+            self.moved_because = f"{old_path} could not be written ({_strerror(exc)})"
+            return
+        raise ReportUnwritable(f"cannot write the report anywhere: {_strerror(exc)}") from exc
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+        os.close(fd)
+        if self._tmp is not None:
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+
+
+def _strerror(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on its disk"
+    return exc.strerror or str(exc)
+
+
+def outcome_cells(outcome: Outcome) -> list[str]:
+    row = row_of(outcome)
+    return [getattr(row, c) for c in COLUMNS]
+
+
+def write_report(
+    outcomes: Iterable[Outcome], path: Path, header: ReportHeader | None = None
+) -> int:
+    """Write a whole report at once (tests, small tools); returns the number of rows."""
+    with ReportWriter(path, header or ReportHeader("import"), COLUMNS) as writer:
+        writer.write_rows(outcome_cells(o) for o in outcomes)
+        return writer.rows
+
+
+def _read_rows(path: Path) -> tuple[ReportHeader | None, list[dict[str, str]]]:
+    """The header and the rows of a report, tolerating a last row cut by a kill."""
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8", "surrogateescape")
+    lines = text.splitlines(keepends=True)
+    header = None
+    reader = csv.reader(lines)
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error:  # a row cut in the middle of a quoted cell: the run was killed
+        pass
+    if rows and rows[0] and rows[0][0] == HEADER_MARK:
+        header = ReportHeader.from_cells(rows.pop(0))
+    if not rows:
+        return header, []
+    names = rows.pop(0)
+    return header, [
+        {name: from_csv_cell(value) for name, value in zip(names, row, strict=False)}
+        for row in rows
+        if row
+    ]
+
+
+def read_header(path: Path) -> ReportHeader | None:
+    """What a report says it was made for; None for a file that has no such line."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        head = os.read(fd, 1 << 16).decode("utf-8", "surrogateescape")
+    finally:
+        os.close(fd)
+    try:
+        first = next(csv.reader(head.splitlines()[:1]), [])
+    except csv.Error:
+        return None
+    return ReportHeader.from_cells(first)
 
 
 def read_report(path: Path) -> list[ReportRow]:
     """Read a report back (the columns it has; missing ones are empty)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        return [ReportRow(**{c: row.get(c) or "" for c in COLUMNS}) for row in reader]
+    _header, rows = _read_rows(path)
+    return [ReportRow(**{c: row.get(c) or "" for c in COLUMNS}) for row in rows]
+
+
+def report_columns(path: Path) -> list[str]:
+    """The column names of a report (its first row after the header line)."""
+    _header, rows = _read_rows(path)
+    return list(rows[0]) if rows else []
 
 
 def summarise(outcomes: Sequence[Outcome]) -> list[tuple[str, int]]:
     """(label, count) lines in a fixed order, errors last."""
-    counts: Counter[str] = Counter()
-    for o in outcomes:
-        if o.status is Status.FAILED:
-            counts["Errors"] += 1
-        else:
-            counts[LABELS.get((o.decision.action, o.status), o.decision.action.value)] += 1
-    order = list(dict.fromkeys(LABELS.values())) + ["Errors"]
-    lines = [(label, counts[label]) for label in order if counts[label]]
-    lines.append(("Total files", len(outcomes)))
-    return lines
+    return _summary_lines(Counter(_label(o) for o in outcomes), len(outcomes))
+
+
+NOT_DONE_LABEL = "Not done (interrupted)"
+
+
+def write_summary(
+    report: Path, lines: Sequence[tuple[str, int]], title: str, extra: str = ""
+) -> Path:
+    """The summary beside the report (`NAME.summary.txt`), replacing only our own."""
+    path = summary_path_of(report)
+    text = f"{SUMMARY_MARK}\n{render_summary(lines, title)}{extra}Report: {report}\n"
+    tmp = path.with_name(f".{path.name}.po-tmp-{os.getpid()}-{secrets.token_hex(3)}")
+    if os.path.lexists(path) and not _is_ours(path, SUMMARY_MARK):
+        raise ReportUnwritable(f"{path} exists and is not a photoorganiser summary")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def summary_table(lines: Sequence[tuple[str, int]], title: str):
@@ -154,20 +519,61 @@ def render_summary(lines: Sequence[tuple[str, int]], title: str) -> str:
 SYNC_COLUMNS = ["path", "change", "size", "hash", "captured_at", "error"]
 
 
-def write_sync_report(result, path: Path) -> None:
+class OutcomeReport:
+    """The report of a run that acts on files (import, apply): rows written as outcomes
+    come, counts kept as they go, the summary written at the end."""
+
+    def __init__(self, writer: ReportWriter) -> None:
+        self.writer = writer
+        self.counts: Counter[str] = Counter()
+        self.total = 0
+        self.failed = 0
+
+    @property
+    def path(self) -> Path:
+        return self.writer.path
+
+    def write(self, outcomes: Iterable[Outcome]) -> None:
+        outcomes = list(outcomes)
+        for o in outcomes:
+            self.counts[_label(o)] += 1
+            self.failed += o.status is Status.FAILED
+        self.total += len(outcomes)
+        self.writer.write_rows(outcome_cells(o) for o in outcomes)
+
+    def summary(self) -> list[tuple[str, int]]:
+        return _summary_lines(self.counts, self.total)
+
+
+def _label(o: Outcome) -> str:
+    if o.status is Status.FAILED:
+        return "Errors"
+    if o.status is Status.NOT_DONE:
+        return NOT_DONE_LABEL
+    return LABELS.get((o.decision.action, o.status), o.decision.action.value)
+
+
+def _summary_lines(counts: Counter[str], total: int) -> list[tuple[str, int]]:
+    order = list(dict.fromkeys(LABELS.values())) + [NOT_DONE_LABEL, "Errors"]
+    lines = [(label, counts[label]) for label in order if counts[label]]
+    lines += [(label, n) for label, n in counts.items() if label not in order and n]
+    lines.append(("Total files", total))
+    return lines
+
+
+def sync_cells(c) -> list[str]:
+    """One row of a `sync` report (a sync.SyncChange)."""
+    return [
+        path_text(c.path),
+        c.change.value,
+        str(c.size or ""),
+        c.hash or "",
+        c.captured_at or "",
+        c.error or "",
+    ]
+
+
+def write_sync_report(result, path: Path, header: ReportHeader | None = None) -> None:
     """One row per catalog change of a `sync` (a sync.SyncResult), header first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(SYNC_COLUMNS)
-        for c in result.changes:
-            writer.writerow(
-                [
-                    c.path,
-                    c.change.value,
-                    c.size or "",
-                    c.hash or "",
-                    c.captured_at or "",
-                    c.error or "",
-                ]
-            )
+    with ReportWriter(path, header or ReportHeader("sync"), SYNC_COLUMNS) as writer:
+        writer.write_rows(sync_cells(c) for c in result.changes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import errno
 import os
 import subprocess
@@ -19,6 +18,7 @@ from photoorganiser import execute, hashing
 from photoorganiser.cli import main
 from photoorganiser.hashing import hash_file
 from photoorganiser.report import COLUMNS, read_report
+from reports import rows as report_rows
 
 D1 = datetime(2020, 1, 2, 3, 4, 5)
 D2 = datetime(2021, 6, 7, 8, 9, 10)
@@ -29,8 +29,7 @@ def run(*args: str | Path, workers: int = 1) -> int:
 
 
 def rows(report: Path) -> list[dict[str, str]]:
-    with open(report, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    return report_rows(report)
 
 
 def by_name(report: Path) -> dict[str, dict[str, str]]:
@@ -518,14 +517,14 @@ def test_a_name_taken_after_planning_is_never_overwritten(
     inbox, library = tmp_path / "in", tmp_path / "lib"
     src = make_jpeg(inbox / "a.jpg", D1, seed=1)
     intruder = library / "2020" / "01" / "20200102_030405_a.jpg"
-    real_makedirs = os.makedirs
+    real_make_folders = execute.make_folders
 
-    def makedirs_then_race(path, *args, **kwargs):  # someone writes the name meanwhile
-        real_makedirs(path, *args, **kwargs)
+    def make_folders_then_race(path, *args, **kwargs):  # someone writes the name meanwhile
+        real_make_folders(path, *args, **kwargs)
         if Path(path) == intruder.parent and not intruder.exists():
             intruder.write_bytes(b"someone else's file")
 
-    monkeypatch.setattr(execute.os, "makedirs", makedirs_then_race)
+    monkeypatch.setattr(execute, "make_folders", make_folders_then_race)
     for mode in ("--move", "--copy"):
         report = tmp_path / f"r{mode}.csv"
         assert run("--input", inbox, "--output", library, "--report", report, mode) == 1
@@ -573,11 +572,15 @@ def test_disk_full_leaves_no_partial_file_and_keeps_the_source(
 ) -> None:
     monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
 
-    def full(fd, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    real_write = os.write
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+
+    def full(fd, data):  # the library's disk is full; the report's is not
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(library)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
 
     monkeypatch.setattr(execute.os, "write", full)
-    inbox, library = tmp_path / "in", tmp_path / "lib"
     src = make_jpeg(inbox / "a.jpg", D1, seed=1)
     make_jpeg(inbox / "b.jpg", D2, seed=2)
     report = tmp_path / "r.csv"
@@ -684,7 +687,7 @@ def test_ctrl_c_still_writes_a_report_of_every_file(
     assert run("--input", inbox, "--output", library, "--report", report) == 130
     got = rows(report)
     assert len(got) == 4
-    assert [r["status"] for r in got] == ["done", "failed", "failed", "failed"]
+    assert [r["status"] for r in got] == ["done", "not-done", "not-done", "not-done"]
     assert all("interrupted" in r["error"] for r in got[1:])
     assert len(library_files(library)) == 1
     assert sorted(p.name for p in inbox.iterdir()) == ["p1.jpg", "p2.jpg", "p3.jpg"]

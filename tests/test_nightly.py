@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import shutil
@@ -32,6 +31,8 @@ from photoorganiser.model import TransferMode
 from photoorganiser.paths import DEFAULT_TEMPLATE, parse_template
 from photoorganiser.plan import PlanOptions, plan
 from photoorganiser.scan import scan
+from reports import rows as report_rows
+from reports import write_rows
 
 REPO = Path(__file__).resolve().parents[1]
 D0 = datetime(2019, 5, 1, 10, 0, 0)
@@ -47,8 +48,7 @@ def run(*args: str | Path) -> int:
 
 
 def rows(report: Path) -> list[dict[str, str]]:
-    with open(report, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    return report_rows(report)
 
 
 def make_inbox(root: Path, count: int, size: tuple[int, int] = (64, 48)) -> Path:
@@ -558,13 +558,6 @@ def test_killed_at_any_moment_nothing_is_lost(
 def apply_plan(plan_csv: Path, library: Path, report: Path) -> int:
     args = ["apply", str(plan_csv), "--output", str(library), "--report", str(report)]
     return main([*args, "--quiet", "--workers", "1"])
-
-
-def write_rows(path: Path, edited: list[dict[str, str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(edited[0]))
-        writer.writeheader()
-        writer.writerows(edited)
 
 
 def test_apply_carries_out_exactly_the_reviewed_plan(tmp_path: Path) -> None:
