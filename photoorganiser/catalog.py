@@ -233,6 +233,15 @@ class Catalog:
             ),
         )
 
+    def imported_from(self, folder: Path) -> list[tuple[str, str]]:
+        """(library path, source path) of the files imported from directly inside `folder`."""
+        prefix = str(folder).rstrip(os.sep) + os.sep
+        rows = self.conn.execute(
+            "SELECT path, source_path FROM files WHERE substr(source_path, 1, ?) = ?",
+            (len(prefix), prefix),
+        )
+        return [(p, src) for p, src in rows if os.sep not in src[len(prefix) :]]
+
     def remove_files(self, paths: Iterable[str]) -> None:
         self.conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
 

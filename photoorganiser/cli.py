@@ -74,7 +74,7 @@ def _open_log(path: Path):
     our log. Never a photo given by a typo, never through a symbolic link."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         why = "is a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
         raise UsageError(f"cannot open the log file {path}: {why}") from None
@@ -562,7 +562,10 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 128 + int(getattr(exc, "signum", 2))
     except Exception as exc:  # a bug: one line, the traceback only with --debug
-        logging.getLogger("photoorganiser").debug("internal error", exc_info=True)
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
         print(
             f"{parser.prog}: internal error: {type(exc).__name__}: {exc}"
             " (run again with --debug for the details)",

@@ -36,6 +36,13 @@ class LibraryIndex(Protocol):
     def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
         """A library file with this content, looking at `near` and its numbered variants."""
 
+    def find_nearby(self, content_hash: str, size: int, near: Path) -> Path | None:
+        """The content under the name `near`, or a numbered variant of it."""
+
+    def imported_from(self, sidecar: Path) -> tuple[Path, Path] | None:
+        """(media source, library file) of a photo an earlier run imported from beside
+        this sidecar (same folder, matching name); None when unknown."""
+
 
 class DiskLibrary:
     """The library as it is on disk, read lazily and cached.
@@ -62,6 +69,9 @@ class DiskLibrary:
 
     def names_in(self, folder: Path) -> frozenset[str]:
         return frozenset(self._listing(folder))
+
+    def imported_from(self, sidecar: Path) -> tuple[Path, Path] | None:
+        return None  # without a catalog, where library files came from is not known
 
     def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
         found = self.find_nearby(content_hash, size, near)
@@ -115,8 +125,11 @@ def _is_variant(name: str, stem: str, ext: str) -> bool:
     return base.startswith(stem + "_") and number.isdigit() and number.isascii()
 
 
-def resolve(decisions: Sequence[Decision], library: LibraryIndex) -> list[Decision]:
-    """The decisions with duplicates marked and every destination unique and free."""
+def resolve(
+    decisions: Sequence[Decision], library: LibraryIndex, mode: Action = Action.MOVE
+) -> list[Decision]:
+    """The decisions with duplicates marked and every destination unique and free.
+    `mode` (move or copy) is what a sidecar left behind by an earlier run gets."""
     out = {d.source: d for d in decisions}
     media = [d for d in decisions if d.action.transfers and not _is_sidecar(d)]
 
@@ -178,20 +191,93 @@ def resolve(decisions: Sequence[Decision], library: LibraryIndex) -> list[Decisi
         for placed in _place_unit(members, sidecars, library, taken):
             out[placed.source] = placed
 
-    # Sidecars whose media is not imported stay where they are.
+    # Sidecars whose media is already in the library go beside that file; the others
+    # (their media not imported) stay where they are, and the report says why.
+    claimed: set[Path] = set()
     for d in decisions:
         if not _is_sidecar(d) or d.follows is None:
             continue
         current = out[d.source]
         if current.destination is None and current.action.transfers:
             media_decision = out.get(d.follows)
+            if media_decision is not None and media_decision.action is Action.SKIP_EXISTS:
+                out[d.source] = bring_sidecar(
+                    current, d.follows, media_decision.duplicate_of, library, claimed
+                )
+                continue
             why = media_decision.action.value if media_decision else "not imported"
             out[d.source] = dataclasses.replace(
                 current,
                 action=Action.IGNORE,
                 reason=f"sidecar of {d.follows.name}, which is not imported ({why}); left in place",
             )
+    # A sidecar left behind by an earlier run (its transfer was cut) joins its photo.
+    for d in decisions:
+        current = out[d.source]
+        if _is_orphan_sidecar(current):
+            found = library.imported_from(d.source)
+            if found is not None:
+                media_source, library_file = found
+                out[d.source] = bring_sidecar(
+                    dataclasses.replace(current, action=mode),
+                    media_source,
+                    library_file,
+                    library,
+                    claimed,
+                    earlier=True,
+                )
     return [out[d.source] for d in decisions]
+
+
+def _is_orphan_sidecar(d: Decision) -> bool:
+    return (
+        d.action is Action.IGNORE
+        and d.follows is None
+        and d.entry is not None
+        and d.entry.kind is FileKind.SIDECAR
+        and d.analysis is not None
+    )
+
+
+def bring_sidecar(
+    d: Decision,
+    media_source: Path,
+    library_file: Path | None,
+    library: LibraryIndex,
+    claimed: set[Path],
+    *,
+    earlier: bool = False,
+) -> Decision:
+    """A sidecar whose photo is already in the library goes beside it, under its name;
+    it never replaces a sidecar that is there already."""
+    if library_file is None:
+        return dataclasses.replace(d, action=Action.IGNORE, reason="its photo was not found")
+    name = sidecar_name(d.source, media_source, library_file)
+    destination = library_file.parent / name
+    how = "imported by an earlier run" if earlier else "already in the library"
+    if destination in claimed or name.lower() in library.names_in(destination.parent):
+        if library.find_nearby(d.analysis.hash, d.entry.size, destination) == destination:
+            return dataclasses.replace(
+                d,
+                action=Action.SKIP_EXISTS,
+                destination=None,
+                duplicate_of=destination,
+                reason=f"sidecar of {media_source.name}: already beside it as {destination}",
+            )
+        return dataclasses.replace(
+            d,
+            action=Action.IGNORE,
+            destination=None,
+            reason=f"sidecar of {media_source.name} ({how} as {library_file}), which already"
+            f" has a different {destination.suffix} sidecar; left in place",
+        )
+    claimed.add(destination)
+    return dataclasses.replace(
+        d,
+        destination=destination,
+        follows=library_file,
+        reason=f"sidecar of {media_source.name}, {how} as {library_file}: goes beside it",
+    )
 
 
 def _suffix_free(d: Decision, unit: list[Decision]) -> bool:

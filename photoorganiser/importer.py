@@ -133,7 +133,7 @@ def run_import(options: ImportOptions) -> ImportResult:
 
             template = parse_template(options.template)
             decisions = plan(results, PlanOptions(library, template, options.mode))
-            decisions = resolve(decisions, lib.index)
+            decisions = resolve(decisions, lib.index, options.mode.action)
             for d in decisions:
                 log.debug(
                     "%s %s -> %s: %s", d.action.value, d.source, d.destination or "-", d.reason

@@ -34,6 +34,8 @@ from .timezones import timezone_key
 
 log = logging.getLogger("photoorganiser")
 
+SIDECAR_SUFFIXES = frozenset({".xmp", ".thm", ".aae", ".json"})
+
 
 class CatalogLibrary(DiskLibrary):
     """Content already in the library, from the catalog's hash index: no walk, no reads.
@@ -55,6 +57,25 @@ class CatalogLibrary(DiskLibrary):
             except OSError:
                 continue  # vanished since it was catalogued: `sync` will drop the row
         return self.find_nearby(content_hash, size, near)
+
+    def imported_from(self, sidecar: Path) -> tuple[Path, Path] | None:
+        """The photo an earlier run imported from beside `sidecar` (NAME.EXT.xmp names
+        it; NAME.xmp / NAME.aae / NAME.thm match its stem), if it is still in the library."""
+        inner = sidecar.name[: -len(sidecar.suffix)].lower()
+        matches = []
+        for rel, source in self.catalog.imported_from(sidecar.parent):
+            media = Path(source)
+            if media == sidecar or media.suffix.lower() in SIDECAR_SUFFIXES:
+                continue
+            exact = media.name.lower() == inner
+            if exact or media.stem.lower() == inner:
+                path = self.root / rel
+                if os.path.lexists(path):
+                    matches.append((not exact, str(media), media, path))
+        if not matches:
+            return None
+        _, _, media, path = min(matches)
+        return media, path
 
 
 @dataclass

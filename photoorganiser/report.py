@@ -295,7 +295,7 @@ class ReportWriter:
         return self
 
     def _create(self, path: Path) -> tuple[int, Path | None]:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         if not os.path.lexists(path):
             try:
                 return os.open(path, flags, 0o644), None
@@ -322,15 +322,20 @@ class ReportWriter:
         return buffer.getvalue().encode("utf-8", "surrogateescape")
 
     def _put(self, data: bytes) -> None:
+        """Append a batch; if the disk fails, the batch is written again, whole, in the
+        fallback (after what was already written before it)."""
+        start = self._written
         view = memoryview(data)
-        while view:
+        done = 0
+        while done < len(data):
             try:
-                n = os.write(self._fd, view)
+                n = os.write(self._fd, view[done:])
             except OSError as exc:
-                self._move(exc)
+                self._move(exc, start)
+                start, done = self._written, 0
                 continue
+            done += n
             self._written += n
-            view = view[n:]
 
     def write_rows(self, rows: Iterable[Sequence[str]]) -> None:
         rows = [[csv_cell(c) for c in row] for row in rows]
@@ -338,12 +343,15 @@ class ReportWriter:
             self._put(self._encode(rows))
             self.rows += len(rows)
 
-    def _move(self, exc: OSError) -> None:
-        """The report's place failed mid-run: carry what was written to a fallback."""
+    def _move(self, exc: OSError, keep: int) -> None:
+        """The report's place failed mid-run: carry the first `keep` bytes (whole rows) to
+        a fallback folder and go on writing there."""
         old_fd, old_path, old_tmp = self._fd, self.path, self._tmp
         done = b""
         with contextlib.suppress(OSError):
-            done = os.pread(old_fd, self._written, 0)
+            done = os.pread(old_fd, keep, 0)
+        if len(done) != keep:  # unreadable: start again with the header
+            done = self._encode([self.header.cells(), self.columns])
         for folder in self.fallbacks:
             try:
                 os.makedirs(folder, exist_ok=True)
@@ -356,20 +364,15 @@ class ReportWriter:
             except (OSError, ReportUnwritable):
                 continue
             try:
-                data = (
-                    done
-                    if len(done) == self._written
-                    else self._encode([self.header.cells(), self.columns])
-                )
                 written = 0
-                while written < len(data):
-                    written += os.write(fd, memoryview(data)[written:])
+                while written < len(done):
+                    written += os.write(fd, memoryview(done)[written:])
             except OSError:
                 os.close(fd)
                 continue
             with contextlib.suppress(OSError):
                 os.close(old_fd)
-            self._fd, self.path, self._tmp, self._written = fd, path, None, len(data)
+            self._fd, self.path, self._tmp, self._written = fd, path, None, len(done)
             self.fallbacks.remove(folder)
             if old_tmp is not None:
                 with contextlib.suppress(OSError):

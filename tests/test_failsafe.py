@@ -1,0 +1,552 @@
+"""Fail safe and say so: attacks on the import and apply, each one a test.
+
+Every run writes a report (even when stopped by a signal, or when the report's own
+disk fails), bad options and plans are refused before anything moves, and no attack
+loses, damages or silently leaves behind a photo.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from media import make_jpeg
+
+from photoorganiser import execute, journal
+from photoorganiser.cli import main
+from photoorganiser.hashing import hash_file
+from photoorganiser.report import read_header, read_report
+from reports import rows, split, write_rows
+
+REPO = Path(__file__).resolve().parents[1]
+D1 = datetime(2020, 1, 2, 3, 4, 5)
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def run(*args: str | Path) -> int:
+    return main(["import", *map(str, args), "--workers", "1", "--quiet"])
+
+
+def apply(*args: str | Path) -> int:
+    return main(["apply", *map(str, args), "--workers", "1", "--quiet"])
+
+
+def inbox_of(root: Path, count: int = 3) -> Path:
+    for i in range(count):
+        make_jpeg(root / f"IMG_{i:04d}.jpg", D1 + timedelta(minutes=i), seed=i)
+    return root
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".photoorganiser" not in p.parts
+    }
+
+
+def media_in(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.jpg") if ".photoorganiser" not in p.parts)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path):
+    """Mount a small tmpfs (root only; skipped elsewhere)."""
+    mounts: list[Path] = []
+
+    def make(size: str) -> Path:
+        point = tmp_path / f"fs{len(mounts)}"
+        point.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True
+        )
+        if done.returncode != 0:
+            pytest.skip("cannot mount a small file system here (needs root)")
+        mounts.append(point)
+        return point
+
+    yield make
+    for point in reversed(mounts):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+# --- a report for every run ---------------------------------------------------------------
+
+
+def test_a_report_folder_that_cannot_be_written_stops_the_run_before_anything_moves(
+    tmp_path: Path, small_fs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    readonly = small_fs("1m")
+    subprocess.run(["mount", "-o", "remount,ro", str(readonly)], check=True)
+    before = tree(inbox)
+    assert run("--input", inbox, "--output", library, "--report-dir", readonly / "r") == 2
+    assert run("--input", inbox, "--output", library, "--report", readonly / "r.csv") == 2
+    find = ["find-duplicates", "--input", str(inbox), "--report", str(readonly / "d.csv")]
+    assert main([*find, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("report" in line for line in err), err
+    assert tree(inbox) == before and not library.exists()
+
+
+def test_a_report_folder_under_a_file_is_refused(tmp_path: Path) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    (tmp_path / "afile").write_text("x")
+    assert run("--input", inbox, "--output", library, "--report-dir", tmp_path / "afile/r") == 2
+    assert not library.exists() and len(media_in(inbox)) == 3
+
+
+def test_a_report_never_replaces_a_file_the_tool_did_not_write(tmp_path: Path) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    photo = inbox / "IMG_0002.jpg"
+    before = tree(inbox)
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", photo) == 2
+    assert run("--input", inbox, "--output", library, "--report", photo) == 2
+    assert tree(inbox) == before and not library.exists()
+    # Its own report may be written again (a cron line with a fixed --report).
+    report = tmp_path / "last.csv"
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", report) == 0
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", report) == 0
+    assert len(rows(report)) == 3
+    assert not [p for p in tmp_path.iterdir() if "po-tmp" in p.name]
+
+
+def test_the_log_file_is_only_ever_a_log(tmp_path: Path) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    photo = inbox / "IMG_0001.jpg"
+    before = tree(inbox)
+    assert run("--input", inbox, "--output", library, "--dryrun", "--log-file", photo) == 2
+    assert tree(inbox) == before
+    log = tmp_path / "po.log"
+    for _ in range(2):
+        assert run("--input", inbox, "--output", library, "--dryrun", "--log-file", log) == 0
+    assert log.read_text().count("Dry run") == 2  # appended, a line per run at least
+
+
+def test_the_report_is_written_as_the_run_goes_and_carries_its_header(tmp_path: Path) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 0
+    header = read_header(report)
+    assert header is not None and header.kind == "import" and not header.dryrun
+    assert header.library == str(library) and header.inputs == (str(inbox),)
+    assert header.mode == "move" and "--input" in header.command
+    # pandas-style reading: skip one line, then a normal CSV
+    assert split(report)[1].startswith("source,action,status")
+    assert len(read_report(report)) == 3
+    with sqlite(library) as conn:
+        assert conn.execute("SELECT report FROM runs").fetchone()[0] == str(report)
+
+
+def sqlite(library: Path):
+    import sqlite3
+
+    return sqlite3.connect(library / ".photoorganiser" / "catalog.sqlite")
+
+
+def test_a_report_whose_disk_fills_moves_to_the_library(
+    tmp_path: Path, small_fs, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    disk = small_fs("2m")
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    for i in range(120):
+        make_jpeg(inbox / f"a_rather_long_folder_name_{i:03d}" / f"IMG_{i:04d}.jpg", D1, seed=i)
+    real_transfer = execute.transfer
+
+    def another_program_fills_the_disk(d, *args):
+        if not (disk / "filler").exists():
+            free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+            (disk / "filler").write_bytes(b"x" * (free - 4096))
+        real_transfer(d, *args)
+
+    monkeypatch.setattr(execute, "transfer", another_program_fills_the_disk)
+    assert run("--input", inbox, "--output", library, "--report", disk / "r.csv") == 0
+    err = capsys.readouterr().err
+    assert "the report was written to" in err and "Traceback" not in err
+    (moved,) = (library / ".photoorganiser" / "reports").glob("r*.csv")
+    assert len(read_report(moved)) == 120
+    assert read_header(moved).kind == "import"
+    assert len(media_in(library)) == 120 and media_in(inbox) == []
+
+
+# --- signals ----------------------------------------------------------------------------
+
+
+def _cli(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "photoorganiser", *map(str, args)]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(
+    tmp_path: Path, signum: int, status: int
+) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    for i in range(200):
+        make_jpeg(inbox / f"IMG_{i:04d}.jpg", D1, seed=i, size=(320, 240))
+    report = tmp_path / "r.csv"
+    cmd = _cli("import", "--input", inbox, "--output", library, "--copy", "--report", report)
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "1", "--quiet"], env=_env(), stderr=subprocess.PIPE, text=True
+    )
+    while proc.poll() is None and len(media_in(library)) < 3:
+        time.sleep(0.005)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert "Traceback" not in err and "stopped by" in err
+    got = rows(report)
+    assert len(got) == 200  # one row per file, those not reached included
+    statuses = {r["status"] for r in got}
+    assert statuses <= {"done", "not-done"} and "not-done" in statuses
+    assert sum(r["status"] == "done" for r in got) == len(media_in(library))
+    assert not [p for p in library.rglob("*") if "po-tmp" in p.name]
+    summary = report.with_suffix(".summary.txt").read_text()
+    assert "interrupted" in summary and "Not done (interrupted)" in summary
+    assert "Errors" not in summary
+
+
+def test_ctrl_c_during_analysis_reports_every_file_as_not_done(tmp_path: Path) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    for i in range(300):
+        make_jpeg(inbox / f"IMG_{i:04d}.jpg", D1, seed=i, size=(320, 240))
+    report = tmp_path / "r.csv"
+    cmd = _cli("import", "--input", inbox, "--output", library, "--dryrun", "--report", report)
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--quiet"],
+        env=_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    while proc.poll() is None and not report.exists():
+        time.sleep(0.005)
+    time.sleep(0.3)  # the pool is starting or reading
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal (a very fast machine)")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "SpawnPoolWorker" not in err, err
+    got = rows(report)
+    assert len(got) == 300 and {r["status"] for r in got} == {"not-done"}
+    assert len(media_in(inbox)) == 300 and not library.exists()
+
+
+# --- apply checks the plan before anything -------------------------------------------------
+
+
+def _plan(tmp_path: Path, inbox: Path, library: Path, name: str = "plan.csv") -> Path:
+    plan = tmp_path / name
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", plan) == 0
+    return plan
+
+
+def test_apply_refuses_what_is_not_a_plan_for_this_library(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library, other = inbox_of(tmp_path / "in"), tmp_path / "lib", tmp_path / "other"
+    plan = _plan(tmp_path, inbox, library)
+    dup = tmp_path / "dups.csv"
+    assert main(["find-duplicates", "--input", str(inbox), "--report", str(dup), "--quiet"]) == 0
+    tsv = tmp_path / "plan.tsv"
+    tsv.write_text(plan.read_text().replace(",", "\t"))
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(os.urandom(2000))
+    headerless = tmp_path / "old.csv"
+    headerless.write_text(split(plan)[1])
+    capsys.readouterr()
+    for bad in (dup, tsv, garbage, headerless, tmp_path / "missing.csv", tmp_path):
+        assert apply(bad, "--output", library) == 2, bad
+    assert apply(plan, "--output", other) == 2  # made for another library
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 7, err
+    assert "made for the library" in err[-1] and "--rebase" in err[-1]
+    assert not library.exists() and not other.exists() and len(media_in(inbox)) == 3
+    # --rebase puts the plan's files in the other library, at the same places
+    assert apply(plan, "--output", other, "--rebase") == 0
+    assert len(media_in(other)) == 3 and media_in(inbox) == []
+    assert not library.exists()
+
+
+def test_applying_a_plan_twice_says_already_done(tmp_path: Path) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    plan = _plan(tmp_path, inbox, library)
+    assert apply(plan, "--output", library, "--report", tmp_path / "a1.csv") == 0
+    assert apply(plan, "--output", library, "--report", tmp_path / "a2.csv") == 0
+    again = rows(tmp_path / "a2.csv")
+    assert [r["action"] for r in again] == ["skip-exists"] * 3
+    assert all(r["reason"].startswith("already done") for r in again)
+
+
+def test_apply_moves_only_regular_media_files_under_the_plans_inputs(tmp_path: Path) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("not a photo")
+    stray = make_jpeg(outside / "stray.jpg", D1, seed=50)
+    (inbox / "link.jpg").symlink_to(stray)
+    plan = _plan(tmp_path, inbox, library)
+    planned = rows(plan)
+    template = next(r for r in planned if r["action"] == "move")
+    edited = [r for r in planned if r["action"] == "move"]
+    dest = Path(template["destination"])
+
+    def row(source: Path, name: str, **changes: str) -> dict[str, str]:
+        return {
+            **template,
+            "source": str(source),
+            "destination": str(dest.with_name(name)),
+            "size": str(source.lstat().st_size),
+            "hash": hash_file(source) if source.is_file() else template["hash"],
+            **changes,
+        }
+
+    edited += [
+        row(outside / "notes.txt", "notes.txt"),  # another folder, not media
+        row(stray, "stray.jpg"),  # media, but not under the plan's inputs
+        row(inbox / "link.jpg", "link.jpg", size=str((inbox / "link.jpg").lstat().st_size)),
+        {**edited[0], "destination": str(dest.with_name("twice.jpg"))},  # the same row again
+    ]
+    write_rows(plan, edited)
+    report = tmp_path / "applied.csv"
+    assert apply(plan, "--output", library, "--report", report) == 1
+    got = rows(report)
+    assert len(got) == len(edited)
+    by_source = {}
+    for r in got:
+        by_source.setdefault(r["source"], []).append(r)
+    assert "not under the folders" in by_source[str(outside / "notes.txt")][0]["error"]
+    assert "not under the folders" in by_source[str(stray)][0]["error"]
+    assert by_source[str(inbox / "link.jpg")][0]["status"] == "failed"
+    assert [r["action"] for r in by_source[edited[0]["source"]]] == ["move", "ignore"]
+    assert (outside / "notes.txt").exists() and stray.exists()
+    assert (inbox / "link.jpg").is_symlink()
+    assert len(media_in(library)) == 3 and not (dest.with_name("twice.jpg")).exists()
+
+
+def test_apply_never_opens_a_pipe_or_a_device(tmp_path: Path) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    plan = _plan(tmp_path, inbox, library)
+    planned = rows(plan)
+    fifo = Path(planned[0]["source"])
+    fifo.unlink()
+    os.mkfifo(fifo)  # a pipe where the photo was: opening it would wait forever
+    device = Path(planned[1]["source"])
+    device.unlink()
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # like /dev/zero
+    except PermissionError:
+        device.symlink_to("/dev/zero")
+    planned[0]["size"] = planned[1]["size"] = "0"
+    write_rows(plan, planned)
+    report = tmp_path / "applied.csv"
+    result: list[int] = []
+    worker = threading.Thread(
+        target=lambda: result.append(apply(plan, "--output", library, "--report", report)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(30)
+    assert result == [1], "apply hung on a pipe or a device"
+    got = {r["source"]: r for r in rows(report)}
+    assert got[str(fifo)]["status"] == got[str(device)]["status"] == "failed"
+    assert got[planned[2]["source"]]["status"] == "done"
+
+
+# --- execute: attacks on the transfer -------------------------------------------------------
+
+
+def test_bytes_appended_during_a_move_across_disks_are_never_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
+    real_copy = execute._copy_verified
+
+    def copy_then_someone_appends(source, tmp, expected, st):
+        real_copy(source, tmp, expected, st)
+        with open(inbox / "IMG_0000.jpg", "ab") as f:  # a sync client still writing it
+            f.write(b"more bytes")
+
+    monkeypatch.setattr(execute, "_copy_verified", copy_then_someone_appends)
+    inbox, library = inbox_of(tmp_path / "in", 1), tmp_path / "lib"
+    original = (inbox / "IMG_0000.jpg").read_bytes()
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 1
+    (row,) = rows(report)
+    assert "original was kept" in row["error"]
+    assert (inbox / "IMG_0000.jpg").read_bytes() == original + b"more bytes"
+    (copy,) = media_in(library)
+    assert copy.read_bytes() == original
+
+
+def test_a_source_open_for_writing_is_not_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
+    inbox, library = inbox_of(tmp_path / "in", 1), tmp_path / "lib"
+    src = inbox / "IMG_0000.jpg"
+    original = src.read_bytes()
+    report = tmp_path / "r.csv"
+    with open(src, "ab"):  # another program holds it open for writing
+        assert run("--input", inbox, "--output", library, "--report", report) == 1
+    (row,) = rows(report)
+    assert "open for writing" in row["error"], row
+    assert src.read_bytes() == original and media_in(library) == []
+
+
+def test_a_folder_in_the_library_that_is_a_link_is_never_followed(tmp_path: Path) -> None:
+    inbox, library, outside = inbox_of(tmp_path / "in"), tmp_path / "lib", tmp_path / "outside"
+    outside.mkdir()
+    library.mkdir()
+    (library / "2020").symlink_to(outside)
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 1
+    assert list(outside.iterdir()) == []
+    assert all("symbolic link" in r["error"] for r in rows(report))
+    assert len(media_in(inbox)) == 3
+
+
+def _no_atomic_primitives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system like exFAT over FUSE: no renameat2(NOREPLACE), no link(2)."""
+    monkeypatch.setattr(execute, "_rename", None)
+
+    def no_link(*args):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(execute.os, "link", no_link)
+
+
+def test_without_atomic_renames_a_crash_leaves_no_final_name_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_atomic_primitives(monkeypatch)
+    inbox, library = inbox_of(tmp_path / "in", 2), tmp_path / "lib"
+    real_replace = os.replace
+
+    class Killed(BaseException):
+        pass
+
+    def killed_after_the_claim(src, dst):
+        if ".po-tmp-" in str(src):
+            raise Killed  # the process dies between the claim and the rename
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(execute.os, "replace", killed_after_the_claim)
+    with pytest.raises(Killed):
+        run("--input", inbox, "--output", library, "--copy")
+    (claimed,) = media_in(library)  # the claimed name, holding only a placeholder
+    assert claimed.read_bytes().startswith(execute.CLAIM_MARK)
+    monkeypatch.setattr(execute.os, "replace", real_replace)
+    assert run("--input", inbox, "--output", library, "--copy") == 0
+    names = sorted(p.name for p in media_in(library))
+    assert names == ["20200102_030405_IMG_0000.jpg", "20200102_030405_IMG_0001_1.jpg"] or names == [
+        "20200102_030005_IMG_0000.jpg",
+        "20200102_030105_IMG_0001.jpg",
+    ]
+    assert sorted(hash_file(p) for p in media_in(library)) == sorted(
+        hash_file(p) for p in media_in(inbox)
+    )
+
+
+def test_a_sidecar_left_behind_joins_its_photo_on_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, library = inbox_of(tmp_path / "in", 1), tmp_path / "lib"
+    (inbox / "IMG_0000.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    real_transfer = execute.transfer
+
+    def sidecar_cut(d, *args):
+        if d.source.suffix == ".xmp":
+            raise execute.TransferError("I/O error")
+        real_transfer(d, *args)
+
+    monkeypatch.setattr(execute, "transfer", sidecar_cut)
+    assert run("--input", inbox, "--output", library) == 1
+    monkeypatch.setattr(execute, "transfer", real_transfer)
+    assert (inbox / "IMG_0000.xmp").exists() and not (inbox / "IMG_0000.jpg").exists()
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 0
+    (row,) = rows(report)
+    assert row["action"] == "move" and "earlier run" in row["reason"]
+    (photo,) = media_in(library)
+    assert photo.with_suffix(".xmp").exists() and not (inbox / "IMG_0000.xmp").exists()
+
+
+def test_recovery_that_cannot_remove_a_source_is_a_report_row_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library = inbox_of(tmp_path / "in", 3), tmp_path / "lib"
+    originals = {hash_file(p) for p in media_in(inbox)}
+    real_unlink = os.unlink
+
+    class Killed(BaseException):
+        pass
+
+    def killed_before_removing(path, *a, **k):  # the run dies before removing the sources
+        if str(path).startswith(str(inbox)):
+            raise Killed
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)
+    monkeypatch.setattr(execute.os, "unlink", killed_before_removing)
+    with pytest.raises(Killed):
+        run("--input", inbox, "--output", library)
+    monkeypatch.undo()
+
+    def read_only(path, *a, **k):  # the card is read-only now
+        if str(path).startswith(str(inbox)):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(journal.os, "unlink", read_only)
+    capsys.readouterr()
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("recovered interrupted run") == 1  # one line per run, not per file
+    recovered = [r for r in rows(report) if r["action"] == "recover"]
+    assert len(recovered) >= 1 and "could not be removed" in recovered[0]["error"]
+    everything = {hash_file(p) for p in media_in(inbox) + media_in(library)}
+    assert everything == originals  # nothing lost
+    assert run("--input", inbox, "--output", library) == 0  # and the next night works
+
+
+def test_after_a_journal_failure_only_transfers_are_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, library = inbox_of(tmp_path / "in", 70), tmp_path / "lib"
+    (inbox / "zz_notes.txt").write_text("not a photo")
+    real_intend, calls = journal.Journal.intend, []
+
+    def full_on_the_second_batch(self, transfers):
+        calls.append(1)
+        if len(calls) == 2:
+            raise execute.JournalError("cannot write the library's journal (disk full)")
+        return real_intend(self, transfers)
+
+    monkeypatch.setattr(journal.Journal, "intend", full_on_the_second_batch)
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 1
+    got = {Path(r["source"]).name: r for r in rows(report)}
+    assert got["zz_notes.txt"]["status"] == "done" and got["zz_notes.txt"]["action"] == "ignore"
+    failed = [r for r in got.values() if r["status"] == "failed"]
+    assert failed and all(r["action"] == "move" for r in failed)
+    assert len(media_in(library)) + len(media_in(inbox)) == 70
