@@ -1,0 +1,281 @@
+"""Names: what a file name or a template may hold, and how path text is stored and shown.
+
+- textsafe: CSV cells no spreadsheet runs, and a lossless UTF-8 form of any path;
+- non-UTF-8 file names (old FAT cards, Windows zips) read, stored and reported
+  losslessly, and sanitised only where they enter a new name;
+- invisible and bidirectional characters kept out of new names;
+- templates that cannot give each file its own name refused before anything moves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from photoorganiser.paths import (
+    MAX_COMPONENT_BYTES,
+    TemplateError,
+    _truncate_utf8,
+    fit_name,
+    parse_template,
+    sanitise_component,
+)
+from photoorganiser.textsafe import (
+    csv_cell,
+    display_text,
+    from_csv_cell,
+    path_text,
+    text_path,
+)
+
+# --- textsafe: CSV cells -------------------------------------------------------------
+
+TRICKY = [
+    "",
+    "'",
+    "''",
+    "'''x",
+    "=",
+    "=1+2",
+    '=HYPERLINK("http://x","y")',
+    "+1",
+    "-1",
+    "@SUM(A1)",
+    "\tx",
+    "\rx",
+    "'=x",
+    "''=x",
+    "'x",
+    "x'",
+    "x=1",
+    " =1",
+    "\n=1",
+    "IMG_0001.jpg",
+    "é",
+    "\ud800",
+]
+
+
+def _strings(seed: int, count: int) -> list[str]:
+    """Many strings built from the characters that matter, in every position."""
+    alphabet = ["'", "=", "+", "-", "@", "\t", "\r", "\n", "a", " ", "\\", "x", "é", "\udce9"]
+    rng = random.Random(seed)
+    out = ["".join(p) for n in range(4) for p in itertools.product(alphabet[:8], repeat=n)]
+    out += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(count)]
+    return out
+
+
+@pytest.mark.parametrize("value", TRICKY)
+def test_csv_cell_round_trips_tricky_values(value: str) -> None:
+    assert from_csv_cell(csv_cell(value)) == value
+
+
+def test_csv_cell_round_trips_every_short_combination() -> None:
+    values = _strings(seed=1, count=5000)
+    assert len(values) > 5000
+    for value in values:
+        assert from_csv_cell(csv_cell(value)) == value, repr(value)
+
+
+@pytest.mark.parametrize(
+    "value, cell",
+    [
+        ("=1+2", "'=1+2"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'x", "''x"),
+        ("x=1", "x=1"),
+        ("IMG.jpg", "IMG.jpg"),
+        ("", ""),
+    ],
+)
+def test_csv_cell_defuses_formulas(value: str, cell: str) -> None:
+    assert csv_cell(value) == cell
+
+
+def test_from_csv_cell_leaves_a_quote_csv_cell_did_not_add() -> None:
+    assert from_csv_cell("'x") == "'x"  # csv_cell never writes this: "'x" -> "''x"
+    assert from_csv_cell("'") == "'"
+
+
+# --- textsafe: path text ---------------------------------------------------------------
+
+NAMES = [
+    os.fsdecode(b"caf\xe9.jpg"),
+    os.fsdecode(b"\xff\xfe.jpg"),
+    os.fsdecode(b"/media/card/DCIM/\x80\x81\x9f/IMG.JPG"),
+    "back\\slash.jpg",
+    "\\",
+    "\\\\",
+    "\\x41.jpg",  # the four characters, not an escape
+    "\\xff.jpg",
+    "\\u2028",
+    "\\" + os.fsdecode(b"\xe9"),
+    "x\ud800y",  # a lone surrogate surrogateescape never makes (unpaired UTF-16 half)
+    "\udc41",
+    "plain/name.jpg",
+    "café/ünï cödé 😀.jpg",
+    "",
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_path_text_round_trips_and_is_valid_utf8(name: str) -> None:
+    text = path_text(name)
+    text.encode("utf-8")  # never raises
+    assert text_path(text) == name
+    assert text_path(path_text(Path(name))) == str(Path(name))
+
+
+def test_path_text_round_trips_random_names() -> None:
+    for value in _strings(seed=2, count=5000):
+        text = path_text(value)
+        text.encode("utf-8")
+        assert text_path(text) == value, repr(value)
+
+
+def test_path_text_reads_every_byte_back_exactly() -> None:
+    raw = bytes(range(1, 256)).replace(b"/", b"")
+    name = os.fsdecode(raw)
+    assert os.fsencode(text_path(path_text(name))) == raw
+    assert os.fsencode(text_path(path_text(os.fsencode(name)))) == raw
+
+
+def test_path_text_scheme() -> None:
+    assert path_text(os.fsdecode(b"caf\xe9.jpg")) == "caf\\xe9.jpg"
+    assert path_text("a\\b") == "a\\\\b"
+    assert path_text("x\ud800") == "x\\ud800"
+    # Plain names are unchanged, so catalogs written before the scheme read the same.
+    for plain in ("/photos/2004/12/IMG_1.jpg", "café.jpg", "a b/c'd.jpg"):
+        assert path_text(plain) == plain == text_path(plain)
+
+
+def test_text_path_leaves_text_it_did_not_write() -> None:
+    assert text_path("C:\\x41\\photos") == "C:\\x41\\photos"  # \x41 is ASCII: never escaped
+    assert text_path("a\\b") == "a\\b"  # a lone backslash from before the scheme
+
+
+def test_display_text_is_printable_utf8() -> None:
+    shown = display_text("cannot read " + os.fsdecode(b"/in/caf\xe9.jpg") + " C:\\x")
+    assert shown == "cannot read /in/caf\\xe9.jpg C:\\x"
+    shown.encode("utf-8")
+
+
+# --- sanitise_component: bytes that are not UTF-8, invisible characters ---------------------
+
+
+@pytest.mark.parametrize(
+    "raw, safe",
+    [
+        (b"caf\xe9", "café"),  # cp1252 (a Windows zip)
+        (b"\xff", "ÿ"),
+        (b"\x81", "_"),  # undefined in cp1252
+        (b"caf\xc3\xa9_\xe9", "café_é"),  # UTF-8 and one cp1252 byte: only it read as cp1252
+        (b"\x93quoted\x94", "\u201cquoted\u201d"),
+    ],
+)
+def test_undecodable_bytes_are_read_as_cp1252_in_new_names(raw: bytes, safe: str) -> None:
+    assert sanitise_component(os.fsdecode(raw)) == safe
+
+
+@pytest.mark.parametrize(
+    "raw, safe",
+    [
+        ("gpj\u202e.exe", "gpj.exe"),  # RIGHT-TO-LEFT OVERRIDE: shows as "exe.jpg"
+        ("a\u202ab\u202bc\u202cd\u202de", "abcde"),
+        ("a\u2066b\u2067c\u2068d\u2069e", "abcde"),
+        ("a\u200eb\u200fc\u061cd", "abcd"),
+        ("zero\u200bwidth\u200c\u200djoin\u2060\ufeff", "zerowidthjoin"),
+        ("soft\u00adhyphen", "softhyphen"),
+        ("c1\x80\x85\x9fend", "c1end"),
+        ("\u202e", "unknown"),
+        ("e\u200b\u0301", "\u00e9"),  # removal brings the accent to its letter: composed
+    ],
+)
+def test_invisible_and_bidi_characters_are_removed(raw: str, safe: str) -> None:
+    assert sanitise_component(raw) == safe
+
+
+def test_sanitise_component_is_idempotent_and_valid_utf8() -> None:
+    # apply.py re-sanitises a reviewed report's names and refuses any that change.
+    extra = ["\u202e", "\u200b", "\u0301", "\x85", "\ud800", "\udce9", "CON", "..", "/"]
+    for value in _strings(seed=3, count=3000) + [a + b for a in extra for b in extra]:
+        once = sanitise_component(value)
+        once.encode("utf-8")
+        assert sanitise_component(once) == once, repr(value)
+
+
+def test_truncation_never_raises_on_undecodable_bytes() -> None:
+    name = os.fsdecode(b"\xe9" * 300)
+    cut = _truncate_utf8(name, MAX_COMPONENT_BYTES)
+    assert len(cut.encode("utf-8")) <= MAX_COMPONENT_BYTES
+    fitted = fit_name(name, ".jpg")
+    assert fitted.endswith(".jpg") and len(fitted.encode("utf-8")) <= MAX_COMPONENT_BYTES
+    assert len(sanitise_component(name).encode("utf-8")) <= MAX_COMPONENT_BYTES
+
+
+# --- templates: refused before anything moves ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("{year}/{month}", 'file name part "{month}" has no per-file field: add {stem}'),
+        ("{year}/{month}/{day}", "no per-file field"),
+        ("{make}/{model}", "no per-file field"),
+        ("{year}/photo.jpg", "must contain a field"),
+        (
+            "%Y/%m/%d/{stem}{ext}",
+            "strftime patterns are not supported: write {year}/{month}/{day}/{stem}{ext}",
+        ),
+        ("%Y/%m", "strftime patterns are not supported: write {year}/{month}/{stem}{ext}"),
+        (
+            "%Y%m%d_%H%M%S",
+            "write {year}{month}{day}_{hour}{minute}{second}",
+        ),
+        ("%Y/%j/{stem}", "strftime patterns are not supported: write fields in braces"),
+        ("YYYY/MM/DD", "are not supported: write {year}/{month}/{day}/{stem}{ext}"),
+        ("YYYY-MM/{stem}{ext}", "write {year}-{month}/{stem}{ext}"),
+        ("{year}/hh-mm-ss_{stem}", "write {year}/{hour}-{minute}-{second}_{stem}"),
+        ("{year}/{stem}.jpg", 'fixed extension ".jpg"'),
+        ("{year}/{stem}{ext}_{hash8}", "{ext} must end"),
+    ],
+)
+def test_templates_that_cannot_name_files_are_refused(template: str, message: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        parse_template(template)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "template, text",
+    [
+        ("{year}/{month}/{stem}", "{year}/{month}/{stem}{ext}"),
+        ("{stem}", "{stem}{ext}"),
+        ("{year}/{hash8}", "{year}/{hash8}{ext}"),
+        ("{year}/{date}/{hour}{minute}{second}", "{year}/{date}/{hour}{minute}{second}{ext}"),
+        ("{year}\\{month}\\{stem}{ext}", "{year}/{month}/{stem}{ext}"),
+        ("{make}/{model}/{year}/{stem}{ext}", "{make}/{model}/{year}/{stem}{ext}"),
+        ("MMS/{stem}{ext}".lower(), "mms/{stem}{ext}"),  # a word, not a token
+    ],
+)
+def test_the_extension_is_added_when_the_template_leaves_it_out(template: str, text: str) -> None:
+    parsed = parse_template(template)
+    assert parsed.text == text
+    assert "ext" in parsed.fields
+
+
+def test_every_suggested_template_is_accepted() -> None:
+    for template in ["%Y/%m", "%Y/%m/%d/%H%M%S", "YYYY/MM", "%F/{stem}", "YYYY/YYYY-MM-DD"]:
+        with pytest.raises(TemplateError) as caught:
+            parse_template(template)
+        suggestion = str(caught.value).split("write ", 1)[1]
+        parse_template(suggestion)
