@@ -12,10 +12,19 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from media import make_jpeg
 
+from photoorganiser.analyse import AnalyseOptions, analyse_entry
+from photoorganiser.catalog import Catalog
+from photoorganiser.collisions import resolve
+from photoorganiser.journal import Journal, recover
+from photoorganiser.library import CatalogLibrary
+from photoorganiser.model import TransferMode
 from photoorganiser.paths import (
     MAX_COMPONENT_BYTES,
     TemplateError,
@@ -24,6 +33,9 @@ from photoorganiser.paths import (
     parse_template,
     sanitise_component,
 )
+from photoorganiser.plan import PlanOptions, plan
+from photoorganiser.scan import scan
+from photoorganiser.sync import Change, sync_library
 from photoorganiser.textsafe import (
     csv_cell,
     display_text,
@@ -279,3 +291,121 @@ def test_every_suggested_template_is_accepted() -> None:
             parse_template(template)
         suggestion = str(caught.value).split("write ", 1)[1]
         parse_template(suggestion)
+
+
+# --- non-UTF-8 names through the catalog and the journal -------------------------------------
+
+D0 = datetime(2004, 12, 1, 10, 0, 0)
+
+
+def _bytes_path(folder: Path, *names: bytes) -> Path:
+    """`folder`/`names` as Python names a path whose bytes are not UTF-8."""
+    return Path(os.fsdecode(os.path.join(os.fsencode(str(folder)), *names)))
+
+
+def _jpeg_at(path: Path, seed: int, date: datetime = D0) -> Path:
+    """A real JPEG at a path whose name may be any bytes (made elsewhere, renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made = make_jpeg(path.parent / f"made-{seed}.jpg", date, seed=seed)
+    os.rename(made, path)
+    return path
+
+
+def _analysed(paths: list[Path]):
+    by_path = {e.path: e for e in scan(sorted({p.parent for p in paths}))}
+    return [analyse_entry(by_path[p], AnalyseOptions()) for p in paths]
+
+
+def _raw(catalog: Catalog, sql: str) -> list[tuple]:
+    return [tuple(row) for row in catalog.conn.execute(sql)]
+
+
+def test_catalog_stores_non_utf8_names_as_valid_text_and_reads_them_back(tmp_path: Path) -> None:
+    library = tmp_path / "lib"
+    cafe = _jpeg_at(_bytes_path(library, b"2004", b"caf\xe9.jpg"), seed=1)
+    odd = _jpeg_at(_bytes_path(library, b"2004", b"\xff\\x41.jpg"), seed=2)
+    source = _bytes_path(tmp_path, b"in\xe9", b"a.jpg")
+    catalog = Catalog.open(library)
+    with catalog.transaction():
+        for path, result in zip([cafe, odd], _analysed([cafe, odd]), strict=True):
+            st = path.stat()
+            catalog.put_file(path, st.st_size, st.st_mtime_ns, st.st_ino, result, source=source)
+
+    stored = sorted(_raw(catalog, "SELECT path, source_path FROM files"))
+    assert stored == [
+        ("2004/\\xff\\\\x41.jpg", str(tmp_path) + "/in\\xe9/a.jpg"),
+        ("2004/caf\\xe9.jpg", str(tmp_path) + "/in\\xe9/a.jpg"),
+    ]
+    stats = catalog.file_stats()
+    assert set(stats) == {catalog.relative(cafe), catalog.relative(odd)}
+    (row,) = catalog.find_by_hash(_analysed([cafe])[0].hash)
+    assert library / row.path == cafe and (library / row.path).exists()
+    with catalog.transaction():
+        catalog.remove_files([catalog.relative(cafe)])
+    assert set(catalog.file_stats()) == {catalog.relative(odd)}
+
+
+def test_analysis_cache_of_non_utf8_inputs_round_trips_and_forgets(tmp_path: Path) -> None:
+    inbox = _bytes_path(tmp_path, b"in\xe9 \\x")  # undecodable byte and a backslash
+    kept = _jpeg_at(_bytes_path(inbox, b"caf\xe9.jpg"), seed=1)
+    gone = _jpeg_at(_bytes_path(inbox, b"\xff.jpg"), seed=2)
+    plain = _jpeg_at(tmp_path / "in" / "plain.jpg", seed=3)  # shares no prefix: kept
+    catalog = Catalog.open(tmp_path / "lib")
+    results = _analysed([kept, gone, plain])
+    with catalog.transaction():
+        catalog.remember(results, "opts")
+    for result in results:
+        assert catalog.cached(result.entry, "opts") == result
+    assert catalog.cached_many([r.entry for r in results], "opts") == {
+        r.entry.path: r for r in results
+    }
+    for (text,) in _raw(catalog, "SELECT path FROM sources"):
+        text.encode("utf-8")
+
+    os.unlink(gone)
+    with catalog.transaction():
+        assert catalog.forget_unseen_sources([inbox, plain.parent], {kept, plain}) == 1
+    assert catalog.cached(results[1].entry, "opts") is None
+    assert catalog.cached(results[0].entry, "opts") == results[0]
+    assert catalog.cached(results[2].entry, "opts") == results[2]
+    with catalog.transaction():
+        catalog.forget_sources([kept])
+    assert catalog.cached(results[0].entry, "opts") is None
+
+
+def test_journal_recovers_a_killed_move_of_a_non_utf8_name(tmp_path: Path) -> None:
+    inbox, library = _bytes_path(tmp_path, b"in\xe9"), tmp_path / "lib"
+    src = _jpeg_at(_bytes_path(inbox, b"caf\xe9.jpg"), seed=1)
+    catalog = Catalog.open(library)
+    options = PlanOptions(library, parse_template("{year}/{stem}"), TransferMode.MOVE)
+    (decision,) = resolve(plan(_analysed([src]), options), CatalogLibrary(catalog))
+    assert decision.destination == library / "2004" / "café.jpg"
+    Journal(catalog, "killed-run").intend([decision])
+    (source_text,) = _raw(catalog, "SELECT source FROM journal")[0]
+    assert source_text == str(tmp_path) + "/in\\xe9/caf\\xe9.jpg"
+
+    decision.destination.parent.mkdir(parents=True)
+    shutil.copy2(src, decision.destination)  # copied and published, killed before the unlink
+    (done,) = recover(catalog)
+    assert done.state == "recovered" and done.source == src
+    assert not src.exists() and decision.destination.exists()
+    assert _raw(catalog, "SELECT path, source_path FROM files") == [
+        ("2004/café.jpg", str(tmp_path) + "/in\\xe9/caf\\xe9.jpg")
+    ]
+
+
+def test_sync_catalogues_non_utf8_library_names_once(tmp_path: Path) -> None:
+    library = tmp_path / "lib"
+    _jpeg_at(_bytes_path(library, b"2004", b"caf\xe9.jpg"), seed=1)
+    _jpeg_at(_bytes_path(library, b"2004", b"a\\b.jpg"), seed=2)
+    catalog = Catalog.open(library)
+    first = sync_library(catalog, AnalyseOptions(), workers=1, progress=False)
+    assert first.count(Change.ADDED) == 2
+    again = sync_library(catalog, AnalyseOptions(), workers=1, progress=False)
+    assert again.changes == [] and again.unchanged == 2
+    os.unlink(_bytes_path(library, b"2004", b"caf\xe9.jpg"))
+    after = sync_library(catalog, AnalyseOptions(), workers=1, progress=False)
+    assert [(c.path, c.change) for c in after.changes] == [
+        (_bytes_path(library, b"2004", b"caf\xe9.jpg"), Change.REMOVED)
+    ]
+    assert catalog.count_files() == 1
