@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import os
 import random
@@ -19,9 +21,12 @@ from pathlib import Path
 import pytest
 from media import make_jpeg
 
+from photoorganiser import duplicates, dupreport
 from photoorganiser.analyse import AnalyseOptions, analyse_entry
 from photoorganiser.catalog import Catalog
+from photoorganiser.cli import main
 from photoorganiser.collisions import resolve
+from photoorganiser.duplicates import Kind
 from photoorganiser.journal import Journal, recover
 from photoorganiser.library import CatalogLibrary
 from photoorganiser.model import TransferMode
@@ -409,3 +414,78 @@ def test_sync_catalogues_non_utf8_library_names_once(tmp_path: Path) -> None:
         (_bytes_path(library, b"2004", b"caf\xe9.jpg"), Change.REMOVED)
     ]
     assert catalog.count_files() == 1
+
+
+# --- the find-duplicates report: any name, no formulas -----------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_find_duplicates_reports_non_utf8_and_formula_names(
+    tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "photos"
+    names = [b"caf\xe9.jpg", b"\xff\\x41.jpg", b"=HYPERLINK(1).jpg", b"'quoted.jpg"]
+    paths = [_jpeg_at(_bytes_path(tree, name), seed=7) for name in names]  # one content, 4 names
+    report = tmp_path / f"dups.{fmt}"
+
+    status = main(
+        ["find-duplicates", "--input", str(tree), "--report", str(report), "--workers", "1"]
+    )
+
+    assert status == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"Report: {report}"
+    text = report.read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    rows = dupreport.read_report(report)
+    assert sorted(r.path for r in rows) == sorted(map(str, paths))
+    assert {r.group_id for r in rows} == {1} and sum(bool(r.keep) for r in rows) == 1
+    if fmt == "csv":
+        cells = [cell for line in csv.reader(io.StringIO(text)) for cell in line]
+        assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+        assert str(tmp_path).startswith("/")  # so a path cell never needs the quote
+        assert any(c.endswith("/caf\\xe9.jpg") for c in cells)
+        assert any(c.endswith("/\\xff\\\\x41.jpg") for c in cells)
+
+
+def test_dupreport_csv_cells_are_defused_and_read_back(tmp_path: Path) -> None:
+    rows = [
+        dupreport.ReportRow(
+            1, Kind.EXACT, 0, "=cmd|' /C calc'!A0", 10, 1, 1, None, True, "-keep: +largest"
+        ),
+        dupreport.ReportRow(
+            1, Kind.EXACT, 0, os.fsdecode(b"@caf\xe9\\x"), 10, 1, 1, None, False, "'dup"
+        ),
+    ]
+    for fmt in dupreport.ReportFormat:
+        path = dupreport.write_report(rows, tmp_path / f"r.{fmt.value}", fmt)
+        assert dupreport.read_report(path) == rows
+    with open(tmp_path / "r.csv", newline="", encoding="utf-8") as f:
+        written = list(csv.reader(f))
+    assert written[1][3] == "'=cmd|' /C calc'!A0" and written[1][9] == "'-keep: +largest"
+    assert written[2][3] == "'@caf\\xe9\\\\x" and written[2][9] == "''dup"
+
+
+def test_find_duplicates_summary_shows_an_unreadable_non_utf8_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "photos"
+    _jpeg_at(tree / "kept.jpg", seed=7)
+    victim = _jpeg_at(_bytes_path(tree, b"gone\xe9.jpg"), seed=7)  # same size: must be read
+    real_scan = duplicates.scan_inputs
+
+    def scan_then_vanish(inputs):
+        found = real_scan(inputs)
+        victim.unlink()  # disappears between scan and read; its error names it
+        return found
+
+    monkeypatch.setattr(duplicates, "scan_inputs", scan_then_vanish)
+    report = tmp_path / "dups.csv"
+
+    status = main(
+        ["find-duplicates", "--input", str(tree), "--report", str(report), "--workers", "1"]
+    )
+
+    assert status == 1
+    assert "unreadable: " + str(tmp_path) + "/photos/gone\\xe9.jpg" in capsys.readouterr().out
+    (row,) = [r for r in dupreport.read_report(report) if r.kind is Kind.UNREADABLE]
+    assert row.path == str(victim)
+    row.reason.encode("utf-8")
