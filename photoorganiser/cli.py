@@ -111,7 +111,10 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         "--template",
         default=DEFAULT_TEMPLATE,
         help=f"destination inside the library (default {DEFAULT_TEMPLATE}); fields: "
-        + " ".join("{" + f + "}" for f in FIELDS),
+        + " ".join("{" + f + "}" for f in FIELDS)
+        + ". The file name part needs {stem}, {hash8} or a time down to {second};"
+        " {ext} is added when it does not end with it. No %%Y or YYYY: write {year}."
+        " Examples below.",
     )
     parser.add_argument(
         "--workers",
@@ -425,10 +428,34 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
 # --- parser and entry points ---------------------------------------------------
 
 
+IMPORT_EXAMPLES = """\
+templates (--template; the library folder is LIBRARY):
+  {year}/{month}/{year}{month}{day}_{hour}{minute}{second}_{stem}{ext}
+      the default: LIBRARY/2004/12/20041224_183005_IMG_0001.jpg
+  {year}/{month}/{stem}{ext}
+      LIBRARY/2004/12/IMG_0001.jpg
+  {year}/{date}/{hour}{minute}{second}_{stem}{ext}
+      LIBRARY/2004/2004-12-24/183005_IMG_0001.jpg
+  {make}/{model}/{year}/{stem}{ext}
+      LIBRARY/Canon/Canon EOS 5D/2004/IMG_0001.jpg
+  Undated files go to LIBRARY/undated/ when the template uses a date field;
+  a second file wanting a name gets _1, _2...
+
+examples:
+  photoorganiser import --input /media/card --output ~/Photos --dryrun
+  photoorganiser import --input ~/Inbox --output ~/Photos --template '{year}/{month}/{stem}{ext}'
+"""
+
+
 def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     parser = _Parser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    imp = sub.add_parser("import", help="file photos and videos into the library by capture date")
+    imp = sub.add_parser(
+        "import",
+        help="file photos and videos into the library by capture date",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=IMPORT_EXAMPLES,
+    )
     add_import_arguments(imp)
     imp.set_defaults(func=cmd_import)
     app = sub.add_parser("apply", help="carry out a reviewed dry-run report, exactly")
