@@ -155,10 +155,10 @@ def parse_template(text: str) -> Template:
 
 def _refuse_foreign_date_patterns(parsed: list) -> None:
     """strftime or YYYY/MM/DD outside braces: refused, showing the template in fields."""
-    literals = "".join(literal for literal, *_ in parsed)
-    if _STRFTIME.search(literals):
+    literals = [literal for literal, *_ in parsed]  # each on its own: "Y{stem}YYY" is no YYYY
+    if any(map(_STRFTIME.search, literals)):
         what, fields_of, pattern = "strftime patterns", _STRFTIME_FIELDS, _STRFTIME
-    elif _TOKEN.search(literals):
+    elif any(map(_TOKEN.search, literals)):
         what, fields_of, pattern = "date tokens like YYYY or MM", _TOKEN_FIELDS, _TOKEN
     else:
         return

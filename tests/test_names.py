@@ -282,6 +282,9 @@ def test_templates_that_cannot_name_files_are_refused(template: str, message: st
         ("{year}\\{month}\\{stem}{ext}", "{year}/{month}/{stem}{ext}"),
         ("{make}/{model}/{year}/{stem}{ext}", "{make}/{model}/{year}/{stem}{ext}"),
         ("MMS/{stem}{ext}".lower(), "mms/{stem}{ext}"),  # a word, not a token
+        ("MMS/{stem}{ext}", "MMS/{stem}{ext}"),
+        ("Y{stem}YYY", "Y{stem}YYY{ext}"),  # no token across a field
+        ("100%/{stem}", "100%/{stem}{ext}"),  # a % that is no strftime pattern
     ],
 )
 def test_the_extension_is_added_when_the_template_leaves_it_out(template: str, text: str) -> None:
