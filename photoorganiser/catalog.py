@@ -9,6 +9,9 @@
 - `runs` and `journal`: what each run is about to do, written before it does it,
   so a killed run can be finished or undone (see journal.py).
 
+Paths are stored as `textsafe.path_text` (valid UTF-8 for any file name, read back
+exactly by `text_path`); the methods here take and give paths as Python has them.
+
 The schema is versioned (PRAGMA user_version) and migrated forward on open. All
 writes are transactions (rollback journal, fsynced): a crash at any moment leaves it usable.
 """
@@ -31,6 +34,7 @@ from .model import (
     MediaInfo,
     ScanEntry,
 )
+from .textsafe import path_text, text_path
 
 STATE_DIR = ".photoorganiser"
 CATALOG_NAME = "catalog.sqlite"
@@ -103,7 +107,7 @@ class CatalogUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FileRow:
-    path: str  # relative, posix
+    path: str  # relative, posix; as Python names it (text_path already applied)
     size: int
     mtime_ns: int
     hash: str
@@ -190,12 +194,12 @@ class Catalog:
             "SELECT path, size, mtime_ns, hash FROM files WHERE hash = ? ORDER BY path",
             (content_hash,),
         )
-        return [FileRow(*r) for r in rows]
+        return [FileRow(text_path(r[0]), *r[1:]) for r in rows]
 
     def file_stats(self) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) of every catalogued file."""
+        """path -> (size, mtime_ns) of every catalogued file (paths as `relative` gives them)."""
         rows = self.conn.execute("SELECT path, size, mtime_ns FROM files")
-        return {r[0]: (r[1], r[2]) for r in rows}
+        return {text_path(r[0]): (r[1], r[2]) for r in rows}
 
     def put_file(
         self,
@@ -215,7 +219,7 @@ class Catalog:
             " date_source, make, model, width, height, record, imported_at, run_id, source_path)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                self.relative(path),
+                path_text(self.relative(path)),
                 size,
                 mtime_ns,
                 inode,
@@ -229,28 +233,31 @@ class Catalog:
                 encode(analysis),
                 datetime.now().isoformat(timespec="seconds"),
                 run_id,
-                str(source) if source else None,
+                path_text(source) if source else None,
             ),
         )
 
     def imported_from(self, folder: Path) -> list[tuple[str, str]]:
         """(library path, source path) of the files imported from directly inside `folder`."""
-        prefix = str(folder).rstrip(os.sep) + os.sep
+        prefix = path_text(str(folder).rstrip(os.sep) + os.sep)
         rows = self.conn.execute(
             "SELECT path, source_path FROM files WHERE substr(source_path, 1, ?) = ?",
             (len(prefix), prefix),
         )
-        return [(p, src) for p, src in rows if os.sep not in src[len(prefix) :]]
+        return [
+            (text_path(p), text_path(src)) for p, src in rows if os.sep not in src[len(prefix) :]
+        ]
 
     def remove_files(self, paths: Iterable[str]) -> None:
-        self.conn.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
+        """Forget library files, named as `relative` names them."""
+        self.conn.executemany("DELETE FROM files WHERE path = ?", ((path_text(p),) for p in paths))
 
     # --- the analysis cache of input files ----------------------------------------------
 
     def cached(self, entry: ScanEntry, options: str) -> Analysis | AnalysisFailure | None:
         row = self.conn.execute(
             "SELECT size, mtime_ns, inode, options, record FROM sources WHERE path = ?",
-            (str(entry.path),),
+            (path_text(entry.path),),
         ).fetchone()
         if row is None or (row[0], row[1], row[2], row[3]) != (
             entry.size,
@@ -278,7 +285,7 @@ class Catalog:
             " seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 (
-                    str(r.entry.path),
+                    path_text(r.entry.path),
                     r.entry.size,
                     r.entry.mtime_ns,
                     r.entry.inode,
@@ -294,16 +301,20 @@ class Catalog:
         """Drop cached analyses of files under `inputs` that are no longer there."""
         gone = []
         for folder in inputs:
-            prefix = str(folder).rstrip(os.sep) + os.sep
+            # path_text encodes character by character: the stored text of every path
+            # under `folder` starts with the stored text of its prefix.
+            prefix = path_text(str(folder).rstrip(os.sep) + os.sep)
             rows = self.conn.execute(
                 "SELECT path FROM sources WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
             )
-            gone += [p for (p,) in rows if Path(p) not in seen]
-        self.forget_sources(Path(p) for p in gone)
+            gone += [p for p in (Path(text_path(t)) for (t,) in rows) if p not in seen]
+        self.forget_sources(gone)
         return len(gone)
 
     def forget_sources(self, paths: Iterable[Path]) -> None:
-        self.conn.executemany("DELETE FROM sources WHERE path = ?", ((str(p),) for p in paths))
+        self.conn.executemany(
+            "DELETE FROM sources WHERE path = ?", ((path_text(p),) for p in paths)
+        )
 
     # --- runs ----------------------------------------------------------------------------
 
@@ -318,7 +329,12 @@ class Catalog:
         with self.transaction():
             self.conn.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, report = ? WHERE id = ?",
-                (datetime.now().isoformat(timespec="seconds"), status, str(report or ""), run_id),
+                (
+                    datetime.now().isoformat(timespec="seconds"),
+                    status,
+                    path_text(report or ""),
+                    run_id,
+                ),
             )
 
     def mark_unfinished_runs(self) -> list[str]:

@@ -7,6 +7,7 @@ scripts' names `import.py` and `find_duplicates.py`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
@@ -143,7 +144,10 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         "--template",
         default=DEFAULT_TEMPLATE,
         help=f"destination inside the library (default {DEFAULT_TEMPLATE}); fields: "
-        + " ".join("{" + f + "}" for f in FIELDS),
+        + " ".join("{" + f + "}" for f in FIELDS)
+        + ". The file name part needs {stem}, {hash8} or a time down to {second};"
+        " {ext} is added when it does not end with it. No %%Y or YYYY: write {year}."
+        " Examples below.",
     )
     parser.add_argument(
         "--workers",
@@ -507,6 +511,24 @@ library, filed by the date each was taken, with every duplicate found and nothin
 Start with a dry run: `import --dryrun` plans everything and writes a report, changing
 nothing; review it, then run the import (or `apply` the reviewed report)."""
 
+IMPORT_EXAMPLES = """\
+templates (--template; the library folder is LIBRARY):
+  {year}/{month}/{year}{month}{day}_{hour}{minute}{second}_{stem}{ext}
+      the default: LIBRARY/2004/12/20041224_183005_IMG_0001.jpg
+  {year}/{month}/{stem}{ext}
+      LIBRARY/2004/12/IMG_0001.jpg
+  {year}/{date}/{hour}{minute}{second}_{stem}{ext}
+      LIBRARY/2004/2004-12-24/183005_IMG_0001.jpg
+  {make}/{model}/{year}/{stem}{ext}
+      LIBRARY/Canon/Canon EOS 5D/2004/IMG_0001.jpg
+  Undated files go to LIBRARY/undated/ when the template uses a date field;
+  a second file wanting a name gets _1, _2...
+
+examples:
+  photoorganiser import --input /media/card --output ~/Photos --dryrun
+  photoorganiser import --input ~/Inbox --output ~/Photos --template '{year}/{month}/{stem}{ext}'
+"""
+
 
 def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     from . import __version__
@@ -518,7 +540,12 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    imp = sub.add_parser("import", help="file photos and videos into the library by capture date")
+    imp = sub.add_parser(
+        "import",
+        help="file photos and videos into the library by capture date",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=IMPORT_EXAMPLES,
+    )
     add_import_arguments(imp)
     imp.set_defaults(func=cmd_import)
     app = sub.add_parser("apply", help="carry out a reviewed dry-run report, exactly")
@@ -542,6 +569,9 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from .report import ReportUnwritable
 
     signals.install()
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8: its own bytes
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="surrogateescape")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -3,19 +3,25 @@
 One row per file in a group (`group_id`, `kind`, `distance`, `path`, `size`, `width`,
 `height`, `captured_at`, `keep`, `reason`), then one `unreadable` row per file that
 could not be read (group 0, the error as the reason).
+
+Cells are written so that any file name survives and no spreadsheet runs one: a path
+as `textsafe.path_text` (a name that is not UTF-8 cannot otherwise be written), every
+CSV cell through `textsafe.csv_cell`; `read_report` undoes both. A reason is free text
+for people (`display_text`): it is read back as written.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import TextIO
 
 from .duplicates import DuplicateGroup, FindResult, Kind
+from .textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
 
 COLUMNS = (
     "group_id",
@@ -108,14 +114,19 @@ def default_report_path(report_dir: Path, fmt: ReportFormat, now: datetime | Non
     return report_dir / f"duplicates-{stamp}.{fmt.value}"
 
 
-def _cell(value: object) -> object:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Enum):
         return value.value
-    return value
+    return str(value)
+
+
+def _stored(row: ReportRow) -> ReportRow:
+    """`row` as written: its path as path_text, its reason without lone surrogates."""
+    return replace(row, path=path_text(row.path), reason=display_text(row.reason))
 
 
 def write_report(rows: list[ReportRow], path: Path, fmt: ReportFormat) -> Path:
@@ -134,13 +145,13 @@ def write_report(rows: list[ReportRow], path: Path, fmt: ReportFormat) -> Path:
 def _write_csv(rows: list[ReportRow], f: TextIO) -> None:
     writer = csv.writer(f)
     writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow([_cell(getattr(row, c)) for c in COLUMNS])
+    for row in map(_stored, rows):
+        writer.writerow([csv_cell(_cell(getattr(row, c))) for c in COLUMNS])
 
 
 def _write_json(rows: list[ReportRow], f: TextIO) -> None:
     items = []
-    for row in rows:
+    for row in map(_stored, rows):
         item = asdict(row)
         item["kind"] = row.kind.value
         items.append(item)
@@ -154,7 +165,11 @@ def read_report(path: Path) -> list[ReportRow]:
     if text.lstrip().startswith("{"):
         return [_row_from_json(item) for item in json.loads(text)["rows"]]
     reader = csv.DictReader(text.splitlines())
-    return [_row_from_csv(r) for r in reader]
+    return [_row_from_csv({k: _uncell(v) for k, v in r.items()}) for r in reader]
+
+
+def _uncell(value: object) -> object:
+    return from_csv_cell(value) if isinstance(value, str) else value
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -167,7 +182,7 @@ def _row_from_csv(r: dict[str, str]) -> ReportRow:
         int(r["group_id"]),
         Kind(r["kind"]),
         _int_or_none(r["distance"]),
-        r["path"],
+        text_path(r["path"]),
         _int_or_none(r["size"]),
         _int_or_none(r["width"]),
         _int_or_none(r["height"]),
@@ -178,7 +193,8 @@ def _row_from_csv(r: dict[str, str]) -> ReportRow:
 
 
 def _row_from_json(item: dict[str, object]) -> ReportRow:
-    return ReportRow(**{**item, "kind": Kind(item["kind"])})  # type: ignore[arg-type]
+    item = {**item, "kind": Kind(item["kind"]), "path": text_path(str(item["path"]))}
+    return ReportRow(**item)  # type: ignore[arg-type]
 
 
 # --- the terminal summary --------------------------------------------------------------
@@ -211,7 +227,8 @@ def print_summary(result: FindResult, report: Path, file: TextIO, max_errors: in
     table.add_row("unreadable files", str(s.unreadable))
     console.print(table)
     for failure in result.failures[:max_errors]:
-        console.print(f"unreadable: {failure.path}: {failure.error}", markup=False)
+        shown = display_text(f"unreadable: {failure.path}: {failure.error}")
+        console.print(shown, markup=False)
     if len(result.failures) > max_errors:
         console.print(f"... and {len(result.failures) - max_errors} more unreadable (see report)")
-    console.print(f"Report: {report}", markup=False)
+    console.print(display_text(f"Report: {report}"), markup=False)

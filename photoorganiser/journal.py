@@ -35,6 +35,7 @@ from .catalog import Catalog, decode, encode
 from .execute import TEMP_MARK, JournalError, claim_content
 from .hashing import hash_file
 from .model import Action, Decision, FileKind, Outcome, ScanEntry, Status
+from .textsafe import path_text, text_path
 
 log = logging.getLogger("photoorganiser")
 
@@ -61,8 +62,8 @@ class Journal:
                     (
                         self.run_id,
                         d.action.value,
-                        str(d.source),
-                        self.catalog.relative(d.destination),
+                        path_text(d.source),
+                        path_text(self.catalog.relative(d.destination)),
                         d.entry.size,
                         d.analysis.hash,
                         encode(d.analysis),
@@ -150,8 +151,8 @@ def recover(catalog: Catalog) -> list[Recovered]:
 
 
 def _recover_one(catalog: Catalog, row) -> Recovered:
-    src = Path(row["source"])
-    dst = catalog.root / row["destination"]
+    src = Path(text_path(row["source"]))
+    dst = catalog.root / text_path(row["destination"])
     for leftover in glob.glob(glob.escape(str(dst.parent / f".{dst.name}{TEMP_MARK}")) + "*"):
         with contextlib.suppress(OSError):
             os.unlink(leftover)

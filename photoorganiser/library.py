@@ -30,6 +30,7 @@ from .lock import library_lock
 from .model import Analysis, AnalysisFailure, ScanEntry
 from .report import default_report_path, write_sync_report
 from .sync import SyncResult, sync_library
+from .textsafe import path_text
 from .timezones import timezone_key
 
 log = logging.getLogger("photoorganiser")
@@ -125,7 +126,9 @@ class LibrarySession:
             return
         try:
             with self.catalog.transaction() as conn:
-                conn.execute("UPDATE runs SET report = ? WHERE id = ?", (str(report), self.run_id))
+                conn.execute(
+                    "UPDATE runs SET report = ? WHERE id = ?", (path_text(report), self.run_id)
+                )
         except sqlite3.Error as exc:
             log.warning("could not record the report's place in the catalog: %s", exc)
 

@@ -9,6 +9,7 @@ slash, a name with `..`, control characters) can never change the path's shape.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -41,6 +42,8 @@ DATE_FIELDS = frozenset({"year", "month", "day", "hour", "minute", "second", "da
 
 MAX_COMPONENT_BYTES = 200  # well under the 255-byte limit of common file systems
 _FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_SPACES = re.compile(r"\s+")
+_DOTS = re.compile(r"\.{2,}")
 _RESERVED = frozenset(
     ["con", "prn", "aux", "nul"]
     + [f"com{i}" for i in range(1, 10)]
@@ -49,11 +52,15 @@ _RESERVED = frozenset(
 
 
 class TemplateError(ValueError):
-    pass
+    """A template that cannot give every file a name of its own; one line, said before
+    any file moves."""
 
 
 @dataclass(frozen=True, slots=True)
 class Template:
+    """A checked template. `text` is what `render` fills in: '/'-separated, and ending
+    in `{ext}` (added when the template left it out, so no file loses its extension)."""
+
     text: str
     fields: frozenset[str]
 
@@ -62,17 +69,49 @@ class Template:
         return bool(self.fields & DATE_FIELDS)
 
 
+# A field in the file name part that tells files apart: without one, every photo of a
+# month gets the same name and then `_1`, `_2`... (a time down to the second is as good).
+PER_FILE_FIELDS = frozenset({"stem", "hash8", "second"})
+_PER_FILE_HINT = (
+    "add {stem} (the original name), {hash8} or a time down to {second},"
+    " e.g. {year}/{month}/{stem}{ext}"
+)
+
+# strftime (`%Y/%m/%d`, sortphotos, exiftool -d) and phockup/Lightroom-style tokens
+# (`YYYY/MM/DD`) are what people coming from other tools write; they would become
+# literal folder names. Refused, with the same template written in fields.
+_STRFTIME = re.compile(r"%[aAbBcCdDeFgGhHIjklmMnpPrRsStTuUVwWxXyYzZf]")
+_STRFTIME_FIELDS = {
+    "Y": "{year}", "G": "{year}", "y": "{year}",
+    "m": "{month}", "b": "{month}", "B": "{month}", "h": "{month}",
+    "d": "{day}", "e": "{day}",
+    "H": "{hour}", "I": "{hour}", "k": "{hour}", "l": "{hour}",
+    "M": "{minute}", "S": "{second}",
+    "F": "{date}", "D": "{month}/{day}/{year}", "T": "{hour}{minute}{second}",
+}  # fmt: skip
+_TOKEN = re.compile(r"(?<![A-Za-z])(YYYY|yyyy|YY|yy|MM|DD|dd|HH|hh|mm|ss)(?![A-Za-z])")
+_TOKEN_FIELDS = {
+    "YYYY": "{year}", "yyyy": "{year}", "YY": "{year}", "yy": "{year}",
+    "MM": "{month}", "DD": "{day}", "dd": "{day}",
+    "HH": "{hour}", "hh": "{hour}", "mm": "{minute}", "ss": "{second}",
+}  # fmt: skip
+_FIXED_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
+_EXT = "{ext}"
+
+
 def parse_template(text: str) -> Template:
-    """Check a template once, before any file is looked at."""
+    """Check a template once, before any file is looked at; refuse one that cannot give
+    each file its own name with its extension (every refusal is one line with the fix)."""
     if not text or not text.strip():
         raise TemplateError("the template is empty")
     if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
         raise TemplateError("the template must be a relative path inside the library")
-    names: set[str] = set()
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise TemplateError(f"cannot read the template: {exc}") from exc
+    _refuse_foreign_date_patterns(parsed)
+    names: set[str] = set()
     for _literal, name, spec, conversion in parsed:
         if name is None:
             continue
@@ -86,18 +125,137 @@ def parse_template(text: str) -> Template:
     for part in probe.split("/"):
         if part in ("..", "."):
             raise TemplateError("the template may not contain '.' or '..' folders")
-    if "{" not in probe.rsplit("/", 1)[-1]:
-        raise TemplateError("the file name part of the template must contain a field")
-    return Template(text, frozenset(names))
+    probe = probe.rstrip("/")
+    name_part = probe.rsplit("/", 1)[-1]
+    name_fields = {n for _lit, n, _s, _c in string.Formatter().parse(name_part) if n}
+    if not name_fields:
+        raise TemplateError(
+            f"the file name part of the template must contain a field: {_PER_FILE_HINT}"
+        )
+    if not name_fields & PER_FILE_FIELDS:
+        raise TemplateError(
+            f'the template\'s file name part "{name_part}" has no per-file field: {_PER_FILE_HINT}'
+        )
+    if _EXT in name_part and not name_part.endswith(_EXT):
+        raise TemplateError(
+            f'{{ext}} must end the template\'s file name part "{name_part}",'
+            " e.g. {year}/{month}/{stem}{ext}"
+        )
+    if not name_part.endswith(_EXT):
+        fixed = _FIXED_EXTENSION.search(name_part)
+        if fixed:
+            raise TemplateError(
+                f'the template\'s file name ends in a fixed extension "{fixed.group()}":'
+                " write {ext} (each file's own extension), e.g. {year}/{month}/{stem}{ext}"
+            )
+        probe += _EXT
+        names.add("ext")
+    return Template(probe, frozenset(names))
+
+
+def _refuse_foreign_date_patterns(parsed: list) -> None:
+    """strftime or YYYY/MM/DD outside braces: refused, showing the template in fields."""
+    literals = [literal for literal, *_ in parsed]  # each on its own: "Y{stem}YYY" is no YYYY
+    if any(map(_STRFTIME.search, literals)):
+        what, fields_of, pattern = "strftime patterns", _STRFTIME_FIELDS, _STRFTIME
+    elif any(map(_TOKEN.search, literals)):
+        what, fields_of, pattern = "date tokens like YYYY or MM", _TOKEN_FIELDS, _TOKEN
+    else:
+        return
+    hint = _suggest(parsed, pattern, lambda m: fields_of.get(m.group().lstrip("%")))
+    if hint is None:
+        raise TemplateError(
+            f"{what} are not supported: write fields in braces,"
+            " e.g. {year}/{month}/{day}/{stem}{ext}"
+        )
+    raise TemplateError(f"{what} are not supported: write {hint}")
+
+
+def _suggest(parsed: list, pattern: re.Pattern[str], field_of) -> str | None:
+    """The template with foreign date patterns written as fields; a file name field
+    added if it then has none. None when that still is no valid template."""
+    untranslatable = False
+
+    def translate(match: re.Match[str]) -> str:
+        nonlocal untranslatable
+        field = field_of(match)
+        if field is None:
+            untranslatable = True
+            return match.group()
+        return field
+
+    out = []
+    for literal, name, _spec, _conversion in parsed:
+        out.append(pattern.sub(translate, literal))
+        if name is not None:
+            out.append("{" + name + "}")
+    suggestion = "".join(out)
+    if untranslatable:
+        return None
+    name_part = suggestion.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    if not {n for _lit, n, _s, _c in string.Formatter().parse(name_part) if n} & PER_FILE_FIELDS:
+        suggestion = suggestion.rstrip("/") + "/{stem}{ext}"
+    try:
+        parse_template(suggestion)
+    except TemplateError:
+        return None
+    return suggestion
+
+
+# Characters a name may hold that nobody sees: bidirectional controls (U+202E shows
+# `gpj.exe` as `exe.jpg`), other invisible formatting characters (zero-width space,
+# joiners, BOM, soft hyphen: every Unicode "Cf") and C1 controls. Removed from new
+# names by a translate table, because this runs several times per file; built on the
+# first name that is not ASCII (every Cf character lies below U+20000 or in the tags
+# block U+E0000..U+E0FFF, so the scan takes 10 ms, not the 80 ms of all of Unicode).
+@functools.cache
+def _invisible() -> dict[int, None]:
+    planes = (range(0x20000), range(0xE0000, 0xE1000))
+    formats = [c for r in planes for c in r if unicodedata.category(chr(c)) == "Cf"]
+    return dict.fromkeys([*formats, *range(0x80, 0xA0)])
+
+
+# An undecodable byte (a lone surrogate from surrogateescape) entering a new name:
+# read as cp1252, what old Windows zips and cards use (`caf\xe9` -> `café`); the five
+# bytes cp1252 leaves undefined, and any other lone surrogate, become `_`.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _cp1252_or_underscore(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return "_"
+
+
+_BYTE_AS_CP1252 = {0xDC00 + b: _cp1252_or_underscore(b) for b in range(0x80, 0x100)}
+_BYTE_AS_CP1252 |= {c: "_" for c in range(0xD800, 0xE000) if c not in _BYTE_AS_CP1252}
+
+
+def _decode_undecodable(value: str) -> str:
+    """`value` without lone surrogates: its original bytes read as UTF-8 if they are
+    (a name split mid-character and joined again), else each undecodable byte as cp1252."""
+    if not _SURROGATES.search(value):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return value.translate(_BYTE_AS_CP1252)
 
 
 def sanitise_component(value: str, fallback: str = "unknown") -> str:
-    """A string made safe to be (part of) one path component."""
-    value = unicodedata.normalize("NFC", value)
+    """A string made safe to be (part of) one path component.
+
+    Idempotent (apply checks a reviewed report's names by sanitising them again)."""
+    if not value.isascii():  # the common ASCII name skips the Unicode work
+        # Invisible characters go before NFC: removing one may bring a letter and its
+        # combining accent together, which NFC then composes (so this is idempotent).
+        value = _decode_undecodable(value).translate(_invisible())
+        value = unicodedata.normalize("NFC", value)
     value = _FORBIDDEN.sub("_", value)
     value = value.strip().strip(".").strip()
-    value = re.sub(r"\s+", " ", value)
-    value = re.sub(r"\.{2,}", ".", value)
+    value = _SPACES.sub(" ", value)
+    value = _DOTS.sub(".", value)
     if not value:
         return fallback
     if value.split(".")[0].lower() in _RESERVED:
@@ -106,7 +264,13 @@ def sanitise_component(value: str, fallback: str = "unknown") -> str:
 
 
 def _truncate_utf8(value: str, limit: int) -> str:
-    encoded = value.encode("utf-8")
+    """At most `limit` UTF-8 bytes, cut on a character boundary; never raises (a lone
+    surrogate is decoded first, as in `sanitise_component`)."""
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = _decode_undecodable(value)
+        encoded = value.encode("utf-8")
     if len(encoded) <= limit:
         return value
     return encoded[:limit].decode("utf-8", "ignore").rstrip()
@@ -144,7 +308,7 @@ def render(template: Template, analysis: Analysis) -> PurePosixPath:
             "second": f"{w.second:02d}",
             "date": f"{w.year:04d}-{w.month:02d}-{w.day:02d}",
         }
-    rendered = template.text.replace("\\", "/").format_map(values)
+    rendered = template.text.format_map(values)
     parts = [sanitise_component(p, fallback="_") for p in rendered.split("/") if p.strip()]
     if not parts:
         parts = [fit_name(stem, ext)]

@@ -22,22 +22,7 @@ from pathlib import Path
 
 from . import __version__
 from .model import Action, Outcome, Status
-
-
-def path_text(path: object) -> str:  # replaced by textsafe on merge
-    return str(path)
-
-
-def text_path(text: str) -> str:
-    return text
-
-
-def csv_cell(value: str) -> str:
-    return value
-
-
-def from_csv_cell(text: str) -> str:
-    return text
+from .textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +76,7 @@ def row_of(outcome: Outcome) -> ReportRow:
         action=d.action.value,
         status=outcome.status.value,
         destination=path_text(d.destination) if d.destination else "",
-        reason=d.reason,
+        reason=display_text(d.reason),
         duplicate_of=path_text(d.duplicate_of) if d.duplicate_of else "",
         follows=path_text(d.follows) if d.follows else "",
         size=str(entry.size) if entry and entry.kind.value != "other" else "",
@@ -103,7 +88,7 @@ def row_of(outcome: Outcome) -> ReportRow:
         width=str(media.width) if media and media.width else "",
         height=str(media.height) if media and media.height else "",
         format=(media.format or "") if media else "",
-        error=outcome.error or "",
+        error=display_text(outcome.error or ""),
     )
 
 
@@ -572,7 +557,7 @@ def sync_cells(c) -> list[str]:
         str(c.size or ""),
         c.hash or "",
         c.captured_at or "",
-        c.error or "",
+        display_text(c.error or ""),
     ]
 
 
