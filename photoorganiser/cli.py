@@ -261,6 +261,12 @@ def _print_result(result, quiet: bool) -> int:
 def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     _add_library_arguments(parser, "the library folder")
     parser.add_argument("--timezone", metavar="ZONE", help="as for import")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="set the catalog aside (kept, never deleted) and make a new one from the library;"
+        " for a damaged catalog",
+    )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -276,12 +282,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
         report_dir=args.report_dir,
         progress=not args.quiet,
         wait=args.wait,
+        rebuild=args.rebuild,
     )
     try:
         result, report = run_sync(options)
     except SyncUsageError as exc:
         raise UsageError(str(exc)) from None
     failed = result.count(Change.FAILED)
+    if result.rebuilt:
+        kept = f"; the old one is kept as {result.set_aside}" if result.set_aside else ""
+        print(f"Catalog rebuilt from the library{kept}")
     if not args.quiet:
         counts = ", ".join(f"{c.value} {result.count(c)}" for c in Change)
         print(f"Catalog synced: unchanged {result.unchanged}, {counts}")
@@ -447,7 +457,7 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from .catalog import CatalogError, CatalogUnavailable
-    from .lock import LibraryLocked, LockUnavailable
+    from .lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -459,7 +469,7 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except LibraryLocked as exc:
         print(f"{parser.prog}: {exc}; try later, or use --wait", file=sys.stderr)
         return EXIT_LOCKED
-    except CatalogError as exc:
+    except (CatalogError, UnsafeStateFile) as exc:  # damaged, newer, a link in the library
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (CatalogUnavailable, LockUnavailable) as exc:  # read-only library, full disk
