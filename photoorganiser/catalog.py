@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .lock import refuse_link
+from .lock import UnsafeStateFile, refuse_link
 from .model import (
     Analysis,
     AnalysisFailure,
@@ -43,8 +43,6 @@ JOURNAL_SUFFIX = "-journal"  # SQLite's rollback journal beside the catalog
 
 # SQLite's primary result codes (the low byte of sqlite3.Error.sqlite_errorcode).
 _SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 8, 11, 13, 26
-# URI `nofollow=1` (refuse a catalog that is a symbolic link) exists since SQLite 3.31.
-_NOFOLLOW = sqlite3.sqlite_version_info >= (3, 31, 0)
 
 # Bump when what analysis finds changes (a better metadata reader): cached analyses
 # of older versions are then read again.
@@ -191,7 +189,7 @@ class Catalog:
         check_state_files(root)
         if readonly and _empty_or_missing(path):
             return None  # an empty file is a catalog never written: read the disk
-        # SQLite's nofollow refuses a link anywhere in the name: name the real folder.
+        # By the real folder (checked not to be a link): what SQLite opens is what was checked.
         real = Path(os.path.realpath(path.parent)) / CATALOG_NAME
         conn = None
         try:
@@ -211,7 +209,8 @@ class Catalog:
                 return None  # created but never given a schema (killed at once)
             catalog._migrate()
             catalog._probe()
-        except CatalogError:
+            check_state_files(root)  # again, now that SQLite has opened the file
+        except (CatalogError, UnsafeStateFile):
             if conn is not None:
                 conn.close()
             raise
@@ -580,9 +579,13 @@ def _empty_or_missing(path: Path) -> bool:
 
 
 def _uri(path: Path, query: str = "") -> str:
-    """The catalog's URI: never through a link (where SQLite can check it)."""
-    params = [p for p in (query, "nofollow=1" if _NOFOLLOW else "") if p]
-    return path.as_uri() + ("?" + "&".join(params) if params else "")
+    """The catalog's URI.
+
+    SQLite's own refusal of links (SQLITE_OPEN_NOFOLLOW, 3.31) is a flag of
+    sqlite3_open_v2 that Python's sqlite3 cannot pass (as a URI parameter it is
+    silently ignored), so check_state_files' lstat checks, before and after the
+    open, are what keep a link out."""
+    return path.as_uri() + (f"?{query}" if query else "")
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
