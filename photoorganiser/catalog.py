@@ -18,7 +18,9 @@ writes are transactions (rollback journal, fsynced): a crash at any moment leave
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from .lock import UnsafeStateFile, refuse_link
 from .model import (
     Analysis,
     AnalysisFailure,
@@ -36,8 +39,14 @@ from .model import (
 )
 from .textsafe import path_text, text_path
 
+log = logging.getLogger("photoorganiser")
+
 STATE_DIR = ".photoorganiser"
 CATALOG_NAME = "catalog.sqlite"
+JOURNAL_SUFFIX = "-journal"  # SQLite's rollback journal beside the catalog
+
+# SQLite's primary result codes (the low byte of sqlite3.Error.sqlite_errorcode).
+_SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 8, 11, 13, 26
 
 # Bump when what analysis finds changes (a better metadata reader): cached analyses
 # of older versions are then read again.
@@ -105,6 +114,40 @@ class CatalogUnavailable(Exception):
     """The catalog cannot be opened or written (read-only library, full disk...)."""
 
 
+class CatalogDamaged(CatalogError):
+    """The catalog file is damaged (a bad page, or not a database at all).
+
+    Nothing in the library is touched; `sync --rebuild` sets the file aside and
+    makes a new catalog from the disk, which is the truth.
+    """
+
+    def __init__(self, root: Path, reason: str) -> None:
+        self.root = root
+        self.reason = reason
+        super().__init__(
+            f"the catalog {catalog_path(root)} is damaged ({reason}); rebuild it from the"
+            f" library with: photoorganiser sync --output {root} --rebuild"
+        )
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an SQLite error means the file itself is damaged (not busy, full, read-only)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def catalog_failure(exc: Exception, root: Path) -> CatalogDamaged | CatalogUnavailable:
+    """What an SQLite (or OS) error on the catalog means for the user, as one line."""
+    if is_damage(exc):
+        return CatalogDamaged(root, str(exc))
+    return CatalogUnavailable(f"cannot use the catalog {catalog_path(root)}: {_why(exc)}")
+
+
 @dataclass(frozen=True, slots=True)
 class FileRow:
     path: str  # relative, posix; as Python names it (text_path already applied)
@@ -117,12 +160,29 @@ def catalog_path(root: Path) -> Path:
     return root / STATE_DIR / CATALOG_NAME
 
 
+@dataclass(frozen=True, slots=True)
+class Salvage:
+    """What a catalog set aside by `sync --rebuild` still tells: the runs, and the
+    transfers a killed run left half-way (its intents), so that they can still be
+    finished or undone. Everything else is made again from the disk."""
+
+    set_aside: Path | None  # where the old catalog now is (None: there was none)
+    damaged: bool
+    runs: tuple[tuple, ...] = ()  # (id, started_at, finished_at, command, status, report)
+    intents: tuple[tuple, ...] = ()  # (run_id, action, source, destination, size, hash, record)
+
+
 class Catalog:
     def __init__(self, conn: sqlite3.Connection, root: Path, readonly: bool) -> None:
         self.conn = conn
-        self.root = root
+        self.root = root  # as given: what reports show
+        # The library reached through a link (or moved since) must name its files
+        # the same way: paths are made relative to the real folder too.
+        self.realroot = Path(os.path.realpath(root))
         self.readonly = readonly
+        self.fresh = False  # created by this open (schema 0): nothing catalogued yet
         self._root_prefix = str(root).rstrip(os.sep) + os.sep
+        self._real_prefix = str(self.realroot).rstrip(os.sep) + os.sep
 
     # --- opening and schema -------------------------------------------------------
 
@@ -130,22 +190,39 @@ class Catalog:
     def open(cls, root: Path, *, readonly: bool = False) -> Catalog | None:
         """The library's catalog; created when missing (None when missing and read-only)."""
         path = catalog_path(root)
-        if readonly and not path.exists():
-            return None
+        check_state_files(root)
+        if readonly and _empty_or_missing(path):
+            return None  # an empty file is a catalog never written: read the disk
+        # By the real folder (checked not to be a link): what SQLite opens is what was checked.
+        real = Path(os.path.realpath(path.parent)) / CATALOG_NAME
+        conn = None
         try:
             if readonly:
-                conn = _open_readonly(path)
+                conn = _open_readonly(real)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+                conn = sqlite3.connect(_uri(real), uri=True, isolation_level=None, timeout=30)
                 # A rollback journal, not WAL: a dry run's read-only look then creates no
                 # file at all (WAL readers create -shm/-wal), and commits are batched anyway.
                 conn.execute("PRAGMA journal_mode=DELETE")
                 conn.execute("PRAGMA synchronous=FULL")
             conn.row_factory = sqlite3.Row
             catalog = cls(conn, root, readonly)
+            if readonly and catalog.version == 0:
+                conn.close()
+                return None  # created but never given a schema (killed at once)
             catalog._migrate()
+            catalog._probe()
+            check_state_files(root)  # again, now that SQLite has opened the file
+        except (CatalogError, UnsafeStateFile):
+            if conn is not None:
+                conn.close()
+            raise
         except (sqlite3.Error, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            if is_damage(exc):
+                raise CatalogDamaged(root, str(exc)) from exc
             raise CatalogUnavailable(f"cannot open the catalog {path}: {_why(exc)}") from exc
         return catalog
 
@@ -165,6 +242,7 @@ class Catalog:
             )
         if version == len(MIGRATIONS):
             return
+        self.fresh = version == 0
         if self.readonly:
             raise CatalogError("the catalog needs an upgrade; run a real import or sync first")
         for number in range(version, len(MIGRATIONS)):
@@ -174,17 +252,45 @@ class Catalog:
                         self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number + 1}")
 
+    def _probe(self) -> None:
+        """Walk every table's and index's tree once, decoding no row (count(*)).
+
+        A damaged page is then found here, before anything is touched, rather than
+        half-way through a run; this costs tens of milliseconds where PRAGMA
+        quick_check, which decodes every row, costs seconds on a big catalog.
+        """
+        trees = self.conn.execute(
+            "SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')"
+        ).fetchall()
+        for kind, name, table in trees:
+            how = "NOT INDEXED" if kind == "table" else f'INDEXED BY "{name}"'
+            self.conn.execute(f'SELECT count(*) FROM "{table}" {how}').fetchone()
+
     def transaction(self) -> _Transaction:
         return _Transaction(self.conn)
 
     # --- library files ----------------------------------------------------------------
 
     def relative(self, path: Path) -> str:
-        """`path` relative to the library root, '/'-separated (how the catalog names files)."""
-        text, root = str(path), self._root_prefix
-        # The common case without os.path.relpath's cost (a tenth of a sync's time).
-        rel = text[len(root) :] if text.startswith(root) else os.path.relpath(path, self.root)
-        return rel.replace(os.sep, "/")
+        """`path` relative to the library root, '/'-separated (how the catalog names files).
+
+        The library may be named through a link and its files by their real path (or
+        the other way round): both name the same file, and give the same row. A path
+        outside the library raises ValueError: a `..` in the catalog would name another
+        file once the library moves.
+        """
+        text = str(path)
+        # The common case with string operations only (os.path costs a tenth of a sync).
+        for prefix in (self._root_prefix, self._real_prefix):
+            if text.startswith(prefix):
+                rel = text[len(prefix) :]
+                if ".." not in rel or ".." not in rel.split(os.sep):
+                    return rel.replace(os.sep, "/")
+        folder, name = os.path.split(os.path.abspath(text))
+        real = os.path.join(os.path.realpath(folder), name)
+        if real.startswith(self._real_prefix):
+            return real[len(self._real_prefix) :].replace(os.sep, "/")
+        raise ValueError(f"{path} is not inside the library {self.root}")
 
     def count_files(self) -> int:
         return self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
@@ -347,9 +453,28 @@ class Catalog:
                 )
         return ids
 
+    def restore(self, salvage: Salvage) -> None:
+        """Put what was salvaged from an old catalog into this new one."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO runs (id, started_at, finished_at, command, status, report)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                salvage.runs,
+            )
+            self.conn.executemany(
+                "INSERT INTO journal (run_id, action, source, destination, size, hash, record,"
+                " state) VALUES (?, ?, ?, ?, ?, ?, ?, 'intent')",
+                salvage.intents,
+            )
+
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception.
+
+    The error that ended the transaction is the one raised: SQLite rolls back by
+    itself on some errors (a full disk), and a second ROLLBACK would fail with
+    "no transaction is active", hiding why.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -359,7 +484,22 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        else:
+            self._rollback()  # and the exception goes on
+
+    def _rollback(self) -> None:
+        if not self.conn.in_transaction:
+            return
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # the error being raised says more
+            log.debug("rollback failed too: %s", exc)
 
 
 # --- the analysis as JSON ---------------------------------------------------------------
@@ -434,15 +574,50 @@ def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
 
 def _why(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
+        if exc.errno == errno.ENOSPC:
+            return "no space left on the library's disk"
         return exc.strerror
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == _SQLITE_FULL:
+        return "no space left on the library's disk"
+    if code is not None and code & 0xFF == _SQLITE_READONLY:
+        return f"read-only ({exc})"
     return str(exc)
+
+
+def check_state_files(root: Path) -> None:
+    """Refuse a state folder, catalog or catalog journal that is a link (UnsafeStateFile).
+
+    SQLite would write through it: into a file outside the library.
+    """
+    path = catalog_path(root)
+    refuse_link(path.parent, folder=True)
+    refuse_link(path)
+    refuse_link(path.with_name(path.name + JOURNAL_SUFFIX))
+
+
+def _empty_or_missing(path: Path) -> bool:
+    try:
+        return os.stat(path).st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _uri(path: Path, query: str = "") -> str:
+    """The catalog's URI.
+
+    SQLite's own refusal of links (SQLITE_OPEN_NOFOLLOW, 3.31) is a flag of
+    sqlite3_open_v2 that Python's sqlite3 cannot pass (as a URI parameter it is
+    silently ignored), so check_state_files' lstat checks, before and after the
+    open, are what keep a link out."""
+    return path.as_uri() + (f"?{query}" if query else "")
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
     """Read-only, creating nothing. On a read-only file system a catalog that still
     needs a journal replayed can only be read as an immutable file (nothing can be
     writing it there); elsewhere that is an interrupted run the next real run recovers."""
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+    conn = sqlite3.connect(_uri(path, "mode=ro"), uri=True, isolation_level=None)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn
@@ -450,7 +625,7 @@ def _open_readonly(path: Path) -> sqlite3.Connection:
         conn.close()
         if os.access(path.parent, os.W_OK) and not _read_only_fs(path.parent):
             raise
-    return sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    return sqlite3.connect(_uri(path, "mode=ro&immutable=1"), uri=True, isolation_level=None)
 
 
 def _read_only_fs(folder: Path) -> bool:
@@ -458,3 +633,98 @@ def _read_only_fs(folder: Path) -> bool:
         return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     except OSError:
         return False
+
+
+# --- setting a catalog aside (sync --rebuild) -------------------------------------------
+
+
+def set_aside(root: Path) -> Salvage:
+    """Move the catalog (and its journal) aside, never deleting it, and salvage from it.
+
+    Named catalog.sqlite.damaged-YYYYmmdd-HHMMSS (or .before-rebuild-... when it
+    was sound): kept for whoever wants to look at it or recover more by hand.
+    """
+    check_state_files(root)
+    path = catalog_path(root)
+    if not os.path.lexists(path):
+        return Salvage(None, damaged=False)
+    damaged = not _sound(path)
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+    kind = "damaged" if damaged else "before-rebuild"
+    target = path.with_name(f"{CATALOG_NAME}.{kind}-{stamp}")
+    n = 1
+    while os.path.lexists(target):
+        target = path.with_name(f"{CATALOG_NAME}.{kind}-{stamp}-{n}")
+        n += 1
+    try:
+        os.rename(path, target)
+        journal = path.with_name(CATALOG_NAME + JOURNAL_SUFFIX)
+        if os.path.lexists(journal):  # never replayed into the new catalog
+            os.rename(journal, target.with_name(target.name + JOURNAL_SUFFIX))
+    except OSError as exc:
+        raise CatalogUnavailable(f"cannot set the catalog {path} aside: {_why(exc)}") from exc
+    runs, intents = _salvage(target)
+    log.warning(
+        "the catalog was set aside as %s; salvaged %d run(s) and %d unfinished transfer(s)",
+        target,
+        len(runs),
+        len(intents),
+    )
+    return Salvage(target, damaged, tuple(runs), tuple(intents))
+
+
+def _sound(path: Path) -> bool:
+    """Whether the catalog passes SQLite's quick check (rebuilds only: it reads every row).
+
+    Opened for writing so that a killed run's journal is rolled back first."""
+    try:
+        conn = sqlite3.connect(_uri(path), uri=True, isolation_level=None, timeout=30)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def _salvage(path: Path) -> tuple[list[tuple], list[tuple]]:
+    """The runs and the unfinished transfers that can still be read, row by row."""
+    try:
+        conn = sqlite3.connect(_uri(path, "mode=ro&immutable=1"), uri=True)
+    except sqlite3.Error as exc:
+        log.warning("nothing can be read from %s: %s", path, exc)
+        return [], []
+    try:
+        runs = _readable_rows(conn, "runs", "id, started_at, finished_at, command, status, report")
+        journal = _readable_rows(
+            conn, "journal", "run_id, action, source, destination, size, hash, record, state"
+        )
+    finally:
+        conn.close()
+    return runs, [row[:-1] for row in journal if row[-1] == "intent"]
+
+
+def _readable_rows(conn: sqlite3.Connection, table: str, columns: str) -> list[tuple]:
+    """Every row of `table` that can be read: a scan, and past a damaged page, one
+    row at a time by rowid (a damaged page loses its own rows, not the ones after)."""
+    rows: dict[int, tuple] = {}
+    try:
+        for rowid, *row in conn.execute(f"SELECT rowid, {columns} FROM {table} ORDER BY rowid"):
+            rows[rowid] = tuple(row)
+    except sqlite3.Error:
+        try:
+            top = conn.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+        except sqlite3.Error:
+            top = max(rows, default=0) + 100_000
+        for rowid in range(max(rows, default=0) + 1, top + 1):
+            try:
+                row = conn.execute(
+                    f"SELECT {columns} FROM {table} WHERE rowid = ?", (rowid,)
+                ).fetchone()
+            except sqlite3.Error:
+                continue
+            if row is not None:
+                rows[rowid] = tuple(row)
+    return list(rows.values())

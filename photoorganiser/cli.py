@@ -318,6 +318,12 @@ def _print_result(result, quiet: bool) -> int:
 def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     _add_library_arguments(parser, "the library folder")
     parser.add_argument("--timezone", metavar="ZONE", help="as for import")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="set the catalog aside (kept, never deleted) and make a new one from the library;"
+        " for a damaged catalog",
+    )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -333,12 +339,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
         report_dir=args.report_dir,
         progress=not args.quiet,
         wait=args.wait,
+        rebuild=args.rebuild,
     )
     try:
         result, report = run_sync(options)
     except SyncUsageError as exc:
         raise UsageError(str(exc)) from None
     failed = result.count(Change.FAILED)
+    if result.rebuilt:
+        kept = f"; the old one is kept as {result.set_aside}" if result.set_aside else ""
+        print(f"Catalog rebuilt from the library{kept}")
     if not args.quiet:
         counts = ", ".join(f"{c.value} {result.count(c)}" for c in Change)
         print(f"Catalog synced: unchanged {result.unchanged}, {counts}")
@@ -565,7 +575,7 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from . import signals
     from .catalog import CatalogError, CatalogUnavailable
-    from .lock import LibraryLocked, LockUnavailable
+    from .lock import LibraryLocked, LockUnavailable, UnsafeStateFile
     from .report import ReportUnwritable
 
     signals.install()
@@ -582,7 +592,7 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except LibraryLocked as exc:
         print(f"{parser.prog}: {exc}; try later, or use --wait", file=sys.stderr)
         return EXIT_LOCKED
-    except CatalogError as exc:
+    except (CatalogError, UnsafeStateFile) as exc:  # damaged, newer, a link in the library
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (CatalogUnavailable, LockUnavailable) as exc:  # read-only library, full disk

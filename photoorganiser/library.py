@@ -18,15 +18,24 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from .analyse import AnalyseOptions
-from .catalog import ANALYSIS_VERSION, STATE_DIR, Catalog, CatalogUnavailable, catalog_path
+from .catalog import (
+    ANALYSIS_VERSION,
+    STATE_DIR,
+    Catalog,
+    CatalogDamaged,
+    CatalogUnavailable,
+    Salvage,
+    catalog_failure,
+    set_aside,
+)
 from .collisions import DiskLibrary, LibraryIndex
 from .journal import Journal, Recovered, recover
-from .lock import library_lock
+from .lock import library_lock, refuse_link
 from .model import Analysis, AnalysisFailure, ScanEntry
 from .report import default_report_path, write_sync_report
 from .sync import SyncResult, sync_library
@@ -88,6 +97,7 @@ class LibrarySession:
     run_id: str | None = None
     recovered: list[Recovered] = field(default_factory=list)
     adopted: SyncResult | None = None
+    rebuilt: Salvage | None = None  # sync --rebuild: what was set aside and salvaged
 
     @property
     def journal(self) -> Journal | None:
@@ -153,7 +163,14 @@ def open_library(
     analyse_options: AnalyseOptions,
     workers: int,
     progress: bool,
+    rebuild: bool = False,
 ) -> Iterator[LibrarySession]:
+    """The library, locked, its catalog open and recovered (see the module's docstring).
+
+    Every catalog error, here or in the caller's block, leaves as one CatalogDamaged
+    or CatalogUnavailable (never an SQLite traceback); `rebuild` sets the catalog
+    aside first and makes a new one from the disk.
+    """
     options_key = (
         f"v{ANALYSIS_VERSION}|tz={timezone_key(analyse_options.timezone)}"
         f"|mtime={analyse_options.use_mtime}"
@@ -166,6 +183,9 @@ def open_library(
             except CatalogUnavailable as exc:
                 log.warning("%s: reading the library from disk instead", exc)
                 catalog = None
+            except CatalogDamaged as exc:  # the plan is still right; the real run will refuse
+                log.error("%s (this dry run reads the library from disk instead)", exc)
+                catalog = None
             try:
                 index = CatalogLibrary(catalog) if catalog else DiskLibrary(root)
                 yield LibrarySession(root, catalog, index, options_key)
@@ -174,26 +194,36 @@ def open_library(
                     catalog.close()
         return
 
-    adopting = not catalog_path(root).exists() and _has_files(root)
+    refuse_link(state, folder=True)
     try:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CatalogUnavailable(f"cannot write to the library {root}: {exc.strerror}") from exc
     with library_lock(state, command, wait=wait):
+        salvage = set_aside(root) if rebuild else None
         catalog = Catalog.open(root)
         try:
             session = LibrarySession(root, catalog, CatalogLibrary(catalog), options_key)
-            catalog.mark_unfinished_runs()
-            session.recovered = recover(catalog)
-            if adopting:
-                log.warning("no catalog in %s yet: indexing the files already there", root)
-                session.adopted = sync_library(
-                    catalog, analyse_options, workers=workers, progress=progress
-                )
-            session.run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-            catalog.begin_run(session.run_id, command)
+            session.rebuilt = salvage
+            try:
+                if salvage is not None:
+                    catalog.restore(salvage)
+                catalog.mark_unfinished_runs()
+                session.recovered = recover(catalog)
+                if salvage is not None or (catalog.fresh and _has_files(root)):
+                    log.warning("no catalog in %s yet: indexing the files already there", root)
+                    session.adopted = sync_library(
+                        catalog, analyse_options, workers=workers, progress=progress
+                    )
+                session.run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+                catalog.begin_run(session.run_id, command)
+            except sqlite3.Error as exc:  # a full disk, a damaged page found late
+                raise catalog_failure(exc, root) from exc
             try:
                 yield session
+            except sqlite3.Error as exc:
+                session.finish(None, status="interrupted")
+                raise catalog_failure(exc, root) from exc
             except BaseException:
                 session.finish(None, status="interrupted")
                 raise
@@ -202,9 +232,14 @@ def open_library(
 
 
 def _has_files(root: Path) -> bool:
+    """Whether the library holds anything besides its own state (a library to adopt)."""
     if not root.is_dir():
         return False
-    return any(files for _folder, _dirs, files in os.walk(root))
+    for _folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != STATE_DIR]
+        if files:
+            return True
+    return False
 
 
 class SyncUsageError(ValueError):
@@ -220,6 +255,7 @@ class SyncOptions:
     report_dir: Path = Path("reports")
     progress: bool = True
     wait: bool = False
+    rebuild: bool = False  # set the catalog aside and make a new one from the disk
 
 
 def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
@@ -237,11 +273,14 @@ def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
         analyse_options=analyse_options,
         workers=options.workers,
         progress=options.progress,
+        rebuild=options.rebuild,
     ) as lib:
         assert lib.catalog is not None
         result = lib.adopted or sync_library(
             lib.catalog, analyse_options, workers=options.workers, progress=options.progress
         )
+        if lib.rebuilt is not None:
+            result = replace(result, rebuilt=True, set_aside=lib.rebuilt.set_aside)
         report = options.report or default_report_path(options.report_dir, started, "sync")
         write_sync_report(result, report)
         lib.finish(report)

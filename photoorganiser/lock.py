@@ -8,11 +8,13 @@ of a dead run is recognised (its pid is gone) and taken over, and the log says s
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
 import os
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -29,6 +31,33 @@ class LibraryLocked(Exception):
 
 class LockUnavailable(Exception):
     """The lock file cannot be created or opened (read-only library...)."""
+
+
+class UnsafeStateFile(Exception):
+    """A state file (or the state folder) is a symbolic link or not a regular file.
+
+    Writing through it would change a file outside the library (the lock is
+    truncated on every run), so the run refuses; a usage-like error (exit 2).
+    """
+
+
+def refuse_link(path: Path, *, folder: bool = False) -> None:
+    """Raise UnsafeStateFile when `path` is a symbolic link (or the wrong kind of file).
+
+    lstat, never stat: the link itself is what matters. A missing path is fine.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # unreadable: the open that follows reports it
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeStateFile(f"{path} is a symbolic link; refusing to write through it")
+    wanted = stat.S_ISDIR if folder else stat.S_ISREG
+    if not wanted(st.st_mode):
+        kind = "a folder" if folder else "a regular file"
+        raise UnsafeStateFile(f"{path} is not {kind}; refusing to use it")
 
 
 def _holder(fd: int) -> dict:
@@ -70,14 +99,11 @@ def library_lock(
     nothing: without a lock file there is nothing to check.
     """
     path = state_dir / LOCK_NAME
-    if shared and not path.exists():
+    refuse_link(state_dir, folder=True)
+    if shared and not os.path.lexists(path):
         yield
         return
-    flags = os.O_RDONLY if shared else os.O_RDWR | os.O_CREAT
-    try:
-        fd = os.open(path, flags, 0o644)
-    except OSError as exc:
-        raise LockUnavailable(f"cannot lock the library ({path}): {exc.strerror}") from exc
+    fd = _open_lock(state_dir, shared)
     try:
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
@@ -100,11 +126,46 @@ def library_lock(
                 "started": datetime.now().isoformat(timespec="seconds"),
                 "command": command,
             }
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(me).encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(me).encode(), 0)
+            except OSError as exc:  # a full disk: the flock holds all the same
+                log.debug("could not name this run in the lock file: %s", exc.strerror)
         yield
     finally:
         if not shared:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
         os.close(fd)  # closing releases the flock
+
+
+def _open_lock(state_dir: Path, shared: bool) -> int:
+    """The lock file's descriptor, opened without following a link at either level.
+
+    The folder is opened with O_NOFOLLOW and the lock relative to it, so a link
+    swapped in between the checks cannot redirect the write either.
+    """
+    path = state_dir / LOCK_NAME
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        folder = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | nofollow)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            refuse_link(state_dir, folder=True)
+        raise LockUnavailable(f"cannot lock the library ({path}): {exc.strerror}") from exc
+    try:
+        flags = (os.O_RDONLY if shared else os.O_RDWR | os.O_CREAT) | nofollow
+        try:
+            fd = os.open(LOCK_NAME, flags, 0o644, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeStateFile(
+                    f"{path} is a symbolic link; refusing to write through it"
+                ) from None
+            raise LockUnavailable(f"cannot lock the library ({path}): {exc.strerror}") from exc
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeStateFile(f"{path} is not a regular file; refusing to use it")
+    return fd

@@ -40,6 +40,8 @@ class SyncChange:
 class SyncResult:
     changes: list[SyncChange]
     unchanged: int
+    rebuilt: bool = False  # a new catalog made from the disk (sync --rebuild)
+    set_aside: Path | None = None  # where the old catalog was kept
 
     def count(self, change: Change) -> int:
         return sum(c.change is change for c in self.changes)
@@ -49,7 +51,9 @@ def sync_library(
     catalog: Catalog, options: AnalyseOptions, *, workers: int, progress: bool
 ) -> SyncResult:
     known = catalog.file_stats()
-    entries = [e for e in scan([catalog.root]) if needs_analysis(e)]
+    # The real folder: scan names files by their real paths, and a library reached
+    # through a link then gives the same relative names either way.
+    entries = [e for e in scan([catalog.realroot]) if needs_analysis(e)]
     seen: set[str] = set()
     to_read = []
     for entry in entries:
