@@ -6,7 +6,6 @@ see: one clear line, no traceback, and every photo still where it was (or filed)
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import shutil
@@ -32,6 +31,7 @@ from photoorganiser.model import TransferMode
 from photoorganiser.paths import DEFAULT_TEMPLATE, parse_template
 from photoorganiser.plan import PlanOptions, plan
 from photoorganiser.scan import scan
+from reports import rows as report_rows
 
 REPO = Path(__file__).resolve().parents[1]
 D0 = datetime(2020, 1, 5, 9, 0, 0)
@@ -73,8 +73,7 @@ def disk_rows(library: Path) -> dict[str, tuple[int, str]]:
 
 
 def rows(report: Path) -> list[dict[str, str]]:
-    with open(report, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    return report_rows(report)
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
