@@ -57,7 +57,7 @@ def _setup_logging(debug: bool, quiet: bool, log_file: Path | None = None) -> No
     terminal.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     handlers: list[logging.Handler] = [terminal]
     if log_file is not None:
-        to_file = logging.StreamHandler(_open_log(log_file))
+        to_file = _QuietHandler(_open_log(log_file))
         to_file.setLevel(logging.DEBUG if debug else logging.INFO)
         to_file.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
         handlers.append(to_file)
@@ -65,6 +65,18 @@ def _setup_logging(debug: bool, quiet: bool, log_file: Path | None = None) -> No
         handler._photoorganiser = True
         logger.addHandler(handler)
     logger.setLevel(min(h.level for h in handlers))
+
+
+class _QuietHandler(logging.StreamHandler):
+    """The --log-file handler: a log that cannot be written (a full disk) is said once on
+    stderr, never with logging's traceback, and never stops the run."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if not self.failed:
+            self.failed = True
+            print("photoorganiser: the log file cannot be written (disk full?)", file=sys.stderr)
 
 
 _LOG_LINE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ [A-Z]+ ")

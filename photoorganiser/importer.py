@@ -326,6 +326,8 @@ def check_options(options: ImportOptions) -> None:
             raise ImportUsageError(f"input folder {given} does not exist")
         if not given.is_dir():
             raise ImportUsageError(f"input {given} is not a folder")
+        if not os.access(given, os.R_OK | os.X_OK):
+            raise ImportUsageError(f"input folder {given} cannot be read (permission denied)")
         real = Path(os.path.realpath(given))
         if real == library or library in real.parents:
             raise ImportUsageError(f"input {given} is inside the library {options.library}")

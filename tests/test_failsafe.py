@@ -182,6 +182,33 @@ def test_a_report_whose_disk_fills_moves_to_the_library(
     assert len(media_in(library)) == 120 and media_in(inbox) == []
 
 
+def test_the_readmes_cron_line_on_a_full_library_disk_is_one_line_and_loses_nothing(
+    tmp_path: Path, small_fs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = small_fs("2m")
+    inbox = inbox_of(tmp_path / "in", 3)
+    state = library / ".photoorganiser"
+    cron = [
+        "import", "--input", str(inbox), "--output", str(library), "--settle", "0", "--quiet",
+        "--log-file", str(state / "nightly.log"), "--report-dir", str(state / "reports"),
+    ]  # fmt: skip
+    assert main([*cron, "--workers", "1"]) == 0  # a first night
+    make_jpeg(inbox / "new.jpg", D1, seed=99)
+    free = os.statvfs(library).f_bavail * os.statvfs(library).f_frsize
+    (library / "filler").write_bytes(b"x" * free)  # the disk fills up
+    capsys.readouterr()
+    for _night in range(2):
+        assert main([*cron, "--workers", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "no space" in err
+    assert (inbox / "new.jpg").exists()
+    assert not [p for p in library.rglob("*") if "po-tmp" in p.name or p.suffix == ".partial"]
+    (library / "filler").unlink()
+    assert main([*cron, "--workers", "1"]) == 0
+    assert not (inbox / "new.jpg").exists() and len(media_in(library)) == 4
+
+
 # --- signals ----------------------------------------------------------------------------
 
 
@@ -548,3 +575,72 @@ def test_after_a_journal_failure_only_transfers_are_failed(
     failed = [r for r in got.values() if r["status"] == "failed"]
     assert failed and all(r["action"] == "move" for r in failed)
     assert len(media_in(library)) + len(media_in(inbox)) == 70
+
+
+# --- options refused before anything, one case each ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("input is a file", "is not a folder"),
+        ("input is the library", "inside the library"),
+        ("input inside the library", "inside the library"),
+        ("input missing", "does not exist"),
+        ("input unreadable", "cannot be read"),
+        ("unknown zone", "time zone"),
+    ],
+)
+def test_inputs_that_cannot_work_are_refused_before_anything(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    message: str,
+) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    library.mkdir()
+    make_jpeg(library / "kept.jpg", D1, seed=42)
+    args = {
+        "input is a file": ["--input", inbox / "IMG_0000.jpg", "--output", library],
+        "input is the library": ["--input", library, "--output", library],
+        "input inside the library": ["--input", library / ".", "--output", library / ".."],
+        "input missing": ["--input", tmp_path / "nope", "--output", library],
+        "input unreadable": ["--input", inbox, "--output", library],
+        "unknown zone": ["--input", inbox, "--output", library, "--timezone", "Mars/Olympus"],
+    }[case]
+    if case == "input inside the library":
+        args = ["--input", library, "--output", tmp_path]
+    if case == "input unreadable":  # as root every folder is readable: say it is not
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda p, mode, **k: Path(p) != inbox and real_access(p, mode, **k)
+        )
+    before_in, before_lib = tree(inbox), tree(library)
+    assert run(*args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert tree(inbox) == before_in and tree(library) == before_lib
+    assert not (library / ".photoorganiser").exists() and not (tmp_path / "reports").exists()
+
+
+def test_formulas_in_metadata_never_reach_a_report_cell_as_formulas(tmp_path: Path) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    make_jpeg(inbox / "a.jpg", D1, seed=1, make='=HYPERLINK("http://x","y")', model="+SUM(1,2)")
+    make_jpeg(inbox / "@b.jpg", D1, seed=2, make="@SUM(1)", model="-2+3")
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", report) == 0
+    raw = split(report)[1]
+    for formula in ("=HYPERLINK", "+SUM(1,2)", "@SUM(1)", "-2+3"):
+        assert f",{formula}" not in raw and f'"{formula}' not in raw
+    got = {Path(r.source).name: r for r in read_report(report)}
+    assert got["a.jpg"].make == '=HYPERLINK("http://x","y")' and got["a.jpg"].model == "+SUM(1,2)"
+    assert got["@b.jpg"].make == "@SUM(1)" and got["@b.jpg"].model == "-2+3"
+
+
+def test_a_name_that_hides_its_extension_is_cleaned(tmp_path: Path) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    make_jpeg(inbox / "photo\u202egpj.exe.jpg", D1, seed=1)
+    assert run("--input", inbox, "--output", library) == 0
+    (placed,) = media_in(library)
+    assert "\u202e" not in str(placed) and placed.name.endswith("photogpj.exe.jpg")
