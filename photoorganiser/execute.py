@@ -415,7 +415,13 @@ def _move_in_place(src: Path, dst: Path, flush_later: Callable[[Path], None]) ->
                 return False
             raise
         _fsync_dir(dst.parent)  # two steps, not atomic: the new name is on disk first
-        os.unlink(src)
+        try:
+            os.unlink(src)
+        except OSError as exc:  # the photo is in the library all the same: say so
+            raise TransferError(
+                f"placed in the library, but the original could not be removed: {_why(exc)}",
+                placed=True,
+            ) from None
     except OSError as exc:
         if exc.errno == errno.EXDEV:
             return False  # another file system: copy, verify, then remove

@@ -644,3 +644,26 @@ def test_a_name_that_hides_its_extension_is_cleaned(tmp_path: Path) -> None:
     assert run("--input", inbox, "--output", library) == 0
     (placed,) = media_in(library)
     assert "\u202e" not in str(placed) and placed.name.endswith("photogpj.exe.jpg")
+
+
+def test_a_linked_move_whose_source_cannot_go_is_placed_and_catalogued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execute, "_rename", None)  # link(2) and unlink(2) instead of renameat2
+    inbox, library = inbox_of(tmp_path / "in", 1), tmp_path / "lib"
+    real_unlink = os.unlink
+
+    def read_only_source(path, *a, **k):
+        if str(path).startswith(str(inbox)):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(execute.os, "unlink", read_only_source)
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 1
+    (row,) = rows(report)
+    assert "placed in the library, but the original could not be removed" in row["error"]
+    (placed,) = media_in(library)
+    with sqlite(library) as conn:
+        (path,) = conn.execute("SELECT path FROM files").fetchone()
+    assert library / path == placed
