@@ -169,12 +169,13 @@ def _execute_batch(
         for d in batch:
             if d.action.transfers:
                 signals.check()  # stop between files, never inside one
+                settled.append(Outcome(d, Status.NOT_DONE, INTERRUPTED))  # replaced below
                 try:
                     transfer(d, dirty, root)
                     outcome = Outcome(d, Status.DONE, in_library=True)
                 except TransferError as exc:
                     outcome = Outcome(d, Status.FAILED, str(exc), in_library=exc.placed)
-                settled.append(outcome)
+                settled[-1] = outcome
                 if progress is not None:
                     progress.advance(1)
             elif d.action is Action.ERROR:
@@ -182,11 +183,20 @@ def _execute_batch(
             else:
                 outcome = Outcome(d, Status.DONE)
             outcomes.append(outcome)
-    finally:  # even on Ctrl-C: what happened is recorded; the rest stays an intent
+    finally:  # even on Ctrl-C: what happened is recorded
         for folder in sorted(dirty):
             _fsync_dir(folder)
-        if journal is not None and settled:
-            journal.settle(list(zip(ids, settled, strict=False)))
+        if journal is not None and ids:
+            # Transfers never started are settled as not done; one stopped inside (a raw
+            # KeyboardInterrupt, not a deferred signal) stays an intent for recovery.
+            if settled and settled[-1].status is Status.NOT_DONE and not signals.requested():
+                settled.pop()
+            done = list(zip(ids, settled, strict=False))
+            done += [
+                (i, Outcome(d, Status.NOT_DONE, INTERRUPTED))
+                for i, d in zip(ids[len(settled) :], transfers[len(settled) :], strict=True)
+            ]
+            journal.settle(done)
 
 
 def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = None) -> None:

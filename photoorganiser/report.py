@@ -62,6 +62,7 @@ LABELS = {
     (Action.IGNORE, Status.DONE): "Ignored",
     (Action.IGNORE, Status.PLANNED): "Ignored",
     (Action.RECOVER, Status.DONE): "Recovered from an interrupted run",
+    (Action.RECOVER, Status.FAILED): "Recovered from an interrupted run",
 }
 
 
@@ -534,6 +535,8 @@ class OutcomeReport:
 
 
 def _label(o: Outcome) -> str:
+    if o.decision.action is Action.RECOVER:
+        return RECOVERED_LABEL
     if o.status is Status.FAILED:
         return "Errors"
     if o.status is Status.NOT_DONE:
@@ -541,11 +544,23 @@ def _label(o: Outcome) -> str:
     return LABELS.get((o.decision.action, o.status), o.decision.action.value)
 
 
+RECOVERED_LABEL = "Recovered from an interrupted run"
+
+
 def _summary_lines(counts: Counter[str], total: int) -> list[tuple[str, int]]:
-    order = list(dict.fromkeys(LABELS.values())) + [NOT_DONE_LABEL, "Errors"]
+    """The lines of the summary; "Total files" counts the files this run scanned (the
+    rows about an earlier run's recovery are counted on their own line)."""
+    order = [label for label in dict.fromkeys(LABELS.values()) if label != RECOVERED_LABEL]
+    order += [NOT_DONE_LABEL, "Errors"]
     lines = [(label, counts[label]) for label in order if counts[label]]
-    lines += [(label, n) for label, n in counts.items() if label not in order and n]
-    lines.append(("Total files", total))
+    lines += [
+        (label, n)
+        for label, n in counts.items()
+        if label not in order and n and label != RECOVERED_LABEL
+    ]
+    lines.append(("Total files", total - counts[RECOVERED_LABEL]))
+    if counts[RECOVERED_LABEL]:
+        lines.append((RECOVERED_LABEL, counts[RECOVERED_LABEL]))
     return lines
 
 

@@ -247,6 +247,16 @@ def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(
     summary = report.with_suffix(".summary.txt").read_text()
     assert "interrupted" in summary and "Not done (interrupted)" in summary
     assert "Errors" not in summary
+    # A clean stop leaves nothing for the next run to recover: it just goes on.
+    again = tmp_path / "again.csv"
+    done = subprocess.run(
+        [*_cli("import", "--input", inbox, "--output", library, "--copy", "--report", again),
+         "--workers", "1", "--quiet"],
+        env=_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0 and "recovered" not in done.stderr, done.stderr
+    assert {r["action"] for r in rows(again)} == {"copy", "skip-exists"}
+    assert len(media_in(library)) == 200
 
 
 def test_ctrl_c_during_analysis_reports_every_file_as_not_done(tmp_path: Path) -> None:
