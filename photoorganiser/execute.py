@@ -189,12 +189,13 @@ def _execute_batch(
         if journal is not None and ids:
             # Transfers never started are settled as not done; one stopped inside (a raw
             # KeyboardInterrupt, not a deferred signal) stays an intent for recovery.
+            started = len(settled)
             if settled and settled[-1].status is Status.NOT_DONE and not signals.requested():
                 settled.pop()
             done = list(zip(ids, settled, strict=False))
             done += [
                 (i, Outcome(d, Status.NOT_DONE, INTERRUPTED))
-                for i, d in zip(ids[len(settled) :], transfers[len(settled) :], strict=True)
+                for i, d in zip(ids[started:], transfers[started:], strict=True)
             ]
             journal.settle(done)
 
