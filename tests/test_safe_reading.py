@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from media import box, make_jpeg, make_mp4
+from media import box, exif_bytes, make_heic, make_jpeg, make_mp4, noise_image
 
 from photoorganiser import metadata, xmp
-from photoorganiser.dates import date_from_xmp_sidecar
+from photoorganiser.dates import date_from_xmp_sidecar, parse_datetime
 from photoorganiser.model import DateSource
 
 MiB = 1 << 20
@@ -137,3 +137,128 @@ def test_xmp_normal_packet_still_read() -> None:
     assert info.make == "Canon" and info.model == "EOS 5D"
     assert info.capture_date() == (datetime(2018, 1, 2, 3, 4, 5), None, "CreateDate")
     assert info.date_created() == (datetime(2017, 6, 7), None, "DateCreated")
+
+
+# --- 2. a damaged time is no date: the next tag is used --------------------------------
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "2003:08:04 21:!3:58",  # a damaged digit
+        "2003:08:04 21:13:5",  # cut short
+        "2003:08:04 21:13:",
+        "2003:08:04 21:1",
+        "2003:08:04 2?:13:58",
+        "2003:08:04 21:13:589",
+        "2003:08:04   :  :  ",  # a blank time
+    ],
+)
+def test_damaged_datetime_original_falls_back_to_create_date(tmp_path: Path, broken: str) -> None:
+    path = make_jpeg(tmp_path / "a.jpg", broken, digitized="2005:06:07 08:09:10")
+    media = metadata.read_media(path, path.read_bytes(), UTC)
+    assert media.captured is not None
+    assert media.captured.source is DateSource.EXIF_CREATE_DATE
+    assert media.captured.source.value == "EXIF:CreateDate"
+    assert media.captured.wall == datetime(2005, 6, 7, 8, 9, 10)
+
+
+def test_damaged_exif_times_fall_back_to_xmp_then_modify_date(tmp_path: Path) -> None:
+    path = make_jpeg(
+        tmp_path / "a.jpg",
+        "2003:08:04 21:!3:58",
+        digitized="2003:08:04 21:13:5",
+        modify="2010:01:01 10:00:00",
+    )
+    media = metadata.read_media(path, path.read_bytes(), UTC)
+    assert media.captured is not None
+    assert media.captured.source is DateSource.EXIF_MODIFY_DATE
+    assert media.captured.wall == datetime(2010, 1, 1, 10)
+
+
+def test_damaged_heic_datetime_original_falls_back(tmp_path: Path) -> None:
+    path = make_heic(tmp_path / "a.heic", "2003:08:04 21:!3:58", digitized="2005:06:07 08:09:10")
+    media = metadata.read_media(path, path.read_bytes(), UTC)
+    assert media.captured is not None
+    assert media.captured.source is DateSource.EXIF_CREATE_DATE
+    assert media.captured.wall == datetime(2005, 6, 7, 8, 9, 10)
+
+
+def test_date_only_value_is_still_midnight(tmp_path: Path) -> None:
+    """exiftool's convention, kept: a date with no time at all is 00:00:00 of that day."""
+    path = make_jpeg(tmp_path / "a.jpg", "2003:08:04", digitized="2005:06:07 08:09:10")
+    media = metadata.read_media(path, path.read_bytes(), UTC)
+    assert media.captured is not None
+    assert media.captured.source is DateSource.EXIF_DATETIME_ORIGINAL
+    assert media.captured.wall == datetime(2003, 8, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "wall"),
+    [
+        ("2003:08:04 21:13:58", datetime(2003, 8, 4, 21, 13, 58)),
+        ("2003:08:04 21:13", datetime(2003, 8, 4, 21, 13)),
+        ("2003:08:04  9:13:58", datetime(2003, 8, 4, 9, 13, 58)),
+        ("2003-08-04T21:13:58.5Z", datetime(2003, 8, 4, 21, 13, 58, 500000)),
+        ("2003:08:04 21:13:58 DST", datetime(2003, 8, 4, 21, 13, 58)),
+    ],
+)
+def test_whole_times_still_parse(text: str, wall: datetime) -> None:
+    parsed = parse_datetime(text)
+    assert parsed is not None and parsed[0] == wall
+
+
+def test_damaged_xmp_date_falls_back_to_next_xmp_date() -> None:
+    packet = (
+        b'<rdf:Description exif:DateTimeOriginal="2003-08-04T21:!3:58"'
+        b' xmp:CreateDate="2005-06-07T08:09:10"/>'
+    )
+    assert xmp.parse_xmp(packet).capture_date() == (
+        datetime(2005, 6, 7, 8, 9, 10),
+        None,
+        "CreateDate",
+    )
+    sidecar = date_from_xmp_sidecar(
+        b'<rdf:Description exif:DateTimeOriginal="2003-08-04T21:13:5"'
+        b' photoshop:DateCreated="2004-01-02T03:04:05"/>'
+    )
+    assert sidecar is not None and sidecar.wall == datetime(2004, 1, 2, 3, 4, 5)
+
+
+def _iptc_segment(date: bytes, time_: bytes) -> bytes:
+    def dataset(number: int, value: bytes) -> bytes:
+        return b"\x1c\x02" + bytes([number]) + struct.pack(">H", len(value)) + value
+
+    iptc = dataset(55, date) + dataset(60, time_)
+    resource = b"8BIM\x04\x04\0\0" + struct.pack(">I", len(iptc)) + iptc
+    payload = b"Photoshop 3.0\0" + resource
+    return b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload
+
+
+@pytest.mark.parametrize(
+    ("time_", "expected"),
+    [
+        (b"211358+0200", datetime(2003, 8, 4, 21, 13, 58)),
+        (b"", datetime(2003, 8, 4)),  # no time: midnight, as before
+        (b"21!358", None),  # damaged: not midnight
+        (b"21135", None),  # cut short
+    ],
+)
+def test_iptc_damaged_time(tmp_path: Path, time_: bytes, expected: datetime | None) -> None:
+    path = tmp_path / "a.jpg"
+    noise_image().save(path, "JPEG")
+    data = path.read_bytes()
+    path.write_bytes(data[:2] + _iptc_segment(b"20030804", time_) + data[2:])
+    media = metadata.read_media(path, path.read_bytes(), UTC)
+    if expected is None:
+        assert media.captured is None
+    else:
+        assert media.captured is not None
+        assert media.captured.source is DateSource.IPTC_DATE_CREATED
+        assert media.captured.wall == expected
+
+
+def test_exif_bytes_helper_writes_the_broken_value() -> None:
+    """Guard for the tests above: piexif really stores the damaged string as given."""
+    raw = exif_bytes("2003:08:04 21:!3:58")
+    assert b"2003:08:04 21:!3:58" in raw
