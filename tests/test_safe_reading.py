@@ -4,8 +4,11 @@ only regular files opened with bounded reads, a time limit per file, quiet worke
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import signal
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,9 +17,11 @@ from pathlib import Path
 import pytest
 from media import box, exif_bytes, make_heic, make_jpeg, make_mp4, noise_image
 
-from photoorganiser import metadata, xmp
+from photoorganiser import hashing, metadata, xmp
+from photoorganiser.analyse import AnalyseOptions, analyse_entry
 from photoorganiser.dates import date_from_xmp_sidecar, parse_datetime
-from photoorganiser.model import DateSource
+from photoorganiser.hashing import NotRegularFile, hash_bytes, hash_file, hash_sample, read_and_hash
+from photoorganiser.model import Analysis, AnalysisFailure, DateSource, FileKind, ScanEntry
 
 MiB = 1 << 20
 XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
@@ -262,3 +267,145 @@ def test_exif_bytes_helper_writes_the_broken_value() -> None:
     """Guard for the tests above: piexif really stores the damaged string as given."""
     raw = exif_bytes("2003:08:04 21:!3:58")
     assert b"2003:08:04 21:!3:58" in raw
+
+
+# --- 3. only regular files are opened, reads are bounded ------------------------------
+
+
+def no_hang(fn: Callable[[], object], seconds: float = 5.0, fifo: Path | None = None) -> object:
+    """fn() in a thread that must finish within `seconds` (a blocked open() cannot be
+    interrupted, so a hang fails the test instead of hanging the suite). A reader stuck
+    opening `fifo` is released by opening it for writing."""
+    box_: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box_["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box_["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if fifo is not None:
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail(f"still blocked after {seconds} s")
+    if "error" in box_:
+        raise box_["error"]  # type: ignore[misc]
+    return box_["result"]
+
+
+def _entry(path: Path, size: int, kind: FileKind = FileKind.IMAGE) -> ScanEntry:
+    """What scan recorded for `path` while it was still a regular file of `size` bytes."""
+    return ScanEntry(path, kind, size=size, mtime_ns=time.time_ns())
+
+
+def test_fifo_swapped_in_after_scan_fails_quickly(tmp_path: Path) -> None:
+    path = make_jpeg(tmp_path / "a.jpg", "2020:01:02 03:04:05")
+    entry = _entry(path, path.stat().st_size)
+    path.unlink()
+    os.mkfifo(path)
+    result = no_hang(lambda: analyse_entry(entry, AnalyseOptions()), fifo=path)
+    assert isinstance(result, AnalysisFailure)
+    assert "not a regular file (a pipe, device or socket)" in result.error
+    assert not result.transient  # the content is the problem, not a passing read error
+
+
+def test_symlink_swapped_in_after_scan_fails(tmp_path: Path) -> None:
+    real = make_jpeg(tmp_path / "real.jpg", "2020:01:02 03:04:05")
+    path = tmp_path / "a.jpg"
+    path.symlink_to(real)
+    result = no_hang(lambda: analyse_entry(_entry(path, real.stat().st_size), AnalyseOptions()))
+    assert isinstance(result, AnalysisFailure)
+    assert "symbolic link" in result.error
+    assert not result.transient
+
+
+def test_symlink_refused_even_between_lstat_and_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O_NOFOLLOW catches a link that appears after the lstat check (ELOOP)."""
+    real = make_jpeg(tmp_path / "real.jpg")
+    path = tmp_path / "a.jpg"
+    path.symlink_to(real)
+    monkeypatch.setattr(hashing.os, "lstat", lambda p: os.stat(real))
+    with pytest.raises(NotRegularFile) as caught:
+        hashing.open_regular(path)
+    assert caught.value.errno == errno.ELOOP
+    assert caught.value.strerror == "not a regular file (a symbolic link)"
+
+
+def test_device_is_refused_not_read(tmp_path: Path) -> None:
+    with pytest.raises(NotRegularFile) as caught:
+        no_hang(lambda: read_and_hash("/dev/zero", expected_size=10))
+    assert isinstance(caught.value, OSError)
+    assert caught.value.strerror == "not a regular file (a pipe, device or socket)"
+    with pytest.raises(NotRegularFile):
+        no_hang(lambda: hash_file("/dev/zero"))
+    with pytest.raises(NotRegularFile):
+        no_hang(lambda: hash_sample("/dev/zero", 10))
+
+
+def test_device_refused_after_open_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fstat on the opened fd is what decides (a swap right after lstat)."""
+    monkeypatch.setattr(hashing.os, "lstat", lambda p: os.stat(__file__))
+    with pytest.raises(NotRegularFile):
+        no_hang(lambda: read_and_hash("/dev/zero", expected_size=10))
+
+
+def test_every_reader_refuses_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "a.mp4"
+    os.mkfifo(fifo)
+    for fn in (
+        lambda: read_and_hash(fifo),
+        lambda: hash_file(fifo),
+        lambda: hash_sample(fifo, 100),
+        lambda: hashing.open_regular_file(fifo),
+    ):
+        with pytest.raises(NotRegularFile):
+            no_hang(fn, fifo=fifo)
+    with pytest.raises(metadata.MetadataError, match="not a regular file"):
+        no_hang(lambda: metadata.read_media(fifo, None, UTC), fifo=fifo)
+
+
+def test_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotRegularFile, match="a directory"):
+        hash_file(tmp_path)
+
+
+def test_read_is_bounded_by_expected_size(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    data = os.urandom(9 * MiB + 5)
+    path.write_bytes(data)
+    got = read_and_hash(path, keep_limit=0, expected_size=5 * MiB)
+    assert got.size == 5 * MiB + 1  # one byte past: enough to see it grew
+    assert got.hash == hash_bytes(data[: 5 * MiB + 1])
+    small = read_and_hash(path, expected_size=100)
+    assert (small.size, small.data) == (101, data[:101])
+    whole = read_and_hash(path, keep_limit=0)
+    assert (whole.size, whole.hash) == (len(data), hash_bytes(data))
+    exact = read_and_hash(path, expected_size=len(data))
+    assert (exact.size, exact.hash, exact.data) == (len(data), hash_bytes(data), data)
+    assert hash_file(path) == hash_bytes(data)
+
+
+def test_file_that_grew_is_a_size_mismatch(tmp_path: Path) -> None:
+    path = make_jpeg(tmp_path / "a.jpg", "2020:01:02 03:04:05")
+    entry = _entry(path, path.stat().st_size)
+    with path.open("ab") as f:
+        f.write(b"\0" * 10 * MiB)
+    result = analyse_entry(entry, AnalyseOptions())
+    assert isinstance(result, AnalysisFailure)
+    assert "changed while being read" in result.error
+    assert f"{entry.size + 1} read" in result.error  # stopped one byte past the scan's size
+    assert result.transient
+
+
+def test_unchanged_file_still_analysed(tmp_path: Path) -> None:
+    path = make_jpeg(tmp_path / "a.jpg", "2020:01:02 03:04:05")
+    result = analyse_entry(_entry(path, path.stat().st_size), AnalyseOptions())
+    assert isinstance(result, Analysis)
+    assert result.hash == hash_bytes(path.read_bytes())
+    assert result.captured is not None and result.captured.wall == datetime(2020, 1, 2, 3, 4, 5)
