@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from media import box, exif_bytes, make_heic, make_jpeg, make_mp4, noise_image
 
+from photoorganiser import analyse as analyse_module
 from photoorganiser import hashing, metadata, xmp
 from photoorganiser.analyse import AnalyseOptions, analyse_entry
 from photoorganiser.dates import date_from_xmp_sidecar, parse_datetime
@@ -409,3 +410,69 @@ def test_unchanged_file_still_analysed(tmp_path: Path) -> None:
     assert isinstance(result, Analysis)
     assert result.hash == hash_bytes(path.read_bytes())
     assert result.captured is not None and result.captured.wall == datetime(2020, 1, 2, 3, 4, 5)
+
+
+# --- 4. a time limit on one file's parse ----------------------------------------------
+
+
+def _spin(*args: object) -> object:
+    """A parser stuck in a pure-Python loop (what a pathological structure can cause)."""
+    while True:
+        pass
+
+
+def _sleepy(*args: object) -> object:
+    time.sleep(30)
+    raise AssertionError("not interrupted")
+
+
+@pytest.mark.parametrize("slow", [_spin, _sleepy], ids=["busy", "blocked"])
+def test_parse_time_limit_gives_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: Callable[..., object]
+) -> None:
+    path = make_jpeg(tmp_path / "a.jpg", "2020:01:02 03:04:05")
+    monkeypatch.setattr(analyse_module, "PARSE_TIME_LIMIT", 0.2)
+    monkeypatch.setattr(metadata, "read_media", slow)
+    start = time.monotonic()
+    with deadline(10):  # our own timer and handler: put back by the limit afterwards
+        results = list(
+            analyse_module.analyse([_entry(path, path.stat().st_size)], AnalyseOptions(), workers=1)
+        )
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 8 < remaining <= 10  # the outer timer still runs, less the time spent
+        assert signal.getsignal(signal.SIGALRM) is not analyse_module._on_alarm
+    assert time.monotonic() - start < 3
+    [result] = results
+    assert isinstance(result, AnalysisFailure)
+    assert result.error == ("gave up reading its metadata after 0.2 s (damaged or hostile file?)")
+    assert result.hash == hash_bytes(path.read_bytes())
+    assert not result.transient
+
+
+def test_parse_time_limit_covers_sidecars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.xmp"
+    path.write_bytes(b"<x:xmpmeta/>")
+    monkeypatch.setattr(analyse_module, "PARSE_TIME_LIMIT", 0.2)
+    monkeypatch.setattr(analyse_module.dates, "date_from_xmp_sidecar", _spin)
+    with deadline(10):
+        result = analyse_entry(
+            _entry(path, path.stat().st_size, FileKind.SIDECAR), AnalyseOptions()
+        )
+    assert isinstance(result, AnalysisFailure) and "gave up" in result.error
+
+
+def test_parse_time_limit_leaves_signals_as_they_were(tmp_path: Path) -> None:
+    path = make_jpeg(tmp_path / "a.jpg", "2020:01:02 03:04:05")
+    before = signal.getsignal(signal.SIGALRM)
+    result = analyse_entry(_entry(path, path.stat().st_size), AnalyseOptions())
+    assert isinstance(result, Analysis)
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_parse_time_limit_is_skipped_outside_the_main_thread(tmp_path: Path) -> None:
+    """signal.signal only works in the main thread: elsewhere the parse runs unlimited
+    (rather than failing every file)."""
+    path = make_jpeg(tmp_path / "a.jpg", "2020:01:02 03:04:05")
+    result = no_hang(lambda: analyse_entry(_entry(path, path.stat().st_size), AnalyseOptions()))
+    assert isinstance(result, Analysis)
