@@ -8,6 +8,8 @@ import errno
 import os
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -476,3 +478,56 @@ def test_parse_time_limit_is_skipped_outside_the_main_thread(tmp_path: Path) -> 
     path = make_jpeg(tmp_path / "a.jpg", "2020:01:02 03:04:05")
     result = no_hang(lambda: analyse_entry(_entry(path, path.stat().st_size), AnalyseOptions()))
     assert isinstance(result, Analysis)
+
+
+# --- 5. Ctrl-C: no tracebacks from pool workers ------------------------------------------
+
+_PMAP_SCRIPT = """
+import sys, time
+from photoorganiser.parallel import pmap
+
+if __name__ == "__main__":
+    print("starting", flush=True)
+    try:
+        for done, _ in enumerate(pmap(time.sleep, [0.2] * 200, workers=2), 1):
+            if done == 1:
+                print("running", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        sys.exit(130)
+    sys.exit(0)
+"""
+
+
+@pytest.mark.parametrize(
+    ("when", "delay"), [("starting", 0.02), ("starting", 0.1), ("running", 0.3)]
+)
+def test_ctrl_c_gives_no_worker_tracebacks(tmp_path: Path, when: str, delay: float) -> None:
+    """Ctrl-C sends SIGINT to the whole process group: while the workers start up
+    ("starting": a moment after the pool is asked for) and while they work."""
+    script = tmp_path / "job.py"
+    script.write_text(_PMAP_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: killpg must not reach pytest
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert proc.stdout is not None
+        while (line := proc.stdout.readline().strip()) != when:
+            assert line, "the script ended early"
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "Traceback" not in err, err
+    assert "SpawnPoolWorker" not in err, err
+    assert "KeyboardInterrupt" not in err, err
+    assert proc.returncode == 130, err
+    assert err.strip() == "interrupted"
