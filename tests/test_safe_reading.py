@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import random
 import signal
 import struct
 import subprocess
@@ -531,3 +532,73 @@ def test_ctrl_c_gives_no_worker_tracebacks(tmp_path: Path, when: str, delay: flo
     assert "KeyboardInterrupt" not in err, err
     assert proc.returncode == 130, err
     assert err.strip() == "interrupted"
+
+
+# --- 6. damaged files: only MetadataError, and quickly --------------------------------
+
+
+def _box_size_variants(data: bytes, kinds: tuple[bytes, ...]) -> Iterator[bytes]:
+    """`data` with the size of each box of `kinds` set to 0 (to the end), 1 (a 64-bit size
+    follows: 2**64-1 and 0 are written there), 7 (smaller than its header) and 2**32-1."""
+    for kind in kinds:
+        at = data.find(kind, 4)
+        if at < 4:
+            continue
+        start = at - 4
+        for size in (0, 7, 0xFFFFFFFF):
+            yield data[:start] + struct.pack(">I", size) + data[at:]
+        for large in (2**64 - 1, 0):
+            yield (
+                data[:start]
+                + struct.pack(">I", 1)
+                + kind
+                + struct.pack(">Q", large)
+                + data[at + 12 :]
+            )
+
+
+def _damaged(data: bytes, seed: int) -> Iterator[bytes]:
+    rng = random.Random(seed)
+    for cut in (1, 7, 16, 100, len(data) // 3, len(data) // 2, len(data) - 2):
+        yield data[:cut]
+    for _ in range(60):
+        flipped = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            # mostly in the metadata near the start, where structure is
+            pos = rng.randrange(min(len(data), 4096) if rng.random() < 0.8 else len(data))
+            flipped[pos] ^= 1 << rng.randrange(8)
+        yield bytes(flipped)
+
+
+_BOXES = (b"ftyp", b"moov", b"mvhd", b"trak", b"tkhd", b"mdia", b"mdhd", b"hdlr", b"mdat")
+_HEIF_BOXES = (b"meta", b"pitm", b"iinf", b"infe", b"iloc", b"iprp", b"ipco", b"ipma", b"ispe")
+
+
+def test_damaged_files_give_metadata_errors_only(tmp_path: Path) -> None:
+    jpeg = make_jpeg(tmp_path / "a.jpg", "2020:01:02 03:04:05", make="Canon").read_bytes()
+    heic = make_heic(tmp_path / "a.heic", "2020:01:02 03:04:05").read_bytes()
+    mp4 = make_mp4(
+        tmp_path / "a.mp4",
+        datetime(2020, 1, 2, 3, 4, 5),
+        apple_creation_date="2020-01-02T03:04:05+0100",
+    ).read_bytes()
+    variants = [
+        *_damaged(jpeg, 1),
+        *_damaged(heic, 2),
+        *_damaged(mp4, 3),
+        *_box_size_variants(mp4, _BOXES),
+        *_box_size_variants(heic, _BOXES + _HEIF_BOXES),
+    ]
+    path = tmp_path / "damaged"
+    started = time.monotonic()
+    for i, data in enumerate(variants):
+        path.write_bytes(data)
+        for given in (data, None):  # in memory, and read from the file by offset
+            t = time.monotonic()
+            try:
+                with deadline(5):
+                    metadata.read_media(path, given, UTC)
+            except metadata.MetadataError as exc:
+                assert "still running" not in str(exc), f"variant {i}: too slow"
+            assert time.monotonic() - t < 1, f"variant {i} took {time.monotonic() - t:.2f} s"
+    assert time.monotonic() - started < 10
