@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Iterator
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import TypeVar
 
 from . import dates, metadata
-from .hashing import read_and_hash
+from .hashing import KEEP_LIMIT, HashedContent, NotRegularFile, read_and_hash
 from .model import (
     Analysis,
     AnalysisFailure,
@@ -32,6 +36,13 @@ from .timezones import resolve_timezone
 
 ANALYSED_KINDS = (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR)
 WEAK_SOURCES = frozenset({DateSource.FILENAME, DateSource.MTIME})
+# Seconds one file's metadata may take to parse (reading and hashing are not limited:
+# they are linear in the size, and a USB disk may be slow). Normal files take
+# milliseconds; only a pathological structure gets near this, and without a limit it
+# would hang the nightly run while it holds the library lock.
+PARSE_TIME_LIMIT = 60.0
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,11 @@ def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFa
     if entry.size == 0:
         return AnalysisFailure(entry, "empty file (0 bytes)")
     try:
-        content = read_and_hash(entry.path)
+        # at most entry.size + 1 bytes: growth shows, an endless file cannot make it read
+        # for ever (positional: tests wrap read_and_hash with a lambda taking *args)
+        content = read_and_hash(entry.path, KEEP_LIMIT, entry.size)
+    except NotRegularFile as exc:  # swapped for a FIFO, device or link since the scan
+        return AnalysisFailure(entry, f"not read: {exc.strerror}")
     except OSError as exc:
         return AnalysisFailure(entry, f"cannot read: {exc.strerror or exc}", transient=True)
     if content.size != entry.size:
@@ -84,6 +99,23 @@ def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFa
             hash=content.hash,
             transient=True,
         )
+    limit = PARSE_TIME_LIMIT
+    try:
+        return _within(limit, _parse, entry, content, options, tz)
+    except _ParseTimeout:
+        return AnalysisFailure(
+            entry,
+            f"gave up reading its metadata after {limit:g} s (damaged or hostile file?)",
+            hash=content.hash,
+            transient=False,
+        )
+
+
+def _parse(
+    entry: ScanEntry, content: HashedContent, options: AnalyseOptions, tz: tzinfo
+) -> Analysis | AnalysisFailure:
+    """What the content says: the part of analysis that depends on the file's structure
+    (and so can be made slow by it), unlike the read, which is linear in its size."""
     if entry.kind is FileKind.SIDECAR:
         captured = _sidecar_date(entry.path, content.data, tz)
         return Analysis(entry, content.hash, MediaInfo(captured=captured), captured)
@@ -98,6 +130,43 @@ def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFa
     if captured is None and options.use_mtime:
         captured = mtime_date(entry.mtime_ns, tz)
     return Analysis(entry, content.hash, media, captured)
+
+
+class _ParseTimeout(BaseException):
+    """Raised by SIGALRM when one file's parse runs out of time. A BaseException, so that
+    the readers' `except Exception` (which turns bugs into failures) cannot swallow it."""
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _ParseTimeout
+
+
+def _within(seconds: float, fn: Callable[..., R], *args: object) -> R:
+    """fn(*args), raising _ParseTimeout if it runs longer than `seconds`.
+
+    A SIGALRM timer (setitimer), which interrupts pure-Python loops and regex matching
+    alike. Signals only reach the main thread, so elsewhere (a thread pool) fn runs
+    without a limit. Pool workers are processes, each its own main thread; with
+    workers=1 this runs in the importer's own process, so the previous SIGALRM handler
+    and timer are put back afterwards. The timer is one-shot: at most one raise, which
+    the outer `finally` survives to restore them.
+    """
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        return fn(*args)
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    started = time.monotonic()
+    old_delay = old_interval = 0.0
+    try:
+        old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn(*args)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+        if old_delay > 0:  # someone else's timer was running: let it go on (or fire now)
+            left = max(old_delay - (time.monotonic() - started), 1e-6)
+            signal.setitimer(signal.ITIMER_REAL, left, old_interval)
 
 
 def _sidecar_date(path: Path, data: bytes | None, tz: tzinfo) -> CaptureDate | None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from .hashing import open_regular_file
+
 XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
 MAX_BOXES = 100_000
@@ -29,7 +31,8 @@ class Source:
         self._data = data
         self._file: BinaryIO | None = None
         if data is None:
-            self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+            # a regular file only: the path may have become a FIFO or device since the scan
+            self._file = open_regular_file(path)
             self.size = os.fstat(self._file.fileno()).st_size
         else:
             self.size = len(data)

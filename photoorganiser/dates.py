@@ -8,6 +8,9 @@ Rules (shared by every reader):
 * Zero (`0000:00:00 00:00:00`), blank (`    :  :     :  :  `) and unparsable values are
   "no date" and the caller falls through to the next tag.
 * A date without a time is 00:00:00 (exiftool's convention); a time without seconds is :00.
+* A date whose time is there but damaged (`2003:08:04 21:!3:58`, cut short to `21:13:5`) is
+  no date at all: reading it as midnight, or as 21:13:05, would file the photo under a wrong
+  time while the next tag (CreateDate...) usually holds the right one.
 """
 
 from __future__ import annotations
@@ -83,11 +86,32 @@ def parse_datetime(text: str | bytes | None) -> tuple[datetime, timedelta | None
     if not m:
         return None
     y, mo, d, hh, mi, ss, frac, zone = m.groups()
+    if not _time_is_whole(text, m):
+        return None
     micro = int((frac or "0")[:6].ljust(6, "0"))
     wall = make_datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0), micro)
     if wall is None:
         return None
     return wall, parse_zone(zone)
+
+
+def _time_is_whole(text: str, m: re.Match[str]) -> bool:
+    """False when a time follows the date but is damaged or cut short.
+
+    Minutes and seconds are two digits (EXIF and ISO 8601 both say so; `21:13:5` is a cut
+    `21:13:5x`), and a time must not run on into more digits or colons. Without a time, only
+    a zone (already matched) or nothing may follow the date: `2003:08:04 21:!3:58` is not
+    the date-only value `2003:08:04`.
+    """
+    if m.group(4) is None:
+        return not text[m.end() :].strip("\x00 \t\r\n")
+    if len(m.group(5)) != 2 or (m.group(6) is not None and len(m.group(6)) != 2):
+        return False
+    end = max(m.end(g) for g in (5, 6, 7))  # unmatched groups give -1
+    return text[end : end + 1] not in _TIME_RUNS_ON
+
+
+_TIME_RUNS_ON = frozenset("0123456789:")
 
 
 def apply_subsec(wall: datetime, subsec: str | bytes | None) -> datetime:

@@ -3,19 +3,89 @@
 `read_and_hash` is the analyse stage's one read of a file: it hashes every byte
 and, for files small enough, hands the bytes on so that metadata parsing needs
 no second read.
+
+Every file is opened with `open_regular`: only a regular file is ever read. Between
+scan and analyse a path can become a FIFO (open() would block for ever), a device
+(/dev/zero never ends) or a symbolic link (to anything); those are refused with a
+clear reason instead of hanging the import or reading without end.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import xxhash
 
 CHUNK_SIZE = 4 << 20  # 4 MiB: large sequential reads
 KEEP_LIMIT = 64 << 20  # files up to this size are kept in memory for metadata parsing
 SAMPLE_SIZE = 64 << 10  # head/tail sample for the duplicate pre-filter
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class NotRegularFile(OSError):
+    """The path is not a regular file (a pipe, device, socket, directory or symbolic link).
+
+    An OSError, so callers that already handle unreadable files handle it too; `strerror`
+    is a reason a person understands.
+    """
+
+
+def open_regular(path: Path | str) -> int:
+    """Open `path` read-only as a file descriptor, refusing anything but a regular file.
+
+    lstat first, so that a FIFO or device is normally never opened at all (opening some
+    devices has effects). Then O_NONBLOCK makes opening a FIFO swapped in meanwhile return
+    at once instead of waiting for a writer, O_NOFOLLOW refuses a symbolic link (ELOOP),
+    and fstat checks what was really opened. O_NONBLOCK is then cleared so that reads
+    behave normally. The caller closes the fd. Raises NotRegularFile or OSError.
+    """
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(errno.EINVAL, _not_regular_reason(mode), str(path))
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile(errno.ELOOP, _SYMLINK, str(path)) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(errno.EINVAL, _not_regular_reason(mode), str(path))
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+_SYMLINK = "not a regular file (a symbolic link)"
+
+
+def _not_regular_reason(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return _SYMLINK
+    if stat.S_ISDIR(mode):
+        return "not a regular file (a directory)"
+    return "not a regular file (a pipe, device or socket)"
+
+
+def open_regular_file(path: Path | str, buffering: int = -1) -> BinaryIO:
+    """`open(path, "rb", buffering)` through `open_regular`: a binary file object on a
+    regular file only; closing it closes the fd."""
+    return open(path, "rb", buffering=buffering, opener=_opener)  # noqa: SIM115 - caller's
+
+
+def _opener(path: str, flags: int) -> int:
+    return open_regular(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,16 +99,26 @@ def hash_bytes(data: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def read_and_hash(path: Path | str, keep_limit: int = KEEP_LIMIT) -> HashedContent:
-    """Read `path` once: hash all of it, keep the bytes if it is small enough."""
-    with open(path, "rb", buffering=0) as f:
+def read_and_hash(
+    path: Path | str, keep_limit: int = KEEP_LIMIT, expected_size: int | None = None
+) -> HashedContent:
+    """Read `path` once: hash all of it, keep the bytes if it is small enough.
+
+    With `expected_size` (the size scan saw), at most `expected_size + 1` bytes are read:
+    a file that grew still shows as a size mismatch, but nothing can make the read endless.
+    The returned `size` is always what was read.
+    """
+    limit = None if expected_size is None else max(expected_size, 0) + 1
+    with open_regular_file(path, buffering=0) as f:
         try:
             size = os.fstat(f.fileno()).st_size
         except OSError:  # pragma: no cover - fstat on an open file practically never fails
             size = CHUNK_SIZE + keep_limit + 1
+        if limit is not None:
+            size = min(size, limit)
         if size <= max(keep_limit, CHUNK_SIZE):  # one read (no big buffer for a small file)
-            data = f.read()
-            rest = f.read(CHUNK_SIZE)  # the file may have grown since fstat
+            data = _read_upto(f, limit, first=size + 1)
+            rest = _read_upto(f, _left(limit, len(data), CHUNK_SIZE))  # grown since fstat?
             if not rest:
                 return HashedContent(hash_bytes(data), len(data), _kept(data, keep_limit))
             hasher = xxhash.xxh3_128(data)
@@ -46,16 +126,42 @@ def read_and_hash(path: Path | str, keep_limit: int = KEEP_LIMIT) -> HashedConte
             while rest:
                 hasher.update(rest)
                 total += len(rest)
-                rest = f.read(CHUNK_SIZE)
+                rest = _read_upto(f, _left(limit, total, CHUNK_SIZE))
             return HashedContent(hasher.hexdigest(), total, None)
         hasher = xxhash.xxh3_128()
         total = 0
         buf = bytearray(CHUNK_SIZE)
         view = memoryview(buf)
-        while n := f.readinto(buf):
+        while want := _left(limit, total, CHUNK_SIZE):
+            n = f.readinto(view[:want])
+            if not n:
+                break
             hasher.update(view[:n])
             total += n
         return HashedContent(hasher.hexdigest(), total, None)
+
+
+def _left(limit: int | None, done: int, chunk: int) -> int:
+    """How many bytes the next read may ask for (0: the limit is reached)."""
+    return chunk if limit is None else max(0, min(chunk, limit - done))
+
+
+def _read_upto(f: BinaryIO, limit: int | None, first: int = CHUNK_SIZE) -> bytes:
+    """The rest of f, or at most `limit` bytes of it. The first read asks for `first`
+    bytes (the expected size: one read, no copy), later ones for a chunk each, so a
+    stale size hint never allocates more than the file holds."""
+    if limit is None:
+        return f.read()
+    parts = []
+    want = first
+    while limit > 0:
+        part = f.read(min(limit, max(want, 1)))
+        if not part:
+            break
+        parts.append(part)
+        limit -= len(part)
+        want = CHUNK_SIZE
+    return b"".join(parts)
 
 
 def _kept(data: bytes, keep_limit: int) -> bytes | None:
@@ -69,10 +175,10 @@ def hash_file(path: Path | str) -> str:
 
 def hash_sample(path: Path | str, size: int, sample: int = SAMPLE_SIZE) -> str:
     """A cheap pre-filter hash of the head and tail of a file of `size` bytes."""
-    with open(path, "rb", buffering=0) as f:
+    with open_regular_file(path, buffering=0) as f:
         if size <= 2 * sample:
-            return hash_bytes(f.read())
-        hasher = xxhash.xxh3_128(f.read(sample))
+            return hash_bytes(_read_upto(f, size + 1, first=size + 1))
+        hasher = xxhash.xxh3_128(_read_upto(f, sample))
         f.seek(size - sample)
-        hasher.update(f.read(sample))
+        hasher.update(_read_upto(f, sample))
         return hasher.hexdigest()

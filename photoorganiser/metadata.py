@@ -271,8 +271,10 @@ def _iptc_date(payload: bytes) -> CaptureDate | None:
     d = values.get(55, b"").decode("latin-1")
     if not re.fullmatch(r"\d{8}", d):
         return None
-    t = values.get(60, b"").decode("latin-1")
-    m = re.match(r"(\d{2})(\d{2})(\d{2})([+-]\d{4})?", t)
+    t = values.get(60, b"").decode("latin-1").strip("\x00 ")
+    m = re.match(r"(\d{2}):?(\d{2}):?(\d{2})([+-]\d{2}:?\d{2})?(?!\d)", t)
+    if t and not m:  # a damaged time: not midnight of that day (see dates.py)
+        return None
     hh, mi, ss, zone = (
         (int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)) if m else (0, 0, 0, None)
     )

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from multiprocessing import resource_tracker
 from typing import TypeVar
 
 from .progress import Progress
@@ -49,7 +51,20 @@ def pmap(
     workers = min(workers, len(items))
     chunksize = max(1, min(64, len(items) // (workers * 8)))
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(processes=workers) as pool:
+    # Workers start with the stop signals blocked (a spawned child inherits the mask
+    # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
+    # has set SIGINT to ignored; the pool is terminated by this process instead.
+    # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
+    # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
+    resource_tracker.ensure_running()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pool = ctx.Pool(processes=workers, initializer=_quiet_worker)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
+    with pool:  # any exit, KeyboardInterrupt included, terminates the workers
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is raised here
         if weight is None:
             for result in pool.imap_unordered(fn, items, chunksize=chunksize):
                 if progress is not None:
@@ -60,6 +75,21 @@ def pmap(
                 if progress is not None:
                     progress.advance(weight(item))
                 yield result
+
+
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+def _quiet_worker() -> None:
+    """Pool initializer. Ctrl-C reaches the whole process group: a worker ignores it (no
+    `KeyboardInterrupt` traceback from every worker), and the parent, which gets it too,
+    stops and terminates the pool. SIGTERM/SIGHUP keep their default action, so
+    `Pool.terminate` ends a worker at once and silently. Then the signals blocked while
+    the pool was created are unblocked (a pending SIGINT is dropped here)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def tmap(

@@ -15,17 +15,27 @@ from datetime import datetime, timedelta
 from .dates import parse_datetime
 
 _NAMES = "DateTimeOriginal|CreateDate|DateCreated|DateTimeDigitized|Make|Model"
-_ATTR_RE = re.compile(rf"""\b([A-Za-z][\w.-]*):({_NAMES})\s*=\s*(["'])(.*?)\3""", re.S)
+# Every pattern here must stay linear in the packet's size: a hostile or damaged file can
+# carry megabytes of XMP. So a prefix is only tried where a name starts (the look-behind
+# rejects every other position at once), quantifiers are possessive (`*+`: no backtracking
+# into a run that cannot end the match), and no scan can cross a `<` (the start of the next
+# tag), so two candidate matches never scan the same text.
+_PREFIX = r"(?<![\w.-])([A-Za-z][\w.-]*+)"
+_ATTR_RE = re.compile(rf"""{_PREFIX}:({_NAMES})\s*+=\s*+(["'])(.*?)\3""", re.S)
 _ELEM_RE = re.compile(
-    rf"<([A-Za-z][\w.-]*):({_NAMES})(?:\s[^>]*)?>\s*(?:<rdf:\w+>\s*<rdf:li[^>]*>)?"
-    r"([^<]*)<",
-    re.S,
+    rf"<([A-Za-z][\w.-]*+):({_NAMES})(?:\s[^<>]*+)?>"
+    r"\s*+(?:<rdf:\w++>\s*+<rdf:li[^<>]*+>)?([^<]*+)<",
 )
-_UNESCAPE = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'"}
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
 
 
 def _unescape(text: str) -> str:
-    return re.sub(r"&(amp|lt|gt|quot|apos);", lambda m: _UNESCAPE[m.group(0)], text).strip()
+    """XML's five entities; `&amp;` last, so `&amp;lt;` becomes `&lt;`, not `<`."""
+    text = text.strip()
+    if "&" in text:
+        for entity, char in _ENTITIES:
+            text = text.replace(entity, char)
+    return text
 
 
 @dataclass
