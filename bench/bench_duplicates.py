@@ -46,7 +46,7 @@ def measure(cmd: list[str]) -> dict[str, float]:
 
 
 def ours_groups(report: Path) -> set[frozenset[str]]:
-    from photoorganiser.dupreport import read_report
+    from photoorganiser.duplicates.report import read_report
 
     groups: dict[int, set[str]] = defaultdict(set)
     for row in read_report(report):

@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from photoorganiser.metadata import MetadataError, read_media  # noqa: E402
-from photoorganiser.model import DateSource, MediaInfo  # noqa: E402
+from photoorganiser.core.values import DateSource, MediaInfo  # noqa: E402
+from photoorganiser.media.metadata import MetadataError, read_media  # noqa: E402
 from tests.test_corpus_agreement import (  # noqa: E402
     CORPUS,
     TZ,

@@ -112,8 +112,8 @@ def _open_log(path: Path):
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
-    from .parallel import default_workers
-    from .paths import DEFAULT_TEMPLATE, FIELDS
+    from .core.parallel import default_workers
+    from .importing.paths import DEFAULT_TEMPLATE, FIELDS
 
     parser.add_argument(
         "--input",
@@ -212,7 +212,7 @@ def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_library_arguments(parser: argparse.ArgumentParser, output_help: str) -> None:
     """What `apply` and `sync` share: the library, the pool, the report, cron options."""
-    from .parallel import default_workers
+    from .core.parallel import default_workers
 
     parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY", help=output_help)
     parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
@@ -233,8 +233,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .importer import ImportOptions, ImportUsageError, run_import
-    from .model import TransferMode
+    from .core.values import TransferMode
+    from .importing.importer import ImportOptions, ImportUsageError, run_import
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = ImportOptions(
@@ -274,7 +274,7 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .apply import ApplyOptions, ApplyUsageError, run_apply
+    from .importing.apply import ApplyOptions, ApplyUsageError, run_apply
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = ApplyOptions(
@@ -299,7 +299,7 @@ def _print_result(result, quiet: bool) -> int:
     """The summary table and the report's name (or, quiet, only what failed)."""
     from rich.console import Console
 
-    from .report import summary_table
+    from .importing.report import summary_table
 
     for note in result.notes:
         print(f"photoorganiser: {note}", file=sys.stderr)
@@ -310,7 +310,7 @@ def _print_result(result, quiet: bool) -> int:
         Console(highlight=False).print(summary_table(result.summary, result.title))
         print(f"Report: {result.report_path}")
     if result.interrupted is not None:
-        from .signals import Stopped
+        from .core.signals import Stopped
 
         stop = Stopped(result.interrupted)
         print(
@@ -339,8 +339,8 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .library import SyncOptions, SyncUsageError, run_sync
-    from .sync import Change
+    from .library.session import SyncOptions, SyncUsageError, run_sync
+    from .library.sync import Change
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = SyncOptions(
@@ -375,7 +375,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
-    from .parallel import default_workers
+    from .core.parallel import default_workers
 
     parser.add_argument(
         "--input",
@@ -450,9 +450,9 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from . import dupreport
-    from .duplicates import FindOptions, find_duplicates
-    from .report import ReportUnwritable, check_place, fallback_dirs
+    from .duplicates import report as dupreport
+    from .duplicates.find import FindOptions, find_duplicates
+    from .importing.report import ReportUnwritable, check_place, fallback_dirs
 
     inputs = tuple(Path(p) for p in args.input)
     for folder in inputs:
@@ -585,10 +585,10 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    from . import signals
-    from .catalog import CatalogError, CatalogUnavailable
-    from .lock import LibraryLocked, LockUnavailable, UnsafeStateFile
-    from .report import ReportUnwritable
+    from .core import signals
+    from .importing.report import ReportUnwritable
+    from .library.catalog import CatalogError, CatalogUnavailable
+    from .library.lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 
     signals.install()
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8: its own bytes

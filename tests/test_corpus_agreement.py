@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from photoorganiser.metadata import MetadataError, read_media
-from photoorganiser.model import MediaInfo
+from photoorganiser.core.values import MediaInfo
+from photoorganiser.media.metadata import MetadataError, read_media
 
 CORPUS = Path(
     os.environ.get(

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from photoorganiser.dates import (
+from photoorganiser.core.values import DateSource
+from photoorganiser.media.dates import (
     date_from_filename,
     date_from_takeout_json,
     date_from_xmp_sidecar,
     parse_datetime,
 )
-from photoorganiser.model import DateSource
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from media import make_jpeg, make_png
 
-from photoorganiser import cli, duplicates, dupreport
-from photoorganiser.duplicates import FileInfo, FindOptions, Kind, choose_keep, find_duplicates
-from photoorganiser.model import CaptureDate, DateSource
+from photoorganiser import cli
+from photoorganiser.core.values import CaptureDate, DateSource
+from photoorganiser.duplicates import find as duplicates
+from photoorganiser.duplicates import report as dupreport
+from photoorganiser.duplicates.find import FileInfo, FindOptions, Kind, choose_keep, find_duplicates
 
 BIG = 300_000  # > 2 * SAMPLE_SIZE: the content stage decides
 

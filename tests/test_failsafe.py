@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from media import make_jpeg
 
-from photoorganiser import execute, journal
 from photoorganiser.cli import main
-from photoorganiser.hashing import hash_file
-from photoorganiser.report import read_header, read_report
+from photoorganiser.core.hashing import hash_file
+from photoorganiser.importing import execute
+from photoorganiser.importing.report import read_header, read_report
+from photoorganiser.library import journal
 from reports import rows, split, write_rows
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,10 +14,11 @@ import pytest
 from conftest import tree_state
 from media import apple_makernote, make_heic, make_jpeg, make_mov, make_mp4, make_png
 
-from photoorganiser import execute, hashing
 from photoorganiser.cli import main
-from photoorganiser.hashing import hash_file
-from photoorganiser.report import COLUMNS, read_report
+from photoorganiser.core import hashing
+from photoorganiser.core.hashing import hash_file
+from photoorganiser.importing import execute
+from photoorganiser.importing.report import COLUMNS, read_report
 from reports import rows as report_rows
 
 D1 = datetime(2020, 1, 2, 3, 4, 5)
@@ -591,12 +592,12 @@ def test_disk_full_leaves_no_partial_file_and_keeps_the_source(
 
 
 def test_a_source_changed_after_planning_is_left_alone(tmp_path: Path) -> None:
-    from photoorganiser.analyse import AnalyseOptions, analyse_entry
-    from photoorganiser.collisions import DiskLibrary, resolve
-    from photoorganiser.model import Status, TransferMode
-    from photoorganiser.paths import DEFAULT_TEMPLATE, parse_template
-    from photoorganiser.plan import PlanOptions, plan
-    from photoorganiser.scan import scan
+    from photoorganiser.core.values import Status, TransferMode
+    from photoorganiser.importing.collisions import DiskLibrary, resolve
+    from photoorganiser.importing.paths import DEFAULT_TEMPLATE, parse_template
+    from photoorganiser.importing.plan import PlanOptions, plan
+    from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
+    from photoorganiser.media.scan import scan
 
     inbox, library = tmp_path / "in", tmp_path / "lib"
     src = make_jpeg(inbox / "a.jpg", D1, seed=1)

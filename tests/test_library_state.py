@@ -20,17 +20,17 @@ import pytest
 from conftest import tree_state
 from media import make_jpeg
 
-from photoorganiser.analyse import AnalyseOptions, analyse_entry
-from photoorganiser.catalog import Catalog, catalog_path
 from photoorganiser.cli import main
-from photoorganiser.collisions import resolve
-from photoorganiser.hashing import hash_file
-from photoorganiser.journal import Journal
-from photoorganiser.library import CatalogLibrary
-from photoorganiser.model import TransferMode
-from photoorganiser.paths import DEFAULT_TEMPLATE, parse_template
-from photoorganiser.plan import PlanOptions, plan
-from photoorganiser.scan import scan
+from photoorganiser.core.hashing import hash_file
+from photoorganiser.core.values import TransferMode
+from photoorganiser.importing.collisions import resolve
+from photoorganiser.importing.paths import DEFAULT_TEMPLATE, parse_template
+from photoorganiser.importing.plan import PlanOptions, plan
+from photoorganiser.library.catalog import Catalog, catalog_path
+from photoorganiser.library.journal import Journal
+from photoorganiser.library.session import CatalogLibrary
+from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
+from photoorganiser.media.scan import scan
 from reports import rows as report_rows
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from photoorganiser.metadata import MetadataError, read_media
-from photoorganiser.model import DateSource
+from photoorganiser.core.values import DateSource
+from photoorganiser.media.metadata import MetadataError, read_media
 from tests.media import box, make_heic, make_jpeg, make_mov, make_mp4, make_png
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -268,7 +268,7 @@ def test_big_video_is_not_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyP
     ftyp_len = struct.unpack(">I", data[:4])[0]
     big = data[:ftyp_len] + box(b"mdat", b"\0" * (8 * 1024 * 1024)) + data[ftyp_len:]
     (tmp_path / "big.mp4").write_bytes(big)
-    from photoorganiser import bmff
+    from photoorganiser.media import bmff
 
     sizes: list[int] = []
     original = bmff.Source.read

@@ -21,16 +21,20 @@ from pathlib import Path
 import pytest
 from media import make_jpeg
 
-from photoorganiser import duplicates, dupreport
-from photoorganiser.analyse import AnalyseOptions, analyse_entry
-from photoorganiser.catalog import Catalog
 from photoorganiser.cli import main
-from photoorganiser.collisions import resolve
-from photoorganiser.duplicates import Kind
-from photoorganiser.journal import Journal, recover
-from photoorganiser.library import CatalogLibrary
-from photoorganiser.model import TransferMode
-from photoorganiser.paths import (
+from photoorganiser.core.textsafe import (
+    csv_cell,
+    display_text,
+    from_csv_cell,
+    path_text,
+    text_path,
+)
+from photoorganiser.core.values import TransferMode
+from photoorganiser.duplicates import find as duplicates
+from photoorganiser.duplicates import report as dupreport
+from photoorganiser.duplicates.find import Kind
+from photoorganiser.importing.collisions import resolve
+from photoorganiser.importing.paths import (
     MAX_COMPONENT_BYTES,
     TemplateError,
     _truncate_utf8,
@@ -38,16 +42,13 @@ from photoorganiser.paths import (
     parse_template,
     sanitise_component,
 )
-from photoorganiser.plan import PlanOptions, plan
-from photoorganiser.scan import scan
-from photoorganiser.sync import Change, sync_library
-from photoorganiser.textsafe import (
-    csv_cell,
-    display_text,
-    from_csv_cell,
-    path_text,
-    text_path,
-)
+from photoorganiser.importing.plan import PlanOptions, plan
+from photoorganiser.library.catalog import Catalog
+from photoorganiser.library.journal import Journal, recover
+from photoorganiser.library.session import CatalogLibrary
+from photoorganiser.library.sync import Change, sync_library
+from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
+from photoorganiser.media.scan import scan
 
 # --- textsafe: CSV cells -------------------------------------------------------------
 

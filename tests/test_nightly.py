@@ -17,20 +17,22 @@ from pathlib import Path
 import pytest
 from media import make_jpeg
 
-from photoorganiser import analyse, collisions, hashing
-from photoorganiser.analyse import AnalyseOptions, analyse_entry
-from photoorganiser.catalog import MIGRATIONS, Catalog, catalog_path
 from photoorganiser.cli import main
-from photoorganiser.collisions import resolve
-from photoorganiser.execute import TEMP_MARK, temp_path
-from photoorganiser.hashing import hash_file
-from photoorganiser.journal import Journal, recover
-from photoorganiser.library import CatalogLibrary
-from photoorganiser.lock import library_lock
-from photoorganiser.model import TransferMode
-from photoorganiser.paths import DEFAULT_TEMPLATE, parse_template
-from photoorganiser.plan import PlanOptions, plan
-from photoorganiser.scan import scan
+from photoorganiser.core import hashing
+from photoorganiser.core.hashing import hash_file
+from photoorganiser.core.values import TransferMode
+from photoorganiser.importing import collisions
+from photoorganiser.importing.collisions import resolve
+from photoorganiser.importing.execute import TEMP_MARK, temp_path
+from photoorganiser.importing.paths import DEFAULT_TEMPLATE, parse_template
+from photoorganiser.importing.plan import PlanOptions, plan
+from photoorganiser.library.catalog import MIGRATIONS, Catalog, catalog_path
+from photoorganiser.library.journal import Journal, recover
+from photoorganiser.library.lock import library_lock
+from photoorganiser.library.session import CatalogLibrary
+from photoorganiser.media import analyse
+from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
+from photoorganiser.media.scan import scan
 from reports import rows as report_rows
 from reports import write_rows
 
@@ -265,7 +267,7 @@ HOLD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from photoorganiser.lock import library_lock
+    from photoorganiser.library.lock import library_lock
     with library_lock(Path(sys.argv[1]), "holder"):
         print("locked", flush=True)
         time.sleep(float(sys.argv[2]))

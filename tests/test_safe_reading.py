@@ -20,12 +20,19 @@ from pathlib import Path
 import pytest
 from media import box, exif_bytes, make_heic, make_jpeg, make_mp4, noise_image
 
-from photoorganiser import analyse as analyse_module
-from photoorganiser import hashing, metadata, xmp
-from photoorganiser.analyse import AnalyseOptions, analyse_entry
-from photoorganiser.dates import date_from_xmp_sidecar, parse_datetime
-from photoorganiser.hashing import NotRegularFile, hash_bytes, hash_file, hash_sample, read_and_hash
-from photoorganiser.model import Analysis, AnalysisFailure, DateSource, FileKind, ScanEntry
+from photoorganiser.media import analyse as analyse_module
+from photoorganiser.core import hashing
+from photoorganiser.core.hashing import (
+    NotRegularFile,
+    hash_bytes,
+    hash_file,
+    hash_sample,
+    read_and_hash,
+)
+from photoorganiser.core.values import Analysis, AnalysisFailure, DateSource, FileKind, ScanEntry
+from photoorganiser.media import metadata, xmp
+from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
+from photoorganiser.media.dates import date_from_xmp_sidecar, parse_datetime
 
 MiB = 1 << 20
 XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
@@ -485,7 +492,7 @@ def test_parse_time_limit_is_skipped_outside_the_main_thread(tmp_path: Path) -> 
 
 _PMAP_SCRIPT = """
 import sys, time
-from photoorganiser.parallel import pmap
+from photoorganiser.core.parallel import pmap
 
 if __name__ == "__main__":
     print("starting", flush=True)

@@ -11,9 +11,11 @@ import pytest
 from media import exif_bytes
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-from photoorganiser import cli, dupreport, similar
-from photoorganiser.duplicates import FindOptions, Kind, find_duplicates
-from photoorganiser.similar import ImageHash, aspect_compatible
+from photoorganiser import cli
+from photoorganiser.duplicates import report as dupreport
+from photoorganiser.duplicates import similar
+from photoorganiser.duplicates.find import FindOptions, Kind, find_duplicates
+from photoorganiser.duplicates.similar import ImageHash, aspect_compatible
 
 
 def scene(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:

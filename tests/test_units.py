@@ -6,16 +6,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from photoorganiser.collisions import _is_variant
-from photoorganiser.model import CaptureDate, DateSource, FileKind
-from photoorganiser.paths import (
+from photoorganiser.core.values import CaptureDate, DateSource, FileKind
+from photoorganiser.importing.collisions import _is_variant
+from photoorganiser.importing.paths import (
     TemplateError,
     fit_name,
     parse_template,
     sanitise_component,
     with_suffix_number,
 )
-from photoorganiser.scan import classify
+from photoorganiser.media.scan import classify
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .lock import UnsafeStateFile, refuse_link
-from .model import (
+from ..core.textsafe import path_text, text_path
+from ..core.values import (
     Analysis,
     AnalysisFailure,
     CaptureDate,
@@ -37,7 +37,7 @@ from .model import (
     MediaInfo,
     ScanEntry,
 )
-from .textsafe import path_text, text_path
+from .lock import UnsafeStateFile, refuse_link
 
 log = logging.getLogger("photoorganiser")
 

@@ -19,7 +19,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from .model import CaptureDate, DateSource
+from ..core.values import CaptureDate, DateSource
 
 MIN_YEAR = 1826
 MAX_YEAR = 2100

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
+from ..core.values import CaptureDate, DateSource, MediaInfo
 from .bmff import BmffInfo, Source, read_bmff
 from .dates import apply_subsec, make_datetime, parse_datetime, parse_zone, utc_to_local
 from .exif import (
@@ -52,7 +53,6 @@ from .exif import (
     parse_exif_ifd,
     parse_tiff,
 )
-from .model import CaptureDate, DateSource, MediaInfo
 from .xmp import parse_xmp
 
 __all__ = ["MetadataError", "read_media"]

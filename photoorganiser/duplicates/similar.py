@@ -26,7 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .duplicates import (
+from ..core.parallel import pmap
+from ..core.progress import Progress
+from ..core.values import ScanEntry
+from .find import (
     BATCH_FILES,
     DuplicateGroup,
     FileInfo,
@@ -39,9 +42,6 @@ from .duplicates import (
     choose_keep,
     describe,
 )
-from .model import ScanEntry
-from .parallel import pmap
-from .progress import Progress
 
 log = logging.getLogger(__name__)
 

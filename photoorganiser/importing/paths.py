@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from .model import Analysis
+from ..core.values import Analysis
 
 DEFAULT_TEMPLATE = "{year}/{month}/{year}{month}{day}_{hour}{minute}{second}_{stem}{ext}"
 UNDATED_FOLDER = "undated"

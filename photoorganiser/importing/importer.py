@@ -17,13 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import signals
-from .analyse import AnalyseOptions, analyse, needs_analysis
-from .collisions import resolve
-from .execute import Interrupted, execute, simulate
-from .journal import Recovered
-from .library import LibrarySession, open_library
-from .model import (
+from ..core import signals
+from ..core.parallel import default_workers
+from ..core.progress import Progress
+from ..core.values import (
     Action,
     Analysis,
     AnalysisFailure,
@@ -33,10 +30,15 @@ from .model import (
     Status,
     TransferMode,
 )
-from .parallel import default_workers
+from ..library.journal import Recovered
+from ..library.session import LibrarySession, open_library
+from ..media.analyse import AnalyseOptions, analyse, needs_analysis
+from ..media.scan import normalise_inputs, scan, settle
+from ..media.timezones import UnknownTimezone, resolve_timezone
+from .collisions import resolve
+from .execute import Interrupted, execute, simulate
 from .paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from .plan import PlanOptions, plan
-from .progress import Progress
 from .report import (
     COLUMNS,
     OutcomeReport,
@@ -49,8 +51,6 @@ from .report import (
     summary_path_of,
     write_summary,
 )
-from .scan import normalise_inputs, scan, settle
-from .timezones import UnknownTimezone, resolve_timezone
 
 log = logging.getLogger("photoorganiser")
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
-from . import __version__
-from .model import Action, Outcome, Status
-from .textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
+from .. import __version__
+from ..core.textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
+from ..core.values import Action, Outcome, Status
 
 
 @dataclass(frozen=True, slots=True)

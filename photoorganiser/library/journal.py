@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.hashing import hash_file
+from ..core.textsafe import path_text, text_path
+from ..core.values import Action, Decision, FileKind, Outcome, ScanEntry, Status
+from ..importing.execute import TEMP_MARK, JournalError, claim_content
 from .catalog import Catalog, decode, encode
-from .execute import TEMP_MARK, JournalError, claim_content
-from .hashing import hash_file
-from .model import Action, Decision, FileKind, Outcome, ScanEntry, Status
-from .textsafe import path_text, text_path
 
 log = logging.getLogger("photoorganiser")
 

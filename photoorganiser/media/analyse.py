@@ -19,9 +19,10 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TypeVar
 
-from . import dates, metadata
-from .hashing import KEEP_LIMIT, HashedContent, NotRegularFile, read_and_hash
-from .model import (
+from ..core.hashing import KEEP_LIMIT, HashedContent, NotRegularFile, read_and_hash
+from ..core.parallel import pmap
+from ..core.progress import Progress
+from ..core.values import (
     Analysis,
     AnalysisFailure,
     CaptureDate,
@@ -30,8 +31,7 @@ from .model import (
     MediaInfo,
     ScanEntry,
 )
-from .parallel import pmap
-from .progress import Progress
+from . import dates, metadata
 from .timezones import resolve_timezone
 
 ANALYSED_KINDS = (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR)

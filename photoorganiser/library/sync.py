@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .analyse import AnalyseOptions, analyse, needs_analysis
+from ..core.progress import Progress
+from ..core.values import Analysis, AnalysisFailure
+from ..media.analyse import AnalyseOptions, analyse, needs_analysis
+from ..media.scan import scan
 from .catalog import Catalog
-from .model import Analysis, AnalysisFailure
-from .progress import Progress
-from .scan import scan
 
 
 class Change(Enum):

@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .analyse import AnalyseOptions
-from .execute import INTERRUPTED, Interrupted, execute
-from .hashing import hash_file
-from .importer import ImportResult, RunReport
-from .library import LibrarySession, open_library
-from .model import (
+from ..core.hashing import hash_file
+from ..core.parallel import tmap
+from ..core.progress import Progress
+from ..core.values import (
     Action,
     Analysis,
     CaptureDate,
@@ -39,9 +37,12 @@ from .model import (
     ScanEntry,
     Status,
 )
-from .parallel import tmap
+from ..library.session import LibrarySession, open_library
+from ..media.analyse import AnalyseOptions
+from ..media.scan import classify
+from .execute import INTERRUPTED, Interrupted, execute
+from .importer import ImportResult, RunReport
 from .paths import sanitise_component
-from .progress import Progress
 from .report import (
     FORMAT,
     ReportHeader,
@@ -54,7 +55,6 @@ from .report import (
     report_columns,
     text_path,
 )
-from .scan import classify
 
 
 class ApplyUsageError(ValueError):

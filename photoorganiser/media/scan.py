@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .model import FileKind, ScanEntry
+from ..core.values import FileKind, ScanEntry
 
 IMAGE_EXTENSIONS = frozenset(
     [

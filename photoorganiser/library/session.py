@@ -22,7 +22,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from .analyse import AnalyseOptions
+from ..core.textsafe import path_text
+from ..core.values import Analysis, AnalysisFailure, ScanEntry
+from ..importing.collisions import DiskLibrary, LibraryIndex
+from ..importing.report import default_report_path, write_sync_report
+from ..media.analyse import AnalyseOptions
+from ..media.timezones import timezone_key
 from .catalog import (
     ANALYSIS_VERSION,
     STATE_DIR,
@@ -33,14 +38,9 @@ from .catalog import (
     catalog_failure,
     set_aside,
 )
-from .collisions import DiskLibrary, LibraryIndex
 from .journal import Journal, Recovered, recover
 from .lock import library_lock, refuse_link
-from .model import Analysis, AnalysisFailure, ScanEntry
-from .report import default_report_path, write_sync_report
 from .sync import SyncResult, sync_library
-from .textsafe import path_text
-from .timezones import timezone_key
 
 log = logging.getLogger("photoorganiser")
 

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .hashing import hash_file
-from .model import Action, Decision, FileKind
+from ..core.hashing import hash_file
+from ..core.values import Action, Decision, FileKind
+from ..media.scan import scan
 from .paths import fit_name, with_suffix_number
 from .plan import sidecar_name
-from .scan import scan
 
 
 class LibraryIndex(Protocol):

@@ -22,11 +22,11 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
-from .hashing import SAMPLE_SIZE, hash_file, hash_sample
-from .model import CaptureDate, FileKind, ScanEntry
-from .parallel import default_workers, pmap, tmap
-from .progress import Progress
-from .scan import scan
+from ..core.hashing import SAMPLE_SIZE, hash_file, hash_sample
+from ..core.parallel import default_workers, pmap, tmap
+from ..core.progress import Progress
+from ..core.values import CaptureDate, FileKind, ScanEntry
+from ..media.scan import scan
 
 log = logging.getLogger(__name__)
 
@@ -404,11 +404,11 @@ def describe_worker(path: str) -> FileInfo | ReadFailure:
         return ReadFailure(p, _error_text(exc))
     info = FileInfo(p, size)
     try:
-        from .metadata import read_media  # written concurrently; may not exist yet
+        from ..media.metadata import read_media  # written concurrently; may not exist yet
     except Exception:  # no metadata reader: Pillow tells pixels, camera and date
         return _pillow_describe(info)
     try:
-        from .timezones import resolve_timezone
+        from ..media.timezones import resolve_timezone
 
         media = read_media(p, None, resolve_timezone(None))
     except Exception as exc:  # not media it knows (or damaged): an unknown date, no sizes
@@ -454,7 +454,7 @@ def _pillow_describe(info: FileInfo) -> FileInfo:
 
 
 def _exif_date(exif) -> CaptureDate | None:
-    from .model import DateSource
+    from ..core.values import DateSource
 
     try:
         text = exif.get_ifd(0x8769).get(0x9003) or None

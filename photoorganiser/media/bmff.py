@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from .hashing import open_regular_file
+from ..core.hashing import open_regular_file
 
 XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")

@@ -21,8 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analyse import WEAK_SOURCES
-from .model import (
+from ..core.values import (
     Action,
     Analysis,
     AnalysisFailure,
@@ -33,6 +32,7 @@ from .model import (
     ScanEntry,
     TransferMode,
 )
+from ..media.analyse import WEAK_SOURCES
 from .paths import UNDATED_FOLDER, Template, render
 
 Result = ScanEntry | Analysis | AnalysisFailure

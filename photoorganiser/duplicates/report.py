@@ -20,8 +20,8 @@ from enum import Enum
 from pathlib import Path
 from typing import TextIO
 
-from .duplicates import DuplicateGroup, FindResult, Kind
-from .textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
+from ..core.textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
+from .find import DuplicateGroup, FindResult, Kind
 
 COLUMNS = (
     "group_id",

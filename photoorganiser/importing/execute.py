@@ -31,10 +31,10 @@ from typing import Protocol
 
 import xxhash
 
-from . import signals
-from .hashing import CHUNK_SIZE, hash_file
-from .model import Action, Decision, Outcome, Status
-from .progress import Progress
+from ..core import signals
+from ..core.hashing import CHUNK_SIZE, hash_file
+from ..core.progress import Progress
+from ..core.values import Action, Decision, Outcome, Status
 
 TEMP_MARK = ".po-tmp-"  # temporary files are named `.NAME.po-tmp-PID-RANDOM`
 
