@@ -234,7 +234,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from .core.values import TransferMode
-    from .importing.importer import ImportOptions, ImportUsageError, run_import
+    from .runs.importer import ImportOptions, ImportUsageError, run_import
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = ImportOptions(
@@ -274,7 +274,7 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .importing.apply import ApplyOptions, ApplyUsageError, run_apply
+    from .runs.apply import ApplyOptions, ApplyUsageError, run_apply
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = ApplyOptions(
@@ -299,7 +299,7 @@ def _print_result(result, quiet: bool) -> int:
     """The summary table and the report's name (or, quiet, only what failed)."""
     from rich.console import Console
 
-    from .importing.report import summary_table
+    from .core.reportfile import summary_table
 
     for note in result.notes:
         print(f"photoorganiser: {note}", file=sys.stderr)
@@ -339,8 +339,8 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .library.session import SyncOptions, SyncUsageError, run_sync
     from .library.sync import Change
+    from .runs.sync import SyncOptions, SyncUsageError, run_sync
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = SyncOptions(
@@ -450,9 +450,9 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
+    from .core.reportfile import ReportUnwritable, check_place, fallback_dirs
     from .duplicates import report as dupreport
     from .duplicates.find import FindOptions, find_duplicates
-    from .importing.report import ReportUnwritable, check_place, fallback_dirs
 
     inputs = tuple(Path(p) for p in args.input)
     for folder in inputs:
@@ -586,7 +586,7 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from .core import signals
-    from .importing.report import ReportUnwritable
+    from .core.reportfile import ReportUnwritable
     from .library.catalog import CatalogError, CatalogUnavailable
     from .library.lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 

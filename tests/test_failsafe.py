@@ -23,8 +23,9 @@ from media import make_jpeg
 
 from photoorganiser.cli import main
 from photoorganiser.core.hashing import hash_file
+from photoorganiser.core.reportfile import read_header
 from photoorganiser.importing import execute
-from photoorganiser.importing.report import read_header, read_report
+from photoorganiser.importing.report import read_report
 from photoorganiser.library import journal
 from reports import rows, split, write_rows
 
@@ -493,7 +494,7 @@ def test_without_atomic_renames_a_crash_leaves_no_final_name_behind(
     with pytest.raises(Killed):
         run("--input", inbox, "--output", library, "--copy")
     (claimed,) = media_in(library)  # the claimed name, holding only a placeholder
-    assert claimed.read_bytes().startswith(execute.CLAIM_MARK)
+    assert claimed.read_bytes().startswith(journal.CLAIM_MARK)
     monkeypatch.setattr(execute.os, "replace", real_replace)
     assert run("--input", inbox, "--output", library, "--copy") == 0
     names = sorted(p.name for p in media_in(library))

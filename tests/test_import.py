@@ -593,9 +593,10 @@ def test_disk_full_leaves_no_partial_file_and_keeps_the_source(
 
 def test_a_source_changed_after_planning_is_left_alone(tmp_path: Path) -> None:
     from photoorganiser.core.values import Status, TransferMode
-    from photoorganiser.importing.collisions import DiskLibrary, resolve
+    from photoorganiser.importing.collisions import resolve
     from photoorganiser.importing.paths import DEFAULT_TEMPLATE, parse_template
     from photoorganiser.importing.plan import PlanOptions, plan
+    from photoorganiser.library.index import DiskLibrary
     from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
     from photoorganiser.media.scan import scan
 

@@ -27,8 +27,8 @@ from photoorganiser.importing.collisions import resolve
 from photoorganiser.importing.paths import DEFAULT_TEMPLATE, parse_template
 from photoorganiser.importing.plan import PlanOptions, plan
 from photoorganiser.library.catalog import Catalog, catalog_path
+from photoorganiser.library.index import CatalogLibrary
 from photoorganiser.library.journal import Journal
-from photoorganiser.library.session import CatalogLibrary
 from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
 from photoorganiser.media.scan import scan
 from reports import rows as report_rows

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from media import make_jpeg
+from recovering import recover
 
 from photoorganiser.cli import main
 from photoorganiser.core.textsafe import (
@@ -44,8 +45,8 @@ from photoorganiser.importing.paths import (
 )
 from photoorganiser.importing.plan import PlanOptions, plan
 from photoorganiser.library.catalog import Catalog
-from photoorganiser.library.journal import Journal, recover
-from photoorganiser.library.session import CatalogLibrary
+from photoorganiser.library.index import CatalogLibrary
+from photoorganiser.library.journal import Journal
 from photoorganiser.library.sync import Change, sync_library
 from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
 from photoorganiser.media.scan import scan

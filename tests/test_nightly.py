@@ -16,20 +16,21 @@ from pathlib import Path
 
 import pytest
 from media import make_jpeg
+from recovering import recover
 
 from photoorganiser.cli import main
 from photoorganiser.core import hashing
 from photoorganiser.core.hashing import hash_file
 from photoorganiser.core.values import TransferMode
-from photoorganiser.importing import collisions
 from photoorganiser.importing.collisions import resolve
 from photoorganiser.importing.execute import TEMP_MARK, temp_path
 from photoorganiser.importing.paths import DEFAULT_TEMPLATE, parse_template
 from photoorganiser.importing.plan import PlanOptions, plan
+from photoorganiser.library import index
 from photoorganiser.library.catalog import MIGRATIONS, Catalog, catalog_path
-from photoorganiser.library.journal import Journal, recover
+from photoorganiser.library.index import CatalogLibrary
+from photoorganiser.library.journal import Journal
 from photoorganiser.library.lock import library_lock
-from photoorganiser.library.session import CatalogLibrary
 from photoorganiser.media import analyse
 from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
 from photoorganiser.media.scan import scan
@@ -132,7 +133,7 @@ def test_unchanged_inbox_files_are_not_read_again(
     reads: list[Path] = []
     real = analyse.read_and_hash
     monkeypatch.setattr(analyse, "read_and_hash", lambda p, *a: reads.append(p) or real(p, *a))
-    monkeypatch.setattr(collisions, "hash_file", lambda p: pytest.fail(f"hashed {p}"))
+    monkeypatch.setattr(index, "hash_file", lambda p: pytest.fail(f"hashed {p}"))
     report = tmp_path / "again.csv"
     assert run("--input", inbox, "--output", library, "--copy", "--report", report) == 0
     assert reads == []  # a stat per file, nothing read

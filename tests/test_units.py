@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from photoorganiser.core.values import CaptureDate, DateSource, FileKind
-from photoorganiser.importing.collisions import _is_variant
 from photoorganiser.importing.paths import (
     TemplateError,
     fit_name,
@@ -15,6 +14,7 @@ from photoorganiser.importing.paths import (
     sanitise_component,
     with_suffix_number,
 )
+from photoorganiser.library.index import _is_variant
 from photoorganiser.media.scan import classify
 
 

@@ -93,6 +93,11 @@ class DateSource(Enum):
     MTIME = "mtime"
 
 
+# Dates that only say when a file was written, not when it was taken: a sidecar's or a
+# partner's real date beats them (plan), and they never date a sidecar (analyse).
+WEAK_SOURCES = frozenset({DateSource.FILENAME, DateSource.MTIME})
+
+
 @dataclass(frozen=True, slots=True)
 class CaptureDate:
     """When a photo or video was taken, as the wall clock where it was taken showed it.
@@ -167,6 +172,26 @@ class AnalysisFailure:
     transient: bool = False  # a read error, not the content: try again next run
 
 
+class RecoveryStep(Enum):
+    """What a transfer a killed run left half-way needs, judged from the disk."""
+
+    FINISH_MOVE = "finish-move"  # the verified copy is in place: remove the source
+    RECORD = "record"  # the transfer happened: only the catalog must learn it
+    UNDONE = "undone"  # it had not happened: the source is where it was
+    ABANDON = "abandon"  # the destination holds another file: left alone
+    MISSING = "missing"  # source and destination are both gone (moved by hand?)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """The journal entry a recovery decision settles."""
+
+    journal_id: int
+    run_id: str
+    step: RecoveryStep
+    action: Action  # what the killed run was doing: move or copy
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What happens to one scanned file, and why. Planning makes them; execute obeys them."""
@@ -180,6 +205,7 @@ class Decision:
     entry: ScanEntry | None = None
     error: str | None = None
     follows: Path | None = None  # for a sidecar or a Live Photo part: the media it travels with
+    recovery: Recovery | None = None  # for Action.RECOVER: the journal entry it settles
 
 
 @dataclass(frozen=True, slots=True)

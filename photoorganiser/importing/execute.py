@@ -34,9 +34,14 @@ import xxhash
 from ..core import signals
 from ..core.hashing import CHUNK_SIZE, hash_file
 from ..core.progress import Progress
-from ..core.values import Action, Decision, Outcome, Status
-
-TEMP_MARK = ".po-tmp-"  # temporary files are named `.NAME.po-tmp-PID-RANDOM`
+from ..core.values import Action, Decision, Outcome, RecoveryStep, Status
+from ..library.journal import (
+    TEMP_MARK,
+    JournalError,
+    claim_content,
+    is_claim,
+    temporaries_of,
+)
 
 
 class TransferError(Exception):
@@ -49,10 +54,6 @@ class TransferError(Exception):
     def __init__(self, message: str, *, placed: bool = False) -> None:
         super().__init__(message)
         self.placed = placed
-
-
-class JournalError(Exception):
-    """The journal could not be written: no further file may be touched."""
 
 
 class JournalLike(Protocol):
@@ -164,6 +165,7 @@ def _execute_batch(
     transfers = [d for d in batch if d.action.transfers]
     ids = journal.intend(transfers) if journal is not None and transfers else []
     settled: list[Outcome] = []
+    recovered: list[Outcome] = []  # a killed run's intents, settled under their own ids
     dirty: set[Path] = set()  # folders whose renames must reach the disk before settling
     try:
         for d in batch:
@@ -178,6 +180,9 @@ def _execute_batch(
                 settled[-1] = outcome
                 if progress is not None:
                     progress.advance(1)
+            elif d.action is Action.RECOVER and d.recovery is not None:
+                outcome = recover_one(d)
+                recovered.append(outcome)
             elif d.action is Action.ERROR:
                 outcome = Outcome(d, Status.FAILED, d.error)
             else:
@@ -186,6 +191,8 @@ def _execute_batch(
     finally:  # even on Ctrl-C: what happened is recorded
         for folder in sorted(dirty):
             _fsync_dir(folder)
+        if journal is not None and recovered:
+            journal.settle([(o.decision.recovery.journal_id, o) for o in recovered])
         if journal is not None and ids:
             # Transfers never started are settled as not done; one stopped inside (a raw
             # KeyboardInterrupt, not a deferred signal) stays an intent for recovery.
@@ -278,6 +285,43 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
     finally:
         source.close()
     flush_later(src.parent)
+
+
+def recover_one(d: Decision) -> Outcome:
+    """Carry out what recovery decided for one transfer a killed run left half-way:
+    its leftovers (temporary files, a claim placeholder) removed, a finished move's
+    source removed after both copies are checked again. Never raises for a file."""
+    assert d.recovery is not None and d.destination is not None and d.analysis is not None
+    step, dst, src = d.recovery.step, d.destination, d.source
+    content_hash, size = d.analysis.hash, d.analysis.entry.size
+    for leftover in temporaries_of(dst):
+        _remove_quietly(leftover)
+    if is_claim(dst, content_hash):
+        _remove_quietly(dst)
+    if step is RecoveryStep.FINISH_MOVE:
+        if not (_holds(dst, size, content_hash) and _holds(src, size, content_hash)):
+            return Outcome(d, Status.FAILED, "changed since the check; left as it is")
+        try:
+            os.unlink(src)
+        except OSError as exc:
+            why = f"{dst} holds its verified copy, but the original could not be removed"
+            return Outcome(d, Status.FAILED, f"{why} ({_why(exc)}); it stays", in_library=True)
+        _fsync_dir(src.parent)
+        return Outcome(d, Status.DONE, in_library=True)
+    if step is RecoveryStep.RECORD:
+        return Outcome(d, Status.DONE, in_library=True)
+    if step is RecoveryStep.MISSING:
+        return Outcome(d, Status.FAILED, d.reason)
+    return Outcome(d, Status.DONE)  # undone, or another file's name: nothing to change
+
+
+def _holds(path: Path, size: int, content_hash: str) -> bool:
+    try:
+        if os.stat(path, follow_symlinks=False).st_size != size:
+            return False
+        return hash_file(path) == content_hash
+    except OSError:
+        return False
 
 
 def make_folders(folder: Path, root: Path | None) -> None:
@@ -440,15 +484,6 @@ def _move_in_place(src: Path, dst: Path, flush_later: Callable[[Path], None]) ->
     flush_later(dst.parent)
     flush_later(src.parent)
     return True
-
-
-CLAIM_MARK = b"\0photoorganiser claim "
-
-
-def claim_content(content_hash: str) -> bytes:
-    """What a name claimed without an atomic no-clobber primitive holds until the verified
-    copy replaces it: recognisable, so recovery removes it after a kill."""
-    return CLAIM_MARK + content_hash.encode()
 
 
 def _publish(tmp: Path, dst: Path, content_hash: str) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.values import (
+    WEAK_SOURCES,
     Action,
     Analysis,
     AnalysisFailure,
@@ -32,7 +33,6 @@ from ..core.values import (
     ScanEntry,
     TransferMode,
 )
-from ..media.analyse import WEAK_SOURCES
 from .paths import UNDATED_FOLDER, Template, render
 
 Result = ScanEntry | Analysis | AnalysisFailure

@@ -1,6 +1,7 @@
-"""A run's hold on the library: the lock, the catalog, recovery and adoption.
+"""A run's hold on the library: the lock, the catalog, the run's record.
 
-    with open_library(...) as lib:   # lock; recover a killed run; adopt an uncatalogued library
+    with open_library(...) as lib:   # lock; the catalog opened (or rebuilt); this run recorded
+        lib.needs_adoption           # a library without a catalog yet: index it first
         lib.index                    # what collisions asks: is this content already here?
         lib.cached / lib.remember    # the analysis cache of input files
         lib.journal                  # what execute writes before it acts
@@ -18,14 +19,12 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from ..core.textsafe import path_text
 from ..core.values import Analysis, AnalysisFailure, ScanEntry
-from ..importing.collisions import DiskLibrary, LibraryIndex
-from ..importing.report import default_report_path, write_sync_report
 from ..media.analyse import AnalyseOptions
 from ..media.timezones import timezone_key
 from .catalog import (
@@ -38,54 +37,13 @@ from .catalog import (
     catalog_failure,
     set_aside,
 )
-from .journal import Journal, Recovered, recover
+from .index import CatalogLibrary, DiskLibrary, LibraryIndex
+from .journal import Journal
 from .lock import library_lock, refuse_link
-from .sync import SyncResult, sync_library
 
 log = logging.getLogger("photoorganiser")
 
 SIDECAR_SUFFIXES = frozenset({".xmp", ".thm", ".aae", ".json"})
-
-
-class CatalogLibrary(DiskLibrary):
-    """Content already in the library, from the catalog's hash index: no walk, no reads.
-
-    Files put in the library by hand since the last sync are still found where the
-    new file would be filed (its name and numbered variants), by size and hash.
-    """
-
-    def __init__(self, catalog: Catalog) -> None:
-        super().__init__(catalog.root)
-        self.catalog = catalog
-
-    def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
-        for row in self.catalog.find_by_hash(content_hash):
-            path = self.root / row.path
-            try:
-                if row.size == size and os.stat(path, follow_symlinks=False).st_size == size:
-                    return path
-            except OSError:
-                continue  # vanished since it was catalogued: `sync` will drop the row
-        return self.find_nearby(content_hash, size, near)
-
-    def imported_from(self, sidecar: Path) -> tuple[Path, Path] | None:
-        """The photo an earlier run imported from beside `sidecar` (NAME.EXT.xmp names
-        it; NAME.xmp / NAME.aae / NAME.thm match its stem), if it is still in the library."""
-        inner = sidecar.name[: -len(sidecar.suffix)].lower()
-        matches = []
-        for rel, source in self.catalog.imported_from(sidecar.parent):
-            media = Path(source)
-            if media == sidecar or media.suffix.lower() in SIDECAR_SUFFIXES:
-                continue
-            exact = media.name.lower() == inner
-            if exact or media.stem.lower() == inner:
-                path = self.root / rel
-                if os.path.lexists(path):
-                    matches.append((not exact, str(media), media, path))
-        if not matches:
-            return None
-        _, _, media, path = min(matches)
-        return media, path
 
 
 @dataclass
@@ -95,8 +53,7 @@ class LibrarySession:
     index: LibraryIndex
     options_key: str
     run_id: str | None = None
-    recovered: list[Recovered] = field(default_factory=list)
-    adopted: SyncResult | None = None
+    needs_adoption: bool = False  # files but no catalog (or a rebuilt one): index them first
     rebuilt: Salvage | None = None  # sync --rebuild: what was set aside and salvaged
 
     @property
@@ -165,7 +122,9 @@ def open_library(
     progress: bool,
     rebuild: bool = False,
 ) -> Iterator[LibrarySession]:
-    """The library, locked, its catalog open and recovered (see the module's docstring).
+    """The library, locked, its catalog open, this run recorded (see the module's docstring).
+    Recovering a killed run and adopting an uncatalogued library are the caller's
+    first stages (runs/startup.py).
 
     Every catalog error, here or in the caller's block, leaves as one CatalogDamaged
     or CatalogUnavailable (never an SQLite traceback); `rebuild` sets the catalog
@@ -209,12 +168,7 @@ def open_library(
                 if salvage is not None:
                     catalog.restore(salvage)
                 catalog.mark_unfinished_runs()
-                session.recovered = recover(catalog)
-                if salvage is not None or (catalog.fresh and _has_files(root)):
-                    log.warning("no catalog in %s yet: indexing the files already there", root)
-                    session.adopted = sync_library(
-                        catalog, analyse_options, workers=workers, progress=progress
-                    )
+                session.needs_adoption = salvage is not None or (catalog.fresh and _has_files(root))
                 session.run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
                 catalog.begin_run(session.run_id, command)
             except sqlite3.Error as exc:  # a full disk, a damaged page found late
@@ -240,48 +194,3 @@ def _has_files(root: Path) -> bool:
         if files:
             return True
     return False
-
-
-class SyncUsageError(ValueError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SyncOptions:
-    library: Path
-    workers: int = 1
-    timezone: str | None = None
-    report: Path | None = None
-    report_dir: Path = Path("reports")
-    progress: bool = True
-    wait: bool = False
-    rebuild: bool = False  # set the catalog aside and make a new one from the disk
-
-
-def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
-    """`photoorganiser sync`: the catalog made to match the disk, and a report of changes."""
-    started = datetime.now()
-    root = Path(os.path.abspath(options.library))
-    if not root.is_dir():
-        raise SyncUsageError(f"library {options.library} is not a folder")
-    analyse_options = AnalyseOptions(options.timezone, use_mtime=True)
-    with open_library(
-        root,
-        command="sync",
-        dry_run=False,
-        wait=options.wait,
-        analyse_options=analyse_options,
-        workers=options.workers,
-        progress=options.progress,
-        rebuild=options.rebuild,
-    ) as lib:
-        assert lib.catalog is not None
-        result = lib.adopted or sync_library(
-            lib.catalog, analyse_options, workers=options.workers, progress=options.progress
-        )
-        if lib.rebuilt is not None:
-            result = replace(result, rebuilt=True, set_aside=lib.rebuilt.set_aside)
-        report = options.report or default_report_path(options.report_dir, started, "sync")
-        write_sync_report(result, report)
-        lib.finish(report)
-    return result, report

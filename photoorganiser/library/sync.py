@@ -13,6 +13,8 @@ from enum import Enum
 from pathlib import Path
 
 from ..core.progress import Progress
+from ..core.reportfile import ReportHeader, ReportWriter
+from ..core.textsafe import display_text, path_text
 from ..core.values import Analysis, AnalysisFailure
 from ..media.analyse import AnalyseOptions, analyse, needs_analysis
 from ..media.scan import scan
@@ -24,6 +26,7 @@ class Change(Enum):
     CHANGED = "changed"
     REMOVED = "removed"
     FAILED = "failed"  # could not be read: not catalogued
+    RECOVERED = "recovered"  # a killed run's transfer, finished or undone first
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +90,24 @@ def _record(
     captured = r.captured.isoformat() if r.captured else None
     change = Change.CHANGED if rel in known else Change.ADDED
     return SyncChange(e.path, change, e.size, r.hash, captured)
+
+
+SYNC_COLUMNS = ["path", "change", "size", "hash", "captured_at", "error"]
+
+
+def sync_cells(c) -> list[str]:
+    """One row of a `sync` report (a sync.SyncChange)."""
+    return [
+        path_text(c.path),
+        c.change.value,
+        str(c.size or ""),
+        c.hash or "",
+        c.captured_at or "",
+        display_text(c.error or ""),
+    ]
+
+
+def write_sync_report(result, path: Path, header: ReportHeader | None = None) -> None:
+    """One row per catalog change of a `sync` (a sync.SyncResult), header first."""
+    with ReportWriter(path, header or ReportHeader("sync"), SYNC_COLUMNS) as writer:
+        writer.write_rows(sync_cells(c) for c in result.changes)

@@ -25,6 +25,16 @@ from pathlib import Path
 from ..core.hashing import hash_file
 from ..core.parallel import tmap
 from ..core.progress import Progress
+from ..core.reportfile import (
+    FORMAT,
+    ReportHeader,
+    ReportUnwritable,
+    check_place,
+    default_report_path,
+    read_header,
+    report_columns,
+)
+from ..core.textsafe import text_path
 from ..core.values import (
     Action,
     Analysis,
@@ -37,24 +47,14 @@ from ..core.values import (
     ScanEntry,
     Status,
 )
+from ..importing.execute import INTERRUPTED, Interrupted, execute
+from ..importing.paths import sanitise_component
+from ..importing.report import ReportRow, read_report
 from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions
 from ..media.scan import classify
-from .execute import INTERRUPTED, Interrupted, execute
-from .importer import ImportResult, RunReport
-from .paths import sanitise_component
-from .report import (
-    FORMAT,
-    ReportHeader,
-    ReportRow,
-    ReportUnwritable,
-    check_place,
-    default_report_path,
-    read_header,
-    read_report,
-    report_columns,
-    text_path,
-)
+from .runreport import ImportResult, RunReport
+from .startup import adopt, recover
 
 
 class ApplyUsageError(ValueError):
@@ -163,6 +163,8 @@ def run_apply(options: ApplyOptions) -> ImportResult:
         run.attach(lib)
         decisions: list[Decision] = []
         try:
+            run.notes += recover(lib, run.write, dry_run=False)
+            adopt(lib, AnalyseOptions(), workers=options.workers, progress=options.progress)
             decisions = [decision_from_row(row, library, plan) for row in plan.rows]
             decisions = _once(decisions)
             decisions = _verify_sources(decisions, options)
