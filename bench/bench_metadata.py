@@ -103,6 +103,12 @@ def main() -> None:
     parser.add_argument("--no-exiftool", action="store_true")
     args = parser.parse_args()
 
+    if not (args.corpus / "manifest.csv").is_file():
+        print(
+            f"no corpus at {args.corpus} (no manifest.csv there): give --corpus DIR or set"
+            " PHOTOORGANISER_CORPUS; nothing measured"
+        )
+        return
     rows = load_manifest(args.corpus)
     paths = [args.corpus / r["path"] for r in rows]
     best = None

@@ -9,6 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests/media.py
 
 REPO = Path(__file__).resolve().parents[1]
+# The real-file corpus: one setting for tests and benchmarks (README, "Development").
 CORPUS = Path(os.environ.get("PHOTOORGANISER_CORPUS", REPO.parent / "shared" / "corpus" / "real"))
 
 
