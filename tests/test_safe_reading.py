@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from media import box, exif_bytes, make_heic, make_jpeg, make_mp4, noise_image
 
-from photoorganiser.media import analyse as analyse_module
 from photoorganiser.core import hashing
 from photoorganiser.core.hashing import (
     NotRegularFile,
@@ -30,6 +29,7 @@ from photoorganiser.core.hashing import (
     read_and_hash,
 )
 from photoorganiser.core.values import Analysis, AnalysisFailure, DateSource, FileKind, ScanEntry
+from photoorganiser.media import analyse as analyse_module
 from photoorganiser.media import metadata, xmp
 from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
 from photoorganiser.media.dates import date_from_xmp_sidecar, parse_datetime
