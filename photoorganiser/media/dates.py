@@ -1,4 +1,4 @@
-"""Capture dates from text: EXIF/XMP date strings, file names, Takeout JSON, XMP sidecars.
+"""Capture dates from text: EXIF/XMP date strings, file names, Takeout JSON.
 
 Rules (shared by every reader):
 
@@ -197,18 +197,3 @@ def date_from_takeout_json(data: bytes, tz: tzinfo) -> CaptureDate | None:
         return None
     wall, offset = utc_to_local(utc, tz)
     return CaptureDate(wall, DateSource.TAKEOUT_JSON, offset)
-
-
-# --- XMP sidecar -------------------------------------------------------------------
-
-
-def date_from_xmp_sidecar(data: bytes) -> CaptureDate | None:
-    """A standalone .xmp file's capture date: exif:DateTimeOriginal, photoshop:DateCreated,
-    xmp:CreateDate, in that order."""
-    from .xmp import parse_xmp
-
-    found = parse_xmp(data).sidecar_date()
-    if found is None:
-        return None
-    wall, offset, _tag = found
-    return CaptureDate(wall, DateSource.XMP_SIDECAR, offset)
