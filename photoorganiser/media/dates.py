@@ -1,4 +1,4 @@
-"""Capture dates from text: EXIF/XMP date strings, file names, Takeout JSON.
+"""Capture dates from text: EXIF/XMP and RFC 822 date strings, file names, Takeout JSON.
 
 Rules (shared by every reader):
 
@@ -130,6 +130,43 @@ def utc_to_local(utc: datetime, tz: tzinfo) -> tuple[datetime, timedelta | None]
     """A naive UTC instant -> (naive wall time in tz at that instant, tz's offset then)."""
     local = utc.replace(tzinfo=UTC).astimezone(tz)
     return local.replace(tzinfo=None), local.utcoffset()
+
+
+# --- RFC 822 / ctime dates (PNG Creation Time, AVI IDIT) ------------------------
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+        start=1,
+    )
+}
+
+
+def parse_rfc_date(text: bytes | str) -> tuple[datetime, timedelta | None] | None:
+    """`Mon Mar 3 09:44:56 2003`, `Sat, 05 Jan 2019 10:00:00 +0100` and similar."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    m = re.search(
+        r"(?:(\d{1,2})\s+([A-Za-z]{3})|([A-Za-z]{3})\s+(\d{1,2}))[,\s]+"
+        r"(?:(\d{4})\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s+(\d{4}))?\s*([+-]\d{4}|Z|GMT|UTC)?",
+        text,
+    )
+    if not m:
+        return None
+    day = int(m.group(1) or m.group(4))
+    month = _MONTHS.get((m.group(2) or m.group(3)).lower())
+    year = m.group(5) or m.group(9)
+    if not month or not year:
+        return None
+    wall = make_datetime(
+        int(year), month, day, int(m.group(6)), int(m.group(7)), int(m.group(8) or 0)
+    )
+    if wall is None:
+        return None
+    zone = m.group(10)
+    # only "GMT" is read as +00:00; a "UTC" suffix gives no zone (unchanged by the split)
+    return wall, parse_zone("Z" if zone == "GMT" else zone)
 
 
 # --- file names ------------------------------------------------------------------

@@ -29,7 +29,14 @@ from pathlib import Path
 
 from ..core.values import CaptureDate, DateSource, MediaInfo
 from .bmff import BmffInfo, Source, read_bmff
-from .dates import apply_subsec, make_datetime, parse_datetime, parse_zone, utc_to_local
+from .dates import (
+    apply_subsec,
+    make_datetime,
+    parse_datetime,
+    parse_rfc_date,
+    parse_zone,
+    utc_to_local,
+)
 from .exif import (
     RW2_BORDERS,
     T_CREATE,
@@ -347,7 +354,7 @@ def _png_text(found: _Found, kind: bytes, payload: bytes) -> None:
             start = raw.find(b"Exif\0\0")
             found.exif = _tiff_or_problem(raw[start + 6 :] if start >= 0 else raw, found)
     elif key == b"Creation Time":
-        parsed = parse_datetime(text) or _parse_rfc_date(text)
+        parsed = parse_datetime(text) or parse_rfc_date(text)
         if parsed:
             found.others.append(CaptureDate(parsed[0], DateSource.PNG_CREATION_TIME, parsed[1]))
 
@@ -361,40 +368,6 @@ def _imagemagick_profile(text: bytes) -> bytes | None:
         return bytes.fromhex(parts[2].decode("latin-1").replace("\n", "").replace(" ", ""))
     except ValueError:
         return None
-
-
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
-        start=1,
-    )
-}
-
-
-def _parse_rfc_date(text: bytes | str) -> tuple[datetime, timedelta | None] | None:
-    """`Mon Mar 3 09:44:56 2003`, `Sat, 05 Jan 2019 10:00:00 +0100` and similar."""
-    if isinstance(text, bytes):
-        text = text.decode("latin-1")
-    m = re.search(
-        r"(?:(\d{1,2})\s+([A-Za-z]{3})|([A-Za-z]{3})\s+(\d{1,2}))[,\s]+"
-        r"(?:(\d{4})\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s+(\d{4}))?\s*([+-]\d{4}|Z|GMT|UTC)?",
-        text,
-    )
-    if not m:
-        return None
-    day = int(m.group(1) or m.group(4))
-    month = _MONTHS.get((m.group(2) or m.group(3)).lower())
-    year = m.group(5) or m.group(9)
-    if not month or not year:
-        return None
-    wall = make_datetime(
-        int(year), month, day, int(m.group(6)), int(m.group(7)), int(m.group(8) or 0)
-    )
-    if wall is None:
-        return None
-    zone = m.group(10)
-    return wall, parse_zone("Z" if zone in ("GMT", _IS_UTC) else zone)
 
 
 def _read_gif(head: bytes) -> _Found:
@@ -472,7 +445,7 @@ def _read_avi(src: Source) -> _Found:
                 found.width, found.height = struct.unpack("<II", src.read(s + 32, 8))
             elif kind in (b"IDIT", b"ICRD") and e - s < 256:
                 text = src.read(s, e - s)
-                parsed = _parse_rfc_date(text) or parse_datetime(text)
+                parsed = parse_rfc_date(text) or parse_datetime(text)
                 if parsed and found.video is None:
                     found.video = CaptureDate(parsed[0], DateSource.RIFF_DATETIME_ORIGINAL)
             elif kind == b"strd" and found.exif is None and e - s < 1024 * 1024:
