@@ -9,12 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from photoorganiser.core.values import DateSource
-from photoorganiser.media.dates import (
-    date_from_filename,
-    date_from_takeout_json,
-    date_from_xmp_sidecar,
-    parse_datetime,
-)
+from photoorganiser.media.dates import date_from_filename, date_from_takeout_json, parse_datetime
+from photoorganiser.media.xmp import date_from_xmp_sidecar
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,8 @@ from photoorganiser.core.values import Analysis, AnalysisFailure, DateSource, Fi
 from photoorganiser.media import analyse as analyse_module
 from photoorganiser.media import metadata, xmp
 from photoorganiser.media.analyse import AnalyseOptions, analyse_entry
-from photoorganiser.media.dates import date_from_xmp_sidecar, parse_datetime
+from photoorganiser.media.dates import parse_datetime
+from photoorganiser.media.xmp import date_from_xmp_sidecar
 
 MiB = 1 << 20
 XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
@@ -463,7 +464,7 @@ def test_parse_time_limit_covers_sidecars(tmp_path: Path, monkeypatch: pytest.Mo
     path = tmp_path / "a.xmp"
     path.write_bytes(b"<x:xmpmeta/>")
     monkeypatch.setattr(analyse_module, "PARSE_TIME_LIMIT", 0.2)
-    monkeypatch.setattr(analyse_module.dates, "date_from_xmp_sidecar", _spin)
+    monkeypatch.setattr(analyse_module.xmp, "date_from_xmp_sidecar", _spin)
     with deadline(10):
         result = analyse_entry(
             _entry(path, path.stat().st_size, FileKind.SIDECAR), AnalyseOptions()

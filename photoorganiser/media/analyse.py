@@ -31,7 +31,7 @@ from ..core.values import (
     MediaInfo,
     ScanEntry,
 )
-from . import dates, metadata
+from . import dates, metadata, xmp
 from .timezones import resolve_timezone
 
 ANALYSED_KINDS = (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR)
@@ -175,7 +175,7 @@ def _sidecar_date(path: Path, data: bytes | None, tz: tzinfo) -> CaptureDate | N
         return None
     ext = path.suffix.lower()
     if ext == ".xmp":
-        return dates.date_from_xmp_sidecar(data)
+        return xmp.date_from_xmp_sidecar(data)
     if ext == ".json":
         return dates.date_from_takeout_json(data, tz)
     if ext == ".thm":  # a camera's JPEG thumbnail of its video, with the EXIF the AVI lacks

@@ -1,4 +1,4 @@
-"""Capture dates from text: EXIF/XMP date strings, file names, Takeout JSON, XMP sidecars.
+"""Capture dates from text: EXIF/XMP and RFC 822 date strings, file names, Takeout JSON.
 
 Rules (shared by every reader):
 
@@ -132,6 +132,43 @@ def utc_to_local(utc: datetime, tz: tzinfo) -> tuple[datetime, timedelta | None]
     return local.replace(tzinfo=None), local.utcoffset()
 
 
+# --- RFC 822 / ctime dates (PNG Creation Time, AVI IDIT) ------------------------
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+        start=1,
+    )
+}
+
+
+def parse_rfc_date(text: bytes | str) -> tuple[datetime, timedelta | None] | None:
+    """`Mon Mar 3 09:44:56 2003`, `Sat, 05 Jan 2019 10:00:00 +0100` and similar."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    m = re.search(
+        r"(?:(\d{1,2})\s+([A-Za-z]{3})|([A-Za-z]{3})\s+(\d{1,2}))[,\s]+"
+        r"(?:(\d{4})\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s+(\d{4}))?\s*([+-]\d{4}|Z|GMT|UTC)?",
+        text,
+    )
+    if not m:
+        return None
+    day = int(m.group(1) or m.group(4))
+    month = _MONTHS.get((m.group(2) or m.group(3)).lower())
+    year = m.group(5) or m.group(9)
+    if not month or not year:
+        return None
+    wall = make_datetime(
+        int(year), month, day, int(m.group(6)), int(m.group(7)), int(m.group(8) or 0)
+    )
+    if wall is None:
+        return None
+    zone = m.group(10)
+    # only "GMT" is read as +00:00; a "UTC" suffix gives no zone (unchanged by the split)
+    return wall, parse_zone("Z" if zone == "GMT" else zone)
+
+
 # --- file names ------------------------------------------------------------------
 
 # Date and time, e.g. IMG_20200101_120000, PXL_20200101_120000123, 2020-01-01 12.00.00,
@@ -197,18 +234,3 @@ def date_from_takeout_json(data: bytes, tz: tzinfo) -> CaptureDate | None:
         return None
     wall, offset = utc_to_local(utc, tz)
     return CaptureDate(wall, DateSource.TAKEOUT_JSON, offset)
-
-
-# --- XMP sidecar -------------------------------------------------------------------
-
-
-def date_from_xmp_sidecar(data: bytes) -> CaptureDate | None:
-    """A standalone .xmp file's capture date: exif:DateTimeOriginal, photoshop:DateCreated,
-    xmp:CreateDate, in that order."""
-    from .xmp import parse_xmp
-
-    found = parse_xmp(data).sidecar_date()
-    if found is None:
-        return None
-    wall, offset, _tag = found
-    return CaptureDate(wall, DateSource.XMP_SIDECAR, offset)

@@ -4,6 +4,8 @@ XMP packets are RDF/XML, but real files carry both the attribute form
 (`exif:DateTimeOriginal="..."`) and the element form (`<xmp:CreateDate>...</...>`), old
 prefixes (`xap:` for `xmp:`) and broken namespaces. An XML parser would reject some of
 them, so we match property names by their local name and accept any prefix.
+
+Also a standalone .xmp sidecar's capture date (`date_from_xmp_sidecar`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..core.values import CaptureDate, DateSource
 from .dates import parse_datetime
 
 _NAMES = "DateTimeOriginal|CreateDate|DateCreated|DateTimeDigitized|Make|Model"
@@ -114,3 +117,13 @@ def parse_xmp(data: bytes | str) -> XmpInfo:
             if key not in info.values and value.strip():
                 info.values[key] = _unescape(value)
     return info
+
+
+def date_from_xmp_sidecar(data: bytes) -> CaptureDate | None:
+    """A standalone .xmp file's capture date: exif:DateTimeOriginal, photoshop:DateCreated,
+    xmp:CreateDate, in that order."""
+    found = parse_xmp(data).sidecar_date()
+    if found is None:
+        return None
+    wall, offset, _tag = found
+    return CaptureDate(wall, DateSource.XMP_SIDECAR, offset)

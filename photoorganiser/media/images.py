@@ -1,0 +1,246 @@
+"""Still-image formats: JPEG (with IPTC; also EXV and MPO), PNG, GIF, WebP, BMP.
+
+Each reader walks the file's segments or chunks up to the image data and fills a `Found`.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+from ..core.values import CaptureDate, DateSource
+from .bmff import Source
+from .ciff import read_ciff
+from .containers import riff_chunks
+from .dates import make_datetime, parse_datetime, parse_rfc_date, parse_zone
+from .exif import ExifFormatError, parse_tiff
+from .found import Found, MetadataError, tiff_or_problem
+
+_XMP_JPEG = b"http://ns.adobe.com/xap/1.0/\0"
+
+
+_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
+    found = Found(fmt)
+    pos = start + 2 if not exv else start
+    sos = None
+    iptc: bytes | None = None
+    count = 0
+    while pos + 4 <= src.size and count < 10_000:
+        count += 1
+        hdr = src.read(pos, 4)
+        if hdr[0] != 0xFF:
+            found.problems.append(f"corrupt JPEG: marker expected at byte {pos}")
+            break
+        marker = hdr[1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker == 0xD9:
+            break
+        length = struct.unpack_from(">H", hdr, 2)[0]
+        if length < 2:
+            found.problems.append(f"corrupt JPEG: bad segment length at byte {pos}")
+            break
+        end = pos + 2 + length
+        if end > src.size:
+            found.problems.append("truncated: JPEG header segment cut short")
+        if marker == 0xDA:
+            sos = pos
+            break
+        if marker in _SOF or marker in (0xE0, 0xE1, 0xE2, 0xED):
+            payload = src.read(pos + 4, length - 2)
+            if marker == 0xE1 and payload[:6] == b"Exif\0\0" and found.exif is None:
+                try:
+                    found.exif = parse_tiff(payload[6:])
+                except (ExifFormatError, struct.error, IndexError) as exc:
+                    found.warnings.append(f"corrupt EXIF block ({exc})")
+            elif marker == 0xE1 and payload.startswith(_XMP_JPEG) and found.xmp is None:
+                found.xmp = payload[len(_XMP_JPEG) :]
+            elif marker == 0xED and payload.startswith(b"Photoshop 3.0\0"):
+                iptc = payload
+            elif marker == 0xE0 and payload[6:10] == b"HEAP":
+                read_ciff(payload, found, sizes=False)
+            elif marker == 0xE2 and payload[:4] == b"MPF\0" and fmt == "JPEG":
+                found.format = "MPO"
+            elif marker in _SOF and found.width is None and len(payload) >= 5:
+                found.height, found.width = struct.unpack_from(">HH", payload, 1)
+        pos = end
+    if exv:
+        found.width = found.height = None
+        return found
+    if sos is None:
+        if found.width is None and found.exif is None and found.xmp is None:
+            raise MetadataError("not a readable JPEG: no frame header or metadata found")
+        found.problems.append("truncated: JPEG has no image data (no start-of-scan marker)")
+    else:
+        data = src.data
+        if data is not None:
+            ends = data.rfind(b"\xff\xd9", sos) >= 0
+        else:
+            tail_start = max(sos, src.size - 1024 * 1024)
+            ends = src.read(tail_start, src.size - tail_start).rfind(b"\xff\xd9") >= 0
+        if not ends:
+            found.problems.append("truncated: JPEG data ends before the end-of-image marker")
+    if iptc is not None:
+        date = _iptc_date(iptc)
+        if date is not None:
+            found.others.append(date)
+    return found
+
+
+def _iptc_date(payload: bytes) -> CaptureDate | None:
+    """IPTC 2:55 DateCreated + 2:60 TimeCreated from a Photoshop APP13 segment."""
+    pos = payload.find(b"8BIM\x04\x04")
+    if pos < 0:
+        return None
+    values: dict[int, bytes] = {}
+    i = payload.find(b"\x1c\x02", pos)
+    guard = 0
+    while i >= 0 and i + 5 <= len(payload) and payload[i] == 0x1C and guard < 1000:
+        guard += 1
+        record, dataset, n = (
+            payload[i + 1],
+            payload[i + 2],
+            struct.unpack_from(">H", payload, i + 3)[0],
+        )
+        if n & 0x8000:
+            break
+        if record == 2:
+            values.setdefault(dataset, payload[i + 5 : i + 5 + n])
+        i += 5 + n
+    d = values.get(55, b"").decode("latin-1")
+    if not re.fullmatch(r"\d{8}", d):
+        return None
+    t = values.get(60, b"").decode("latin-1").strip("\x00 ")
+    m = re.match(r"(\d{2}):?(\d{2}):?(\d{2})([+-]\d{2}:?\d{2})?(?!\d)", t)
+    if t and not m:  # a damaged time: not midnight of that day (see dates.py)
+        return None
+    hh, mi, ss, zone = (
+        (int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)) if m else (0, 0, 0, None)
+    )
+    wall = make_datetime(int(d[:4]), int(d[4:6]), int(d[6:8]), hh, mi, ss)
+    if wall is None:
+        return None
+    return CaptureDate(wall, DateSource.IPTC_DATE_CREATED, parse_zone(zone))
+
+
+def read_png(src: Source) -> Found:
+    found = Found("PNG")
+    pos = 8
+    count = 0
+    seen_end = False
+    while pos + 8 <= src.size and count < 100_000:
+        count += 1
+        length, kind = struct.unpack(">I4s", src.read(pos, 8))
+        end = pos + 12 + length
+        if end > src.size:
+            found.problems.append(f"truncated: PNG chunk '{kind.decode('latin-1')}' cut short")
+        if kind == b"IHDR" and length >= 8 and pos + 16 <= src.size:
+            found.width, found.height = struct.unpack(">II", src.read(pos + 8, 8))
+        elif kind == b"IEND":
+            seen_end = True
+            break
+        elif kind in (b"eXIf", b"tEXt", b"iTXt", b"zTXt") and length <= 16 * 1024 * 1024:
+            _png_text(found, kind, src.read(pos + 8, length))
+        elif kind not in (b"IDAT", b"PLTE", b"IHDR") and not kind.isalpha():
+            found.problems.append("corrupt PNG chunk list")
+            break
+        pos = end
+    if found.width is None:
+        raise MetadataError("not a readable PNG: no IHDR header")
+    if not seen_end and not any(p.startswith("truncated") for p in found.problems):
+        found.problems.append("truncated: PNG has no IEND chunk")
+    return found
+
+
+def _png_text(found: Found, kind: bytes, payload: bytes) -> None:
+    if kind == b"eXIf":
+        if found.exif is None:
+            found.exif = tiff_or_problem(payload, found)
+        return
+    key, _, rest = payload.partition(b"\0")
+    try:
+        if kind == b"zTXt":
+            text = zlib.decompressobj().decompress(rest[1:], 16 * 1024 * 1024)
+        elif kind == b"iTXt":
+            compressed = rest[:1] == b"\x01"
+            rest = rest[2:]
+            rest = rest.split(b"\0", 2)[-1]  # skip language tag and translated keyword
+            text = zlib.decompressobj().decompress(rest, 16 * 1024 * 1024) if compressed else rest
+        else:
+            text = rest
+    except zlib.error:
+        found.warnings.append(f"corrupt PNG {kind.decode()} chunk")
+        return
+    if key == b"XML:com.adobe.xmp" and found.xmp is None:
+        found.xmp = text
+    elif key == b"Raw profile type xmp" and found.xmp is None:
+        found.xmp = _imagemagick_profile(text)
+    elif re.fullmatch(rb"(xmp|exif|photoshop|tiff):\w+", key):
+        found.xmp_extra.setdefault(key.decode(), text.decode("utf-8", "replace").strip())
+    elif key in (b"Raw profile type exif", b"Raw profile type APP1") and found.exif is None:
+        raw = _imagemagick_profile(text)
+        if raw is not None:
+            start = raw.find(b"Exif\0\0")
+            found.exif = tiff_or_problem(raw[start + 6 :] if start >= 0 else raw, found)
+    elif key == b"Creation Time":
+        parsed = parse_datetime(text) or parse_rfc_date(text)
+        if parsed:
+            found.others.append(CaptureDate(parsed[0], DateSource.PNG_CREATION_TIME, parsed[1]))
+
+
+def _imagemagick_profile(text: bytes) -> bytes | None:
+    # "\nexif\n    1234\n4578696600..." : name, length, hex digits
+    parts = text.split(None, 2)
+    if len(parts) < 3:
+        return None
+    try:
+        return bytes.fromhex(parts[2].decode("latin-1").replace("\n", "").replace(" ", ""))
+    except ValueError:
+        return None
+
+
+def read_gif(head: bytes) -> Found:
+    if len(head) < 10:
+        raise MetadataError("not a readable GIF: header cut short")
+    w, h = struct.unpack_from("<HH", head, 6)
+    return Found("GIF", width=w, height=h)
+
+
+def read_webp(src: Source) -> Found:
+    found = Found("WEBP")
+    for kind, start, end in riff_chunks(src, 12, src.size, found):
+        if kind == b"VP8X" and end - start >= 10:
+            p = src.read(start, 10)
+            found.width = int.from_bytes(p[4:7], "little") + 1
+            found.height = int.from_bytes(p[7:10], "little") + 1
+        elif kind == b"VP8 " and found.width is None and end - start >= 10:
+            p = src.read(start, 10)
+            w, h = struct.unpack_from("<HH", p, 6)
+            found.width, found.height = w & 0x3FFF, h & 0x3FFF
+        elif kind == b"VP8L" and found.width is None and end - start >= 5:
+            p = src.read(start, 5)
+            bits = int.from_bytes(p[1:5], "little")
+            found.width, found.height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        elif kind == b"EXIF" and found.exif is None:
+            raw = src.read(start, end - start)
+            if raw.startswith(b"Exif\0\0"):
+                raw = raw[6:]
+            found.exif = tiff_or_problem(raw, found)
+        elif kind == b"XMP " and found.xmp is None:
+            found.xmp = src.read(start, end - start)
+    if found.width is None:
+        raise MetadataError("not a readable WEBP: no image header")
+    return found
+
+
+def read_bmp(head: bytes) -> Found:
+    w, h = struct.unpack_from("<ii", head, 18)
+    return Found("BMP", width=abs(w), height=abs(h))

@@ -1,0 +1,137 @@
+"""The date policy: which of the dates a file carries is its capture date.
+
+Date priority (first valid one wins; zero, blank and impossible dates are skipped):
+
+1. EXIF DateTimeOriginal (+ OffsetTimeOriginal, SubSecTimeOriginal)
+2. EXIF CreateDate (DateTimeDigitized, + OffsetTimeDigitized, SubSecTimeDigitized)
+3. the video's own date: Apple Keys CreationDate (local + zone), UserData `date` (local +
+   zone), then QuickTime mvhd CreateDate / mdhd MediaCreateDate (UTC by spec, converted to
+   wall time in `tz`; when an XMP date with a zone names the same instant within 2 minutes,
+   that XMP date is used instead, since it also knows the local zone); RIFF/AVI, Matroska,
+   H.264 (AVCHD) dates
+4. XMP: exif:DateTimeOriginal, xmp:CreateDate, photoshop:DateCreated
+5. others: IPTC DateCreated+TimeCreated, PNG "Creation Time", ASF CreationDate, and last
+   EXIF ModifyDate (IFD0 DateTime)
+
+`finish` applies it to what a reader found, and settles make/model/size the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta, tzinfo
+
+from ..core.values import CaptureDate, DateSource, MediaInfo
+from .dates import apply_subsec, parse_datetime, parse_zone, utc_to_local
+from .exif import (
+    T_CREATE,
+    T_DATETIME,
+    T_DTO,
+    T_EXIF_HEIGHT,
+    T_EXIF_WIDTH,
+    T_MAKERNOTE,
+    T_OFFSET_DIGI,
+    T_OFFSET_ORIG,
+    T_SUBSEC_DIGI,
+    T_SUBSEC_ORIG,
+    ExifInfo,
+    apple_content_id,
+)
+from .found import IS_UTC, Found, clean
+from .xmp import parse_xmp
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value if isinstance(value, str) else None
+
+
+def _exif_dates(exif: ExifInfo) -> list[CaptureDate]:
+    out = []
+    for tag, off_tag, sub_tag, source in (
+        (T_DTO, T_OFFSET_ORIG, T_SUBSEC_ORIG, DateSource.EXIF_DATETIME_ORIGINAL),
+        (T_CREATE, T_OFFSET_DIGI, T_SUBSEC_DIGI, DateSource.EXIF_CREATE_DATE),
+    ):
+        parsed = parse_datetime(_text(exif.exif.get(tag)))
+        if parsed:
+            wall = apply_subsec(parsed[0], _text(exif.exif.get(sub_tag)))
+            offset = parse_zone(_text(exif.exif.get(off_tag))) or parsed[1]
+            out.append(CaptureDate(wall, source, offset))
+    return out
+
+
+_XMP_SOURCES = {
+    "DateTimeOriginal": DateSource.XMP_DATETIME_ORIGINAL,
+    "CreateDate": DateSource.XMP_CREATE_DATE,
+    "DateCreated": DateSource.XMP_DATE_CREATED,
+}
+
+
+def _localise(date: CaptureDate, tz: tzinfo) -> CaptureDate:
+    """Dates marked utc_offset="UTC" (a UTC instant) become wall time in tz."""
+    if date.utc_offset != IS_UTC:
+        return date
+    wall, offset = utc_to_local(date.wall, tz)
+    return CaptureDate(wall, date.source, offset)
+
+
+def finish(found: Found, tz: tzinfo) -> MediaInfo:
+    exif = found.exif
+    xmp = parse_xmp(found.xmp or b"") if found.xmp or found.xmp_extra else None
+    if xmp is not None:
+        for key, value in found.xmp_extra.items():
+            xmp.values.setdefault(key, value)
+    chain: list[CaptureDate] = []
+    if exif is not None:
+        # Inside a JPEG/HEIF/PNG the EXIF is only metadata; a TIFF-based file's own
+        # structure problems were already counted as damage by raw.read_tiff.
+        found.warnings.extend(p for p in exif.problems if p not in found.problems)
+        chain.extend(_exif_dates(exif))
+    xmp_date = None
+    if xmp is not None:
+        got = xmp.capture_date(date_created=False)
+        if got:
+            xmp_date = CaptureDate(got[0], _XMP_SOURCES[got[2]], got[1])
+    if found.video is not None:
+        video = found.video
+        if (
+            found.qt_utc is not None
+            and xmp_date is not None
+            and xmp_date.utc_offset is not None
+            and abs((xmp_date.wall - xmp_date.utc_offset) - found.qt_utc) <= timedelta(minutes=2)
+        ):
+            video = xmp_date  # same instant, and it knows the local zone
+        chain.append(video)
+    if xmp_date is not None:
+        chain.append(xmp_date)
+    chain.extend(found.others)
+    if xmp is not None:
+        got = xmp.date_created()
+        if got:
+            chain.append(CaptureDate(got[0], DateSource.XMP_DATE_CREATED, got[1]))
+    if exif is not None:
+        parsed = parse_datetime(_text(exif.ifd0.get(T_DATETIME)))
+        if parsed:
+            chain.append(CaptureDate(parsed[0], DateSource.EXIF_MODIFY_DATE, parsed[1]))
+    captured = _localise(chain[0], tz) if chain else None
+
+    make = found.make or (exif.make if exif else None) or (xmp.make if xmp else None)
+    model = found.model or (exif.model if exif else None) or (xmp.model if xmp else None)
+    width, height = found.width, found.height
+    if (width is None or height is None) and exif is not None:
+        w, h = exif.exif.get(T_EXIF_WIDTH), exif.exif.get(T_EXIF_HEIGHT)
+        if isinstance(w, int) and isinstance(h, int) and w and h:
+            width, height = w, h
+    return MediaInfo(
+        captured=captured,
+        make=clean(make),
+        model=clean(model),
+        width=width or None,
+        height=height or None,
+        format=found.format,
+        is_video=found.is_video,
+        problems=tuple(dict.fromkeys(found.problems)),
+        warnings=tuple(w for w in dict.fromkeys(found.warnings) if w not in found.problems),
+        content_id=found.content_id
+        or (apple_content_id(exif.exif.get(T_MAKERNOTE)) if exif is not None else None),
+    )
