@@ -11,6 +11,7 @@ quote the ratio, not the absolute numbers.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -25,12 +26,9 @@ sys.path.insert(0, str(REPO))
 
 from photoorganiser.core.values import DateSource, MediaInfo  # noqa: E402
 from photoorganiser.media.metadata import MetadataError, read_media  # noqa: E402
-from tests.test_corpus_agreement import (  # noqa: E402
-    CORPUS,
-    TZ,
-    expected_vs_got,
-    load_manifest,
-)
+
+# The one corpus setting (README, "Development"): the tests use the same.
+CORPUS = Path(os.environ.get("PHOTOORGANISER_CORPUS", REPO.parent / "shared" / "corpus" / "real"))
 
 BIG = 64 * 1024 * 1024  # above this the importer passes data=None
 
@@ -109,6 +107,11 @@ def main() -> None:
             " PHOTOORGANISER_CORPUS; nothing measured"
         )
         return
+    # the agreement rules live with the corpus test (which skips at import without a corpus)
+    os.environ["PHOTOORGANISER_CORPUS"] = str(args.corpus)
+    global TZ, expected_vs_got
+    from tests.test_corpus_agreement import TZ, expected_vs_got, load_manifest
+
     rows = load_manifest(args.corpus)
     paths = [args.corpus / r["path"] for r in rows]
     best = None

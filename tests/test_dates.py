@@ -157,3 +157,15 @@ def test_parse_datetime(text: str, wall: datetime, offset: timedelta | None) -> 
 )
 def test_parse_datetime_rejects(text: str) -> None:
     assert parse_datetime(text) is None
+
+
+def test_a_date_written_with_utc_keeps_its_zero_offset() -> None:
+    from datetime import timedelta
+
+    from photoorganiser.media.dates import parse_rfc_date
+
+    for text in ("Wed, 01 Jan 2020 12:00:00 UTC", "Wed, 01 Jan 2020 12:00:00 GMT"):
+        wall, offset = parse_rfc_date(text)
+        assert wall == datetime(2020, 1, 1, 12, 0, 0) and offset == timedelta(0), text
+    _wall, offset = parse_rfc_date("Wed, 01 Jan 2020 12:00:00")
+    assert offset is None  # no zone written, none invented

@@ -23,6 +23,7 @@ from ..core.hashing import KEEP_LIMIT, HashedContent, NotRegularFile, read_and_h
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import (
+    WEAK_SOURCES,
     Analysis,
     AnalysisFailure,
     CaptureDate,
@@ -35,7 +36,6 @@ from . import dates, metadata, xmp
 from .timezones import resolve_timezone
 
 ANALYSED_KINDS = (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR)
-WEAK_SOURCES = frozenset({DateSource.FILENAME, DateSource.MTIME})
 # Seconds one file's metadata may take to parse (reading and hashing are not limited:
 # they are linear in the size, and a USB disk may be slow). Normal files take
 # milliseconds; only a pathological structure gets near this, and without a limit it

@@ -165,8 +165,8 @@ def parse_rfc_date(text: bytes | str) -> tuple[datetime, timedelta | None] | Non
     if wall is None:
         return None
     zone = m.group(10)
-    # only "GMT" is read as +00:00; a "UTC" suffix gives no zone (unchanged by the split)
-    return wall, parse_zone("Z" if zone == "GMT" else zone)
+    # "GMT", "UTC" and "Z" all say the time is at +00:00: the offset is kept
+    return wall, parse_zone("Z" if zone in ("GMT", "UTC") else zone)
 
 
 # --- file names ------------------------------------------------------------------
