@@ -192,13 +192,60 @@ class Recovery:
     action: Action  # what the killed run was doing: move or copy
 
 
+class Why(Enum):
+    """The rule behind a decision (the report renders it, with its facts, as `reason`)."""
+
+    NEW = "new"  # a new file, dated by `date`
+    NO_DATE = "no-date"  # no date anywhere (--no-mtime): filed under undated/
+    MTIME = "mtime"  # dated by its modification time
+    SIDECAR = "sidecar"  # travels with `other`
+    SIDECAR_ALONE = "sidecar-alone"  # no media file beside it
+    SIDECAR_LEFT = "sidecar-left"  # its media `other` is not imported (`detail`: its action)
+    SIDECAR_JOINS = "sidecar-joins"  # joins `place`, its photo `other` already in the library
+    SIDECAR_THERE = "sidecar-there"  # the same sidecar is already beside it, at `place`
+    SIDECAR_CLASH = "sidecar-clash"  # `place` already has a different sidecar of this kind
+    SIDECAR_NAME_TAKEN = "sidecar-name-taken"  # another sidecar of `other` takes its name
+    NO_PHOTO = "no-photo"  # its photo was not found
+    DAMAGED = "damaged"  # the content is damaged (`detail`)
+    UNREADABLE = "unreadable"  # could not be read or understood (`detail`)
+    IGNORED = "ignored"  # not imported by scan (`detail`: hidden, system, not media...)
+    SCAN_ERROR = "scan-error"  # scan could not stat or list it (`detail`)
+    IN_LIBRARY = "in-library"  # the same content is at `place`
+    DUPLICATE = "duplicate"  # the same content as `other`, imported in this run
+    ALREADY_DONE = "already-done"  # `place` holds this file: an earlier apply did it
+    IN_LIBRARY_SINCE_PLAN = "in-library-since-plan"  # reached the library after the review
+    FROM_PLAN = "from-plan"  # a reviewed plan's row (`detail`: its reason as reviewed)
+    NOT_APPLIED = "not-applied"  # a plan row that is not a planned transfer (`detail`)
+    LISTED_AGAIN = "listed-again"  # the plan lists this source again
+    SAME_IN_PLAN = "same-in-plan"  # the plan imports the same content from `other`
+    REFUSED = "refused"  # a check refused it (`detail`): left in place
+    RECOVERY = "recovery"  # a killed run's transfer (`detail`: what the disk showed)
+    NOT_REACHED = "not-reached"  # the run was stopped before this file was looked at
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a decision was made: the rule and its facts, rendered to text only at the edge
+    (importing/report.py). Nothing reads a reason's text back."""
+
+    why: Why
+    other: Path | None = None  # the other file the rule names
+    place: Path | None = None  # a library file the rule names
+    date: CaptureDate | None = None
+    detail: str = ""
+    leader: Path | None = None  # filed beside this file (a Live Photo still, a RAW's JPEG)
+    live_video: bool = False  # ... as its Live Photo video (else as its pair)
+    numbered: int | None = None  # the name was taken: numbered _N
+    notes: tuple[str, ...] = ()  # unreadable metadata, imported all the same
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What happens to one scanned file, and why. Planning makes them; execute obeys them."""
 
     source: Path
     action: Action
-    reason: str
+    reason: Reason
     destination: Path | None = None
     duplicate_of: Path | None = None
     analysis: Analysis | None = None

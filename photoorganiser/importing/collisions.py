@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.values import Action, Decision, FileKind
+from ..core.values import Action, Decision, FileKind, Reason, Why
 from ..library.index import LibraryIndex
 from .paths import fit_name, with_suffix_number
 from .plan import sidecar_name
@@ -46,7 +46,7 @@ def resolve(
                     destination=None,
                     follows=None,
                     duplicate_of=found,
-                    reason=f"already in the library as {found}; left in place",
+                    reason=Reason(Why.IN_LIBRARY, place=found),
                 )
             continue
         first = same[0]
@@ -57,7 +57,7 @@ def resolve(
                 destination=None,
                 follows=None,
                 duplicate_of=first.source,
-                reason=f"same content as {first.source}, imported in this run; left in place",
+                reason=Reason(Why.DUPLICATE, other=first.source),
             )
 
     # Units: a leader, its transferring partners, and their sidecars.
@@ -76,7 +76,8 @@ def resolve(
             partners[leader.source].append(d)
         else:
             if d.follows is not None:  # its leader is not imported: it goes on its own
-                d = dataclasses.replace(d, follows=None, reason=_own_reason(d))
+                own = dataclasses.replace(d.reason, leader=None, live_video=False)
+                d = dataclasses.replace(d, follows=None, reason=own)
                 out[d.source] = d
             leaders.append(d)
     sidecars: dict[Path, list[Decision]] = defaultdict(list)
@@ -108,7 +109,7 @@ def resolve(
             out[d.source] = dataclasses.replace(
                 current,
                 action=Action.IGNORE,
-                reason=f"sidecar of {d.follows.name}, which is not imported ({why}); left in place",
+                reason=Reason(Why.SIDECAR_LEFT, other=d.follows, detail=why),
             )
     # A sidecar left behind by an earlier run (its transfer was cut) joins its photo.
     for d in decisions:
@@ -150,7 +151,7 @@ def bring_sidecar(
     """A sidecar whose photo is already in the library goes beside it, under its name;
     it never replaces a sidecar that is there already."""
     if library_file is None:
-        return dataclasses.replace(d, action=Action.IGNORE, reason="its photo was not found")
+        return dataclasses.replace(d, action=Action.IGNORE, reason=Reason(Why.NO_PHOTO))
     name = sidecar_name(d.source, media_source, library_file)
     destination = library_file.parent / name
     how = "imported by an earlier run" if earlier else "already in the library"
@@ -161,21 +162,20 @@ def bring_sidecar(
                 action=Action.SKIP_EXISTS,
                 destination=None,
                 duplicate_of=destination,
-                reason=f"sidecar of {media_source.name}: already beside it as {destination}",
+                reason=Reason(Why.SIDECAR_THERE, other=media_source, place=destination),
             )
         return dataclasses.replace(
             d,
             action=Action.IGNORE,
             destination=None,
-            reason=f"sidecar of {media_source.name} ({how} as {library_file}), which already"
-            f" has a different {destination.suffix} sidecar; left in place",
+            reason=Reason(Why.SIDECAR_CLASH, other=media_source, place=library_file, detail=how),
         )
     claimed.add(destination)
     return dataclasses.replace(
         d,
         destination=destination,
         follows=library_file,
-        reason=f"sidecar of {media_source.name}, {how} as {library_file}: goes beside it",
+        reason=Reason(Why.SIDECAR_JOINS, other=media_source, place=library_file, detail=how),
     )
 
 
@@ -186,10 +186,6 @@ def _suffix_free(d: Decision, unit: list[Decision]) -> bool:
 
 def _is_sidecar(d: Decision) -> bool:
     return d.entry is not None and d.entry.kind is FileKind.SIDECAR
-
-
-def _own_reason(d: Decision) -> str:
-    return d.reason.split(": filed beside it; ", 1)[-1]
 
 
 def _in_library(d: Decision, out: dict[Path, Decision], library: LibraryIndex) -> Path | None:
@@ -240,9 +236,7 @@ def _place_unit(
             taken.update(keys)
             if number:
                 placed = [
-                    dataclasses.replace(
-                        p, reason=f"{p.reason}; numbered _{number}: the name was taken"
-                    )
+                    dataclasses.replace(p, reason=dataclasses.replace(p.reason, numbered=number))
                     for p in placed
                 ]
             return placed + list(clashing.values())
@@ -263,7 +257,7 @@ def _clashing_sidecars(
                     s,
                     action=Action.IGNORE,
                     destination=None,
-                    reason=f"another sidecar of {m.source.name} takes the same name; left in place",
+                    reason=Reason(Why.SIDECAR_NAME_TAKEN, other=m.source),
                 )
             seen.add(key)
     return clashing

@@ -311,7 +311,7 @@ def recover_one(d: Decision) -> Outcome:
     if step is RecoveryStep.RECORD:
         return Outcome(d, Status.DONE, in_library=True)
     if step is RecoveryStep.MISSING:
-        return Outcome(d, Status.FAILED, d.reason)
+        return Outcome(d, Status.FAILED, f"{src} and {dst} are both gone (moved by hand?)")
     return Outcome(d, Status.DONE)  # undone, or another file's name: nothing to change
 
 

@@ -30,10 +30,12 @@ from ..core.values import (
     DateSource,
     Decision,
     FileKind,
+    Reason,
     ScanEntry,
     TransferMode,
+    Why,
 )
-from .paths import UNDATED_FOLDER, Template, render
+from .paths import Template, render
 
 Result = ScanEntry | Analysis | AnalysisFailure
 
@@ -80,13 +82,15 @@ def _decide(
     entry = entry_of(result)
     if isinstance(result, ScanEntry):
         if result.error:
-            return Decision(entry.path, Action.ERROR, result.error, entry=entry, error=result.error)
-        return Decision(entry.path, Action.IGNORE, result.ignore_reason or "ignored", entry=entry)
+            why = Reason(Why.SCAN_ERROR, detail=result.error)
+            return Decision(entry.path, Action.ERROR, why, entry=entry, error=result.error)
+        why = Reason(Why.IGNORED, detail=result.ignore_reason or "ignored")
+        return Decision(entry.path, Action.IGNORE, why, entry=entry)
     if isinstance(result, AnalysisFailure):
         return Decision(
             entry.path,
             Action.ERROR,
-            f"left in place: {result.error}",
+            Reason(Why.UNREADABLE, detail=result.error),
             entry=entry,
             error=result.error,
         )
@@ -96,14 +100,14 @@ def _decide(
             return Decision(
                 entry.path,
                 Action.IGNORE,
-                "sidecar with no media file beside it; left in place",
+                Reason(Why.SIDECAR_ALONE),
                 analysis=result,
                 entry=entry,
             )
         return Decision(
             entry.path,
             options.mode.action,
-            f"sidecar of {media_path.name}",
+            Reason(Why.SIDECAR, other=media_path),
             analysis=result,
             entry=entry,
             follows=media_path,
@@ -113,19 +117,19 @@ def _decide(
         return Decision(
             entry.path,
             Action.ERROR,
-            f"damaged file, left in place: {problems}",
+            Reason(Why.DAMAGED, detail=problems),
             analysis=result,
             entry=entry,
             error=problems,
         )
     destination = options.library / render(options.template, result)
     leader = leader_of.get(entry.path)
-    reason = _date_reason(result.captured, destination, options.library)
-    if leader is not None:
-        what = "Live Photo video" if entry.kind is FileKind.VIDEO else "pair"
-        reason = f"{what} of {leader.name}: filed beside it; {reason}"
-    if result.media.warnings:
-        reason = f"{reason}; note: {'; '.join(result.media.warnings)}"
+    reason = dataclasses.replace(
+        date_reason(result.captured),
+        leader=leader,
+        live_video=leader is not None and entry.kind is FileKind.VIDEO,
+        notes=tuple(result.media.warnings),
+    )
     return Decision(
         entry.path,
         options.mode.action,
@@ -137,13 +141,13 @@ def _decide(
     )
 
 
-def _date_reason(captured: CaptureDate | None, destination: Path, library: Path) -> str:
+def date_reason(captured: CaptureDate | None) -> Reason:
+    """Why a new file goes where it goes: its date, and the tag or rule that gave it."""
     if captured is None:
-        return f"no date in metadata or file name (--no-mtime): filed under {UNDATED_FOLDER}/"
+        return Reason(Why.NO_DATE)
     if captured.source is DateSource.MTIME:
-        when = captured.isoformat()
-        return f"no date in metadata or file name: dated by file modification time {when}"
-    return f"new: taken {captured.isoformat()} ({captured.source.value})"
+        return Reason(Why.MTIME, date=captured)
+    return Reason(Why.NEW, date=captured)
 
 
 # --- sidecars ---------------------------------------------------------------------

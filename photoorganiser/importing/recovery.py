@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 
 from ..core.hashing import hash_file
-from ..core.values import Action, Decision, Recovery, RecoveryStep
+from ..core.values import Action, Decision, Reason, Recovery, RecoveryStep, Why
 from ..library.catalog import Catalog
 from ..library.journal import Intent, is_claim, pending
 
@@ -51,7 +51,7 @@ def _decide(i: Intent) -> Decision:
     return Decision(
         src,
         Action.RECOVER,
-        f"interrupted run {i.run_id}: {reason}",
+        Reason(Why.RECOVERY, detail=f"{i.run_id}: {reason}"),
         destination=dst,
         analysis=i.analysis,
         entry=i.analysis.entry,

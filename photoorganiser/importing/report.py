@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..core.reportfile import ReportHeader, ReportWriter, read_rows
 from ..core.textsafe import display_text, path_text
-from ..core.values import Action, Outcome, Status
+from ..core.values import Action, Outcome, Reason, Status, Why
+from .paths import UNDATED_FOLDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def row_of(outcome: Outcome) -> ReportRow:
         action=d.action.value,
         status=outcome.status.value,
         destination=path_text(d.destination) if d.destination else "",
-        reason=display_text(d.reason),
+        reason=display_text(reason_text(d.reason)),
         duplicate_of=path_text(d.duplicate_of) if d.duplicate_of else "",
         follows=path_text(d.follows) if d.follows else "",
         size=str(entry.size) if entry and entry.kind.value != "other" else "",
@@ -166,3 +167,81 @@ def _summary_lines(counts: Counter[str], total: int) -> list[tuple[str, int]]:
     if counts[RECOVERED_LABEL]:
         lines.append((RECOVERED_LABEL, counts[RECOVERED_LABEL]))
     return lines
+
+
+# --- reasons, rendered: the one place a Reason becomes text --------------------------------
+
+
+def _name(path) -> str:
+    return path.name if path is not None else "?"
+
+
+_FIXED = {
+    Why.NO_DATE: f"no date in metadata or file name (--no-mtime): filed under {UNDATED_FOLDER}/",
+    Why.SIDECAR_ALONE: "sidecar with no media file beside it; left in place",
+    Why.NO_PHOTO: "its photo was not found",
+    Why.LISTED_AGAIN: "listed again in the plan; done once",
+    Why.NOT_REACHED: "the run was stopped before this file was looked at",
+}
+
+
+def _base_text(r: Reason) -> str:
+    w = r.why
+    if w in _FIXED:
+        return _FIXED[w]
+    if w is Why.NEW:
+        return f"new: taken {r.date.isoformat()} ({r.date.source.value})"
+    if w is Why.MTIME:
+        when = r.date.isoformat()
+        return f"no date in metadata or file name: dated by file modification time {when}"
+    if w is Why.SIDECAR:
+        return f"sidecar of {_name(r.other)}"
+    if w is Why.SIDECAR_LEFT:
+        return f"sidecar of {_name(r.other)}, which is not imported ({r.detail}); left in place"
+    if w is Why.SIDECAR_JOINS:
+        return f"sidecar of {_name(r.other)}, {r.detail} as {r.place}: goes beside it"
+    if w is Why.SIDECAR_THERE:
+        return f"sidecar of {_name(r.other)}: already beside it as {r.place}"
+    if w is Why.SIDECAR_CLASH:
+        return (
+            f"sidecar of {_name(r.other)} ({r.detail} as {r.place}), which already has a"
+            " different sidecar of this kind; left in place"
+        )
+    if w is Why.SIDECAR_NAME_TAKEN:
+        return f"another sidecar of {_name(r.other)} takes the same name; left in place"
+    if w is Why.DAMAGED:
+        return f"damaged file, left in place: {r.detail}"
+    if w in (Why.UNREADABLE, Why.REFUSED):
+        return f"left in place: {r.detail}"
+    if w in (Why.IGNORED, Why.SCAN_ERROR):
+        return r.detail or "ignored"
+    if w is Why.IN_LIBRARY:
+        return f"already in the library as {r.place}; left in place"
+    if w is Why.DUPLICATE:
+        return f"same content as {r.other}, imported in this run; left in place"
+    if w is Why.ALREADY_DONE:
+        return f"already done: {r.place} holds this file"
+    if w is Why.IN_LIBRARY_SINCE_PLAN:
+        return f"already in the library as {r.place} (since the plan was made); left in place"
+    if w is Why.FROM_PLAN:
+        return f"from the reviewed plan: {r.detail}"
+    if w is Why.NOT_APPLIED:
+        return f"not applied: {r.detail}"
+    if w is Why.SAME_IN_PLAN:
+        return f"the same content as {r.other}, which the plan imports; left in place"
+    if w is Why.RECOVERY:
+        return f"interrupted run {r.detail}"
+    raise ValueError(f"no text for {w}")  # pragma: no cover - every Why has one above
+
+
+def reason_text(r: Reason) -> str:
+    """The report's `reason`: the rule, its facts, and what modified it."""
+    text = _base_text(r)
+    if r.leader is not None:
+        what = "Live Photo video" if r.live_video else "pair"
+        text = f"{what} of {r.leader.name}: filed beside it; {text}"
+    if r.notes:
+        text = f"{text}; note: {'; '.join(r.notes)}"
+    if r.numbered is not None:
+        text = f"{text}; numbered _{r.numbered}: the name was taken"
+    return text

@@ -44,10 +44,12 @@ from ..core.values import (
     FileKind,
     MediaInfo,
     Outcome,
+    Reason,
     ScanEntry,
     Status,
+    Why,
 )
-from ..importing.execute import INTERRUPTED, Interrupted, execute
+from ..importing.execute import Interrupted, execute
 from ..importing.paths import sanitise_component
 from ..importing.report import ReportRow, read_report
 from ..library.session import LibrarySession, open_library
@@ -179,7 +181,8 @@ def run_apply(options: ApplyOptions) -> ImportResult:
         except KeyboardInterrupt as stop:  # before execute: nothing was changed
             run.write(
                 Outcome(
-                    Decision(Path(text_path(r.source)), Action.IGNORE, INTERRUPTED), Status.NOT_DONE
+                    Decision(Path(text_path(r.source)), Action.IGNORE, Reason(Why.NOT_REACHED)),
+                    Status.NOT_DONE,
                 )
                 for r in plan.rows
             )
@@ -196,12 +199,15 @@ def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -
     except ValueError:
         return _error(source, f"unknown action {row.action!r} in the plan")
     if action is Action.ERROR:
-        return Decision(source, action, row.reason, error=row.error or row.reason)
+        why = Reason(Why.FROM_PLAN, detail=row.reason)
+        return Decision(source, action, why, error=row.error or row.reason)
     if action.transfers and row.status not in ("planned", "not-done"):
-        return Decision(source, Action.IGNORE, f"not applied (status {row.status}): {row.reason}")
+        why = Reason(Why.NOT_APPLIED, detail=f"status {row.status}; {row.reason}")
+        return Decision(source, Action.IGNORE, why)
     if not action.transfers:
         duplicate_of = Path(text_path(row.duplicate_of)) if row.duplicate_of else None
-        return Decision(source, action, row.reason, duplicate_of=duplicate_of)
+        why = Reason(Why.FROM_PLAN, detail=row.reason)
+        return Decision(source, action, why, duplicate_of=duplicate_of)
     destination = Path(text_path(row.destination))
     if plan is not None and _real(plan.made_for) != _real(library):
         if not destination.is_relative_to(plan.made_for):
@@ -240,7 +246,7 @@ def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -
     return Decision(
         source,
         action,
-        f"from the reviewed plan: {row.reason}",
+        Reason(Why.FROM_PLAN, detail=row.reason),
         destination=destination,
         analysis=Analysis(entry, row.hash, media, captured),
         entry=entry,
@@ -270,7 +276,7 @@ def _already_done(source: Path, destination: Path, row: ReportRow) -> Decision |
     return Decision(
         source,
         Action.SKIP_EXISTS,
-        f"already done: {destination} holds this file",
+        Reason(Why.ALREADY_DONE, place=destination),
         duplicate_of=destination,
     )
 
@@ -283,14 +289,14 @@ def _once(decisions: list[Decision]) -> list[Decision]:
     for d in decisions:
         if d.action.transfers:
             if d.source in sources:
-                d = Decision(d.source, Action.IGNORE, "listed again in the plan; done once")
+                d = Decision(d.source, Action.IGNORE, Reason(Why.LISTED_AGAIN))
             elif d.entry is not None and d.entry.kind is not FileKind.SIDECAR:
                 first = contents.setdefault(d.analysis.hash, d.source)
                 if first != d.source:
                     d = Decision(
                         d.source,
                         Action.SKIP_DUPLICATE,
-                        f"the same content as {first}, which the plan imports; left in place",
+                        Reason(Why.SAME_IN_PLAN, other=first),
                         duplicate_of=first,
                         entry=d.entry,
                         analysis=d.analysis,
@@ -301,7 +307,7 @@ def _once(decisions: list[Decision]) -> list[Decision]:
 
 
 def _error(source: Path, why: str) -> Decision:
-    return Decision(source, Action.ERROR, f"left in place: {why}", error=why)
+    return Decision(source, Action.ERROR, Reason(Why.REFUSED, detail=why), error=why)
 
 
 def _unsafe_destination(destination: Path, library: Path) -> str | None:
@@ -357,9 +363,9 @@ def _skip_if_in_library(d: Decision, lib: LibrarySession) -> Decision:
     found = lib.index.find_content(d.analysis.hash, d.entry.size, d.destination)
     if found is None:
         return d
-    reason = f"already in the library as {found} (since the plan was made); left in place"
+    reason = Reason(Why.IN_LIBRARY_SINCE_PLAN, place=found)
     if found == d.destination:
-        reason = f"already done: {found} holds this file"
+        reason = Reason(Why.ALREADY_DONE, place=found)
     return dataclasses.replace(
         d, action=Action.SKIP_EXISTS, destination=None, duplicate_of=found, reason=reason
     )

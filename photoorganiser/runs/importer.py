@@ -23,14 +23,17 @@ from ..core.values import (
     AnalysisFailure,
     Decision,
     Outcome,
+    Reason,
     ScanEntry,
     Status,
     TransferMode,
+    Why,
 )
 from ..importing.collisions import resolve
 from ..importing.execute import Interrupted, execute, simulate
 from ..importing.paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from ..importing.plan import PlanOptions, plan
+from ..importing.report import reason_text
 from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions, analyse, needs_analysis
 from ..media.scan import normalise_inputs, scan, settle
@@ -109,7 +112,11 @@ def run_import(options: ImportOptions) -> ImportResult:
             decisions = resolve(decisions, lib.index, options.mode.action)
             for d in decisions:
                 log.debug(
-                    "%s %s -> %s: %s", d.action.value, d.source, d.destination or "-", d.reason
+                    "%s %s -> %s: %s",
+                    d.action.value,
+                    d.source,
+                    d.destination or "-",
+                    reason_text(d.reason),
                 )
             if options.dry_run:
                 run.write(simulate(decisions))
@@ -151,7 +158,7 @@ def _transfers(decisions: list[Decision]) -> int:
 
 
 def _not_reached(entry: ScanEntry) -> Outcome:
-    reason = "the run was stopped before this file was looked at"
+    reason = Reason(Why.NOT_REACHED)
     return Outcome(Decision(entry.path, Action.IGNORE, reason, entry=entry), Status.NOT_DONE)
 
 

@@ -22,6 +22,7 @@ from ..core.reportfile import (
     fallback_dirs,
 )
 from ..core.values import Outcome, Status
+from ..importing.report import reason_text
 from ..library.session import open_library
 from ..library.sync import SYNC_COLUMNS, Change, SyncChange, SyncResult, sync_cells, sync_library
 from ..media.analyse import AnalyseOptions
@@ -101,4 +102,4 @@ def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
 def _recovery_change(o: Outcome) -> SyncChange:
     d = o.decision
     change = Change.FAILED if o.status is Status.FAILED else Change.RECOVERED
-    return SyncChange(d.destination or d.source, change, error=o.error or d.reason)
+    return SyncChange(d.destination or d.source, change, error=o.error or reason_text(d.reason))
