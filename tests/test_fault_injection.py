@@ -136,9 +136,9 @@ def install(spec):
             os.kill(os.getpid(), signal.SIGKILL)
         return True
 
-    def error():
+    def error(paths):
         code = getattr(errno, fault)
-        return OSError(code, os.strerror(code))
+        return OSError(code, os.strerror(code), *paths[:1])
 
     def wrap(name, real):
         positions = PATH_ARGS[name]
@@ -150,7 +150,7 @@ def install(spec):
                 dir_fd = kwargs.get("dir_fd", kwargs.get("src_dir_fd"))
                 paths = [where(args[i], dir_fd) for i in positions if i < len(args)]
             if hit(name, paths):
-                raise error()
+                raise error([] if positions == "fd" else paths)  # as the real call would
             return real(*args, **kwargs)
 
         patched.__wrapped__ = real
@@ -223,6 +223,7 @@ def serve():
         spec = json.loads(line)
         pid = os.fork()
         if pid == 0:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)  # as in a process of its own
             try:
                 status = run(spec)
             except BaseException:
@@ -231,8 +232,18 @@ def serve():
                 traceback.print_exc()
                 status = 70
             os._exit(status if isinstance(status, int) else 1)
+        hung = []
+
+        def end_it(signum, frame, pid=pid):  # a run that hangs ends, not the tests
+            hung.append(pid)
+            os.kill(pid, signal.SIGKILL)
+
+        signal.signal(signal.SIGALRM, end_it)
+        signal.alarm(120)
         _, wait = os.waitpid(pid, 0)
+        signal.alarm(0)
         rc = -os.WTERMSIG(wait) if os.WIFSIGNALED(wait) else os.WEXITSTATUS(wait)
+        rc = "hung for 120 s" if hung else rc
         if spec.get("modules"):  # what a run imports lazily (the report's rendering...)
             with open(spec["modules"]) as f:
                 preload(json.load(f))
