@@ -51,9 +51,10 @@ class TransferError(Exception):
     source failed), so the catalog must know it.
     """
 
-    def __init__(self, message: str, *, placed: bool = False) -> None:
+    def __init__(self, message: str, *, placed: bool = False, untouched: bool = False) -> None:
         super().__init__(message)
         self.placed = placed
+        self.untouched = untouched  # nothing was tried: the file waits for its leader
 
 
 class JournalLike(Protocol):
@@ -114,11 +115,14 @@ def execute(
         reported = len(outcomes)
 
     _ignore_lease_breaks()
+    decisions = leaders_first(decisions)
+    waiting: set[Path] = set()  # leaders whose transfer failed: their followers wait too
     with signals.deferred():
         try:
             for start in range(0, len(decisions), BATCH):
                 signals.check()
-                _execute_batch(decisions[start : start + BATCH], outcomes, progress, journal, root)
+                batch = decisions[start : start + BATCH]
+                _execute_batch(batch, outcomes, progress, journal, root, waiting)
                 flush()
         except JournalError as exc:  # e.g. the library's disk is full: stop, touch nothing more
             outcomes += [
@@ -135,6 +139,31 @@ def execute(
             raise Interrupted(outcomes, signum) from None
     signals.clear()  # a signal after the last file: everything was done all the same
     return outcomes
+
+
+def leaders_first(decisions: Sequence[Decision]) -> list[Decision]:
+    """The decisions in their order, except that a file that travels with another (a
+    sidecar, a Live Photo video) comes right after it: its leader's outcome decides it."""
+    present = {d.source for d in decisions if d.action.transfers}
+    waiting: dict[Path, list[Decision]] = {}
+    done: set[Path] = set()
+    ordered: list[Decision] = []
+
+    def emit(d: Decision) -> None:
+        ordered.append(d)
+        done.add(d.source)
+        for follower in waiting.pop(d.source, []):
+            emit(follower)
+
+    for d in decisions:
+        leader = d.follows
+        if d.action.transfers and leader in present and leader not in done and leader != d.source:
+            waiting.setdefault(leader, []).append(d)
+        else:
+            emit(d)
+    for followers in waiting.values():  # a leader that never came (cannot happen): in order
+        ordered.extend(followers)
+    return ordered
 
 
 def _not_transferred(d: Decision, why: str) -> Outcome:
@@ -161,7 +190,9 @@ def _execute_batch(
     progress: Progress | None,
     journal: JournalLike | None,
     root: Path | None = None,
+    waiting: set[Path] | None = None,
 ) -> None:
+    waiting = set() if waiting is None else waiting
     transfers = [d for d in batch if d.action.transfers]
     ids = journal.intend(transfers) if journal is not None and transfers else []
     settled: list[Outcome] = []
@@ -173,10 +204,18 @@ def _execute_batch(
                 signals.check()  # stop between files, never inside one
                 settled.append(Outcome(d, Status.NOT_DONE, INTERRUPTED))  # replaced below
                 try:
+                    if d.follows in waiting:
+                        raise TransferError(
+                            f"not done: {d.follows.name}, which it travels with, could not be"
+                            " transferred; it goes with it next time",
+                            untouched=True,
+                        )
                     transfer(d, dirty, root)
                     outcome = Outcome(d, Status.DONE, in_library=True)
                 except TransferError as exc:
                     outcome = Outcome(d, Status.FAILED, str(exc), in_library=exc.placed)
+                    if not exc.placed:
+                        waiting.add(d.source)
                 settled[-1] = outcome
                 if progress is not None:
                     progress.advance(1)
