@@ -451,7 +451,8 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .duplicates import report as dupreport
-    from .duplicates.find import FindOptions, find_duplicates
+    from .duplicates.find import find_duplicates
+    from .duplicates.values import FindOptions
     from .importing.report import ReportUnwritable, check_place, fallback_dirs
 
     inputs = tuple(Path(p) for p in args.input)
