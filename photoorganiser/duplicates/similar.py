@@ -499,9 +499,7 @@ def _similar_group(
             distance, reason = 0, why
         else:
             distance, variant = min_distance(hashes[keep_k], h)
-            sizes = None
-            if info.pixels and keep_info.pixels and info.pixels != keep_info.pixels:
-                sizes = (info.width, info.height), (keep_info.width, keep_info.height)
+            resized = bool(info.pixels and keep_info.pixels and info.pixels != keep_info.pixels)
             note = burst_note(keep_info, info)
             if note is None:
                 note = bursts.get((min(k, keep_k), max(k, keep_k)))
@@ -509,8 +507,8 @@ def _similar_group(
                 keep_info.path,
                 Turn(variant),
                 distance,
-                size=sizes[0] if sizes else None,
-                kept_size=sizes[1] if sizes else None,
+                size=(info.width, info.height) if resized else None,
+                kept_size=(keep_info.width, keep_info.height) if resized else None,
                 burst=note,
             )
         rows.append(
