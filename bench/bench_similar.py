@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from photoorganiser.duplicates import similar  # noqa: E402
-from photoorganiser.duplicates.find import StageContext  # noqa: E402
+from photoorganiser.duplicates.stage import StageContext  # noqa: E402
 
 EXTS = {".jpg", ".jpeg", ".png", ".heic", ".heif", ".hif", ".tif", ".tiff", ".webp"}
 

@@ -452,7 +452,8 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
 
     from .core.reportfile import ReportUnwritable, check_place, fallback_dirs
     from .duplicates import report as dupreport
-    from .duplicates.find import FindOptions, find_duplicates
+    from .duplicates.find import find_duplicates
+    from .duplicates.values import FindOptions
 
     inputs = tuple(Path(p) for p in args.input)
     for folder in inputs:

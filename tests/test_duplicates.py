@@ -12,9 +12,21 @@ from media import make_jpeg, make_png
 
 from photoorganiser import cli
 from photoorganiser.core.values import CaptureDate, DateSource
+from photoorganiser.duplicates import exact
 from photoorganiser.duplicates import find as duplicates
 from photoorganiser.duplicates import report as dupreport
-from photoorganiser.duplicates.find import FileInfo, FindOptions, Kind, choose_keep, find_duplicates
+from photoorganiser.duplicates.find import find_duplicates
+from photoorganiser.duplicates.keep import choose_keep
+from photoorganiser.duplicates.stage import StageContext
+from photoorganiser.duplicates.values import (
+    FileInfo,
+    FindOptions,
+    FindResult,
+    KeepRule,
+    Kind,
+    ReadFailure,
+    SameFile,
+)
 
 BIG = 300_000  # > 2 * SAMPLE_SIZE: the content stage decides
 
@@ -56,7 +68,7 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def groups_by_paths(result: duplicates.FindResult, root: Path) -> dict[frozenset[str], Kind]:
+def groups_by_paths(result: FindResult, root: Path) -> dict[frozenset[str], Kind]:
     return {
         frozenset(str(m.path.relative_to(root)) for m in g.members): g.kind for g in result.groups
     }
@@ -74,7 +86,8 @@ def test_exact_groups(tree: Path) -> None:
     size = (tree / "a" / "photo.jpg").stat().st_size
     assert photo.reclaimable == size
     link = next(m for m in photo.members if m.path.name == "photo-link.jpg")
-    assert "hard link" in link.reason and not link.keep
+    assert isinstance(link.reason, SameFile) and not link.keep
+    assert "hard link" in dupreport.reason_text(link.reason)
     assert result.reclaimable == size + BIG
     assert sum(m.keep for g in result.groups for m in g.members) == len(result.groups)
 
@@ -88,15 +101,13 @@ def test_empty_files_only_when_asked(tree: Path) -> None:
 def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sampled: list[str] = []
     hashed: list[str] = []
-    real_sample, real_full = duplicates.hash_sample, duplicates.hash_file
+    real_sample, real_full = exact.hash_sample, exact.hash_file
     monkeypatch.setattr(
-        duplicates,
+        exact,
         "hash_sample",
         lambda p, *a: sampled.append(Path(p).name) or real_sample(p, *a),
     )
-    monkeypatch.setattr(
-        duplicates, "hash_file", lambda p: hashed.append(Path(p).name) or real_full(p)
-    )
+    monkeypatch.setattr(exact, "hash_file", lambda p: hashed.append(Path(p).name) or real_full(p))
     find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
     assert "other.jpg" not in sampled  # unique size: never read
     assert sorted(sampled) == sorted(
@@ -114,9 +125,9 @@ def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.Monke
 
 
 def test_stages_report_candidates(tree: Path) -> None:
-    ctx = duplicates.StageContext(workers=1)
+    ctx = StageContext(workers=1)
     entries, _ = duplicates.scan_inputs([tree])
-    groups = duplicates.exact_groups(duplicates.file_refs(entries), ctx)
+    groups = exact.exact_groups(duplicates.file_refs(entries), ctx)
     assert [c.stage for c in ctx.counts] == ["scanned", "size", "inode", "sample", "content"]
     files = [c.files for c in ctx.counts]
     assert files == sorted(files, reverse=True) and files[-1] == 4
@@ -145,9 +156,9 @@ def test_cli_report_and_read_back(tree: Path, tmp_path: Path, capsys) -> None:
 
 def test_report_round_trip_csv_and_json(tree: Path, tmp_path: Path) -> None:
     result = find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
-    result = duplicates.FindResult(
+    result = FindResult(
         result.groups,
-        (duplicates.ReadFailure(tree / "gone.jpg", "cannot read: No such file"),),
+        (ReadFailure(tree / "gone.jpg", "cannot read: No such file"),),
         result.files_scanned,
     )
     rows = dupreport.rows_of(result)
@@ -226,28 +237,35 @@ def info(path: str, size: int = 1000, wh=(100, 100), make=None, fmt="JPEG", when
 
 def test_keep_policy_order() -> None:
     early, late = datetime(2001, 1, 1), datetime(2002, 1, 1)
+    said = dupreport.reason_text  # reasons are values; the report says them
     # 1. highest resolution wins over everything below it
     big = info("/z/very/long/path/big.png", size=10, wh=(200, 100), fmt="PNG")
     keep, why = choose_keep([info("/a.jpg", size=9999, make="Canon", when=early), big])
-    assert keep is big and "highest resolution" in why
+    assert keep is big and why.rule is KeepRule.LARGEST_RESOLUTION
+    assert said(why) == "keep: highest resolution (200x100)"
     # 2. camera original over a re-encode, even when the re-encode is larger
     orig = info("/long/path/orig.jpg", size=10, make="Canon")
     keep, why = choose_keep([info("/a.png", size=9999, fmt="PNG"), orig])
-    assert keep is orig and "camera original" in why
+    assert keep is orig and why.rule is KeepRule.ORIGINAL_FORMAT
+    assert said(why) == "keep: camera original over a re-encoded copy (camera Canon)"
     # 3. largest file
     large = info("/long/path/large.jpg", size=2000)
     keep, why = choose_keep([info("/a.jpg", size=1000, when=early), large])
-    assert keep is large and "largest" in why
+    assert keep is large and why.rule is KeepRule.LARGEST_FILE
+    assert said(why) == "keep: largest file"
     # 4. oldest capture date
     old = info("/long/path/old.jpg", when=early)
     keep, why = choose_keep([info("/a.jpg", when=late), old, info("/b.jpg")])
-    assert keep is old and "oldest" in why
+    assert keep is old and why.rule is KeepRule.OLDEST_DATE
+    assert said(why) == "keep: oldest capture date (2001-01-01T00:00:00)"
     # 5. shortest path
     keep, why = choose_keep([info("/long/x.jpg"), info("/x.jpg")])
-    assert keep.path == Path("/x.jpg") and "shortest path" in why
+    assert keep.path == Path("/x.jpg") and why.rule is KeepRule.SHORTEST_PATH
+    assert said(why) == "keep: shortest path"
     # --prefer ranks folders before every other rule
     keep, why = choose_keep([big, info("/pref/small.jpg", wh=(10, 10))], prefer=[Path("/pref")])
-    assert keep.path == Path("/pref/small.jpg") and "preferred folder" in why
+    assert keep.path == Path("/pref/small.jpg") and why.rule is KeepRule.PREFERRED_FOLDER
+    assert said(why) == "keep: in preferred folder /pref"
 
 
 def test_prefer_on_the_command_line(tree: Path, tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from photoorganiser.core.textsafe import (
 from photoorganiser.core.values import TransferMode
 from photoorganiser.duplicates import find as duplicates
 from photoorganiser.duplicates import report as dupreport
-from photoorganiser.duplicates.find import Kind
+from photoorganiser.duplicates.values import Kind
 from photoorganiser.importing.collisions import resolve
 from photoorganiser.importing.paths import (
     MAX_COMPONENT_BYTES,

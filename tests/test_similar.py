@@ -14,8 +14,9 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from photoorganiser import cli
 from photoorganiser.duplicates import report as dupreport
 from photoorganiser.duplicates import similar
-from photoorganiser.duplicates.find import FindOptions, Kind, find_duplicates
+from photoorganiser.duplicates.find import find_duplicates
 from photoorganiser.duplicates.similar import ImageHash, aspect_compatible
+from photoorganiser.duplicates.values import Burst, FindOptions, Kind, LooksLike, Turn
 
 
 def scene(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
@@ -145,7 +146,8 @@ def test_bursts_are_left_out_unless_asked(tmp_path: Path) -> None:
         FindOptions((root,), similar=True, include_bursts=True, workers=1, show_progress=False)
     )
     other = next(m for m in result.groups[0].members if not m.keep)
-    assert "burst" in other.reason
+    assert isinstance(other.reason, LooksLike) and isinstance(other.reason.burst, Burst)
+    assert "burst" in dupreport.reason_text(other.reason)
 
 
 def test_an_undated_copy_does_not_chain_a_burst_together(tmp_path: Path) -> None:
@@ -176,14 +178,14 @@ def test_dct_variants_are_the_hashes_of_the_turned_pixels() -> None:
     variants, flat = similar.hash_pixels(pixels, 8)
     assert not flat
     turned = {
-        "mirrored": pixels[:, ::-1],
-        "rotated 90°": np.rot90(pixels),
-        "rotated 180°": np.rot90(pixels, 2),
-        "rotated 270°": np.rot90(pixels, 3),
+        Turn.MIRRORED: pixels[:, ::-1],
+        Turn.ROTATED_90: np.rot90(pixels),
+        Turn.ROTATED_180: np.rot90(pixels, 2),
+        Turn.ROTATED_270: np.rot90(pixels, 3),
     }
-    for name, p in turned.items():
+    for turn, p in turned.items():
         upright = similar.hash_pixels(np.ascontiguousarray(p), 8)[0][0]
-        assert variants[similar.VARIANT_NAMES.index(name)] == upright, name
+        assert variants[turn.value] == upright, turn
     assert len(set(variants)) == 8
 
 

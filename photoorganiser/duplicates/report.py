@@ -6,8 +6,9 @@ could not be read (group 0, the error as the reason).
 
 Cells are written so that any file name survives and no spreadsheet runs one: a path
 as `textsafe.path_text` (a name that is not UTF-8 cannot otherwise be written), every
-CSV cell through `textsafe.csv_cell`; `read_report` undoes both. A reason is free text
-for people (`display_text`): it is read back as written.
+CSV cell through `textsafe.csv_cell`; `read_report` undoes both. A member's reason is
+a value (values.py), rendered here to text for people (`reason_text`); written through
+`display_text`, it is read back as that text and never parsed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,19 @@ from pathlib import Path
 from typing import TextIO
 
 from ..core.textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
-from .find import DuplicateGroup, FindResult, Kind
+from .values import (
+    Burst,
+    DuplicateGroup,
+    FindResult,
+    KeepReason,
+    KeepRule,
+    Kind,
+    LooksLike,
+    Reason,
+    SameContent,
+    SameFile,
+    Turn,
+)
 
 COLUMNS = (
     "group_id",
@@ -92,10 +105,82 @@ def _group_rows(group: DuplicateGroup) -> list[ReportRow]:
             m.height,
             m.captured.isoformat() if m.captured else None,
             m.keep,
-            m.reason,
+            reason_text(m.reason),
         )
         for m in group.members
     ]
+
+
+# --- reasons as text ---------------------------------------------------------------
+
+KEEP_RULE_TEXT = {
+    KeepRule.PREFERRED_FOLDER: "in preferred folder",
+    KeepRule.LARGEST_RESOLUTION: "highest resolution",
+    KeepRule.ORIGINAL_FORMAT: "camera original over a re-encoded copy",
+    KeepRule.LARGEST_FILE: "largest file",
+    KeepRule.OLDEST_DATE: "oldest capture date",
+    KeepRule.SHORTEST_PATH: "shortest path",
+    KeepRule.FIRST_BY_NAME: "first by name",
+}
+
+TURN_TEXT = {
+    Turn.SAME_ORIENTATION: "same orientation",
+    Turn.MIRRORED: "mirrored",
+    Turn.FLIPPED: "flipped upside down",
+    Turn.ROTATED_180: "rotated 180°",
+    Turn.TRANSPOSED: "transposed",
+    Turn.ROTATED_90: "rotated 90°",
+    Turn.ROTATED_270: "rotated 270°",
+    Turn.TRANSVERSED: "transversed",
+}
+
+
+def reason_text(reason: Reason) -> str:
+    """A member's reason as the report's `reason` column says it."""
+    match reason:
+        case KeepReason():
+            return keep_text(reason)
+        case SameFile(kept):
+            return f"hard link to {kept}: the same file, no space to reclaim"
+        case SameContent(kept, None):
+            return f"same content as {kept}"
+        case SameContent(kept, link_of):
+            return f"hard link to {link_of}; same content as {kept}"
+        case LooksLike():
+            return looks_like_text(reason)
+    raise TypeError(f"not a reason: {reason!r}")  # pragma: no cover
+
+
+def keep_text(reason: KeepReason) -> str:
+    if reason.rule is KeepRule.ONLY_FILE:
+        return "only file"
+    text = KEEP_RULE_TEXT[reason.rule]
+    if reason.rule is KeepRule.PREFERRED_FOLDER:
+        text += f" {reason.folder}"
+    elif reason.rule is KeepRule.LARGEST_RESOLUTION:
+        text += f" ({reason.width}x{reason.height})"
+    elif reason.rule is KeepRule.ORIGINAL_FORMAT:
+        text += f" (camera {reason.make})"
+    elif reason.rule is KeepRule.OLDEST_DATE and reason.captured is not None:
+        text += f" ({reason.captured.isoformat()})"
+    return f"keep: {text}"
+
+
+def looks_like_text(reason: LooksLike) -> str:
+    how = TURN_TEXT[reason.turn]
+    if reason.size is not None and reason.kept_size is not None:
+        (w, h), (kw, kh) = reason.size, reason.kept_size
+        how += f", {w}x{h} vs {kw}x{kh}"
+    text = f"looks like {reason.kept} ({how}; {reason.distance} bits apart)"
+    if reason.burst is not None:
+        text += f"; {burst_text(reason.burst)}"
+    return text
+
+
+def burst_text(burst: Burst) -> str:
+    if burst.two_originals:
+        return f"looks like a burst: two camera originals taken {burst.seconds:g} s apart"
+    return f"looks like a burst: taken {burst.seconds:g} s apart"
 
 
 def summarise(result: FindResult) -> Summary:

@@ -29,18 +29,20 @@ import numpy as np
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import ScanEntry
-from .find import (
-    BATCH_FILES,
+from .describe import describe, register_heif
+from .keep import choose_keep
+from .stage import BATCH_FILES, StageContext
+from .values import (
+    Burst,
     DuplicateGroup,
     FileInfo,
+    KeepReason,
     Kind,
+    LooksLike,
     Member,
     ReadFailure,
-    StageContext,
     StageCount,
-    _register_heif,
-    choose_keep,
-    describe,
+    Turn,
 )
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ BURST_SECONDS = 2.0  # capture times further apart than this: separate shots
 SEARCH_BLOCK = 512  # query images per search task
 
 # The 8 dihedral transforms as (transpose, flip rows, flip columns) of the DCT block.
-# A variant v of image A matching image B means: B looks like A after VARIANT_NAMES[v].
+# A variant v of image A matching image B means: B looks like A after Turn(v).
 VARIANTS = (
     (False, False, False),
     (False, False, True),
@@ -68,16 +70,6 @@ VARIANTS = (
     (True, True, False),
     (True, False, True),
     (True, True, True),
-)
-VARIANT_NAMES = (
-    "same orientation",
-    "mirrored",
-    "flipped upside down",
-    "rotated 180°",
-    "transposed",
-    "rotated 90°",
-    "rotated 270°",
-    "transversed",
 )
 
 
@@ -110,7 +102,7 @@ class ImageHash:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """Image `b` looks like image `a` after VARIANT_NAMES[variant], `distance` bits apart."""
+    """Image `b` looks like image `a` after Turn(variant), `distance` bits apart."""
 
     a: int
     b: int
@@ -185,7 +177,7 @@ def load_square(path: str | Path, side: int):
     """
     from PIL import Image
 
-    _register_heif()
+    register_heif()
     with Image.open(path) as img:
         width, height = img.size
         try:
@@ -373,7 +365,7 @@ def aspect_compatible(a: ImageHash, b: ImageHash, variant: int) -> bool:
     return abs(la - lb) <= MAX_ASPECT_LOG
 
 
-def burst_note(a: FileInfo | None, b: FileInfo | None) -> str | None:
+def burst_note(a: FileInfo | None, b: FileInfo | None) -> Burst | None:
     """Why two look-alike pictures seem to be separate shots (a burst), or None."""
     if a is None or b is None or a.captured is None or b.captured is None:
         return None
@@ -381,9 +373,9 @@ def burst_note(a: FileInfo | None, b: FileInfo | None) -> str | None:
     tb = b.captured.wall.replace(tzinfo=None)
     seconds = abs((ta - tb).total_seconds())
     if seconds > BURST_SECONDS:
-        return f"looks like a burst: taken {seconds:g} s apart"
+        return Burst(seconds)
     if seconds > 0 and a.is_original and b.is_original:
-        return f"looks like a burst: two camera originals taken {seconds:g} s apart"
+        return Burst(seconds, two_originals=True)
     return None
 
 
@@ -433,7 +425,7 @@ def similar_groups(
     ctx.note(f"{'search':>10}: {len(matches)} look-alike pairs within {threshold} bits")
     involved = sorted({k for m in matches for k in (m.a, m.b)})
     infos = describe([hashes[k].path for k in involved], ctx)
-    bursts: dict[tuple[int, int], str] = {}
+    bursts: dict[tuple[int, int], Burst] = {}
     kept: list[Match] = []
     for m in matches:
         note = burst_note(infos.get(hashes[m.a].path), infos.get(hashes[m.b].path))
@@ -492,7 +484,7 @@ def _similar_group(
     members: list[int],
     hashes: Sequence[ImageHash],
     infos: dict[Path, FileInfo],
-    bursts: dict[tuple[int, int], str],
+    bursts: dict[tuple[int, int], Burst],
     options: SimilarOptions,
 ) -> DuplicateGroup:
     by_path = {hashes[k].path: k for k in members}
@@ -502,17 +494,23 @@ def _similar_group(
     for k in sorted(members, key=lambda k: (k != keep_k, str(hashes[k].path))):
         h = hashes[k]
         info = infos[h.path]
+        reason: KeepReason | LooksLike
         if k == keep_k:
             distance, reason = 0, why
         else:
             distance, variant = min_distance(hashes[keep_k], h)
-            how = VARIANT_NAMES[variant]
-            if info.pixels and keep_info.pixels and info.pixels != keep_info.pixels:
-                how += f", {info.width}x{info.height} vs {keep_info.width}x{keep_info.height}"
-            reason = f"looks like {keep_info.path} ({how}; {distance} bits apart)"
-            note = burst_note(keep_info, info) or bursts.get((min(k, keep_k), max(k, keep_k)))
-            if note:
-                reason += f"; {note}"
+            resized = bool(info.pixels and keep_info.pixels and info.pixels != keep_info.pixels)
+            note = burst_note(keep_info, info)
+            if note is None:
+                note = bursts.get((min(k, keep_k), max(k, keep_k)))
+            reason = LooksLike(
+                keep_info.path,
+                Turn(variant),
+                distance,
+                size=(info.width, info.height) if resized else None,
+                kept_size=(keep_info.width, keep_info.height) if resized else None,
+                burst=note,
+            )
         rows.append(
             Member(
                 h.path,

@@ -1,0 +1,69 @@
+"""The keep policy: which file of a duplicate group to keep, and why (a `KeepReason`).
+
+Rules in order, the first that tells the best two files apart decides (`KEEP_RULES`):
+a preferred folder (--prefer), the largest resolution, a camera original over a
+re-encoded copy, the largest file, the oldest capture date, the shortest path, and
+last the first path by name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from .values import FileInfo, KeepReason, KeepRule
+
+# The rule each position of `keep_key` stands for.
+KEEP_RULES = (
+    KeepRule.PREFERRED_FOLDER,
+    KeepRule.LARGEST_RESOLUTION,
+    KeepRule.ORIGINAL_FORMAT,
+    KeepRule.LARGEST_FILE,
+    KeepRule.OLDEST_DATE,
+    KeepRule.SHORTEST_PATH,
+    KeepRule.FIRST_BY_NAME,
+)
+
+
+def keep_key(info: FileInfo, prefer: Sequence[Path] = ()) -> tuple[object, ...]:
+    """Sort key of the keep policy: the smallest key is the file to keep."""
+    rank = len(prefer)
+    for i, folder in enumerate(prefer):
+        if info.path == folder or folder in info.path.parents:
+            rank = i
+            break
+    when = info.captured.wall.replace(tzinfo=None) if info.captured else datetime.max
+    return (
+        rank,
+        -info.pixels,
+        not info.is_original,
+        -info.size,
+        when,
+        len(str(info.path)),
+        str(info.path),
+    )
+
+
+def choose_keep(
+    infos: Sequence[FileInfo], prefer: Sequence[Path] = ()
+) -> tuple[FileInfo, KeepReason]:
+    """The file to keep among `infos`, and why (the first rule that told it apart)."""
+    prefer = [Path(os.path.abspath(p)) for p in prefer]
+    ranked = sorted(infos, key=lambda i: keep_key(i, prefer))
+    best = ranked[0]
+    if len(ranked) == 1:
+        return best, KeepReason(KeepRule.ONLY_FILE)
+    a, b = keep_key(best, prefer), keep_key(ranked[1], prefer)
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), 6)
+    rule = KEEP_RULES[i]
+    if rule is KeepRule.PREFERRED_FOLDER:
+        return best, KeepReason(rule, folder=prefer[a[0]])
+    if rule is KeepRule.LARGEST_RESOLUTION:
+        return best, KeepReason(rule, width=best.width, height=best.height)
+    if rule is KeepRule.ORIGINAL_FORMAT:
+        return best, KeepReason(rule, make=best.make)
+    if rule is KeepRule.OLDEST_DATE:
+        return best, KeepReason(rule, captured=best.captured)
+    return best, KeepReason(rule)

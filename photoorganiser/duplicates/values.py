@@ -1,0 +1,251 @@
+"""The values of find-duplicates: candidates, file facts, reasons, groups, options, result.
+
+Frozen dataclasses and enums only, shared by every stage (exact, similar), the keep
+policy and the report. A reason is a value (`KeepReason`, `SameFile`, `SameContent`,
+`LooksLike`): the report renders it to text (`report.reason_text`), nothing parses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from pathlib import Path
+
+from ..core.parallel import default_workers
+from ..core.values import CaptureDate
+
+# Formats cameras do not write: a file in one of them is a conversion or a re-save.
+REENCODED_FORMATS = frozenset({"PNG", "GIF", "BMP", "WEBP"})
+
+
+class Kind(Enum):
+    """What a report row is."""
+
+    EXACT = "exact"  # same bytes
+    SIMILAR = "similar"  # same picture, different bytes
+    UNREADABLE = "unreadable"  # could not be read; not compared
+
+
+# --- candidates: what the stages pass on ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """One file on disk (one inode): `path`, plus any other hard-linked paths in `links`."""
+
+    path: Path
+    size: int
+    device: int = 0
+    inode: int = 0
+    links: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateGroup:
+    """Files that may still be identical. `final`: proven identical, later stages pass it on."""
+
+    key: tuple[object, ...]
+    files: tuple[FileRef, ...]
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFailure:
+    path: Path
+    error: str
+
+
+def cannot_read(exc: OSError) -> str:
+    """The error of a file the OS would not let us read."""
+    return f"cannot read: {exc.strerror or exc}"
+
+
+@dataclass(frozen=True, slots=True)
+class HashResult:
+    """A pool worker's answer for one file: its digest, or why it could not be read."""
+
+    path: str
+    digest: str | None
+    error: str | None = None
+
+
+# --- what is known about one file -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """What the keep policy and the report need to know about one file."""
+
+    path: Path
+    size: int
+    width: int | None = None
+    height: int | None = None
+    captured: CaptureDate | None = None
+    make: str | None = None
+    format: str | None = None
+
+    @property
+    def pixels(self) -> int:
+        return (self.width or 0) * (self.height or 0)
+
+    @property
+    def is_original(self) -> bool:
+        """A camera original: camera EXIF (a make) in a camera format, not a PNG/re-save."""
+        return bool(self.make) and (self.format or "").upper() not in REENCODED_FORMATS
+
+
+# --- reasons: why a file is kept, why another one is a duplicate -------------------
+
+
+class KeepRule(Enum):
+    """The keep policy's rules, in order: the first that tells two files apart decides."""
+
+    PREFERRED_FOLDER = auto()
+    LARGEST_RESOLUTION = auto()
+    ORIGINAL_FORMAT = auto()  # a camera original over a re-encoded copy
+    LARGEST_FILE = auto()
+    OLDEST_DATE = auto()
+    SHORTEST_PATH = auto()
+    FIRST_BY_NAME = auto()
+    ONLY_FILE = auto()  # nothing to tell apart
+
+
+@dataclass(frozen=True, slots=True)
+class KeepReason:
+    """Why a file is the one to keep: the deciding rule and the fact it decided on."""
+
+    rule: KeepRule
+    folder: Path | None = None  # PREFERRED_FOLDER: the preferred folder it is in
+    width: int | None = None  # LARGEST_RESOLUTION: its size in pixels
+    height: int | None = None
+    make: str | None = None  # ORIGINAL_FORMAT: the camera that wrote it
+    captured: CaptureDate | None = None  # OLDEST_DATE: when it was taken
+
+
+@dataclass(frozen=True, slots=True)
+class SameFile:
+    """A hard link to the kept file itself: the same file, no space to reclaim."""
+
+    kept: Path
+
+
+@dataclass(frozen=True, slots=True)
+class SameContent:
+    """The same bytes as the kept file; `link_of`: a hard link to that other member."""
+
+    kept: Path
+    link_of: Path | None = None
+
+
+class Turn(Enum):
+    """How a look-alike is turned relative to the kept picture (similar.VARIANTS order)."""
+
+    SAME_ORIENTATION = 0
+    MIRRORED = 1
+    FLIPPED = 2
+    ROTATED_180 = 3
+    TRANSPOSED = 4
+    ROTATED_90 = 5
+    ROTATED_270 = 6
+    TRANSVERSED = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """Why two look-alikes seem to be separate shots: taken `seconds` apart, and either
+    far apart or (`two_originals`) both camera originals."""
+
+    seconds: float
+    two_originals: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LooksLike:
+    """The same picture as the kept file, `turn`ed, `distance` bits apart (perceptual)."""
+
+    kept: Path
+    turn: Turn
+    distance: int
+    size: tuple[int, int] | None = None  # (w, h) of this file and the kept one,
+    kept_size: tuple[int, int] | None = None  # when both are known and differ
+    burst: Burst | None = None
+
+
+Reason = KeepReason | SameFile | SameContent | LooksLike
+
+
+# --- groups and the result --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One path in a duplicate group, as one report row."""
+
+    path: Path
+    size: int
+    keep: bool
+    reason: Reason
+    distance: int | None = None  # bits from the kept file's perceptual hash (similar groups)
+    width: int | None = None
+    height: int | None = None
+    captured: CaptureDate | None = None
+    hard_link: bool = False  # same inode as another member: no space to reclaim
+    device: int = 0
+    inode: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateGroup:
+    group_id: int
+    kind: Kind
+    members: tuple[Member, ...]
+
+    @property
+    def keep(self) -> Member:
+        return next(m for m in self.members if m.keep)
+
+    @property
+    def reclaimable(self) -> int:
+        """Bytes freed by deleting every member but the kept one (each inode counted once)."""
+        keep = self.keep
+        seen = {(keep.device, keep.inode)} if keep.inode else set()
+        total = 0
+        for m in self.members:
+            if m.keep or m.hard_link or (m.inode and (m.device, m.inode) in seen):
+                continue
+            if m.inode:
+                seen.add((m.device, m.inode))
+            total += m.size
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class FindOptions:
+    inputs: tuple[Path, ...]
+    similar: bool = False
+    hash_size: int = 8
+    threshold: int | None = None  # bits; None: the default for hash_size (similar.py)
+    include_empty: bool = False
+    include_bursts: bool = False
+    prefer: tuple[Path, ...] = ()
+    workers: int = field(default_factory=default_workers)
+    show_progress: bool = True  # progress bars and stage lines on the terminal
+
+
+@dataclass(frozen=True, slots=True)
+class StageCount:
+    stage: str
+    files: int
+    groups: int
+
+
+@dataclass(frozen=True, slots=True)
+class FindResult:
+    groups: tuple[DuplicateGroup, ...]
+    failures: tuple[ReadFailure, ...]
+    files_scanned: int
+    stages: tuple[StageCount, ...] = ()
+
+    @property
+    def reclaimable(self) -> int:
+        return sum(g.reclaimable for g in self.groups)
