@@ -566,7 +566,12 @@ def test_recovery_that_cannot_remove_a_source_is_a_report_row_not_a_crash(
     assert len(recovered) >= 1 and "could not be removed" in recovered[0]["error"]
     everything = {hash_file(p) for p in media_in(inbox) + media_in(library)}
     assert everything == originals  # nothing lost
-    assert run("--input", inbox, "--output", library) == 0  # and the next night works
+    assert run("--input", inbox, "--output", library) == 1  # still read-only: still said
+    monkeypatch.undo()  # the card is writable again: the next night finishes the move
+    again = tmp_path / "again.csv"
+    assert run("--input", inbox, "--output", library, "--report", again) == 0
+    assert "finish-move" in {r["action"] for r in rows(again)}
+    assert media_in(inbox) == [] and {hash_file(p) for p in media_in(library)} == originals
 
 
 def test_after_a_journal_failure_only_transfers_are_failed(

@@ -38,6 +38,7 @@ class Action(Enum):
     IGNORE = "ignore"  # not a media file, hidden, system file, ...
     ERROR = "error"  # could not be read or understood; left where it is
     RECOVER = "recover"  # a transfer a killed run left half-way, finished or undone
+    FINISH_MOVE = "finish-move"  # an earlier move placed this file but could not remove it
 
     @property
     def transfers(self) -> bool:
@@ -221,6 +222,7 @@ class Why(Enum):
     REFUSED = "refused"  # a check refused it (`detail`): left in place
     RECOVERY = "recovery"  # a killed run's transfer (`detail`: what the disk showed)
     NOT_REACHED = "not-reached"  # the run was stopped before this file was looked at
+    UNFINISHED_MOVE = "unfinished-move"  # an earlier move put it at `place`, kept the source
 
 
 @dataclass(frozen=True, slots=True)

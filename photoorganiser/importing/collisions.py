@@ -30,7 +30,25 @@ def resolve(
     """The decisions with duplicates marked and every destination unique and free.
     `mode` (move or copy) is what a sidecar left behind by an earlier run gets."""
     out = {d.source: d for d in decisions}
-    media = [d for d in decisions if d.action.transfers and not _is_sidecar(d)]
+    if mode is Action.MOVE:  # moves an earlier run placed but could not finish: finish them
+        for source, place in library.unfinished_moves().items():
+            d = out.get(source)
+            if d is not None and _finishable(d, place, library):
+                out[source] = dataclasses.replace(
+                    d,
+                    action=Action.FINISH_MOVE,
+                    destination=place,
+                    follows=None,
+                    duplicate_of=None,
+                    reason=Reason(Why.UNFINISHED_MOVE, place=place),
+                )
+    finishing = {s for s, d in out.items() if d.action is Action.FINISH_MOVE}
+    decisions = [out[d.source] for d in decisions]
+    media = [
+        d
+        for d in decisions
+        if d.action.transfers and not _is_sidecar(d) and d.source not in finishing
+    ]
 
     # The same content: once in the library, or the first of the run (by source path).
     by_hash: dict[str, list[Decision]] = defaultdict(list)
@@ -40,14 +58,7 @@ def resolve(
         found = next((f for d in same if (f := _in_library(d, out, library))), None)
         if found is not None:
             for d in same:
-                out[d.source] = dataclasses.replace(
-                    d,
-                    action=Action.SKIP_EXISTS,
-                    destination=None,
-                    follows=None,
-                    duplicate_of=found,
-                    reason=Reason(Why.IN_LIBRARY, place=found),
-                )
+                out[d.source] = _in_library_already(d, found, library)
             continue
         first = same[0]
         for d in same[1:]:
@@ -100,10 +111,12 @@ def resolve(
         current = out[d.source]
         if current.destination is None and current.action.transfers:
             media_decision = out.get(d.follows)
-            if media_decision is not None and media_decision.action is Action.SKIP_EXISTS:
-                out[d.source] = bring_sidecar(
-                    current, d.follows, media_decision.duplicate_of, library, claimed
-                )
+            if media_decision is not None and media_decision.action in (
+                Action.SKIP_EXISTS,
+                Action.FINISH_MOVE,
+            ):
+                kept = media_decision.duplicate_of or media_decision.destination
+                out[d.source] = bring_sidecar(current, d.follows, kept, library, claimed)
                 continue
             why = media_decision.action.value if media_decision else "not imported"
             out[d.source] = dataclasses.replace(
@@ -186,6 +199,25 @@ def _suffix_free(d: Decision, unit: list[Decision]) -> bool:
 
 def _is_sidecar(d: Decision) -> bool:
     return d.entry is not None and d.entry.kind is FileKind.SIDECAR
+
+
+def _finishable(d: Decision, place: Path, library: LibraryIndex) -> bool:
+    """The source was read this run, and the library file still holds its content."""
+    if d.analysis is None or d.entry is None:
+        return False
+    return library.find_nearby(d.analysis.hash, d.entry.size, place) == place
+
+
+def _in_library_already(d: Decision, found: Path, library: LibraryIndex) -> Decision:
+    """Skipped: the content is in the library (duplicates are reported, never deleted)."""
+    return dataclasses.replace(
+        d,
+        action=Action.SKIP_EXISTS,
+        destination=None,
+        follows=None,
+        duplicate_of=found,
+        reason=Reason(Why.IN_LIBRARY, place=found),
+    )
 
 
 def _in_library(d: Decision, out: dict[Path, Decision], library: LibraryIndex) -> Path | None:

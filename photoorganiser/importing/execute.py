@@ -219,6 +219,9 @@ def _execute_batch(
                 settled[-1] = outcome
                 if progress is not None:
                     progress.advance(1)
+            elif d.action is Action.FINISH_MOVE:
+                outcome = finish_move(d)
+                recovered.append(outcome)
             elif d.action is Action.RECOVER and d.recovery is not None:
                 outcome = recover_one(d)
                 recovered.append(outcome)
@@ -230,8 +233,13 @@ def _execute_batch(
     finally:  # even on Ctrl-C: what happened is recorded
         for folder in sorted(dirty):
             _fsync_dir(folder)
-        if journal is not None and recovered:
-            journal.settle([(o.decision.recovery.journal_id, o) for o in recovered])
+        if journal is not None and recovered:  # settled under the entries they finish
+            journal.settle(
+                [
+                    (o.decision.recovery.journal_id if o.decision.recovery else 0, o)
+                    for o in recovered
+                ]
+            )
         if journal is not None and ids:
             # Transfers never started are settled as not done; one stopped inside (a raw
             # KeyboardInterrupt, not a deferred signal) stays an intent for recovery.
@@ -352,6 +360,31 @@ def recover_one(d: Decision) -> Outcome:
     if step is RecoveryStep.MISSING:
         return Outcome(d, Status.FAILED, f"{src} and {dst} are both gone (moved by hand?)")
     return Outcome(d, Status.DONE)  # undone, or another file's name: nothing to change
+
+
+def finish_move(d: Decision) -> Outcome:
+    """Remove a source an earlier move placed in the library (at d.destination) but could
+    not remove: only while both still hold the content, and the source is unchanged."""
+    assert d.destination is not None and d.analysis is not None and d.entry is not None
+    src, dst = d.source, d.destination
+    try:
+        st = os.stat(src, follow_symlinks=False)
+    except OSError as exc:
+        return Outcome(d, Status.FAILED, f"cannot read: {_why(exc)}")
+    if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (
+        d.entry.size,
+        d.entry.mtime_ns,
+    ):
+        return Outcome(d, Status.FAILED, "changed since it was scanned; left for the next run")
+    size, content_hash = d.entry.size, d.analysis.hash
+    if not (_holds(dst, size, content_hash) and _holds(src, size, content_hash)):
+        return Outcome(d, Status.FAILED, f"{dst} no longer holds its copy; left where it is")
+    try:
+        os.unlink(src)
+    except OSError as exc:
+        return Outcome(d, Status.FAILED, f"the original still cannot be removed: {_why(exc)}")
+    _fsync_dir(src.parent)
+    return Outcome(d, Status.DONE)
 
 
 def _holds(path: Path, size: int, content_hash: str) -> bool:

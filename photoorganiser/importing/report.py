@@ -53,6 +53,8 @@ LABELS = {
     (Action.SKIP_DUPLICATE, Status.PLANNED): "Duplicate within this run",
     (Action.IGNORE, Status.DONE): "Ignored",
     (Action.IGNORE, Status.PLANNED): "Ignored",
+    (Action.FINISH_MOVE, Status.DONE): "Earlier move finished",
+    (Action.FINISH_MOVE, Status.PLANNED): "Earlier move to finish",
     (Action.RECOVER, Status.DONE): "Recovered from an interrupted run",
     (Action.RECOVER, Status.FAILED): "Recovered from an interrupted run",
 }
@@ -231,6 +233,8 @@ def _base_text(r: Reason) -> str:
         return f"the same content as {r.other}, which the plan imports; left in place"
     if w is Why.RECOVERY:
         return f"interrupted run {r.detail}"
+    if w is Why.UNFINISHED_MOVE:
+        return f"an earlier run moved it to {r.place} but could not remove it: removed now"
     raise ValueError(f"no text for {w}")  # pragma: no cover - every Why has one above
 
 

@@ -343,6 +343,14 @@ class Catalog:
             ),
         )
 
+    def unfinished_moves(self) -> dict[str, str]:
+        """source -> library path (relative) of moves whose verified copy is in the library
+        but whose source could not be removed (the journal keeps them until finished)."""
+        rows = self.conn.execute(
+            "SELECT source, destination FROM journal WHERE state = 'unfinished-move'"
+        )
+        return {text_path(src): text_path(dst) for src, dst in rows}
+
     def imported_from(self, folder: Path) -> list[tuple[str, str]]:
         """(library path, source path) of the files imported from directly inside `folder`."""
         prefix = path_text(str(folder).rstrip(os.sep) + os.sep)

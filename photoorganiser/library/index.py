@@ -37,6 +37,10 @@ class LibraryIndex(Protocol):
         """(media source, library file) of a photo an earlier run imported from beside
         this sidecar (same folder, matching name); None when unknown."""
 
+    def unfinished_moves(self) -> dict[Path, Path]:
+        """source -> library file of earlier moves that placed a verified copy but could
+        not remove the source (empty without a catalog)."""
+
 
 class DiskLibrary:
     """The library as it is on disk, read lazily and cached.
@@ -66,6 +70,9 @@ class DiskLibrary:
 
     def imported_from(self, sidecar: Path) -> tuple[Path, Path] | None:
         return None  # without a catalog, where library files came from is not known
+
+    def unfinished_moves(self) -> dict[Path, Path]:
+        return {}
 
     def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
         found = self.find_nearby(content_hash, size, near)
@@ -158,3 +165,6 @@ class CatalogLibrary(DiskLibrary):
             return None
         _, _, media, path = min(matches)
         return media, path
+
+    def unfinished_moves(self) -> dict[Path, Path]:
+        return {Path(src): self.root / rel for src, rel in self.catalog.unfinished_moves().items()}

@@ -30,6 +30,9 @@ TEMP_MARK = ".po-tmp-"  # a transfer's temporary file: `.NAME.po-tmp-PID-RANDOM`
 CLAIM_MARK = b"\0photoorganiser claim "  # a name claimed without atomic renames (exFAT)
 
 
+UNFINISHED = "unfinished-move"  # a journal state kept until a later move run finishes it
+
+
 class JournalError(Exception):
     """The journal could not be written: no further file may be touched."""
 
@@ -126,16 +129,26 @@ class Journal:
                     )
                 if outcome.status is Status.DONE and moved:
                     self.catalog.forget_sources([d.source])
+                if d.action is Action.FINISH_MOVE:  # an earlier move is complete now
+                    if outcome.status is Status.DONE:
+                        conn.execute(
+                            "DELETE FROM journal WHERE state = ? AND source = ?",
+                            (UNFINISHED, path_text(d.source)),
+                        )
+                        self.catalog.forget_sources([d.source])
+                    continue
                 state = "done" if outcome.status is Status.DONE else "failed"
                 if recovery is not None:
                     state = recovery.step.value if outcome.status is Status.DONE else "kept"
+                if outcome.status is Status.FAILED and outcome.in_library and moved:
+                    state = UNFINISHED  # placed, source kept: a later move run finishes it
                 conn.execute("UPDATE journal SET state = ? WHERE id = ?", (state, journal_id))
 
     def close(self) -> None:
         """Forget settled entries, this run's and the recovered ones (the reports keep
         the story); only intents stay."""
         with self.catalog.transaction() as conn:
-            conn.execute("DELETE FROM journal WHERE state != 'intent'")
+            conn.execute("DELETE FROM journal WHERE state NOT IN ('intent', ?)", (UNFINISHED,))
 
 
 @dataclass(frozen=True, slots=True)
