@@ -448,9 +448,10 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_find_duplicates(args: argparse.Namespace) -> int:
     import logging
+    from datetime import datetime
     from pathlib import Path
 
-    from .core.reportfile import ReportUnwritable, check_place, fallback_dirs
+    from .core.reportfile import ReportHeader, ReportUnwritable, check_place, fallback_dirs
     from .duplicates import report as dupreport
     from .duplicates.find import find_duplicates
     from .duplicates.values import FindOptions
@@ -501,13 +502,19 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
     )
     result = find_duplicates(options)
     rows = dupreport.rows_of(result)
+    header = ReportHeader(
+        "duplicates",
+        inputs=tuple(os.path.abspath(p) for p in inputs),
+        command=shlex.join(args.argv),
+        created=datetime.now().isoformat(timespec="seconds"),
+    )
     try:
-        dupreport.write_report(rows, report, fmt)
+        dupreport.write_report(rows, report, fmt, header)
     except OSError as exc:  # the place failed since it was checked: write it elsewhere
         for folder in fallback_dirs(None, dry_run=True):
             moved = folder / report.name
             try:
-                dupreport.write_report(rows, moved, fmt)
+                dupreport.write_report(rows, moved, fmt, header)
             except OSError:
                 continue
             print(

@@ -687,3 +687,24 @@ def test_a_linked_move_whose_source_cannot_go_is_placed_and_catalogued(
     with sqlite(library) as conn:
         (path,) = conn.execute("SELECT path FROM files").fetchone()
     assert library / path == placed
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_find_duplicates_writes_its_report_again_and_apply_knows_what_it_is(
+    tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox = inbox_of(tmp_path / "in", 2)
+    (inbox / "copy.jpg").write_bytes((inbox / "IMG_0000.jpg").read_bytes())
+    report = tmp_path / f"dups{suffix}"
+    for _ in range(2):  # a cron line with a fixed --report
+        assert main(["find-duplicates", "--input", str(inbox), "--report", str(report)]) == 0
+    header = read_header(report)
+    assert header is not None and header.kind == "duplicates"
+    assert header.inputs == (str(inbox),)
+    capsys.readouterr()
+    assert apply(report, "--output", tmp_path / "lib") == 2
+    assert "is a duplicates report, not an import plan" in capsys.readouterr().err
+    (tmp_path / "foreign.json").write_text('{"rows": []}')
+    foreign = ["find-duplicates", "--input", str(inbox), "--report", str(tmp_path / "foreign.json")]
+    assert main(foreign) == 2  # never replaces a file it did not write
+    assert (tmp_path / "foreign.json").read_text() == '{"rows": []}'

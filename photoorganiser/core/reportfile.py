@@ -10,6 +10,7 @@ import contextlib
 import csv
 import errno
 import io
+import json
 import os
 import secrets
 import stat
@@ -113,6 +114,35 @@ class ReportUnwritable(Exception):
     """The report cannot be written where asked: the run must not start."""
 
 
+def header_fields(header: ReportHeader) -> dict[str, object]:
+    """The header as a JSON object (a JSON report's first key is HEADER_MARK)."""
+    return {
+        "format": header.format,
+        "kind": header.kind,
+        "version": header.version,
+        "created": header.created,
+        "dryrun": header.dryrun,
+        "mode": header.mode,
+        "library": path_text(header.library) if header.library else "",
+        "inputs": [path_text(p) for p in header.inputs],
+        "command": header.command,
+    }
+
+
+def _header_from_fields(d: dict) -> ReportHeader:
+    return ReportHeader(
+        kind=str(d.get("kind", "")),
+        library=text_path(str(d.get("library", ""))),
+        inputs=tuple(text_path(str(p)) for p in d.get("inputs", ())),
+        dryrun=bool(d.get("dryrun", False)),
+        mode=str(d.get("mode", "")),
+        command=str(d.get("command", "")),
+        created=str(d.get("created", "")),
+        version=str(d.get("version", "")),
+        format=int(d.get("format", 0)),
+    )
+
+
 def _is_ours(path: Path, mark: str) -> bool:
     """A regular file that this tool wrote (its first line carries our mark)."""
     try:
@@ -122,10 +152,10 @@ def _is_ours(path: Path, mark: str) -> bool:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        head = os.read(fd, len(mark) + 2)
+        head = os.read(fd, len(mark) + 16)
     finally:
         os.close(fd)
-    return head.lstrip(b'"').startswith(mark.encode())
+    return head.lstrip(b'{ \t\r\n"').startswith(mark.encode())  # CSV line, or JSON's first key
 
 
 def check_place(path: Path, mark: str = HEADER_MARK) -> None:
@@ -354,6 +384,13 @@ def read_header(path: Path) -> ReportHeader | None:
         head = os.read(fd, 1 << 16).decode("utf-8", "surrogateescape")
     finally:
         os.close(fd)
+    if head.lstrip().startswith("{"):  # a JSON report: its first key is the header
+        try:
+            with open(path, encoding="utf-8") as f:
+                fields = json.load(f).get(HEADER_MARK)
+        except (OSError, ValueError, AttributeError):
+            return None
+        return _header_from_fields(fields) if isinstance(fields, dict) else None
     try:
         first = next(csv.reader(head.splitlines()[:1]), [])
     except csv.Error:

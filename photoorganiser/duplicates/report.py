@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import TextIO
 
+from ..core.reportfile import HEADER_MARK, ReportHeader, header_fields
 from ..core.textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
 from .values import (
     Burst,
@@ -214,33 +216,39 @@ def _stored(row: ReportRow) -> ReportRow:
     return replace(row, path=path_text(row.path), reason=display_text(row.reason))
 
 
-def write_report(rows: list[ReportRow], path: Path, fmt: ReportFormat) -> Path:
-    """Write `rows` to `path` (parents created). Only this file is written."""
+def write_report(
+    rows: list[ReportRow], path: Path, fmt: ReportFormat, header: ReportHeader | None = None
+) -> Path:
+    """Write `rows` to `path` (parents created), after a header saying what the report is
+    (the CSV's first line; the JSON's first key). Only this file is written."""
+    header = header or ReportHeader("duplicates")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f".{path.name}.po-tmp-{os.getpid()}")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         if fmt is ReportFormat.CSV:
-            _write_csv(rows, f)
+            _write_csv(rows, f, header)
         else:
-            _write_json(rows, f)
+            _write_json(rows, f, header)
     tmp.replace(path)
     return path
 
 
-def _write_csv(rows: list[ReportRow], f: TextIO) -> None:
+def _write_csv(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:
     writer = csv.writer(f)
+    writer.writerow(header.cells())
     writer.writerow(COLUMNS)
     for row in map(_stored, rows):
         writer.writerow([csv_cell(_cell(getattr(row, c))) for c in COLUMNS])
 
 
-def _write_json(rows: list[ReportRow], f: TextIO) -> None:
+def _write_json(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:
     items = []
     for row in map(_stored, rows):
         item = asdict(row)
         item["kind"] = row.kind.value
         items.append(item)
-    json.dump({"columns": list(COLUMNS), "rows": items}, f, indent=1, ensure_ascii=False)
+    document = {HEADER_MARK: header_fields(header), "columns": list(COLUMNS), "rows": items}
+    json.dump(document, f, indent=1, ensure_ascii=False)
     f.write("\n")
 
 
@@ -249,7 +257,10 @@ def read_report(path: Path) -> list[ReportRow]:
     text = Path(path).read_text(encoding="utf-8")
     if text.lstrip().startswith("{"):
         return [_row_from_json(item) for item in json.loads(text)["rows"]]
-    reader = csv.DictReader(text.splitlines())
+    lines = text.splitlines()
+    if lines and lines[0].lstrip('"').startswith(HEADER_MARK):
+        lines = lines[1:]
+    reader = csv.DictReader(lines)
     return [_row_from_csv({k: _uncell(v) for k, v in r.items()}) for r in reader]
 
 

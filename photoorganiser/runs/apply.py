@@ -201,10 +201,11 @@ def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -
     if action is Action.ERROR:
         why = Reason(Why.FROM_PLAN, detail=row.reason)
         return Decision(source, action, why, error=row.error or row.reason)
-    if action.transfers and row.status not in ("planned", "not-done"):
+    acts = action.transfers or action is Action.FINISH_MOVE  # it changes files: checked
+    if acts and row.status not in ("planned", "not-done"):
         why = Reason(Why.NOT_APPLIED, detail=f"status {row.status}; {row.reason}")
         return Decision(source, Action.IGNORE, why)
-    if not action.transfers:
+    if not acts:
         duplicate_of = Path(text_path(row.duplicate_of)) if row.duplicate_of else None
         why = Reason(Why.FROM_PLAN, detail=row.reason)
         return Decision(source, action, why, duplicate_of=duplicate_of)
@@ -334,14 +335,15 @@ def _captured(row: ReportRow) -> CaptureDate | None:
 
 def _verify_sources(decisions: list[Decision], options: ApplyOptions) -> list[Decision]:
     """Read every source to be transferred: its content must be what was reviewed."""
-    todo = [d for d in decisions if d.action.transfers]
+    todo = [d for d in decisions if d.action.transfers or d.action is Action.FINISH_MOVE]
     with Progress("verify", len(todo), options.progress) as bar:
         found = dict(
             tmap(_hash_of, [d.source for d in todo], workers=options.workers, progress=bar)
         )
     checked = []
     for d in decisions:
-        if d.action.transfers and found.get(d.source) != d.analysis.hash:
+        acts = d.action.transfers or d.action is Action.FINISH_MOVE
+        if acts and found.get(d.source) != d.analysis.hash:
             why = "changed since the plan was made (its content differs)"
             if found.get(d.source) is None:
                 why = "cannot be read any more"
