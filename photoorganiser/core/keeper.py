@@ -1,0 +1,140 @@
+"""Which of several exact copies a careful person keeps, and why: one policy for the
+import (which copy goes to the library), find-duplicates (which copy is `keep=yes`)
+and everything that acts on them.
+
+In this order, the first rule that tells two copies apart decides:
+
+1. the copy already in the library (it is never the one given up);
+2. a copy under a folder named with `--prefer` (earlier `--prefer` first);
+3. a name without a copy marker: `IMG_1.JPG` over `IMG_1 (1).JPG`, `IMG_1 - Copy.JPG`,
+   `Copy of IMG_1.JPG`, `IMG_1 copy 2.JPG`, `IMG_1_copy.JPG`, in the languages the big
+   systems name copies in;
+4. the copy that has sidecars beside it (AAE edits, XMP, THM, Takeout JSON);
+5. the oldest modification time (a copy is made after its original);
+6. the shortest path, then the path itself: the same input always gives the same choice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+# How systems name a copy: Windows (" - Copy", localised), macOS (" copy", " copy 2"),
+# browsers and Google Takeout ("(1)"), and the underscores and dashes people type.
+_COPY_WORDS = (
+    "copy|kopie|copie|copia|cópia|kopia|kopio|kópia|kopya|копия|копія|αντίγραφο"
+    "|コピー|副本|复制|복사본|نسخة|העתק|สำเนา"
+)
+_COPY_OF = r"copy\s+of|kopie\s+von|copie\s+de|copia\s+de|cópia\s+de|kopia\s+av|kopie\s+van"
+_MARKED = re.compile(
+    rf"""^(?:
+        (?:{_COPY_OF})\s+.+                                 # Copy of IMG_1
+      | .+?(?:\s+-\s+|\s+|_|-)(?:{_COPY_WORDS})(?:\s*\(?\d+\)?)?  # IMG_1 - Copy (2), IMG_1 copy 2
+      | .+?\s*\(\d+\)                                       # IMG_1 (1), IMG_1(1)
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def has_copy_marker(path: Path | str) -> bool:
+    """The file's name says it is a copy (`IMG_1 (1).JPG`, `IMG_1 - Copy.JPG`...)."""
+    name = os.path.basename(os.fspath(path))
+    stem = name.rsplit(".", 1)[0] if "." in name.strip(".") else name
+    return bool(_MARKED.match(stem.strip()))
+
+
+class KeepRule(Enum):
+    """The rule that decided which copy is kept (for the report's reason)."""
+
+    ONLY = "only"  # a single copy
+    IN_LIBRARY = "in-library"
+    PREFERRED_FOLDER = "preferred-folder"
+    ORIGINAL_NAME = "original-name"
+    HAS_SIDECARS = "has-sidecars"
+    OLDEST = "oldest"
+    SHORTEST_PATH = "shortest-path"
+    FIRST_PATH = "first-path"
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """What the policy needs to know of one copy."""
+
+    path: Path
+    mtime_ns: int = 0
+    in_library: bool = False
+    sidecars: int = 0  # how many sidecars sit beside it
+
+
+@dataclass(frozen=True, slots=True)
+class KeepChoice:
+    """The copy to keep, and the rule that told it from the runner-up."""
+
+    keeper: Copy
+    rule: KeepRule
+    folder: Path | None = None  # for PREFERRED_FOLDER: which --prefer folder
+
+
+_RULES = (
+    KeepRule.IN_LIBRARY,
+    KeepRule.PREFERRED_FOLDER,
+    KeepRule.ORIGINAL_NAME,
+    KeepRule.HAS_SIDECARS,
+    KeepRule.OLDEST,
+    KeepRule.SHORTEST_PATH,
+    KeepRule.FIRST_PATH,
+)
+
+
+def preference(path: Path, prefer: Sequence[Path]) -> int:
+    """The rank of the first --prefer folder holding `path` (len(prefer) if none)."""
+    for rank, folder in enumerate(prefer):
+        if path == folder or folder in path.parents:
+            return rank
+    return len(prefer)
+
+
+def copy_key(c: Copy, prefer: Sequence[Path] = ()) -> tuple:
+    """Sort key of the policy: the smallest key is the copy to keep."""
+    return (
+        not c.in_library,
+        preference(c.path, prefer),
+        has_copy_marker(c.path),
+        c.sidecars == 0,
+        c.mtime_ns,
+        len(str(c.path)),
+        str(c.path),
+    )
+
+
+def choose_copy(copies: Sequence[Copy], prefer: Sequence[Path] = ()) -> KeepChoice:
+    """The copy to keep among exact copies, and why."""
+    if not copies:
+        raise ValueError("no copies to choose from")
+    prefer = [Path(os.path.abspath(p)) for p in prefer]
+    ranked = sorted(copies, key=lambda c: copy_key(c, prefer))
+    best = ranked[0]
+    if len(ranked) == 1:
+        return KeepChoice(best, KeepRule.ONLY)
+    a, b = copy_key(best, prefer), copy_key(ranked[1], prefer)
+    index = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a) - 1)
+    rule = _RULES[index]
+    if rule is KeepRule.PREFERRED_FOLDER:
+        return KeepChoice(best, rule, folder=prefer[a[1]])
+    return KeepChoice(best, rule)
+
+
+RULE_TEXT = {
+    KeepRule.ONLY: "the only copy",
+    KeepRule.IN_LIBRARY: "the library's own copy",
+    KeepRule.PREFERRED_FOLDER: "in a preferred folder",
+    KeepRule.ORIGINAL_NAME: "the name without a copy marker",
+    KeepRule.HAS_SIDECARS: "the copy with its sidecars (edits)",
+    KeepRule.OLDEST: "the oldest modification time",
+    KeepRule.SHORTEST_PATH: "the shortest path",
+    KeepRule.FIRST_PATH: "the first path",
+}
