@@ -179,6 +179,20 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="file undatable files under undated/ instead of dating them by modification time",
     )
+    parser.add_argument(
+        "--prefer",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="among copies of one photo, import the one under DIR (repeatable, in order)",
+    )
+    parser.add_argument(
+        "--leave-damaged",
+        action="store_true",
+        help="leave damaged but recognisable files (a truncated JPEG...) in the inbox instead"
+        " of importing them as they are, marked damaged in the report",
+    )
     _add_report_arguments(parser)
     parser.add_argument(
         "--settle",
@@ -252,6 +266,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         wait=args.wait,
         settle=args.settle,
         command=shlex.join(args.argv),
+        prefer=tuple(args.prefer),
+        leave_damaged=args.leave_damaged,
     )
     try:
         result = run_import(options)
@@ -295,6 +311,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return _print_result(result, args.quiet)
 
 
+SHOWN_FAILURES = 50
+
+
+def _print_failures(result) -> None:
+    """A dry run names the files that would fail (the report has them all)."""
+    from .core.values import Status
+
+    failed = [o for o in result.outcomes if o.status is Status.FAILED]
+    print(f"These {len(failed)} file(s) would fail:")
+    for o in failed[:SHOWN_FAILURES]:
+        print(f"  {o.decision.source}: {o.error or ''}")
+    if len(failed) > SHOWN_FAILURES:
+        print(f"  ... and {len(failed) - SHOWN_FAILURES} more (see the report)")
+
+
 def _print_result(result, quiet: bool) -> int:
     """The summary table and the report's name (or, quiet, only what failed)."""
     from rich.console import Console
@@ -308,6 +339,8 @@ def _print_result(result, quiet: bool) -> int:
             print(f"{result.failed} file(s) failed; see {result.report_path}", file=sys.stderr)
     else:
         Console(highlight=False).print(summary_table(result.summary, result.title))
+        if result.dry_run and result.failed:
+            _print_failures(result)
         print(f"Report: {result.report_path}")
     if result.interrupted is not None:
         from .core.signals import Stopped

@@ -254,12 +254,14 @@ def test_bad_files_give_error_rows_and_the_run_goes_on(
         locked.chmod(0o644)
     got = by_name(report)
     assert got["good.jpg"]["action"] == "move" and got["good.jpg"]["status"] == "done"
-    for name in ("corrupt.jpg", "empty.jpg", "locked.jpg"):
+    for name in ("corrupt.jpg", "locked.jpg"):
         assert got[name]["action"] == "error", name
         assert got[name]["status"] == "failed"
         assert got[name]["error"], name
         assert (inbox / name).exists(), name
-    assert "empty" in got["empty.jpg"]["error"]
+    # an empty file holds nothing to keep: ignored, not an error, and left where it is
+    assert got["empty.jpg"]["action"] == "ignore" and "no content" in got["empty.jpg"]["reason"]
+    assert (inbox / "empty.jpg").exists()
     assert "ermission denied" in got["locked.jpg"]["error"]
     assert len(library_files(library)) == 1
 
@@ -389,16 +391,19 @@ def test_live_photo_and_sidecars_travel_together(tmp_path: Path) -> None:
     assert (inbox / "orphan.xmp").exists()
 
 
-def test_sidecar_of_a_skipped_photo_stays(tmp_path: Path) -> None:
+def test_of_two_copies_the_one_with_its_sidecar_is_imported_with_it(tmp_path: Path) -> None:
     inbox, library = tmp_path / "in", tmp_path / "lib"
     make_jpeg(inbox / "a" / "P1.jpg", D1, seed=1)
-    make_jpeg(inbox / "b" / "P1.jpg", D1, seed=1)  # same content: skip-duplicate
+    make_jpeg(inbox / "b" / "P1.jpg", D1, seed=1)  # same content; this one has the edits
     (inbox / "b" / "P1.jpg.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     report = tmp_path / "r.csv"
     assert run("--input", inbox, "--output", library, "--report", report) == 0
-    side = next(r for r in rows(report) if r["source"].endswith(".xmp"))
-    assert side["action"] == "ignore" and "not imported" in side["reason"]
-    assert (inbox / "b" / "P1.jpg.xmp").exists()
+    got = {r["source"]: r for r in rows(report)}
+    assert got[str(inbox / "b" / "P1.jpg")]["action"] == "move"
+    assert got[str(inbox / "b" / "P1.jpg.xmp")]["action"] == "move"
+    skipped = got[str(inbox / "a" / "P1.jpg")]
+    assert skipped["action"] == "skip-duplicate" and "with its sidecars" in skipped["reason"]
+    assert not (inbox / "b" / "P1.jpg.xmp").exists()
 
 
 def test_legacy_import_script_with_original_flags(inbox: Path, tmp_path: Path) -> None:

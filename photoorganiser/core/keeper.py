@@ -138,3 +138,10 @@ RULE_TEXT = {
     KeepRule.SHORTEST_PATH: "the shortest path",
     KeepRule.FIRST_PATH: "the first path",
 }
+
+
+def keep_text(choice: KeepChoice) -> str:
+    """The rule, said for a report: "kept: the name without a copy marker"."""
+    if choice.rule is KeepRule.PREFERRED_FOLDER and choice.folder is not None:
+        return f"kept: in the preferred folder {choice.folder}"
+    return f"kept: {RULE_TEXT[choice.rule]}"

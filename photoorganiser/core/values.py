@@ -171,6 +171,7 @@ class AnalysisFailure:
     hash: str | None = None
     media: MediaInfo | None = None
     transient: bool = False  # a read error, not the content: try again next run
+    no_content: bool = False  # empty, or all zero bytes: nothing to keep (ignored, not an error)
 
 
 class RecoveryStep(Enum):
@@ -222,6 +223,7 @@ class Why(Enum):
     REFUSED = "refused"  # a check refused it (`detail`): left in place
     RECOVERY = "recovery"  # a killed run's transfer (`detail`: what the disk showed)
     NOT_REACHED = "not-reached"  # the run was stopped before this file was looked at
+    NO_CONTENT = "no-content"  # empty, or all zero bytes (`detail`)
     UNFINISHED_MOVE = "unfinished-move"  # an earlier move put it at `place`, kept the source
 
 
@@ -239,6 +241,7 @@ class Reason:
     live_video: bool = False  # ... as its Live Photo video (else as its pair)
     numbered: int | None = None  # the name was taken: numbered _N
     notes: tuple[str, ...] = ()  # unreadable metadata, imported all the same
+    damaged: str = ""  # damaged but recognisable content, imported byte for byte all the same
 
 
 @dataclass(frozen=True, slots=True)

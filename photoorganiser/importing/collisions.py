@@ -14,10 +14,11 @@ unit: a unit gets a number only when every one of its names is free.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.keeper import Copy, choose_copy, keep_text
 from ..core.values import Action, Decision, FileKind, Reason, Why
 from ..library.index import LibraryIndex
 from .paths import fit_name, with_suffix_number
@@ -25,10 +26,15 @@ from .plan import sidecar_name
 
 
 def resolve(
-    decisions: Sequence[Decision], library: LibraryIndex, mode: Action = Action.MOVE
+    decisions: Sequence[Decision],
+    library: LibraryIndex,
+    mode: Action = Action.MOVE,
+    prefer: Sequence[Path] = (),
 ) -> list[Decision]:
     """The decisions with duplicates marked and every destination unique and free.
-    `mode` (move or copy) is what a sidecar left behind by an earlier run gets."""
+    `mode` (move or copy) is what a sidecar left behind by an earlier run gets; among
+    copies of one content the keeper policy (core/keeper.py, with `prefer`) picks the one
+    imported."""
     out = {d.source: d for d in decisions}
     if mode is Action.MOVE:  # moves an earlier run placed but could not finish: finish them
         for source, place in library.unfinished_moves().items():
@@ -50,7 +56,8 @@ def resolve(
         if d.action.transfers and not _is_sidecar(d) and d.source not in finishing
     ]
 
-    # The same content: once in the library, or the first of the run (by source path).
+    # The same content: once in the library, or the copy a careful person keeps.
+    sidecar_count = Counter(d.follows for d in decisions if _is_sidecar(d) and d.follows)
     by_hash: dict[str, list[Decision]] = defaultdict(list)
     for d in media:
         by_hash[d.analysis.hash].append(d)
@@ -60,15 +67,23 @@ def resolve(
             for d in same:
                 out[d.source] = _in_library_already(d, found, library)
             continue
-        first = same[0]
-        for d in same[1:]:
+        if len(same) == 1:
+            continue
+        copies = {
+            Copy(d.source, d.entry.mtime_ns, sidecars=sidecar_count[d.source]): d for d in same
+        }
+        choice = choose_copy(list(copies), prefer)
+        kept = copies[choice.keeper]
+        for d in same:
+            if d is kept:
+                continue
             out[d.source] = dataclasses.replace(
                 d,
                 action=Action.SKIP_DUPLICATE,
                 destination=None,
                 follows=None,
-                duplicate_of=first.source,
-                reason=Reason(Why.DUPLICATE, other=first.source),
+                duplicate_of=kept.source,
+                reason=Reason(Why.DUPLICATE, other=kept.source, detail=keep_text(choice)),
             )
 
     # Units: a leader, its transferring partners, and their sidecars.
@@ -102,21 +117,25 @@ def resolve(
         for placed in _place_unit(members, sidecars, library, taken):
             out[placed.source] = placed
 
-    # Sidecars whose media is already in the library go beside that file; the others
-    # (their media not imported) stay where they are, and the report says why.
-    claimed: set[Path] = set()
+    # A sidecar of a copy that is not imported goes to the copy that is kept (in the
+    # library, or imported in this run): edits are never left behind. Those whose media
+    # is not imported at all (an error, ignored) stay where they are, and say why.
+    planned = {
+        str(p.destination).lower(): p
+        for p in out.values()
+        if p.destination is not None and p.action.transfers
+    }
     for d in decisions:
         if not _is_sidecar(d) or d.follows is None:
             continue
         current = out[d.source]
         if current.destination is None and current.action.transfers:
             media_decision = out.get(d.follows)
-            if media_decision is not None and media_decision.action in (
-                Action.SKIP_EXISTS,
-                Action.FINISH_MOVE,
-            ):
-                kept = media_decision.duplicate_of or media_decision.destination
-                out[d.source] = bring_sidecar(current, d.follows, kept, library, claimed)
+            kept, how = _kept_copy(media_decision, out)
+            if kept is not None:
+                out[d.source] = bring_sidecar(
+                    current, d.follows, kept, library, taken, planned, how=how
+                )
                 continue
             why = media_decision.action.value if media_decision else "not imported"
             out[d.source] = dataclasses.replace(
@@ -136,8 +155,9 @@ def resolve(
                     media_source,
                     library_file,
                     library,
-                    claimed,
-                    earlier=True,
+                    taken,
+                    planned,
+                    how="imported by an earlier run",
                 )
     return [out[d.source] for d in decisions]
 
@@ -152,44 +172,83 @@ def _is_orphan_sidecar(d: Decision) -> bool:
     )
 
 
+def _kept_copy(media: Decision | None, out: dict[Path, Decision]) -> tuple[Path | None, str]:
+    """Where the kept copy of a media file that is not transferred is (or will be)."""
+    if media is None:
+        return None, ""
+    if media.action in (Action.SKIP_EXISTS, Action.FINISH_MOVE):
+        return media.duplicate_of or media.destination, "already in the library"
+    if media.action is Action.SKIP_DUPLICATE and media.duplicate_of is not None:
+        keeper = out.get(media.duplicate_of)
+        if keeper is not None and keeper.action.transfers and keeper.destination is not None:
+            return keeper.destination, "the copy kept in this run"
+    return None, ""
+
+
 def bring_sidecar(
     d: Decision,
     media_source: Path,
-    library_file: Path | None,
+    kept_file: Path | None,
     library: LibraryIndex,
-    claimed: set[Path],
+    taken: set[str],
+    planned: dict[str, Decision],
     *,
-    earlier: bool = False,
+    how: str,
 ) -> Decision:
-    """A sidecar whose photo is already in the library goes beside it, under its name;
-    it never replaces a sidecar that is there already."""
-    if library_file is None:
+    """A sidecar goes beside the kept copy of its media, under that copy's name. The same
+    sidecar already there (or on its way) is not copied twice; a different one already
+    there is never replaced: this one goes beside it with a number."""
+    if kept_file is None:
         return dataclasses.replace(d, action=Action.IGNORE, reason=Reason(Why.NO_PHOTO))
-    name = sidecar_name(d.source, media_source, library_file)
-    destination = library_file.parent / name
-    how = "imported by an earlier run" if earlier else "already in the library"
-    if destination in claimed or name.lower() in library.names_in(destination.parent):
-        if library.find_nearby(d.analysis.hash, d.entry.size, destination) == destination:
-            return dataclasses.replace(
-                d,
-                action=Action.SKIP_EXISTS,
-                destination=None,
-                duplicate_of=destination,
-                reason=Reason(Why.SIDECAR_THERE, other=media_source, place=destination),
-            )
-        return dataclasses.replace(
+    name = sidecar_name(d.source, media_source, kept_file)
+    folder = kept_file.parent
+    on_disk = library.names_in(folder)
+    for number in range(0, 1000):
+        candidate = with_suffix_number(name, number) if number else name
+        destination = folder / candidate
+        key = str(destination).lower()
+        same = planned.get(key)
+        if same is not None or key in taken:
+            if (
+                same is not None
+                and same.analysis is not None
+                and (same.analysis.hash == d.analysis.hash)
+            ):
+                return dataclasses.replace(
+                    d,
+                    action=Action.SKIP_DUPLICATE,
+                    destination=None,
+                    follows=None,
+                    duplicate_of=same.source,
+                    reason=Reason(Why.SIDECAR_THERE, other=media_source, place=destination),
+                )
+            continue
+        if candidate.lower() in on_disk:
+            if library.find_nearby(d.analysis.hash, d.entry.size, destination) == destination:
+                return dataclasses.replace(
+                    d,
+                    action=Action.SKIP_EXISTS,
+                    destination=None,
+                    duplicate_of=destination,
+                    reason=Reason(Why.SIDECAR_THERE, other=media_source, place=destination),
+                )
+            continue
+        taken.add(key)
+        placed = dataclasses.replace(
             d,
-            action=Action.IGNORE,
-            destination=None,
-            reason=Reason(Why.SIDECAR_CLASH, other=media_source, place=library_file, detail=how),
+            destination=destination,
+            follows=kept_file,
+            reason=Reason(
+                Why.SIDECAR_JOINS,
+                other=media_source,
+                place=kept_file,
+                detail=how,
+                numbered=number or None,
+            ),
         )
-    claimed.add(destination)
-    return dataclasses.replace(
-        d,
-        destination=destination,
-        follows=library_file,
-        reason=Reason(Why.SIDECAR_JOINS, other=media_source, place=library_file, detail=how),
-    )
+        planned[key] = placed
+        return placed
+    raise RuntimeError(f"no free name for {d.source}")  # pragma: no cover
 
 
 def _suffix_free(d: Decision, unit: list[Decision]) -> bool:

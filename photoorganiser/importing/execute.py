@@ -396,6 +396,30 @@ def _holds(path: Path, size: int, content_hash: str) -> bool:
         return False
 
 
+def remove_emptied_folders(decisions: Sequence[Decision], inputs: Sequence[Path]) -> int:
+    """After a move: the inbox folders that the run emptied are removed, deepest first;
+    never an input folder itself, never one that still holds anything (hidden files
+    included: rmdir(2) refuses a folder that is not empty). Returns how many."""
+    roots = {Path(p) for p in inputs}
+    folders: set[Path] = set()
+    for d in decisions:
+        if d.action is Action.MOVE or d.action is Action.FINISH_MOVE:
+            folder = d.source.parent
+            while folder not in roots and any(r in folder.parents for r in roots):
+                folders.add(folder)
+                folder = folder.parent
+    removed = 0
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        try:
+            if stat.S_ISLNK(os.lstat(folder).st_mode):
+                continue
+            os.rmdir(folder)
+            removed += 1
+        except OSError:
+            continue  # not empty (or not ours to remove): left as it is
+    return removed
+
+
 def make_folders(folder: Path, root: Path | None) -> None:
     """Create `folder` (inside the library `root`) one level at a time, refusing to go
     through a symbolic link: a photo must land in the library, not where a link points."""

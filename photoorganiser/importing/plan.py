@@ -48,6 +48,7 @@ class PlanOptions:
     library: Path
     template: Template
     mode: TransferMode
+    leave_damaged: bool = False  # keep damaged but recognisable files out of the library
 
 
 def entry_of(result: Result) -> ScanEntry:
@@ -86,6 +87,10 @@ def _decide(
             return Decision(entry.path, Action.ERROR, why, entry=entry, error=result.error)
         why = Reason(Why.IGNORED, detail=result.ignore_reason or "ignored")
         return Decision(entry.path, Action.IGNORE, why, entry=entry)
+    if isinstance(result, AnalysisFailure) and result.no_content:
+        return Decision(
+            entry.path, Action.IGNORE, Reason(Why.NO_CONTENT, detail=result.error), entry=entry
+        )
     if isinstance(result, AnalysisFailure):
         return Decision(
             entry.path,
@@ -112,7 +117,7 @@ def _decide(
             entry=entry,
             follows=media_path,
         )
-    if result.media.problems:
+    if result.media.problems and options.leave_damaged:
         problems = "; ".join(result.media.problems)
         return Decision(
             entry.path,
@@ -129,6 +134,7 @@ def _decide(
         leader=leader,
         live_video=leader is not None and entry.kind is FileKind.VIDEO,
         notes=tuple(result.media.warnings),
+        damaged="; ".join(result.media.problems),  # imported byte for byte all the same
     )
     return Decision(
         entry.path,

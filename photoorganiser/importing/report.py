@@ -215,12 +215,15 @@ def _base_text(r: Reason) -> str:
         return f"damaged file, left in place: {r.detail}"
     if w in (Why.UNREADABLE, Why.REFUSED):
         return f"left in place: {r.detail}"
+    if w is Why.NO_CONTENT:
+        return f"{r.detail}: nothing to keep"
     if w in (Why.IGNORED, Why.SCAN_ERROR):
         return r.detail or "ignored"
     if w is Why.IN_LIBRARY:
         return f"already in the library as {r.place}; left in place"
     if w is Why.DUPLICATE:
-        return f"same content as {r.other}, imported in this run; left in place"
+        kept = f" ({r.detail})" if r.detail else ""
+        return f"same content as {r.other}, imported in this run{kept}; left in place"
     if w is Why.ALREADY_DONE:
         return f"already done: {r.place} holds this file"
     if w is Why.IN_LIBRARY_SINCE_PLAN:
@@ -244,6 +247,8 @@ def reason_text(r: Reason) -> str:
     if r.leader is not None:
         what = "Live Photo video" if r.live_video else "pair"
         text = f"{what} of {r.leader.name}: filed beside it; {text}"
+    if r.damaged:
+        text = f"{text}; damaged: {r.damaged} (imported as it is)"
     if r.notes:
         text = f"{text}; note: {'; '.join(r.notes)}"
     if r.numbered is not None:

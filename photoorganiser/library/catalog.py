@@ -546,7 +546,13 @@ def encode(result: Analysis | AnalysisFailure) -> str:
     kind = result.entry.kind.value
     if isinstance(result, AnalysisFailure):
         return json.dumps(
-            {"kind": kind, "error": result.error, "hash": result.hash, "media": media_json}
+            {
+                "kind": kind,
+                "error": result.error,
+                "hash": result.hash,
+                "media": media_json,
+                "no_content": result.no_content,
+            }
         )
     return json.dumps(
         {
@@ -576,7 +582,9 @@ def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
             content_id=m.get("content_id"),
         )
     if "error" in d:
-        return AnalysisFailure(entry, d["error"], hash=d["hash"], media=media)
+        return AnalysisFailure(
+            entry, d["error"], hash=d["hash"], media=media, no_content=d.get("no_content", False)
+        )
     return Analysis(entry, d["hash"], media or MediaInfo(), _date_from(d["captured"]))
 
 

@@ -82,7 +82,7 @@ def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | Analy
 def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:
     tz = resolve_timezone(options.timezone)
     if entry.size == 0:
-        return AnalysisFailure(entry, "empty file (0 bytes)")
+        return AnalysisFailure(entry, "no content: an empty file (0 bytes)", no_content=True)
     try:
         # at most entry.size + 1 bytes: growth shows, an endless file cannot make it read
         # for ever (positional: tests wrap read_and_hash with a lambda taking *args)
@@ -122,6 +122,9 @@ def _parse(
     try:
         media = metadata.read_media(entry.path, content.data, tz)
     except metadata.MetadataError as exc:
+        if content.data is not None and not content.data.strip(b"\0"):
+            why = "no content: every byte is zero"
+            return AnalysisFailure(entry, why, hash=content.hash, no_content=True)
         return AnalysisFailure(entry, str(exc), hash=content.hash)
     captured = media.captured
     if captured is None or captured.source is DateSource.EXIF_MODIFY_DATE:

@@ -30,7 +30,7 @@ from ..core.values import (
     Why,
 )
 from ..importing.collisions import resolve
-from ..importing.execute import Interrupted, execute, simulate
+from ..importing.execute import Interrupted, execute, remove_emptied_folders, simulate
 from ..importing.paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from ..importing.plan import PlanOptions, plan
 from ..importing.report import reason_text
@@ -64,6 +64,8 @@ class ImportOptions:
     wait: bool = False  # another run holds the library: wait for it instead of exiting
     settle: float = 0  # leave files modified in the last N seconds for the next run
     command: str = "import"  # what the lock and the catalog's run list say this run is
+    prefer: tuple[Path, ...] = ()  # among copies, keep those under these folders first
+    leave_damaged: bool = False  # keep damaged but recognisable files out of the library
 
 
 def run_import(options: ImportOptions) -> ImportResult:
@@ -108,8 +110,10 @@ def run_import(options: ImportOptions) -> ImportResult:
             results = [analysed.get(e.path, e) for e in entries]
 
             template = parse_template(options.template)
-            decisions = plan(results, PlanOptions(library, template, options.mode))
-            decisions = resolve(decisions, lib.index, options.mode.action)
+            plan_options = PlanOptions(library, template, options.mode, options.leave_damaged)
+            decisions = plan(results, plan_options)
+            prefer = [Path(os.path.abspath(p)) for p in options.prefer]
+            decisions = resolve(decisions, lib.index, options.mode.action, prefer)
             for d in decisions:
                 log.debug(
                     "%s %s -> %s: %s",
@@ -125,6 +129,11 @@ def run_import(options: ImportOptions) -> ImportResult:
                     execute(
                         decisions, progress=bar, journal=lib.journal, report=run.write, root=library
                     )
+                if options.mode is TransferMode.MOVE:
+                    inputs = normalise_inputs(options.inputs)
+                    emptied = remove_emptied_folders(decisions, inputs)
+                    if emptied:
+                        log.info("removed %d inbox folders the run emptied", emptied)
         except Interrupted as stop:  # execute reported every file, not-done ones included
             run.interrupted = stop.signum
         except KeyboardInterrupt as stop:  # before execute: nothing was changed

@@ -37,6 +37,7 @@ class ImportResult:
     title: str
     interrupted: int | None = None  # the signal that stopped the run (2, 15, 1)
     notes: tuple[str, ...] = ()  # said on the terminal: where the report went, recovery
+    dry_run: bool = False
 
     @property
     def failed(self) -> int:
@@ -115,6 +116,7 @@ class RunReport:
                 title,
                 self.interrupted,
                 tuple(self.notes),
+                self.writer.header.dryrun,
             )
         signals.clear()
 
