@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,3 +34,24 @@ def corpus() -> Path:
     if not (CORPUS / "manifest.csv").exists():
         pytest.skip(f"real corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path):
+    """Mount a small tmpfs (root only; skipped elsewhere)."""
+    mounts: list[Path] = []
+
+    def make(size: str) -> Path:
+        point = tmp_path / f"fs{len(mounts)}"
+        point.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True
+        )
+        if done.returncode != 0:
+            pytest.skip("cannot mount a small file system here (needs root)")
+        mounts.append(point)
+        return point
+
+    yield make
+    for point in reversed(mounts):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)

@@ -64,27 +64,6 @@ def media_in(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.jpg") if ".photoorganiser" not in p.parts)
 
 
-@pytest.fixture
-def small_fs(tmp_path: Path):
-    """Mount a small tmpfs (root only; skipped elsewhere)."""
-    mounts: list[Path] = []
-
-    def make(size: str) -> Path:
-        point = tmp_path / f"fs{len(mounts)}"
-        point.mkdir()
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True
-        )
-        if done.returncode != 0:
-            pytest.skip("cannot mount a small file system here (needs root)")
-        mounts.append(point)
-        return point
-
-    yield make
-    for point in reversed(mounts):
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
-
-
 # --- a report for every run ---------------------------------------------------------------
 
 

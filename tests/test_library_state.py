@@ -290,27 +290,6 @@ def test_an_empty_catalog_file_is_no_catalog_yet(
 # --- 3. a full disk -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_fs(tmp_path: Path):
-    """Mount a small tmpfs (root only; skipped elsewhere)."""
-    mounts: list[Path] = []
-
-    def make(size: str) -> Path:
-        point = tmp_path / f"fs{len(mounts)}"
-        point.mkdir()
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True
-        )
-        if done.returncode != 0:
-            pytest.skip("cannot mount a small file system here (needs root)")
-        mounts.append(point)
-        return point
-
-    yield make
-    for point in reversed(mounts):
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
-
-
 def _fill(folder: Path) -> Path:
     """Write until the disk is full: what a backup filling the same disk does."""
     filler = folder / "filler.bin"

@@ -392,27 +392,6 @@ def test_recovery_never_touches_a_file_that_is_not_ours(tmp_path: Path) -> None:
 # --- real file systems: full, read-only, another device --------------------------------
 
 
-@pytest.fixture
-def small_fs(tmp_path: Path):
-    """Mount a small tmpfs (root only; skipped elsewhere)."""
-    mounts: list[Path] = []
-
-    def make(size: str) -> Path:
-        point = tmp_path / f"fs{len(mounts)}"
-        point.mkdir()
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True
-        )
-        if done.returncode != 0:
-            pytest.skip("cannot mount a small file system here (needs root)")
-        mounts.append(point)
-        return point
-
-    yield make
-    for point in reversed(mounts):
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
-
-
 def test_a_full_disk_loses_nothing_and_the_next_run_finishes(tmp_path: Path, small_fs) -> None:
     library = small_fs("1m")
     inbox = make_inbox(tmp_path / "in", 24, size=(320, 240))  # ~5 MB of noise JPEGs

@@ -182,3 +182,13 @@ def hash_sample(path: Path | str, size: int, sample: int = SAMPLE_SIZE) -> str:
         f.seek(size - sample)
         hasher.update(_read_upto(f, sample))
         return hasher.hexdigest()
+
+
+def holds(path: Path | str, size: int, content_hash: str) -> bool:
+    """`path` is a regular file of `size` bytes whose content hashes to `content_hash`."""
+    try:
+        if os.stat(path, follow_symlinks=False).st_size != size:
+            return False
+        return hash_file(path) == content_hash
+    except OSError:
+        return False

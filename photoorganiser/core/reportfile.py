@@ -143,19 +143,27 @@ def _header_from_fields(d: dict) -> ReportHeader:
     )
 
 
-def _is_ours(path: Path, mark: str) -> bool:
-    """A regular file that this tool wrote (its first line carries our mark)."""
+def _head(path: Path, size: int) -> bytes | None:
+    """The first `size` bytes of a regular file, opened without following a link or
+    waiting on a pipe; None for anything else."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return False
+        return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
-        head = os.read(fd, len(mark) + 16)
+            return None
+        return os.read(fd, size)
+    except OSError:
+        return None
     finally:
         os.close(fd)
-    return head.lstrip(b'{ \t\r\n"').startswith(mark.encode())  # CSV line, or JSON's first key
+
+
+def _is_ours(path: Path, mark: str) -> bool:
+    """A regular file that this tool wrote (its first line carries our mark)."""
+    head = _head(path, len(mark) + 16)
+    return head is not None and head.lstrip(b'{ \t\r\n"').startswith(mark.encode())
 
 
 def check_place(path: Path, mark: str = HEADER_MARK) -> None:
@@ -374,16 +382,10 @@ def read_rows(path: Path) -> tuple[ReportHeader | None, list[dict[str, str]]]:
 
 def read_header(path: Path) -> ReportHeader | None:
     """What a report says it was made for; None for a file that has no such line."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    raw = _head(path, 1 << 16)
+    if raw is None:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        head = os.read(fd, 1 << 16).decode("utf-8", "surrogateescape")
-    finally:
-        os.close(fd)
+    head = raw.decode("utf-8", "surrogateescape")
     if head.lstrip().startswith("{"):  # a JSON report: its first key is the header
         try:
             with open(path, encoding="utf-8") as f:

@@ -32,7 +32,7 @@ from typing import Protocol
 import xxhash
 
 from ..core import signals
-from ..core.hashing import CHUNK_SIZE, hash_file
+from ..core.hashing import CHUNK_SIZE, hash_file, holds
 from ..core.progress import Progress
 from ..core.values import Action, Decision, Outcome, RecoveryStep, Status
 from ..library.journal import (
@@ -346,7 +346,7 @@ def recover_one(d: Decision) -> Outcome:
     if is_claim(dst, content_hash):
         _remove_quietly(dst)
     if step is RecoveryStep.FINISH_MOVE:
-        if not (_holds(dst, size, content_hash) and _holds(src, size, content_hash)):
+        if not (holds(dst, size, content_hash) and holds(src, size, content_hash)):
             return Outcome(d, Status.FAILED, "changed since the check; left as it is")
         try:
             os.unlink(src)
@@ -377,7 +377,7 @@ def finish_move(d: Decision) -> Outcome:
     ):
         return Outcome(d, Status.FAILED, "changed since it was scanned; left for the next run")
     size, content_hash = d.entry.size, d.analysis.hash
-    if not (_holds(dst, size, content_hash) and _holds(src, size, content_hash)):
+    if not (holds(dst, size, content_hash) and holds(src, size, content_hash)):
         return Outcome(d, Status.FAILED, f"{dst} no longer holds its copy; left where it is")
     try:
         os.unlink(src)
@@ -385,15 +385,6 @@ def finish_move(d: Decision) -> Outcome:
         return Outcome(d, Status.FAILED, f"the original still cannot be removed: {_why(exc)}")
     _fsync_dir(src.parent)
     return Outcome(d, Status.DONE)
-
-
-def _holds(path: Path, size: int, content_hash: str) -> bool:
-    try:
-        if os.stat(path, follow_symlinks=False).st_size != size:
-            return False
-        return hash_file(path) == content_hash
-    except OSError:
-        return False
 
 
 def remove_emptied_folders(decisions: Sequence[Decision], inputs: Sequence[Path]) -> int:

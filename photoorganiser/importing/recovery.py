@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from ..core.hashing import hash_file
+from ..core.hashing import holds
 from ..core.values import Action, Decision, Reason, Recovery, RecoveryStep, Why
 from ..library.catalog import Catalog
 from ..library.journal import Intent, is_claim, pending
@@ -37,8 +37,8 @@ def plan_recovery(catalog: Catalog | None) -> list[Decision]:
 
 def _decide(i: Intent) -> Decision:
     src, dst = i.source, i.destination
-    if _holds(dst, i.size, i.hash):
-        if i.action is Action.MOVE and _holds(src, i.size, i.hash):
+    if holds(dst, i.size, i.hash):
+        if i.action is Action.MOVE and holds(src, i.size, i.hash):
             step, reason = RecoveryStep.FINISH_MOVE, f"finish the move of {src} to {dst}"
         else:
             step, reason = RecoveryStep.RECORD, f"the {i.action.value} to {dst} had happened"
@@ -57,12 +57,3 @@ def _decide(i: Intent) -> Decision:
         entry=i.analysis.entry,
         recovery=Recovery(i.id, i.run_id, step, i.action),
     )
-
-
-def _holds(path, size: int, content_hash: str) -> bool:
-    try:
-        if os.stat(path, follow_symlinks=False).st_size != size:
-            return False
-        return hash_file(path) == content_hash
-    except OSError:
-        return False
