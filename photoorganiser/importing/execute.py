@@ -115,6 +115,7 @@ def execute(
         reported = len(outcomes)
 
     _ignore_lease_breaks()
+    _CHECKED.clear()
     decisions = leaders_first(decisions)
     waiting: set[Path] = set()  # leaders whose transfer failed: their followers wait too
     with signals.deferred():
@@ -420,6 +421,8 @@ def make_folders(folder: Path, root: Path | None) -> None:
         except OSError as exc:
             raise TransferError(f"cannot create folder {folder}: {_why(exc)}") from None
         return
+    if folder in _CHECKED:  # created or looked at already in this run: a real folder
+        return
     try:
         parts = folder.relative_to(root).parts
     except ValueError:
@@ -427,11 +430,14 @@ def make_folders(folder: Path, root: Path | None) -> None:
     current = root
     for part in parts:
         current = current / part
+        if current in _CHECKED:
+            continue
         try:
             st = os.lstat(current)
         except FileNotFoundError:
             try:
                 os.mkdir(current)
+                _CHECKED.add(current)
                 continue
             except FileExistsError:
                 st = os.lstat(current)
@@ -445,6 +451,11 @@ def make_folders(folder: Path, root: Path | None) -> None:
             )
         if not stat.S_ISDIR(st.st_mode):
             raise TransferError(f"{current} in the library is a file, not a folder")
+        _CHECKED.add(current)
+    _CHECKED.add(folder)
+
+
+_CHECKED: set[Path] = set()  # library folders checked in this run (cleared by execute)
 
 
 class _Source:
