@@ -187,6 +187,12 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="leave files modified in the last SECONDS for the next run (still syncing in)",
     )
+    parser.add_argument(
+        "--reimport-deleted",
+        action="store_true",
+        help="import files again that were imported before and removed from the library"
+        " since (by default they are skip-deleted: what you deleted stays deleted)",
+    )
     _add_run_arguments(parser)
     parser.add_argument(
         "--debug",
@@ -252,6 +258,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         wait=args.wait,
         settle=args.settle,
         command=shlex.join(args.argv),
+        reimport_deleted=args.reimport_deleted,
     )
     try:
         result = run_import(options)

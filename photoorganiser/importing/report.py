@@ -51,6 +51,8 @@ LABELS = {
     (Action.SKIP_EXISTS, Status.PLANNED): "Already in the library",
     (Action.SKIP_DUPLICATE, Status.DONE): "Duplicate within this run",
     (Action.SKIP_DUPLICATE, Status.PLANNED): "Duplicate within this run",
+    (Action.SKIP_DELETED, Status.DONE): "Deleted from the library before",
+    (Action.SKIP_DELETED, Status.PLANNED): "Deleted from the library before",
     (Action.IGNORE, Status.DONE): "Ignored",
     (Action.IGNORE, Status.PLANNED): "Ignored",
     (Action.FINISH_MOVE, Status.DONE): "Earlier move finished",
@@ -219,6 +221,8 @@ def _base_text(r: Reason) -> str:
         return r.detail or "ignored"
     if w is Why.IN_LIBRARY:
         return f"already in the library as {r.place}; left in place"
+    if w is Why.DELETED:
+        return f"imported on {r.detail} as {r.place}, removed from the library since"
     if w is Why.DUPLICATE:
         return f"same content as {r.other}, imported in this run; left in place"
     if w is Why.ALREADY_DONE:

@@ -1,4 +1,5 @@
-"""The import, as a list of stages: scan, analyse, plan, resolve collisions, execute, report.
+"""The import, as a list of stages: scan, analyse, plan, resolve collisions, skip what was
+deleted from the library, execute, report.
 
 The dry run runs every stage but execute, so its report says exactly what the
 real run does.
@@ -31,6 +32,7 @@ from ..core.values import (
 )
 from ..importing.collisions import resolve
 from ..importing.execute import Interrupted, execute, simulate
+from ..importing.history import skip_deleted
 from ..importing.paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from ..importing.plan import PlanOptions, plan
 from ..importing.report import reason_text
@@ -64,6 +66,7 @@ class ImportOptions:
     wait: bool = False  # another run holds the library: wait for it instead of exiting
     settle: float = 0  # leave files modified in the last N seconds for the next run
     command: str = "import"  # what the lock and the catalog's run list say this run is
+    reimport_deleted: bool = False  # import content removed from the library since its import
 
 
 def run_import(options: ImportOptions) -> ImportResult:
@@ -110,6 +113,9 @@ def run_import(options: ImportOptions) -> ImportResult:
             template = parse_template(options.template)
             decisions = plan(results, PlanOptions(library, template, options.mode))
             decisions = resolve(decisions, lib.index, options.mode.action)
+            if not options.reimport_deleted:
+                history = lib.catalog.history if lib.catalog is not None else None
+                decisions = skip_deleted(decisions, history, library)
             for d in decisions:
                 log.debug(
                     "%s %s -> %s: %s",
