@@ -6,6 +6,7 @@ Real JPEGs, the real command (in-process), the report read as a person would.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sqlite3
 from collections import Counter
@@ -18,6 +19,7 @@ from media import make_jpeg
 from photoorganiser.cli import main
 from photoorganiser.core.hashing import hash_file
 from photoorganiser.library.catalog import MIGRATIONS, catalog_path
+from photoorganiser.media import analyse
 from reports import rows as report_rows
 
 D0 = datetime(2021, 6, 7, 8, 9, 10)
@@ -273,3 +275,130 @@ def test_a_dry_run_reads_a_catalog_of_the_older_schema(tmp_path: Path) -> None:
     with sqlite3.connect(catalog_path(library)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert len(history(library)) == 1  # the import of this run
+
+
+# --- quiet, honest nights -------------------------------------------------------------------
+
+
+def truncated_jpeg(path: Path, seed: int = 7) -> Path:
+    make_jpeg(path, D0, seed=seed, size=(256, 192))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+def test_a_known_failure_is_reported_but_not_a_new_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    broken = truncated_jpeg(inbox / "broken.jpg")
+    (inbox / "notes.jpg").write_bytes(b"this is not a picture at all\n" * 20)
+    make_jpeg(inbox / "good.jpg", D0, seed=1)
+    night1, night2 = tmp_path / "n1.csv", tmp_path / "n2.csv"
+    assert run("--input", inbox, "--output", library, "--report", night1) == 1
+    assert {r["status"] for r in report_rows(night1) if r["action"] == "error"} == {"failed"}
+    assert "2 file(s) failed" in capsys.readouterr().err
+
+    assert run("--input", inbox, "--output", library, "--report", night2) == 0
+    got = by_name(night2)
+    for name in ("broken.jpg", "notes.jpg"):
+        assert (got[name]["action"], got[name]["status"]) == ("error", "known"), name
+        assert got[name]["error"] == by_name(night1)[name]["error"]
+    assert "Known failures (unchanged since last run)" in summary(night2)
+    assert capsys.readouterr().err == ""  # cron stays quiet
+    assert broken.exists()  # left where it is, every night
+
+    # A dry run says the same.
+    dry = tmp_path / "dry.csv"
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", dry) == 0
+    assert by_name(dry)["broken.jpg"]["status"] == "known"
+
+    # Changed (copied again, still broken): a new failure.
+    truncated_jpeg(broken, seed=8)
+    night3 = tmp_path / "n3.csv"
+    assert run("--input", inbox, "--output", library, "--report", night3) == 1
+    got = by_name(night3)
+    assert got["broken.jpg"]["status"] == "failed" and got["notes.jpg"]["status"] == "known"
+
+
+def test_failures_lists_the_known_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    broken = truncated_jpeg(inbox / "broken.jpg")
+    make_jpeg(inbox / "good.jpg", D0, seed=1)
+    assert run("--input", inbox, "--output", library) == 1
+    capsys.readouterr()
+    assert main(["failures", "--output", str(library)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "path,size,error,first_seen"
+    assert len(lines) == 2 and lines[1].startswith(f"{broken},{broken.stat().st_size},")
+    report = tmp_path / "failures.csv"
+    assert main(["failures", "--output", str(library), "--report", str(report)]) == 0
+    (row,) = report_rows(report)
+    assert row["path"] == str(broken) and row["error"]
+    assert row["first_seen"].startswith(date.today().isoformat())
+
+    # Fixed by hand (replaced by a good copy): no longer a known failure.
+    make_jpeg(broken, D0 + timedelta(hours=1), seed=3)
+    assert main(["failures", "--output", str(library), "--report", str(report)]) == 0
+    assert report_rows(report) == []
+
+
+def test_retry_failed_reads_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    broken = truncated_jpeg(inbox / "broken.jpg")
+    assert run("--input", inbox, "--output", library, "--copy") == 1
+    main(["failures", "--output", str(library), "--report", str(tmp_path / "f1.csv")])
+    (first,) = report_rows(tmp_path / "f1.csv")
+    reads: list[Path] = []
+    real = analyse.read_and_hash
+    monkeypatch.setattr(analyse, "read_and_hash", lambda p, *a: reads.append(p) or real(p, *a))
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--copy", "--report", report) == 0
+    assert reads == []  # known: not read again
+    assert run("--input", inbox, "--output", library, "--copy", "--retry-failed") == 1
+    assert reads == [broken]  # read again, and still broken: said as a failure
+    main(["failures", "--output", str(library), "--report", str(tmp_path / "f2.csv")])
+    (again,) = report_rows(tmp_path / "f2.csv")
+    assert again["first_seen"] == first["first_seen"]  # the same failure, first seen then
+
+
+def test_a_read_error_is_never_a_known_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    flaky = make_jpeg(inbox / "flaky.jpg", D0, seed=1)
+    real = analyse.read_and_hash
+
+    def failing(path, *args):
+        if path == flaky:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(path, *args)
+
+    monkeypatch.setattr(analyse, "read_and_hash", failing)
+    for night in (1, 2):
+        report = tmp_path / f"n{night}.csv"
+        assert run("--input", inbox, "--output", library, "--report", report) == 1, night
+        assert by_name(report)["flaky.jpg"]["status"] == "failed", night
+    monkeypatch.setattr(analyse, "read_and_hash", real)  # the disk recovered
+    report = tmp_path / "n3.csv"
+    assert run("--input", inbox, "--output", library, "--report", report) == 0
+    assert by_name(report)["flaky.jpg"]["action"] == "move"
+
+
+def test_apply_keeps_a_known_failure_known(tmp_path: Path) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    truncated_jpeg(inbox / "broken.jpg")
+    assert run("--input", inbox, "--output", library) == 1
+    make_jpeg(inbox / "new.jpg", D0, seed=1)
+    plan = tmp_path / "plan.csv"
+    assert run("--input", inbox, "--output", library, "--dryrun", "--report", plan) == 0
+    assert by_name(plan)["broken.jpg"]["status"] == "known"
+    applied = tmp_path / "applied.csv"
+    args = ["apply", str(plan), "--output", str(library), "--report", str(applied)]
+    assert main([*args, "--workers", "1", "--quiet"]) == 0
+    got = by_name(applied)
+    assert got["broken.jpg"]["status"] == "known" and got["new.jpg"]["status"] == "done"

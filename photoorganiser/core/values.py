@@ -51,6 +51,7 @@ class Status(Enum):
     PLANNED = "planned"
     FAILED = "failed"
     NOT_DONE = "not-done"  # the run stopped (Ctrl-C, SIGTERM...) before this file: untouched
+    KNOWN = "known"  # failed before and unchanged since: reported, but not a new failure
 
 
 class TransferMode(Enum):

@@ -42,6 +42,8 @@ class ReportRow:
 COLUMNS = [f.name for f in fields(ReportRow)]
 
 
+KNOWN_LABEL = "Known failures (unchanged since last run)"
+
 LABELS = {
     (Action.MOVE, Status.DONE): "Moved",
     (Action.COPY, Status.DONE): "Copied",
@@ -59,6 +61,7 @@ LABELS = {
     (Action.FINISH_MOVE, Status.PLANNED): "Earlier move to finish",
     (Action.RECOVER, Status.DONE): "Recovered from an interrupted run",
     (Action.RECOVER, Status.FAILED): "Recovered from an interrupted run",
+    (Action.ERROR, Status.KNOWN): KNOWN_LABEL,
 }
 
 

@@ -461,9 +461,15 @@ class Catalog:
 
     def remember(self, results: Iterable[Analysis | AnalysisFailure], options: str) -> None:
         now = datetime.now().isoformat(timespec="seconds")
+        # seen_at is when the file was first seen as it is: kept while it is unchanged
+        # (a known failure read again with --retry-failed keeps its "first seen").
         self.conn.executemany(
-            "INSERT OR REPLACE INTO sources (path, size, mtime_ns, inode, options, record,"
-            " seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sources (path, size, mtime_ns, inode, options, record, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
+            " seen_at = CASE WHEN (size, mtime_ns, inode) = (excluded.size, excluded.mtime_ns,"
+            " excluded.inode) THEN seen_at ELSE excluded.seen_at END, size = excluded.size,"
+            " mtime_ns = excluded.mtime_ns, inode = excluded.inode, options = excluded.options,"
+            " record = excluded.record",
             (
                 (
                     path_text(r.entry.path),
@@ -477,6 +483,16 @@ class Catalog:
                 for r in results
             ),
         )
+
+    def source_failures(self) -> list[tuple[Path, int, int, int, str, str]]:
+        """(path, size, mtime_ns, inode, record, first seen) of every input file whose
+        cached analysis is a failure: unreadable, or damaged content."""
+        rows = self.conn.execute(
+            "SELECT path, size, mtime_ns, inode, record, seen_at FROM sources"
+            " WHERE json_extract(record, '$.error') IS NOT NULL"
+            " OR json_array_length(record, '$.media.problems') > 0 ORDER BY path"
+        )
+        return [(Path(text_path(r[0])), *r[1:]) for r in rows]
 
     def forget_unseen_sources(self, inputs: Iterable[Path], seen: set[Path]) -> int:
         """Drop cached analyses of files under `inputs` that are no longer there."""

@@ -40,6 +40,7 @@ from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions, analyse, needs_analysis
 from ..media.scan import normalise_inputs, scan, settle
 from ..media.timezones import UnknownTimezone, resolve_timezone
+from .failures import known_failures, reporting_known, without_failures
 from .runreport import ImportResult, RunReport
 from .startup import adopt, recover
 
@@ -67,6 +68,7 @@ class ImportOptions:
     settle: float = 0  # leave files modified in the last N seconds for the next run
     command: str = "import"  # what the lock and the catalog's run list say this run is
     reimport_deleted: bool = False  # import content removed from the library since its import
+    retry_failed: bool = False  # read known failures again instead of trusting the cache
 
 
 def run_import(options: ImportOptions) -> ImportResult:
@@ -107,8 +109,9 @@ def run_import(options: ImportOptions) -> ImportResult:
             entries[:] = settle(entries, options.settle, time.time_ns())
             log.info("scan: %d files", len(entries))
 
-            analysed = _analyse(entries, lib, analyse_options, options)
+            analysed, known = _analyse(entries, lib, analyse_options, options)
             results = [analysed.get(e.path, e) for e in entries]
+            write = reporting_known(run.write, known)  # unchanged failures: `known`
 
             template = parse_template(options.template)
             decisions = plan(results, PlanOptions(library, template, options.mode))
@@ -125,11 +128,11 @@ def run_import(options: ImportOptions) -> ImportResult:
                     reason_text(d.reason),
                 )
             if options.dry_run:
-                run.write(simulate(decisions))
+                write(simulate(decisions))
             else:
                 with Progress(options.mode.value, _transfers(decisions), options.progress) as bar:
                     execute(
-                        decisions, progress=bar, journal=lib.journal, report=run.write, root=library
+                        decisions, progress=bar, journal=lib.journal, report=write, root=library
                     )
         except Interrupted as stop:  # execute reported every file, not-done ones included
             run.interrupted = stop.signum
@@ -145,10 +148,14 @@ def _analyse(
     lib: LibrarySession,
     analyse_options: AnalyseOptions,
     options: ImportOptions,
-) -> dict[Path, Analysis | AnalysisFailure]:
-    """Analysis of every media file: from the catalog when unchanged, else read once."""
+) -> tuple[dict[Path, Analysis | AnalysisFailure], set[Path]]:
+    """Analysis of every media file: from the catalog when unchanged, else read once; and
+    the files whose failure came from the catalog (known: unchanged since it was seen)."""
     wanted = [e for e in entries if needs_analysis(e)]
     analysed = lib.cached(wanted)
+    if options.retry_failed:
+        analysed = without_failures(analysed)
+    known = known_failures(analysed)
     to_read = [e for e in wanted if e.path not in analysed]
     log.info("analyse: %d unchanged since last seen, %d to read", len(analysed), len(to_read))
     with Progress("analyse", len(to_read), options.progress) as bar:
@@ -156,7 +163,7 @@ def _analyse(
     inputs = normalise_inputs(options.inputs)
     lib.remember(fresh, inputs, seen={e.path for e in entries})
     analysed.update((r.entry.path, r) for r in fresh)
-    return analysed
+    return analysed, known
 
 
 def _transfers(decisions: list[Decision]) -> int:
