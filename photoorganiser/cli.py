@@ -201,6 +201,17 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="leave files modified in the last SECONDS for the next run (still syncing in)",
     )
+    parser.add_argument(
+        "--reimport-deleted",
+        action="store_true",
+        help="import files again that were imported before and removed from the library"
+        " since (by default they are skip-deleted: what you deleted stays deleted)",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="read files again that failed before and have not changed since (known failures)",
+    )
     _add_run_arguments(parser)
     parser.add_argument(
         "--debug",
@@ -268,6 +279,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         command=shlex.join(args.argv),
         prefer=tuple(args.prefer),
         leave_damaged=args.leave_damaged,
+        reimport_deleted=args.reimport_deleted,
+        retry_failed=args.retry_failed,
     )
     try:
         result = run_import(options)
@@ -401,6 +414,31 @@ def cmd_sync(args: argparse.Namespace) -> int:
     elif failed:
         print(f"{failed} file(s) could not be read; see {report}", file=sys.stderr)
     return EXIT_FILE_ERRORS if failed else EXIT_OK
+
+
+# --- failures ----------------------------------------------------------------------
+
+
+def add_failures_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY")
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE", help="write the CSV here (default: print it)"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="if another run holds the library, wait for it"
+    )
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    from .runs.failures import FailuresUsageError, run_failures
+
+    try:
+        failures = run_failures(args.output, args.report, wait=args.wait)
+    except FailuresUsageError as exc:
+        raise UsageError(str(exc)) from None
+    if args.report is not None:
+        print(f"{len(failures)} known failure(s); report: {args.report}")
+    return EXIT_OK
 
 
 # --- find-duplicates ------------------------------------------------------------
@@ -617,6 +655,11 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     syn = sub.add_parser("sync", help="make the library's catalog match the disk")
     add_sync_arguments(syn)
     syn.set_defaults(func=cmd_sync)
+    fai = sub.add_parser(
+        "failures", help="list the known failures: files that failed and have not changed since"
+    )
+    add_failures_arguments(fai)
+    fai.set_defaults(func=cmd_failures)
     dup = sub.add_parser(
         "find-duplicates", help="report exact and near duplicates; changes nothing"
     )

@@ -35,6 +35,7 @@ class Action(Enum):
     COPY = "copy"
     SKIP_EXISTS = "skip-exists"  # the same content is already in the library
     SKIP_DUPLICATE = "skip-duplicate"  # the same content appears earlier in this run
+    SKIP_DELETED = "skip-deleted"  # imported before, removed from the library since
     IGNORE = "ignore"  # not a media file, hidden, system file, ...
     ERROR = "error"  # could not be read or understood; left where it is
     RECOVER = "recover"  # a transfer a killed run left half-way, finished or undone
@@ -50,6 +51,7 @@ class Status(Enum):
     PLANNED = "planned"
     FAILED = "failed"
     NOT_DONE = "not-done"  # the run stopped (Ctrl-C, SIGTERM...) before this file: untouched
+    KNOWN = "known"  # failed before and unchanged since: reported, but not a new failure
 
 
 class TransferMode(Enum):
@@ -213,6 +215,7 @@ class Why(Enum):
     IGNORED = "ignored"  # not imported by scan (`detail`: hidden, system, not media...)
     SCAN_ERROR = "scan-error"  # scan could not stat or list it (`detail`)
     IN_LIBRARY = "in-library"  # the same content is at `place`
+    DELETED = "deleted"  # imported on `detail` (a date) as `place`, removed from the library since
     DUPLICATE = "duplicate"  # the same content as `other`, imported in this run
     ALREADY_DONE = "already-done"  # `place` holds this file: an earlier apply did it
     IN_LIBRARY_SINCE_PLAN = "in-library-since-plan"  # reached the library after the review

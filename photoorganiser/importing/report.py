@@ -42,6 +42,8 @@ class ReportRow:
 COLUMNS = [f.name for f in fields(ReportRow)]
 
 
+KNOWN_LABEL = "Known failures (unchanged since last run)"
+
 LABELS = {
     (Action.MOVE, Status.DONE): "Moved",
     (Action.COPY, Status.DONE): "Copied",
@@ -51,12 +53,15 @@ LABELS = {
     (Action.SKIP_EXISTS, Status.PLANNED): "Already in the library",
     (Action.SKIP_DUPLICATE, Status.DONE): "Duplicate within this run",
     (Action.SKIP_DUPLICATE, Status.PLANNED): "Duplicate within this run",
+    (Action.SKIP_DELETED, Status.DONE): "Deleted from the library before",
+    (Action.SKIP_DELETED, Status.PLANNED): "Deleted from the library before",
     (Action.IGNORE, Status.DONE): "Ignored",
     (Action.IGNORE, Status.PLANNED): "Ignored",
     (Action.FINISH_MOVE, Status.DONE): "Earlier move finished",
     (Action.FINISH_MOVE, Status.PLANNED): "Earlier move to finish",
     (Action.RECOVER, Status.DONE): "Recovered from an interrupted run",
     (Action.RECOVER, Status.FAILED): "Recovered from an interrupted run",
+    (Action.ERROR, Status.KNOWN): KNOWN_LABEL,
 }
 
 
@@ -221,6 +226,8 @@ def _base_text(r: Reason) -> str:
         return r.detail or "ignored"
     if w is Why.IN_LIBRARY:
         return f"already in the library as {r.place}; left in place"
+    if w is Why.DELETED:
+        return f"imported on {r.detail} as {r.place}, removed from the library since"
     if w is Why.DUPLICATE:
         kept = f" ({r.detail})" if r.detail else ""
         return f"same content as {r.other}, imported in this run{kept}; left in place"

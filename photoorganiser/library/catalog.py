@@ -8,6 +8,8 @@
   inode, so an unchanged file in the inbox is never read again.
 - `runs` and `journal`: what each run is about to do, written before it does it,
   so a killed run can be finished or undone (see journal.py).
+- `history`: every content ever imported, and whether it was moved or removed since
+  (see history.py). A `put_file` with a source is an import, and writes it.
 
 Paths are stored as `textsafe.path_text` (valid UTF-8 for any file name, read back
 exactly by `text_path`); the methods here take and give paths as Python has them.
@@ -37,6 +39,9 @@ from ..core.values import (
     MediaInfo,
     ScanEntry,
 )
+from .history import COLUMNS as HISTORY_COLUMNS
+from .history import SCHEMA as HISTORY_SCHEMA
+from .history import History
 from .lock import UnsafeStateFile, refuse_link
 
 log = logging.getLogger("photoorganiser")
@@ -103,7 +108,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX journal_state ON journal(state);
     """,
+    # 2: what was imported, and what became of it (history.py)
+    HISTORY_SCHEMA,
 ]
+HISTORY_VERSION = 2  # the schema that has the history table
 
 
 class CatalogError(Exception):
@@ -170,6 +178,7 @@ class Salvage:
     damaged: bool
     runs: tuple[tuple, ...] = ()  # (id, started_at, finished_at, command, status, report)
     intents: tuple[tuple, ...] = ()  # (run_id, action, source, destination, size, hash, record)
+    history: tuple[tuple, ...] = ()  # history rows, as history.COLUMNS names them
 
 
 class Catalog:
@@ -181,6 +190,7 @@ class Catalog:
         self.realroot = Path(os.path.realpath(root))
         self.readonly = readonly
         self.fresh = False  # created by this open (schema 0): nothing catalogued yet
+        self.history = History(conn, present=False)  # set once the schema is known
         self._root_prefix = str(root).rstrip(os.sep) + os.sep
         self._real_prefix = str(self.realroot).rstrip(os.sep) + os.sep
 
@@ -212,6 +222,7 @@ class Catalog:
                 conn.close()
                 return None  # created but never given a schema (killed at once)
             catalog._migrate()
+            catalog.history = History(conn, present=catalog.version >= HISTORY_VERSION)
             catalog._probe()
             check_state_files(root)  # again, now that SQLite has opened the file
         except (CatalogError, UnsafeStateFile):
@@ -244,6 +255,9 @@ class Catalog:
             return
         self.fresh = version == 0
         if self.readonly:
+            if version >= 1:  # read as it is (a dry run): what later schemas add is unknown
+                log.info("the catalog has schema %d; a real run upgrades it", version)
+                return
             raise CatalogError("the catalog needs an upgrade; run a real import or sync first")
         for number in range(version, len(MIGRATIONS)):
             with self.transaction():
@@ -318,6 +332,59 @@ class Catalog:
         run_id: str | None = None,
         source: Path | None = None,
     ) -> None:
+        """A library file's row. With a `source` this is an import: the history records
+        it too (in the caller's transaction)."""
+        self._put(
+            path,
+            size,
+            mtime_ns,
+            inode,
+            analysis,
+            datetime.now().isoformat(timespec="seconds"),
+            run_id,
+            path_text(source) if source else None,
+        )
+        if source is not None:
+            self.history.record_import(
+                analysis.hash, size, str(source), self.relative(path), run_id
+            )
+
+    def move_file(
+        self, old: str, path: Path, size: int, mtime_ns: int, inode: int, analysis: Analysis
+    ) -> None:
+        """The file catalogued at `old` (relative) was moved or renamed to `path` inside
+        the library: its row follows it (when and from where it came kept), and so does
+        its history."""
+        kept = self.conn.execute(
+            "SELECT imported_at, run_id, source_path FROM files WHERE path = ?", (path_text(old),)
+        ).fetchone()
+        self.remove_files([old])
+        imported_at, run_id, source = kept if kept is not None else (None, None, None)
+        self._put(path, size, mtime_ns, inode, analysis, imported_at, run_id, source)
+        self.history.moved(old, self.relative(path))
+
+    def file_hashes(self, paths: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """path -> (size, hash) of these catalogued files (relative, as `relative` names them)."""
+        found = {}
+        for p in paths:
+            row = self.conn.execute(
+                "SELECT size, hash FROM files WHERE path = ?", (path_text(p),)
+            ).fetchone()
+            if row is not None:
+                found[p] = (row[0], row[1])
+        return found
+
+    def _put(
+        self,
+        path: Path,
+        size: int,
+        mtime_ns: int,
+        inode: int,
+        analysis: Analysis,
+        imported_at: str | None,
+        run_id: str | None,
+        source_text: str | None,
+    ) -> None:
         captured = analysis.captured
         media = analysis.media
         self.conn.execute(
@@ -337,9 +404,9 @@ class Catalog:
                 media.width,
                 media.height,
                 encode(analysis),
-                datetime.now().isoformat(timespec="seconds"),
+                imported_at,
                 run_id,
-                path_text(source) if source else None,
+                source_text,
             ),
         )
 
@@ -394,9 +461,15 @@ class Catalog:
 
     def remember(self, results: Iterable[Analysis | AnalysisFailure], options: str) -> None:
         now = datetime.now().isoformat(timespec="seconds")
+        # seen_at is when the file was first seen as it is: kept while it is unchanged
+        # (a known failure read again with --retry-failed keeps its "first seen").
         self.conn.executemany(
-            "INSERT OR REPLACE INTO sources (path, size, mtime_ns, inode, options, record,"
-            " seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sources (path, size, mtime_ns, inode, options, record, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
+            " seen_at = CASE WHEN (size, mtime_ns, inode) = (excluded.size, excluded.mtime_ns,"
+            " excluded.inode) THEN seen_at ELSE excluded.seen_at END, size = excluded.size,"
+            " mtime_ns = excluded.mtime_ns, inode = excluded.inode, options = excluded.options,"
+            " record = excluded.record",
             (
                 (
                     path_text(r.entry.path),
@@ -410,6 +483,16 @@ class Catalog:
                 for r in results
             ),
         )
+
+    def source_failures(self) -> list[tuple[Path, int, int, int, str, str]]:
+        """(path, size, mtime_ns, inode, record, first seen) of every input file whose
+        cached analysis is a failure: unreadable, or damaged content."""
+        rows = self.conn.execute(
+            "SELECT path, size, mtime_ns, inode, record, seen_at FROM sources"
+            " WHERE json_extract(record, '$.error') IS NOT NULL"
+            " OR json_array_length(record, '$.media.problems') > 0 ORDER BY path"
+        )
+        return [(Path(text_path(r[0])), *r[1:]) for r in rows]
 
     def forget_unseen_sources(self, inputs: Iterable[Path], seen: set[Path]) -> int:
         """Drop cached analyses of files under `inputs` that are no longer there."""
@@ -474,6 +557,11 @@ class Catalog:
                 " state) VALUES (?, ?, ?, ?, ?, ?, ?, 'intent')",
                 salvage.intents,
             )
+            if self.history.present:
+                self.conn.executemany(
+                    f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    salvage.history,
+                )
 
 
 class _Transaction:
@@ -679,14 +767,16 @@ def set_aside(root: Path) -> Salvage:
             os.rename(journal, target.with_name(target.name + JOURNAL_SUFFIX))
     except OSError as exc:
         raise CatalogUnavailable(f"cannot set the catalog {path} aside: {_why(exc)}") from exc
-    runs, intents = _salvage(target)
+    runs, intents, history = _salvage(target)
     log.warning(
-        "the catalog was set aside as %s; salvaged %d run(s) and %d unfinished transfer(s)",
+        "the catalog was set aside as %s; salvaged %d run(s), %d unfinished transfer(s)"
+        " and %d import(s) of its history",
         target,
         len(runs),
         len(intents),
+        len(history),
     )
-    return Salvage(target, damaged, tuple(runs), tuple(intents))
+    return Salvage(target, damaged, tuple(runs), tuple(intents), tuple(history))
 
 
 def _sound(path: Path) -> bool:
@@ -705,21 +795,36 @@ def _sound(path: Path) -> bool:
         conn.close()
 
 
-def _salvage(path: Path) -> tuple[list[tuple], list[tuple]]:
-    """The runs and the unfinished transfers that can still be read, row by row."""
+def _salvage(path: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """The runs, the unfinished transfers and the history that can still be read, row
+    by row (the history says what was imported and deleted since: it cannot be made
+    again from the disk)."""
     try:
         conn = sqlite3.connect(_uri(path, "mode=ro&immutable=1"), uri=True)
     except sqlite3.Error as exc:
         log.warning("nothing can be read from %s: %s", path, exc)
-        return [], []
+        return [], [], []
     try:
         runs = _readable_rows(conn, "runs", "id, started_at, finished_at, command, status, report")
         journal = _readable_rows(
             conn, "journal", "run_id, action, source, destination, size, hash, record, state"
         )
+        history = _readable_rows(conn, "history", HISTORY_COLUMNS) if _has_history(conn) else []
     finally:
         conn.close()
-    return runs, [row[:-1] for row in journal if row[-1] == "intent"]
+    return runs, [row[:-1] for row in journal if row[-1] == "intent"], history
+
+
+def _has_history(conn: sqlite3.Connection) -> bool:
+    try:
+        return (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history'"
+            ).fetchone()
+            is not None
+        )
+    except sqlite3.Error:
+        return True  # the schema page is damaged: try the rows one by one
 
 
 def _readable_rows(conn: sqlite3.Connection, table: str, columns: str) -> list[tuple]:

@@ -1,9 +1,12 @@
 """`photoorganiser sync`: make the catalog match the library on disk (the disk is the truth).
 
 Rows of vanished files are removed, new files are read and added, changed files
-(size or mtime) are read again. An unchanged library costs one stat per file
-and reads no file content. The first import into a library that has no catalog
-runs this to adopt the files already there.
+(size or mtime) are read again. A file moved or renamed inside the library (a new
+path with the content and size of a vanished one) is `moved`: its row and its
+history follow it. The history records what left the library (history.py); files
+found here were not imported, so nothing is recorded as imported. An unchanged
+library costs one stat per file and reads no file content. The first import into a
+library that has no catalog runs this to adopt the files already there.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Change(Enum):
     REMOVED = "removed"
     FAILED = "failed"  # could not be read: not catalogued
     RECOVERED = "recovered"  # a killed run's transfer, finished or undone first
+    MOVED = "moved"  # the same content under a new path, the old one gone (moved_from)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,7 @@ class SyncChange:
     hash: str | None = None
     captured_at: str | None = None
     error: str | None = None
+    moved_from: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +71,53 @@ def sync_library(
             to_read.append(entry)
     vanished = sorted(set(known) - seen)
 
-    changes = [SyncChange(catalog.root / rel, Change.REMOVED) for rel in vanished]
     with Progress("index", len(to_read), progress) as bar:
         results = list(analyse(to_read, options, workers=workers, progress=bar))
+    results.sort(key=lambda r: str(r.entry.path))
+    moves = _moves(catalog, vanished, results, known)
+    removed = [rel for rel in vanished if rel not in moves.values()]
+    changes = [SyncChange(catalog.root / rel, Change.REMOVED) for rel in removed]
     with catalog.transaction():
-        catalog.remove_files(vanished)
-        for r in sorted(results, key=lambda r: str(r.entry.path)):
-            change = _record(catalog, r, known)
-            changes.append(change)
+        catalog.remove_files(removed)
+        catalog.history.removed(removed)
+        for r in results:
+            old = moves.get(r.entry.path)
+            if old is not None:
+                changes.append(_move(catalog, old, r))
+            else:
+                changes.append(_record(catalog, r, known))
     return SyncResult(changes, len(entries) - len(to_read))
+
+
+def _moves(
+    catalog: Catalog,
+    vanished: list[str],
+    results: list[Analysis | AnalysisFailure],
+    known: dict[str, tuple[int, int]],
+) -> dict[Path, str]:
+    """new path -> old (relative) of the files moved or renamed inside the library: a new
+    path holding the content and size of a vanished one. Vanished and new files of one
+    content are paired in path order."""
+    if not vanished:
+        return {}
+    by_content: dict[tuple[int, str], list[str]] = {}
+    for rel, content in sorted(catalog.file_hashes(vanished).items()):
+        by_content.setdefault(content, []).append(rel)
+    moves = {}
+    for r in results:
+        if isinstance(r, AnalysisFailure) or catalog.relative(r.entry.path) in known:
+            continue
+        olds = by_content.get((r.entry.size, r.hash))
+        if olds:
+            moves[r.entry.path] = olds.pop(0)
+    return moves
+
+
+def _move(catalog: Catalog, old: str, r: Analysis) -> SyncChange:
+    e = r.entry
+    catalog.move_file(old, e.path, e.size, e.mtime_ns, e.inode, r)
+    captured = r.captured.isoformat() if r.captured else None
+    return SyncChange(e.path, Change.MOVED, e.size, r.hash, captured, moved_from=catalog.root / old)
 
 
 def _record(
@@ -85,14 +128,17 @@ def _record(
     if isinstance(r, AnalysisFailure):
         if rel in known:  # it was readable once; what is there now is not
             catalog.remove_files([rel])
+            catalog.history.replaced(rel, None)
         return SyncChange(e.path, Change.FAILED, e.size, r.hash, error=r.error)
+    if rel in known:  # what was imported there may have been replaced by other content
+        catalog.history.replaced(rel, r.hash)
     catalog.put_file(e.path, e.size, e.mtime_ns, e.inode, r)
     captured = r.captured.isoformat() if r.captured else None
     change = Change.CHANGED if rel in known else Change.ADDED
     return SyncChange(e.path, change, e.size, r.hash, captured)
 
 
-SYNC_COLUMNS = ["path", "change", "size", "hash", "captured_at", "error"]
+SYNC_COLUMNS = ["path", "change", "size", "hash", "captured_at", "error", "moved_from"]
 
 
 def sync_cells(c) -> list[str]:
@@ -104,6 +150,7 @@ def sync_cells(c) -> list[str]:
         c.hash or "",
         c.captured_at or "",
         display_text(c.error or ""),
+        path_text(c.moved_from) if c.moved_from else "",
     ]
 
 

@@ -55,6 +55,7 @@ from ..importing.report import ReportRow, read_report
 from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions
 from ..media.scan import classify
+from .failures import reporting_known
 from .runreport import ImportResult, RunReport
 from .startup import adopt, recover
 
@@ -172,10 +173,9 @@ def run_apply(options: ApplyOptions) -> ImportResult:
             decisions = _verify_sources(decisions, options)
             decisions = [_skip_if_in_library(d, lib) for d in decisions]
             transfers = sum(d.action.transfers for d in decisions)
+            write = reporting_known(run.write, _known(plan))
             with Progress("apply", transfers, options.progress) as bar:
-                execute(
-                    decisions, progress=bar, journal=lib.journal, report=run.write, root=library
-                )
+                execute(decisions, progress=bar, journal=lib.journal, report=write, root=library)
         except Interrupted as stop:
             run.interrupted = stop.signum
         except KeyboardInterrupt as stop:  # before execute: nothing was changed
@@ -189,6 +189,15 @@ def run_apply(options: ApplyOptions) -> ImportResult:
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
         run.close()
     return run.result
+
+
+def _known(plan: Plan) -> set[Path]:
+    """The plan's known failures (unchanged since an earlier run): known in its report too."""
+    return {
+        Path(text_path(r.source))
+        for r in plan.rows
+        if r.action == Action.ERROR.value and r.status == Status.KNOWN.value
+    }
 
 
 def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -> Decision:

@@ -1,4 +1,5 @@
-"""The import, as a list of stages: scan, analyse, plan, resolve collisions, execute, report.
+"""The import, as a list of stages: scan, analyse, plan, resolve collisions, skip what was
+deleted from the library, execute, report.
 
 The dry run runs every stage but execute, so its report says exactly what the
 real run does.
@@ -31,6 +32,7 @@ from ..core.values import (
 )
 from ..importing.collisions import resolve
 from ..importing.execute import Interrupted, execute, remove_emptied_folders, simulate
+from ..importing.history import skip_deleted
 from ..importing.paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from ..importing.plan import PlanOptions, plan
 from ..importing.report import reason_text
@@ -38,6 +40,7 @@ from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions, analyse, needs_analysis
 from ..media.scan import normalise_inputs, scan, settle
 from ..media.timezones import UnknownTimezone, resolve_timezone
+from .failures import known_failures, reporting_known, without_failures
 from .runreport import ImportResult, RunReport
 from .startup import adopt, recover
 
@@ -66,6 +69,8 @@ class ImportOptions:
     command: str = "import"  # what the lock and the catalog's run list say this run is
     prefer: tuple[Path, ...] = ()  # among copies, keep those under these folders first
     leave_damaged: bool = False  # keep damaged but recognisable files out of the library
+    reimport_deleted: bool = False  # import content removed from the library since its import
+    retry_failed: bool = False  # read known failures again instead of trusting the cache
 
 
 def run_import(options: ImportOptions) -> ImportResult:
@@ -106,14 +111,18 @@ def run_import(options: ImportOptions) -> ImportResult:
             entries[:] = settle(entries, options.settle, time.time_ns())
             log.info("scan: %d files", len(entries))
 
-            analysed = _analyse(entries, lib, analyse_options, options)
+            analysed, known = _analyse(entries, lib, analyse_options, options)
             results = [analysed.get(e.path, e) for e in entries]
+            write = reporting_known(run.write, known)  # unchanged failures: `known`
 
             template = parse_template(options.template)
             plan_options = PlanOptions(library, template, options.mode, options.leave_damaged)
             decisions = plan(results, plan_options)
             prefer = [Path(os.path.abspath(p)) for p in options.prefer]
             decisions = resolve(decisions, lib.index, options.mode.action, prefer)
+            if not options.reimport_deleted:
+                history = lib.catalog.history if lib.catalog is not None else None
+                decisions = skip_deleted(decisions, history, library)
             for d in decisions:
                 log.debug(
                     "%s %s -> %s: %s",
@@ -123,11 +132,11 @@ def run_import(options: ImportOptions) -> ImportResult:
                     reason_text(d.reason),
                 )
             if options.dry_run:
-                run.write(simulate(decisions))
+                write(simulate(decisions))
             else:
                 with Progress(options.mode.value, _transfers(decisions), options.progress) as bar:
                     execute(
-                        decisions, progress=bar, journal=lib.journal, report=run.write, root=library
+                        decisions, progress=bar, journal=lib.journal, report=write, root=library
                     )
                 if options.mode is TransferMode.MOVE:
                     inputs = normalise_inputs(options.inputs)
@@ -148,10 +157,14 @@ def _analyse(
     lib: LibrarySession,
     analyse_options: AnalyseOptions,
     options: ImportOptions,
-) -> dict[Path, Analysis | AnalysisFailure]:
-    """Analysis of every media file: from the catalog when unchanged, else read once."""
+) -> tuple[dict[Path, Analysis | AnalysisFailure], set[Path]]:
+    """Analysis of every media file: from the catalog when unchanged, else read once; and
+    the files whose failure came from the catalog (known: unchanged since it was seen)."""
     wanted = [e for e in entries if needs_analysis(e)]
     analysed = lib.cached(wanted)
+    if options.retry_failed:
+        analysed = without_failures(analysed)
+    known = known_failures(analysed)
     to_read = [e for e in wanted if e.path not in analysed]
     log.info("analyse: %d unchanged since last seen, %d to read", len(analysed), len(to_read))
     with Progress("analyse", len(to_read), options.progress) as bar:
@@ -159,7 +172,7 @@ def _analyse(
     inputs = normalise_inputs(options.inputs)
     lib.remember(fresh, inputs, seen={e.path for e in entries})
     analysed.update((r.entry.path, r) for r in fresh)
-    return analysed
+    return analysed, known
 
 
 def _transfers(decisions: list[Decision]) -> int:
