@@ -156,3 +156,30 @@ def test_a_dry_run_names_the_files_that_would_fail(
     out = capsys.readouterr().out
     assert code == 1
     assert "would fail" in out and "not-a-photo.jpg" in out
+
+
+def test_a_second_night_attaches_no_sidecar_of_the_wrong_kind(tmp_path: Path) -> None:
+    """A .thm is a video's thumbnail: never a JPEG's sidecar, this night or the next."""
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    make_jpeg(inbox / "clip.jpg", D1, seed=10)
+    make_jpeg(inbox / "clip.thm", D1, seed=11)
+    for night in ("1", "2"):
+        report = tmp_path / f"n{night}.csv"
+        assert run("--input", inbox, "--output", library, "--copy", "--report", report) == 0
+        thm = by_source(report)[str(inbox / "clip.thm")]
+        assert thm["action"] == "ignore", (night, thm)
+    assert library_names(library) == ["20041224_183005_clip.jpg"]
+
+
+def test_failures_lists_what_failed_not_what_had_no_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    inbox.mkdir()
+    (inbox / "empty.jpg").write_bytes(b"")
+    (inbox / "text.jpg").write_bytes(b"not a photo at all" * 50)
+    assert run("--input", inbox, "--output", library, "--copy") == 1
+    capsys.readouterr()
+    assert main(["failures", "--output", str(library)]) == 0
+    out = capsys.readouterr().out
+    assert "text.jpg" in out and "empty.jpg" not in out

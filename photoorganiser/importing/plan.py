@@ -35,6 +35,7 @@ from ..core.values import (
     TransferMode,
     Why,
 )
+from ..library.index import SIDECAR_OF
 from .paths import Template, render
 
 Result = ScanEntry | Analysis | AnalysisFailure
@@ -196,12 +197,7 @@ def _sidecar_target(
             key = (folder, f"{m['stem']}{m['num']}{m['ext']}".lower())
             if key in by_name:
                 return by_name[key]
-    wanted = {
-        ".xmp": (FileKind.RAW, FileKind.IMAGE, FileKind.VIDEO),
-        ".json": (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO),
-        ".thm": (FileKind.VIDEO,),
-        ".aae": (FileKind.IMAGE,),
-    }.get(ext, ())
+    wanted = SIDECAR_OF.get(ext, ())
     candidates = [a for a in by_stem.get((folder, inner.lower()), []) if a.entry.kind in wanted]
     if not candidates:
         return None

@@ -15,10 +15,16 @@ from typing import Protocol
 
 from ..core.hashing import hash_file
 from ..core.values import FileKind
-from ..media.scan import scan
+from ..media.scan import classify, scan
 from .catalog import Catalog
 
-SIDECAR_SUFFIXES = frozenset({".xmp", ".thm", ".aae", ".json"})
+# Which media a sidecar can belong to (as importing/plan.py pairs them).
+SIDECAR_OF = {
+    ".xmp": (FileKind.RAW, FileKind.IMAGE, FileKind.VIDEO),
+    ".json": (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO),
+    ".thm": (FileKind.VIDEO,),
+    ".aae": (FileKind.IMAGE,),
+}
 
 
 class LibraryIndex(Protocol):
@@ -151,11 +157,12 @@ class CatalogLibrary(DiskLibrary):
         """The photo an earlier run imported from beside `sidecar` (NAME.EXT.xmp names
         it; NAME.xmp / NAME.aae / NAME.thm match its stem), if it is still in the library."""
         inner = sidecar.name[: -len(sidecar.suffix)].lower()
+        kinds = SIDECAR_OF.get(sidecar.suffix.lower(), ())
         matches = []
         for rel, source in self.catalog.imported_from(sidecar.parent):
             media = Path(source)
-            if media == sidecar or media.suffix.lower() in SIDECAR_SUFFIXES:
-                continue
+            if media == sidecar or classify(media.name)[0] not in kinds:
+                continue  # a .thm belongs to a video, an .aae to a photo...
             exact = media.name.lower() == inner
             if exact or media.stem.lower() == inner:
                 path = self.root / rel

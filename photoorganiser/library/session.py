@@ -43,7 +43,6 @@ from .lock import library_lock, refuse_link
 
 log = logging.getLogger("photoorganiser")
 
-SIDECAR_SUFFIXES = frozenset({".xmp", ".thm", ".aae", ".json"})
 
 
 @dataclass

@@ -39,8 +39,11 @@ Result = Analysis | AnalysisFailure
 
 
 def is_failure(result: Result) -> bool:
-    """An analysis that makes the file an error: unreadable, or its content damaged."""
-    return isinstance(result, AnalysisFailure) or bool(result.media.problems)
+    """An analysis that makes the file an error: unreadable, or its content damaged (an
+    error only with --leave-damaged; the import decides). No content is not a failure."""
+    if isinstance(result, AnalysisFailure):
+        return not result.no_content
+    return bool(result.media.problems)
 
 
 def known_failures(cached: Mapping[Path, Result]) -> set[Path]:
@@ -107,8 +110,12 @@ def list_failures(catalog: Catalog | None) -> list[KnownFailure]:
             continue
         kind, _ = classify(path.name)
         result = decode(record, ScanEntry(path, kind, size, mtime_ns, inode))
+        if not is_failure(result):
+            continue
         if isinstance(result, AnalysisFailure):
             error = result.error
+        elif catalog.find_by_hash(result.hash):  # damaged, but imported all the same
+            continue
         else:
             error = "; ".join(result.media.problems)
         found.append(KnownFailure(path, size, error, seen_at))
