@@ -138,3 +138,25 @@ RULE_TEXT = {
     KeepRule.SHORTEST_PATH: "the shortest path",
     KeepRule.FIRST_PATH: "the first path",
 }
+
+
+# --- which files beside a copy are its sidecars (rule 4) ------------------------------
+
+SIDECAR_SUFFIXES = (".xmp", ".aae", ".thm", ".json")
+_NUMBERED = re.compile(r"^(?P<stem>.+?)(?P<num>\(\d+\))$")
+
+
+def sidecar_names(name: str) -> frozenset[str]:
+    """The names (lower case) a sidecar of the media file `name` has in its folder:
+    `NAME.xmp`, `NAME.EXT.xmp`, `NAME.AAE`, `NAME.THM`, `NAME.json`, `NAME.EXT.json`,
+    and Takeout's `NAME.EXT(1).json` for `NAME(1).EXT`."""
+    lowered = name.lower()
+    stem, dot, ext = lowered.rpartition(".")
+    if not dot or not stem:
+        stem, ext = lowered, ""
+    names = {f"{stem}{suffix}" for suffix in SIDECAR_SUFFIXES}
+    names |= {f"{lowered}.xmp", f"{lowered}.json"}
+    numbered = _NUMBERED.match(stem)
+    if numbered and ext:
+        names.add(f"{numbered['stem']}.{ext}{numbered['num']}.json")
+    return frozenset(names)
