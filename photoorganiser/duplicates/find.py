@@ -64,7 +64,7 @@ def find_duplicates(options: FindOptions) -> FindResult:
     known = catalog_digests(libraries.roots, ctx)
     identical = exact_groups(file_refs(media, known), ctx, options.include_empty)
     infos = describe_identical(identical, ctx)
-    copies = copies_of(entries, libraries)
+    copies = CopyFacts(entries, libraries)
     groups = exact_duplicate_groups(identical, infos, copies, prefer)
     if options.similar:
         groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer))
@@ -96,14 +96,13 @@ def file_refs(
 ) -> list[FileRef]:
     """The media files among `entries`; `known`: path -> (size, mtime_ns, hash) of the
     library's catalog, whose hash is used when the file's size and mtime still match."""
-    known = known or {}
     refs: list[FileRef] = []
     for e in entries:
         if e.kind not in MEDIA_KINDS:
             continue
-        row = known.get(e.path)
+        row = known.get(e.path) if known else None
         digest = row[2] if row is not None and row[:2] == (e.size, e.mtime_ns) else None
-        refs.append(FileRef(e.path, e.size, e.device, e.inode, digest=digest))
+        refs.append(FileRef(e.path, e.size, e.device, e.inode, (), digest, e.mtime_ns))
     return refs
 
 
@@ -163,20 +162,23 @@ def catalog_digests(roots: Sequence[Path], ctx: StageContext) -> dict[Path, tupl
     return known
 
 
-def copies_of(entries: Sequence[ScanEntry], libraries: Libraries) -> dict[Path, keeper.Copy]:
-    """What the keeper policy knows of each media file: its mtime, whether it is the
-    library's, and how many sidecars sit beside it (core.keeper.sidecar_names)."""
-    sidecars = {(e.path.parent, e.path.name.lower()) for e in entries if e.kind is FileKind.SIDECAR}
-    copies: dict[Path, keeper.Copy] = {}
-    for e in entries:
-        if e.kind not in MEDIA_KINDS:
-            continue
+class CopyFacts:
+    """What the keeper policy knows of a copy (`keeper.Copy`): its mtime (the scan's),
+    whether it is the library's, and how many sidecars sit beside it (the scan's sidecar
+    files, named as core.keeper.sidecar_names says)."""
+
+    def __init__(self, entries: Iterable[ScanEntry], libraries: Libraries) -> None:
+        self.libraries = libraries
+        self._sidecars = {
+            (e.path.parent, e.path.name.lower()) for e in entries if e.kind is FileKind.SIDECAR
+        }
+
+    def copy(self, path: Path, mtime_ns: int) -> keeper.Copy:
         beside = 0
-        if sidecars:
-            folder = e.path.parent
-            beside = sum((folder, n) in sidecars for n in keeper.sidecar_names(e.path.name))
-        copies[e.path] = keeper.Copy(e.path, e.mtime_ns, e.path in libraries, beside)
-    return copies
+        if self._sidecars:
+            folder = path.parent
+            beside = sum((folder, n) in self._sidecars for n in keeper.sidecar_names(path.name))
+        return keeper.Copy(path, mtime_ns, path in self.libraries, beside)
 
 
 # --- exact groups: describe one file of each, keep one ------------------------------
@@ -199,12 +201,12 @@ def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> d
 def exact_duplicate_groups(
     groups: Sequence[CandidateGroup],
     infos: dict[Path, FileInfo],
-    copies: Mapping[Path, keeper.Copy],
+    copies: CopyFacts,
     prefer: Sequence[Path],
 ) -> list[DuplicateGroup]:
     """One `DuplicateGroup` per group of identical files (ordered by first path), numbered
     from 1; groups with fewer than two described paths are left out. The copy kept is
-    core/keeper.py's choice among `copies` (a path without one: nothing known of it)."""
+    core/keeper.py's choice, on what `copies` knows of each path."""
     out: list[DuplicateGroup] = []
     for cg in sorted(groups, key=lambda g: str(g.files[0].path)):
         group = _exact_group(len(out) + 1, cg, infos, copies, prefer)
@@ -217,7 +219,7 @@ def _exact_group(
     group_id: int,
     cg: CandidateGroup,
     infos: dict[Path, FileInfo],
-    copies: Mapping[Path, keeper.Copy],
+    copies: CopyFacts,
     prefer: Sequence[Path],
 ) -> DuplicateGroup | None:
     owners: dict[Path, FileRef] = {}
@@ -227,8 +229,8 @@ def _exact_group(
     known = [infos[p] for p in owners if p in infos]
     if len(known) < 2:
         return None
-    candidates = [copies.get(i.path) or keeper.Copy(i.path) for i in known]
-    kept, why = choose_exact_copy(candidates, prefer)
+    candidates = {i.path: copies.copy(i.path, owners[i.path].mtime_ns) for i in known}
+    kept, why = choose_exact_copy(list(candidates.values()), prefer)
     keep = infos[kept.path]
     keep_ref = owners[keep.path]
     members: list[Member] = []
@@ -236,9 +238,7 @@ def _exact_group(
         ref = owners[info.path]
         same_inode = ref is keep_ref
         # A copy outside the library whose content the library holds: says so.
-        from_library = (
-            kept.in_library and not copies.get(info.path, keeper.Copy(info.path)).in_library
-        )
+        from_library = kept.in_library and not candidates[info.path].in_library
         reason: KeptCopy | SameFile | SameContent
         if info.path == keep.path:
             reason = why

@@ -44,6 +44,7 @@ class FileRef:
     inode: int = 0
     links: tuple[Path, ...] = ()
     digest: str | None = None
+    mtime_ns: int = 0  # the scan's (hard links share it)
 
 
 @dataclass(frozen=True, slots=True)
