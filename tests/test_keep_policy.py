@@ -18,6 +18,7 @@ from PIL import Image
 from photoorganiser import cli
 from photoorganiser.core import keeper
 from photoorganiser.duplicates import exact
+from photoorganiser.duplicates import find as find_module
 from photoorganiser.duplicates import report as dupreport
 from photoorganiser.duplicates.find import find_duplicates
 from photoorganiser.duplicates.report import ReportRow
@@ -343,3 +344,62 @@ def test_similar_prefer_comes_before_resolution(tmp_path: Path) -> None:
     _, rows = run(tmp_path, "--input", str(root), "--similar", "--prefer", str(root / "keep"))
     (keep,) = kept(rows).values()
     assert rel(keep, root) == "keep/small.jpg"
+
+
+def test_a_library_without_a_catalog_is_read_and_left_as_it_is(tmp_path: Path) -> None:
+    lib = tmp_path / "Pictures"
+    photo = make_jpeg(lib / "2004" / "IMG_0001.JPG", seed=31)
+    drive = tmp_path / "d"
+    copy(photo, drive / "a.jpg", OLD)
+    make_jpeg(drive / "b.jpg", seed=32)
+    before = state(lib)
+    status, rows = run(tmp_path, "--library", str(lib), "--input", str(drive), "--unique")
+    assert status == 0
+    assert state(lib) == before  # no .photoorganiser folder made
+    assert [rel(r, drive) for r in rows] == ["b.jpg"]
+
+
+def test_an_unreadable_drive_file_is_not_called_safe(
+    tmp_path: Path,
+    library: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    drive = tmp_path / "drive"
+    copy(library_files(library)[0], drive / "in.jpg")
+    secret = make_jpeg(drive / "secret.jpg", seed=41)
+    copy(secret, drive / "secret2.jpg")  # same size: it has to be read
+    real_scan = find_module.scan_inputs
+
+    def scan_then_vanish(inputs):
+        found = real_scan(inputs)
+        secret.unlink()  # gone between scan and read
+        return found
+
+    monkeypatch.setattr(find_module, "scan_inputs", scan_then_vanish)
+    report = tmp_path / "u.csv"
+    status = cli.main(
+        ["find-duplicates", "--library", str(library), "--input", str(drive), "--unique",
+         "--report", str(report), "--workers", "1"]
+    )  # fmt: skip
+    assert status == cli.EXIT_FILE_ERRORS
+    rows = dupreport.read_report(report)
+    assert {(r.kind, rel(r, drive)) for r in rows} == {
+        (Kind.UNIQUE, "secret2.jpg"),
+        (Kind.UNREADABLE, "secret.jpg"),
+    }
+    out = capsys.readouterr().out
+    assert "1 file of" in out and "1 could not be read, so were not checked" in out
+
+
+def test_unique_rows_round_trip_in_json(tmp_path: Path, library: Path) -> None:
+    drive = tmp_path / "drive"
+    make_jpeg(drive / "new.jpg", seed=51)
+    report = tmp_path / "u.json"
+    status = cli.main(
+        ["find-duplicates", "--library", str(library), "--input", str(drive), "--unique",
+         "--report", str(report), "--workers", "1", "--quiet"]
+    )  # fmt: skip
+    assert status == 0
+    (row,) = dupreport.read_report(report)
+    assert row.kind is Kind.UNIQUE and row.keep is True and rel(row, drive) == "new.jpg"
