@@ -130,7 +130,9 @@ def main() -> None:
             for _ in range(args.runs):
                 # find-duplicates refuses to replace a file it does not take for its own
                 # report: without this, runs after the first timed a refusal (~0.15 s).
-                report.unlink(missing_ok=True)
+                # Only before our own runs: the other tools' runs must leave it to be read.
+                if name == "photoorganiser":
+                    report.unlink(missing_ok=True)
                 run = measure(cmd)
                 if name == "photoorganiser" and run["rc"] != 0:
                     sys.exit(f"photoorganiser failed (exit status {run['rc']:.0f})")
