@@ -507,6 +507,18 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep files under DIR first (repeatable, in order of preference)",
     )
     parser.add_argument(
+        "--library",
+        metavar="LIBRARY",
+        help="compare the inputs with this library: its copy is always the one kept, and "
+        "every input file it holds is reported against it (the library is only read)",
+    )
+    parser.add_argument(
+        "--unique",
+        action="store_true",
+        help="with --library: report the input files the library lacks, instead of the "
+        "duplicates (is everything on this drive in the library?)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=default_workers(),
@@ -537,6 +549,11 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         raise UsageError(f"--threshold must be between 0 and {args.hash_size**2 - 1}")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    library = Path(args.library) if args.library else None
+    if library is not None and not library.is_dir():
+        raise UsageError(f"library folder not found: {library}")
+    if args.unique and library is None:
+        raise UsageError("--unique needs --library LIBRARY: the library to compare with")
     if args.format is not None:
         fmt = dupreport.ReportFormat(args.format)
     elif args.report and args.report.lower().endswith(".json"):
@@ -570,11 +587,14 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         prefer=tuple(Path(p) for p in args.prefer),
         workers=args.workers,
         show_progress=not args.quiet,
+        library=library,
+        unique=args.unique,
     )
     result = find_duplicates(options)
     rows = dupreport.rows_of(result)
     header = ReportHeader(
         "duplicates",
+        library=os.path.abspath(library) if library is not None else "",
         inputs=tuple(os.path.abspath(p) for p in inputs),
         command=shlex.join(args.argv),
         created=datetime.now().isoformat(timespec="seconds"),

@@ -266,6 +266,11 @@ def test_keep_policy_order() -> None:
     keep, why = choose_keep([big, info("/pref/small.jpg", wh=(10, 10))], prefer=[Path("/pref")])
     assert keep.path == Path("/pref/small.jpg") and why.rule is KeepRule.PREFERRED_FOLDER
     assert said(why) == "keep: in preferred folder /pref"
+    # the library's copy ranks before --prefer and before every picture rule
+    lib = FileInfo(Path("/lib/2004/x.jpg"), 10, 10, 10, in_library=True)
+    keep, why = choose_keep([big, info("/pref/s.jpg"), lib], prefer=[Path("/pref")])
+    assert keep is lib and why.rule is KeepRule.IN_LIBRARY
+    assert said(why) == "keep: the library's own copy"
 
 
 def test_prefer_on_the_command_line(tree: Path, tmp_path: Path) -> None:

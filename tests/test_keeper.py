@@ -44,9 +44,13 @@ def test_the_rules_in_order() -> None:
     assert choose_copy(everything[:3]).keeper == original
     assert choose_copy(everything[:3]).rule is KeepRule.ORIGINAL_NAME
     assert choose_copy([old, with_aae]).rule is KeepRule.HAS_SIDECARS
-    assert choose_copy([Copy(Path("/a/x.jpg"), 5), Copy(Path("/b/x.jpg"), 2)]).rule is (
+    second = 1_000_000_000
+    assert choose_copy([Copy(Path("/a/x.jpg"), 50 * second), Copy(Path("/b/x.jpg"), 2)]).rule is (
         KeepRule.OLDEST
     )
+    # copies made within FAT's 2 s are not older or newer: the next rule decides
+    same_time = [Copy(Path("/abc/x.jpg"), 3 * second), Copy(Path("/a/x.jpg"), 3 * second + 7)]
+    assert choose_copy(same_time).rule is KeepRule.SHORTEST_PATH
     short, long = Copy(Path("/a/x.jpg")), Copy(Path("/abc/x.jpg"))
     assert choose_copy([long, short]).keeper == short
     assert choose_copy([Copy(Path("/b/x.jpg")), Copy(Path("/a/x.jpg"))]).rule is KeepRule.FIRST_PATH

@@ -10,7 +10,7 @@ In this order, the first rule that tells two copies apart decides:
    `Copy of IMG_1.JPG`, `IMG_1 copy 2.JPG`, `IMG_1_copy.JPG`, in the languages the big
    systems name copies in;
 4. the copy that has sidecars beside it (AAE edits, XMP, THM, Takeout JSON);
-5. the oldest modification time (a copy is made after its original);
+5. the oldest modification time (a copy is made after its original), to FAT's 2 seconds;
 6. the shortest path, then the path itself: the same input always gives the same choice.
 """
 
@@ -79,6 +79,8 @@ class KeepChoice:
     folder: Path | None = None  # for PREFERRED_FOLDER: which --prefer folder
 
 
+MTIME_GRAIN_NS = 2_000_000_000  # FAT's 2 s: finer differences between copies are noise
+
 _RULES = (
     KeepRule.IN_LIBRARY,
     KeepRule.PREFERRED_FOLDER,
@@ -105,7 +107,7 @@ def copy_key(c: Copy, prefer: Sequence[Path] = ()) -> tuple:
         preference(c.path, prefer),
         has_copy_marker(c.path),
         c.sidecars == 0,
-        c.mtime_ns,
+        c.mtime_ns // MTIME_GRAIN_NS,  # copies made seconds apart are not older or newer
         len(str(c.path)),
         str(c.path),
     )
@@ -145,3 +147,25 @@ def keep_text(choice: KeepChoice) -> str:
     if choice.rule is KeepRule.PREFERRED_FOLDER and choice.folder is not None:
         return f"kept: in the preferred folder {choice.folder}"
     return f"kept: {RULE_TEXT[choice.rule]}"
+
+
+# --- which files beside a copy are its sidecars (rule 4) ------------------------------
+
+SIDECAR_SUFFIXES = (".xmp", ".aae", ".thm", ".json")
+_NUMBERED = re.compile(r"^(?P<stem>.+?)(?P<num>\(\d+\))$")
+
+
+def sidecar_names(name: str) -> frozenset[str]:
+    """The names (lower case) a sidecar of the media file `name` has in its folder:
+    `NAME.xmp`, `NAME.EXT.xmp`, `NAME.AAE`, `NAME.THM`, `NAME.json`, `NAME.EXT.json`,
+    and Takeout's `NAME.EXT(1).json` for `NAME(1).EXT`."""
+    lowered = name.lower()
+    stem, dot, ext = lowered.rpartition(".")
+    if not dot or not stem:
+        stem, ext = lowered, ""
+    names = {f"{stem}{suffix}" for suffix in SIDECAR_SUFFIXES}
+    names |= {f"{lowered}.xmp", f"{lowered}.json"}
+    numbered = _NUMBERED.match(stem)
+    if numbered and ext:
+        names.add(f"{numbered['stem']}.{ext}{numbered['num']}.json")
+    return frozenset(names)

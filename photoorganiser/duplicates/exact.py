@@ -4,6 +4,11 @@ Files are grouped the way fclones/jdupes/rmlint do it: by size, then by an XXH3-
 their head and tail, then by the XXH3-128 of their whole content, so a file is only
 read when another file could still match it. Hard links to one inode are one file.
 Each stage is a `stage.Stage`; the hashing ones spread their reads over the pool.
+
+A file whose whole-content hash is already known (`FileRef.digest`: the library's
+catalog) is not read for it: its digest stands for its content hash, and for its
+sample hash too when the sample covers the whole file; a group of such files only is
+settled by their digests alone.
 """
 
 from __future__ import annotations
@@ -76,12 +81,26 @@ def by_inode(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateG
 
 def by_sample(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateGroup]:
     """Head+tail hash: most same-size files differ in their first or last 64 KiB."""
-    return _hash_stage(groups, ctx, "sample", sample_worker, _sample_bytes, _covers_whole_file)
+    out: list[CandidateGroup] = []
+    todo: list[CandidateGroup] = []
+    for group in groups:
+        if not group.final and all(f.digest is not None for f in group.files):
+            buckets: dict[object, list[FileRef]] = defaultdict(list)
+            for f in group.files:  # every content hash known: nothing to read
+                buckets[f.digest].append(f)
+            out.extend(_regroup(group.key, buckets, True))
+        else:
+            todo.append(group)
+    known = _known_if_small
+    out += _hash_stage(todo, ctx, "sample", sample_worker, _sample_bytes, _covers_whole_file, known)
+    return out
 
 
 def by_content(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateGroup]:
     """Whole-content XXH3-128 of the files that still match."""
-    return _hash_stage(groups, ctx, "content", full_worker, lambda f: f.size, lambda f: True)
+    return _hash_stage(
+        groups, ctx, "content", full_worker, lambda f: f.size, lambda f: True, lambda f: f.digest
+    )
 
 
 EXACT_STAGES: tuple[tuple[str, Stage], ...] = (
@@ -113,8 +132,9 @@ def _hash_stage(
     worker: Callable[[tuple[tuple[str, int], ...]], list[HashResult]],
     bytes_of: Callable[[FileRef], int],
     final_if: Callable[[FileRef], bool],
+    known: Callable[[FileRef], str | None],
 ) -> list[CandidateGroup]:
-    todo = [f for g in groups if not g.final for f in g.files]
+    todo = [f for g in groups if not g.final for f in g.files if known(f) is None]
     batches = _batches(todo, bytes_of)
     hashes: dict[str, str] = {}
     with Progress(name, len(todo), ctx.show_progress) as progress:
@@ -131,7 +151,7 @@ def _hash_stage(
             continue
         buckets: dict[object, list[FileRef]] = defaultdict(list)
         for f in group.files:
-            digest = hashes.get(str(f.path))
+            digest = known(f) or hashes.get(str(f.path))
             if digest is not None:
                 buckets[digest].append(f)
         is_final = bool(group.files) and final_if(group.files[0])
@@ -180,6 +200,11 @@ def full_worker(batch: tuple[tuple[str, int], ...]) -> list[HashResult]:
 
 def _sample_bytes(f: FileRef) -> int:
     return min(f.size, 2 * SAMPLE_BYTES)
+
+
+def _known_if_small(f: FileRef) -> str | None:
+    """A known content hash is the sample hash too when the sample is the whole file."""
+    return f.digest if _covers_whole_file(f) else None
 
 
 def _covers_whole_file(f: FileRef) -> bool:

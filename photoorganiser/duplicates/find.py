@@ -1,23 +1,37 @@
 """find-duplicates, the run: scan, the exact stages, describe, keep, and the look-alikes.
 
 `find_duplicates(options)` reads as its list of steps: the media files under the
-inputs become one candidate group, the exact stages (`exact.py`) narrow it down to
-groups of identical files, one file of each is described (`describe.py`), the keep
-policy (`keep.py`) names the file to keep, and with `options.similar` the remaining
-images are searched for near duplicates (`similar.py`). Nothing on disk changes.
+inputs (and the library, with `options.library`) become one candidate group, the
+exact stages (`exact.py`) narrow it down to groups of identical files, one file of
+each is described (`describe.py`), the keep policy (`keep.py`, core/keeper.py) names
+the file to keep, and with `options.similar` the remaining images are searched for
+near duplicates (`similar.py`). With a library, the inputs' files are then counted as
+in it or not (`--unique`). Nothing on disk changes: the library's catalog is only read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ..core import keeper
+from ..core.textsafe import text_path
 from ..core.values import FileKind, ScanEntry
+from ..library.catalog import (
+    Catalog,
+    CatalogError,
+    CatalogUnavailable,
+    catalog_path,
+)
+from ..library.lock import UnsafeStateFile
 from ..media.scan import scan
 from .describe import describe
 from .exact import exact_groups
-from .keep import choose_keep
+from .keep import choose_exact_copy
 from .stage import StageContext
 from .values import (
     CandidateGroup,
@@ -26,9 +40,10 @@ from .values import (
     FileRef,
     FindOptions,
     FindResult,
-    KeepReason,
+    KeptCopy,
     Kind,
     Member,
+    NotInLibrary,
     ReadFailure,
     SameContent,
     SameFile,
@@ -40,34 +55,130 @@ MEDIA_KINDS = frozenset({FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO})
 def find_duplicates(options: FindOptions) -> FindResult:
     """Scan `options.inputs` and report exact (and, with `similar`, near) duplicates."""
     ctx = StageContext(options.workers, options.show_progress)
-    entries, failures = scan_inputs(options.inputs)
+    library = Path(os.path.realpath(options.library)) if options.library else None
+    libraries = Libraries(library_roots(options.inputs, library))
+    prefer = tuple(Path(os.path.realpath(p)) for p in options.prefer)
+    entries, failures = scan_inputs((*options.inputs, *([library] if library else [])))
     ctx.failures.extend(failures)
-    identical = exact_groups(file_refs(entries), ctx, options.include_empty)
+    media = [e for e in entries if e.kind in MEDIA_KINDS]
+    known = catalog_digests(libraries.roots, ctx)
+    identical = exact_groups(file_refs(media, known), ctx, options.include_empty)
     infos = describe_identical(identical, ctx)
-    groups = exact_duplicate_groups(identical, infos, options.prefer)
+    copies = CopyFacts(entries, libraries)
+    groups = exact_duplicate_groups(identical, infos, copies, prefer)
     if options.similar:
-        groups.extend(look_alike_groups(entries, groups, options, ctx))
+        groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer))
     failures = sorted({f.path: f for f in ctx.failures}.values(), key=lambda f: str(f.path))
-    return FindResult(tuple(groups), tuple(failures), len(entries), tuple(ctx.counts))
+    result = FindResult(tuple(groups), tuple(failures), len(media), tuple(ctx.counts))
+    if library is None:
+        return result
+    return against_library(result, media, library, libraries, options)
 
 
 # --- scanning ---------------------------------------------------------------------
 
 
 def scan_inputs(inputs: Sequence[Path]) -> tuple[list[ScanEntry], list[ReadFailure]]:
-    """Media files under `inputs` (symlinks not followed), and what could not be listed."""
+    """Media files and sidecars under `inputs` (symlinks not followed), and what could
+    not be listed."""
     entries: list[ScanEntry] = []
     failures: list[ReadFailure] = []
     for entry in scan(inputs):
         if entry.error is not None:
             failures.append(ReadFailure(entry.path, entry.error))
-        elif entry.kind in MEDIA_KINDS:
+        elif entry.kind in MEDIA_KINDS or entry.kind is FileKind.SIDECAR:
             entries.append(entry)
     return entries, failures
 
 
-def file_refs(entries: Iterable[ScanEntry]) -> list[FileRef]:
-    return [FileRef(e.path, e.size, e.device, e.inode) for e in entries]
+def file_refs(
+    entries: Iterable[ScanEntry], known: Mapping[Path, tuple[int, int, str]] | None = None
+) -> list[FileRef]:
+    """The media files among `entries`; `known`: path -> (size, mtime_ns, hash) of the
+    library's catalog, whose hash is used when the file's size and mtime still match."""
+    refs: list[FileRef] = []
+    for e in entries:
+        if e.kind not in MEDIA_KINDS:
+            continue
+        row = known.get(e.path) if known else None
+        digest = row[2] if row is not None and row[:2] == (e.size, e.mtime_ns) else None
+        refs.append(FileRef(e.path, e.size, e.device, e.inode, (), digest, e.mtime_ns))
+    return refs
+
+
+# --- the library: which files are its own, what its catalog knows -------------------
+
+
+class Libraries:
+    """The library folders of a run (real paths): --library, and any input that is a
+    library or lies in one. A file under one of them is the library's copy."""
+
+    def __init__(self, roots: Iterable[Path]) -> None:
+        self.roots = tuple(dict.fromkeys(roots))
+        self._prefixes = tuple(str(r).rstrip(os.sep) + os.sep for r in self.roots)
+
+    def __contains__(self, path: object) -> bool:
+        return str(path).startswith(self._prefixes)
+
+    def __bool__(self) -> bool:
+        return bool(self.roots)
+
+
+def library_roots(inputs: Sequence[Path], library: Path | None) -> list[Path]:
+    """--library, and the library (a folder with a catalog) each input is or lies in."""
+    roots = [library] if library is not None else []
+    for folder in inputs:
+        real = Path(os.path.realpath(folder))
+        for candidate in (real, *real.parents):
+            if catalog_path(candidate).is_file():
+                roots.append(candidate)
+                break
+    return roots
+
+
+def catalog_digests(roots: Sequence[Path], ctx: StageContext) -> dict[Path, tuple[int, int, str]]:
+    """path -> (size, mtime_ns, hash) of every file the libraries' catalogs list, read
+    read-only (nothing is created, not even a lock). A catalog that cannot be read is
+    left aside: its library's files are then read like any other."""
+    known: dict[Path, tuple[int, int, str]] = {}
+    for root in roots:
+        try:
+            catalog = Catalog.open(root, readonly=True)
+        except (CatalogError, CatalogUnavailable, UnsafeStateFile, OSError) as exc:
+            ctx.note(f"{'catalog':>10}: not used, the library's files are read ({exc})")
+            continue
+        if catalog is None:
+            continue
+        try:
+            rows = catalog.conn.execute("SELECT path, size, mtime_ns, hash FROM files").fetchall()
+        except sqlite3.Error as exc:
+            ctx.note(f"{'catalog':>10}: not used, the library's files are read ({exc})")
+            continue
+        finally:
+            catalog.close()
+        for rel, size, mtime_ns, digest in rows:
+            known[root / text_path(rel)] = (size, mtime_ns, digest)
+        ctx.note(f"{'catalog':>10}: {len(rows)} content hashes of {root}", logging.DEBUG)
+    return known
+
+
+class CopyFacts:
+    """What the keeper policy knows of a copy (`keeper.Copy`): its mtime (the scan's),
+    whether it is the library's, and how many sidecars sit beside it (the scan's sidecar
+    files, named as core.keeper.sidecar_names says)."""
+
+    def __init__(self, entries: Iterable[ScanEntry], libraries: Libraries) -> None:
+        self.libraries = libraries
+        self._sidecars = {
+            (e.path.parent, e.path.name.lower()) for e in entries if e.kind is FileKind.SIDECAR
+        }
+
+    def copy(self, path: Path, mtime_ns: int) -> keeper.Copy:
+        beside = 0
+        if self._sidecars:
+            folder = path.parent
+            beside = sum((folder, n) in self._sidecars for n in keeper.sidecar_names(path.name))
+        return keeper.Copy(path, mtime_ns, path in self.libraries, beside)
 
 
 # --- exact groups: describe one file of each, keep one ------------------------------
@@ -88,20 +199,28 @@ def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> d
 
 
 def exact_duplicate_groups(
-    groups: Sequence[CandidateGroup], infos: dict[Path, FileInfo], prefer: Sequence[Path]
+    groups: Sequence[CandidateGroup],
+    infos: dict[Path, FileInfo],
+    copies: CopyFacts,
+    prefer: Sequence[Path],
 ) -> list[DuplicateGroup]:
     """One `DuplicateGroup` per group of identical files (ordered by first path), numbered
-    from 1; groups with fewer than two described paths are left out."""
+    from 1; groups with fewer than two described paths are left out. The copy kept is
+    core/keeper.py's choice, on what `copies` knows of each path."""
     out: list[DuplicateGroup] = []
     for cg in sorted(groups, key=lambda g: str(g.files[0].path)):
-        group = _exact_group(len(out) + 1, cg, infos, prefer)
+        group = _exact_group(len(out) + 1, cg, infos, copies, prefer)
         if group is not None:
             out.append(group)
     return out
 
 
 def _exact_group(
-    group_id: int, cg: CandidateGroup, infos: dict[Path, FileInfo], prefer: Sequence[Path]
+    group_id: int,
+    cg: CandidateGroup,
+    infos: dict[Path, FileInfo],
+    copies: CopyFacts,
+    prefer: Sequence[Path],
 ) -> DuplicateGroup | None:
     owners: dict[Path, FileRef] = {}
     for f in cg.files:
@@ -110,21 +229,25 @@ def _exact_group(
     known = [infos[p] for p in owners if p in infos]
     if len(known) < 2:
         return None
-    keep, why = choose_keep(known, prefer)
+    candidates = {i.path: copies.copy(i.path, owners[i.path].mtime_ns) for i in known}
+    kept, why = choose_exact_copy(list(candidates.values()), prefer)
+    keep = infos[kept.path]
     keep_ref = owners[keep.path]
     members: list[Member] = []
     for info in sorted(known, key=lambda i: (i.path != keep.path, str(i.path))):
         ref = owners[info.path]
         same_inode = ref is keep_ref
-        reason: KeepReason | SameFile | SameContent
+        # A copy outside the library whose content the library holds: says so.
+        from_library = kept.in_library and not candidates[info.path].in_library
+        reason: KeptCopy | SameFile | SameContent
         if info.path == keep.path:
             reason = why
         elif same_inode:
             reason = SameFile(keep.path)
         elif info.path != ref.path and ref.path in infos:
-            reason = SameContent(keep.path, link_of=ref.path)
+            reason = SameContent(keep.path, link_of=ref.path, in_library=from_library)
         else:
-            reason = SameContent(keep.path)
+            reason = SameContent(keep.path, in_library=from_library)
         members.append(
             Member(
                 info.path,
@@ -151,6 +274,8 @@ def look_alike_groups(
     exact: Sequence[DuplicateGroup],
     options: FindOptions,
     ctx: StageContext,
+    libraries: Libraries | None = None,
+    prefer: Sequence[Path] | None = None,
 ) -> list[DuplicateGroup]:
     """Near-duplicate groups among the images not already shadowed by an exact copy,
     numbered after the `exact` groups."""
@@ -164,6 +289,52 @@ def look_alike_groups(
         hash_size=options.hash_size,
         threshold=options.threshold,
         include_bursts=options.include_bursts,
-        prefer=options.prefer,
+        prefer=tuple(prefer if prefer is not None else options.prefer),
+        library=libraries.roots if libraries else (),
     )
     return similar_groups(candidates, sim_options, ctx, first_id=len(exact) + 1)
+
+
+# --- the inputs against the library (--library, --unique) -----------------------------
+
+
+def against_library(
+    result: FindResult,
+    media: Sequence[ScanEntry],
+    library: Path,
+    libraries: Libraries,
+    options: FindOptions,
+) -> FindResult:
+    """Count the inputs' files the library holds (a group kept by a library copy, or a
+    copy of such a group's keeper); with `unique`, list the ones it lacks."""
+    covered: set[Path] = set()
+    for group in result.groups:  # exact groups first: a look-alike's keeper comes after
+        if group.keep.path in libraries:
+            covered.update(m.path for m in group.members)
+    for group in result.groups:  # a copy of an input file that looks like a library one
+        if group.kind is Kind.EXACT and group.keep.path in covered:
+            covered.update(m.path for m in group.members)
+    failed = {f.path for f in result.failures}
+    outside = [
+        e for e in media if e.path not in libraries and (e.size > 0 or options.include_empty)
+    ]
+    unchecked = sum(e.path in failed for e in outside)
+    lacking = [e for e in outside if e.path not in covered and e.path not in failed]
+    unique: tuple[Member, ...] = ()
+    if options.unique:
+        why = NotInLibrary(library, similar=options.similar)
+        unique = tuple(
+            Member(e.path, e.size, keep=True, reason=why, device=e.device, inode=e.inode)
+            for e in sorted(lacking, key=lambda e: str(e.path))
+        )
+    inputs = tuple(Path(os.path.realpath(p)) for p in options.inputs)
+    return replace(
+        result,
+        library=library,
+        inputs=inputs,
+        input_files=len(outside),
+        in_library=len(outside) - len(lacking) - unchecked,
+        unique_report=options.unique,
+        unique=unique,
+        unchecked=unchecked,
+    )

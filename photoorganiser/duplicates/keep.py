@@ -1,9 +1,14 @@
-"""The keep policy: which file of a duplicate group to keep, and why (a `KeepReason`).
+"""The keep policy: which file of a duplicate group to keep, and why.
 
-Rules in order, the first that tells the best two files apart decides (`KEEP_RULES`):
-a preferred folder (--prefer), the largest resolution, a camera original over a
-re-encoded copy, the largest file, the oldest capture date, the shortest path, and
-last the first path by name.
+Exact copies (`choose_exact_copy`) follow THE keeper policy, core/keeper.py: the
+library's copy, a --prefer folder, a name without a copy marker, sidecars beside it,
+the oldest mtime, the shortest path; the reason is a `KeptCopy`.
+
+Near duplicates (`choose_keep`) are different pictures of one scene, so what makes the
+better picture comes first: rules in order, the first that tells the best two files
+apart decides (`KEEP_RULES`): the library's copy, a preferred folder (--prefer), the
+largest resolution, a camera original over a re-encoded copy, the largest file, the
+oldest capture date, the shortest path, and last the first path by name.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from .values import FileInfo, KeepReason, KeepRule
+from ..core import keeper
+from .values import FileInfo, KeepReason, KeepRule, KeptCopy
 
 # The rule each position of `keep_key` stands for.
 KEEP_RULES = (
+    KeepRule.IN_LIBRARY,
     KeepRule.PREFERRED_FOLDER,
     KeepRule.LARGEST_RESOLUTION,
     KeepRule.ORIGINAL_FORMAT,
@@ -36,6 +43,7 @@ def keep_key(info: FileInfo, prefer: Sequence[Path] = ()) -> tuple[object, ...]:
             break
     when = info.captured.wall.replace(tzinfo=None) if info.captured else datetime.max
     return (
+        not info.in_library,
         rank,
         -info.pixels,
         not info.is_original,
@@ -56,10 +64,10 @@ def choose_keep(
     if len(ranked) == 1:
         return best, KeepReason(KeepRule.ONLY_FILE)
     a, b = keep_key(best, prefer), keep_key(ranked[1], prefer)
-    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), 6)
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a) - 1)
     rule = KEEP_RULES[i]
     if rule is KeepRule.PREFERRED_FOLDER:
-        return best, KeepReason(rule, folder=prefer[a[0]])
+        return best, KeepReason(rule, folder=prefer[a[1]])
     if rule is KeepRule.LARGEST_RESOLUTION:
         return best, KeepReason(rule, width=best.width, height=best.height)
     if rule is KeepRule.ORIGINAL_FORMAT:
@@ -67,3 +75,19 @@ def choose_keep(
     if rule is KeepRule.OLDEST_DATE:
         return best, KeepReason(rule, captured=best.captured)
     return best, KeepReason(rule)
+
+
+def choose_exact_copy(
+    copies: Sequence[keeper.Copy], prefer: Sequence[Path] = ()
+) -> tuple[keeper.Copy, KeptCopy]:
+    """The copy to keep among identical files (core/keeper.py), and why."""
+    choice = keeper.choose_copy(copies, prefer)
+    kept = choice.keeper
+    rule = choice.rule
+    if rule is keeper.KeepRule.PREFERRED_FOLDER:
+        return kept, KeptCopy(rule, folder=choice.folder)
+    if rule is keeper.KeepRule.HAS_SIDECARS:
+        return kept, KeptCopy(rule, sidecars=kept.sidecars)
+    if rule is keeper.KeepRule.OLDEST:
+        return kept, KeptCopy(rule, mtime_ns=kept.mtime_ns)
+    return kept, KeptCopy(rule)

@@ -2,7 +2,8 @@
 
 One row per file in a group (`group_id`, `kind`, `distance`, `path`, `size`, `width`,
 `height`, `captured_at`, `keep`, `reason`), then one `unreadable` row per file that
-could not be read (group 0, the error as the reason).
+could not be read (group 0, the error as the reason). With `--unique`, instead of the
+groups, one `unique` row (group 0, keep yes) per file of the inputs the library lacks.
 
 Cells are written so that any file name survives and no spreadsheet runs one: a path
 as `textsafe.path_text` (a name that is not UTF-8 cannot otherwise be written), every
@@ -22,6 +23,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TextIO
 
+from ..core import keeper
 from ..core.reportfile import HEADER_MARK, ReportHeader, header_fields
 from ..core.textsafe import csv_cell, display_text, from_csv_cell, path_text, text_path
 from .values import (
@@ -30,8 +32,10 @@ from .values import (
     FindResult,
     KeepReason,
     KeepRule,
+    KeptCopy,
     Kind,
     LooksLike,
+    NotInLibrary,
     Reason,
     SameContent,
     SameFile,
@@ -83,8 +87,17 @@ class Summary:
 
 def rows_of(result: FindResult) -> list[ReportRow]:
     rows: list[ReportRow] = []
-    for group in result.groups:
-        rows.extend(_group_rows(group))
+    if result.unique_report:
+        rows.extend(
+            ReportRow(
+                0, Kind.UNIQUE, None, str(m.path), m.size, None, None, None, True,
+                reason_text(m.reason),
+            )
+            for m in result.unique
+        )  # fmt: skip
+    else:
+        for group in result.groups:
+            rows.extend(_group_rows(group))
     for failure in result.failures:
         rows.append(
             ReportRow(
@@ -116,6 +129,7 @@ def _group_rows(group: DuplicateGroup) -> list[ReportRow]:
 # --- reasons as text ---------------------------------------------------------------
 
 KEEP_RULE_TEXT = {
+    KeepRule.IN_LIBRARY: "the library's own copy",
     KeepRule.PREFERRED_FOLDER: "in preferred folder",
     KeepRule.LARGEST_RESOLUTION: "highest resolution",
     KeepRule.ORIGINAL_FORMAT: "camera original over a re-encoded copy",
@@ -123,6 +137,16 @@ KEEP_RULE_TEXT = {
     KeepRule.OLDEST_DATE: "oldest capture date",
     KeepRule.SHORTEST_PATH: "shortest path",
     KeepRule.FIRST_BY_NAME: "first by name",
+}
+
+# Exact copies: core/keeper.py's rules, worded like the rules above.
+COPY_RULE_TEXT = {
+    **keeper.RULE_TEXT,
+    keeper.KeepRule.ONLY: "only file",
+    keeper.KeepRule.PREFERRED_FOLDER: "in preferred folder",
+    keeper.KeepRule.HAS_SIDECARS: "the copy with its sidecars beside it",
+    keeper.KeepRule.SHORTEST_PATH: "shortest path",
+    keeper.KeepRule.FIRST_PATH: "first by name",
 }
 
 TURN_TEXT = {
@@ -142,14 +166,19 @@ def reason_text(reason: Reason) -> str:
     match reason:
         case KeepReason():
             return keep_text(reason)
+        case KeptCopy():
+            return kept_copy_text(reason)
         case SameFile(kept):
             return f"hard link to {kept}: the same file, no space to reclaim"
-        case SameContent(kept, None):
-            return f"same content as {kept}"
-        case SameContent(kept, link_of):
-            return f"hard link to {link_of}; same content as {kept}"
+        case SameContent(kept, None, in_library):
+            return f"{_in_library(in_library)}same content as {kept}"
+        case SameContent(kept, link_of, in_library):
+            return f"hard link to {link_of}; {_in_library(in_library)}same content as {kept}"
         case LooksLike():
             return looks_like_text(reason)
+        case NotInLibrary(library, similar):
+            what = "the same content or looks like it" if similar else "the same content"
+            return f"not in the library {library}: no file there has {what}"
     raise TypeError(f"not a reason: {reason!r}")  # pragma: no cover
 
 
@@ -168,12 +197,29 @@ def keep_text(reason: KeepReason) -> str:
     return f"keep: {text}"
 
 
+def _in_library(in_library: bool) -> str:
+    return "already in the library: " if in_library else ""
+
+
+def kept_copy_text(reason: KeptCopy) -> str:
+    text = COPY_RULE_TEXT[reason.rule]
+    if reason.rule is keeper.KeepRule.PREFERRED_FOLDER:
+        text += f" {reason.folder}"
+    elif reason.rule is keeper.KeepRule.HAS_SIDECARS:
+        text += f" ({reason.sidecars})"
+    elif reason.rule is keeper.KeepRule.OLDEST and reason.mtime_ns is not None:
+        when = datetime.fromtimestamp(reason.mtime_ns / 1e9).isoformat(timespec="seconds")
+        text += f" ({when})"
+    return f"keep: {text}"
+
+
 def looks_like_text(reason: LooksLike) -> str:
     how = TURN_TEXT[reason.turn]
     if reason.size is not None and reason.kept_size is not None:
         (w, h), (kw, kh) = reason.size, reason.kept_size
         how += f", {w}x{h} vs {kw}x{kh}"
     text = f"looks like {reason.kept} ({how}; {reason.distance} bits apart)"
+    text = _in_library(reason.in_library) + text
     if reason.burst is not None:
         text += f"; {burst_text(reason.burst)}"
     return text
@@ -305,6 +351,21 @@ def human_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def library_verdict(result: FindResult) -> str:
+    """--unique's answer in one line: is everything of the inputs in the library?"""
+    drive = ", ".join(str(p) for p in result.inputs) or "the inputs"
+    lacking = result.not_in_library
+    if lacking == 0 and result.unchecked == 0:
+        return f"everything on {drive} is in the library {result.library}"
+    text = (
+        f"{lacking} file{'s' if lacking != 1 else ''} of {drive}"
+        f" {'are' if lacking != 1 else 'is'} not in the library {result.library}"
+    )
+    if result.unchecked:
+        text += f"; {result.unchecked} could not be read, so were not checked"
+    return text
+
+
 def print_summary(result: FindResult, report: Path, file: TextIO, max_errors: int = 10) -> None:
     """The summary table, the unreadable files, and, last, the report's path."""
     from rich.console import Console
@@ -321,7 +382,14 @@ def print_summary(result: FindResult, report: Path, file: TextIO, max_errors: in
     table.add_row("files in groups", str(s.files))
     table.add_row("reclaimable", f"{human_bytes(s.reclaimable)} ({s.reclaimable} bytes)")
     table.add_row("unreadable files", str(s.unreadable))
+    if result.library is not None:
+        table.add_row("files of the inputs", str(result.input_files))
+        table.add_row("  in the library", str(result.in_library))
+        table.add_row("  not in the library", str(result.not_in_library))
+        table.add_row("  not checked (unreadable)", str(result.unchecked))
     console.print(table)
+    if result.library is not None:
+        console.print(display_text(library_verdict(result)), markup=False)
     for failure in result.failures[:max_errors]:
         shown = display_text(f"unreadable: {failure.path}: {failure.error}")
         console.print(shown, markup=False)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,7 @@ class SimilarOptions:
     threshold: int | None = None  # bits; None: default_threshold(hash_size)
     include_bursts: bool = False
     prefer: tuple[Path, ...] = ()
+    library: tuple[Path, ...] = ()  # library folders: their copy is kept first
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +427,12 @@ def similar_groups(
     ctx.note(f"{'search':>10}: {len(matches)} look-alike pairs within {threshold} bits")
     involved = sorted({k for m in matches for k in (m.a, m.b)})
     infos = describe([hashes[k].path for k in involved], ctx)
+    if options.library:
+        prefixes = tuple(str(r).rstrip(os.sep) + os.sep for r in options.library)
+        infos = {
+            p: replace(i, in_library=True) if str(p).startswith(prefixes) else i
+            for p, i in infos.items()
+        }
     bursts: dict[tuple[int, int], Burst] = {}
     kept: list[Match] = []
     for m in matches:
@@ -510,6 +518,7 @@ def _similar_group(
                 size=(info.width, info.height) if resized else None,
                 kept_size=(keep_info.width, keep_info.height) if resized else None,
                 burst=note,
+                in_library=keep_info.in_library and not info.in_library,
             )
         rows.append(
             Member(

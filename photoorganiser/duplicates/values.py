@@ -1,8 +1,9 @@
 """The values of find-duplicates: candidates, file facts, reasons, groups, options, result.
 
 Frozen dataclasses and enums only, shared by every stage (exact, similar), the keep
-policy and the report. A reason is a value (`KeepReason`, `SameFile`, `SameContent`,
-`LooksLike`): the report renders it to text (`report.reason_text`), nothing parses it.
+policy and the report. A reason is a value (`KeepReason`, `KeptCopy`, `SameFile`,
+`SameContent`, `LooksLike`, `NotInLibrary`): the report renders it to text
+(`report.reason_text`), nothing parses it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 from pathlib import Path
 
+from ..core import keeper
 from ..core.parallel import default_workers
 from ..core.values import CaptureDate
 
@@ -24,6 +26,7 @@ class Kind(Enum):
     EXACT = "exact"  # same bytes
     SIMILAR = "similar"  # same picture, different bytes
     UNREADABLE = "unreadable"  # could not be read; not compared
+    UNIQUE = "unique"  # --unique: a file of the inputs that the library lacks
 
 
 # --- candidates: what the stages pass on ------------------------------------------
@@ -31,13 +34,17 @@ class Kind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class FileRef:
-    """One file on disk (one inode): `path`, plus any other hard-linked paths in `links`."""
+    """One file on disk (one inode): `path`, plus any other hard-linked paths in `links`.
+    `digest`: its whole-content XXH3-128 when already known (the library's catalog, for a
+    file whose size and mtime still match it): the stages then do not read it."""
 
     path: Path
     size: int
     device: int = 0
     inode: int = 0
     links: tuple[Path, ...] = ()
+    digest: str | None = None
+    mtime_ns: int = 0  # the scan's (hard links share it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class FileInfo:
     captured: CaptureDate | None = None
     make: str | None = None
     format: str | None = None
+    in_library: bool = False  # under the library folder (--library, or an input that is one)
 
     @property
     def pixels(self) -> int:
@@ -98,8 +106,10 @@ class FileInfo:
 
 
 class KeepRule(Enum):
-    """The keep policy's rules, in order: the first that tells two files apart decides."""
+    """The near-duplicate keep policy's rules, in order: the first that tells two files
+    apart decides. (Exact copies follow core/keeper.py: `KeptCopy`.)"""
 
+    IN_LIBRARY = auto()
     PREFERRED_FOLDER = auto()
     LARGEST_RESOLUTION = auto()
     ORIGINAL_FORMAT = auto()  # a camera original over a re-encoded copy
@@ -123,6 +133,26 @@ class KeepReason:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptCopy:
+    """Why an exact copy is the one to keep: the rule of core/keeper.py that decided, and
+    the fact it decided on."""
+
+    rule: keeper.KeepRule
+    folder: Path | None = None  # PREFERRED_FOLDER: the --prefer folder it is in
+    sidecars: int = 0  # HAS_SIDECARS: how many sidecars sit beside it
+    mtime_ns: int | None = None  # OLDEST: its modification time
+
+
+@dataclass(frozen=True, slots=True)
+class NotInLibrary:
+    """--unique: no file of the library has this file's content (`similar`: nor looks
+    like it)."""
+
+    library: Path
+    similar: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SameFile:
     """A hard link to the kept file itself: the same file, no space to reclaim."""
 
@@ -131,10 +161,12 @@ class SameFile:
 
 @dataclass(frozen=True, slots=True)
 class SameContent:
-    """The same bytes as the kept file; `link_of`: a hard link to that other member."""
+    """The same bytes as the kept file; `link_of`: a hard link to that other member;
+    `in_library`: the kept file is the library's copy."""
 
     kept: Path
     link_of: Path | None = None
+    in_library: bool = False
 
 
 class Turn(Enum):
@@ -169,9 +201,10 @@ class LooksLike:
     size: tuple[int, int] | None = None  # (w, h) of this file and the kept one,
     kept_size: tuple[int, int] | None = None  # when both are known and differ
     burst: Burst | None = None
+    in_library: bool = False  # the kept file is the library's copy
 
 
-Reason = KeepReason | SameFile | SameContent | LooksLike
+Reason = KeepReason | KeptCopy | SameFile | SameContent | LooksLike | NotInLibrary
 
 
 # --- groups and the result --------------------------------------------------------
@@ -230,6 +263,10 @@ class FindOptions:
     prefer: tuple[Path, ...] = ()
     workers: int = field(default_factory=default_workers)
     show_progress: bool = True  # progress bars and stage lines on the terminal
+    # The library: its files take part (read-only), its copy is always the one kept, and
+    # the inputs' files are reported against it.
+    library: Path | None = None
+    unique: bool = False  # report the inputs' files the library lacks, not the groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +282,19 @@ class FindResult:
     failures: tuple[ReadFailure, ...]
     files_scanned: int
     stages: tuple[StageCount, ...] = ()
+    library: Path | None = None  # --library
+    inputs: tuple[Path, ...] = ()  # the inputs besides the library
+    input_files: int = 0  # with --library: media files of the inputs (outside the library)
+    in_library: int = 0  # with --library: how many of them the library holds
+    unique_report: bool = False  # --unique: the report lists `unique`, not the groups
+    unique: tuple[Member, ...] = ()  # with --unique: the inputs' files the library lacks
+    unchecked: int = 0  # with --library: input files that could not be read (not compared)
 
     @property
     def reclaimable(self) -> int:
         return sum(g.reclaimable for g in self.groups)
+
+    @property
+    def not_in_library(self) -> int:
+        """With --library: the inputs' files that were read and that the library lacks."""
+        return self.input_files - self.in_library - self.unchecked

@@ -44,7 +44,6 @@ from .lock import library_lock, refuse_link
 log = logging.getLogger("photoorganiser")
 
 
-
 @dataclass
 class LibrarySession:
     root: Path
