@@ -467,6 +467,7 @@ def _import_cmd(inbox: Path, library: Path, mode: str) -> list[str]:
     ]
 
 
+@pytest.mark.kill
 @pytest.mark.parametrize(
     "mode, device", [("--move", "same"), ("--copy", "same"), ("--move", "other")]
 )
