@@ -1,0 +1,53 @@
+"""The command line says what the tool is for, what each command does, and its version;
+every option the README names exists (docs and --help are checked, not trusted)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from photoorganiser import __version__
+from photoorganiser.cli import build_parser, main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def help_of(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_top_level_help_says_what_the_tool_is_for(capsys: pytest.CaptureFixture[str]) -> None:
+    out = help_of(capsys=capsys)
+    assert "one clean" in out and "dry run" in out
+    for command in ("import", "apply", "sync", "failures", "find-duplicates"):
+        assert re.search(rf"^\s+{command}\s+\S", out, re.M), command  # listed with its purpose
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert (
+        done.value.code == 0 and capsys.readouterr().out.strip() == f"photoorganiser {__version__}"
+    )
+
+
+def test_every_option_the_readme_names_exists() -> None:
+    """`--option` in the README's text must be an option of some command."""
+    parser = build_parser()
+    known: set[str] = {"--help", "--version"}
+    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for sub in subparsers.choices.values():
+        for action in sub._actions:
+            known.update(action.option_strings)
+    text = README.read_text()
+    # prose, and the tool's own command lines in code blocks (not the benchmarks', ruff's...)
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    command = r"(?<![\w/.])(?:photoorganiser|import\.py|find_duplicates\.py) [^\n`#]*"
+    ours = re.findall(command, text)
+    named = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", prose + "\n".join(ours)))
+    assert named - known == set()
