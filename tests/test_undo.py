@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from conftest import REPO, tree_state
 from media import make_jpeg
 
 from photoorganiser.cli import main
+from photoorganiser.importing import execute
 
 D1 = datetime(2021, 6, 5, 14, 30, 0)
 
@@ -209,27 +211,65 @@ def test_undo_without_a_run_to_undo_is_a_usage_error(tmp_path: Path) -> None:
     assert undo(tmp_path / "missing", tmp_path / "u.csv") == 2
 
 
+def test_a_move_that_kept_its_original_is_undone_as_a_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(execute, "_rename", None)  # link(2) and unlink(2) instead of renameat2
+    inbox, library = inbox_of(tmp_path / "in", 1), tmp_path / "lib"
+    inbox_before = tree_state(inbox)
+    real_unlink = os.unlink
+
+    def read_only_source(path, *a, **k):
+        if str(path).startswith(str(inbox)):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(execute.os, "unlink", read_only_source)
+    assert imp(inbox, library, tmp_path) == 1  # placed, the original kept
+    monkeypatch.undo()
+    assert [r["copied"] for r in runs_of(library, capsys)] == [1]
+    report = tmp_path / "undo.csv"
+    assert undo(library, report) == 0
+    assert [r["action"] for r in rows(report)] == ["uncopy"]
+    assert tree_state(inbox) == inbox_before and media_in(library) == []
+    with sqlite3.connect(library / ".photoorganiser" / "catalog.sqlite") as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM journal WHERE state = 'unfinished-move'"
+        ).fetchone() == (0,)
+    assert imp(inbox, library, tmp_path) == 0  # nothing left to finish: imported afresh
+    assert len(media_in(library)) == 1 and media_in(inbox) == []
+
+
 @pytest.mark.kill
+@pytest.mark.parametrize("mode", ["move", "copy"])
 def test_kill_9_during_undo_then_undo_again_loses_and_duplicates_nothing(
-    tmp_path: Path,
+    tmp_path: Path, mode: str
 ) -> None:
     inbox, library = tmp_path / "in", tmp_path / "lib"
     for i in range(300):
         make_jpeg(inbox / f"d{i % 5}" / f"IMG_{i:04d}.jpg", D1, seed=i, size=(160, 120))
     before = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}
-    assert imp(inbox, library, tmp_path) == 0
+    assert imp(inbox, library, tmp_path, f"--{mode}") == 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "photoorganiser", "undo", "--output", str(library),
            "--report", str(tmp_path / "killed.csv"), "--quiet"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
-    while proc.poll() is None and len(media_in(inbox)) < 5:
-        time.sleep(0.001)
+    if mode == "move":
+        while proc.poll() is None and len(media_in(inbox)) < 5:
+            time.sleep(0.001)
+    else:
+        while proc.poll() is None and len(media_in(library)) > 295:
+            time.sleep(0.001)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     if proc.returncode == 0:
         pytest.skip("the undo finished before the kill (a very fast machine)")
-    assert 0 < len(media_in(inbox)) < 300
-    assert len(media_in(inbox)) + len(media_in(library)) >= 300  # nothing lost
+    assert 0 < len(media_in(library)) < 300
+    if mode == "move":
+        assert len(media_in(inbox)) + len(media_in(library)) == 300  # nothing lost, no twice
+    else:
+        now = tree_state(inbox)
+        assert all(now.get(k) == v for k, v in before.items())  # the originals untouched
     report = tmp_path / "again.csv"
     assert undo(library, report) == 0
     files = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}

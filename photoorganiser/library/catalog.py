@@ -7,7 +7,8 @@
 - `sources`: what analysis found in input files, keyed by path, size, mtime and
   inode, so an unchanged file in the inbox is never read again.
 - `runs` and `journal`: what each run is about to do, written before it does it,
-  so a killed run can be finished or undone (see journal.py).
+  so a killed run can be finished or undone (see journal.py); after it, what its
+  transfers did (the run log `undo` reads, runlog.py).
 - `history`: every content ever imported, and whether it was moved or removed since
   (see history.py). A `put_file` with a source is an import, and writes it.
 

@@ -7,6 +7,11 @@ A run killed at any moment leaves intents without a settlement; the next run's
 first stage (importing/recovery.py) reads them with `pending`, judges each from
 the disk, and execute finishes or undoes it and settles it here.
 
+After a run, the entries of the transfers that happened (and failed) stay: they are
+the run log that `runs` lists and `undo` reverses (library/runlog.py). Recovery only
+ever reads `intent` entries. An undo's entries (restore, uncopy) name the library file
+as their source and its original place, absolute, as their destination.
+
 This module also names what a killed transfer can leave on disk, so that recovery
 recognises it and nothing else: temporary files (`.NAME.po-tmp-…`) and the
 placeholder of a name claimed on a file system without atomic renames.
@@ -168,6 +173,10 @@ class Journal:
             path = self.catalog.relative(d.source)
             self.catalog.remove_files([path])
             self.catalog.history.undone(path, d.analysis.hash)
+            conn.execute(  # a move that kept its original, undone: nothing left to finish
+                "DELETE FROM journal WHERE state = ? AND source = ? AND destination = ?",
+                (UNFINISHED, path_text(d.destination), path_text(path)),
+            )
         state = "done" if outcome.status is Status.DONE else "failed"
         if recovery is not None:
             state = recovery.step.value if outcome.status is Status.DONE else "kept"
@@ -176,12 +185,12 @@ class Journal:
     def close(self) -> None:
         """Forget settled entries that changed nothing, this run's and the recovered ones
         (the reports keep the story). Intents stay, and so does the run log: the transfers
-        that happened (LOGGED), which `undo` reverses."""
+        that happened (LOGGED), which `undo` reverses, and the ones that failed (counted
+        by `runs`)."""
+        kept = ("intent", UNFINISHED, "failed", *LOGGED)
         with self.catalog.transaction() as conn:
-            marks = ", ".join("?" * (len(LOGGED) + 2))
-            conn.execute(
-                f"DELETE FROM journal WHERE state NOT IN ({marks})", ("intent", UNFINISHED, *LOGGED)
-            )
+            marks = ", ".join("?" * len(kept))
+            conn.execute(f"DELETE FROM journal WHERE state NOT IN ({marks})", kept)
 
 
 # The states of journal entries whose transfer happened: the run log (library/runlog.py).

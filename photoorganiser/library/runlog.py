@@ -16,7 +16,7 @@ from pathlib import Path
 from ..core.textsafe import text_path
 from ..core.values import Action, Analysis, FileKind, ScanEntry
 from .catalog import Catalog, decode
-from .journal import LOGGED
+from .journal import LOGGED, UNFINISHED
 
 # The commands whose runs change files through execute (and can be undone).
 UNDOABLE = ("import", "apply", "undo")
@@ -66,7 +66,10 @@ def list_runs(catalog: Catalog) -> list[RunInfo]:
     for run_id, action, state, n in catalog.conn.execute(
         "SELECT run_id, action, state, count(*) FROM journal GROUP BY run_id, action, state"
     ):
-        key = action if state in LOGGED else ("failed" if state in ("failed", "kept") else "")
+        if state == UNFINISHED:  # placed in the library, its original kept
+            key = Action.COPY.value
+        else:
+            key = action if state in LOGGED else ("failed" if state in ("failed", "kept") else "")
         counts.setdefault(run_id, Counter())[key] += n
     runs = []
     for row in catalog.conn.execute(
@@ -108,11 +111,12 @@ def find_run(catalog: Catalog, wanted: str | None) -> RunInfo | None:
 
 def logged(catalog: Catalog, run_id: str) -> list[Logged]:
     """The transfers that run made, in the order it made them."""
-    placeholders = ", ".join("?" * len(LOGGED))
+    states = (*LOGGED, UNFINISHED)
+    placeholders = ", ".join("?" * len(states))
     rows = catalog.conn.execute(
-        "SELECT id, action, source, destination, size, hash, record FROM journal"
+        "SELECT id, action, source, destination, size, hash, record, state FROM journal"
         f" WHERE run_id = ? AND state IN ({placeholders}) ORDER BY id",
-        (run_id, *LOGGED),
+        (run_id, *states),
     ).fetchall()
     found = []
     for row in rows:
@@ -125,7 +129,8 @@ def logged(catalog: Catalog, run_id: str) -> list[Logged]:
         found.append(
             Logged(
                 row["id"],
-                Action(row["action"]),
+                # a move that could not remove its original: undone as the copy it is
+                Action.COPY if row["state"] == UNFINISHED else Action(row["action"]),
                 source,
                 destination,
                 row["size"],
