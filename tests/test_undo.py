@@ -276,3 +276,42 @@ def test_kill_9_during_undo_then_undo_again_loses_and_duplicates_nothing(
     assert files == before
     assert media_in(library) == [] and files_rows(library) == []
     assert not [p for p in tmp_path.rglob("*") if "po-tmp" in p.name]
+
+
+def test_undo_of_an_apply_and_a_second_undo_of_the_same_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    inbox_before = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}
+    plan = tmp_path / "plan.csv"
+    assert imp(inbox, library, tmp_path, "--dryrun", "--report", str(plan)) == 0
+    applied = tmp_path / "applied.csv"
+    assert main(["apply", str(plan), "--output", str(library), "--report", str(applied),
+                 "--quiet"]) == 0  # fmt: skip
+    assert media_in(inbox) == [] and len(media_in(library)) == 4
+    (run,) = runs_of(library, capsys)
+    assert run["kind"] == "apply" and run["moved"] == 4
+    assert undo(library, tmp_path / "undo.csv") == 0
+    assert {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")} == inbox_before
+    assert media_in(library) == []
+    again = tmp_path / "again.csv"  # the same run once more: undone already, nothing twice
+    assert undo(library, again, run["id"]) == 0
+    got = rows(again)
+    assert len(got) == 4 and {r["action"] for r in got} == {"ignore"}
+    assert all("undone here already" in r["reason"] for r in got)
+    assert {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")} == inbox_before
+
+
+def test_the_run_log_survives_a_catalog_rebuild(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    inbox_before = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}
+    assert imp(inbox, library, tmp_path) == 0
+    sync = ["sync", "--output", str(library), "--rebuild", "--quiet"]
+    assert main([*sync, "--report", str(tmp_path / "sync.csv")]) == 0
+    imported = [r for r in runs_of(library, capsys) if r["kind"] == "import"]
+    assert [r["moved"] for r in imported] == [4]
+    assert undo(library, tmp_path / "undo.csv", imported[0]["id"]) == 0
+    assert {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")} == inbox_before
+    assert media_in(library) == [] and files_rows(library) == []
