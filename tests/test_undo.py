@@ -315,3 +315,18 @@ def test_the_run_log_survives_a_catalog_rebuild(
     assert undo(library, tmp_path / "undo.csv", imported[0]["id"]) == 0
     assert {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")} == inbox_before
     assert media_in(library) == [] and files_rows(library) == []
+
+
+def test_apply_refuses_undo_actions_in_a_plan(tmp_path: Path) -> None:
+    inbox, library = inbox_of(tmp_path / "in", 1), tmp_path / "lib"
+    plan = tmp_path / "plan.csv"
+    assert imp(inbox, library, tmp_path, "--dryrun", "--report", str(plan)) == 0
+    text = plan.read_text()
+    assert ",move,planned," in text
+    plan.write_text(text.replace(",move,planned,", ",restore,planned,"))
+    applied = tmp_path / "applied.csv"
+    assert main(["apply", str(plan), "--output", str(library), "--report", str(applied),
+                 "--quiet"]) == 1  # fmt: skip
+    (row,) = rows(applied)
+    assert row["action"] == "error" and "undo's" in row["error"]
+    assert len(media_in(inbox)) == 1 and media_in(library) == []
