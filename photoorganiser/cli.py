@@ -469,15 +469,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
         | {"kind": r.kind}
         for r in runs
     ]
-    if args.format == "json":
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        from .library.runlog import RunInfo
+    try:
+        if args.format == "json":
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+        else:
+            from .library.runlog import RunInfo
 
-        columns = [f.name for f in dataclasses.fields(RunInfo)] + ["kind"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+            columns = [f.name for f in dataclasses.fields(RunInfo)] + ["kind"]
+            writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `runs ... | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
