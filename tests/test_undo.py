@@ -330,3 +330,45 @@ def test_apply_refuses_undo_actions_in_a_plan(tmp_path: Path) -> None:
     (row,) = rows(applied)
     assert row["action"] == "error" and "undo's" in row["error"]
     assert len(media_in(inbox)) == 1 and media_in(library) == []
+
+
+@pytest.mark.parametrize("mode", ["move", "copy"])
+def test_an_undo_killed_between_its_intents_and_their_settlement_is_recovered(
+    tmp_path: Path, mode: str
+) -> None:
+    """Deterministic kill -9: the undo's intents journalled, half its files done by hand
+    (as the killed process did), nothing settled; the next undo recovers, then finishes."""
+    from photoorganiser.importing.undo import plan_undo
+    from photoorganiser.library.catalog import Catalog
+    from photoorganiser.library.journal import Journal
+    from photoorganiser.library.runlog import find_run, logged
+
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    before = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}
+    assert imp(inbox, library, tmp_path, f"--{mode}") == 0
+    catalog = Catalog.open(library)
+    assert catalog is not None
+    target = find_run(catalog, None)
+    assert target is not None
+    catalog.begin_run("killed-undo", "undo --output lib")
+    decisions = plan_undo(target.id, logged(catalog, target.id))
+    Journal(catalog, "killed-undo").intend(decisions)
+    for d in decisions[:2]:  # what the killed undo had done
+        assert d.destination is not None
+        if mode == "move":
+            d.destination.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(d.source, d.destination)
+        else:
+            os.unlink(d.source)
+    catalog.close()
+    report = tmp_path / "again.csv"
+    assert undo(library, report) == 0
+    got = rows(report)
+    assert sum(r["action"] == "recover" for r in got) == 4
+    files = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}
+    assert files == before
+    assert media_in(library) == [] and files_rows(library) == []
+    with sqlite3.connect(library / ".photoorganiser" / "catalog.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM journal WHERE state = 'intent'").fetchone() == (
+            0,
+        )
