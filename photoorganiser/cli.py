@@ -441,6 +441,88 @@ def cmd_failures(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- runs and undo -------------------------------------------------------------------
+
+
+def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv")
+    parser.add_argument(
+        "--wait", action="store_true", help="if another run holds the library, wait for it"
+    )
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    import csv
+    import dataclasses
+    import json
+
+    from .core.textsafe import display_text
+    from .runs.undo import UndoUsageError, library_runs
+
+    try:
+        runs = library_runs(args.output, wait=args.wait)
+    except UndoUsageError as exc:
+        raise UsageError(str(exc)) from None
+    rows = [
+        {k: display_text(v) if isinstance(v, str) else v for k, v in dataclasses.asdict(r).items()}
+        | {"kind": r.kind}
+        for r in runs
+    ]
+    try:
+        if args.format == "json":
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+        else:
+            from .library.runlog import RunInfo
+
+            columns = [f.name for f in dataclasses.fields(RunInfo)] + ["kind"]
+            writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `runs ... | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_OK
+
+
+def add_undo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run",
+        nargs="?",
+        metavar="RUN",
+        help="the run to undo (its id, see `runs`); default: the last finished import,"
+        " apply or undo",
+    )
+    parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY")
+    parser.add_argument(
+        "--dryrun", action="store_true", help="only report what would be undone; change nothing"
+    )
+    _add_report_arguments(parser)
+    _add_run_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="log in detail")
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from .runs.undo import UndoOptions, UndoUsageError, run_undo
+
+    _setup_logging(args.debug, args.quiet, args.log_file)
+    options = UndoOptions(
+        library=args.output,
+        run=args.run,
+        dry_run=args.dryrun,
+        report=args.report,
+        report_dir=args.report_dir,
+        progress=not args.quiet,
+        wait=args.wait,
+        command=shlex.join(args.argv),
+    )
+    try:
+        result = run_undo(options)
+    except UndoUsageError as exc:
+        raise UsageError(str(exc)) from None
+    return _print_result(result, args.quiet)
+
+
 # --- find-duplicates ------------------------------------------------------------
 # (owned by the find-duplicates work: add_find_duplicates_arguments / cmd_find_duplicates)
 
@@ -680,6 +762,14 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     )
     add_failures_arguments(fai)
     fai.set_defaults(func=cmd_failures)
+    rns = sub.add_parser("runs", help="list the library's runs and what each changed")
+    add_runs_arguments(rns)
+    rns.set_defaults(func=cmd_runs)
+    und = sub.add_parser(
+        "undo", help="reverse one run: files moved go back, copies are removed (checked first)"
+    )
+    add_undo_arguments(und)
+    und.set_defaults(func=cmd_undo)
     dup = sub.add_parser(
         "find-duplicates", help="report exact and near duplicates; changes nothing"
     )

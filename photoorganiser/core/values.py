@@ -40,10 +40,18 @@ class Action(Enum):
     ERROR = "error"  # could not be read or understood; left where it is
     RECOVER = "recover"  # a transfer a killed run left half-way, finished or undone
     FINISH_MOVE = "finish-move"  # an earlier move placed this file but could not remove it
+    RESTORE = "restore"  # undo: a library file moved back to where a run took it from
+    UNCOPY = "uncopy"  # undo: a run's copy removed from the library (the original checked)
 
     @property
     def transfers(self) -> bool:
-        return self in (Action.MOVE, Action.COPY)
+        """Journalled before it happens, one file at a time (execute's `transfer`)."""
+        return self in (Action.MOVE, Action.COPY, Action.RESTORE, Action.UNCOPY)
+
+    @property
+    def moves(self) -> bool:
+        """The source is gone once it is done."""
+        return self in (Action.MOVE, Action.RESTORE)
 
 
 class Status(Enum):
@@ -228,6 +236,11 @@ class Why(Enum):
     NOT_REACHED = "not-reached"  # the run was stopped before this file was looked at
     NO_CONTENT = "no-content"  # empty, or all zero bytes (`detail`)
     UNFINISHED_MOVE = "unfinished-move"  # an earlier move put it at `place`, kept the source
+    UNDO = "undo"  # undoes run `detail`: back to `place` (restore), or a copy of `other`
+    UNDO_DONE = "undo-done"  # run `detail`'s change is undone already (`place`)
+    UNDO_CHANGED = "undo-changed"  # changed or gone since run `detail`: left alone
+    UNDO_TAKEN = "undo-taken"  # `place`, where it goes back, is taken by another file
+    UNDO_ORIGINAL = "undo-original"  # the original `other` is gone or changed: copy kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,7 +211,10 @@ def _execute_batch(
                             " transferred; it goes with it next time",
                             untouched=True,
                         )
-                    transfer(d, dirty, root)
+                    if d.action is Action.UNCOPY:
+                        uncopy(d, dirty)
+                    else:
+                        transfer(d, dirty, root)
                     outcome = Outcome(d, Status.DONE, in_library=True)
                 except TransferError as exc:
                     outcome = Outcome(d, Status.FAILED, str(exc), in_library=exc.placed)
@@ -280,9 +283,9 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
         raise TransferError("is no longer a regular file (a link, pipe or device); left alone")
     if st.st_size != d.entry.size or st.st_mtime_ns != d.entry.mtime_ns:
         raise TransferError("changed since it was scanned; left for the next run")
-    make_folders(dst.parent, root)
+    make_folders(dst.parent, None if d.action is Action.RESTORE else root)  # back out: anywhere
 
-    if d.action is Action.MOVE:
+    if d.action.moves:
         try:
             if _move_in_place(src, dst, flush_later):
                 return
@@ -333,6 +336,61 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
     finally:
         source.close()
     flush_later(src.parent)
+
+
+def uncopy(d: Decision, dirty: set[Path] | None = None) -> None:
+    """Undo a copy: remove d.source (the library's copy) once it is checked to hold the
+    content it was copied with, unchanged since planned, and d.destination (the original)
+    still holds the same content. Anything else: left alone, TransferError."""
+    lib, original = d.source, d.destination
+    assert original is not None and d.entry is not None and d.analysis is not None
+    size, content_hash = d.analysis.entry.size, d.analysis.hash
+    try:
+        st = os.stat(lib, follow_symlinks=False)
+    except FileNotFoundError:
+        raise TransferError("vanished since it was looked at") from None
+    except OSError as exc:
+        raise TransferError(f"cannot read: {_why(exc)}") from None
+    if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns, st.st_ino) != (
+        d.entry.size,
+        d.entry.mtime_ns,
+        d.entry.inode,
+    ):
+        raise TransferError("changed since it was looked at; left alone")
+    if not holds(lib, size, content_hash):
+        raise TransferError("its content changed; left alone")
+    if not holds(original, size, content_hash):
+        raise TransferError(f"the original {original} is gone or changed; the copy is kept")
+    try:
+        os.unlink(lib)
+    except OSError as exc:
+        raise TransferError(f"cannot remove it: {_why(exc)}") from None
+    if dirty is None:
+        _fsync_dir(lib.parent)
+    else:
+        dirty.add(lib.parent)
+
+
+def remove_emptied_library_folders(paths: Iterable[Path], root: Path) -> int:
+    """After an undo: the library folders that held these files and are empty now are
+    removed, deepest first; never the library itself, never a folder with anything in it
+    (rmdir(2) refuses). Returns how many."""
+    folders: set[Path] = set()
+    for path in paths:
+        folder = path.parent
+        while folder != root and root in folder.parents:
+            folders.add(folder)
+            folder = folder.parent
+    removed = 0
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        try:
+            if stat.S_ISLNK(os.lstat(folder).st_mode):
+                continue
+            os.rmdir(folder)
+            removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def recover_one(d: Decision) -> Outcome:

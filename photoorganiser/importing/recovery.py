@@ -37,8 +37,13 @@ def plan_recovery(catalog: Catalog | None) -> list[Decision]:
 
 def _decide(i: Intent) -> Decision:
     src, dst = i.source, i.destination
-    if holds(dst, i.size, i.hash):
-        if i.action is Action.MOVE and holds(src, i.size, i.hash):
+    if i.action is Action.UNCOPY:  # undo removing a copy (src) whose original is dst
+        if os.path.lexists(src):
+            step, reason = RecoveryStep.UNDONE, f"the removal of {src} had not happened"
+        else:
+            step, reason = RecoveryStep.RECORD, f"{src} had been removed (the original is kept)"
+    elif holds(dst, i.size, i.hash):
+        if i.action.moves and holds(src, i.size, i.hash):
             step, reason = RecoveryStep.FINISH_MOVE, f"finish the move of {src} to {dst}"
         else:
             step, reason = RecoveryStep.RECORD, f"the {i.action.value} to {dst} had happened"

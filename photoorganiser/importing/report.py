@@ -62,6 +62,10 @@ LABELS = {
     (Action.RECOVER, Status.DONE): "Recovered from an interrupted run",
     (Action.RECOVER, Status.FAILED): "Recovered from an interrupted run",
     (Action.ERROR, Status.KNOWN): KNOWN_LABEL,
+    (Action.RESTORE, Status.DONE): "Moved back",
+    (Action.RESTORE, Status.PLANNED): "To move back",
+    (Action.UNCOPY, Status.DONE): "Copy removed from the library",
+    (Action.UNCOPY, Status.PLANNED): "Copy to remove from the library",
 }
 
 
@@ -245,6 +249,18 @@ def _base_text(r: Reason) -> str:
         return f"interrupted run {r.detail}"
     if w is Why.UNFINISHED_MOVE:
         return f"an earlier run moved it to {r.place} but could not remove it: removed now"
+    if w is Why.UNDO:
+        if r.place is not None:
+            return f"undoes run {r.detail}: goes back to {r.place}"
+        return f"undoes run {r.detail}: the original is still at {r.other}"
+    if w is Why.UNDO_DONE:
+        return f"run {r.detail} is undone here already ({r.place})"
+    if w is Why.UNDO_CHANGED:
+        return f"changed or gone since run {r.detail}; left alone"
+    if w is Why.UNDO_TAKEN:
+        return f"{r.place}, where it goes back, holds another file; nothing was overwritten"
+    if w is Why.UNDO_ORIGINAL:
+        return f"the original {r.other} is gone or changed; the library copy is kept"
     raise ValueError(f"no text for {w}")  # pragma: no cover - every Why has one above
 
 

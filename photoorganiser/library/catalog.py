@@ -7,7 +7,8 @@
 - `sources`: what analysis found in input files, keyed by path, size, mtime and
   inode, so an unchanged file in the inbox is never read again.
 - `runs` and `journal`: what each run is about to do, written before it does it,
-  so a killed run can be finished or undone (see journal.py).
+  so a killed run can be finished or undone (see journal.py); after it, what its
+  transfers did (the run log `undo` reads, runlog.py).
 - `history`: every content ever imported, and whether it was moved or removed since
   (see history.py). A `put_file` with a source is an import, and writes it.
 
@@ -179,6 +180,7 @@ class Salvage:
     runs: tuple[tuple, ...] = ()  # (id, started_at, finished_at, command, status, report)
     intents: tuple[tuple, ...] = ()  # (run_id, action, source, destination, size, hash, record)
     history: tuple[tuple, ...] = ()  # history rows, as history.COLUMNS names them
+    run_log: tuple[tuple, ...] = ()  # settled journal entries kept: the intents' columns + state
 
 
 class Catalog:
@@ -557,6 +559,11 @@ class Catalog:
                 " state) VALUES (?, ?, ?, ?, ?, ?, ?, 'intent')",
                 salvage.intents,
             )
+            self.conn.executemany(
+                "INSERT INTO journal (run_id, action, source, destination, size, hash, record,"
+                " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                salvage.run_log,
+            )
             if self.history.present:
                 self.conn.executemany(
                     f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -767,7 +774,7 @@ def set_aside(root: Path) -> Salvage:
             os.rename(journal, target.with_name(target.name + JOURNAL_SUFFIX))
     except OSError as exc:
         raise CatalogUnavailable(f"cannot set the catalog {path} aside: {_why(exc)}") from exc
-    runs, intents, history = _salvage(target)
+    runs, intents, history, run_log = _salvage(target)
     log.warning(
         "the catalog was set aside as %s; salvaged %d run(s), %d unfinished transfer(s)"
         " and %d import(s) of its history",
@@ -776,7 +783,7 @@ def set_aside(root: Path) -> Salvage:
         len(intents),
         len(history),
     )
-    return Salvage(target, damaged, tuple(runs), tuple(intents), tuple(history))
+    return Salvage(target, damaged, tuple(runs), tuple(intents), tuple(history), tuple(run_log))
 
 
 def _sound(path: Path) -> bool:
@@ -795,15 +802,16 @@ def _sound(path: Path) -> bool:
         conn.close()
 
 
-def _salvage(path: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """The runs, the unfinished transfers and the history that can still be read, row
-    by row (the history says what was imported and deleted since: it cannot be made
-    again from the disk)."""
+def _salvage(path: Path) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
+    """The runs, the unfinished transfers, the history and the run log (the settled
+    journal entries kept: what `undo` reads) that can still be read, row by row (the
+    history says what was imported and deleted since: it cannot be made again from the
+    disk)."""
     try:
         conn = sqlite3.connect(_uri(path, "mode=ro&immutable=1"), uri=True)
     except sqlite3.Error as exc:
         log.warning("nothing can be read from %s: %s", path, exc)
-        return [], [], []
+        return [], [], [], []
     try:
         runs = _readable_rows(conn, "runs", "id, started_at, finished_at, command, status, report")
         journal = _readable_rows(
@@ -812,7 +820,12 @@ def _salvage(path: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
         history = _readable_rows(conn, "history", HISTORY_COLUMNS) if _has_history(conn) else []
     finally:
         conn.close()
-    return runs, [row[:-1] for row in journal if row[-1] == "intent"], history
+    intents = [row[:-1] for row in journal if row[-1] == "intent"]
+    return runs, intents, history, [row for row in journal if row[-1] in _RUN_LOG_STATES]
+
+
+# The settled journal states kept as the run log (journal.LOGGED, and failed transfers).
+_RUN_LOG_STATES = ("done", "record", "finish-move", "failed")
 
 
 def _has_history(conn: sqlite3.Connection) -> bool:

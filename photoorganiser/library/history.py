@@ -139,6 +139,17 @@ class History:
             (path_text(new), path_text(old)),
         )
 
+    def undone(self, path: str, content_hash: str) -> int:
+        """The import that put this content at `path` (relative) was undone: as if it had
+        never happened (its row goes; what is imported again is new, not deleted)."""
+        if not self.present:
+            return 0
+        cur = self.conn.execute(
+            f"DELETE FROM history WHERE {_NOW} = ? AND hash = ? AND removed_at IS NULL",
+            (path_text(path), content_hash),
+        )
+        return cur.rowcount
+
     # --- read by the import -------------------------------------------------------------
 
     def imported(self, hashes: Iterable[str]) -> dict[str, Imported]:

@@ -7,6 +7,11 @@ A run killed at any moment leaves intents without a settlement; the next run's
 first stage (importing/recovery.py) reads them with `pending`, judges each from
 the disk, and execute finishes or undoes it and settles it here.
 
+After a run, the entries of the transfers that happened (and failed) stay: they are
+the run log that `runs` lists and `undo` reverses (library/runlog.py). Recovery only
+ever reads `intent` entries. An undo's entries (restore, uncopy) name the library file
+as their source and its original place, absolute, as their destination.
+
 This module also names what a killed transfer can leave on disk, so that recovery
 recognises it and nothing else: temporary files (`.NAME.po-tmp-…`) and the
 placeholder of a name claimed on a file system without atomic renames.
@@ -23,7 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.textsafe import path_text, text_path
-from ..core.values import Action, Analysis, Decision, FileKind, Outcome, ScanEntry, Status
+from ..core.values import (
+    Action,
+    Analysis,
+    Decision,
+    FileKind,
+    Outcome,
+    RecoveryStep,
+    ScanEntry,
+    Status,
+)
 from .catalog import Catalog, decode, encode
 
 TEMP_MARK = ".po-tmp-"  # a transfer's temporary file: `.NAME.po-tmp-PID-RANDOM`
@@ -89,7 +103,7 @@ class Journal:
                         self.run_id,
                         d.action.value,
                         path_text(d.source),
-                        path_text(self.catalog.relative(d.destination)),
+                        _stored_destination(self.catalog, d),
                         d.entry.size,
                         d.analysis.hash,
                         encode(d.analysis),
@@ -113,6 +127,9 @@ class Journal:
             for journal_id, outcome in done:
                 d = outcome.decision
                 recovery = d.recovery
+                if _undoes(d):
+                    self._settle_undo(conn, journal_id, outcome)
+                    continue
                 moved = d.action is Action.MOVE or (
                     recovery is not None and recovery.action is Action.MOVE
                 )
@@ -131,8 +148,8 @@ class Journal:
                     self.catalog.forget_sources([d.source])
                 if d.action is Action.FINISH_MOVE:  # an earlier move is complete now
                     if outcome.status is Status.DONE:
-                        conn.execute(
-                            "DELETE FROM journal WHERE state = ? AND source = ?",
+                        conn.execute(  # the run log keeps it, as a move done
+                            "UPDATE journal SET state = 'done' WHERE state = ? AND source = ?",
                             (UNFINISHED, path_text(d.source)),
                         )
                         self.catalog.forget_sources([d.source])
@@ -144,11 +161,53 @@ class Journal:
                     state = UNFINISHED  # placed, source kept: a later move run finishes it
                 conn.execute("UPDATE journal SET state = ? WHERE id = ?", (state, journal_id))
 
+    def _settle_undo(self, conn: sqlite3.Connection, journal_id: int, outcome: Outcome) -> None:
+        """An undo's step (or its recovery): a library file moved back out, or a copy
+        removed. Done: the library no longer has it, and its import is as if it never was."""
+        d = outcome.decision
+        recovery = d.recovery
+        done = outcome.status is Status.DONE and (
+            recovery is None or recovery.step in (RecoveryStep.RECORD, RecoveryStep.FINISH_MOVE)
+        )
+        if done:
+            path = self.catalog.relative(d.source)
+            self.catalog.remove_files([path])
+            self.catalog.history.undone(path, d.analysis.hash)
+            conn.execute(  # a move that kept its original, undone: nothing left to finish
+                "DELETE FROM journal WHERE state = ? AND source = ? AND destination = ?",
+                (UNFINISHED, path_text(d.destination), path_text(path)),
+            )
+        state = "done" if outcome.status is Status.DONE else "failed"
+        if recovery is not None:
+            state = recovery.step.value if outcome.status is Status.DONE else "kept"
+        conn.execute("UPDATE journal SET state = ? WHERE id = ?", (state, journal_id))
+
     def close(self) -> None:
-        """Forget settled entries, this run's and the recovered ones (the reports keep
-        the story); only intents stay."""
+        """Forget settled entries that changed nothing, this run's and the recovered ones
+        (the reports keep the story). Intents stay, and so does the run log: the transfers
+        that happened (LOGGED), which `undo` reverses, and the ones that failed (counted
+        by `runs`)."""
+        kept = ("intent", UNFINISHED, "failed", *LOGGED)
         with self.catalog.transaction() as conn:
-            conn.execute("DELETE FROM journal WHERE state NOT IN ('intent', ?)", (UNFINISHED,))
+            marks = ", ".join("?" * len(kept))
+            conn.execute(f"DELETE FROM journal WHERE state NOT IN ({marks})", kept)
+
+
+# The states of journal entries whose transfer happened: the run log (library/runlog.py).
+LOGGED = ("done", RecoveryStep.RECORD.value, RecoveryStep.FINISH_MOVE.value)
+
+_UNDOING = (Action.RESTORE, Action.UNCOPY)
+
+
+def _undoes(d: Decision) -> bool:
+    return d.action in _UNDOING or (d.recovery is not None and d.recovery.action in _UNDOING)
+
+
+def _stored_destination(catalog: Catalog, d: Decision) -> str:
+    """Relative to the library root; absolute for a file going back out of it (undo)."""
+    if d.action in _UNDOING:
+        return path_text(d.destination)
+    return path_text(catalog.relative(d.destination))
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,6 +210,8 @@ def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -
     if action is Action.ERROR:
         why = Reason(Why.FROM_PLAN, detail=row.reason)
         return Decision(source, action, why, error=row.error or row.reason)
+    if action in (Action.RESTORE, Action.UNCOPY):  # only `undo` plans these, from its run log
+        return _error(source, f"action {row.action!r} is undo's, not an import plan's")
     acts = action.transfers or action is Action.FINISH_MOVE  # it changes files: checked
     if acts and row.status not in ("planned", "not-done"):
         why = Reason(Why.NOT_APPLIED, detail=f"status {row.status}; {row.reason}")

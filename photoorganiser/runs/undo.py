@@ -1,0 +1,145 @@
+"""Undo, as a list of stages: recover, find the run, plan its reversal, execute, report.
+
+An undo is a run like any other: it holds the library, writes a report as it goes,
+and changes files only through execute (journalled, verified, never overwriting), so
+a killed undo is finished or undone by the next run, and an undo can itself be undone.
+`list_runs` is the read-only look at the run log behind `photoorganiser runs`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..core.progress import Progress
+from ..core.reportfile import ReportHeader, ReportUnwritable, check_place, default_report_path
+from ..core.values import Action
+from ..importing.execute import (
+    Interrupted,
+    execute,
+    remove_emptied_library_folders,
+    simulate,
+)
+from ..importing.undo import plan_undo
+from ..library.catalog import STATE_DIR, Catalog
+from ..library.lock import library_lock
+from ..library.runlog import RunInfo, find_run, list_runs, logged
+from ..library.session import open_library
+from ..media.analyse import AnalyseOptions
+from .runreport import ImportResult, RunReport
+from .startup import recover
+
+log = logging.getLogger("photoorganiser")
+
+
+class UndoUsageError(ValueError):
+    """Nothing to undo: no library, no catalog, no such run."""
+
+
+@dataclass(frozen=True, slots=True)
+class UndoOptions:
+    library: Path
+    run: str | None = None  # a run id (or its unique beginning); default: the last one
+    dry_run: bool = False
+    report: Path | None = None
+    report_dir: Path = Path("reports")
+    progress: bool = True
+    wait: bool = False
+    command: str = "undo"
+
+
+def library_runs(library: Path, *, wait: bool = False) -> list[RunInfo]:
+    """The library's runs (read only: a shared look, nothing created)."""
+    root = Path(os.path.abspath(library))
+    if not root.is_dir():
+        raise UndoUsageError(f"library {library} does not exist")
+    with library_lock(root / STATE_DIR, "runs", shared=True, wait=wait):
+        catalog = Catalog.open(root, readonly=True)
+        if catalog is None:
+            return []
+        try:
+            return list_runs(catalog)
+        finally:
+            catalog.close()
+
+
+def _target(root: Path, wanted: str | None) -> RunInfo:
+    """The run to undo, checked before the library is held (and again inside)."""
+    catalog = Catalog.open(root, readonly=True)
+    if catalog is None:
+        raise UndoUsageError(f"{root} has no catalog: no run to undo")
+    try:
+        run = find_run(catalog, wanted)
+    finally:
+        catalog.close()
+    if run is None:
+        if wanted is None:
+            raise UndoUsageError("no finished import, apply or undo to undo in this library")
+        raise UndoUsageError(f"no run {wanted} in this library (see `photoorganiser runs`)")
+    return run
+
+
+def run_undo(options: UndoOptions) -> ImportResult:
+    started = datetime.now()
+    library = Path(os.path.abspath(options.library))
+    if not library.is_dir():
+        raise UndoUsageError(f"library {options.library} does not exist")
+    report = options.report or default_report_path(options.report_dir, started, "undo")
+    try:
+        check_place(Path(os.path.abspath(report)))
+    except ReportUnwritable as exc:
+        raise UndoUsageError(str(exc)) from None
+    target = _target(library, options.run)
+    header = ReportHeader(
+        "undo",
+        library=str(library),
+        dryrun=options.dry_run,
+        command=options.command,
+        created=started.isoformat(timespec="seconds"),
+    )
+    title = f"Undo of run {target.id}"
+    if options.dry_run:
+        title = f"Dry run: nothing was changed ({title.lower()})"
+    run = RunReport(options.report, options.report_dir, started, header, title)
+    with (
+        run,
+        open_library(
+            library,
+            command=options.command,
+            dry_run=options.dry_run,
+            wait=options.wait,
+            analyse_options=AnalyseOptions(),
+            workers=1,
+            progress=options.progress,
+        ) as lib,
+    ):
+        run.attach(lib)
+        try:
+            run.notes += recover(lib, run.write, dry_run=options.dry_run)
+            assert lib.catalog is not None  # checked above: a catalog exists
+            decisions = plan_undo(target.id, logged(lib.catalog, target.id))
+            log.info("undo of run %s: %d transfers to reverse", target.id, len(decisions))
+            if options.dry_run:
+                run.write(simulate(decisions))
+            else:
+                todo = sum(d.action.transfers for d in decisions)
+                with Progress("undo", todo, options.progress) as bar:
+                    outcomes = execute(
+                        decisions, progress=bar, journal=lib.journal, report=run.write, root=library
+                    )
+                emptied = [
+                    o.decision.source
+                    for o in outcomes
+                    if o.decision.action in (Action.RESTORE, Action.UNCOPY)
+                ]
+                remove_emptied_library_folders(emptied, library)
+        except Interrupted as stop:
+            run.interrupted = stop.signum
+        except KeyboardInterrupt as stop:  # before execute: nothing was changed
+            run.interrupted = getattr(stop, "signum", signal.SIGINT)
+        run.close()
+    return run.result
