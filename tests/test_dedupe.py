@@ -334,3 +334,31 @@ def test_kill_during_quarantine_loses_nothing(tmp_path: Path) -> None:
     assert len(moved) == 400  # nothing lost, nothing twice
     assert {hash_file(p) for p in moved} == contents
     assert not [p for p in (*q.rglob(".*"), *root.rglob(".*")) if "po-tmp" in p.name]
+
+
+def test_json_report_edited(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.json", "--format", "json")
+    doc = json.loads(report.read_text())
+    doc["rows"] = [r for r in doc["rows"] if r["kind"] == "similar"]
+    for r in doc["rows"]:  # keep the small one instead
+        r["keep"] = r["path"].endswith("scene small.jpg")
+    report.write_text(json.dumps(doc))
+    q = tmp_path / "q"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    assert not (tree / "a" / "scene.jpg").exists()
+    assert (q / str(tree / "a" / "scene.jpg").lstrip("/")).exists()
+    assert (tree / "d" / "scene small.jpg").exists()
+    assert (tree / "b" / "photo copy.jpg").exists()  # its rows were deleted
+
+
+def test_library_files_are_never_touched(tree: Path, tmp_path: Path) -> None:
+    from photoorganiser.library.catalog import catalog_path
+
+    report = find(tree, tmp_path / "dups.csv")
+    catalog = catalog_path(tree / "c")
+    catalog.parent.mkdir(parents=True)
+    catalog.write_bytes(b"")  # c/ is a library
+    assert dedupe(report, tmp_path, "--quarantine", str(tmp_path / "q")) == 0
+    assert (tree / "c" / "photo.jpg").exists()
+    assert "in the library" in result_rows(tmp_path)[str(tree / "c" / "photo.jpg")]["reason"]
+    assert not (tree / "b" / "photo copy.jpg").exists()

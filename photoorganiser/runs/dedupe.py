@@ -11,6 +11,8 @@ file left alone. Nothing is re-grouped and nothing is trusted blindly:
   its keeper must still exist (for an exact group, still hold that same content);
   otherwise the file is left alone, with the reason in the report;
 - the policies: `--reference DIR` (never touched), `--keep-copies N`, `--same-folder`;
+  a file inside a library (a folder with a catalog) is never touched either: the
+  library's files change only through its own commands, which keep the catalog right;
 - the actions are execute's (importing/execute.py): verified, never overwriting; each
   batch is journalled (a JSON-lines file) before it starts, so a killed run leaves no
   temporary file behind once the next run starts, and a re-run finishes what was begun.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import stat
@@ -58,6 +61,7 @@ from ..importing.execute import (
     replace_with_link,
     trash_duplicate,
 )
+from ..library.catalog import catalog_path
 from ..library.journal import temporaries_of
 
 
@@ -270,6 +274,12 @@ def _refusal(
         return "under --reference: never touched"
     if quarantine is not None and _under(m.path, [quarantine]):
         return "already in the quarantine folder"
+    library = library_of(Path(m.path).parent)
+    if library is not None:
+        return (
+            f"in the library {library}: its files are changed only by its own commands"
+            " (its catalog would not know); not touched"
+        )
     if m.kind is Kind.SIMILAR and options.how in (How.HARDLINK, How.DELETE):
         return (
             f"a near duplicate (looks alike, not the same bytes): only --quarantine or --trash"
@@ -280,6 +290,15 @@ def _refusal(
     if m.kind is Kind.EXACT and keeper.hash and keeper.hash != m.hash:
         return "its keeper has another hash in the report"
     return ""
+
+
+@functools.cache
+def library_of(folder: Path) -> Path | None:
+    """The library (a folder with a catalog) `folder` is or lies in, if any."""
+    for candidate in (folder, *folder.parents):
+        if catalog_path(candidate).is_file():
+            return candidate
+    return None
 
 
 def _look(path: str) -> tuple[str, os.stat_result | None, str | None]:
