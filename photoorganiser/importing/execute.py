@@ -771,7 +771,12 @@ def move_aside(
 
 
 def replace_with_link(
-    dup: Path, keeper: Path, content_hash: str, seen: os.stat_result, keeper_seen: os.stat_result
+    dup: Path,
+    keeper: Path,
+    content_hash: str,
+    seen: os.stat_result,
+    keeper_seen: os.stat_result,
+    dirty: set[Path] | None = None,
 ) -> None:
     """Replace `dup` by a hard link to `keeper`, atomically: the link is made under a
     temporary name in dup's folder, checked (the keeper's inode, the content), then
@@ -802,21 +807,39 @@ def replace_with_link(
     except BaseException:
         _remove_quietly(tmp)
         raise
-    _fsync_dir(dup.parent)
+    _flush(dup.parent, dirty)
 
 
-def delete_duplicate(path: Path, seen: os.stat_result) -> None:
+def _flush(folder: Path, dirty: set[Path] | None) -> None:
+    if dirty is None:
+        _fsync_dir(folder)
+    else:
+        dirty.add(folder)
+
+
+def flush_folders(folders: Iterable[Path]) -> None:
+    """Make the renames and removals in `folders` durable (once per batch)."""
+    for folder in sorted(set(folders)):
+        _fsync_dir(folder)
+
+
+def delete_duplicate(path: Path, seen: os.stat_result, dirty: set[Path] | None = None) -> None:
     """Delete a duplicate whose keeper was checked; only while it is unchanged."""
     _still(path, seen)
     try:
         os.unlink(path)
     except OSError as exc:
         raise TransferError(f"cannot delete: {_why(exc)}") from None
-    _fsync_dir(path.parent)
+    _flush(path.parent, dirty)
 
 
 def trash_duplicate(
-    path: Path, trash: Path, content_hash: str, seen: os.stat_result, deleted_at: str
+    path: Path,
+    trash: Path,
+    content_hash: str,
+    seen: os.stat_result,
+    deleted_at: str,
+    dirty: set[Path] | None = None,
 ) -> Path:
     """Move a duplicate to the freedesktop trash `trash` (files/NAME, info/NAME.trashinfo):
     the info file claimed first under a name no other holds (O_EXCL), then the verified
@@ -851,7 +874,7 @@ def trash_duplicate(
         finally:
             os.close(fd)
         try:
-            move_aside(path, files / name, content_hash, seen)
+            move_aside(path, files / name, content_hash, seen, dirty)
         except TransferError as exc:
             if not exc.placed:
                 _remove_quietly(info / f"{name}.trashinfo")

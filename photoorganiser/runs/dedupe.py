@@ -57,6 +57,7 @@ from ..duplicates.values import Kind
 from ..importing.execute import (
     TransferError,
     delete_duplicate,
+    flush_folders,
     move_aside,
     replace_with_link,
     trash_duplicate,
@@ -580,7 +581,11 @@ def _act(
                     signals.check()
                     batch = todo[start : start + BATCH]
                     ids = journal.intend(batch, options.how)
-                    results = [_act_one(i, checked, options, deleted_at) for i in batch]
+                    dirty: set[Path] = set()
+                    try:
+                        results = [_act_one(i, checked, options, deleted_at, dirty) for i in batch]
+                    finally:
+                        flush_folders(dirty)  # durable before the batch is settled
                     journal.settle(ids)
                     writer.write_rows(i.cells(options.how) for i in results)
                     out += results
@@ -599,7 +604,9 @@ def _act(
         journal.close()
 
 
-def _act_one(item: Item, checked: Checked, options: DedupeOptions, deleted_at: str) -> Item:
+def _act_one(
+    item: Item, checked: Checked, options: DedupeOptions, deleted_at: str, dirty: set[Path]
+) -> Item:
     row, keeper = item.row, item.keeper
     assert keeper is not None
     path = Path(row.path)
@@ -611,21 +618,21 @@ def _act_one(item: Item, checked: Checked, options: DedupeOptions, deleted_at: s
             if os.path.lexists(dest):
                 if not holds(dest, seen.st_size, row.hash):
                     raise TransferError(f"{dest} already exists; nothing was overwritten")
-                delete_duplicate(path, seen)  # an earlier, killed run's verified copy
+                delete_duplicate(path, seen, dirty)  # an earlier, killed run's verified copy
             else:
-                move_aside(path, dest, row.hash, seen)
+                move_aside(path, dest, row.hash, seen, dirty)
         elif options.how is How.TRASH:
-            dest = trash_duplicate(path, trash_folder(), row.hash, seen, deleted_at)
+            dest = trash_duplicate(path, trash_folder(), row.hash, seen, deleted_at, dirty)
             item = replace(item, destination=str(dest))
         elif options.how is How.HARDLINK:
             kst = checked.stat(keeper.path)
             assert kst is not None
-            replace_with_link(path, Path(keeper.path), row.hash, seen, kst)
+            replace_with_link(path, Path(keeper.path), row.hash, seen, kst, dirty)
         else:
             kst = checked.stat(keeper.path)
             if kst is None or not _keeper_unchanged(keeper.path, kst):
                 raise TransferError(f"its keeper {keeper.path} changed since it was checked")
-            delete_duplicate(path, seen)
+            delete_duplicate(path, seen, dirty)
     except TransferError as exc:
         return replace(item, status="failed", reason=str(exc), reclaimed=0)
     return replace(item, status="done")
