@@ -362,3 +362,20 @@ def test_library_files_are_never_touched(tree: Path, tmp_path: Path) -> None:
     assert (tree / "c" / "photo.jpg").exists()
     assert "in the library" in result_rows(tmp_path)[str(tree / "c" / "photo.jpg")]["reason"]
     assert not (tree / "b" / "photo copy.jpg").exists()
+
+
+def test_relative_and_linked_paths_are_left_alone(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    rows = [r for r in rows_of(report) if r["kind"] == "exact"]
+    (tmp_path / "via").symlink_to(tree / "b")
+    for r in rows:
+        if r["path"].endswith("photo copy.jpg"):
+            r["path"] = str(tmp_path / "via" / "photo copy.jpg")
+        elif r["path"] == str(tree / "c" / "photo.jpg"):
+            r["path"] = "in/c/photo.jpg"
+    write_rows(report, rows)
+    assert dedupe(report, tmp_path, "--quarantine", str(tmp_path / "q")) == 0
+    done = result_rows(tmp_path)
+    assert "symbolic link" in done[str(tmp_path / "via" / "photo copy.jpg")]["reason"]
+    assert "not an absolute path" in done["in/c/photo.jpg"]["reason"]
+    assert (tree / "b" / "photo copy.jpg").exists() and (tree / "c" / "photo.jpg").exists()

@@ -269,6 +269,12 @@ def _refusal(
 ) -> str:
     if m.path in seen:
         return "listed again in the report"
+    for what, name in (("it", m.path), ("its keeper", keeper.path)):
+        path = Path(name)
+        if not path.is_absolute() or ".." in path.parts:
+            return f"{what}: {name} is not an absolute path; not touched"
+        if os.path.realpath(path.parent) != os.path.normpath(path.parent):
+            return f"{what}: {name} is reached through a symbolic link; not followed"
     if not m.hash:
         return "no hash in the report for it: cannot check it is what was reviewed"
     if reference and _under(m.path, reference):
