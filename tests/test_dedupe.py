@@ -80,7 +80,16 @@ def result_rows(tmp_path: Path, name: str = "dedupe.csv") -> dict[str, dict[str,
 
 
 def test_report_has_content_and_perceptual_hashes(tree: Path, tmp_path: Path) -> None:
+    lone = make_jpeg(tree / "e" / "lone.jpg", seed=11, size=(300, 200))
+    os.link(lone, tree / "e" / "lone-link.jpg")  # a group of one inode: settled unread
+    # big and same size: told apart by their samples only, one of them two names of one inode
+    big = tree / "e" / "big.mov"
+    big.write_bytes(b"a" * 300_000)
+    (tree / "e" / "other big.mov").write_bytes(b"b" * 300_000)
+    os.link(big, tree / "e" / "big-link.mov")
     rows = rows_of(find(tree, tmp_path / "dups.csv"))
+    assert {r["path"] for r in rows} >= {str(lone), str(tree / "e" / "lone-link.jpg")}
+    assert str(big) in {r["path"] for r in rows}
     assert rows and all(r["hash"] for r in rows)
     for r in rows:
         assert r["hash"] == hash_file(r["path"])  # the hard link's row too

@@ -32,7 +32,7 @@ from ..library.catalog import (
 from ..library.lock import UnsafeStateFile
 from ..media.scan import scan
 from .describe import describe
-from .exact import exact_groups, full_worker
+from .exact import SAMPLE_BYTES, exact_groups, full_worker
 from .keep import choose_exact_copy
 from .stage import StageContext
 from .values import (
@@ -275,10 +275,14 @@ def group_digest(cg: CandidateGroup) -> str | None:
     """The content hash a group of identical files was proven by: the last key of a group
     that went through a hashing stage (the sample hash of a file the sample covers whole
     is its content hash); None for a group settled without reading (hard links, empty)."""
-    last = cg.key[-1] if cg.key else None
-    if isinstance(last, str) and len(last) == 32:
+    # Keys grow ("all", size), then + the sample hash, then + the content hash.
+    last = cg.key[-1] if len(cg.key) >= 3 else None
+    if not (isinstance(last, str) and len(last) == 32):
+        return None
+    first = cg.files[0]
+    if len(cg.key) >= 4 or first.digest == last or first.size <= 2 * SAMPLE_BYTES:
         return last
-    return None
+    return None  # a sample hash only (a lone inode, told apart from others by its sample)
 
 
 def with_content_hashes(groups: list[DuplicateGroup], ctx: StageContext) -> list[DuplicateGroup]:
