@@ -388,3 +388,37 @@ def test_relative_and_linked_paths_are_left_alone(tree: Path, tmp_path: Path) ->
     assert "symbolic link" in done[str(tmp_path / "via" / "photo copy.jpg")]["reason"]
     assert "not an absolute path" in done["in/c/photo.jpg"]["reason"]
     assert (tree / "b" / "photo copy.jpg").exists() and (tree / "c" / "photo.jpg").exists()
+
+
+@pytest.mark.kill
+def test_kill_during_hardlink_loses_nothing(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "in"
+    first = make_jpeg(root / "keep" / "k0.jpg", seed=1, size=(200, 150))
+    names = []
+    for i in range(400):
+        folder = root / f"f{i % 20}"
+        folder.mkdir(parents=True, exist_ok=True)
+        names.append(folder / f"copy{i}.jpg")
+        shutil.copy2(first, names[-1])
+    content = hash_file(first)
+    report = find(root, tmp_path / "dups.csv", "--prefer", str(root / "keep"))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    command = [sys.executable, "-m", "photoorganiser", "dedupe", str(report), "--hardlink",
+               "--report", str(tmp_path / "killed.csv"), "--workers", "1", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and first.stat().st_nlink < 20:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert 1 < first.stat().st_nlink < 401
+    for name in names:  # every name holds the photo, linked or not yet
+        assert hash_file(name) == content
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the killed run's journal
+    code = cli.main(["dedupe", str(report), "--hardlink", "--report", str(tmp_path / "rerun.csv"),
+                     "--workers", "1", "--quiet"])  # fmt: skip
+    assert code == 0
+    assert first.stat().st_nlink == 401
+    assert all(hash_file(n) == content for n in names)
+    assert not [p for p in root.rglob(".*") if "po-tmp" in p.name]
