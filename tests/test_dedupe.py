@@ -422,3 +422,20 @@ def test_kill_during_hardlink_loses_nothing(tmp_path: Path, monkeypatch) -> None
     assert first.stat().st_nlink == 401
     assert all(hash_file(n) == content for n in names)
     assert not [p for p in root.rglob(".*") if "po-tmp" in p.name]
+
+
+def test_killed_runs_temporaries_are_removed(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    q = tmp_path / "q"
+    victim = tree / "b" / "photo copy.jpg"
+    dest = q / str(victim).lstrip("/")
+    dest.parent.mkdir(parents=True)
+    leftover = dest.parent / f".{dest.name}.po-tmp-123-abcd"  # a copy a kill cut short
+    leftover.write_bytes(b"half a copy")
+    (q / ".photoorganiser").mkdir()
+    entry = {"id": 1, "state": "intent", "action": "quarantine", "path": str(victim),
+             "destination": str(dest)}  # fmt: skip
+    (q / ".photoorganiser" / "dedupe-journal.jsonl").write_text(json.dumps(entry) + "\n")
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    assert not leftover.exists()
+    assert hash_file(dest) == hash_file(tree / "a" / "photo.jpg")
