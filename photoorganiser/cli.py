@@ -324,6 +324,117 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return _print_result(result, args.quiet)
 
 
+# --- dedupe -----------------------------------------------------------------------
+
+
+def add_dedupe_arguments(parser: argparse.ArgumentParser) -> None:
+    from .core.parallel import default_workers
+
+    parser.add_argument(
+        "source", type=Path, metavar="REPORT", help="a reviewed find-duplicates report (CSV/JSON)"
+    )
+    how = parser.add_mutually_exclusive_group(required=True)
+    how.add_argument(
+        "--quarantine",
+        type=Path,
+        metavar="DIR",
+        help="move each duplicate under DIR, in folders mirroring its absolute path",
+    )
+    how.add_argument("--trash", action="store_true", help="move each duplicate to the trash")
+    how.add_argument(
+        "--hardlink",
+        action="store_true",
+        help="replace each exact duplicate by a hard link to its keeper (same file system)",
+    )
+    how.add_argument("--delete", action="store_true", help="delete exact duplicates (with --yes)")
+    how.add_argument(
+        "--reflink", action="store_true", help="share blocks with the keeper (not supported yet)"
+    )
+    parser.add_argument("--yes", action="store_true", help="confirm --delete")
+    parser.add_argument("--dryrun", action="store_true", help="plan and report; touch nothing")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="files under DIR are never touched (repeatable)",
+    )
+    parser.add_argument(
+        "--keep-copies",
+        type=int,
+        default=1,
+        metavar="N",
+        help="leave at least N copies of each content, in different folders first",
+    )
+    parser.add_argument(
+        "--same-folder",
+        action="store_true",
+        help="act only on duplicates in the same folder as their keeper",
+    )
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        metavar="DIR",
+        help="where the run's journal and lock live without --quarantine"
+        " (default: $XDG_STATE_HOME/photoorganiser/dedupe)",
+    )
+    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
+    _add_report_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="print only errors; no progress")
+
+
+def cmd_dedupe(args: argparse.Namespace) -> int:
+    from .duplicates.report import human_bytes
+    from .runs.dedupe import DedupeOptions, DedupeUsageError, How, run_dedupe
+
+    if args.reflink:
+        raise UsageError("--reflink is not supported here yet; use --hardlink or --quarantine")
+    how = (
+        How.QUARANTINE
+        if args.quarantine is not None
+        else How.TRASH
+        if args.trash
+        else How.HARDLINK
+        if args.hardlink
+        else How.DELETE
+    )
+    options = DedupeOptions(
+        source=args.source,
+        how=how,
+        quarantine=args.quarantine,
+        yes=args.yes,
+        dry_run=args.dryrun,
+        report=args.report,
+        report_dir=args.report_dir,
+        reference=tuple(args.reference),
+        keep_copies=args.keep_copies,
+        same_folder=args.same_folder,
+        journal=args.journal,
+        workers=args.workers,
+        progress=not args.quiet,
+        command=shlex.join(args.argv),
+    )
+    try:
+        result = run_dedupe(options)
+    except DedupeUsageError as exc:
+        raise UsageError(str(exc)) from None
+    verb = "would be reclaimed" if result.dry_run else "reclaimed"
+    if not args.quiet:
+        for status in ("kept", "planned", "done", "left-alone", "failed", "not-done"):
+            n = result.count(status)
+            if n:
+                print(f"{status:>11}: {n}")
+        print(f"Space {verb}: {human_bytes(result.reclaimed)} ({result.reclaimed} bytes)")
+        print(f"Report: {result.report_path}")
+    elif result.failed:
+        print(f"{result.failed} file(s) failed; see {result.report_path}", file=sys.stderr)
+    if result.interrupted is not None:
+        print("photoorganiser: interrupted; files not reached are untouched", file=sys.stderr)
+        return 128 + result.interrupted
+    return EXIT_FILE_ERRORS if result.failed else EXIT_OK
+
+
 SHOWN_FAILURES = 50
 
 
@@ -775,6 +886,11 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     )
     add_find_duplicates_arguments(dup)
     dup.set_defaults(func=cmd_find_duplicates)
+    ded = sub.add_parser(
+        "dedupe", help="act on a reviewed find-duplicates report: quarantine, trash, link, delete"
+    )
+    add_dedupe_arguments(ded)
+    ded.set_defaults(func=cmd_dedupe)
     return parser
 
 

@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core import keeper
+from ..core.parallel import tmap
+from ..core.progress import Progress
 from ..core.textsafe import text_path
 from ..core.values import FileKind, ScanEntry
 from ..library.catalog import (
@@ -30,7 +32,7 @@ from ..library.catalog import (
 from ..library.lock import UnsafeStateFile
 from ..media.scan import scan
 from .describe import describe
-from .exact import exact_groups
+from .exact import SAMPLE_BYTES, exact_groups, full_worker
 from .keep import choose_exact_copy
 from .stage import StageContext
 from .values import (
@@ -68,6 +70,7 @@ def find_duplicates(options: FindOptions) -> FindResult:
     groups = exact_duplicate_groups(identical, infos, copies, prefer)
     if options.similar:
         groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer))
+    groups = with_content_hashes(groups, ctx)
     failures = sorted({f.path: f for f in ctx.failures}.values(), key=lambda f: str(f.path))
     result = FindResult(tuple(groups), tuple(failures), len(media), tuple(ctx.counts))
     if library is None:
@@ -233,6 +236,7 @@ def _exact_group(
     kept, why = choose_exact_copy(list(candidates.values()), prefer)
     keep = infos[kept.path]
     keep_ref = owners[keep.path]
+    digest = group_digest(cg)
     members: list[Member] = []
     for info in sorted(known, key=lambda i: (i.path != keep.path, str(i.path))):
         ref = owners[info.path]
@@ -261,9 +265,59 @@ def _exact_group(
                 hard_link=(same_inode and info.path != keep.path) or info.path != ref.path,
                 device=ref.device,
                 inode=ref.inode,
+                hash=digest,
             )
         )
     return DuplicateGroup(group_id, Kind.EXACT, tuple(members))
+
+
+def group_digest(cg: CandidateGroup) -> str | None:
+    """The content hash a group of identical files was proven by: the last key of a group
+    that went through a hashing stage (the sample hash of a file the sample covers whole
+    is its content hash); None for a group settled without reading (hard links, empty)."""
+    # Keys grow ("all", size), then + the sample hash, then + the content hash.
+    last = cg.key[-1] if len(cg.key) >= 3 else None
+    if not (isinstance(last, str) and len(last) == 32):
+        return None
+    first = cg.files[0]
+    if len(cg.key) >= 4 or first.digest == last or first.size <= 2 * SAMPLE_BYTES:
+        return last
+    return None  # a sample hash only (a lone inode, told apart from others by its sample)
+
+
+def with_content_hashes(groups: list[DuplicateGroup], ctx: StageContext) -> list[DuplicateGroup]:
+    """Every member with its content hash, so that a report can be checked later: files
+    whose group was settled without one (hard links of one inode, look-alikes) are read
+    now, each inode once."""
+    todo: dict[tuple[int, int] | Path, Path] = {}
+    for g in groups:
+        for m in g.members:
+            if m.hash is None:
+                todo.setdefault((m.device, m.inode) if m.inode else m.path, m.path)
+    if not todo:
+        return groups
+    paths = list(dict.fromkeys(todo.values()))
+    batches = [tuple((str(p), 0) for p in paths[i : i + 64]) for i in range(0, len(paths), 64)]
+    found: dict[str, str] = {}
+    with Progress("hash", len(paths), ctx.show_progress) as progress:
+        for results in tmap(
+            full_worker, batches, workers=ctx.workers, progress=progress, weight=len
+        ):
+            for r in results:
+                if r.digest is not None:
+                    found[r.path] = r.digest
+                else:
+                    ctx.failures.append(ReadFailure(Path(r.path), r.error or "cannot read"))
+    out = []
+    for g in groups:
+        members = []
+        for m in g.members:
+            if m.hash is None:
+                source = todo[(m.device, m.inode) if m.inode else m.path]
+                m = replace(m, hash=found.get(str(source)))
+            members.append(m)
+        out.append(replace(g, members=tuple(members)))
+    return out
 
 
 # --- near duplicates --------------------------------------------------------------

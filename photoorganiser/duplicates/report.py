@@ -1,7 +1,8 @@
 """The find-duplicates report: CSV or JSON rows, reading them back, and the summary.
 
 One row per file in a group (`group_id`, `kind`, `distance`, `path`, `size`, `width`,
-`height`, `captured_at`, `keep`, `reason`), then one `unreadable` row per file that
+`height`, `captured_at`, `keep`, `reason`, `hash`: the whole-content XXH3-128, `phash`:
+the perceptual hash of a near duplicate), then one `unreadable` row per file that
 could not be read (group 0, the error as the reason). With `--unique`, instead of the
 groups, one `unique` row (group 0, keep yes) per file of the inputs the library lacks.
 
@@ -53,6 +54,8 @@ COLUMNS = (
     "captured_at",
     "keep",
     "reason",
+    "hash",
+    "phash",
 )
 
 
@@ -73,6 +76,8 @@ class ReportRow:
     captured_at: str | None
     keep: bool | None  # None for an unreadable file
     reason: str
+    hash: str | None = None  # whole-content XXH3-128: dedupe checks the file still holds it
+    phash: str | None = None  # perceptual hash, near-duplicate groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,8 @@ def _group_rows(group: DuplicateGroup) -> list[ReportRow]:
             m.captured.isoformat() if m.captured else None,
             m.keep,
             reason_text(m.reason),
+            m.hash,
+            m.phash,
         )
         for m in group.members
     ]
@@ -331,6 +338,8 @@ def _row_from_csv(r: dict[str, str]) -> ReportRow:
         r["captured_at"] or None,
         keep,
         r["reason"],
+        r.get("hash") or None,
+        r.get("phash") or None,
     )
 
 

@@ -530,6 +530,7 @@ def _similar_group(
                 width=info.width or h.width,
                 height=info.height or h.height,
                 captured=info.captured,
+                phash=f"{h.variants[0]:0{(options.hash_size**2 + 3) // 4}x}",
             )
         )
     return DuplicateGroup(group_id, Kind.SIMILAR, tuple(rows))

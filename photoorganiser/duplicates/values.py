@@ -225,6 +225,8 @@ class Member:
     hard_link: bool = False  # same inode as another member: no space to reclaim
     device: int = 0
     inode: int = 0
+    hash: str | None = None  # whole-content XXH3-128 (hex): a report can be checked later
+    phash: str | None = None  # the perceptual hash (hex), near-duplicate groups only
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,19 @@ import xxhash
 from ..core import signals
 from ..core.hashing import CHUNK_SIZE, hash_file, holds
 from ..core.progress import Progress
-from ..core.values import Action, Decision, Outcome, RecoveryStep, Status
+from ..core.values import (
+    Action,
+    Analysis,
+    Decision,
+    FileKind,
+    MediaInfo,
+    Outcome,
+    Reason,
+    RecoveryStep,
+    ScanEntry,
+    Status,
+    Why,
+)
 from ..library.journal import (
     TEMP_MARK,
     JournalError,
@@ -769,3 +781,161 @@ def rename_noreplace(src: Path, dst: Path) -> None:
     if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         raise _Unsupported
     raise OSError(err, os.strerror(err), str(src), None, str(dst))
+
+
+# --- dedupe: acting on a duplicate whose keeper is checked ----------------------------
+#
+# Each takes a file whose content was read again and matched the reviewed report's hash,
+# with the stat taken then (`seen`): the file is acted on only while its name still
+# points to that same, unchanged inode. The keeper is never touched.
+
+
+def _still(path: Path, seen: os.stat_result) -> None:
+    """`path` is still the regular file `seen` describes; TransferError otherwise."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        raise TransferError("vanished since it was checked") from None
+    except OSError as exc:
+        raise TransferError(f"cannot read: {_why(exc)}") from None
+    # Not the ctime: moving another name of the same inode (a hard link) changes it.
+    same = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+    if not stat.S_ISREG(st.st_mode) or same != (
+        seen.st_ino,
+        seen.st_dev,
+        seen.st_size,
+        seen.st_mtime_ns,
+    ):
+        raise TransferError("changed since it was checked; left alone")
+
+
+def move_aside(
+    src: Path, dst: Path, content_hash: str, seen: os.stat_result, dirty: set[Path] | None = None
+) -> None:
+    """Move a duplicate to `dst` (quarantine, trash): the import's own verified,
+    never-overwriting move (a rename, else a copy read back from disk, then the source
+    removed)."""
+    _still(src, seen)
+    entry = ScanEntry(src, FileKind.OTHER, seen.st_size, seen.st_mtime_ns, seen.st_ino, seen.st_dev)
+    d = Decision(
+        src,
+        Action.MOVE,
+        Reason(Why.FROM_PLAN),
+        destination=dst,
+        analysis=Analysis(entry, content_hash, MediaInfo(), None),
+        entry=entry,
+    )
+    transfer(d, dirty)
+
+
+def replace_with_link(
+    dup: Path,
+    keeper: Path,
+    content_hash: str,
+    seen: os.stat_result,
+    keeper_seen: os.stat_result,
+    dirty: set[Path] | None = None,
+) -> None:
+    """Replace `dup` by a hard link to `keeper`, atomically: the link is made under a
+    temporary name in dup's folder, checked (the keeper's inode, the content), then
+    renamed over dup. The keeper is only linked to."""
+    if seen.st_dev != keeper_seen.st_dev:
+        raise TransferError(f"not on the same file system as its keeper {keeper}; left alone")
+    tmp = temp_path(dup)
+    try:
+        os.link(keeper, tmp, follow_symlinks=False)
+    except OSError as exc:
+        raise TransferError(f"cannot link to the keeper {keeper}: {_why(exc)}") from None
+    try:
+        st = os.stat(tmp, follow_symlinks=False)
+        if (st.st_ino, st.st_dev) != (keeper_seen.st_ino, keeper_seen.st_dev):
+            raise TransferError(f"the keeper {keeper} was replaced since it was checked")
+        if (st.st_size, st.st_mtime_ns) != (keeper_seen.st_size, keeper_seen.st_mtime_ns):
+            raise TransferError(f"the keeper {keeper} changed since it was checked")
+        if hash_file(tmp) != content_hash:
+            raise TransferError(f"the keeper {keeper} no longer holds the same content")
+        _still(dup, seen)
+        os.replace(tmp, dup)
+    except TransferError:
+        _remove_quietly(tmp)
+        raise
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise TransferError(f"cannot replace it by a link: {_why(exc)}") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _flush(dup.parent, dirty)
+
+
+def _flush(folder: Path, dirty: set[Path] | None) -> None:
+    if dirty is None:
+        _fsync_dir(folder)
+    else:
+        dirty.add(folder)
+
+
+def flush_folders(folders: Iterable[Path]) -> None:
+    """Make the renames and removals in `folders` durable (once per batch)."""
+    for folder in sorted(set(folders)):
+        _fsync_dir(folder)
+
+
+def delete_duplicate(path: Path, seen: os.stat_result, dirty: set[Path] | None = None) -> None:
+    """Delete a duplicate whose keeper was checked; only while it is unchanged."""
+    _still(path, seen)
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        raise TransferError(f"cannot delete: {_why(exc)}") from None
+    _flush(path.parent, dirty)
+
+
+def trash_duplicate(
+    path: Path,
+    trash: Path,
+    content_hash: str,
+    seen: os.stat_result,
+    deleted_at: str,
+    dirty: set[Path] | None = None,
+) -> Path:
+    """Move a duplicate to the freedesktop trash `trash` (files/NAME, info/NAME.trashinfo):
+    the info file claimed first under a name no other holds (O_EXCL), then the verified
+    move. Returns where it went."""
+    from urllib.parse import quote
+
+    files, info = trash / "files", trash / "info"
+    for folder in (files, info):
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise TransferError(f"cannot create the trash {folder}: {_why(exc)}") from None
+    stem, suffix = os.path.splitext(path.name)
+    for n in range(1, 10000):
+        name = path.name if n == 1 else f"{stem}.{n}{suffix}"
+        if os.path.lexists(files / name):
+            continue
+        try:
+            fd = os.open(
+                info / f"{name}.trashinfo",
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                0o600,
+            )
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise TransferError(f"cannot write in the trash: {_why(exc)}") from None
+        text = f"[Trash Info]\nPath={quote(os.fsencode(path))}\nDeletionDate={deleted_at}\n"
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            move_aside(path, files / name, content_hash, seen, dirty)
+        except TransferError as exc:
+            if not exc.placed:
+                _remove_quietly(info / f"{name}.trashinfo")
+            raise
+        return files / name
+    raise TransferError("no free name in the trash")

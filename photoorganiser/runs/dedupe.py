@@ -1,0 +1,657 @@
+"""`photoorganiser dedupe REPORT (--quarantine DIR | --trash | --hardlink | --delete --yes)`:
+act on a reviewed find-duplicates report.
+
+The report is read as the person left it: its `keep` column as edited, a deleted row a
+file left alone. Nothing is re-grouped and nothing is trusted blindly:
+
+- checks first, one line and exit 2 before anything is touched: a report of another
+  kind, a report without the `hash` column (made before it existed), a group with no
+  keeper left;
+- each file marked `keep=no` is read again and must still hold the report's hash, and
+  its keeper must still exist (for an exact group, still hold that same content);
+  otherwise the file is left alone, with the reason in the report;
+- the policies: `--reference DIR` (never touched), `--keep-copies N`, `--same-folder`;
+  a file inside a library (a folder with a catalog) is never touched either: the
+  library's files change only through its own commands, which keep the catalog right;
+- the actions are execute's (importing/execute.py): verified, never overwriting; each
+  batch is journalled (a JSON-lines file) before it starts, so a killed run leaves no
+  temporary file behind once the next run starts, and a re-run finishes what was begun.
+
+The journal and its lock live in the quarantine folder (`DIR/.photoorganiser/`), else in
+`--journal DIR`, else in `$XDG_STATE_HOME/photoorganiser/dedupe/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+
+from ..core import signals
+from ..core.hashing import hash_file, holds
+from ..core.parallel import tmap
+from ..core.progress import Progress
+from ..core.reportfile import (
+    FORMAT,
+    ReportHeader,
+    ReportUnwritable,
+    ReportWriter,
+    check_place,
+    default_report_path,
+    fallback_dirs,
+    read_header,
+    report_columns,
+    write_summary,
+)
+from ..core.textsafe import path_text
+from ..duplicates.report import ReportRow, human_bytes, read_report
+from ..duplicates.values import Kind
+from ..importing.execute import (
+    TransferError,
+    delete_duplicate,
+    flush_folders,
+    move_aside,
+    replace_with_link,
+    trash_duplicate,
+)
+from ..library.catalog import catalog_path
+from ..library.journal import temporaries_of
+
+
+class DedupeUsageError(ValueError):
+    pass
+
+
+class How(Enum):
+    QUARANTINE = "quarantine"
+    TRASH = "trash"
+    HARDLINK = "hardlink"
+    DELETE = "delete"
+
+
+COLUMNS = (
+    "group_id",
+    "kind",
+    "path",
+    "action",
+    "status",
+    "keeper",
+    "destination",
+    "size",
+    "hash",
+    "reason",
+)
+
+BATCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeOptions:
+    source: Path  # the reviewed find-duplicates report
+    how: How
+    quarantine: Path | None = None
+    yes: bool = False
+    dry_run: bool = False
+    report: Path | None = None
+    report_dir: Path = Path("reports")
+    reference: tuple[Path, ...] = ()
+    keep_copies: int = 1
+    same_folder: bool = False
+    journal: Path | None = None
+    workers: int = 1
+    progress: bool = True
+    command: str = "dedupe"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One row of the reviewed report and what this run does with it."""
+
+    row: ReportRow
+    keeper: ReportRow | None
+    status: str  # planned / done / left-alone / failed / kept
+    reason: str = ""
+    destination: str = ""
+    reclaimed: int = 0
+
+    def cells(self, how: How) -> list[str]:
+        r = self.row
+        return [
+            str(r.group_id),
+            r.kind.value,
+            path_text(r.path),
+            how.value if self.status in ("planned", "done", "failed") else "",
+            self.status,
+            path_text(self.keeper.path) if self.keeper else "",
+            path_text(self.destination) if self.destination else "",
+            "" if r.size is None else str(r.size),
+            r.hash or "",
+            self.reason,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeResult:
+    items: list[Item]
+    report_path: Path
+    reclaimed: int
+    dry_run: bool
+    interrupted: int | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(i.status == "failed" for i in self.items)
+
+    def count(self, status: str) -> int:
+        return sum(i.status == status for i in self.items)
+
+
+# --- the reviewed report ------------------------------------------------------------
+
+
+def read_reviewed(path: Path) -> list[ReportRow]:
+    """The reviewed report's group rows, or DedupeUsageError with one line."""
+    if not os.path.isfile(path):
+        raise DedupeUsageError(f"{path} is not a file")
+    header = read_header(path)
+    if header is None:
+        raise DedupeUsageError(
+            f"{path} is not a photoorganiser report (no header line); make one with"
+            " `photoorganiser find-duplicates`"
+        )
+    if header.kind != "duplicates":
+        raise DedupeUsageError(f"{path} is a {header.kind} report, not a find-duplicates report")
+    if header.format > FORMAT:
+        raise DedupeUsageError(f"{path} was written by a newer photoorganiser; upgrade to use it")
+    try:
+        columns = _columns(path)
+        rows = read_report(path)
+    except (OSError, UnicodeDecodeError, TypeError, ValueError, KeyError) as exc:
+        raise DedupeUsageError(f"cannot read the report {path}: {exc}") from None
+    if "hash" not in columns:
+        raise DedupeUsageError(
+            f"{path} has no hash column (made by an older photoorganiser); run"
+            " find-duplicates again and review the new report"
+        )
+    rows = [r for r in rows if r.group_id > 0 and r.kind in (Kind.EXACT, Kind.SIMILAR)]
+    groups: dict[int, list[ReportRow]] = {}
+    for r in rows:
+        groups.setdefault(r.group_id, []).append(r)
+    for gid, members in sorted(groups.items()):
+        if not any(m.keep for m in members):
+            raise DedupeUsageError(
+                f"group {gid} has no file left with keep=yes; mark the file to keep, or"
+                " delete the group's rows to leave it alone"
+            )
+    return rows
+
+
+def _columns(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        head = f.read(1)
+    if head == "{":
+        with open(path, encoding="utf-8") as f:
+            return list(json.load(f).get("columns", []))
+    return report_columns(path)
+
+
+# --- the plan: policies, then every file read again ---------------------------------
+
+
+def _under(path: str, folders: Sequence[Path]) -> bool:
+    return any(Path(path).is_relative_to(f) for f in folders)
+
+
+def plan(rows: list[ReportRow], options: DedupeOptions) -> list[Item]:
+    """One Item per row: keepers `kept`, the rest `planned` or `left-alone` (why)."""
+    reference = tuple(Path(os.path.abspath(p)) for p in options.reference)
+    quarantine = Path(os.path.abspath(options.quarantine)) if options.quarantine else None
+    groups: dict[int, list[ReportRow]] = {}
+    for r in rows:
+        groups.setdefault(r.group_id, []).append(r)
+    items: list[Item] = []
+    for members in groups.values():
+        keepers = [m for m in members if m.keep]
+        staying = [Path(k.path).parent for k in keepers]
+        group_items: list[Item] = [Item(k, None, "kept", "keep=yes") for k in keepers]
+        candidates: list[Item] = []
+        seen_paths: set[str] = {k.path for k in keepers}
+        for m in members:
+            if m.keep:
+                continue
+            keeper = next((k for k in keepers if Path(k.path).parent == Path(m.path).parent), None)
+            keeper = keeper or keepers[0]
+            why = _refusal(m, keeper, options, reference, quarantine, seen_paths)
+            seen_paths.add(m.path)
+            if why:
+                group_items.append(Item(m, keeper, "left-alone", why))
+                if why.startswith("under --reference"):
+                    staying.append(Path(m.path).parent)
+            else:
+                candidates.append(Item(m, keeper, "planned"))
+        # --keep-copies N: leave copies, in folders that hold none yet first
+        need = options.keep_copies - len(staying)
+        if need > 0 and candidates:
+            chosen: list[Item] = []
+            folders = set(staying)
+            for item in candidates:
+                folder = Path(item.row.path).parent
+                if len(chosen) < need and folder not in folders:
+                    chosen.append(item)
+                    folders.add(folder)
+            for item in candidates:
+                if len(chosen) < need and item not in chosen:
+                    chosen.append(item)
+            why = f"kept: --keep-copies {options.keep_copies}"
+            candidates = [
+                replace(i, status="left-alone", reason=why) if i in chosen else i
+                for i in candidates
+            ]
+        items += group_items + candidates
+    return items
+
+
+def _refusal(
+    m: ReportRow,
+    keeper: ReportRow,
+    options: DedupeOptions,
+    reference: Sequence[Path],
+    quarantine: Path | None,
+    seen: set[str],
+) -> str:
+    if m.path in seen:
+        return "listed again in the report"
+    for what, name in (("it", m.path), ("its keeper", keeper.path)):
+        path = Path(name)
+        if not path.is_absolute() or ".." in path.parts:
+            return f"{what}: {name} is not an absolute path; not touched"
+        if os.path.realpath(path.parent) != os.path.normpath(path.parent):
+            return f"{what}: {name} is reached through a symbolic link; not followed"
+    if not m.hash:
+        return "no hash in the report for it: cannot check it is what was reviewed"
+    if reference and _under(m.path, reference):
+        return "under --reference: never touched"
+    if quarantine is not None and _under(m.path, [quarantine]):
+        return "already in the quarantine folder"
+    library = library_of(Path(m.path).parent)
+    if library is not None:
+        return (
+            f"in the library {library}: its files are changed only by its own commands"
+            " (its catalog would not know); not touched"
+        )
+    if m.kind is Kind.SIMILAR and options.how in (How.HARDLINK, How.DELETE):
+        return (
+            f"a near duplicate (looks alike, not the same bytes): only --quarantine or --trash"
+            f" act on it, not --{options.how.value}"
+        )
+    if options.same_folder and Path(m.path).parent != Path(keeper.path).parent:
+        return "not in its keeper's folder (--same-folder)"
+    if m.kind is Kind.EXACT and keeper.hash and keeper.hash != m.hash:
+        return "its keeper has another hash in the report"
+    return ""
+
+
+@functools.cache
+def library_of(folder: Path) -> Path | None:
+    """The library (a folder with a catalog) `folder` is or lies in, if any."""
+    for candidate in (folder, *folder.parents):
+        if catalog_path(candidate).is_file():
+            return candidate
+    return None
+
+
+def _look(path: str) -> tuple[str, os.stat_result | None, str | None]:
+    """The file's stat and content hash now (stat before and after the read must agree)."""
+    try:
+        before = os.stat(path, follow_symlinks=False)
+        if not stat.S_ISREG(before.st_mode):
+            return path, None, None
+        digest = hash_file(path)
+        after = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return path, None, None
+    if (before.st_ino, before.st_size, before.st_mtime_ns) != (
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
+    ):
+        return path, None, None
+    return path, after, digest
+
+
+class Checked:
+    """What the files are now: read again, each once."""
+
+    def __init__(self, paths: Sequence[str], options: DedupeOptions) -> None:
+        paths = list(dict.fromkeys(paths))
+        with Progress("verify", len(paths), options.progress) as bar:
+            self.found = {
+                p: (st, h) for p, st, h in tmap(_look, paths, workers=options.workers, progress=bar)
+            }
+
+    def stat(self, path: str) -> os.stat_result | None:
+        return self.found.get(path, (None, None))[0]
+
+    def hash(self, path: str) -> str | None:
+        return self.found.get(path, (None, None))[1]
+
+
+def verify(items: list[Item], options: DedupeOptions, destination_of) -> tuple[list[Item], Checked]:
+    todo = [i for i in items if i.status == "planned"]
+    paths = [i.row.path for i in todo]
+    paths += [i.keeper.path for i in todo if i.keeper is not None]
+    checked = Checked(paths, options)
+    out = []
+    for item in items:
+        if item.status == "planned":
+            item = _verified(item, checked, options, destination_of)
+        out.append(item)
+    return out, checked
+
+
+def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_of) -> Item:
+    row, keeper = item.row, item.keeper
+    assert keeper is not None
+    dest = destination_of(row.path)
+    item = replace(item, destination=str(dest) if dest else "")
+    now = checked.hash(row.path)
+    if now is None and not os.path.lexists(row.path):
+        if dest is not None and holds(dest, row.size or 0, row.hash or ""):
+            return replace(item, status="done", reason="done by an earlier run")
+        return replace(item, status="left-alone", reason="no longer exists")
+    if now is None:
+        return replace(item, status="left-alone", reason="cannot be read, or not a regular file")
+    if now != row.hash:
+        return replace(
+            item,
+            status="left-alone",
+            reason="changed since the report was made (its content differs)",
+        )
+    keeper_hash = checked.hash(keeper.path)
+    if keeper_hash is None:
+        return replace(
+            item,
+            status="left-alone",
+            reason=f"its keeper {keeper.path} no longer exists or cannot be read",
+        )
+    if row.kind is Kind.EXACT and keeper_hash != row.hash:
+        return replace(
+            item,
+            status="left-alone",
+            reason=f"its keeper {keeper.path} no longer holds the same content",
+        )
+    st, kst = checked.stat(row.path), checked.stat(keeper.path)
+    if (st.st_ino, st.st_dev) == (kst.st_ino, kst.st_dev):
+        return replace(
+            item,
+            status="left-alone",
+            reason="already a hard link to its keeper: no space to reclaim",
+        )
+    if options.how is How.HARDLINK and st.st_dev != kst.st_dev:
+        return replace(
+            item,
+            status="left-alone",
+            reason="not on its keeper's file system: cannot be a hard link to it",
+        )
+    reclaimed = st.st_size if (options.how is not How.HARDLINK or st.st_nlink == 1) else 0
+    return replace(item, reclaimed=reclaimed)
+
+
+# --- the journal: what this run is about to do, before it does it ---------------------
+
+
+class DedupeJournal:
+    """A JSON-lines file of intents and their settlement, under an exclusive lock."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "dedupe-journal.jsonl"
+        self._lock_fd: int | None = None
+        self._fd: int | None = None
+        self._next = 1
+
+    def open(self) -> list[dict]:
+        """Lock, and return the intents a killed run left unsettled."""
+        os.makedirs(self.folder, exist_ok=True)
+        self._lock_fd = os.open(
+            self.folder / "dedupe.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise DedupeUsageError(f"another dedupe run holds {self.folder}; try later") from None
+        pending: dict[int, dict] = {}
+        with (
+            contextlib.suppress(FileNotFoundError),
+            open(self.path, encoding="utf-8", errors="surrogateescape") as f,
+        ):
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a kill
+                if entry.get("state") == "intent":
+                    pending[entry["id"]] = entry
+                else:
+                    pending.pop(entry.get("id"), None)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        return list(pending.values())
+
+    def _put(self, entries: list[dict]) -> None:
+        data = "".join(json.dumps(e) + "\n" for e in entries).encode("utf-8", "surrogateescape")
+        os.write(self._fd, data)
+        os.fsync(self._fd)
+
+    def intend(self, items: Sequence[Item], how: How) -> list[int]:
+        ids = list(range(self._next, self._next + len(items)))
+        self._next += len(items)
+        self._put(
+            [
+                {"id": i, "state": "intent", "action": how.value, "path": path_text(it.row.path),
+                 "destination": path_text(it.destination)}
+                for i, it in zip(ids, items, strict=True)
+            ]
+        )  # fmt: skip
+        return ids
+
+    def settle(self, ids: Sequence[int]) -> None:
+        self._put([{"id": i, "state": "settled"} for i in ids])
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)  # everything settled
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def recover(pending: Sequence[dict]) -> int:
+    """A killed run's intents: the temporary files it may have left are removed (a move
+    is a rename or a verified copy; a link is made under a temporary name). What was
+    done stays done; the rest is found again by this run's checks."""
+    from ..core.textsafe import text_path
+
+    removed = 0
+    for entry in pending:
+        for name in (entry.get("path"), entry.get("destination")):
+            if name:
+                for leftover in temporaries_of(Path(text_path(name))):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
+                        removed += 1
+    return removed
+
+
+def journal_folder(options: DedupeOptions) -> Path:
+    if options.how is How.QUARANTINE and options.quarantine is not None:
+        return Path(os.path.abspath(options.quarantine)) / ".photoorganiser"
+    if options.journal is not None:
+        return Path(os.path.abspath(options.journal))
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(state) / "photoorganiser" / "dedupe"
+
+
+def trash_folder() -> Path:
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(data) / "Trash"
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+def run_dedupe(options: DedupeOptions) -> DedupeResult:
+    started = datetime.now()
+    if options.how is How.DELETE and not options.yes and not options.dry_run:
+        raise DedupeUsageError("--delete removes files for good: add --yes to confirm")
+    if options.how is How.QUARANTINE and options.quarantine is None:
+        raise DedupeUsageError("--quarantine needs a folder")
+    if options.keep_copies < 1:
+        raise DedupeUsageError("--keep-copies must be at least 1")
+    quarantine = Path(os.path.abspath(options.quarantine)) if options.quarantine else None
+    if quarantine is not None and os.path.lexists(quarantine) and not os.path.isdir(quarantine):
+        raise DedupeUsageError(f"quarantine {quarantine} is not a folder")
+    rows = read_reviewed(options.source)
+    report = Path(
+        os.path.abspath(
+            options.report or default_report_path(options.report_dir, started, "dedupe")
+        )
+    )
+    try:
+        check_place(report)
+    except ReportUnwritable as exc:
+        raise DedupeUsageError(str(exc)) from None
+
+    def destination_of(path: str) -> Path | None:
+        if options.how is How.QUARANTINE and quarantine is not None:
+            return quarantine / Path(path).relative_to("/")
+        return None
+
+    header = ReportHeader(
+        "dedupe",
+        inputs=(str(options.source),),
+        dryrun=options.dry_run,
+        mode=options.how.value,
+        command=options.command,
+        created=started.isoformat(timespec="seconds"),
+    )
+    items = plan(rows, options)
+    items, checked = verify(items, options, destination_of)
+    writer = ReportWriter(report, header, COLUMNS, fallback_dirs(None, options.dry_run))
+    writer.open()
+    interrupted = None
+    try:
+        if options.dry_run:
+            writer.write_rows(i.cells(options.how) for i in items)
+            done = items
+        else:
+            done, interrupted = _act(items, checked, options, writer)
+    finally:
+        writer.close()
+    reclaimed = sum(i.reclaimed for i in done if i.status in ("done", "planned") and i.reclaimed)
+    result = DedupeResult(done, writer.path, reclaimed, options.dry_run, interrupted)
+    lines = [(s, result.count(s)) for s in ("kept", "planned", "done", "left-alone", "failed")]
+    title = "Dedupe (dry run)" if options.dry_run else "Dedupe"
+    with contextlib.suppress(OSError, ReportUnwritable):
+        space = f"Space reclaimed: {human_bytes(reclaimed)} ({reclaimed} bytes)\n"
+        write_summary(writer.path, [(k, n) for k, n in lines if n], title, space)
+    return result
+
+
+def _act(
+    items: list[Item], checked: Checked, options: DedupeOptions, writer: ReportWriter
+) -> tuple[list[Item], int | None]:
+    journal = DedupeJournal(journal_folder(options))
+    pending = journal.open()
+    try:
+        recover(pending)
+        writer.write_rows(i.cells(options.how) for i in items if i.status != "planned")
+        out = [i for i in items if i.status != "planned"]
+        todo = [i for i in items if i.status == "planned"]
+        deleted_at = datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
+        with signals.deferred(), Progress(options.how.value, len(todo), options.progress) as bar:
+            try:
+                for start in range(0, len(todo), BATCH):
+                    signals.check()
+                    batch = todo[start : start + BATCH]
+                    ids = journal.intend(batch, options.how)
+                    dirty: set[Path] = set()
+                    try:
+                        results = [_act_one(i, checked, options, deleted_at, dirty) for i in batch]
+                    finally:
+                        flush_folders(dirty)  # durable before the batch is settled
+                    journal.settle(ids)
+                    writer.write_rows(i.cells(options.how) for i in results)
+                    out += results
+                    bar.advance(len(batch))
+            except KeyboardInterrupt as stop:
+                rest = [
+                    replace(i, status="not-done", reason="the run was interrupted before this file")
+                    for i in todo[len(out) - (len(items) - len(todo)) :]
+                ]
+                writer.write_rows(i.cells(options.how) for i in rest)
+                signals.clear()
+                return out + rest, int(getattr(stop, "signum", 2))
+        signals.clear()
+        return out, None
+    finally:
+        journal.close()
+
+
+def _act_one(
+    item: Item, checked: Checked, options: DedupeOptions, deleted_at: str, dirty: set[Path]
+) -> Item:
+    row, keeper = item.row, item.keeper
+    assert keeper is not None
+    path = Path(row.path)
+    seen = checked.stat(row.path)
+    assert seen is not None and row.hash is not None
+    try:
+        if options.how is How.QUARANTINE:
+            dest = Path(item.destination)
+            if os.path.lexists(dest):
+                if not holds(dest, seen.st_size, row.hash):
+                    raise TransferError(f"{dest} already exists; nothing was overwritten")
+                delete_duplicate(path, seen, dirty)  # an earlier, killed run's verified copy
+            else:
+                move_aside(path, dest, row.hash, seen, dirty)
+        elif options.how is How.TRASH:
+            dest = trash_duplicate(path, trash_folder(), row.hash, seen, deleted_at, dirty)
+            item = replace(item, destination=str(dest))
+        elif options.how is How.HARDLINK:
+            kst = checked.stat(keeper.path)
+            assert kst is not None
+            replace_with_link(path, Path(keeper.path), row.hash, seen, kst, dirty)
+        else:
+            kst = checked.stat(keeper.path)
+            if kst is None or not _keeper_unchanged(keeper.path, kst):
+                raise TransferError(f"its keeper {keeper.path} changed since it was checked")
+            delete_duplicate(path, seen, dirty)
+    except TransferError as exc:
+        return replace(item, status="failed", reason=str(exc), reclaimed=0)
+    return replace(item, status="done")
+
+
+def _keeper_unchanged(path: str, seen: os.stat_result) -> bool:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns) == (
+        seen.st_ino,
+        seen.st_dev,
+        seen.st_size,
+        seen.st_mtime_ns,
+    )

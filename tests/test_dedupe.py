@@ -1,0 +1,441 @@
+"""dedupe: acting on a reviewed find-duplicates report, with real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from media import make_jpeg
+
+from photoorganiser import cli
+from photoorganiser.core.hashing import hash_file
+from photoorganiser.core.reportfile import ReportHeader
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """Exact group: a/photo.jpg, b/photo copy.jpg, c/photo.jpg (and a hard link to the
+    first); near group: a/scene.jpg and a recompressed d/scene small.jpg."""
+    root = tmp_path / "in"
+    a = make_jpeg(root / "a" / "photo.jpg", "2020:05:01 10:00:00", seed=1, size=(80, 60))
+    (root / "b").mkdir()
+    shutil.copy2(a, root / "b" / "photo copy.jpg")
+    (root / "c").mkdir()
+    shutil.copy2(a, root / "c" / "photo.jpg")
+    os.link(a, root / "a" / "photo-link.jpg")
+    make_jpeg(root / "a" / "scene.jpg", seed=7, size=(160, 120), quality=95)
+    make_jpeg(root / "d" / "scene small.jpg", seed=7, size=(160, 120), quality=60)
+    make_jpeg(root / "a" / "unique.jpg", seed=3, size=(80, 60))
+    return root
+
+
+def find(root: Path, report: Path, *extra: str) -> Path:
+    args = ["find-duplicates", "--input", str(root), "--similar", "--report", str(report)]
+    assert cli.main([*args, "--workers", "1", *extra]) == 0
+    return report
+
+
+def rows_of(report: Path) -> list[dict[str, str]]:
+    with open(report, newline="", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    return list(csv.DictReader(lines[1:]))
+
+
+def write_rows(report: Path, rows: list[dict[str, str]]) -> None:
+    """The report as a person saves it after editing: header line and columns kept."""
+    with open(report, newline="", encoding="utf-8") as f:
+        first = f.readline()
+        columns = next(csv.reader([f.readline()]))
+    with open(report, "w", newline="", encoding="utf-8") as f:
+        f.write(first)
+        w = csv.DictWriter(f, columns)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def dedupe(report: Path, tmp_path: Path, *args: str, out: str = "dedupe.csv") -> int:
+    return cli.main(
+        ["dedupe", str(report), *args, "--report", str(tmp_path / out), "--workers", "1", "--quiet"]
+    )
+
+
+def result_rows(tmp_path: Path, name: str = "dedupe.csv") -> dict[str, dict[str, str]]:
+    return {r["path"]: r for r in rows_of(tmp_path / name)}
+
+
+def test_report_has_content_and_perceptual_hashes(tree: Path, tmp_path: Path) -> None:
+    lone = make_jpeg(tree / "e" / "lone.jpg", seed=11, size=(300, 200))
+    os.link(lone, tree / "e" / "lone-link.jpg")  # a group of one inode: settled unread
+    # big and same size: told apart by their samples only, one of them two names of one inode
+    big = tree / "e" / "big.mov"
+    big.write_bytes(b"a" * 300_000)
+    (tree / "e" / "other big.mov").write_bytes(b"b" * 300_000)
+    os.link(big, tree / "e" / "big-link.mov")
+    rows = rows_of(find(tree, tmp_path / "dups.csv"))
+    assert {r["path"] for r in rows} >= {str(lone), str(tree / "e" / "lone-link.jpg")}
+    assert str(big) in {r["path"] for r in rows}
+    assert rows and all(r["hash"] for r in rows)
+    for r in rows:
+        assert r["hash"] == hash_file(r["path"])  # the hard link's row too
+        assert bool(r["phash"]) == (r["kind"] == "similar")
+    assert {r["kind"] for r in rows} == {"exact", "similar"}
+    # JSON too
+    find(tree, tmp_path / "dups.json", "--format", "json")
+    doc = json.loads((tmp_path / "dups.json").read_text())
+    assert "hash" in doc["columns"] and all(item["hash"] for item in doc["rows"])
+
+
+def test_quarantine_mirrors_paths_and_leaves_keepers(tree: Path, tmp_path: Path, capsys) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    rows = rows_of(report)
+    keepers = {r["path"] for r in rows if r["keep"] == "yes"}
+    dups = [r for r in rows if r["keep"] == "no"]
+    q = tmp_path / "quarantine"
+    assert cli.main(["dedupe", str(report), "--quarantine", str(q), "--report",
+                     str(tmp_path / "dedupe.csv"), "--workers", "1"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Space reclaimed" in out
+    for path in keepers:
+        assert Path(path).exists()
+    for r in dups:
+        moved = q / Path(r["path"]).relative_to("/")
+        if "hard link" in r["reason"]:  # the keeper's own inode: nothing to reclaim
+            assert Path(r["path"]).exists()
+            continue
+        assert not Path(r["path"]).exists()
+        assert hash_file(moved) == r["hash"]
+    done = result_rows(tmp_path)
+    assert {r["status"] for r in done.values()} <= {"kept", "done", "left-alone"}
+    with open(tmp_path / "dedupe.csv", encoding="utf-8") as f:
+        assert "kind=dedupe" in f.readline()
+    assert not (q / ".photoorganiser" / "dedupe-journal.jsonl").exists()  # all settled
+
+
+def test_trash_freedesktop(tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    report = find(tree, tmp_path / "dups.csv")
+    assert dedupe(report, tmp_path, "--trash") == 0
+    trash = tmp_path / "data" / "Trash"
+    trashed = sorted(p.name for p in (trash / "files").iterdir())
+    assert trashed == sorted(["photo copy.jpg", "photo.jpg", "scene small.jpg"])
+    for name in trashed:
+        info = (trash / "info" / f"{name}.trashinfo").read_text()
+        assert info.startswith("[Trash Info]\nPath=/") and "DeletionDate=" in info
+    assert "scene%20small.jpg" in (trash / "info" / "scene small.jpg.trashinfo").read_text()
+    assert (tree / "a" / "photo.jpg").exists() and (tree / "a" / "scene.jpg").exists()
+
+
+def test_hardlink_exact_only(tree: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    report = find(tree, tmp_path / "dups.csv")
+    keeper = tree / "a" / "photo.jpg"
+    before = keeper.read_bytes(), keeper.stat().st_mtime_ns
+    assert dedupe(report, tmp_path, "--hardlink") == 0
+    ino = keeper.stat().st_ino
+    for p in (tree / "b" / "photo copy.jpg", tree / "c" / "photo.jpg"):
+        assert p.stat().st_ino == ino
+    assert (keeper.read_bytes(), keeper.stat().st_mtime_ns) == before
+    assert (tree / "d" / "scene small.jpg").stat().st_nlink == 1  # near: refused
+    done = result_rows(tmp_path)
+    assert done[str(tree / "d" / "scene small.jpg")]["status"] == "left-alone"
+    assert "near duplicate" in done[str(tree / "d" / "scene small.jpg")]["reason"]
+    assert not [p for p in tree.rglob(".*po-tmp*")]
+
+
+def test_delete_needs_yes_and_exact_only(tree: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    report = find(tree, tmp_path / "dups.csv")
+    before = snapshot(tree)
+    assert dedupe(report, tmp_path, "--delete") == 2
+    assert snapshot(tree) == before
+    assert dedupe(report, tmp_path, "--delete", "--yes") == 0
+    assert not (tree / "b" / "photo copy.jpg").exists()
+    assert not (tree / "c" / "photo.jpg").exists()
+    assert (tree / "a" / "photo.jpg").exists()
+    assert (tree / "d" / "scene small.jpg").exists()
+
+
+def test_edited_report_is_obeyed(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    rows = rows_of(report)
+    exact = [r for r in rows if r["kind"] == "exact"]
+    new_keeper = str(tree / "c" / "photo.jpg")
+    for r in exact:
+        r["keep"] = "yes" if r["path"] == new_keeper else "no"
+    rows = [r for r in rows if r["path"] != str(tree / "b" / "photo copy.jpg")]  # left alone
+    rows = [r for r in rows if r["kind"] != "similar"]
+    write_rows(report, rows)
+    q = tmp_path / "q"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    assert (tree / "c" / "photo.jpg").exists()
+    assert (tree / "b" / "photo copy.jpg").exists()  # its row was deleted
+    assert not (tree / "a" / "photo.jpg").exists()
+    assert (q / str(tree / "a" / "photo.jpg").lstrip("/")).exists()
+    assert (tree / "d" / "scene small.jpg").exists()
+
+
+def test_changed_file_is_left_alone(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    changed = tree / "b" / "photo copy.jpg"
+    changed.write_bytes(changed.read_bytes() + b"edited")
+    q = tmp_path / "q"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    assert changed.exists()
+    row = result_rows(tmp_path)[str(changed)]
+    assert row["status"] == "left-alone" and "changed since" in row["reason"]
+    assert not (tree / "c" / "photo.jpg").exists()  # the others were acted on
+
+
+def test_changed_keeper_leaves_its_duplicates(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    keeper = tree / "a" / "photo.jpg"
+    os.unlink(tree / "a" / "photo-link.jpg")
+    keeper.write_bytes(b"not the photo any more")
+    assert dedupe(report, tmp_path, "--quarantine", str(tmp_path / "q")) == 0
+    assert (tree / "b" / "photo copy.jpg").exists() and (tree / "c" / "photo.jpg").exists()
+    assert "keeper" in result_rows(tmp_path)[str(tree / "c" / "photo.jpg")]["reason"]
+
+
+def test_refusals_touch_nothing(tree: Path, tmp_path: Path, capsys) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    before = snapshot(tree)
+    q = tmp_path / "q"
+    # a report of another kind
+    other = tmp_path / "import.csv"
+    with open(other, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([ReportHeader("import").cells(), ["source", "action"]])
+    assert dedupe(other, tmp_path, "--quarantine", str(q)) == 2
+    assert "not a find-duplicates report" in capsys.readouterr().err
+    # no keeper left
+    rows = rows_of(report)
+    for r in rows:
+        if r["kind"] == "exact":
+            r["keep"] = "no"
+    write_rows(report, rows)
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 2
+    assert "no file left with keep=yes" in capsys.readouterr().err
+    # a report made before the hash column
+    old = tmp_path / "old.csv"
+    with open(tmp_path / "dups.csv", encoding="utf-8") as f:
+        first = f.readline()
+    cols = [c for c in rows[0] if c not in ("hash", "phash")]
+    with open(old, "w", newline="", encoding="utf-8") as f:
+        f.write(first)
+        w = csv.DictWriter(f, cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    assert dedupe(old, tmp_path, "--quarantine", str(q)) == 2
+    err = capsys.readouterr().err
+    assert "no hash column" in err and len(err.strip().splitlines()) == 1
+    assert snapshot(tree) == before
+    assert not q.exists()
+
+
+def test_dryrun_changes_nothing(tree: Path, tmp_path: Path, capsys) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    before = snapshot(tree)
+    q = tmp_path / "q"
+    assert cli.main(["dedupe", str(report), "--quarantine", str(q), "--dryrun", "--report",
+                     str(tmp_path / "dedupe.csv"), "--workers", "1"]) == 0  # fmt: skip
+    assert "would be reclaimed" in capsys.readouterr().out
+    assert snapshot(tree) == before and not q.exists()
+    statuses = {r["status"] for r in result_rows(tmp_path).values()}
+    assert "planned" in statuses and "done" not in statuses
+
+
+def test_reference_and_keep_copies(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    q = tmp_path / "q"
+    assert dedupe(report, tmp_path, "--quarantine", str(q), "--reference", str(tree / "c"),
+                  "--keep-copies", "2") == 0  # fmt: skip
+    done = result_rows(tmp_path)
+    assert (tree / "c" / "photo.jpg").exists()
+    assert "--reference" in done[str(tree / "c" / "photo.jpg")]["reason"]
+    # keeper + the reference copy are two copies already: the copy in b/ goes
+    assert not (tree / "b" / "photo copy.jpg").exists()
+    # near group: one keeper, so --keep-copies 2 leaves the look-alike
+    assert (tree / "d" / "scene small.jpg").exists()
+    assert "--keep-copies 2" in done[str(tree / "d" / "scene small.jpg")]["reason"]
+
+
+def test_keep_copies_prefers_other_folders(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    a = make_jpeg(root / "a" / "x.jpg", seed=1)
+    for where in ("a/x copy.jpg", "b/x.jpg", "a/x copy 2.jpg"):
+        (root / where).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(a, root / where)
+    report = find(root, tmp_path / "dups.csv")
+    keeper = next(r["path"] for r in rows_of(report) if r["keep"] == "yes")
+    assert dedupe(report, tmp_path, "--quarantine", str(tmp_path / "q"), "--keep-copies", "2") == 0
+    left = sorted(str(p.relative_to(root)) for p in root.rglob("*.jpg"))
+    assert len(left) == 2 and "b/x.jpg" in left and Path(keeper).exists()
+
+
+def test_same_folder(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    a = make_jpeg(root / "a" / "x.jpg", seed=1)
+    shutil.copy2(a, root / "a" / "x (1).jpg")
+    (root / "b").mkdir()
+    shutil.copy2(a, root / "b" / "x.jpg")
+    report = find(root, tmp_path / "dups.csv")
+    assert dedupe(report, tmp_path, "--quarantine", str(tmp_path / "q"), "--same-folder") == 0
+    assert (root / "b" / "x.jpg").exists() and (root / "a" / "x.jpg").exists()
+    assert not (root / "a" / "x (1).jpg").exists()
+
+
+def test_rerun_finds_nothing_more_to_do(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    q = tmp_path / "q"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    quarantined = snapshot(q)
+    assert dedupe(report, tmp_path, "--quarantine", str(q), out="again.csv") == 0
+    assert snapshot(q) == quarantined
+    assert {r["status"] for r in result_rows(tmp_path, "again.csv").values()} <= {
+        "kept", "done", "left-alone"
+    }  # fmt: skip
+
+
+@pytest.mark.kill
+def test_kill_during_quarantine_loses_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    first = make_jpeg(root / "keep" / "k0.jpg", seed=1, size=(200, 150))
+    for i in range(400):
+        folder = root / f"f{i % 20}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(first, folder / f"copy{i}.jpg")
+    contents = {hash_file(first)}
+    report = find(root, tmp_path / "dups.csv", "--prefer", str(root / "keep"))
+    q = tmp_path / "q"
+    command = [sys.executable, "-m", "photoorganiser", "dedupe", str(report),
+               "--quarantine", str(q), "--report", str(tmp_path / "killed.csv"),
+               "--workers", "1", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if q.exists() and sum(1 for _ in q.rglob("*.jpg")) >= 20:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert 0 < sum(1 for _ in q.rglob("*.jpg")) < 400
+    assert dedupe(report, tmp_path, "--quarantine", str(q), out="rerun.csv") == 0
+    originals = list(root.rglob("*.jpg"))
+    moved = [p for p in q.rglob("*.jpg")]
+    assert [p.name for p in originals] == ["k0.jpg"]
+    assert len(moved) == 400  # nothing lost, nothing twice
+    assert {hash_file(p) for p in moved} == contents
+    assert not [p for p in (*q.rglob(".*"), *root.rglob(".*")) if "po-tmp" in p.name]
+
+
+def test_json_report_edited(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.json", "--format", "json")
+    doc = json.loads(report.read_text())
+    doc["rows"] = [r for r in doc["rows"] if r["kind"] == "similar"]
+    for r in doc["rows"]:  # keep the small one instead
+        r["keep"] = r["path"].endswith("scene small.jpg")
+    report.write_text(json.dumps(doc))
+    q = tmp_path / "q"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    assert not (tree / "a" / "scene.jpg").exists()
+    assert (q / str(tree / "a" / "scene.jpg").lstrip("/")).exists()
+    assert (tree / "d" / "scene small.jpg").exists()
+    assert (tree / "b" / "photo copy.jpg").exists()  # its rows were deleted
+
+
+def test_library_files_are_never_touched(tree: Path, tmp_path: Path) -> None:
+    from photoorganiser.library.catalog import catalog_path
+
+    report = find(tree, tmp_path / "dups.csv")
+    catalog = catalog_path(tree / "c")
+    catalog.parent.mkdir(parents=True)
+    catalog.write_bytes(b"")  # c/ is a library
+    assert dedupe(report, tmp_path, "--quarantine", str(tmp_path / "q")) == 0
+    assert (tree / "c" / "photo.jpg").exists()
+    assert "in the library" in result_rows(tmp_path)[str(tree / "c" / "photo.jpg")]["reason"]
+    assert not (tree / "b" / "photo copy.jpg").exists()
+
+
+def test_relative_and_linked_paths_are_left_alone(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    rows = [r for r in rows_of(report) if r["kind"] == "exact"]
+    (tmp_path / "via").symlink_to(tree / "b")
+    for r in rows:
+        if r["path"].endswith("photo copy.jpg"):
+            r["path"] = str(tmp_path / "via" / "photo copy.jpg")
+        elif r["path"] == str(tree / "c" / "photo.jpg"):
+            r["path"] = "in/c/photo.jpg"
+    write_rows(report, rows)
+    assert dedupe(report, tmp_path, "--quarantine", str(tmp_path / "q")) == 0
+    done = result_rows(tmp_path)
+    assert "symbolic link" in done[str(tmp_path / "via" / "photo copy.jpg")]["reason"]
+    assert "not an absolute path" in done["in/c/photo.jpg"]["reason"]
+    assert (tree / "b" / "photo copy.jpg").exists() and (tree / "c" / "photo.jpg").exists()
+
+
+@pytest.mark.kill
+def test_kill_during_hardlink_loses_nothing(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "in"
+    first = make_jpeg(root / "keep" / "k0.jpg", seed=1, size=(200, 150))
+    names = []
+    for i in range(400):
+        folder = root / f"f{i % 20}"
+        folder.mkdir(parents=True, exist_ok=True)
+        names.append(folder / f"copy{i}.jpg")
+        shutil.copy2(first, names[-1])
+    content = hash_file(first)
+    report = find(root, tmp_path / "dups.csv", "--prefer", str(root / "keep"))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    command = [sys.executable, "-m", "photoorganiser", "dedupe", str(report), "--hardlink",
+               "--report", str(tmp_path / "killed.csv"), "--workers", "1", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and first.stat().st_nlink < 20:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert 1 < first.stat().st_nlink < 401
+    for name in names:  # every name holds the photo, linked or not yet
+        assert hash_file(name) == content
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the killed run's journal
+    code = cli.main(["dedupe", str(report), "--hardlink", "--report", str(tmp_path / "rerun.csv"),
+                     "--workers", "1", "--quiet"])  # fmt: skip
+    assert code == 0
+    assert first.stat().st_nlink == 401
+    assert all(hash_file(n) == content for n in names)
+    assert not [p for p in root.rglob(".*") if "po-tmp" in p.name]
+
+
+def test_killed_runs_temporaries_are_removed(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    q = tmp_path / "q"
+    victim = tree / "b" / "photo copy.jpg"
+    dest = q / str(victim).lstrip("/")
+    dest.parent.mkdir(parents=True)
+    leftover = dest.parent / f".{dest.name}.po-tmp-123-abcd"  # a copy a kill cut short
+    leftover.write_bytes(b"half a copy")
+    (q / ".photoorganiser").mkdir()
+    entry = {"id": 1, "state": "intent", "action": "quarantine", "path": str(victim),
+             "destination": str(dest)}  # fmt: skip
+    (q / ".photoorganiser" / "dedupe-journal.jsonl").write_text(json.dumps(entry) + "\n")
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    assert not leftover.exists()
+    assert hash_file(dest) == hash_file(tree / "a" / "photo.jpg")
