@@ -604,7 +604,23 @@ def add_undo_arguments(parser: argparse.ArgumentParser) -> None:
         help="the run to undo (its id, see `runs`); default: the last finished import,"
         " apply or undo",
     )
-    parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", type=Path, metavar="LIBRARY", help="undo a run of this library")
+    where.add_argument(
+        "--quarantine",
+        type=Path,
+        metavar="DIR",
+        help="undo a dedupe that quarantined into DIR (its last run by default)",
+    )
+    where.add_argument(
+        "--journal",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="undo a dedupe whose journal is in DIR (--trash, --hardlink, --delete: the"
+        " dedupe's --journal; without DIR, the user's state folder, where they are kept"
+        " by default)",
+    )
     parser.add_argument(
         "--dryrun", action="store_true", help="only report what would be undone; change nothing"
     )
@@ -617,6 +633,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from .runs.undo import UndoOptions, UndoUsageError, run_undo
 
     _setup_logging(args.debug, args.quiet, args.log_file)
+    if args.output is None:
+        return _undo_dedupe(args)
     options = UndoOptions(
         library=args.output,
         run=args.run,
@@ -632,6 +650,39 @@ def cmd_undo(args: argparse.Namespace) -> int:
     except UndoUsageError as exc:
         raise UsageError(str(exc)) from None
     return _print_result(result, args.quiet)
+
+
+def _undo_dedupe(args: argparse.Namespace) -> int:
+    """`undo --quarantine DIR` / `undo --journal DIR`: reverse a dedupe run."""
+    from .runs.undo_dedupe import (
+        UndoDedupeOptions,
+        UndoDedupeUsageError,
+        journal_folder_of,
+        run_undo_dedupe,
+    )
+
+    journal = Path(args.journal) if args.journal else None  # "": the default state folder
+    folder = journal_folder_of(args.quarantine, journal)
+    options = UndoDedupeOptions(
+        folder=folder,
+        run=args.run,
+        dry_run=args.dryrun,
+        report=args.report,
+        report_dir=args.report_dir,
+        command=shlex.join(args.argv),
+    )
+    try:
+        result = run_undo_dedupe(options)
+    except UndoDedupeUsageError as exc:
+        raise UsageError(str(exc)) from None
+    verb = "would restore" if args.dryrun else "restored"
+    done = result.count("planned" if args.dryrun else "done")
+    if not args.quiet:
+        print(f"dedupe run {result.run_id}: {verb} {done} file(s), {result.failed} not")
+        print(f"Report: {result.report_path}")
+    elif result.failed:
+        print(f"{result.failed} file(s) not restored; see {result.report_path}", file=sys.stderr)
+    return EXIT_FILE_ERRORS if result.failed else EXIT_OK
 
 
 # --- find-duplicates ------------------------------------------------------------

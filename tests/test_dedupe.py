@@ -439,3 +439,83 @@ def test_killed_runs_temporaries_are_removed(tree: Path, tmp_path: Path) -> None
     assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
     assert not leftover.exists()
     assert hash_file(dest) == hash_file(tree / "a" / "photo.jpg")
+
+
+# --- dedupe -> undo ----------------------------------------------------------------------
+
+
+def undo(*args: str) -> int:
+    return cli.main(["undo", *args, "--quiet"])
+
+
+def inodes(root: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_ino for p in root.rglob("*") if p.is_file()}
+
+
+def test_undo_of_a_quarantine_puts_every_file_back(tree: Path, tmp_path: Path) -> None:
+    before = snapshot(tree)
+    report = find(tree, tmp_path / "dups.csv")
+    q = tmp_path / "quarantine"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    assert snapshot(tree) != before
+    report_dir = ["--report-dir", str(tmp_path / "r")]
+    assert undo("--quarantine", str(q), "--dryrun", *report_dir) == 0
+    assert snapshot(tree) != before  # a dry run changes nothing
+    assert undo("--quarantine", str(q), *report_dir) == 0
+    assert snapshot(tree) == before  # every file back, byte for byte
+    assert not [p for p in q.rglob("*") if p.is_file() and ".photoorganiser" not in p.parts]
+    assert undo("--quarantine", str(q), *report_dir) == 2  # nothing left to undo
+
+
+def test_undo_of_a_hardlink_dedupe_gives_each_file_its_own_copy(tree: Path, tmp_path: Path) -> None:
+    before = snapshot(tree)
+    report = find(tree, tmp_path / "dups.csv")
+    journal = tmp_path / "journal"
+    assert dedupe(report, tmp_path, "--hardlink", "--journal", str(journal)) == 0
+    linked = inodes(tree)
+    shared = [p for p, i in linked.items() if list(linked.values()).count(i) > 1]
+    assert len(shared) >= 3  # the duplicates are links to their keeper now
+    assert undo("--journal", str(journal), "--report-dir", str(tmp_path / "r")) == 0
+    assert snapshot(tree) == before
+    after = inodes(tree)
+    assert len(set(after.values())) >= len(after) - 1  # separate files again (one link was there)
+
+
+def test_undo_never_overwrites_a_place_taken_since(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    q = tmp_path / "quarantine"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    moved = [r["path"] for r in rows_of(tmp_path / "dedupe.csv") if r["status"] == "done"]
+    Path(moved[0]).write_bytes(b"a new file took this name")
+    assert undo("--quarantine", str(q), "--report", str(tmp_path / "u.csv")) == 1
+    assert Path(moved[0]).read_bytes() == b"a new file took this name"
+    got = {r["path"]: r for r in rows_of(tmp_path / "u.csv")}
+    assert got[moved[0]]["status"] == "failed" and "taken" in got[moved[0]]["reason"]
+    assert all(Path(p).exists() for p in moved[1:])
+
+
+def test_undo_of_a_trash_dedupe_restores_from_the_trash(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    before = snapshot(tree)
+    report = find(tree, tmp_path / "dups.csv")
+    assert dedupe(report, tmp_path, "--trash") == 0
+    trash = tmp_path / "data" / "Trash"
+    assert list((trash / "files").iterdir()) and list((trash / "info").iterdir())
+    assert undo("--journal", "--report-dir", str(tmp_path / "r")) == 0  # the default journal
+    assert snapshot(tree) == before
+    assert not list((trash / "files").iterdir()) and not list((trash / "info").iterdir())
+
+
+def test_undo_of_a_delete_says_what_cannot_be_brought_back(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    journal = tmp_path / "journal"
+    assert dedupe(report, tmp_path, "--delete", "--yes", "--journal", str(journal)) == 0
+    deleted = [r["path"] for r in rows_of(tmp_path / "dedupe.csv") if r["status"] == "done"]
+    assert deleted
+    assert undo("--journal", str(journal), "--report", str(tmp_path / "u.csv")) == 1
+    got = rows_of(tmp_path / "u.csv")
+    assert {r["path"] for r in got} == set(deleted)
+    assert all("cannot be brought back" in r["reason"] for r in got)

@@ -875,6 +875,32 @@ def _flush(folder: Path, dirty: set[Path] | None) -> None:
         dirty.add(folder)
 
 
+def separate_link(path: Path, keeper: Path, content_hash: str) -> None:
+    """Undo a hard link: `path` gets its own copy of the content again. The copy is made
+    from the keeper under a temporary name, verified from the disk, and renamed over
+    `path` only while `path` is still the same file as the keeper (the link dedupe made)."""
+    try:
+        kst = os.stat(keeper, follow_symlinks=False)
+        pst = os.stat(path, follow_symlinks=False)
+    except OSError as exc:
+        raise TransferError(f"cannot look at it: {_why(exc)}") from None
+    if (pst.st_ino, pst.st_dev) != (kst.st_ino, kst.st_dev):
+        raise TransferError(f"no longer a link to {keeper}: left as it is")
+    tmp = temp_path(path)
+    source = _open_source(keeper, kst)
+    try:
+        _copy_verified(source, tmp, content_hash, kst)
+        if (os.stat(path, follow_symlinks=False).st_ino, kst.st_dev) != (kst.st_ino, kst.st_dev):
+            raise TransferError(f"{path} changed meanwhile: left as it is")
+        os.replace(tmp, path)  # replaces only our own link to the same content
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    finally:
+        source.close()
+    _fsync_dir(path.parent)
+
+
 def flush_folders(folders: Iterable[Path]) -> None:
     """Make the renames and removals in `folders` durable (once per batch)."""
     for folder in sorted(set(folders)):

@@ -28,6 +28,7 @@ import fcntl
 import functools
 import json
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -417,6 +418,7 @@ class DedupeJournal:
         self._lock_fd: int | None = None
         self._fd: int | None = None
         self._next = 1
+        self.run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
     def open(self) -> list[dict]:
         """Lock, and return the intents a killed run left unsettled."""
@@ -467,6 +469,25 @@ class DedupeJournal:
     def settle(self, ids: Sequence[int]) -> None:
         self._put([{"id": i, "state": "settled"} for i in ids])
 
+    def log(self, run_id: str, how: How, done: Sequence[Item]) -> None:
+        """What this run did, kept after it (RUNLOG, beside the journal): what `undo`
+        reads to put each file back."""
+        entries = [
+            {
+                "run": run_id,
+                "how": how.value,
+                "path": path_text(i.row.path),
+                "destination": path_text(i.destination) if i.destination else "",
+                "keeper": path_text(i.keeper.path) if i.keeper else "",
+                "hash": i.row.hash,
+                "size": i.row.size,
+            }
+            for i in done
+            if i.status == "done"
+        ]
+        if entries:
+            append_log(self.folder / RUNLOG, entries)
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -476,6 +497,20 @@ class DedupeJournal:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+RUNLOG = "dedupe-runs.jsonl"  # one line per file a dedupe acted on, kept for `undo`
+
+
+def append_log(path: Path, entries: Sequence[dict]) -> None:
+    """Append JSON lines to a log, durable before this returns."""
+    data = "".join(json.dumps(e) + "\n" for e in entries).encode("utf-8", "surrogateescape")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def recover(pending: Sequence[dict]) -> int:
@@ -593,6 +628,7 @@ def _act(
                     finally:
                         flush_folders(dirty)  # durable before the batch is settled
                     journal.settle(ids)
+                    journal.log(journal.run_id, options.how, results)
                     writer.write_rows(i.cells(options.how) for i in results)
                     out += results
                     bar.advance(len(batch))
