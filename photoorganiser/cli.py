@@ -348,7 +348,10 @@ def add_dedupe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     how.add_argument("--delete", action="store_true", help="delete exact duplicates (with --yes)")
     how.add_argument(
-        "--reflink", action="store_true", help="share blocks with the keeper (not supported yet)"
+        "--reflink",
+        action="store_true",
+        help="replace each exact duplicate by a reflink of its keeper: a copy sharing its"
+        " blocks (btrfs, XFS; other file systems leave the duplicate alone)",
     )
     parser.add_argument("--yes", action="store_true", help="confirm --delete")
     parser.add_argument("--dryrun", action="store_true", help="plan and report; touch nothing")
@@ -388,8 +391,6 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     from .duplicates.report import human_bytes
     from .runs.dedupe import DedupeOptions, DedupeUsageError, How, run_dedupe
 
-    if args.reflink:
-        raise UsageError("--reflink is not supported here yet; use --hardlink or --quarantine")
     how = (
         How.QUARANTINE
         if args.quarantine is not None
@@ -397,6 +398,8 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         if args.trash
         else How.HARDLINK
         if args.hardlink
+        else How.REFLINK
+        if args.reflink
         else How.DELETE
     )
     options = DedupeOptions(

@@ -519,3 +519,51 @@ def test_undo_of_a_delete_says_what_cannot_be_brought_back(tree: Path, tmp_path:
     got = rows_of(tmp_path / "u.csv")
     assert {r["path"] for r in got} == set(deleted)
     assert all("cannot be brought back" in r["reason"] for r in got)
+
+
+def test_reflink_shares_blocks_where_it_can_and_touches_nothing_where_it_cannot(
+    tree: Path, tmp_path: Path
+) -> None:
+    before = snapshot(tree)
+    report = find(tree, tmp_path / "dups.csv")
+    code = dedupe(report, tmp_path, "--reflink")
+    got = rows_of(tmp_path / "dedupe.csv")
+    acted = [r for r in got if r["action"] == "reflink"]
+    assert acted  # the exact duplicates were tried
+    if all(r["status"] == "done" for r in acted):  # btrfs, XFS: same bytes, separate files
+        assert code == 0
+        for r in acted:
+            assert Path(r["path"]).stat().st_ino != Path(r["keeper"]).stat().st_ino
+    else:  # ext4, tmpfs: refused file by file, nothing changed
+        assert code == 1
+        assert all("no reflinks" in r["reason"] for r in acted if r["status"] == "failed")
+    assert snapshot(tree) == before  # every name still holds its bytes
+    assert not [p for p in tree.rglob("*") if "po-tmp" in p.name]
+    near = [r for r in got if r["kind"] == "similar" and r["status"] == "left-alone"]
+    assert near and all("not --reflink" in r["reason"] for r in near)
+
+
+def test_an_undo_stopped_half_way_is_finished_by_running_it_again(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photoorganiser.runs import undo_dedupe
+
+    before = snapshot(tree)
+    report = find(tree, tmp_path / "dups.csv")
+    q = tmp_path / "quarantine"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    real, calls = undo_dedupe.move_aside, []
+
+    def killed_after_the_first(*args, **kwargs):
+        if calls:
+            raise SystemExit(137)  # the process dies here (the undo's end is never logged)
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(undo_dedupe, "move_aside", killed_after_the_first)
+    with pytest.raises(SystemExit):
+        undo("--quarantine", str(q), "--report-dir", str(tmp_path / "r"))
+    monkeypatch.setattr(undo_dedupe, "move_aside", real)
+    assert undo("--quarantine", str(q), "--report", str(tmp_path / "again.csv")) == 0
+    assert snapshot(tree) == before
+    assert "already back" in {r["reason"] for r in rows_of(tmp_path / "again.csv")}

@@ -875,6 +875,45 @@ def _flush(folder: Path, dirty: set[Path] | None) -> None:
         dirty.add(folder)
 
 
+FICLONE = 0x40049409  # ioctl(2): make a file share another's blocks (btrfs, XFS, bcachefs)
+
+
+def replace_with_clone(
+    dup: Path, keeper: Path, content_hash: str, seen: os.stat_result, dirty: set[Path] | None = None
+) -> None:
+    """Replace `dup` by a reflink of `keeper` (a copy sharing its blocks: no space used,
+    and either may change later without touching the other): cloned under a temporary
+    name in dup's folder, checked, renamed over dup. File systems without reflinks
+    (ext4, tmpfs...) refuse it: the duplicate is left as it is."""
+    _still(dup, seen)
+    tmp = temp_path(dup)
+    try:
+        with open(keeper, "rb") as src:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.ioctl(fd, FICLONE, src.fileno())
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        if exc.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EXDEV):
+            raise TransferError(
+                "this file system cannot share blocks between files (no reflinks): left alone"
+            ) from None
+        raise TransferError(f"cannot clone its keeper: {_why(exc)}") from None
+    try:
+        if hash_file(tmp) != content_hash:
+            raise TransferError("the clone does not hold its keeper's content: left alone")
+        os.utime(tmp, ns=(seen.st_atime_ns, seen.st_mtime_ns))
+        os.chmod(tmp, stat.S_IMODE(seen.st_mode))
+        _still(dup, seen)
+        os.replace(tmp, dup)  # over the duplicate, checked unchanged just now
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _flush(dup.parent, dirty)
+
+
 def separate_link(path: Path, keeper: Path, content_hash: str) -> None:
     """Undo a hard link: `path` gets its own copy of the content again. The copy is made
     from the keeper under a temporary name, verified from the disk, and renamed over

@@ -60,6 +60,7 @@ from ..importing.execute import (
     delete_duplicate,
     flush_folders,
     move_aside,
+    replace_with_clone,
     replace_with_link,
     trash_duplicate,
 )
@@ -75,6 +76,7 @@ class How(Enum):
     QUARANTINE = "quarantine"
     TRASH = "trash"
     HARDLINK = "hardlink"
+    REFLINK = "reflink"  # the duplicate shares its blocks with the keeper (btrfs, XFS...)
     DELETE = "delete"
 
 
@@ -288,7 +290,7 @@ def _refusal(
             f"in the library {library}: its files are changed only by its own commands"
             " (its catalog would not know); not touched"
         )
-    if m.kind is Kind.SIMILAR and options.how in (How.HARDLINK, How.DELETE):
+    if m.kind is Kind.SIMILAR and options.how in (How.HARDLINK, How.REFLINK, How.DELETE):
         return (
             f"a near duplicate (looks alike, not the same bytes): only --quarantine or --trash"
             f" act on it, not --{options.how.value}"
@@ -396,11 +398,12 @@ def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_
             status="left-alone",
             reason="already a hard link to its keeper: no space to reclaim",
         )
-    if options.how is How.HARDLINK and st.st_dev != kst.st_dev:
+    if options.how in (How.HARDLINK, How.REFLINK) and st.st_dev != kst.st_dev:
+        what = "a hard link to it" if options.how is How.HARDLINK else "share its blocks"
         return replace(
             item,
             status="left-alone",
-            reason="not on its keeper's file system: cannot be a hard link to it",
+            reason=f"not on its keeper's file system: cannot {what}",
         )
     reclaimed = st.st_size if (options.how is not How.HARDLINK or st.st_nlink == 1) else 0
     return replace(item, reclaimed=reclaimed)
@@ -666,6 +669,8 @@ def _act_one(
         elif options.how is How.TRASH:
             dest = trash_duplicate(path, trash_folder(), row.hash, seen, deleted_at, dirty)
             item = replace(item, destination=str(dest))
+        elif options.how is How.REFLINK:
+            replace_with_clone(path, Path(keeper.path), row.hash, seen, dirty)
         elif options.how is How.HARDLINK:
             kst = checked.stat(keeper.path)
             assert kst is not None

@@ -143,9 +143,13 @@ def _undo_one(entry: dict, dry_run: bool) -> tuple[str, str, str, str, str]:
     shown = path_text(path)
     if how == "delete":
         return (shown, "none", "failed", "", "deleted by dedupe: it cannot be brought back")
+    if how == "reflink":
+        return (shown, "none", "done", "", "a reflinked copy is its own file already")
     try:
         if how in ("quarantine", "trash"):
             assert where is not None
+            if not os.path.lexists(where) and holds(path, size, content_hash):
+                return (shown, "restore", "done", path_text(where), "already back")
             if not holds(where, size, content_hash):
                 raise TransferError(f"{where} no longer holds it (changed or gone): left alone")
             if os.path.lexists(path):
