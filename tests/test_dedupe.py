@@ -463,8 +463,13 @@ def test_undo_of_a_quarantine_puts_every_file_back(tree: Path, tmp_path: Path) -
     assert snapshot(tree) != before  # a dry run changes nothing
     assert undo("--quarantine", str(q), *report_dir) == 0
     assert snapshot(tree) == before  # every file back, byte for byte
-    assert not [p for p in q.rglob("*") if p.is_file() and ".photoorganiser" not in p.parts]
-    assert undo("--quarantine", str(q), *report_dir) == 2  # nothing left to undo
+    quarantined = [p for p in q.rglob("*") if p.is_file() and ".photoorganiser" not in p.parts]
+    assert not quarantined
+    assert undo("--quarantine", str(q), *report_dir) == 0  # undoing the undo redoes it
+    again = [p for p in q.rglob("*") if p.is_file() and ".photoorganiser" not in p.parts]
+    assert again and snapshot(tree) != before
+    assert undo("--quarantine", str(q), *report_dir) == 0  # and undoing that puts them back
+    assert snapshot(tree) == before
 
 
 def test_undo_of_a_hardlink_dedupe_gives_each_file_its_own_copy(tree: Path, tmp_path: Path) -> None:
@@ -567,3 +572,14 @@ def test_an_undo_stopped_half_way_is_finished_by_running_it_again(
     assert undo("--quarantine", str(q), "--report", str(tmp_path / "again.csv")) == 0
     assert snapshot(tree) == before
     assert "already back" in {r["reason"] for r in rows_of(tmp_path / "again.csv")}
+
+
+def test_undoing_the_undo_of_a_hardlink_dedupe_links_them_again(tree: Path, tmp_path: Path) -> None:
+    report = find(tree, tmp_path / "dups.csv")
+    journal = tmp_path / "journal"
+    assert dedupe(report, tmp_path, "--hardlink", "--journal", str(journal)) == 0
+    linked = len(set(inodes(tree).values()))
+    assert undo("--journal", str(journal), "--report-dir", str(tmp_path / "r")) == 0
+    assert len(set(inodes(tree).values())) > linked  # separate copies
+    assert undo("--journal", str(journal), "--report-dir", str(tmp_path / "r")) == 0
+    assert len(set(inodes(tree).values())) == linked  # linked again

@@ -32,8 +32,14 @@ from ..core.reportfile import (
     fallback_dirs,
 )
 from ..core.textsafe import path_text, text_path
-from ..importing.execute import TransferError, move_aside, separate_link
-from .dedupe import RUNLOG, DedupeJournal, append_log
+from ..importing.execute import (
+    TransferError,
+    move_aside,
+    replace_with_link,
+    separate_link,
+    trash_duplicate,
+)
+from .dedupe import RUNLOG, DedupeJournal, append_log, trash_folder
 
 COLUMNS = ("path", "action", "status", "from", "reason")
 
@@ -104,7 +110,7 @@ def run_undo_dedupe(options: UndoDedupeOptions) -> UndoDedupeResult:
         left = [r for r in runs if r not in undone]
         if not left:
             raise UndoDedupeUsageError(f"no dedupe run left to undo in {options.folder}")
-        run_id = sorted(left)[-1]
+        run_id = left[-1]  # the last in the log (ids made in one second sort by chance)
     if run_id in undone:
         raise UndoDedupeUsageError(f"dedupe run {run_id} was undone already")
     started = datetime.now()
@@ -124,50 +130,94 @@ def run_undo_dedupe(options: UndoDedupeOptions) -> UndoDedupeResult:
     journal.open()
     try:
         with ReportWriter(path, header, COLUMNS, fallback_dirs(None, True)) as writer:
+            redone: list[dict] = []  # this undo, as a run of its own: undoing it redoes
             for entry in runs[run_id]:
-                row = _undo_one(entry, options.dry_run)
+                row, again = _undo_one(entry, options.dry_run)
                 rows.append(row)
                 writer.write_rows([list(row)])
+                if again is not None:
+                    redone.append({**again, "run": journal.run_id})
             if not options.dry_run:
-                append_log(options.folder / RUNLOG, [{"undone": run_id}])
+                append_log(options.folder / RUNLOG, [*redone, {"undone": run_id}])
             report_path = writer.path
     finally:
         journal.close()
     return UndoDedupeResult(run_id, rows, report_path)
 
 
-def _undo_one(entry: dict, dry_run: bool) -> tuple[str, str, str, str, str]:
+UNDO = "undo-"  # a logged entry of an undo: undoing it does the dedupe's action again
+
+
+def _undo_one(entry: dict, dry_run: bool) -> tuple[tuple[str, str, str, str, str], dict | None]:
+    """Reverse one logged action; the row for the report, and the entry that reverses it in
+    turn (None when nothing changed)."""
+    how = entry["how"]
+    if how.startswith(UNDO):
+        return _redo_one(entry, how.removeprefix(UNDO), dry_run)
     path = Path(text_path(entry["path"]))
     where = Path(text_path(entry["destination"])) if entry.get("destination") else None
-    how, content_hash, size = entry["how"], entry["hash"], entry["size"]
+    content_hash, size = entry["hash"], entry["size"]
     shown = path_text(path)
+    undone = {**entry, "how": UNDO + how}
     if how == "delete":
-        return (shown, "none", "failed", "", "deleted by dedupe: it cannot be brought back")
+        return (shown, "none", "failed", "", "deleted by dedupe: it cannot be brought back"), None
     if how == "reflink":
-        return (shown, "none", "done", "", "a reflinked copy is its own file already")
+        return (shown, "none", "done", "", "a reflinked copy is its own file already"), None
     try:
         if how in ("quarantine", "trash"):
             assert where is not None
             if not os.path.lexists(where) and holds(path, size, content_hash):
-                return (shown, "restore", "done", path_text(where), "already back")
+                return (shown, "restore", "done", path_text(where), "already back"), None
             if not holds(where, size, content_hash):
                 raise TransferError(f"{where} no longer holds it (changed or gone): left alone")
             if os.path.lexists(path):
                 raise TransferError("its place is taken by another file: left where it is")
             if dry_run:
-                return (shown, "restore", "planned", path_text(where), "")
+                return (shown, "restore", "planned", path_text(where), ""), None
             move_aside(where, path, content_hash, os.stat(where, follow_symlinks=False))
             if how == "trash":
                 info = where.parent.parent / "info" / f"{where.name}.trashinfo"
                 if os.path.lexists(info):
                     os.unlink(info)
-            return (shown, "restore", "done", path_text(where), "moved back")
+            return (shown, "restore", "done", path_text(where), "moved back"), undone
         if how == "hardlink":
             keeper = Path(text_path(entry["keeper"]))
             if dry_run:
-                return (shown, "unlink", "planned", path_text(keeper), "")
+                return (shown, "unlink", "planned", path_text(keeper), ""), None
             separate_link(path, keeper, content_hash)
-            return (shown, "unlink", "done", path_text(keeper), "its own copy again")
+            return (shown, "unlink", "done", path_text(keeper), "its own copy again"), undone
     except (TransferError, OSError) as exc:
-        return (shown, how, "failed", path_text(where) if where else "", str(exc))
-    return (shown, how, "failed", "", f"unknown dedupe action {how!r}")
+        return (shown, how, "failed", path_text(where) if where else "", str(exc)), None
+    return (shown, how, "failed", "", f"unknown dedupe action {how!r}"), None
+
+
+def _redo_one(
+    entry: dict, how: str, dry_run: bool
+) -> tuple[tuple[str, str, str, str, str], dict | None]:
+    """Undo an undo: the dedupe's action once more, with the same checks."""
+    path = Path(text_path(entry["path"]))
+    shown = path_text(path)
+    content_hash, size = entry["hash"], entry["size"]
+    try:
+        seen = os.stat(path, follow_symlinks=False)
+        if not holds(path, size, content_hash):
+            raise TransferError("changed since it was put back: left alone")
+        if dry_run:
+            return (shown, how, "planned", entry.get("destination", ""), ""), None
+        redone = dict(entry, how=how)
+        if how == "quarantine":
+            where = Path(text_path(entry["destination"]))
+            move_aside(path, where, content_hash, seen)
+        elif how == "trash":
+            stamp = datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
+            where = trash_duplicate(path, trash_folder(), content_hash, seen, stamp)
+            redone["destination"] = path_text(where)
+        elif how == "hardlink":
+            keeper = Path(text_path(entry["keeper"]))
+            kst = os.stat(keeper, follow_symlinks=False)
+            replace_with_link(path, keeper, content_hash, seen, kst)
+        else:
+            raise TransferError(f"cannot do {how!r} again")
+    except (TransferError, OSError) as exc:
+        return (shown, how, "failed", "", str(exc)), None
+    return (shown, how, "done", redone.get("destination", ""), "done again"), redone
