@@ -385,24 +385,8 @@ def uncopy(d: Decision, dirty: set[Path] | None = None) -> None:
 
 def remove_emptied_library_folders(paths: Iterable[Path], root: Path) -> int:
     """After an undo: the library folders that held these files and are empty now are
-    removed, deepest first; never the library itself, never a folder with anything in it
-    (rmdir(2) refuses). Returns how many."""
-    folders: set[Path] = set()
-    for path in paths:
-        folder = path.parent
-        while folder != root and root in folder.parents:
-            folders.add(folder)
-            folder = folder.parent
-    removed = 0
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        try:
-            if stat.S_ISLNK(os.lstat(folder).st_mode):
-                continue
-            os.rmdir(folder)
-            removed += 1
-        except OSError:
-            continue
-    return removed
+    removed (never the library itself). Returns how many."""
+    return remove_empty_folders(paths, [root])
 
 
 def recover_one(d: Decision) -> Outcome:
@@ -459,17 +443,23 @@ def finish_move(d: Decision) -> Outcome:
 
 
 def remove_emptied_folders(decisions: Sequence[Decision], inputs: Sequence[Path]) -> int:
-    """After a move: the inbox folders that the run emptied are removed, deepest first;
-    never an input folder itself, never one that still holds anything (hidden files
-    included: rmdir(2) refuses a folder that is not empty). Returns how many."""
-    roots = {Path(p) for p in inputs}
+    """After a move: the inbox folders that the run emptied are removed (never an input
+    folder itself). Returns how many."""
+    moved = [d.source for d in decisions if d.action in (Action.MOVE, Action.FINISH_MOVE)]
+    return remove_empty_folders(moved, inputs)
+
+
+def remove_empty_folders(paths: Iterable[Path], roots: Iterable[Path]) -> int:
+    """The folders between each path and its root that are empty now are removed, deepest
+    first; never a root, never a link, never a folder that still holds anything (hidden
+    files included: rmdir(2) refuses one that is not empty). Returns how many."""
+    roots = {Path(r) for r in roots}
     folders: set[Path] = set()
-    for d in decisions:
-        if d.action is Action.MOVE or d.action is Action.FINISH_MOVE:
-            folder = d.source.parent
-            while folder not in roots and any(r in folder.parents for r in roots):
-                folders.add(folder)
-                folder = folder.parent
+    for path in paths:
+        folder = path.parent
+        while folder not in roots and any(r in folder.parents for r in roots):
+            folders.add(folder)
+            folder = folder.parent
     removed = 0
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
         try:
