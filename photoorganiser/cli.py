@@ -781,7 +781,7 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from .core.reportfile import ReportHeader, ReportUnwritable, check_place, fallback_dirs
+    from .core.reportfile import ReportHeader, check_place, fallback_dirs
     from .duplicates import report as dupreport
     from .duplicates.find import find_duplicates
     from .duplicates.values import FindOptions
@@ -814,10 +814,7 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
     else:
         report = dupreport.default_report_path(Path(args.report_dir), fmt)
     report = Path(os.path.abspath(report))
-    try:
-        check_place(report)
-    except ReportUnwritable as exc:
-        raise UsageError(str(exc)) from None
+    check_place(report)
     if args.debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))

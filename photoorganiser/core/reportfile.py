@@ -203,6 +203,15 @@ def check_place(path: Path, mark: str = HEADER_MARK) -> None:
 MIN_FREE_BYTES = 1 << 20
 
 
+def place_report(report: Path | None, report_dir: Path, started: datetime, prefix: str) -> Path:
+    """Where a run's report goes (the file given, else a new timestamped name in
+    `report_dir`), checked before the run touches anything: ReportUnwritable otherwise,
+    which the command line says in one line, exit 2."""
+    path = Path(os.path.abspath(report or default_report_path(report_dir, started, prefix)))
+    check_place(path)
+    return path
+
+
 def fallback_dirs(library: Path | None, dry_run: bool) -> list[Path]:
     """Where a report goes when its own place fails during the run: the library's own
     folder (never for a dry run, which creates nothing there), then the user's state

@@ -28,9 +28,7 @@ from ..core.progress import Progress
 from ..core.reportfile import (
     FORMAT,
     ReportHeader,
-    ReportUnwritable,
-    check_place,
-    default_report_path,
+    place_report,
     read_header,
     report_columns,
 )
@@ -138,11 +136,7 @@ def run_apply(options: ApplyOptions) -> ImportResult:
     plan = read_plan(options.plan, library, options.rebase)
     if os.path.lexists(library) and not os.path.isdir(library):
         raise ApplyUsageError(f"output {options.library} is not a folder")
-    report = options.report or default_report_path(options.report_dir, started, "apply")
-    try:
-        check_place(Path(os.path.abspath(report)))
-    except ReportUnwritable as exc:
-        raise ApplyUsageError(str(exc)) from None
+    report = place_report(options.report, options.report_dir, started, "apply")
     header = ReportHeader(
         "apply",
         library=str(library),

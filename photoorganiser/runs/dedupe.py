@@ -45,9 +45,8 @@ from ..core.reportfile import (
     ReportHeader,
     ReportUnwritable,
     ReportWriter,
-    check_place,
-    default_report_path,
     fallback_dirs,
+    place_report,
     read_header,
     report_columns,
     write_summary,
@@ -562,15 +561,7 @@ def run_dedupe(options: DedupeOptions) -> DedupeResult:
     if quarantine is not None and os.path.lexists(quarantine) and not os.path.isdir(quarantine):
         raise DedupeUsageError(f"quarantine {quarantine} is not a folder")
     rows = read_reviewed(options.source)
-    report = Path(
-        os.path.abspath(
-            options.report or default_report_path(options.report_dir, started, "dedupe")
-        )
-    )
-    try:
-        check_place(report)
-    except ReportUnwritable as exc:
-        raise DedupeUsageError(str(exc)) from None
+    report = place_report(options.report, options.report_dir, started, "dedupe")
 
     def destination_of(path: str) -> Path | None:
         if options.how is How.QUARANTINE and quarantine is not None:

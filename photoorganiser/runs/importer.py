@@ -17,7 +17,10 @@ from pathlib import Path
 
 from ..core.parallel import default_workers
 from ..core.progress import Progress
-from ..core.reportfile import ReportHeader, ReportUnwritable, check_place, default_report_path
+from ..core.reportfile import (
+    ReportHeader,
+    place_report,
+)
 from ..core.values import (
     Action,
     Analysis,
@@ -77,6 +80,7 @@ def run_import(options: ImportOptions) -> ImportResult:
     """The stages, in order; the report is opened first and written as the run goes."""
     started = datetime.now()
     check_options(options)
+    report = place_report(options.report, options.report_dir, started, "import")
     library = Path(os.path.abspath(options.library))
     analyse_options = AnalyseOptions(options.timezone, options.use_mtime)
     header = ReportHeader(
@@ -89,7 +93,7 @@ def run_import(options: ImportOptions) -> ImportResult:
         created=started.isoformat(timespec="seconds"),
     )
     title = "Dry run: nothing was changed" if options.dry_run else f"Import ({options.mode.value})"
-    run = RunReport(options.report, options.report_dir, started, header, title)
+    run = RunReport(report, options.report_dir, started, header, title)
     with (
         run,
         open_library(
@@ -219,11 +223,6 @@ def check_options(options: ImportOptions) -> None:
                 what = "is a file" if parent == library else f"is inside a file ({parent})"
                 raise ImportUsageError(f"output {options.library} {what}")
             break
-    report = options.report or default_report_path(options.report_dir, datetime.now())
-    try:
-        check_place(Path(os.path.abspath(report)))
-    except ReportUnwritable as exc:
-        raise ImportUsageError(str(exc)) from None
     try:
         parse_template(options.template)
     except TemplateError as exc:

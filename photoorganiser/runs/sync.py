@@ -15,11 +15,9 @@ from pathlib import Path
 
 from ..core.reportfile import (
     ReportHeader,
-    ReportUnwritable,
     ReportWriter,
-    check_place,
-    default_report_path,
     fallback_dirs,
+    place_report,
 )
 from ..core.values import Outcome, Status
 from ..importing.report import reason_text
@@ -53,11 +51,7 @@ def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
     root = Path(os.path.abspath(options.library))
     if not root.is_dir():
         raise SyncUsageError(f"library {options.library} is not a folder")
-    path = options.report or default_report_path(options.report_dir, started, "sync")
-    try:
-        check_place(Path(os.path.abspath(path)))
-    except ReportUnwritable as exc:
-        raise SyncUsageError(str(exc)) from None
+    path = place_report(options.report, options.report_dir, started, "sync")
     analyse_options = AnalyseOptions(options.timezone, use_mtime=True)
     header = ReportHeader("sync", library=str(root), created=started.isoformat(timespec="seconds"))
     writer = ReportWriter(path, header, SYNC_COLUMNS, fallback_dirs(root, dry_run=False)).open()

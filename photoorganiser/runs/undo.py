@@ -16,7 +16,10 @@ from datetime import datetime
 from pathlib import Path
 
 from ..core.progress import Progress
-from ..core.reportfile import ReportHeader, ReportUnwritable, check_place, default_report_path
+from ..core.reportfile import (
+    ReportHeader,
+    place_report,
+)
 from ..core.values import Action
 from ..importing.execute import (
     Interrupted,
@@ -88,11 +91,7 @@ def run_undo(options: UndoOptions) -> ImportResult:
     library = Path(os.path.abspath(options.library))
     if not library.is_dir():
         raise UndoUsageError(f"library {options.library} does not exist")
-    report = options.report or default_report_path(options.report_dir, started, "undo")
-    try:
-        check_place(Path(os.path.abspath(report)))
-    except ReportUnwritable as exc:
-        raise UndoUsageError(str(exc)) from None
+    report = place_report(options.report, options.report_dir, started, "undo")
     target = _target(library, options.run)
     header = ReportHeader(
         "undo",
@@ -104,7 +103,7 @@ def run_undo(options: UndoOptions) -> ImportResult:
     title = f"Undo of run {target.id}"
     if options.dry_run:
         title = f"Dry run: nothing was changed ({title.lower()})"
-    run = RunReport(options.report, options.report_dir, started, header, title)
+    run = RunReport(report, options.report_dir, started, header, title)
     with (
         run,
         open_library(

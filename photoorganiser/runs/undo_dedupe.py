@@ -25,11 +25,9 @@ from pathlib import Path
 from ..core.hashing import holds
 from ..core.reportfile import (
     ReportHeader,
-    ReportUnwritable,
     ReportWriter,
-    check_place,
-    default_report_path,
     fallback_dirs,
+    place_report,
 )
 from ..core.textsafe import path_text, text_path
 from ..importing.execute import (
@@ -114,11 +112,7 @@ def run_undo_dedupe(options: UndoDedupeOptions) -> UndoDedupeResult:
     if run_id in undone:
         raise UndoDedupeUsageError(f"dedupe run {run_id} was undone already")
     started = datetime.now()
-    path = options.report or default_report_path(options.report_dir, started, "undo")
-    try:
-        check_place(Path(os.path.abspath(path)))
-    except ReportUnwritable as exc:
-        raise UndoDedupeUsageError(str(exc)) from None
+    path = place_report(options.report, options.report_dir, started, "undo")
     header = ReportHeader(
         "undo",
         dryrun=options.dry_run,
