@@ -25,7 +25,7 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -312,21 +312,12 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
     except OSError as exc:
         raise TransferError(f"cannot read: {_why(exc)}") from None
     try:
-        try:
-            _copy_verified(source, tmp, d.analysis.hash, st)
-            _publish(tmp, dst, d.analysis.hash)
-        except FileExistsError:
-            _remove_quietly(tmp)
-            raise TransferError(f"{dst} already exists; nothing was overwritten") from None
-        except TransferError:
-            _remove_quietly(tmp)
-            raise
-        except OSError as exc:
-            _remove_quietly(tmp)
-            raise TransferError(f"cannot copy: {_why(exc)}") from None
-        except BaseException:
-            _remove_quietly(tmp)
-            raise
+        with temporary(tmp, "cannot copy"):
+            try:
+                _copy_verified(source, tmp, d.analysis.hash, st)
+                _publish(tmp, dst, d.analysis.hash)
+            except FileExistsError:
+                raise TransferError(f"{dst} already exists; nothing was overwritten") from None
         if d.action is Action.COPY:  # the source stays: a name lost in a crash is copied again
             flush_later(dst.parent)
             return
@@ -599,6 +590,20 @@ def _ignore_lease_breaks() -> None:
                 signal.signal(signal.SIGIO, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def temporary(tmp: Path, failing: str) -> Iterator[None]:
+    """Work on a temporary file `tmp`: on any failure it is removed (it never keeps a
+    final name), and an OSError becomes a TransferError saying what failed."""
+    try:
+        yield
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise TransferError(f"{failing}: {_why(exc)}") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
 def temp_path(dst: Path) -> Path:
     name = f".{dst.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     return dst.with_name(name)
@@ -836,7 +841,7 @@ def replace_with_link(
         os.link(keeper, tmp, follow_symlinks=False)
     except OSError as exc:
         raise TransferError(f"cannot link to the keeper {keeper}: {_why(exc)}") from None
-    try:
+    with temporary(tmp, "cannot replace it by a link"):
         st = os.stat(tmp, follow_symlinks=False)
         if (st.st_ino, st.st_dev) != (keeper_seen.st_ino, keeper_seen.st_dev):
             raise TransferError(f"the keeper {keeper} was replaced since it was checked")
@@ -846,15 +851,6 @@ def replace_with_link(
             raise TransferError(f"the keeper {keeper} no longer holds the same content")
         _still(dup, seen)
         os.replace(tmp, dup)
-    except TransferError:
-        _remove_quietly(tmp)
-        raise
-    except OSError as exc:
-        _remove_quietly(tmp)
-        raise TransferError(f"cannot replace it by a link: {_why(exc)}") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
     _flush(dup.parent, dirty)
 
 
@@ -891,16 +887,13 @@ def replace_with_clone(
                 "this file system cannot share blocks between files (no reflinks): left alone"
             ) from None
         raise TransferError(f"cannot clone its keeper: {_why(exc)}") from None
-    try:
+    with temporary(tmp, "cannot replace it by its clone"):
         if hash_file(tmp) != content_hash:
             raise TransferError("the clone does not hold its keeper's content: left alone")
         os.utime(tmp, ns=(seen.st_atime_ns, seen.st_mtime_ns))
         os.chmod(tmp, stat.S_IMODE(seen.st_mode))
         _still(dup, seen)
         os.replace(tmp, dup)  # over the duplicate, checked unchanged just now
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
     _flush(dup.parent, dirty)
 
 
@@ -918,13 +911,12 @@ def separate_link(path: Path, keeper: Path, content_hash: str) -> None:
     tmp = temp_path(path)
     source = _open_source(keeper, kst)
     try:
-        _copy_verified(source, tmp, content_hash, kst)
-        if (os.stat(path, follow_symlinks=False).st_ino, kst.st_dev) != (kst.st_ino, kst.st_dev):
-            raise TransferError(f"{path} changed meanwhile: left as it is")
-        os.replace(tmp, path)  # replaces only our own link to the same content
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
+        with temporary(tmp, "cannot make its own copy"):
+            _copy_verified(source, tmp, content_hash, kst)
+            same = os.stat(path, follow_symlinks=False).st_ino == kst.st_ino
+            if not same:
+                raise TransferError(f"{path} changed meanwhile: left as it is")
+            os.replace(tmp, path)  # replaces only our own link to the same content
     finally:
         source.close()
     _fsync_dir(path.parent)
