@@ -232,21 +232,30 @@ def pending(catalog: Catalog) -> list[Intent]:
     ).fetchall()
     intents = []
     for row in rows:
-        source = Path(text_path(row["source"]))
-        kind = FileKind(json.loads(row["record"]).get("kind", FileKind.IMAGE.value))
-        analysis = decode(row["record"], ScanEntry(source, kind, size=row["size"]))
-        if not isinstance(analysis, Analysis):  # pragma: no cover - only analyses are journalled
+        entry = decode_entry(catalog, row)
+        if entry is None:  # pragma: no cover - only analyses are journalled
             continue
+        source, destination, analysis = entry
         intents.append(
             Intent(
                 row["id"],
                 row["run_id"],
                 Action(row["action"]),
                 source,
-                catalog.root / text_path(row["destination"]),
+                destination,
                 row["size"],
                 row["hash"],
                 analysis,
             )
         )
     return intents
+
+
+def decode_entry(catalog: Catalog, row) -> tuple[Path, Path, Analysis] | None:
+    """A journal row's source, destination (relative to the library, or absolute for an
+    undo's move back) and the analysis it recorded."""
+    source = Path(text_path(row["source"]))
+    destination = catalog.root / text_path(row["destination"])  # absolute stays absolute
+    kind = FileKind(json.loads(row["record"]).get("kind", FileKind.IMAGE.value))
+    analysis = decode(row["record"], ScanEntry(source, kind, size=row["size"]))
+    return (source, destination, analysis) if isinstance(analysis, Analysis) else None

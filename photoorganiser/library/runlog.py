@@ -8,15 +8,14 @@ lists them; `undo` reverses one run from them. Read only.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.textsafe import text_path
-from ..core.values import Action, Analysis, FileKind, ScanEntry
-from .catalog import Catalog, decode
-from .journal import LOGGED, UNFINISHED
+from ..core.values import Action, Analysis
+from .catalog import Catalog
+from .journal import LOGGED, UNFINISHED, decode_entry
 
 # The commands whose runs change files through execute (and can be undone).
 UNDOABLE = ("import", "apply", "undo")
@@ -120,12 +119,10 @@ def logged(catalog: Catalog, run_id: str) -> list[Logged]:
     ).fetchall()
     found = []
     for row in rows:
-        source = Path(text_path(row["source"]))
-        destination = catalog.root / text_path(row["destination"])  # absolute stays absolute
-        kind = FileKind(json.loads(row["record"]).get("kind", FileKind.IMAGE.value))
-        analysis = decode(row["record"], ScanEntry(source, kind, size=row["size"]))
-        if not isinstance(analysis, Analysis):  # pragma: no cover - only analyses are journalled
+        entry = decode_entry(catalog, row)
+        if entry is None:  # pragma: no cover - only analyses are journalled
             continue
+        source, destination, analysis = entry
         found.append(
             Logged(
                 row["id"],
