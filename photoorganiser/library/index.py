@@ -142,6 +142,7 @@ class CatalogLibrary(DiskLibrary):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__(catalog.root)
         self.catalog = catalog
+        self._imported: dict[Path, list[tuple[str, str]]] = {}  # one catalog scan a folder
 
     def find_content(self, content_hash: str, size: int, near: Path) -> Path | None:
         for row in self.catalog.find_by_hash(content_hash):
@@ -159,7 +160,10 @@ class CatalogLibrary(DiskLibrary):
         inner = sidecar.name[: -len(sidecar.suffix)].lower()
         kinds = SIDECAR_OF.get(sidecar.suffix.lower(), ())
         matches = []
-        for rel, source in self.catalog.imported_from(sidecar.parent):
+        folder = sidecar.parent
+        if folder not in self._imported:
+            self._imported[folder] = self.catalog.imported_from(folder)
+        for rel, source in self._imported[folder]:
             media = Path(source)
             if media == sidecar or classify(media.name)[0] not in kinds:
                 continue  # a .thm belongs to a video, an .aae to a photo...
