@@ -942,7 +942,51 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     )
     add_dedupe_arguments(ded)
     ded.set_defaults(func=cmd_dedupe)
+    srv = sub.add_parser(
+        "serve", help="review duplicates and plans, browse the library, run jobs: in a browser"
+    )
+    add_serve_arguments(srv)
+    srv.set_defaults(func=cmd_serve)
     return parser
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", type=Path, required=True, metavar="LIBRARY", help="the library")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (0: a free one; default 8765)"
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another folder of reports to review (repeatable; the library's own"
+        " LIBRARY/.photoorganiser/reports always is one)",
+    )
+    parser.add_argument("--open", action="store_true", help="open the page in a browser")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web.server import ServeError, serve
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: not a port number (0-65535)")
+    try:
+        return serve(
+            args.output,
+            host=args.host,
+            port=args.port,
+            report_dirs=list(args.reports),
+            open_browser=args.open,
+        )
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:

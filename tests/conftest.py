@@ -55,3 +55,38 @@ def small_fs(tmp_path: Path):
     yield make
     for point in reversed(mounts):
         subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser is downloaded).
+
+    Installed by `tests/install-browser` (the README's test command runs it); skipped
+    only where neither it nor Playwright is present."""
+    from web import chromium
+
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no chromium: run tests/install-browser (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors  # the page's own script errors: a test can assert there are none
+    yield page
+    context.close()

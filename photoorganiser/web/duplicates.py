@@ -1,0 +1,3 @@
+"""(placeholder: filled in by the page's own work)"""
+
+routes: list = []
