@@ -3,6 +3,7 @@ a random token; its first line of output is the address to open."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 import webbrowser
@@ -74,5 +75,14 @@ def serve(
     )
     if open_browser:
         webbrowser.open(address)
+    # uvicorn stops gracefully on SIGINT/SIGTERM (jobs keep running: they are their own
+    # processes), then raises the signal again for the handlers it found: a stop asked
+    # for is a clean exit, so those are quiet here.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stopped)
     server.run(sockets=[sock])
     return 0
+
+
+def _stopped(signum, frame) -> None:
+    pass
