@@ -337,3 +337,29 @@ def test_the_migration_fills_positions_from_records(tmp_path: Path) -> None:
         assert (b["latitude"], b["longitude"], b["kind"]) == (None, None, "image")
     finally:
         catalog.close()
+
+
+def gps_tiff(lat: tuple[int, int, int], lat_ref: bytes, lon: tuple[int, int, int], lon_ref: bytes):
+    """A little-endian TIFF whose first IFD is a GPS IFD (as in a CR3's CMT4 box)."""
+    entries = 4
+    data_at = 8 + 2 + 12 * entries + 4
+    lat_raw = b"".join(struct.pack("<II", v, 1) for v in lat)
+    lon_raw = b"".join(struct.pack("<II", v, 1) for v in lon)
+    ifd = struct.pack("<H", entries)
+    ifd += struct.pack("<HHI", 1, 2, 2) + lat_ref + b"\0\0\0"
+    ifd += struct.pack("<HHII", 2, 5, 3, data_at)
+    ifd += struct.pack("<HHI", 3, 2, 2) + lon_ref + b"\0\0\0"
+    ifd += struct.pack("<HHII", 4, 5, 3, data_at + 24)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + lat_raw + lon_raw
+
+
+def test_a_cr3_gps_box(tmp_path: Path) -> None:
+    from photoorganiser.media.bmff import CANON_UUID
+
+    cmt4 = box(b"CMT4", gps_tiff((35, 30, 36), b"S", (138, 45, 0), b"W"))
+    moov = box(b"moov", mvhd(datetime(2022, 1, 1)) + box(b"uuid", CANON_UUID + cmt4))
+    path = tmp_path / "a.cr3"
+    path.write_bytes(box(b"ftyp", b"crx " + b"\0\0\0\1" + b"crx isom") + moov)
+    info = read(path)
+    assert info.format == "CR3"
+    assert (info.latitude, info.longitude) == pytest.approx((-35.51, -138.75))

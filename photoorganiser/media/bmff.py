@@ -156,7 +156,7 @@ class BmffInfo:
     udta: dict[bytes, str] = field(default_factory=dict)  # ©mak ©mod ©day date ©xyz ...
     loci: bytes | None = None  # 3GPP location box payload (gps.loci_position)
     xmp: bytes | None = None
-    canon_cmt: dict[bytes, bytes] = field(default_factory=dict)  # CR3 CMT1/CMT2
+    canon_cmt: dict[bytes, bytes] = field(default_factory=dict)  # CR3 CMT1/CMT2/CMT4 (GPS)
     heif: HeifInfo | None = None
     top_level: list[bytes] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -233,7 +233,7 @@ def _parse_moov(buf: bytes, info: BmffInfo) -> None:
             _parse_udta(buf, start, end, info)
         elif kind == b"uuid" and buf[start : start + 16] == CANON_UUID:
             for sub, s, e in iter_boxes(buf, start + 16, end):
-                if sub in (b"CMT1", b"CMT2") and sub not in info.canon_cmt:
+                if sub in (b"CMT1", b"CMT2", b"CMT4") and sub not in info.canon_cmt:
                     info.canon_cmt[sub] = buf[s:e]
         elif kind == b"uuid" and buf[start : start + 16] == XMP_UUID and info.xmp is None:
             info.xmp = buf[start + 16 : end]

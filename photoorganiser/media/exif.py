@@ -238,6 +238,15 @@ def parse_exif_ifd(buf: bytes) -> ExifInfo:
     return info
 
 
+def parse_gps_ifd(buf: bytes) -> dict[int, object]:
+    """A TIFF structure whose first IFD is a GPS IFD (Canon CR3's CMT4 box); {} for garbage."""
+    try:
+        t = _Tiff(buf)
+        return t.read_ifd(t.first, _WANTED_GPS, [])[0]
+    except (ExifFormatError, struct.error):
+        return {}
+
+
 _APPLE_MAKERNOTE = b"Apple iOS\0"
 _APPLE_CONTENT_ID = 0x0011  # exiftool: MediaGroupUUID / ContentIdentifier
 
