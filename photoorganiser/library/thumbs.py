@@ -66,7 +66,11 @@ class ThumbCache:
         when a link (or something not a folder or file) sits in the cache's place."""
         _check(content_hash, size)
         name = f"{content_hash}-{size}"
-        folder = self._open_folder(content_hash[:2], create=False)
+        try:
+            folder = self._open_folder(content_hash[:2], create=False)
+        except OSError as exc:  # an unreadable state folder: made, not kept
+            log.warning("cannot read the thumbnail cache %s: %s", self.folder, exc.strerror or exc)
+            folder = None
         if folder is not None:
             try:
                 cached = _read(folder, name + ".jpg")
@@ -74,6 +78,8 @@ class ThumbCache:
                     return cached
                 if _fresh_marker(folder, name + ".fail"):
                     return None
+            except OSError as exc:  # unreadable: made again
+                log.warning("cannot read a cached thumbnail in %s: %s", self.folder, exc)
             finally:
                 os.close(folder)
         made = thumbs.thumbnail(path, size, ffmpeg=self.ffmpeg, content_hash=content_hash)

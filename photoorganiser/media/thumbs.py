@@ -126,13 +126,13 @@ def _video_thumbnail(
     deadline: float,
     content_hash: str | None,
 ) -> Thumbnail:
+    if ffmpeg is None:  # another machine may have it; nothing to check the content for
+        return Thumbnail(None, final=False)
     found = None
     if content_hash is not None:
-        found = hash_file(path)
+        found = hash_file(path)  # the whole video: what ffmpeg reads is what was asked for
         if found != content_hash:
             return Thumbnail(None, found, final=False)
-    if ffmpeg is None:
-        return Thumbnail(None, found, final=False)  # another machine may have it
     jpeg = _video(path, size, ffmpeg, deadline)
     if not _same_file(path, before):  # what was hashed is not what ffmpeg read
         return Thumbnail(None, found, final=False)
