@@ -82,6 +82,21 @@ def test_a_heic(tmp_path: Path) -> None:
     assert img.size == (100, 75)
 
 
+def test_a_heic_turned_once(tmp_path: Path) -> None:
+    """HEIF turns by its irot box, which libheif applies; its EXIF orientation says the
+    same again and must not turn it a second time."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    img = Image.new("RGB", (400, 200), BLUE)
+    img.paste(RED, (0, 0, 100, 50))
+    path = tmp_path / "a.heic"
+    img.save(path, "HEIF", quality=90, exif=piexif.dump({"0th": {piexif.ImageIFD.Orientation: 6}}))
+    shown = decoded(make_thumbnail(path, 200))
+    assert shown.size == (100, 200)
+    assert near(shown.getpixel((95, 3)), RED) and near(shown.getpixel((3, 3)), BLUE)
+
+
 def test_a_png_with_alpha(tmp_path: Path) -> None:
     path = tmp_path / "a.png"
     Image.new("RGBA", (300, 150), (0, 0, 255, 255)).save(path)
