@@ -363,3 +363,20 @@ def test_a_cr3_gps_box(tmp_path: Path) -> None:
     info = read(path)
     assert info.format == "CR3"
     assert (info.latitude, info.longitude) == pytest.approx((-35.51, -138.75))
+
+
+def test_apply_of_a_reviewed_plan_stores_the_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    inbox, library, plan = tmp_path / "in", tmp_path / "lib", tmp_path / "plan.csv"
+    gps_jpeg(inbox / "IMG_1.jpg", SYDNEY)
+    make_jpeg(inbox / "IMG_2.jpg", D0, seed=2)
+    args = ["import", "--input", str(inbox), "--output", str(library), "--copy"]
+    assert main([*args, "--dryrun", "--report", str(plan), "--workers", "1", "--quiet"]) == 0
+    assert main(["apply", str(plan), "--output", str(library), "--workers", "1", "--quiet"]) == 0
+    rows = catalogued(library)
+    assert (rows["IMG_1.jpg"]["latitude"], rows["IMG_1.jpg"]["longitude"]) == pytest.approx(
+        (-33.8568, 151.2153), abs=1e-6
+    )
+    assert (rows["IMG_2.jpg"]["latitude"], rows["IMG_2.jpg"]["longitude"]) == (None, None)
