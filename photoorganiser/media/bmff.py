@@ -153,9 +153,10 @@ class BmffInfo:
     mvhd_created: int = 0
     tracks: list[Track] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # Apple mdta keys
-    udta: dict[bytes, str] = field(default_factory=dict)  # ©mak ©mod ©day date ...
+    udta: dict[bytes, str] = field(default_factory=dict)  # ©mak ©mod ©day date ©xyz ...
+    loci: bytes | None = None  # 3GPP location box payload (gps.loci_position)
     xmp: bytes | None = None
-    canon_cmt: dict[bytes, bytes] = field(default_factory=dict)  # CR3 CMT1/CMT2
+    canon_cmt: dict[bytes, bytes] = field(default_factory=dict)  # CR3 CMT1/CMT2/CMT4 (GPS)
     heif: HeifInfo | None = None
     top_level: list[bytes] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -232,7 +233,7 @@ def _parse_moov(buf: bytes, info: BmffInfo) -> None:
             _parse_udta(buf, start, end, info)
         elif kind == b"uuid" and buf[start : start + 16] == CANON_UUID:
             for sub, s, e in iter_boxes(buf, start + 16, end):
-                if sub in (b"CMT1", b"CMT2") and sub not in info.canon_cmt:
+                if sub in (b"CMT1", b"CMT2", b"CMT4") and sub not in info.canon_cmt:
                     info.canon_cmt[sub] = buf[s:e]
         elif kind == b"uuid" and buf[start : start + 16] == XMP_UUID and info.xmp is None:
             info.xmp = buf[start + 16 : end]
@@ -299,13 +300,15 @@ def _parse_qt_meta(buf: bytes, start: int, end: int, info: BmffInfo) -> None:
             info.keys.setdefault(keys[index - 1], value)
 
 
-_UDTA_TEXT = {b"\xa9mak", b"\xa9mod", b"\xa9day", b"date"}
+_UDTA_TEXT = {b"\xa9mak", b"\xa9mod", b"\xa9day", b"date", b"\xa9xyz"}
 
 
 def _parse_udta(buf: bytes, start: int, end: int, info: BmffInfo) -> None:
     for kind, s, e in iter_boxes(buf, start, end):
         if kind in (b"XMP_",) and info.xmp is None:
             info.xmp = buf[s:e]
+        if kind == b"loci" and info.loci is None:
+            info.loci = buf[s:e]
         if kind not in _UDTA_TEXT or kind in info.udta:
             continue
         raw = buf[s:e]

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from ..core.values import CaptureDate, DateSource
 from .bmff import BmffInfo, Source, read_bmff
 from .dates import make_datetime, parse_datetime
-from .exif import T_HEIGHT, T_WIDTH, ExifFormatError, parse_exif_ifd
+from .exif import T_HEIGHT, T_WIDTH, ExifFormatError, parse_exif_ifd, parse_gps_ifd
 from .found import IS_UTC, Found, MetadataError, tiff_or_problem
+from .gps import APPLE_LOCATION_KEY, exif_position, iso6709_position, loci_position
 
 _QT_EPOCH = datetime(1904, 1, 1)
 
@@ -68,6 +69,9 @@ def read_quicktime(src: Source) -> Found:
                     found.exif.exif = exif_ifd.exif
             except (ExifFormatError, struct.error, IndexError) as exc:
                 found.warnings.append(f"corrupt EXIF block ({exc})")
+        cmt4 = b.canon_cmt.get(b"CMT4")
+        if cmt4:
+            found.position = exif_position(parse_gps_ifd(cmt4))
     elif b.heif is not None and not is_video:
         heif = b.heif
         size = heif.item_size(heif.primary)
@@ -110,6 +114,12 @@ def _bmff_video(found: Found, b: BmffInfo) -> None:
     found.content_id = keys.get("com.apple.quicktime.content.identifier") or None
     found.make = keys.get("com.apple.quicktime.make") or b.udta.get(b"\xa9mak")
     found.model = keys.get("com.apple.quicktime.model") or b.udta.get(b"\xa9mod")
+    found.position = (
+        found.position  # a CR3's CMT4
+        or iso6709_position(keys.get(APPLE_LOCATION_KEY))
+        or iso6709_position(b.udta.get(b"\xa9xyz"))
+        or loci_position(b.loci)
+    )
     parsed = parse_datetime(keys.get("com.apple.quicktime.creationdate"))
     if parsed:
         found.video = CaptureDate(parsed[0], DateSource.QUICKTIME_CREATION_DATE, parsed[1])

@@ -19,7 +19,7 @@ import os
 import signal
 import stat
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..core.hashing import hash_file
@@ -52,6 +52,7 @@ from ..importing.paths import sanitise_component
 from ..importing.report import ReportRow, read_report
 from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions
+from ..media.metadata import MetadataError, read_media
 from ..media.scan import classify
 from .failures import reporting_known
 from .runreport import ImportResult, RunReport
@@ -241,6 +242,7 @@ def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -
         return _error(source, "not a photo, video or sidecar")
     entry = ScanEntry(source, kind, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
     captured = _captured(row)
+    latitude, longitude = _position(source)
     media = MediaInfo(
         captured=captured,
         make=row.make or None,
@@ -248,6 +250,8 @@ def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -
         width=int(row.width) if row.width.isdigit() else None,
         height=int(row.height) if row.height.isdigit() else None,
         format=row.format or None,
+        latitude=latitude,
+        longitude=longitude,
     )
     return Decision(
         source,
@@ -258,6 +262,16 @@ def decision_from_row(row: ReportRow, library: Path, plan: Plan | None = None) -
         entry=entry,
         follows=Path(text_path(row.follows)) if row.follows else None,
     )
+
+
+def _position(source: Path) -> tuple[float | None, float | None]:
+    """Where it was taken (GPS): a report has no column for it, so the file's metadata is
+    read again (a few small reads; the content itself is verified by execute)."""
+    try:
+        info = read_media(source, None, UTC)
+    except MetadataError:
+        return None, None
+    return info.latitude, info.longitude
 
 
 def _unsafe_source(source: Path, inputs: tuple[Path, ...]) -> str | None:
