@@ -99,3 +99,21 @@ def test_files_outside_the_library_are_never_served(tmp_path: Path) -> None:
         assert r.content == inside.read_bytes()
         assert c.get("/thumb/../../etc/passwd").status_code == 404
         assert c.get("/thumb/" + "z" * 32).status_code == 403
+
+
+def test_thumbnails_are_made_and_cached_by_content(tmp_path: Path) -> None:
+    from photoorganiser.core.hashing import hash_file
+
+    lib = tmp_path / "lib"
+    (lib / "2024").mkdir(parents=True)
+    photo = make_jpeg(lib / "2024" / "a.jpg", size=(400, 300))
+    content = hash_file(photo)
+    with client(lib) as c:
+        r = c.get(f"/thumb/{content}", params={"path": str(photo), "size": 160})
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert r.content[:2] == b"\xff\xd8"
+        assert list((lib / ".photoorganiser" / "thumbs").rglob(f"{content}-160.jpg"))
+        # the wrong hash for that path: nothing made, an icon
+        r = c.get("/thumb/" + "1" * 32, params={"path": str(photo)})
+        assert r.headers["content-type"].startswith("image/svg")
+        assert c.get(f"/thumb/{content}", params={"size": 100}).status_code == 400

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..library.lock import UnsafeStateFile
 from ..library.thumbs import ThumbCache
 from ..media.scan import VIDEO_EXTENSIONS
 from .access import Refused
@@ -65,7 +66,10 @@ async def thumb(request: Request) -> Response:
     except Refused as exc:
         return PlainTextResponse(str(exc), status_code=404 if "no such" in str(exc) else 403)
     cache = web.extra.setdefault("thumbs", ThumbCache(web.library))
-    data = await run_in_threadpool(cache.get, content_hash, path, size)
+    try:
+        data = await run_in_threadpool(cache.get, content_hash, path, size)
+    except UnsafeStateFile as exc:  # a link planted in the thumbnail folder
+        return PlainTextResponse(f"thumbnails unavailable: {exc}", status_code=500)
     if not data:
         return _icon(path)
     return Response(
