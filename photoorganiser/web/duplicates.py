@@ -17,6 +17,7 @@ Nothing here changes a user's file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -387,6 +388,9 @@ def _save(web: Web, ref: str) -> dict:
         0,
     )
     t = totals(loaded.review, draft)
+    with contextlib.suppress(OSError):  # the list of reports need not read it again
+        st = os.lstat(saved)
+        _state(web).counts[(str(folder / saved.name), st.st_mtime, st.st_size)] = t.groups
     return {
         "ref": f"{number}:{saved.name}",
         "name": saved.name,
