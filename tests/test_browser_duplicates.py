@@ -93,6 +93,8 @@ def test_pages_and_the_list_of_reports(tmp_path: Path, page) -> None:
     with live_server(lib) as address:
         base = address.split("/?")[0]
         page.goto(f"{base}/duplicates?token={TOKEN}")
+        assert "45" in page.locator("#dup-reports").inner_text()
+        screenshot(page, "duplicates-list")
         page.click("text=review")
         page.wait_for_selector("#group-1.focus")
         page.keyboard.press("n")

@@ -19,6 +19,7 @@ from web import client
 
 from photoorganiser import cli
 from photoorganiser.core.reportfile import ReportHeader, read_header
+from photoorganiser.core.textsafe import path_text
 from photoorganiser.duplicates import review as dupreview
 from photoorganiser.duplicates.report import ReportFormat, ReportRow, read_report, write_report
 from photoorganiser.duplicates.values import Kind
@@ -368,3 +369,31 @@ def test_quarantine_the_rest_runs_dedupe_as_a_job(tmp_path: Path) -> None:
     assert job["status"] == "done", job
     assert not b.exists() and (inputs / "a" / "IMG_1.jpg").is_file()
     assert len(list(quarantine.rglob("*.jpg"))) == 2  # the copy and the small one
+
+
+def test_any_file_name_survives_the_review(tmp_path: Path) -> None:
+    """A name that is not UTF-8 (an old FAT card) and one a spreadsheet would run: shown,
+    decided on by the report's path text, and written back exactly."""
+    lib, inputs = tmp_path / "lib", tmp_path / "in"
+    lib.mkdir()
+    first = Path(os.fsdecode(os.fsencode(inputs) + b"/caf\xe9.jpg"))
+    inputs.mkdir()
+    scene(3).save(first, "JPEG")
+    second = inputs / "=HYPERLINK(1).jpg"
+    second.write_bytes(first.read_bytes())
+    report = lib / ".photoorganiser" / "reports" / "names.json"
+    argv = ["find-duplicates", "--input", str(inputs), "--report", str(report), "--quiet"]
+    assert cli.main([*argv, "--workers", "1"]) == 0
+    ref = "0:names.json"
+    with client(lib) as c:
+        html = page(c, ref)
+        assert "caf\\xe9.jpg" in html and "=HYPERLINK(1).jpg" in html
+        keep = {p: "keep" in cls for p, cls in Cards(html).groups[1]}
+        assert path_text(first) in keep and path_text(second) in keep
+        flipped = {p: not k for p, k in keep.items()}
+        r = c.post("/duplicates/decisions", json={"report": ref, "group": 1, "keep": flipped})
+        assert r.status_code == 200, r.text
+        saved = c.post("/duplicates/save", json={"report": ref}).json()
+    assert saved["name"].endswith(".json")
+    rows = {r.path: r.keep for r in read_report(Path(saved["path"]))}
+    assert rows == {str(first): flipped[path_text(first)], str(second): flipped[path_text(second)]}
