@@ -370,6 +370,10 @@ async def decisions(request: Request):
         answer = await run_in_threadpool(_decide, web, body["report"], group_id, keep)
     except (Refused, ReviewError) as exc:
         return _refusal(exc)
+    except OSError as exc:
+        return JSONResponse(
+            {"error": f"cannot keep the decision: {exc.strerror or exc}"}, status_code=500
+        )
     return JSONResponse(answer)
 
 
