@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_web_duplicates import JOBS_READY, real_report
+import pytest
+from test_web_duplicates import JOBS_READY, real_inputs, real_report
 from web import TOKEN, live_server, screenshot
 
 from photoorganiser.duplicates.report import read_report
@@ -106,3 +107,24 @@ def test_pages_and_the_list_of_reports(tmp_path: Path, page) -> None:
         assert page.locator("#dup-changed").inner_text() == "0"
         assert "3 files could not be read" in page.locator("#unreadable summary").inner_text()
         assert page.errors == []
+
+
+@pytest.mark.skipif(not JOBS_READY, reason="the job queue (web/jobs.py Jobs.submit) is not merged")
+def test_search_then_quarantine_the_rest_as_jobs(tmp_path: Path, page) -> None:
+    lib, inputs = real_inputs(tmp_path)
+    b, small = inputs / "b" / "IMG_1.jpg", inputs / "b" / "small.jpg"
+    quarantine = tmp_path / "q"
+    with live_server(lib) as address:
+        base = address.split("/?")[0]
+        page.goto(f"{base}/duplicates?token={TOKEN}")
+        page.fill("#dup-inputs", str(inputs))
+        page.click("text=Start the search")
+        page.wait_for_selector("#group-1.focus", timeout=60_000)  # the search's report opened
+        assert "report=0%3Afind-duplicates-" in page.url
+        page.fill("#dup-quarantine", str(quarantine))
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#dup-run")
+        page.wait_for_selector("#toast:has-text('Quarantine done')", timeout=60_000)
+        assert page.errors == []
+    assert not b.exists() and not small.exists() and (inputs / "a" / "IMG_1.jpg").is_file()
+    assert sorted(p.name for p in quarantine.rglob("*.jpg")) == ["IMG_1.jpg", "small.jpg"]

@@ -43,9 +43,9 @@ def scene(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(3))
 
 
-def real_report(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """(library, inputs, report): in/a/IMG_1.jpg, its exact copy in/b/IMG_1.jpg, a resized
-    in/b/small.jpg and an unrelated in/c/other.jpg, searched by the real CLI."""
+def real_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    """(library, inputs): in/a/IMG_1.jpg, its exact copy in/b/IMG_1.jpg, a resized
+    in/b/small.jpg and an unrelated in/c/other.jpg; an empty library."""
     lib, inputs = tmp_path / "lib", tmp_path / "in"
     lib.mkdir()
     picture = scene(5)
@@ -61,6 +61,12 @@ def real_report(tmp_path: Path) -> tuple[Path, Path, Path]:
     (inputs / "b" / "IMG_1.jpg").write_bytes((inputs / "a" / "IMG_1.jpg").read_bytes())
     picture.resize((240, 180)).save(inputs / "b" / "small.jpg", "JPEG", quality=85)
     scene(9).save(inputs / "c" / "other.jpg", "JPEG")
+    return lib, inputs
+
+
+def real_report(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(library, inputs, report): real_inputs searched by the real CLI."""
+    lib, inputs = real_inputs(tmp_path)
     report = lib / ".photoorganiser" / "reports" / "dups.csv"
     args = ["find-duplicates", "--input", str(inputs), "--similar", "--report", str(report)]
     assert cli.main([*args, "--workers", "1", "--quiet"]) == 0
