@@ -193,6 +193,9 @@ def test_thousands_of_groups_are_paged_quickly(tmp_path: Path) -> None:
         assert sum(timings[1:]) / 4 < 0.3, timings  # then from the parsed report
         # the list of reports says how many groups
         assert "2,500" in c.get("/duplicates").text
+        # only one kind of group: every group is exact here
+        assert "of 125" in page(c, "0:many.csv", show="exact")
+        assert "No group to show here" in page(c, "0:many.csv", show="similar")
 
 
 def test_decisions_persist_across_restarts(tmp_path: Path) -> None:
@@ -211,6 +214,8 @@ def test_decisions_persist_across_restarts(tmp_path: Path) -> None:
         assert cards.state(1) == {"a/IMG_1.jpg": "drop", "b/IMG_1.jpg": "keep"}
         assert "changed" in cards.group_classes[1]
         assert cards.state(2) == {"a/IMG_1.jpg": "keep", "b/small.jpg": "drop"}
+        assert sorted(Cards(page(c, show="changed")).groups) == [1]
+        assert sorted(Cards(page(c, show="similar")).groups) == [2]
         # accepting the suggestion again leaves nothing changed
         r = decide(c, 1, {a: True, b: False})
         assert r.status_code == 200 and r.json()["changed"] is False

@@ -54,6 +54,7 @@ from .media import HASH
 
 PER_PAGE = 20
 PER_PAGE_CHOICES = (10, 20, 50, 100)
+SHOW = ("all", "exact", "similar", "changed")  # which groups a page lists
 UNREADABLE_SHOWN = 200
 CACHED_REPORTS = 4
 
@@ -241,9 +242,17 @@ def _review_page(request: Request, web: Web, ref: str):
     per = _int(request.query_params.get("per"), PER_PAGE)
     if per not in PER_PAGE_CHOICES:
         per = PER_PAGE
-    pages = max(1, -(-len(review.groups) // per))
+    show = request.query_params.get("show", "all")
+    if show not in SHOW:
+        show = "all"
+    listed = review.groups
+    if show in ("exact", "similar"):
+        listed = tuple(g for g in listed if g.kind.value == show)
+    elif show == "changed":
+        listed = tuple(g for g in listed if g.group_id in draft)
+    pages = max(1, -(-len(listed) // per))
     page = min(max(1, _int(request.query_params.get("page"), 1)), pages)
-    shown = review.groups[(page - 1) * per : page * per]
+    shown = listed[(page - 1) * per : page * per]
     groups = [_group_view(web, review, g, draft) for g in shown]
     t = totals(review, draft)
     kinds = {k: sum(g.kind is k for g in review.groups) for k in (Kind.EXACT, Kind.SIMILAR)}
@@ -258,6 +267,8 @@ def _review_page(request: Request, web: Web, ref: str):
         page=page,
         pages=pages,
         per=per,
+        show=show,
+        shown_count=len(listed),
         first=(page - 1) * per + 1,
         totals=t,
         exact=kinds[Kind.EXACT],
