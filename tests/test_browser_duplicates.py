@@ -1,0 +1,130 @@
+"""The Duplicates page in a real browser (Debian's Chromium): the suggested keeper
+pre-selected, keep/drop by keyboard and mouse, a group never left with nothing kept,
+the review saved as a report whose keep column says what was decided."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_web_duplicates import JOBS_READY, real_inputs, real_report
+from web import TOKEN, live_server, screenshot
+
+from photoorganiser.duplicates.report import read_report
+
+
+def card(page, group: int, number: int):
+    return page.locator(f"#group-{group} .dup[data-number='{number}']")
+
+
+def wait_state(page, group: int, number: int, state: str) -> None:
+    page.wait_for_selector(f"#group-{group} .dup[data-number='{number}'].{state}")
+
+
+def test_review_by_keyboard_and_save(tmp_path: Path, page) -> None:
+    lib, inputs, report = real_report(tmp_path)
+    a, b, small = inputs / "a" / "IMG_1.jpg", inputs / "b" / "IMG_1.jpg", inputs / "b" / "small.jpg"
+    with live_server(lib) as address:
+        base = address.split("/?")[0]
+        page.goto(f"{base}/duplicates?report=0%3Adups.csv&token={TOKEN}")
+        # the suggested keeper pre-selected, its reason shown; group 1 has the focus
+        assert page.locator("#group-1").get_attribute("class").split().count("focus") == 1
+        assert "keep" in card(page, 1, 1).get_attribute("class").split()
+        assert "suggested" in card(page, 1, 1).get_attribute("class").split()
+        assert "drop" in card(page, 1, 2).get_attribute("class").split()
+        assert "keep: highest resolution" in page.locator("#group-2 header").inner_text()
+
+        page.keyboard.press("2")  # keep the copy in b too
+        wait_state(page, 1, 2, "keep")
+        page.keyboard.press("1")  # then drop the one in a
+        wait_state(page, 1, 1, "drop")
+        assert "changed" in page.locator("#group-1").get_attribute("class").split()
+
+        page.keyboard.press("j")
+        page.wait_for_selector("#group-2.focus")
+        page.keyboard.press("1")  # the only file kept: refused, and said
+        page.wait_for_selector("#group-2 .groupmsg:has-text('no file kept')")
+        assert "keep" in card(page, 2, 1).get_attribute("class").split()
+        # the same file, kept here and dropped in group 1: warned
+        warned = page.locator("#group-2 .dup[data-number='1'] .other.warn")
+        assert warned.inner_text() == "also in group 1: drop"
+
+        card(page, 2, 2).locator(".name").click()  # a click keeps the small one
+        wait_state(page, 2, 2, "keep")
+        page.keyboard.press("x")  # all but the keeper dropped
+        wait_state(page, 2, 2, "drop")
+        page.keyboard.press("Enter")  # accept the suggestion
+        page.keyboard.press("k")
+        page.wait_for_selector("#group-1.focus")
+        assert page.locator("#dup-dropped").inner_text() == "2"
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, "duplicates")
+
+        page.keyboard.press("s")
+        page.wait_for_selector("#dup-result:has-text('Saved the reviewed report')")
+        command = page.locator("#dup-result code").inner_text()
+        assert command.startswith("photoorganiser dedupe ") and "--quarantine" in command
+
+        page.reload()  # the decisions are kept
+        wait_state(page, 1, 1, "drop")
+        wait_state(page, 1, 2, "keep")
+
+        if not JOBS_READY:  # no job queue yet: the page says dedupe could not start
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.click("#dup-run")
+            page.wait_for_selector("#toast.error:has-text('Could not start dedupe')")
+        assert page.errors == []
+
+    saved = sorted(report.parent.glob("dups-reviewed-*.csv"))
+    assert saved, "no reviewed report"
+    keep = {(r.group_id, r.path): r.keep for r in read_report(saved[0])}
+    assert keep == {
+        (1, str(a)): False,
+        (1, str(b)): True,
+        (2, str(a)): True,
+        (2, str(small)): False,
+    }
+
+
+def test_pages_and_the_list_of_reports(tmp_path: Path, page) -> None:
+    from test_web_duplicates import many_groups
+
+    lib = tmp_path / "lib"
+    many_groups(lib, 45)
+    with live_server(lib) as address:
+        base = address.split("/?")[0]
+        page.goto(f"{base}/duplicates?token={TOKEN}")
+        assert "45" in page.locator("#dup-reports").inner_text()
+        screenshot(page, "duplicates-list")
+        page.click("text=review")
+        page.wait_for_selector("#group-1.focus")
+        page.keyboard.press("n")
+        page.wait_for_selector("#group-21.focus")
+        page.keyboard.press("p")  # back: the last group of the page has the focus
+        page.wait_for_selector("#group-20.focus")
+        page.keyboard.press("a")  # accept moves on, no change
+        page.wait_for_selector("#group-20.focus")
+        assert page.locator("#dup-changed").inner_text() == "0"
+        assert "3 files could not be read" in page.locator("#unreadable summary").inner_text()
+        assert page.errors == []
+
+
+@pytest.mark.skipif(not JOBS_READY, reason="the job queue (web/jobs.py Jobs.submit) is not merged")
+def test_search_then_quarantine_the_rest_as_jobs(tmp_path: Path, page) -> None:
+    lib, inputs = real_inputs(tmp_path)
+    b, small = inputs / "b" / "IMG_1.jpg", inputs / "b" / "small.jpg"
+    quarantine = tmp_path / "q"
+    with live_server(lib) as address:
+        base = address.split("/?")[0]
+        page.goto(f"{base}/duplicates?token={TOKEN}")
+        page.fill("#dup-inputs", str(inputs))
+        page.click("text=Start the search")
+        page.wait_for_selector("#group-1.focus", timeout=60_000)  # the search's report opened
+        assert "report=0%3Afind-duplicates-" in page.url
+        page.fill("#dup-quarantine", str(quarantine))
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#dup-run")
+        page.wait_for_selector("#toast:has-text('Quarantine done')", timeout=60_000)
+        assert page.errors == []
+    assert not b.exists() and not small.exists() and (inputs / "a" / "IMG_1.jpg").is_file()
+    assert sorted(p.name for p in quarantine.rglob("*.jpg")) == ["IMG_1.jpg", "small.jpg"]
