@@ -58,6 +58,17 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,99}$")
 STOP_CODES = {128 + signal.SIGINT, 128 + signal.SIGTERM, 128 + signal.SIGHUP}
 EXIT_OK, EXIT_FILE_ERRORS = 0, 1  # cli.py's statuses (web does not import cli)
 FINISHED = ("done", "failed", "cancelled")
+STATE_KEYS = (  # what a record's file says of a job's state (its progress is in memory)
+    "status",
+    "started",
+    "finished",
+    "exit_code",
+    "error",
+    "pid",
+    "pid_start",
+    "cancel_requested",
+    "cancel_sent",
+)
 
 
 class JobRequestError(Exception):
@@ -469,12 +480,31 @@ class Jobs:
         with self._lock:
             self._load()
             jobs = sorted(self._jobs.values(), key=_order, reverse=True)
-            return [self._view(j) for j in jobs]
+            return [self._view(self._current(j)) for j in jobs]
 
     def get(self, job_id: str) -> dict | None:
         with self._lock:
             job = self._find(job_id)
-            return None if job is None else self._view(job)
+            return None if job is None else self._view(self._current(job))
+
+    def _current(self, job: dict) -> dict:
+        """A job as it is now. The serve that runs the jobs knows; another serve on the
+        library (its jobs run by the first) reads the record and the progress again."""
+        if self._runner_fd is None and job["status"] not in FINISHED:
+            self._sync_from_disk(job)
+            if job["status"] == "running":
+                self._read_progress(job)
+        return job
+
+    def _sync_from_disk(self, job: dict) -> None:
+        """The record's state as written (every change of it is written at once, so the
+        file is never behind this serve's copy; it is ahead when another serve ran it)."""
+        disk = read_json(self._path(job["id"], ".json"))
+        if disk is None or disk.get("id") != job["id"]:
+            return
+        for key in STATE_KEYS:
+            if key in disk:
+                job[key] = disk[key]
 
     def _find(self, job_id: str) -> dict | None:
         if not ID_PATTERN.match(job_id):
@@ -513,6 +543,7 @@ class Jobs:
             job = self._find(job_id)
             if job is None:
                 raise JobRequestError(404, f"no such job: {job_id}")
+            self._sync_from_disk(job)
             if job["status"] in FINISHED:
                 raise JobRequestError(409, f"the job is {job['status']} already")
             job["cancel_requested"] = True
@@ -585,9 +616,13 @@ class Jobs:
             self._follow(job)
         if any(j["status"] == "running" for j in self._jobs.values()):
             return
-        queued = sorted((j for j in self._jobs.values() if j["status"] == "queued"), key=_order)
-        if queued and not self._stopping.is_set():
-            self._launch(queued[0])
+        for job in sorted((j for j in self._jobs.values() if j["status"] == "queued"), key=_order):
+            if self._stopping.is_set():
+                return
+            self._sync_from_disk(job)  # cancelled by another serve on the library?
+            if job["status"] == "queued":
+                self._launch(job)
+                return
 
     def _launch(self, job: dict) -> None:
         job_id = job["id"]
@@ -635,6 +670,7 @@ class Jobs:
     def _follow(self, job: dict) -> None:
         """Look at a running job: its progress, a cancel to pass on, its end."""
         job_id = job["id"]
+        self._sync_from_disk(job)
         run = read_json(self._path(job_id, ".run.json")) or {}
         if job["cancel_requested"] and not job["cancel_sent"]:
             self._send_cancel(job, run)
