@@ -252,7 +252,12 @@ def test_bad_requests_are_refused_before_anything_is_queued(tmp_path: Path) -> N
             r = c.post("/api/jobs", json=body)
             assert r.status_code == status, (body, r.status_code, r.text)
             assert set(r.json()) == {"error"} and "\n" not in r.json()["error"], r.text
-        for body in (b"not json", b"[1, 2]", b'"sync"'):
+        for body in (
+            b"not json",
+            b"[1, 2]",
+            b'"sync"',
+            b'{"command": "import", "inputs": ["/x"], "settle": NaN}',
+        ):
             r = c.post("/api/jobs", content=body, headers={"content-type": "application/json"})
             assert r.status_code == 400 and "error" in r.json()
         assert c.get("/api/jobs").json() == []

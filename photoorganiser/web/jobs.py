@@ -27,6 +27,7 @@ import contextlib
 import errno
 import fcntl
 import logging
+import math
 import os
 import re
 import secrets
@@ -232,7 +233,7 @@ def _check(name: str, option: Option, value: object) -> object:
         return value
     if kind in (Kind.INT, Kind.NUMBER):
         ok = int if kind is Kind.INT else (int, float)
-        if isinstance(value, bool) or not isinstance(value, ok):
+        if isinstance(value, bool) or not isinstance(value, ok) or not math.isfinite(value):
             raise wrong
         if option.minimum is not None and value < option.minimum:
             raise JobRequestError(400, f"{name}: at least {option.minimum:g}")
@@ -423,7 +424,7 @@ class Jobs:
             if job_id in self._jobs:
                 continue
             job = read_json(self._path(job_id, ".json"))
-            if job is not None and job.get("id") == job_id and job.get("command") in COMMANDS:
+            if _valid(job, job_id):
                 self._jobs[job_id] = job
 
     # -- what the routes ask ---------------------------------------------------------
@@ -515,7 +516,7 @@ class Jobs:
 
     def _view(self, job: dict) -> dict:
         view = {k: v for k, v in job.items() if k not in ("args", "pid_start", "created_ts")}
-        view["report_exists"] = os.path.isfile(text_path(job["report_path"]))
+        view["report_exists"] = _regular(job["report_path"])
         return view
 
     def report_path(self, job_id: str) -> Path | None:
@@ -524,8 +525,8 @@ class Jobs:
             job = self._find(job_id)
         if job is None:
             raise JobRequestError(404, f"no such job: {job_id}")
-        try:
-            return self.access.readable(job["report_path"])
+        try:  # only in the library's report folder, where the job writes it
+            return self.access.readable(job["report_path"], [self.state / "reports"])
         except Refused:
             return None
 
@@ -553,7 +554,10 @@ class Jobs:
                 job["error"] = "cancelled before it started"
             else:
                 self._send_cancel(job)
-            self._save(job)
+            try:
+                self._save(job)
+            except (OSError, UnsafeStateFile) as exc:
+                raise JobRequestError(500, f"cannot record the job: {exc}") from None
             self._wake.notify_all()
             return self._view(job)
 
@@ -729,7 +733,7 @@ class Jobs:
             return
         code = _exit_code(code)
         job["exit_code"] = code
-        has_report = os.path.isfile(text_path(job["report_path"]))
+        has_report = _regular(job["report_path"])
         if code in STOP_CODES:
             name = {130: "Ctrl-C", 143: "SIGTERM", 129: "SIGHUP"}[code]
             if job["cancel_requested"]:
@@ -763,6 +767,27 @@ class Jobs:
         lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines()]
         lines = [line for line in lines if line]
         return lines[-1][:500] if lines else None
+
+
+def _valid(job: dict | None, job_id: str) -> bool:
+    """A job record as serve writes it (anything else in the folder is left alone)."""
+    return (
+        job is not None
+        and job.get("id") == job_id
+        and job.get("command") in COMMANDS
+        and job.get("status") in ("queued", "running", *FINISHED)
+        and isinstance(job.get("args"), list)
+        and all(isinstance(a, str) for a in job["args"])
+        and isinstance(job.get("report_path"), str)
+        and all(key in job for key in STATE_KEYS)
+    )
+
+
+def _regular(path_text_: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(text_path(path_text_)).st_mode)
+    except OSError:
+        return False
 
 
 def _order(job: dict) -> tuple:
