@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient
 from web import TOKEN, client
 
 from photoorganiser.core.progress import SINK_ENV, Progress
+from photoorganiser.web.jobs import _eta
 
 FINISHED = ("done", "failed", "cancelled")
 DATE = "2021:06:07 08:09:10"
@@ -317,23 +319,20 @@ def test_cancel_a_queued_job_and_a_running_one(tmp_path: Path) -> None:
         assert c.get(f"/api/jobs/{queued}").json()["status"] == "cancelled"  # never started
         slow = submit(c, "import", inputs=[str(inbox)], dryrun=False, copy=True, workers=1)
         after = submit(c, "sync", workers=1)
-        # cancel once it copies (copies are flushed and read back: a few ms each)
+        # cancel as soon as it has copied one file
         wait(c, slow, until=("running",))
         deadline = time.monotonic() + 20
-        while True:
-            job = c.get(f"/api/jobs/{slow}").json()
-            assert job["status"] == "running" and time.monotonic() < deadline, job
+        while not [p for p in media_files(lib) if "po-tmp" not in p.name]:
+            assert time.monotonic() < deadline, c.get(f"/api/jobs/{slow}").json()
             # one at a time: the second job waits for the first
             assert c.get(f"/api/jobs/{after}").json()["status"] == "queued"
-            if job["stage"] == "copy" and job["done"]:
-                break
-            time.sleep(0.02)
-        assert job["total"] == 250 and job["eta_s"] is not None
+            time.sleep(0.002)
         r = c.delete(f"/api/jobs/{slow}")
         assert r.status_code == 202 and r.json()["cancel_requested"]
         job = wait(c, slow)
         assert job["status"] == "cancelled", job
         assert job["exit_code"] == 130 and job["report_exists"]
+        assert job["stage"] == "copy" and job["total"] == 250 and job["done"] < 250
         assert c.delete(f"/api/jobs/{slow}").status_code == 409
         second = wait(c, after)
         assert second["status"] == "done" and second["started"] >= job["finished"]
@@ -351,19 +350,36 @@ def test_cancel_a_queued_job_and_a_running_one(tmp_path: Path) -> None:
         assert not [p for p in lib.rglob("*") if "po-tmp" in p.name]
 
 
+def _run_record(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
 def test_jobs_outlive_serve_and_are_listed_after_a_restart(tmp_path: Path) -> None:
     lib, inbox = tmp_path / "lib", tmp_path / "inbox"
+    jobs = lib / ".photoorganiser" / "jobs"
     lib.mkdir()
-    photos(inbox, 150, size=(16, 16))
+    photos(inbox, 20, size=(16, 16))
     with client(lib) as c:
         first = run(c, "sync")
         running = submit(c, "import", inputs=[str(inbox)], dryrun=False, copy=True, workers=1)
         wait(c, running, until=("running",))
-    # serve stopped with a job running; another serve, with jobs off, queues one
-    with client(lib, start_jobs=False) as c:
-        assert c.get(f"/api/jobs/{running}").json()["status"] == "running"
-        queued = submit(c, "sync")
-        lost = submit(c, "sync")
+        # the command is held still while serve restarts (so it is surely running then)
+        deadline = time.monotonic() + 10
+        while (child := _run_record(jobs / f"{running}.run.json").get("child")) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(child, signal.SIGSTOP)
+    try:
+        # serve stopped with a job running; another serve, with jobs off, queues one
+        with client(lib, start_jobs=False) as c:
+            assert c.get(f"/api/jobs/{running}").json()["status"] == "running"
+            queued = submit(c, "sync")
+            lost = submit(c, "sync")
+    finally:
+        os.kill(child, signal.SIGCONT)
     # a job left "running" whose processes are gone (the machine stopped)
     record = lib / ".photoorganiser" / "jobs" / f"{lost}.json"
     data = json.loads(record.read_text())
@@ -377,7 +393,7 @@ def test_jobs_outlive_serve_and_are_listed_after_a_restart(tmp_path: Path) -> No
         assert set(listed) == {first["id"], running, queued, lost}
         job = wait(c, running)
         assert job["status"] == "done" and job["exit_code"] == 0, job
-        assert len(media_files(lib)) == 150
+        assert len(media_files(lib)) == 20
         assert wait(c, queued)["status"] == "done"
         failed = wait(c, lost)
         assert failed["status"] == "failed" and "stopped during the job" in failed["error"]
@@ -407,3 +423,12 @@ def test_progress_writes_its_stage_to_the_file_named_by_the_environment(
         "started": 0,
     }
     assert os.listdir(tmp_path) == ["progress.json"]  # no temporary file left
+
+
+def test_eta_is_the_rest_of_the_stage_at_its_rate_so_far() -> None:
+    now = time.time()
+    assert _eta(None, None, None) is None
+    assert _eta(0, 100, now - 5) is None  # no rate yet
+    assert _eta(10, None, now - 5) is None  # no total
+    assert 40 < _eta(10, 100, now - 5) <= 45  # 10 in 5 s: 90 more in 45 s
+    assert _eta(100, 100, now - 5) == 0.0

@@ -722,6 +722,7 @@ class Jobs:
         job["eta_s"] = _eta(job["done"], job["total"], started)
 
     def _finish(self, job: dict, code: object) -> None:
+        self._read_progress(job)  # where the command was when it ended
         job["finished"] = _now()
         job["eta_s"] = None
         if not isinstance(code, int):
