@@ -580,6 +580,9 @@ class Jobs:
         if self._runner_fd is not None:
             os.close(self._runner_fd)  # releases the flock
             self._runner_fd = None
+        with self._lock, _DETACHED_LOCK:  # jobs running go on; reaped when they end
+            _DETACHED.extend(self._procs.values())
+            self._procs.clear()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -612,6 +615,8 @@ class Jobs:
         return True
 
     def _tick(self) -> None:
+        with _DETACHED_LOCK:
+            _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]
         if not self._hold_runner():
             return
         self._load()
@@ -768,6 +773,12 @@ class Jobs:
         lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines()]
         lines = [line for line in lines if line]
         return lines[-1][:500] if lines else None
+
+
+# The wrappers a stopped Jobs started, still running: kept here so that they are reaped
+# (not left as zombies, nor warned about) when they end, by any Jobs of this process.
+_DETACHED: list[subprocess.Popen] = []
+_DETACHED_LOCK = threading.Lock()
 
 
 def _valid(job: dict | None, job_id: str) -> bool:
