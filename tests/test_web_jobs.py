@@ -168,6 +168,11 @@ def test_find_duplicates_then_dedupe_into_quarantine(tmp_path: Path) -> None:
         assert [r["status"] for r in rows_of(c, done) if r["path"] == str(copy)] == ["done"]
         assert f"--report={lib}/.photoorganiser/reports/dedupe-{done['id']}.csv" in done["argv"]
 
+        # and undone: the quarantined copy goes back (a dedupe's undo takes no library)
+        back = run(c, "undo", quarantine=str(quarantine))
+        assert not [a for a in back["argv"] if a.startswith("--output")]
+        assert copy.read_bytes() == original.read_bytes()
+
         # a JSON find-duplicates report is served as written
         as_json = run(c, "find-duplicates", inputs=[str(pics)], format="json", workers=1)
         r = c.get(f"/api/jobs/{as_json['id']}/report")
