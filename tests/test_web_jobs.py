@@ -190,6 +190,11 @@ def test_a_failing_command_says_its_one_line(tmp_path: Path) -> None:
         assert job["status"] == "failed" and job["exit_code"] == 2
         assert "error" in job["error"] and "\n" not in job["error"]
         assert "error" in c.get(f"/api/jobs/{job['id']}/log").text
+        # a job that cannot be started at all fails with the reason
+        c.app.state.web.jobs._python = str(tmp_path / "no-python")
+        job = wait(c, submit(c, "sync"))
+        assert job["status"] == "failed" and "cannot start the job" in job["error"]
+        assert job["exit_code"] is None
 
 
 def _duplicates_report(tmp_path: Path) -> Path:

@@ -696,7 +696,9 @@ class Jobs:
             return
         self._procs.pop(job_id, None)
         run = read_json(self._path(job_id, ".run.json")) or {}
-        self._finish(job, run.get("exit_code"))
+        self._finish(
+            job, run.get("exit_code"), wrapper_failed=proc is not None and "child" not in run
+        )
 
     def _send_cancel(self, job: dict, run: dict | None = None) -> None:
         """SIGINT to the wrapper, which passes it on to the command, once the command runs
@@ -726,15 +728,16 @@ class Jobs:
         job["total"] = total if isinstance(total, int) else None
         job["eta_s"] = _eta(job["done"], job["total"], started)
 
-    def _finish(self, job: dict, code: object) -> None:
+    def _finish(self, job: dict, code: object, *, wrapper_failed: bool = False) -> None:
         self._read_progress(job)  # where the command was when it ended
         job["finished"] = _now()
         job["eta_s"] = None
         if not isinstance(code, int):
-            job.update(
-                status="failed",
-                error="serve or the machine stopped during the job (see its log and report)",
-            )
+            if wrapper_failed:  # the command never started: the wrapper says why in the log
+                error = self._last_line(job["id"]) or "the job could not be started"
+            else:
+                error = "serve or the machine stopped during the job (see its log and report)"
+            job.update(status="failed", error=error)
             self._save(job)
             return
         code = _exit_code(code)
