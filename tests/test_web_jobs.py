@@ -273,6 +273,10 @@ def test_bad_requests_are_refused_before_anything_is_queued(tmp_path: Path) -> N
             r = c.post("/api/jobs", content=body, headers={"content-type": "application/json"})
             assert r.status_code == 400 and "error" in r.json()
         assert c.get("/api/jobs").json() == []
+        described = c.get("/api/commands").json()
+        assert set(described) == {"import", "apply", "find-duplicates", "dedupe", "sync", "undo"}
+        assert "required" in described["import"]["fields"]["inputs"]
+        assert "default true" in described["import"]["fields"]["dryrun"]
         assert not (lib / ".photoorganiser" / "jobs").exists() or not [
             p for p in (lib / ".photoorganiser" / "jobs").iterdir() if p.suffix == ".json"
         ]

@@ -7,6 +7,7 @@
 - `GET /api/jobs/{id}/report` -> the report file as written (404 while there is none);
   `?format=json` gives a CSV report's rows as JSON objects
 - `GET /api/jobs/{id}/log` -> the end of the command's output (text)
+- `GET /api/commands` -> the options each command takes, and what each must be
 - `DELETE /api/jobs/{id}` cancels: a queued job at once, a running one as Ctrl-C
   stops it; a finished job: 409
 """
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from ..core.reportfile import header_fields, read_rows
 from .context import web_of
-from .jobs import JobRequestError
+from .jobs import JobRequestError, describe_commands
 
 LOG_TAIL = 64 * 1024
 
@@ -109,7 +110,13 @@ async def job_log(request: Request) -> Response:
     return PlainTextResponse(text)
 
 
+async def commands(request: Request) -> Response:
+    """What each command takes: {command: {field: what it must be}} (and what is required)."""
+    return JSON(describe_commands())
+
+
 routes = [
+    Route("/api/commands", commands, methods=["GET"]),
     Route("/api/jobs", submit, methods=["POST"]),
     Route("/api/jobs", list_jobs, methods=["GET"]),
     Route("/api/jobs/{id}", one_job, methods=["GET"]),

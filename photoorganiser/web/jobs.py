@@ -210,6 +210,26 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 
 
+def describe_commands() -> dict[str, dict]:
+    """The table as JSON: for each command, each field and what it must be."""
+    described = {}
+    for command, spec in COMMANDS.items():
+        fields = {}
+        for name, option in spec.options.items():
+            what = option.kind.value
+            if option.kind is Kind.CHOICE:
+                what = f"one of {', '.join(option.choices)}"
+            if option.minimum is not None:
+                what += f", at least {option.minimum:g}"
+            fields[name] = what + (" (required)" if option.required else "")
+        if spec.default_dryrun:
+            fields["dryrun"] += " (default true: a dry run unless false)"
+        described[command] = {"fields": fields}
+        if spec.one_of:
+            described[command]["exactly_one_of"] = list(spec.one_of)
+    return described
+
+
 def _absolute(name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise JobRequestError(400, f"{name}: expected {Kind.PATH.value}")
