@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from test_web_duplicates import JOBS_READY, real_inputs, real_report
+from test_web_duplicates import real_inputs, real_report
 from web import TOKEN, live_server, screenshot
 
 from photoorganiser.duplicates.report import read_report
@@ -69,10 +68,6 @@ def test_review_by_keyboard_and_save(tmp_path: Path, page) -> None:
         wait_state(page, 1, 1, "drop")
         wait_state(page, 1, 2, "keep")
 
-        if not JOBS_READY:  # no job queue yet: the page says dedupe could not start
-            page.once("dialog", lambda dialog: dialog.accept())
-            page.click("#dup-run")
-            page.wait_for_selector("#toast.error:has-text('Could not start dedupe')")
         assert page.errors == []
 
     saved = sorted(report.parent.glob("dups-reviewed-*.csv"))
@@ -109,7 +104,6 @@ def test_pages_and_the_list_of_reports(tmp_path: Path, page) -> None:
         assert page.errors == []
 
 
-@pytest.mark.skipif(not JOBS_READY, reason="the job queue (web/jobs.py Jobs.submit) is not merged")
 def test_search_then_quarantine_the_rest_as_jobs(tmp_path: Path, page) -> None:
     lib, inputs = real_inputs(tmp_path)
     b, small = inputs / "b" / "IMG_1.jpg", inputs / "b" / "small.jpg"

@@ -12,7 +12,6 @@ from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from media import exif_bytes
 from PIL import Image, ImageDraw, ImageFilter
 from web import client
@@ -23,7 +22,6 @@ from photoorganiser.core.textsafe import path_text
 from photoorganiser.duplicates import review as dupreview
 from photoorganiser.duplicates.report import ReportFormat, ReportRow, read_report, write_report
 from photoorganiser.duplicates.values import Kind
-from photoorganiser.web import jobs as webjobs
 
 REF = "0:dups.csv"
 
@@ -355,10 +353,6 @@ def test_drafts_are_never_written_through_a_link(tmp_path: Path) -> None:
     assert list(elsewhere.iterdir()) == []
 
 
-JOBS_READY = hasattr(webjobs.Jobs, "submit")
-
-
-@pytest.mark.skipif(not JOBS_READY, reason="the job queue (web/jobs.py Jobs.submit) is not merged")
 def test_quarantine_the_rest_runs_dedupe_as_a_job(tmp_path: Path) -> None:
     lib, inputs, _ = real_report(tmp_path)
     b = inputs / "b" / "IMG_1.jpg"
