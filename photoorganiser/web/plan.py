@@ -259,6 +259,21 @@ def _thumb(web: Web, r: ReportRow) -> str:
     return f"/thumb/{quote(r.hash)}?{query}"
 
 
+def _short(data: PlanData, text: str) -> str:
+    """A path of the report shown short: relative to the library, or from its input
+    folder's name (`inbox/old/IMG_1.jpg`); the whole path otherwise."""
+    if not text:
+        return ""
+    header = data.review.header
+    if header.library and text.startswith(header.library.rstrip("/") + "/"):
+        return text[len(header.library.rstrip("/")) + 1 :]
+    for given in header.inputs:
+        root = PurePosixPath(given)
+        if text.startswith(str(root).rstrip("/") + "/"):
+            return f"{root.name}/{text[len(str(root).rstrip('/')) + 1 :]}"
+    return text
+
+
 def _row(web: Web, data: PlanData, i: int) -> dict:
     r = data.rows[i]
     review = data.review
@@ -267,7 +282,7 @@ def _row(web: Web, data: PlanData, i: int) -> dict:
         "i": i,
         "source": r.source,
         "name": source.name,
-        "folder": str(source.parent),
+        "folder": str(PurePosixPath(_short(data, r.source)).parent),
         "hash": r.hash,
         "thumb": _thumb(web, r),
         "action": data.action[i],
@@ -277,9 +292,10 @@ def _row(web: Web, data: PlanData, i: int) -> dict:
         "follower": i in review.leader_of,
         "destination": review.destination(i) if review.tickable(i) else "",
         "planned": review.planned[i],
-        "other": r.duplicate_of or (r.destination if not review.tickable(i) else ""),
+        "other": _short(data, r.duplicate_of or (r.destination if not review.tickable(i) else "")),
         "edited": review.edited(i),
-        "captured": r.captured_at.replace("T", " "),
+        "captured_day": r.captured_at[:10],
+        "captured_time": r.captured_at[11:],
         "date": DATE_LABELS.get(r.date_source, r.date_source) if r.date_source else "",
         "camera": "" if data.camera[i] == NONE else data.camera[i],
         "why": WHY_LABELS.get(r.why, r.why),
