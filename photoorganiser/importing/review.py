@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from ..core.reportfile import ReportHeader, read_rows, report_columns
+from ..core.reportfile import HEADER_MARK, ReportHeader, read_rows
 from ..core.textsafe import csv_cell, path_text, text_path
 from .paths import sanitise_component
 from .report import ReportRow
@@ -133,6 +133,7 @@ class Review:
             s: d for s, d in (edits or {}).items() if s in self.index and isinstance(d, str)
         }
         self._taken: Counter[str] | None = None
+        self._states: dict[int, str] | None = None
 
     # --- the state of a row ---------------------------------------------------------------
 
@@ -167,14 +168,26 @@ class Review:
     def edited(self, i: int) -> bool:
         return self.tickable(i) and self.destination(i) != self.planned[i]
 
+    def states(self) -> dict[int, str]:
+        """Each planned transfer's state: 'ticked', 'edited' (ticked, another name) or
+        'left-alone'; kept until the next decision."""
+        if self._states is None:
+            states = {}
+            for i in self.index.values():
+                if not self.ticked(i):
+                    states[i] = "left-alone"
+                else:
+                    states[i] = "edited" if self.edited(i) else "ticked"
+            self._states = states
+        return self._states
+
     def counts(self) -> dict[str, int]:
-        transfers = [i for i in self.index.values()]
-        ticked = sum(self.ticked(i) for i in transfers)
+        states = Counter(self.states().values())
         return {
-            "transfers": len(transfers),
-            "ticked": ticked,
-            "left_alone": len(transfers) - ticked,
-            "edited": sum(self.ticked(i) and self.edited(i) for i in transfers),
+            "transfers": len(self.index),
+            "ticked": states["ticked"] + states["edited"],
+            "left_alone": states["left-alone"],
+            "edited": states["edited"],
         }
 
     # --- decisions --------------------------------------------------------------------------
@@ -188,6 +201,7 @@ class Review:
 
     def _changed(self) -> None:
         self._taken = None
+        self._states = None
 
     def group(self, i: int) -> list[int]:
         """The row and the rows that travel with it (their followers too)."""
@@ -428,7 +442,7 @@ def write_reviewed(
         if problems:
             raise ReviewRefused("; ".join(problems[:3]))
         header, rows = read_rows(report)
-        columns = report_columns(report)
+        columns = _columns(report)
         if (
             header is None
             or len(rows) != len(review.rows)
@@ -468,6 +482,15 @@ def write_reviewed(
             except FileExistsError:
                 continue
         raise ReviewRefused("no free name for the reviewed plan")
+
+
+def _columns(path: Path) -> list[str]:
+    """A report's column names: its first row after the header line."""
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        for row in csv.reader(f):
+            if row and row[0] != HEADER_MARK:
+                return row
+    return []
 
 
 def _encode(rows: Iterable[Sequence[str]]) -> bytes:

@@ -142,12 +142,7 @@ class PlanData:
         return self.review.rows  # type: ignore[return-value]
 
     def state(self, i: int) -> str:
-        r = self.review
-        if not r.tickable(i):
-            return ""
-        if not r.ticked(i):
-            return "left-alone"
-        return "edited" if r.edited(i) else "ticked"
+        return self.review.states().get(i, "")
 
     def text(self, i: int) -> str:
         if self.search is None:
@@ -243,7 +238,7 @@ def _facet(data: PlanData, name: str, labels) -> list[dict]:
 
 
 def _state_facet(data: PlanData) -> list[dict]:
-    counts = Counter(data.state(i) for i in data.review.index.values())
+    counts = Counter(data.review.states().values())
     return [
         {"value": v, "label": STATE_LABELS[v], "count": counts[v]}
         for v in ("ticked", "left-alone", "edited")
