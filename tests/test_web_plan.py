@@ -20,8 +20,11 @@ from photoorganiser.core.reportfile import ReportHeader, ReportWriter, read_head
 from photoorganiser.importing.report import COLUMNS, read_report
 from photoorganiser.importing.review import destination_problem
 from photoorganiser.runs import apply as apply_module
+from photoorganiser.web import api as web_api
 
 MTIME = datetime(2019, 3, 4, 5, 6, 7).timestamp()
+# The job API is built at the same time as this page (web/jobs.py, web/api.py).
+JOB_API = any(getattr(r, "path", "") == "/api/jobs" for r in web_api.routes)
 
 
 def make_inbox(root: Path) -> Path:
@@ -373,11 +376,7 @@ def test_only_import_dry_runs_are_reviewed_here(tmp_path: Path) -> None:
         assert r.status_code == 404
 
 
-@pytest.mark.skipif(
-    not any(getattr(r, "path", "") == "/api/jobs" for r in __import__(
-        "photoorganiser.web.api", fromlist=["routes"]).routes),
-    reason="the job API (web/api.py) is not there yet",
-)  # fmt: skip
+@pytest.mark.skipif(not JOB_API, reason="the job API (web/api.py) is not there yet")
 def test_apply_as_a_job(tmp_path: Path) -> None:
     inbox, lib, report = dry_run(tmp_path)
     rows = rows_by_name(report)
