@@ -285,6 +285,8 @@ def test_a_review_with_a_collision_is_not_saved(tmp_path: Path) -> None:
         # ... and scan cannot be ticked again while that is so
         answer = decide(c, report, {"source": scan.source, "ticked": True}, status=409)
         assert "now another file's destination" in answer["error"]
+        r = c.post("/plan/decisions", json={"report": ref_of(report), "bulk": {"ticked": True}})
+        assert r.json()["changed"] == 0 and r.json()["counts"]["left_alone"] == 1
         r = c.post("/plan/save", json={"report": ref_of(report)})
         assert r.status_code == 200
 

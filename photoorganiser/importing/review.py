@@ -282,18 +282,33 @@ class Review:
     def set_many(self, indices: Iterable[int], ticked: bool) -> int:
         """Tick or untick every tickable row of `indices` (a filter's rows); how many rows
         changed (their followers too). A row that cannot be ticked again (its name now
-        taken, or its photo left alone) stays as it is."""
+        taken, or its photo left alone) stays as it is. One pass: the names taken are
+        counted once and kept up to date as rows are ticked."""
         changed = 0
         with self.lock:
+            taken = Counter(self._taken_names()) if ticked else Counter()
             for i in indices:
                 if not self.tickable(i) or self.ticked(i) == ticked:
                     continue
-                before = {j: self.ticked(j) for j in self.group(i)}
-                try:
-                    self.set_ticked(self.rows[i].source, ticked)
-                except ReviewRefused:
-                    continue
-                changed += sum(self.ticked(j) != was for j, was in before.items())
+                source = self.rows[i].source
+                group = self.group(i)
+                before = {j: self.ticked(j) for j in group}
+                if not ticked:
+                    self.unticked.add(source)
+                else:
+                    lead = self.leader_of.get(i)
+                    if source not in self.unticked or (lead is not None and not self.ticked(lead)):
+                        continue
+                    names = [_key(self.destination(j)) for j in group if not before[j]]
+                    if any(taken[n] for n in names):
+                        continue
+                    self.unticked.discard(source)
+                    for j in group:
+                        if not before[j] and self.ticked(j):
+                            taken[_key(self.destination(j))] += 1
+                now = [self.ticked(j) != was for j, was in before.items()]
+                changed += sum(now)
+            self._changed()
         return changed
 
     def problems(self) -> list[str]:
