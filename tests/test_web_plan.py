@@ -397,3 +397,27 @@ def test_apply_as_a_job(tmp_path: Path) -> None:
         assert job["status"] == "done", job
     assert Path(rows["IMG_0001.jpg"].destination).is_file()
     assert (inbox / "scan.jpg").is_file()
+
+
+def test_a_name_that_is_not_utf8_is_reviewed_by_its_report_text(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    odd = os.fsdecode(b"caf\xe9.jpg")
+    make_jpeg(inbox / odd, datetime(2018, 5, 6, 7, 8, 9), seed=5)
+    make_jpeg(inbox / "plain.jpg", datetime(2018, 5, 6, 7, 8, 10), seed=6)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    reports = lib / ".photoorganiser" / "reports"
+    assert cli.main(["import", "--input", str(inbox), "--output", str(lib), "--dryrun",
+                     "--quiet", "--report-dir", str(reports)]) == 0  # fmt: skip
+    (report,) = reports.glob("import-*.csv")
+    (row,) = [r for r in read_report(report) if "\\xe9" in r.source]
+    with client(lib) as c:
+        page = c.get("/plan", params={"report": ref_of(report)}).text
+        at = page.index(f'data-source="{row.source}"')
+        src = re.search(r'<img class="thumb"[^>]* src="([^"]+)"', page[at:]).group(1)
+        assert "caf%5Cxe9.jpg" in src  # the report's own text for the name
+        assert c.get(src.replace("&amp;", "&")).status_code == 200
+        decide(c, report, {"source": row.source, "destination": "2018/cafe.jpg"})
+        saved = c.post("/plan/save", json={"report": ref_of(report)}).json()
+    assert applied(tmp_path, lib, reports / saved["name"]) == 0
+    assert (lib / "2018" / "cafe.jpg").is_file() and not (inbox / odd).exists()

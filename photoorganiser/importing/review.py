@@ -413,7 +413,7 @@ def read_draft(library: Path, report: Path) -> dict:
 
 def write_draft(library: Path, report: Path, draft: dict) -> None:
     """Keep the decisions: a temporary file in the reviews folder, flushed, renamed."""
-    data = json.dumps(draft, ensure_ascii=False, indent=1).encode("utf-8", "surrogateescape")
+    data = json.dumps(draft, ensure_ascii=True, indent=1).encode("ascii")
     dir_fd = _state_dir_fd(library, REVIEWS_DIR)
     name = draft_name(report)
     tmp = f".{name}.po-tmp-{os.getpid()}-{secrets.token_hex(3)}"

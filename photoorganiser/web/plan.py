@@ -399,18 +399,18 @@ def _decide(web: Web, data: PlanData, body: dict) -> JSONResponse:
     changes = body.get("changes", [])
     if not isinstance(changes, list):
         return _error("changes must be a list")
-    for change in changes:
+    for change in changes:  # checked whole before any is taken
         if not isinstance(change, dict) or not isinstance(change.get("source"), str):
             return _error("each change names a source")
+        if "destination" in change and not isinstance(change["destination"], str | None):
+            return _error("a destination is text")
+    for change in changes:
         source = change["source"]
         try:
             if "ticked" in change:
                 touched += review.set_ticked(source, bool(change["ticked"]))
             if "destination" in change:
-                dest = change["destination"]
-                if dest is not None and not isinstance(dest, str):
-                    return _error("a destination is text")
-                touched += review.set_destination(source, dest)
+                touched += review.set_destination(source, change["destination"])
             changed += 1
         except ReviewRefused as exc:
             refused.append({"source": source, "error": f"refused: {exc}"})
