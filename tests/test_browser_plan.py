@@ -107,7 +107,7 @@ def test_apply_from_the_page_runs_a_job(tmp_path: Path, page) -> None:
         ended = re.compile(r"^Appl(ied|y \w+)$")  # not "Applying" any more
         expect(page.locator("#job-title")).to_have_text(ended, timeout=60_000)
         assert page.locator("#job-title").inner_text() == "Applied"
-        assert page.locator("#job-outcome a").count() == 1
+        assert page.locator("#job-outcome a").count() == 2
         screenshot(page, "plan-applied")
         assert page.errors == []
     assert Path(rows["IMG_0001.jpg"].destination).is_file()

@@ -138,12 +138,22 @@
     if (tick) tick.addEventListener("change", () => decide({ source: tr.dataset.source, ticked: tick.checked }));
     if (dest) {
       dest.dataset.value = dest.value;
-      const commit = () => {
-        if (dest.value === dest.dataset.value) { problem(tr, ""); return; }
-        decide({ source: tr.dataset.source, destination: dest.value.trim() || null });
+      let tried = null; // the text last sent: a refused one is not sent again on blur
+      const commit = async () => {
+        if (dest.value === dest.dataset.value) { problem(tr, ""); return true; }
+        if (dest.value === tried) return false;
+        tried = dest.value;
+        const answer = await decide({ source: tr.dataset.source, destination: dest.value.trim() || null });
+        if (!answer || answer.refused.length) return false;
+        dest.value = dest.dataset.value;
+        tried = null;
+        return true;
       };
-      dest.addEventListener("keydown", (event) => {
-        if (event.key === "Enter") { event.preventDefault(); commit(); }
+      dest.addEventListener("keydown", async (event) => {
+        if (event.key === "Enter") {
+          event.preventDefault();
+          if (await commit()) select(tr); // back to the rows: j/k go on
+        }
         if (event.key === "Escape") {
           event.preventDefault();
           dest.value = dest.dataset.value;
@@ -236,7 +246,10 @@
         const a = document.createElement("a");
         a.href = PO.url("/runs", { report: job.report });
         a.textContent = "its report";
-        outcome.append(job.error ? job.error + ": " : "", a);
+        const csv = document.createElement("a");
+        csv.href = PO.url("/api/jobs/" + encodeURIComponent(job.id) + "/report");
+        csv.textContent = "CSV";
+        outcome.append(job.error ? job.error + ": " : "", a, " (", csv, ")");
       } else if (job.error) {
         outcome.textContent = job.error;
       }
