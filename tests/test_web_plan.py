@@ -421,3 +421,18 @@ def test_a_name_that_is_not_utf8_is_reviewed_by_its_report_text(tmp_path: Path) 
         saved = c.post("/plan/save", json={"report": ref_of(report)}).json()
     assert applied(tmp_path, lib, reports / saved["name"]) == 0
     assert (lib / "2018" / "cafe.jpg").is_file() and not (inbox / odd).exists()
+
+
+def test_the_draft_is_never_written_through_a_link(tmp_path: Path) -> None:
+    _inbox, lib, report = dry_run(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, lib / ".photoorganiser" / "reviews")
+    scan = rows_by_name(report)["scan.jpg"]
+    with client(lib) as c:
+        r = c.post(
+            "/plan/decisions",
+            json={"report": ref_of(report), "changes": [{"source": scan.source, "ticked": False}]},
+        )
+        assert r.status_code == 500 and "cannot keep the review" in r.json()["error"]
+    assert os.listdir(elsewhere) == []

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from ..core.reportfile import HEADER_MARK, ReportHeader, read_rows
-from ..core.textsafe import csv_cell, path_text, text_path
+from ..core.textsafe import csv_cell, path_text
 from .paths import sanitise_component
 from .report import ReportRow
 
@@ -114,7 +114,7 @@ class Review:
     ) -> None:
         self.header = header
         self.rows = rows
-        self.library = header.library
+        self.library = header.library  # a path as the file system has it (read_header decoded it)
         self.lock = threading.RLock()
         self.index: dict[str, int] = {}
         self.planned: list[str] = []  # each row's relative destination, as planned
@@ -276,7 +276,7 @@ class Review:
         key = _key(new)
         if taken[key] - mine[key] > 0:
             raise ReviewRefused(f"{new} is already another planned file's destination")
-        if self.library and os.path.lexists(Path(text_path(self.library)) / new):
+        if self.library and os.path.lexists(Path(self.library) / new):
             raise ReviewRefused(f"{new} already exists in the library")
 
     def set_many(self, indices: Iterable[int], ticked: bool) -> int:
@@ -482,7 +482,7 @@ def write_reviewed(
                 if new != review.planned[i]:
                     counts["edited"] += 1
                     cells = dict(cells)
-                    cells["destination"] = path_text(Path(text_path(library)) / new)
+                    cells["destination"] = path_text(Path(library) / new)
                     note = f"destination edited in review (planned: {review.planned[i]})"
                     cells["reason"] = f"{cells.get('reason', '')}; {note}".lstrip("; ")
             kept.append([cells.get(c, "") for c in columns])

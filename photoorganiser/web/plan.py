@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..core.textsafe import display_text, text_path
+from ..core.textsafe import display_text, path_text
 from ..core.values import Action, Status
 from ..importing.report import (
     KNOWN_LABEL,
@@ -255,17 +255,18 @@ def _thumb(web: Web, r: ReportRow) -> str:
 
 
 def _short(data: PlanData, text: str) -> str:
-    """A path of the report shown short: relative to the library, or from its input
-    folder's name (`inbox/old/IMG_1.jpg`); the whole path otherwise."""
+    """A path of the report (its text) shown short: relative to the library, or from its
+    input folder's name (`inbox/old/IMG_1.jpg`); the whole path otherwise."""
     if not text:
         return ""
     header = data.review.header
-    if header.library and text.startswith(header.library.rstrip("/") + "/"):
-        return text[len(header.library.rstrip("/")) + 1 :]
-    for given in header.inputs:
-        root = PurePosixPath(given)
-        if text.startswith(str(root).rstrip("/") + "/"):
-            return f"{root.name}/{text[len(str(root).rstrip('/')) + 1 :]}"
+    for root, shown in (
+        (header.library, ""),
+        *((given, PurePosixPath(given).name + "/") for given in header.inputs),
+    ):
+        prefix = path_text(root).rstrip("/") + "/" if root else None
+        if prefix and text.startswith(prefix):
+            return shown + text[len(prefix) :]
     return text
 
 
@@ -321,9 +322,9 @@ def _table(web: Web, data: PlanData, params) -> dict:
     page = min(page, pages)
     rows = [_row(web, data, i) for i in shown[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
     header = data.review.header
-    other_library = bool(header.library) and os.path.realpath(
-        text_path(header.library)
-    ) != os.path.realpath(web.library)
+    other_library = bool(header.library) and os.path.realpath(header.library) != os.path.realpath(
+        web.library
+    )
     return {
         "ref": data.ref,
         "name": data.path.name,
