@@ -65,6 +65,16 @@ def test_review_a_plan_in_the_browser_then_apply_it(tmp_path: Path, page) -> Non
         assert page.locator("tr.row.off").count() == 1
         assert page.locator("tr.row.edited").count() == 2
 
+        # j/k move between rows, / goes to the text filter
+        page.locator("h1").click()
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        page.keyboard.press("k")
+        expect(page.locator("tr.row.current")).to_have_count(1)
+        expect(page.locator("tr.row.current .name")).to_have_text("IMG_0001.jpg")
+        page.keyboard.press("/")
+        expect(page.locator("#filter-q")).to_be_focused()
+
         # s saves
         page.locator("h1").click()
         with page.expect_response("**/plan/save"):
