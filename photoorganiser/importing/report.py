@@ -37,6 +37,7 @@ class ReportRow:
     height: str
     format: str
     error: str
+    why: str = ""  # the rule behind the decision (a `Why` value): a category, not text
 
 
 COLUMNS = [f.name for f in fields(ReportRow)]
@@ -93,6 +94,7 @@ def row_of(outcome: Outcome) -> ReportRow:
         height=str(media.height) if media and media.height else "",
         format=(media.format or "") if media else "",
         error=display_text(outcome.error or ""),
+        why=d.reason.why.value,
     )
 
 
