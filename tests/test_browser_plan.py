@@ -9,9 +9,8 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 from playwright.sync_api import expect
-from test_web_plan import JOB_API, applied, dry_run, rows_by_name
+from test_web_plan import applied, dry_run, rows_by_name
 from web import TOKEN, live_server, screenshot
 
 
@@ -99,7 +98,6 @@ def test_review_a_plan_in_the_browser_then_apply_it(tmp_path: Path, page) -> Non
     assert sorted(os.listdir(lib / "Holiday")) == ["second.jpg", "second.xmp"]
 
 
-@pytest.mark.skipif(not JOB_API, reason="the job API (web/api.py) is not there yet")
 def test_apply_from_the_page_runs_a_job(tmp_path: Path, page) -> None:
     inbox, lib, report = dry_run(tmp_path)
     rows = rows_by_name(report)
@@ -125,7 +123,6 @@ def test_apply_from_the_page_runs_a_job(tmp_path: Path, page) -> None:
     assert (inbox / "scan.jpg").is_file() and not Path(rows["scan.jpg"].destination).exists()
 
 
-@pytest.mark.skipif(not JOB_API, reason="the job API (web/api.py) is not there yet")
 def test_a_new_dry_run_from_the_page_opens_its_plan(tmp_path: Path, page) -> None:
     from test_web_plan import make_inbox
 
