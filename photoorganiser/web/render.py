@@ -56,7 +56,7 @@ class Renderer:
         self.env.filters["size"] = human_size
         self.env.filters["shown"] = display_text
 
-    def url(self, path: str, **params: object) -> str:
+    def url(self, path: str, /, **params: object) -> str:
         query = {k: v for k, v in params.items() if v is not None and v != ""}
         query["token"] = self.token
         return f"{path}?{urlencode(query, doseq=True)}"
