@@ -146,6 +146,8 @@ class MediaInfo:
     problems: tuple[str, ...] = ()  # the content is damaged (truncated...): left in place
     warnings: tuple[str, ...] = ()  # only its metadata is unreadable: imported, with a note
     content_id: str | None = None  # Apple's Live Photo id: the same in the still and its video
+    latitude: float | None = None  # GPS position: decimal degrees, WGS84, south negative
+    longitude: float | None = None  # ... west negative (both or neither; media/gps.py)
 
 
 @dataclass(frozen=True, slots=True)

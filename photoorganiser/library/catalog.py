@@ -25,6 +25,7 @@ import errno
 import json
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ _SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 8, 11, 13, 26
 
 # Bump when what analysis finds changes (a better metadata reader): cached analyses
 # of older versions are then read again.
-ANALYSIS_VERSION = 2  # 2: Apple content identifiers (Live Photo pairs)
+ANALYSIS_VERSION = 3  # 2: Apple content identifiers (Live Photo pairs); 3: GPS positions
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -111,8 +112,19 @@ MIGRATIONS: list[str] = [
     """,
     # 2: what was imported, and what became of it (history.py)
     HISTORY_SCHEMA,
+    # 3: where a file was taken (GPS, decimal degrees) and what scan took it for, as
+    # columns; filled from the analysis records that already carry them
+    """
+    ALTER TABLE files ADD COLUMN latitude REAL;
+    ALTER TABLE files ADD COLUMN longitude REAL;
+    ALTER TABLE files ADD COLUMN kind TEXT;
+    UPDATE files SET kind = json_extract(record, '$.kind'),
+        latitude = json_extract(record, '$.media.latitude'),
+        longitude = json_extract(record, '$.media.longitude');
+    """,
 ]
 HISTORY_VERSION = 2  # the schema that has the history table
+_ADD_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 
 
 class CatalogError(Exception):
@@ -264,9 +276,17 @@ class Catalog:
         for number in range(version, len(MIGRATIONS)):
             with self.transaction():
                 for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
+                    if statement.strip() and not self._column_there(statement):
                         self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    def _column_there(self, statement: str) -> bool:
+        """Whether `statement` adds a column the table already has (a catalog whose
+        schema number was set back by hand): then it is skipped, not an error."""
+        m = _ADD_COLUMN.match(statement)
+        if m is None:
+            return False
+        return any(r[1] == m[2] for r in self.conn.execute(f'PRAGMA table_info("{m[1]}")'))
 
     def _probe(self) -> None:
         """Walk every table's and index's tree once, decoding no row (count(*)).
@@ -376,6 +396,24 @@ class Catalog:
                 found[p] = (row[0], row[1])
         return found
 
+    def file_record(self, path: str) -> dict | None:
+        """One catalogued file's row as a dict (None when not catalogued), by its path
+        relative to the library, as `relative` names it. Keys are the `files` columns
+        (`path` as Python names it); `latitude`, `longitude` and `kind` are there even in a
+        catalog read before schema 3 (from the analysis record, None when it has none)."""
+        row = self.conn.execute("SELECT * FROM files WHERE path = ?", (path_text(path),)).fetchone()
+        if row is None:
+            return None
+        found = dict(zip(row.keys(), tuple(row), strict=True))
+        found["path"] = text_path(found["path"])
+        if "kind" not in found:  # an older schema, read as it is (a dry run)
+            record = json.loads(found["record"])
+            media = record.get("media") or {}
+            found["kind"] = record.get("kind")
+            found["latitude"] = media.get("latitude")
+            found["longitude"] = media.get("longitude")
+        return found
+
     def _put(
         self,
         path: Path,
@@ -391,8 +429,9 @@ class Catalog:
         media = analysis.media
         self.conn.execute(
             "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, hash, captured_at,"
-            " date_source, make, model, width, height, record, imported_at, run_id, source_path)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " date_source, make, model, width, height, record, imported_at, run_id, source_path,"
+            " latitude, longitude, kind)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 path_text(self.relative(path)),
                 size,
@@ -409,6 +448,9 @@ class Catalog:
                 imported_at,
                 run_id,
                 source_text,
+                media.latitude,
+                media.longitude,
+                analysis.entry.kind.value,
             ),
         )
 
@@ -637,6 +679,8 @@ def encode(result: Analysis | AnalysisFailure) -> str:
             "problems": list(media.problems),
             "warnings": list(media.warnings),
             "content_id": media.content_id,
+            "latitude": media.latitude,
+            "longitude": media.longitude,
         }
     kind = result.entry.kind.value
     if isinstance(result, AnalysisFailure):
@@ -675,6 +719,8 @@ def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
             problems=tuple(m["problems"]),
             warnings=tuple(m["warnings"]),
             content_id=m.get("content_id"),
+            latitude=m.get("latitude"),
+            longitude=m.get("longitude"),
         )
     if "error" in d:
         return AnalysisFailure(

@@ -153,7 +153,8 @@ class BmffInfo:
     mvhd_created: int = 0
     tracks: list[Track] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # Apple mdta keys
-    udta: dict[bytes, str] = field(default_factory=dict)  # ©mak ©mod ©day date ...
+    udta: dict[bytes, str] = field(default_factory=dict)  # ©mak ©mod ©day date ©xyz ...
+    loci: bytes | None = None  # 3GPP location box payload (gps.loci_position)
     xmp: bytes | None = None
     canon_cmt: dict[bytes, bytes] = field(default_factory=dict)  # CR3 CMT1/CMT2
     heif: HeifInfo | None = None
@@ -299,13 +300,15 @@ def _parse_qt_meta(buf: bytes, start: int, end: int, info: BmffInfo) -> None:
             info.keys.setdefault(keys[index - 1], value)
 
 
-_UDTA_TEXT = {b"\xa9mak", b"\xa9mod", b"\xa9day", b"date"}
+_UDTA_TEXT = {b"\xa9mak", b"\xa9mod", b"\xa9day", b"date", b"\xa9xyz"}
 
 
 def _parse_udta(buf: bytes, start: int, end: int, info: BmffInfo) -> None:
     for kind, s, e in iter_boxes(buf, start, end):
         if kind in (b"XMP_",) and info.xmp is None:
             info.xmp = buf[s:e]
+        if kind == b"loci" and info.loci is None:
+            info.loci = buf[s:e]
         if kind not in _UDTA_TEXT or kind in info.udta:
             continue
         raw = buf[s:e]

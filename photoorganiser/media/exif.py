@@ -7,6 +7,7 @@ IFD is visited at most once and entry counts are capped, so garbage cannot loop 
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ T_DATETIME = 0x0132
 T_SUBIFDS = 0x014A
 T_XMP = 0x02BC
 T_EXIF_IFD = 0x8769
+T_GPS_IFD = 0x8825
 T_DNG_VERSION = 0xC612
 # ExifIFD tags
 T_DTO = 0x9003
@@ -54,6 +56,7 @@ class ExifInfo:
     ifd0: dict[int, object] = field(default_factory=dict)
     exif: dict[int, object] = field(default_factory=dict)
     subifds: list[dict[int, object]] = field(default_factory=list)  # SubIFDs and IFD1...
+    gps: dict[int, object] = field(default_factory=dict)  # GPS IFD: tags 1-4 (gps.py)
     problems: list[str] = field(default_factory=list)
 
     def text(self, tag: int) -> str | None:
@@ -85,6 +88,7 @@ _WANTED_IFD0 = {
     T_SUBIFDS,
     T_XMP,
     T_EXIF_IFD,
+    T_GPS_IFD,
     T_DNG_VERSION,
 }
 _WANTED_EXIF = {
@@ -102,6 +106,7 @@ _WANTED_EXIF = {
     T_MAKERNOTE,
 }
 _WANTED_SUB = {T_SUBFILE_TYPE, T_WIDTH, T_HEIGHT}
+_WANTED_GPS = {1, 2, 3, 4}  # GPSLatitudeRef, GPSLatitude, GPSLongitudeRef, GPSLongitude
 
 
 def _decode_text(raw: bytes) -> str:
@@ -170,6 +175,9 @@ class _Tiff:
         elif typ in (4, 9, 13):
             fmt = self.e + ("I" if typ != 9 else "i") * min(n, 64)
             vals = struct.unpack_from(fmt, buf, pos)
+        elif typ in (5, 10):  # rationals: (numerator, denominator) pairs
+            flat = struct.unpack_from(self.e + ("II" if typ == 5 else "ii") * min(n, 64), buf, pos)
+            vals = tuple(zip(flat[::2], flat[1::2], strict=True))
         else:
             return None
         return vals[0] if n == 1 else list(vals)
@@ -192,6 +200,12 @@ def parse_tiff(buf: bytes) -> ExifInfo:
             info.exif, _ = t.read_ifd(exif_ptr, _WANTED_EXIF, info.problems)
         except (ExifFormatError, struct.error) as exc:
             info.problems.append(f"corrupt EXIF sub-directory ({exc})")
+    gps_ptr = info.ifd0.get(T_GPS_IFD)
+    if isinstance(gps_ptr, int) and gps_ptr not in seen:
+        seen.add(gps_ptr)
+        # an unreadable GPS IFD is no position, not a damaged file
+        with contextlib.suppress(ExifFormatError, struct.error):
+            info.gps, _ = t.read_ifd(gps_ptr, _WANTED_GPS, [])
     subs = info.ifd0.get(T_SUBIFDS)
     pointers = subs if isinstance(subs, list) else [subs] if isinstance(subs, int) else []
     if next_ifd:

@@ -42,6 +42,7 @@ class Found:
     problems: list[str] = field(default_factory=list)  # the content itself is damaged
     warnings: list[str] = field(default_factory=list)  # only metadata is unreadable
     content_id: str | None = None  # Apple's Live Photo identifier (videos: the Keys entry)
+    position: tuple[float, float] | None = None  # a container's own GPS position (gps.py)
 
 
 def tiff_or_problem(raw: bytes, found: Found) -> ExifInfo | None:

@@ -37,6 +37,7 @@ from .exif import (
     apple_content_id,
 )
 from .found import IS_UTC, Found, clean
+from .gps import exif_position, xmp_position
 from .xmp import parse_xmp
 
 
@@ -122,6 +123,13 @@ def finish(found: Found, tz: tzinfo) -> MediaInfo:
         w, h = exif.exif.get(T_EXIF_WIDTH), exif.exif.get(T_EXIF_HEIGHT)
         if isinstance(w, int) and isinstance(h, int) and w and h:
             width, height = w, h
+    place = (
+        (exif_position(exif.gps) if exif is not None else None)
+        or found.position
+        or (
+            xmp_position(xmp.get("exif:GPSLatitude"), xmp.get("exif:GPSLongitude")) if xmp else None
+        )
+    )
     return MediaInfo(
         captured=captured,
         make=clean(make),
@@ -134,4 +142,6 @@ def finish(found: Found, tz: tzinfo) -> MediaInfo:
         warnings=tuple(w for w in dict.fromkeys(found.warnings) if w not in found.problems),
         content_id=found.content_id
         or (apple_content_id(exif.exif.get(T_MAKERNOTE)) if exif is not None else None),
+        latitude=place[0] if place else None,
+        longitude=place[1] if place else None,
     )

@@ -12,6 +12,7 @@ from .bmff import BmffInfo, Source, read_bmff
 from .dates import make_datetime, parse_datetime
 from .exif import T_HEIGHT, T_WIDTH, ExifFormatError, parse_exif_ifd
 from .found import IS_UTC, Found, MetadataError, tiff_or_problem
+from .gps import APPLE_LOCATION_KEY, iso6709_position, loci_position
 
 _QT_EPOCH = datetime(1904, 1, 1)
 
@@ -110,6 +111,11 @@ def _bmff_video(found: Found, b: BmffInfo) -> None:
     found.content_id = keys.get("com.apple.quicktime.content.identifier") or None
     found.make = keys.get("com.apple.quicktime.make") or b.udta.get(b"\xa9mak")
     found.model = keys.get("com.apple.quicktime.model") or b.udta.get(b"\xa9mod")
+    found.position = (
+        iso6709_position(keys.get(APPLE_LOCATION_KEY))
+        or iso6709_position(b.udta.get(b"\xa9xyz"))
+        or loci_position(b.loci)
+    )
     parsed = parse_datetime(keys.get("com.apple.quicktime.creationdate"))
     if parsed:
         found.video = CaptureDate(parsed[0], DateSource.QUICKTIME_CREATION_DATE, parsed[1])
