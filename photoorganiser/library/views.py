@@ -6,7 +6,8 @@ one file. Paths stay as the catalog stores them (`textsafe.path_text`): that tex
 names the file in links and is looked up as it is, never rebuilt from a display.
 
 Every query is one pass over `files` at most (no index is needed, none is added):
-on 100,000 files a page takes tens of milliseconds (tests/test_web_library.py).
+`groups` counts the whole library once for the timeline and the filters (a caller
+may keep it while the catalog is unchanged), `items` reads one month's page.
 GPS and the scan kind are columns since schema 3; an older catalog is read from the
 analysis record instead.
 """
@@ -81,6 +82,17 @@ def camera_key(make: str | None, model: str | None) -> str:
     return json.dumps([make, model], ensure_ascii=False)
 
 
+def normal_camera(text: str) -> str:
+    """A camera key as `camera_key` writes it (a hand-written one may be spaced apart)."""
+    try:
+        make, model = json.loads(text)
+    except (ValueError, TypeError):
+        return text
+    if not all(v is None or isinstance(v, str) for v in (make, model)):
+        return text
+    return camera_key(make, model)
+
+
 def camera_label(make: str | None, model: str | None) -> str:
     if not make and not model:
         return "unknown camera"
@@ -135,19 +147,49 @@ def valid_month(text: str) -> bool:
     return bool(sep) and len(year) == 4 and year.isdigit() and month.isdigit() and len(month) == 2
 
 
-def months(conn: sqlite3.Connection, filters: Filters = Filters()) -> list[Month]:
-    """The months holding files (newest first), then the undated files."""
-    clauses, args = _where(filters, _columns(conn))
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Files alike in what the filters and the timeline look at, and how many."""
+
+    ym: str | None  # "2021-06", None: undated
+    make: str | None
+    model: str | None
+    scan_kind: str | None
+    date_source: str | None
+    count: int
+
+    def matches(self, filters: Filters) -> bool:
+        if self.scan_kind not in KINDS.get(filters.kind, MEDIA_KINDS):
+            return False
+        if filters.camera and filters.camera != camera_key(self.make, self.model):
+            return False
+        if filters.date_source:
+            return (self.date_source or UNDATED) == filters.date_source
+        return True
+
+
+def groups(conn: sqlite3.Connection) -> list[Group]:
+    """The whole library in one pass, grouped: what `months` and `facets` count."""
     rows = conn.execute(
-        "SELECT substr(captured_at, 1, 7) AS ym, count(*) FROM files"
-        f" WHERE {' AND '.join(clauses)} GROUP BY ym ORDER BY ym DESC",
-        args,
+        f"SELECT substr(captured_at, 1, 7), make, model, {_kind_sql(_columns(conn))},"
+        " date_source, count(*) FROM files GROUP BY 1, 2, 3, 4, 5"
     ).fetchall()
-    found = [Month(ym[:4], ym[5:7], n) for ym, n in rows if ym]
-    undated = sum(n for ym, n in rows if not ym)
-    if undated:
-        found.append(Month(None, None, undated))
-    return found
+    return [Group(*tuple(r)) for r in rows]
+
+
+def months(
+    conn: sqlite3.Connection, filters: Filters = Filters(), found: list[Group] | None = None
+) -> list[Month]:
+    """The months holding files (newest first), then the undated files."""
+    counts: dict[str, int] = {}
+    for g in groups(conn) if found is None else found:
+        if g.matches(filters):
+            key = g.ym if g.ym and valid_month(g.ym) else ""
+            counts[key] = counts.get(key, 0) + g.count
+    listed = [Month(ym[:4], ym[5:7], n) for ym, n in sorted(counts.items(), reverse=True) if ym]
+    if counts.get(""):
+        listed.append(Month(None, None, counts[""]))
+    return listed
 
 
 def _item(row: sqlite3.Row) -> Item:
@@ -194,26 +236,22 @@ def items(
     return [_item(r) for r in rows]
 
 
-def facets(conn: sqlite3.Connection) -> Facets:
-    """The filters' choices with their counts, in one pass."""
-    columns = _columns(conn)
-    rows = conn.execute(
-        f"SELECT make, model, {_kind_sql(columns)}, date_source, count(*) FROM files"
-        " GROUP BY make, model, 3, date_source"
-    ).fetchall()
+def facets(conn: sqlite3.Connection, found: list[Group] | None = None) -> Facets:
+    """The filters' choices with their counts."""
     cameras: dict[tuple, int] = {}
     kinds: dict[str, int] = {}
     sources: dict[str, int] = {}
     total = 0
-    for make, model, scan_kind, source, n in rows:
+    for g in groups(conn) if found is None else found:
         for name, members in KINDS.items():
-            if scan_kind in members:
-                kinds[name] = kinds.get(name, 0) + n
-        if scan_kind not in MEDIA_KINDS:
+            if g.scan_kind in members:
+                kinds[name] = kinds.get(name, 0) + g.count
+        if g.scan_kind not in MEDIA_KINDS:
             continue
-        total += n
-        cameras[(make, model)] = cameras.get((make, model), 0) + n
-        sources[source or UNDATED] = sources.get(source or UNDATED, 0) + n
+        total += g.count
+        cameras[(g.make, g.model)] = cameras.get((g.make, g.model), 0) + g.count
+        source = g.date_source or UNDATED
+        sources[source] = sources.get(source, 0) + g.count
     return Facets(
         cameras=[
             (camera_key(make, model), camera_label(make, model), n)

@@ -11,6 +11,7 @@ it is; a path that is not in the catalog is 404, never a file on disk.
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +20,7 @@ from starlette.routing import Route
 
 from ..core.textsafe import display_text, text_path
 from ..library import views
-from ..library.catalog import CatalogDamaged, CatalogError, CatalogUnavailable
+from ..library.catalog import CatalogDamaged, CatalogError, CatalogUnavailable, catalog_path
 from .access import Refused
 from .context import Web, web_of
 
@@ -36,7 +37,7 @@ def _filters(request: Request) -> views.Filters:
     q = request.query_params
     kind = q.get("kind", "")
     return views.Filters(
-        camera=q.get("camera", ""),
+        camera=views.normal_camera(q.get("camera", "")),
         kind=kind if kind in views.KINDS else "",
         date_source=q.get("source", ""),
     )
@@ -68,13 +69,30 @@ def _page_number(text: str | None) -> int:
         return 1
 
 
+def _groups(web: Web, conn: sqlite3.Connection) -> list[views.Group]:
+    """The library's groups (views.groups), kept while the catalog file is unchanged:
+    every write of a run changes its modification time (a rollback journal, no WAL)."""
+    try:
+        st = os.stat(catalog_path(web.library))
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = None
+    kept = web.extra.get("library_groups")
+    if stamp is not None and kept is not None and kept[0] == stamp:
+        return kept[1]
+    found = views.groups(conn)
+    web.extra["library_groups"] = (stamp, found)
+    return found
+
+
 def _library_data(web: Web, filters: views.Filters, month_key: str | None, page: int) -> dict:
     with web.catalog() as catalog:
         if catalog is None:
             return {"empty": True}
         conn = catalog.conn
-        facets = views.facets(conn)
-        months = views.months(conn, filters)
+        groups = _groups(web, conn)
+        facets = views.facets(conn, groups)
+        months = views.months(conn, filters, groups)
         keys = [m.key for m in months]
         if month_key not in keys:
             month_key = keys[0] if keys else None
