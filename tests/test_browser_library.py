@@ -12,6 +12,8 @@ import pytest
 from test_web_library import make_library
 from web import TOKEN, live_server, screenshot
 
+from photoorganiser.web import api
+
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -93,6 +95,8 @@ def test_the_runs_page_asks_before_an_undo_and_follows_its_job(page, library: Pa
                 {
                     "id": "j1",
                     "command": "undo",
+                    "options": json.loads(request.post_data or "{}"),
+                    "report_exists": False,
                     "status": "running",
                     "stage": "execute",
                     "done": 2,
@@ -137,14 +141,39 @@ def test_the_runs_page_asks_before_an_undo_and_follows_its_job(page, library: Pa
         assert post["auth"] == f"Bearer {TOKEN}"
         row = page.locator('#jobs tr[data-job="j1"]')
         assert "running" in row.inner_text() and "2 / 6" in row.inner_text()
+        assert f"undo {run_id}" in row.inner_text()
+        assert row.locator("a").count() == 0  # no report yet
         assert row.locator("button.cancel").count() == 1
         screenshot(page, "runs-job")
         # once it ends, the page is loaded again: the runs list has changed
         with page.expect_navigation(timeout=10_000):
             jobs[0] |= {"status": "done", "done": 6, "report": "0:undo-report.csv"}
+            jobs[0] |= {"report_exists": True}
         page.wait_for_selector('#jobs tr[data-job="j1"] .pill.keep')
         assert page.locator('#jobs tr[data-job="j1"] button.cancel').count() == 0
         link = page.locator('#jobs tr[data-job="j1"] a')
         assert link.inner_text() == "undo-report.csv"
         assert "/runs/report?ref=0%3Aundo-report.csv" in link.get_attribute("href")
+    assert page.errors == []
+
+
+@pytest.mark.skipif(not api.routes, reason="the job API (web/api.py) is not there yet")
+def test_undo_a_run_from_the_page(page, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    library = make_library(tmp_path)
+    inbox = tmp_path / "inbox"
+    assert not (inbox / "canon.jpg").exists()
+    with live_server(library) as address:
+        base = address.split("/?")[0]
+        page.goto(f"{base}/runs?token={TOKEN}")
+        page.click("button.undo")
+        page.click("#confirm-ok")
+        # the job is followed to its end, then the page shows the undo as a run
+        expect(page.locator("#runs tbody tr")).to_have_count(2, timeout=90_000)
+        expect(page.locator("#jobs .pill.keep")).to_have_count(1)
+        assert "6 moved back" in page.locator("#runs tbody tr").first.inner_text()
+        assert page.locator("#runs tbody tr").first.locator("a.report-link").count() == 1
+        screenshot(page, "runs-undone")
+    assert (inbox / "canon.jpg").exists() and (inbox / "old" / "winter.jpg").exists()
     assert page.errors == []

@@ -69,12 +69,20 @@
       const row = document.createElement("tr");
       row.dataset.job = job.id;
       cell(row, job.id);
-      cell(row, job.command + (job.run ? " " + job.run : ""));
-      cell(row, pill(job.status));
+      const run = job.options && job.options.run;
+      cell(row, job.command + (run ? " " + run : ""));
+      const status = cell(row, pill(job.status));
+      if (job.error) {
+        const why = document.createElement("div");
+        why.className = "error";
+        why.textContent = job.error;
+        status.appendChild(why);
+      }
       cell(row, job.stage);
       cell(row, progress(job));
       cell(row, ACTIVE.includes(job.status) ? eta(job.eta_s) : "");
-      cell(row, reportNode(job.report));
+      // the report, once the job has written it (a job record without the flag: shown)
+      cell(row, job.report_exists === false ? "" : reportNode(job.report));
       const actions = cell(row, "");
       if (ACTIVE.includes(job.status)) {
         const cancel = document.createElement("button");
