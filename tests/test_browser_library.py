@@ -145,6 +145,11 @@ def test_the_runs_page_asks_before_an_undo_and_follows_its_job(page, library: Pa
         assert row.locator("a").count() == 0  # no report yet
         assert row.locator("button.cancel").count() == 1
         screenshot(page, "runs-job")
+        # Cancel asks the job API to stop it
+        row.locator("button.cancel").click()
+        page.wait_for_function("document.getElementById('toast').textContent.includes('cancel')")
+        (delete,) = [c for c in calls if c["method"] == "DELETE"]
+        assert delete["url"].endswith("/api/jobs/j1") and delete["auth"] == f"Bearer {TOKEN}"
         # once it ends, the page is loaded again: the runs list has changed
         with page.expect_navigation(timeout=10_000):
             jobs[0] |= {"status": "done", "done": 6, "report": "0:undo-report.csv"}
