@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,24 @@ def test_browse_a_month_open_a_photo_and_go_next(page, library: Path) -> None:
         page.keyboard.press("ArrowLeft")
         page.wait_for_url(re.compile(r"clip\.mp4"))
         page.keyboard.press("Escape")
-        page.wait_for_url(re.compile(r"/library\?.*month=2021-06"))
+        page.wait_for_url(re.compile(r"/library\?.*month=2021-06.*#at-2"))
         assert page.locator("#grid li").count() == 4
+        # back on the grid, the video has the focus; the arrows move it, Enter opens
+        focused = "document.activeElement.closest('li') && document.activeElement.closest('li').id"
+        deadline = time.monotonic() + 5
+        while page.evaluate(focused) != "tile-2" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert page.evaluate(focused) == "tile-2"
+        page.keyboard.press("ArrowLeft")
+        assert page.evaluate(focused) == "tile-1"
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"phone\.jpg"))
+        page.go_back()
+        page.wait_for_url(re.compile(r"month=2021-06"))
+        # [ goes to the older month
+        page.locator("body").press("[")
+        page.wait_for_url(re.compile(r"month=2019-01"))
+        assert page.locator("#month-title").inner_text().startswith("January 2019")
     assert page.errors == []
 
 

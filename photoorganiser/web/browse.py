@@ -180,6 +180,7 @@ def _photo_data(web: Web, path: str, filters: views.Filters) -> dict | None:
         "month": month_key,
         "month_label": month_label(month_key),
         "grid_page": position // PAGE_SIZE + 1,
+        "grid_index": position % PAGE_SIZE,
     }
 
 
