@@ -115,7 +115,7 @@ def timeline(text: str) -> dict[str, int]:
 
 def tiles(text: str) -> list[str]:
     """The catalog paths of the grid's tiles, in order."""
-    tile = r'<li class="tile kind-[a-z]+">\s*<a href="[^"]*" title="([^"]*)"'
+    tile = r'<li class="tile kind-[a-z]+" id="tile-\d+">\s*<a href="[^"]*" title="([^"]*)"'
     return [html.unescape(t) for t in re.findall(tile, text)]
 
 
@@ -137,7 +137,7 @@ def test_the_grid_shows_the_months_with_their_counts(library: Path) -> None:
         for path in shown:
             h = rows[path]["hash"]
             assert f'src="/thumb/{h}?size=320&amp;token={TOKEN}" loading="lazy"' in r.text
-        assert '<li class="tile kind-video">' in r.text
+        assert '<li class="tile kind-video" id="tile-2">' in r.text
 
         r = c.get("/library", params={"month": "2019-01"})
         assert [p.rsplit("/", 1)[-1] for p in tiles(r.text)] == ["20190102_030405_winter.jpg"]
