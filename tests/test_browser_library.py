@@ -136,6 +136,17 @@ def test_the_runs_page_asks_before_an_undo_and_follows_its_job(page, library: Pa
         assert page.locator("#runs a.report-link").count() == 1
         assert page.locator("#jobs-empty").is_visible()
         screenshot(page, "runs")
+        # the run's report, as a table
+        page.click("#runs a.report-link")
+        page.wait_for_url(re.compile(r"/runs/report/view"))
+        assert page.locator("#rows tbody tr").count() == 6
+        screenshot(page, "run-report")
+        page.select_option("select[name=action]", "move")
+        page.wait_for_url(re.compile(r"action=move"))
+        assert page.locator("#rows tbody tr").count() == 6
+        page.go_back()
+        page.go_back()
+        page.wait_for_url(re.compile(r"/runs\?"))
 
         # the confirmation says which run and what will be reversed; Cancel does nothing
         page.click("button.undo")
@@ -175,7 +186,7 @@ def test_the_runs_page_asks_before_an_undo_and_follows_its_job(page, library: Pa
         assert page.locator('#jobs tr[data-job="j1"] button.cancel').count() == 0
         link = page.locator('#jobs tr[data-job="j1"] a')
         assert link.inner_text() == "undo-report.csv"
-        assert "/runs/report?ref=0%3Aundo-report.csv" in link.get_attribute("href")
+        assert "/runs/report/view?ref=0%3Aundo-report.csv" in link.get_attribute("href")
     assert page.errors == []
 
 

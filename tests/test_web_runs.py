@@ -205,3 +205,31 @@ def test_undo_from_the_page_runs_as_a_job(library: Path) -> None:
         assert [r.kind for r in runs] == ["import", "undo"]
         assert runs[1].moved_back == 6
         assert "6 moved back" in row_of(c.get("/runs").text, runs[1].id)
+
+
+def test_a_report_is_shown_as_a_table(built: Path) -> None:
+    (run,) = runs_of(built)
+    ref = f"0:{Path(run.report).name}"
+    with client(built, start_jobs=False) as c:
+        row = row_of(c.get("/runs").text, run.id)
+        assert f'href="/runs/report/view?ref={ref.replace(":", "%3A")}&amp;token={TOKEN}"' in row
+        r = c.get("/runs/report/view", params={"ref": ref})
+        assert r.status_code == 200
+        text = html.unescape(r.text)
+        assert "6 of 6 rows" in text
+        assert f"Input</dt><dd>{built.parent / 'inbox'}" in text
+        assert "<th>source</th><th>action</th><th>status</th><th>destination</th>" in r.text
+        rows = re.findall(r"<tr>\s*<td class=\"col-source\">(.*?)</td>", r.text, re.S)
+        assert len(rows) == 6
+        # a file the run put in the library links to its page
+        links = re.findall(r'<a href="(/library/photo\?[^"]+)">', r.text)
+        assert len(links) == 6
+        photo = c.get(html.unescape(links[0]))
+        assert photo.status_code == 200 and "Where it came from" in photo.text
+        # filtered by action and status
+        r = c.get("/runs/report/view", params={"ref": ref, "action": "move", "status": "done"})
+        assert "6 of 6 rows" in r.text
+        r = c.get("/runs/report/view", params={"ref": ref, "action": "copy"})
+        assert "0 of 6 rows" in r.text and 'id="no-rows"' in r.text
+        for bad in ("0:../catalog.sqlite", "3:x.csv", ""):
+            assert c.get("/runs/report/view", params={"ref": bad}).status_code == 404

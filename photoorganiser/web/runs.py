@@ -10,6 +10,7 @@ shown as its path, never served.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from pathlib import Path
@@ -19,9 +20,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..core.reportfile import SUMMARY_MARK, summary_path_of
+from ..core.reportfile import SUMMARY_MARK, read_rows, summary_path_of
 from ..core.textsafe import display_text
-from ..library.catalog import CatalogDamaged, CatalogError, CatalogUnavailable, catalog_path
+from ..library.catalog import (
+    STATE_DIR,
+    CatalogDamaged,
+    CatalogError,
+    CatalogUnavailable,
+    catalog_path,
+)
 from ..library.lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 from ..library.runlog import UNDOABLE, RunInfo, list_runs
 from ..runs.undo import UndoUsageError, library_runs
@@ -166,7 +173,106 @@ async def report_file(request: Request) -> Response:
     )
 
 
+# The columns a report view shows, in this order, when the report has them (the rest:
+# hashes, sizes, camera... are in the file itself).
+VIEW_COLUMNS = (
+    "source",
+    "path",
+    "action",
+    "change",
+    "status",
+    "destination",
+    "moved_from",
+    "reason",
+    "error",
+)
+VIEW_PAGE = 500
+
+
+def _in_library(web: Web, text: str) -> str | None:
+    """The catalog path of a report's library file (its path text, absolute)."""
+    for root in (str(web.library), str(web.access.library_real)):
+        prefix = root.rstrip("/") + "/"
+        if text.startswith(prefix):
+            rel = text[len(prefix) :]
+            parts = rel.split("/")
+            if rel and ".." not in parts and "" not in parts and parts[0] != STATE_DIR:
+                return rel
+    return None
+
+
+def _report_view(web: Web, ref: str, action: str, status: str, page: int) -> dict:
+    found = web.access.report(ref)
+    header, rows = read_rows(found.path)
+    names = list(rows[0]) if rows else []
+    columns = [c for c in VIEW_COLUMNS if c in names]
+    action_key = "action" if "action" in names else ("change" if "change" in names else None)
+    actions: dict[str, int] = {}
+    statuses: dict[str, int] = {}
+    for row in rows:
+        if action_key:
+            actions[row.get(action_key, "")] = actions.get(row.get(action_key, ""), 0) + 1
+        if "status" in names:
+            statuses[row.get("status", "")] = statuses.get(row.get("status", ""), 0) + 1
+    chosen = [
+        r
+        for r in rows
+        if (not action or (action_key and r.get(action_key) == action))
+        and (not status or r.get("status") == status)
+    ]
+    pages = max(1, math.ceil(len(chosen) / VIEW_PAGE))
+    page = min(max(1, page), pages)
+    shown = []
+    for row in chosen[(page - 1) * VIEW_PAGE : page * VIEW_PAGE]:
+        destination = row.get("destination", "")
+        in_library = None
+        if destination and row.get("status") in ("done", "known", ""):
+            in_library = _in_library(web, destination)
+        shown.append({"cells": [row.get(c, "") for c in columns], "photo": in_library})
+    return {
+        "ref": found.ref,
+        "name": found.path.name,
+        "header": header,
+        "summary": _summary(web.access, found.ref),
+        "columns": columns,
+        "destination_index": columns.index("destination") if "destination" in columns else -1,
+        "rows": shown,
+        "count": len(chosen),
+        "total": len(rows),
+        "actions": sorted(actions.items(), key=lambda kv: -kv[1]),
+        "statuses": sorted(statuses.items(), key=lambda kv: -kv[1]),
+        "action": action,
+        "status": status,
+        "page": page,
+        "pages": pages,
+    }
+
+
+async def report_view(request: Request) -> Response:
+    """A run's report as a table: what happened to each file, filtered by action and
+    status, a library file linked to its page."""
+    web = web_of(request)
+    q = request.query_params
+    ref = q.get("ref", "")
+    if ref.lower().endswith(".json"):  # a JSON report: the file itself
+        return await report_file(request)
+    try:
+        page = int(q.get("page", "1"))
+    except ValueError:
+        page = 1
+    try:
+        data = await run_in_threadpool(
+            _report_view, web, ref, q.get("action", ""), q.get("status", ""), page
+        )
+    except Refused as exc:
+        return web.error(request, 404, "No such report", str(exc))
+    except (OSError, UnicodeError) as exc:
+        return web.error(request, 503, "The report cannot be read", str(exc))
+    return web.page(request, "run_report.html", active="runs", **data)
+
+
 routes = [
     Route("/runs", runs_page),
     Route("/runs/report", report_file),
+    Route("/runs/report/view", report_view),
 ]

@@ -32,7 +32,7 @@
     const text = String(report);
     if (/^\d+:[^/]+$/.test(text)) {
       const a = document.createElement("a");
-      a.href = PO.url("/runs/report", { ref: text });
+      a.href = PO.url("/runs/report/view", { ref: text });
       a.textContent = text.slice(text.indexOf(":") + 1);
       return a;
     }
