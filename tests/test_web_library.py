@@ -429,3 +429,18 @@ def test_a_catalog_of_an_older_schema_is_read_as_it_is(tmp_path: Path, library: 
     catalog = Catalog.open(old, readonly=True)
     assert catalog is not None and catalog.version == 2  # the look changed nothing
     catalog.close()
+
+
+def test_a_damaged_catalog_is_said_in_one_line(tmp_path: Path, library: Path) -> None:
+    broken = tmp_path / "Library"
+    shutil.copytree(library, broken)
+    (broken / ".photoorganiser" / "catalog.sqlite").write_bytes(b"not a database" * 100)
+    with client(broken, start_jobs=False) as c:
+        for path, params in (
+            ("/library", {}),
+            ("/library/photo", {"path": "a.jpg"}),
+            ("/runs", {}),
+        ):
+            r = c.get(path, params=params)
+            assert r.status_code == 503, path
+            assert f"photoorganiser sync --output {broken} --rebuild" in html.unescape(r.text)
