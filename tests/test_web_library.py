@@ -444,3 +444,16 @@ def test_a_damaged_catalog_is_said_in_one_line(tmp_path: Path, library: Path) ->
             r = c.get(path, params=params)
             assert r.status_code == 503, path
             assert f"photoorganiser sync --output {broken} --rebuild" in html.unescape(r.text)
+
+
+def test_a_state_folder_that_is_a_link_is_not_read(tmp_path: Path, library: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(library / ".photoorganiser", elsewhere)
+    linked = tmp_path / "Library"
+    linked.mkdir()
+    (linked / ".photoorganiser").symlink_to(elsewhere)
+    with client(linked, start_jobs=False) as c:
+        for path in ("/library", "/runs"):
+            r = c.get(path)
+            assert r.status_code == 503, path
+            assert "link" in r.text

@@ -21,10 +21,19 @@ from starlette.routing import Route
 from ..core.textsafe import display_text, text_path
 from ..library import views
 from ..library.catalog import CatalogDamaged, CatalogError, CatalogUnavailable, catalog_path
+from ..library.lock import UnsafeStateFile
 from .access import Refused
 from .context import Web, web_of
 
 PAGE_SIZE = 200
+# What a catalog that cannot be read raises: said on the page in one line (503).
+CATALOG_PROBLEMS = (
+    CatalogDamaged,
+    CatalogError,
+    CatalogUnavailable,
+    UnsafeStateFile,
+    sqlite3.Error,
+)
 
 KIND_LABELS = {"photo": "photos", "raw": "RAW photos", "video": "videos", "sidecar": "sidecars"}
 MONTH_NAMES = (
@@ -134,7 +143,7 @@ async def library(request: Request):
     page = _page_number(request.query_params.get("page"))
     try:
         data = await run_in_threadpool(_library_data, web, filters, month_key, page)
-    except (CatalogDamaged, CatalogError, CatalogUnavailable, sqlite3.Error) as exc:
+    except CATALOG_PROBLEMS as exc:
         return _catalog_problem(web, request, exc)
     return web.page(
         request,
@@ -213,7 +222,7 @@ async def photo(request: Request):
     filters = _filters(request)
     try:
         data = await run_in_threadpool(_photo_data, web, path, filters)
-    except (CatalogDamaged, CatalogError, CatalogUnavailable, sqlite3.Error) as exc:
+    except CATALOG_PROBLEMS as exc:
         return _catalog_problem(web, request, exc)
     if data is None:
         return web.error(
