@@ -243,6 +243,10 @@ def test_a_photo_with_gps_shows_its_place(library: Path) -> None:
         assert 'rel="noreferrer noopener"' in r.text
         # the marker on the grid: x = longitude + 180, y = 90 - latitude
         assert 'cx="182.29" cy="41.14"' in r.text
+        # on a world map shipped with the app (nothing fetched from elsewhere)
+        assert f'<image href="/static/world.svg?token={TOKEN}"' in r.text
+        world = c.get("/static/world.svg")
+        assert world.status_code == 200 and world.headers["content-type"] == "image/svg+xml"
 
 
 def test_paths_that_are_not_library_files_are_refused(library: Path) -> None:
