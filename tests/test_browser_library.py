@@ -13,8 +13,6 @@ import pytest
 from test_web_library import make_library
 from web import TOKEN, live_server, screenshot
 
-from photoorganiser.web import api
-
 
 def until(page, expression: str, timeout: float = 10) -> None:
     """Wait until `expression` is true in the page (polled from here: the page's CSP
@@ -196,7 +194,6 @@ def test_the_runs_page_asks_before_an_undo_and_follows_its_job(page, library: Pa
     assert page.errors == []
 
 
-@pytest.mark.skipif(not api.routes, reason="the job API (web/api.py) is not there yet")
 def test_undo_a_run_from_the_page(page, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 

@@ -17,7 +17,6 @@ from photoorganiser.cli import main
 from photoorganiser.library.catalog import STATE_DIR, Catalog
 from photoorganiser.library.lock import library_lock
 from photoorganiser.library.runlog import list_runs
-from photoorganiser.web import api
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +182,6 @@ def test_a_library_without_runs_says_so(tmp_path: Path) -> None:
     assert list(bare.iterdir()) == []  # a look creates nothing
 
 
-@pytest.mark.skipif(not api.routes, reason="the job API (web/api.py) is not there yet")
 def test_undo_from_the_page_runs_as_a_job(library: Path) -> None:
     (run,) = runs_of(library)
     with client(library) as c:
