@@ -41,6 +41,8 @@ _TAG = {
     DateSource.MATROSKA_DATE: "DateTimeOriginal",
     DateSource.H264_DATETIME_ORIGINAL: "DateTimeOriginal",
     DateSource.CANON_RAW_DATE: "DateTimeOriginal",
+    DateSource.SIGMA_RAW_DATE: "DateTimeOriginal",
+    DateSource.CASIO_DATE: "DateTimeOriginal",
     DateSource.DV_DATETIME_ORIGINAL: "DateTimeOriginal",
     DateSource.IPTC_DATE_CREATED: "DateTimeOriginal",  # exiftool's Composite
     DateSource.EXIF_CREATE_DATE: "CreateDate",

@@ -97,6 +97,8 @@ class DateSource(Enum):
     H264_DATETIME_ORIGINAL = "H264:DateTimeOriginal"
     DV_DATETIME_ORIGINAL = "DV:DateTimeOriginal"
     CANON_RAW_DATE = "CanonRaw:DateTimeOriginal"
+    SIGMA_RAW_DATE = "SigmaRaw:DateTimeOriginal"  # X3F header property TIME
+    CASIO_DATE = "Casio:DateTimeOriginal"  # Casio QV cameras' QVCI APP1 segment
     THM_SIDECAR = "THM:DateTimeOriginal"  # the EXIF of a video's .THM sidecar
     XMP_SIDECAR = "XMP-sidecar:DateTimeOriginal"
     TAKEOUT_JSON = "Takeout:photoTakenTime"

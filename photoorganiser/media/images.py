@@ -27,14 +27,22 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
     found = Found(fmt)
     pos = start + 2 if not exv else start
     sos = None
-    iptc: bytes | None = None
+    iptc: list[bytes] = []
     count = 0
     while pos + 4 <= src.size and count < 10_000:
         count += 1
         hdr = src.read(pos, 4)
         if hdr[0] != 0xFF:
-            found.problems.append(f"corrupt JPEG: marker expected at byte {pos}")
-            break
+            # libjpeg (and so Pillow) skips stray bytes up to the next marker, as exiftool
+            # does ("[minor] Skipped unknown N bytes"): a segment a few bytes short is not
+            # damage. Only a file with no marker in reach is.
+            nxt = _next_marker(src, pos)
+            if nxt is None:
+                found.problems.append(f"corrupt JPEG: marker expected at byte {pos}")
+                break
+            found.warnings.append(f"JPEG: skipped {nxt - pos} stray bytes at byte {pos}")
+            pos = nxt
+            continue
         marker = hdr[1]
         if marker == 0xFF:
             pos += 1
@@ -64,7 +72,9 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
             elif marker == 0xE1 and payload.startswith(_XMP_JPEG) and found.xmp is None:
                 found.xmp = payload[len(_XMP_JPEG) :]
             elif marker == 0xED and payload.startswith(b"Photoshop 3.0\0"):
-                iptc = payload
+                iptc.append(payload)
+            elif marker == 0xE1 and payload[:5] == b"QVCI\0":
+                _casio_date(payload, found)
             elif marker == 0xE0 and payload[6:10] == b"HEAP":
                 read_ciff(payload, found, sizes=False)
             elif marker == 0xE2 and payload[:4] == b"MPF\0" and fmt == "JPEG":
@@ -88,19 +98,56 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
             ends = src.read(tail_start, src.size - tail_start).rfind(b"\xff\xd9") >= 0
         if not ends:
             found.problems.append("truncated: JPEG data ends before the end-of-image marker")
-    if iptc is not None:
-        date = _iptc_date(iptc)
-        if date is not None:
-            found.others.append(date)
+    if iptc:
+        _read_iptc(iptc, found)
     return found
 
 
-def _iptc_date(payload: bytes) -> CaptureDate | None:
-    """IPTC 2:55 DateCreated + 2:60 TimeCreated from a Photoshop APP13 segment."""
+def _casio_date(payload: bytes, found: Found) -> None:
+    """Casio QV cameras (1990s): `1998.10.24.12.08.57` in a QVCI APP1 segment."""
+    m = re.search(rb"(\d{4})\.(\d{2})\.(\d{2})\.(\d{2})\.(\d{2})\.(\d{2})", payload[:256])
+    if m:
+        wall = make_datetime(*(int(g) for g in m.groups()))
+        if wall is not None:
+            found.others.append(CaptureDate(wall, DateSource.CASIO_DATE))
+
+
+_SKIP_LIMIT = 64 * 1024  # how far past a segment's end a marker is looked for
+
+
+def _next_marker(src: Source, pos: int) -> int | None:
+    """Where the next marker (0xFF, then a byte not 0x00 and not 0xFF) starts after pos."""
+    window = src.read(pos, min(_SKIP_LIMIT, src.size - pos))
+    i = window.find(b"\xff")
+    while 0 <= i < len(window) - 1:
+        j = i
+        while j < len(window) - 1 and window[j + 1] == 0xFF:
+            j += 1  # fill bytes
+        if j + 1 < len(window) and window[j + 1] != 0x00:
+            return pos + j
+        i = window.find(b"\xff", j + 1)
+    return None
+
+
+def _read_iptc(segments: list[bytes], found: Found) -> None:
+    """IPTC 2:55 DateCreated + 2:60 TimeCreated from the Photoshop APP13 segments: one
+    IPTC block may be split over several segments, or each segment may hold its own."""
+    values: dict[int, bytes] = {}
+    for payload in segments:
+        _iptc_values(payload, values)
+    if 55 not in values:  # a block split over segments: its records run on
+        _iptc_values(segments[0] + b"".join(p[14:] for p in segments[1:]), values)
+    date = _iptc_date(values)
+    if date is not None:
+        found.iptc.append(date)
+        found.iptc_date_only = not values.get(60, b"").strip(b"\x00 ")
+
+
+def _iptc_values(payload: bytes, values: dict[int, bytes]) -> None:
+    """The record-2 datasets of the IPTC block (Photoshop resource 0x0404) in payload."""
     pos = payload.find(b"8BIM\x04\x04")
     if pos < 0:
-        return None
-    values: dict[int, bytes] = {}
+        return
     i = payload.find(b"\x1c\x02", pos)
     guard = 0
     while i >= 0 and i + 5 <= len(payload) and payload[i] == 0x1C and guard < 1000:
@@ -115,6 +162,9 @@ def _iptc_date(payload: bytes) -> CaptureDate | None:
         if record == 2:
             values.setdefault(dataset, payload[i + 5 : i + 5 + n])
         i += 5 + n
+
+
+def _iptc_date(values: dict[int, bytes]) -> CaptureDate | None:
     d = values.get(55, b"").decode("latin-1")
     if not re.fullmatch(r"\d{8}", d):
         return None

@@ -1,0 +1,165 @@
+"""Issue 13: lenient JPEG, the MWG date order, more formats, phone videos' zones.
+
+Every file is built here (Pillow, piexif, raw segments); none comes from the corpus.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from PIL import Image
+
+from photoorganiser.core.values import DateSource
+from photoorganiser.media.metadata import read_media
+from tests.media import exif_bytes, noise_image
+
+UTC = ZoneInfo("UTC")
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def read(path: Path, tz=UTC):
+    return read_media(path, path.read_bytes(), tz)
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def insert_after_soi(jpeg: bytes, extra: bytes) -> bytes:
+    assert jpeg[:2] == b"\xff\xd8"
+    return jpeg[:2] + extra + jpeg[2:]
+
+
+def jpeg_bytes(exif: bytes | None = None) -> bytes:
+    out = io.BytesIO()
+    if exif is None:
+        noise_image((32, 24)).save(out, "JPEG")
+    else:
+        noise_image((32, 24)).save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def iptc_app13(date: str, time: str | None = None, resources: bytes = b"") -> bytes:
+    records = b"\x1c\x02\x00\x00\x02\x00\x04"  # record version
+    records += b"\x1c\x02\x37" + struct.pack(">H", len(date)) + date.encode()
+    if time is not None:
+        records += b"\x1c\x02\x3c" + struct.pack(">H", len(time)) + time.encode()
+    if len(records) % 2:
+        records += b"\0"
+    block = b"8BIM\x04\x04\0\0" + struct.pack(">I", len(records)) + records
+    return segment(0xED, b"Photoshop 3.0\0" + resources + block)
+
+
+def pillow_opens(path: Path) -> bool:
+    with Image.open(path) as img:
+        img.load()
+    return True
+
+
+# --- lenient JPEG ----------------------------------------------------------------
+
+
+def test_stray_bytes_after_a_segment_are_not_damage(tmp_path: Path) -> None:
+    """An APP13 16 bytes short: libjpeg skips them, and so do we (with a note)."""
+    data = jpeg_bytes(exif_bytes(datetime(2019, 5, 1, 10, 0, 0)))
+    app13 = segment(0xED, b"Photoshop 3.0\0" + b"8BIM\x04\x25\0\0\0\0\0\x10" + bytes(16))
+    short = app13[:2] + struct.pack(">H", len(app13) - 2 - 16) + app13[4:]
+    path = tmp_path / "short_app13.jpg"
+    path.write_bytes(insert_after_soi(data, short))
+    assert pillow_opens(path)
+    info = read(path)
+    assert info.problems == ()
+    assert any("stray bytes" in w for w in info.warnings)
+    assert info.captured is not None and info.captured.wall == datetime(2019, 5, 1, 10, 0, 0)
+    assert (info.width, info.height) == (32, 24)
+
+
+def test_app14_one_byte_short(tmp_path: Path) -> None:
+    adobe = segment(0xEE, b"Adobe\0\x64\0\0\0\0\x01")
+    short = adobe[:2] + struct.pack(">H", len(adobe) - 3) + adobe[4:]
+    path = tmp_path / "short_app14.jpg"
+    path.write_bytes(insert_after_soi(jpeg_bytes(), short))
+    assert pillow_opens(path)
+    assert read(path).problems == ()
+
+
+def test_garbage_with_no_marker_in_reach_is_still_damage(tmp_path: Path) -> None:
+    data = jpeg_bytes()
+    sos = data.index(b"\xff\xda")
+    path = tmp_path / "garbage.jpg"
+    path.write_bytes(data[:sos] + bytes(200_000))
+    info = read(path)
+    assert any("corrupt JPEG" in p for p in info.problems)
+
+
+# --- the MWG date order ----------------------------------------------------------
+
+
+def test_iptc_date_created_beats_exif_create_date(tmp_path: Path) -> None:
+    """A film scan: CreateDate is the scan, IPTC DateCreated the picture."""
+    data = jpeg_bytes(exif_bytes(digitized=datetime(2020, 3, 3, 9, 0, 0)))
+    path = tmp_path / "scan.jpg"
+    path.write_bytes(insert_after_soi(data, iptc_app13("19870704", "153000+0200")))
+    info = read(path)
+    assert info.captured is not None
+    assert info.captured.source is DateSource.IPTC_DATE_CREATED
+    assert info.captured.wall == datetime(1987, 7, 4, 15, 30, 0)
+    assert info.captured.isoformat() == "1987-07-04T15:30:00+02:00"
+
+
+def test_iptc_in_the_first_of_two_app13_segments(tmp_path: Path) -> None:
+    second = segment(0xED, b"Photoshop 3.0\0" + b"8BIM\x04\x25\0\0\0\0\0\x10" + bytes(16))
+    data = insert_after_soi(jpeg_bytes(), iptc_app13("19990102", "030405") + second)
+    path = tmp_path / "two_app13.jpg"
+    path.write_bytes(data)
+    info = read(path)
+    assert info.captured is not None and info.captured.wall == datetime(1999, 1, 2, 3, 4, 5)
+
+
+def test_exif_datetime_original_beats_iptc(tmp_path: Path) -> None:
+    data = jpeg_bytes(exif_bytes(datetime(2021, 1, 1, 12, 0, 0)))
+    path = tmp_path / "both.jpg"
+    path.write_bytes(insert_after_soi(data, iptc_app13("19870704", "153000")))
+    assert read(path).captured.source is DateSource.EXIF_DATETIME_ORIGINAL
+
+
+def test_iptc_date_without_time_gives_way_to_a_same_day_time(tmp_path: Path) -> None:
+    data = jpeg_bytes(exif_bytes(digitized=datetime(1987, 7, 4, 15, 30, 0)))
+    path = tmp_path / "dateonly.jpg"
+    path.write_bytes(insert_after_soi(data, iptc_app13("19870704")))
+    info = read(path)
+    assert info.captured.source is DateSource.EXIF_CREATE_DATE
+    assert info.captured.wall == datetime(1987, 7, 4, 15, 30, 0)
+
+
+def test_photoshop_date_created_beats_xmp_create_date(tmp_path: Path) -> None:
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+        b'22-rdf-syntax-ns#"><rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        b'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+        b'xmp:CreateDate="2024-02-02T10:00:00" photoshop:DateCreated="2001-09-08T07:06:05"/>'
+        b"</rdf:RDF></x:xmpmeta>"
+    )
+    app1 = segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + xmp)
+    path = tmp_path / "export.jpg"
+    path.write_bytes(insert_after_soi(jpeg_bytes(), app1))
+    info = read(path)
+    assert info.captured.source is DateSource.XMP_DATE_CREATED
+    assert info.captured.wall == datetime(2001, 9, 8, 7, 6, 5)
+
+
+def test_datetime_original_in_ifd0_is_found(tmp_path: Path) -> None:
+    # IFD0 with one entry, DateTimeOriginal (0x9003), which piexif will not put there
+    value = b"2012:12:12 12:12:12\0"
+    tiff = b"MM\0*" + struct.pack(">IH", 8, 1)
+    tiff += struct.pack(">HHII", 0x9003, 2, len(value), 8 + 2 + 12 + 4) + struct.pack(">I", 0)
+    exif = b"Exif\0\0" + tiff + value
+    path = tmp_path / "ifd0.jpg"
+    path.write_bytes(jpeg_bytes(exif))
+    info = read(path)
+    assert info.captured.source is DateSource.EXIF_DATETIME_ORIGINAL
+    assert info.captured.wall == datetime(2012, 12, 12, 12, 12, 12)
