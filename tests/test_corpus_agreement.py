@@ -59,16 +59,8 @@ MAKE_EXCEPTIONS: dict[str, str] = {
     "exiftool/QuickTime.mov": "known gap: Make only in Pentax's proprietary udta TAGS atom",
     "hachoir/pentax_320x240.mov": "known gap: Make only in Pentax's proprietary udta TAGS atom",
 }
-MODEL_EXCEPTIONS: dict[str, str] = {
-    "metadata-extractor/Sony ILCE-7M3 (A7M3).mts": (
-        "known gap: the model name in the H.264 MDPM SEI is not read (the make code is)"
-    ),
-}
-_NO_SPS = "known gap: M2TS size needs the H.264 SPS (exp-Golomb) parsed; not done"
+MODEL_EXCEPTIONS: dict[str, str] = {}
 SIZE_EXCEPTIONS: dict[str, str] = {
-    "exiftool/M2TS.mts": _NO_SPS,
-    "hachoir/Panasonic_AG_HMC_151.MTS": _NO_SPS,
-    "metadata-extractor/Sony ILCE-7M3 (A7M3).mts": _NO_SPS,
     "exiftool/SigmaDP2.x3f": (
         "the X3F header says 2640x1760 (exiftool's SigmaRaw:ImageWidth/Height too); its Composite "
         "ImageSize takes the 8x8 of the shrunk preview JPEG in this test file"

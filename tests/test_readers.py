@@ -163,3 +163,68 @@ def test_datetime_original_in_ifd0_is_found(tmp_path: Path) -> None:
     info = read(path)
     assert info.captured.source is DateSource.EXIF_DATETIME_ORIGINAL
     assert info.captured.wall == datetime(2012, 12, 12, 12, 12, 12)
+
+
+# --- formats -----------------------------------------------------------------------
+
+
+def test_mpo_and_new_video_extensions_are_media() -> None:
+    from photoorganiser.core.values import FileKind
+    from photoorganiser.media.scan import classify
+
+    assert classify("DSCF0001.MPO")[0] is FileKind.IMAGE
+    assert classify("a.jxl")[0] is FileKind.IMAGE
+    for name in ("MOV001.MOD", "MOV001.TOD", "VTS_01_1.VOB", "clip.webm", "clip.m2t"):
+        assert classify(name)[0] is FileKind.VIDEO, name
+
+
+def test_mpo_reads_as_a_jpeg(tmp_path: Path) -> None:
+    mpf = segment(0xE2, b"MPF\0" + b"MM\0*\0\0\0\x08" + bytes(8))
+    data = jpeg_bytes(exif_bytes(datetime(2011, 8, 1, 9, 0, 0), make="FUJIFILM"))
+    path = tmp_path / "DSCF0001.MPO"
+    path.write_bytes(insert_after_soi(data, mpf) + data)  # two images, as a 3D camera writes
+    info = read(path)
+    assert info.format == "MPO" and info.make == "FUJIFILM" and info.problems == ()
+    assert info.captured.wall == datetime(2011, 8, 1, 9, 0, 0)
+
+
+def test_mpeg_program_stream_size(tmp_path: Path) -> None:
+    pack = b"\0\0\1\xba" + bytes.fromhex("440004000401018bf8")
+    seq = b"\0\0\1\xb3" + bytes([720 >> 4, ((720 & 15) << 4) | (576 >> 8), 576 & 0xFF]) + b"\x33"
+    path = tmp_path / "MOV001.MOD"
+    path.write_bytes(pack + b"\0\0\1\xe0\0\x20" + bytes(6) + seq + bytes(2000))
+    info = read(path)
+    assert (info.format, info.is_video, info.width, info.height) == ("MPEG", True, 720, 576)
+
+
+def _jxl_codestream(width: int, height: int) -> bytes:
+    """FF 0A + a SizeHeader with explicit 13-bit sizes (no ratio), LSB-first bits."""
+    bits = [0]  # not small
+    for value in (height, None, width):
+        if value is None:
+            bits += [0, 0, 0]  # ratio 0
+            continue
+        bits += [1, 0]  # selector 1: 13 bits
+        bits += [((value - 1) >> i) & 1 for i in range(13)]
+    bits += [0] * (-len(bits) % 8)
+    raw = bytes(sum(b << i for i, b in enumerate(bits[k : k + 8])) for k in range(0, len(bits), 8))
+    return b"\xff\x0a" + raw + bytes(16)
+
+
+def test_jpeg_xl_codestream_and_container(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.jxl"
+    bare.write_bytes(_jxl_codestream(1000, 750))
+    info = read(bare)
+    assert (info.format, info.width, info.height) == ("JXL", 1000, 750)
+
+    tiff = exif_bytes(datetime(2023, 5, 6, 7, 8, 9), make="Canon")
+    boxes = b"\0\0\0\x0cJXL \r\n\x87\n" + struct.pack(">I4s", 20, b"ftyp") + b"jxl \0\0\0\0jxl "
+    exif_payload = b"\0\0\0\0" + tiff[6:] if tiff.startswith(b"Exif") else b"\0\0\0\0" + tiff
+    boxes += struct.pack(">I4s", 8 + len(exif_payload), b"Exif") + exif_payload
+    code = _jxl_codestream(4000, 3000)
+    boxes += struct.pack(">I4s", 8 + len(code), b"jxlc") + code
+    boxed = tmp_path / "boxed.jxl"
+    boxed.write_bytes(boxes)
+    info = read(boxed)
+    assert (info.width, info.height, info.make) == (4000, 3000, "Canon")
+    assert info.captured.wall == datetime(2023, 5, 6, 7, 8, 9)

@@ -294,3 +294,80 @@ def read_webp(src: Source) -> Found:
 def read_bmp(head: bytes) -> Found:
     w, h = struct.unpack_from("<ii", head, 18)
     return Found("BMP", width=abs(w), height=abs(h))
+
+
+_JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+
+
+def read_jxl(src: Source) -> Found:
+    """JPEG XL: a bare codestream (FF 0A) or ISO BMFF-style boxes around it, with `Exif`
+    and `xml ` (XMP) boxes. The size comes from the codestream's SizeHeader."""
+    found = Found("JXL")
+    head = src.read(0, 64)
+    if head[:2] == b"\xff\x0a":
+        _jxl_size(head[2:], found)
+        return found
+    pos, count = 0, 0
+    while pos + 8 <= src.size and count < 10_000:
+        count += 1
+        size, kind = struct.unpack(">I4s", src.read(pos, 8))
+        header = 8
+        if size == 1:
+            if pos + 16 > src.size:
+                break
+            size, header = struct.unpack(">Q", src.read(pos + 8, 8))[0], 16
+        elif size == 0:
+            size = src.size - pos
+        if size < header:
+            found.problems.append(f"corrupt JPEG XL box size at byte {pos}")
+            break
+        body = pos + header
+        length = min(size - header, src.size - body)
+        if kind == b"jxlc" and found.width is None:
+            _jxl_size(src.read(body, 64)[2:], found)
+        elif kind == b"jxlp" and found.width is None:
+            _jxl_size(src.read(body + 4, 64)[2:], found)
+        elif kind == b"Exif" and found.exif is None and length <= 16 * 1024 * 1024:
+            raw = src.read(body, length)
+            if len(raw) >= 4:
+                skip = struct.unpack_from(">I", raw)[0]
+                found.exif = tiff_or_problem(raw[4 + skip :] if skip < len(raw) else b"", found)
+        elif kind == b"xml " and found.xmp is None and length <= 16 * 1024 * 1024:
+            found.xmp = src.read(body, length)
+        if pos + size > src.size:
+            found.problems.append("truncated: JPEG XL box cut short")
+            break
+        pos += size
+    if found.width is None:
+        raise MetadataError("not a readable JPEG XL: no codestream header")
+    return found
+
+
+def _jxl_size(data: bytes, found: Found) -> None:
+    """SizeHeader, bits read least-significant first (ISO/IEC 18181-1, A.3.1)."""
+    value, at = int.from_bytes(data, "little"), 0
+    limit = 8 * len(data)
+
+    def bits(n: int) -> int:
+        nonlocal at
+        if at + n > limit:
+            raise ValueError("cut short")
+        out = (value >> at) & ((1 << n) - 1)
+        at += n
+        return out
+
+    def u32() -> int:
+        return 1 + bits((9, 13, 18, 30)[bits(2)])
+
+    try:
+        small = bits(1)
+        height = 8 * (1 + bits(5)) if small else u32()
+        ratio = bits(3)
+        if ratio:
+            num, den = _JXL_RATIOS[ratio]
+            width = height * num // den
+        else:
+            width = 8 * (1 + bits(5)) if small else u32()
+    except ValueError:
+        return
+    found.width, found.height = width, height
