@@ -49,6 +49,7 @@ _TAG = {
     DateSource.XMP_CREATE_DATE: "CreateDate",
     DateSource.QUICKTIME_CREATE_DATE: "CreateDate",
     DateSource.QUICKTIME_MEDIA_CREATE_DATE: "MediaCreateDate",
+    DateSource.QUICKTIME_UTC_NAME_ZONE: "CreateDate",
 }
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from photoorganiser.core.values import DateSource
 from photoorganiser.media.metadata import read_media
-from tests.media import exif_bytes, noise_image
+from tests.media import exif_bytes, make_mp4, noise_image
 
 UTC = ZoneInfo("UTC")
 PARIS = ZoneInfo("Europe/Paris")
@@ -228,3 +228,104 @@ def test_jpeg_xl_codestream_and_container(tmp_path: Path) -> None:
     info = read(boxed)
     assert (info.width, info.height, info.make) == (4000, 3000, "Canon")
     assert info.captured.wall == datetime(2023, 5, 6, 7, 8, 9)
+
+
+# --- phone videos' zones -----------------------------------------------------------
+
+
+def test_samsung_name_gives_the_zone_on_a_utc_machine(tmp_path: Path) -> None:
+    path = make_mp4(tmp_path / "20240128_105420.mp4", datetime(2024, 1, 28, 9, 54, 20))
+    info = read(path, UTC)
+    assert info.captured.source is DateSource.QUICKTIME_UTC_NAME_ZONE
+    assert info.captured.isoformat() == "2024-01-28T10:54:20+01:00"
+
+
+def test_pixel_name_half_hour_zone_and_end_of_recording_slack(tmp_path: Path) -> None:
+    # India (+05:30); the container date written 40 s after the name's time
+    path = make_mp4(tmp_path / "PXL_20230305_101500123.mp4", datetime(2023, 3, 5, 4, 45, 40))
+    info = read(path, UTC)
+    assert info.captured.isoformat() == "2023-03-05T10:15:40+05:30"
+
+
+def test_a_name_that_is_no_zone_falls_back_to_the_timezone(tmp_path: Path) -> None:
+    # 1 h 40 min off: not a whole number of quarter hours (nor 2 minutes from one)
+    path = make_mp4(tmp_path / "VID_20230305_114000.mp4", datetime(2023, 3, 5, 10, 0, 0))
+    info = read(path, PARIS)
+    assert info.captured.source is DateSource.QUICKTIME_CREATE_DATE
+    assert info.captured.isoformat() == "2023-03-05T11:00:00+01:00"
+    plain = make_mp4(tmp_path / "clip.mp4", datetime(2023, 3, 5, 10, 0, 0))
+    assert read(plain, PARIS).captured.source is DateSource.QUICKTIME_CREATE_DATE
+
+
+def test_a_daylight_saving_fold_is_said(tmp_path: Path) -> None:
+    # 00:30 and 01:30 UTC on 2023-10-29 are both 02:30 in Paris
+    first = read(make_mp4(tmp_path / "a.mp4", datetime(2023, 10, 29, 0, 30)), PARIS)
+    second = read(make_mp4(tmp_path / "b.mp4", datetime(2023, 10, 29, 1, 30)), PARIS)
+    assert first.captured.isoformat() == "2023-10-29T02:30:00+02:00"
+    assert second.captured.isoformat() == "2023-10-29T02:30:00+01:00"
+    assert any("daylight-saving fold" in w for w in first.warnings)
+    assert not any(
+        "daylight" in w
+        for w in read(make_mp4(tmp_path / "c.mp4", datetime(2023, 10, 30)), PARIS).warnings
+    )
+
+
+def _analysis(path: str, kind, captured, make="Google", model="Pixel 7", media_captured=True):
+    from photoorganiser.core.values import Analysis, MediaInfo, ScanEntry
+
+    media = MediaInfo(captured=captured if media_captured else None, make=make, model=model)
+    return Analysis(ScanEntry(Path(path), kind), "0" * 32, media, captured)
+
+
+def test_nearest_photo_of_the_same_camera_gives_the_zone() -> None:
+    from datetime import timedelta
+
+    from photoorganiser.core.values import CaptureDate, FileKind
+    from photoorganiser.media.zones import photo_zones
+
+    tokyo = timedelta(hours=9)
+    photo = _analysis(
+        "/in/IMG_1.jpg",
+        FileKind.IMAGE,
+        CaptureDate(datetime(2024, 4, 1, 12, 0), DateSource.EXIF_DATETIME_ORIGINAL, tokyo),
+    )
+    far_photo = _analysis(
+        "/in/IMG_2.jpg",
+        FileKind.IMAGE,
+        CaptureDate(datetime(2024, 4, 3, 12, 0), DateSource.EXIF_DATETIME_ORIGINAL, -tokyo),
+    )
+    # read on a UTC machine: 03:30 UTC is 12:30 in Tokyo, half an hour after the photo
+    utc_rule = CaptureDate(
+        datetime(2024, 4, 1, 3, 30), DateSource.QUICKTIME_CREATE_DATE, timedelta(0)
+    )
+    video = _analysis("/in/clip.mp4", FileKind.VIDEO, utc_rule)
+    other_camera = _analysis("/in/other.mp4", FileKind.VIDEO, utc_rule, model="Pixel 8")
+    late = CaptureDate(datetime(2024, 4, 1, 20, 0), DateSource.QUICKTIME_CREATE_DATE, timedelta(0))
+    too_far = _analysis("/in/late.mp4", FileKind.VIDEO, late)
+    out = {
+        a.entry.path.name: a.captured
+        for a in photo_zones([photo, far_photo, video, other_camera, too_far])
+    }
+    assert out["clip.mp4"].isoformat() == "2024-04-01T12:30:00+09:00"
+    assert out["clip.mp4"].source is DateSource.QUICKTIME_UTC_PHOTO_ZONE
+    assert out["other.mp4"] == utc_rule  # another camera: rule 3 stays
+    assert out["late.mp4"] == late  # 8 hours from the photo: too far
+    assert out["IMG_1.jpg"] == photo.captured
+
+
+def test_a_photo_without_an_offset_gives_no_zone() -> None:
+    from datetime import timedelta
+
+    from photoorganiser.core.values import CaptureDate, FileKind
+    from photoorganiser.media.zones import photo_zones
+
+    photo = _analysis(
+        "/in/IMG_1.jpg",
+        FileKind.IMAGE,
+        CaptureDate(datetime(2024, 4, 1, 12, 0), DateSource.EXIF_DATETIME_ORIGINAL),
+    )
+    utc_rule = CaptureDate(
+        datetime(2024, 4, 1, 3, 30), DateSource.QUICKTIME_CREATE_DATE, timedelta(0)
+    )
+    video = _analysis("/in/clip.mp4", FileKind.VIDEO, utc_rule)
+    assert photo_zones([photo, video])[1].captured == utc_rule

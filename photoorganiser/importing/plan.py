@@ -36,6 +36,7 @@ from ..core.values import (
     Why,
 )
 from ..library.index import SIDECAR_OF
+from ..media.zones import photo_zones
 from .paths import Template, render
 
 Result = ScanEntry | Analysis | AnalysisFailure
@@ -62,6 +63,7 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
     media = [r for r in results if isinstance(r, Analysis) and r.entry.kind is not FileKind.SIDECAR]
     sidecar_of = associate_sidecars(results, media)
     media = _with_sidecar_dates(media, sidecar_of, results)
+    media = photo_zones(media)  # a phone video's UTC date in its camera's photos' zone
     leader_of = pair_media(media)
     by_path = {a.entry.path: a for a in media}
 

@@ -188,6 +188,17 @@ _NAME_D_RE = re.compile(r"(?<!\d)(\d{4})([-_.])(\d{2})\2(\d{2})(?!\d)")
 _NAME_MIN_YEAR = 1990  # digital photo files named after their date
 
 
+def datetime_from_filename(name: str) -> datetime | None:
+    """The date and time (not a date alone) a phone or camera wrote into a file name."""
+    for m in _NAME_DT_RE.finditer(name):
+        y, _, mo, d, hh, _, mi, ss, _ms = m.groups()
+        if int(y) >= _NAME_MIN_YEAR:
+            wall = make_datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss))
+            if wall is not None:
+                return wall
+    return None
+
+
 def date_from_filename(name: str) -> CaptureDate | None:
     """The capture date a camera/phone/app wrote into a file name, or None.
 

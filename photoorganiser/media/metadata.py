@@ -42,7 +42,7 @@ def read_media(path: Path, data: bytes | None, tz: tzinfo) -> MediaInfo:
     try:
         with Source(path, data) as src:
             found = _read(src)
-            return finish(found, tz)
+            return finish(found, tz, path.name)
     except MetadataError:
         raise
     except OSError as exc:

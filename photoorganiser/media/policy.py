@@ -13,9 +13,9 @@ follows), then CreateDate, then the video's own dates:
 4. EXIF CreateDate (DateTimeDigitized, + OffsetTimeDigitized, SubSecTimeDigitized)
 5. the video's own date: Apple Keys CreationDate (local + zone), UserData `date` (local +
    zone), then QuickTime mvhd CreateDate / mdhd MediaCreateDate (UTC by spec, converted to
-   wall time in `tz`; when an XMP date with a zone names the same instant within 2 minutes,
-   that XMP date is used instead, since it also knows the local zone); RIFF/AVI, Matroska,
-   H.264 (AVCHD), MPEG dates
+   wall time in the zone the file name states, else in `tz`: zones.py; when an XMP date
+   with a zone names the same instant within 2 minutes, that XMP date is used instead,
+   since it also knows the local zone); RIFF/AVI, Matroska, H.264 (AVCHD) dates
 6. XMP xmp:CreateDate
 7. others: PNG "Creation Time", ASF CreationDate, and last EXIF ModifyDate (IFD0 DateTime)
 
@@ -44,6 +44,7 @@ from .exif import (
 )
 from .found import IS_UTC, Found, clean
 from .xmp import parse_xmp
+from .zones import UTC_SOURCES, dst_note, name_zone
 
 
 def _text(value: object) -> str | None:
@@ -77,15 +78,23 @@ _XMP_SOURCES = {
 }
 
 
-def _localise(date: CaptureDate, tz: tzinfo) -> CaptureDate:
-    """Dates marked utc_offset="UTC" (a UTC instant) become wall time in tz."""
+def _localise(date: CaptureDate, tz: tzinfo, name: str, found: Found) -> CaptureDate:
+    """Dates marked utc_offset="UTC" (a UTC instant) become wall time: in the zone a phone's
+    file name states (zones.py, rule 1), else in tz (rule 3)."""
     if date.utc_offset != IS_UTC:
         return date
+    if date.source in UTC_SOURCES and name:
+        offset = name_zone(name, date.wall)
+        if offset is not None:
+            return CaptureDate(date.wall + offset, DateSource.QUICKTIME_UTC_NAME_ZONE, offset)
     wall, offset = utc_to_local(date.wall, tz)
+    note = dst_note(wall, tz)
+    if note is not None:
+        found.warnings.append(note)
     return CaptureDate(wall, date.source, offset)
 
 
-def finish(found: Found, tz: tzinfo) -> MediaInfo:
+def finish(found: Found, tz: tzinfo, name: str = "") -> MediaInfo:
     exif = found.exif
     xmp = parse_xmp(found.xmp or b"") if found.xmp or found.xmp_extra else None
     if xmp is not None:
@@ -134,7 +143,7 @@ def finish(found: Found, tz: tzinfo) -> MediaInfo:
         same_day = [d for d in chain[1:] if d.wall.date() == chain[0].wall.date()]
         if same_day:
             chain.insert(0, same_day[0])
-    captured = _localise(chain[0], tz) if chain else None
+    captured = _localise(chain[0], tz, name, found) if chain else None
 
     make = found.make or (exif.make if exif else None) or (xmp.make if xmp else None)
     model = found.model or (exif.model if exif else None) or (xmp.model if xmp else None)
