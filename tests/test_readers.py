@@ -329,3 +329,10 @@ def test_a_photo_without_an_offset_gives_no_zone() -> None:
     )
     video = _analysis("/in/clip.mp4", FileKind.VIDEO, utc_rule)
     assert photo_zones([photo, video])[1].captured == utc_rule
+
+
+def test_minolta_colon_separated_date_time() -> None:
+    from photoorganiser.media.dates import parse_datetime
+
+    assert parse_datetime("2003:08:27:00:09:15") == (datetime(2003, 8, 27, 0, 9, 15), None)
+    assert parse_datetime("2003:08:27:00:09:1") is None  # cut short

@@ -26,7 +26,7 @@ MAX_YEAR = 2100
 
 _DATE_RE = re.compile(
     r"""\s*(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})       # date
-    (?:[T\s]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:[.,](\d+))?)?)?  # time, seconds, fraction
+    (?:(?:[T\s]+|:)(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:[.,](\d+))?)?)?  # time, seconds, fraction
     \s*(?:GMT|UTC)?\s*(Z|[+-]\d{1,2}(?::?\d{2})?)?       # zone
     """,
     re.VERBOSE,
@@ -71,7 +71,8 @@ def parse_zone(text: str | None) -> timedelta | None:
 
 
 def parse_datetime(text: str | bytes | None) -> tuple[datetime, timedelta | None] | None:
-    """Parse an EXIF (`2020:01:02 03:04:05`) or XMP/ISO (`2020-01-02T03:04:05.12+02:00`) date.
+    """Parse an EXIF (`2020:01:02 03:04:05`) or XMP/ISO (`2020-01-02T03:04:05.12+02:00`) date
+    (also `2003:08:27:00:09:15`, as some Minolta cameras wrote it).
 
     Returns (naive wall time, zone offset or None), or None for zero/blank/impossible dates.
     """

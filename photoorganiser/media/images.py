@@ -28,6 +28,7 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
     pos = start + 2 if not exv else start
     sos = None
     iptc: list[bytes] = []
+    ciff: Found | None = None  # a Canon CIFF block in APP0: the EXIF's make, if any, wins
     count = 0
     while pos + 4 <= src.size and count < 10_000:
         count += 1
@@ -75,13 +76,18 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
                 iptc.append(payload)
             elif marker == 0xE1 and payload[:5] == b"QVCI\0":
                 _casio_date(payload, found)
-            elif marker == 0xE0 and payload[6:10] == b"HEAP":
-                read_ciff(payload, found, sizes=False)
+            elif marker == 0xE0 and payload[6:10] == b"HEAP" and ciff is None:
+                ciff = Found("CIFF")
+                read_ciff(payload, ciff, sizes=False)
             elif marker == 0xE2 and payload[:4] == b"MPF\0" and fmt == "JPEG":
                 found.format = "MPO"
             elif marker in _SOF and found.width is None and len(payload) >= 5:
                 found.height, found.width = struct.unpack_from(">HH", payload, 1)
         pos = end
+    if ciff is not None:
+        if not (found.exif is not None and found.exif.make):
+            found.make, found.model = ciff.make, ciff.model
+        found.video = found.video or ciff.video
     if exv:
         found.width = found.height = None
         return found
