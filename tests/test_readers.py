@@ -336,3 +336,17 @@ def test_minolta_colon_separated_date_time() -> None:
 
     assert parse_datetime("2003:08:27:00:09:15") == (datetime(2003, 8, 27, 0, 9, 15), None)
     assert parse_datetime("2003:08:27:00:09:1") is None  # cut short
+
+
+def test_a_superscript_in_subsec_is_no_digit(tmp_path: Path) -> None:
+    """Found by the fuzz bench: latin-1 "³" passed str.isdigit() and broke int()."""
+    import piexif
+
+    exif = {
+        piexif.ExifIFD.DateTimeOriginal: b"2020:01:01 10:00:00",
+        piexif.ExifIFD.SubSecTimeOriginal: b"3\xb31",
+    }
+    data = jpeg_bytes(piexif.dump({"0th": {}, "Exif": exif, "GPS": {}, "1st": {}}))
+    path = tmp_path / "subsec.jpg"
+    path.write_bytes(data)
+    assert read(path).captured.wall == datetime(2020, 1, 1, 10, 0, 0)

@@ -122,7 +122,7 @@ def apply_subsec(wall: datetime, subsec: str | bytes | None) -> datetime:
     if isinstance(subsec, bytes):
         subsec = subsec.decode("latin-1")
     digits = subsec.strip("\x00 ")
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # "³" is a digit to isdigit()
         return wall
     return wall.replace(microsecond=int(digits[:6].ljust(6, "0")))
 

@@ -216,12 +216,25 @@ def read_png(src: Source) -> Found:
     return found
 
 
+_PNG_KEYS = frozenset(
+    {
+        b"XML:com.adobe.xmp",
+        b"Raw profile type xmp",
+        b"Raw profile type exif",
+        b"Raw profile type APP1",
+        b"Creation Time",
+    }
+)
+
+
 def _png_text(found: Found, kind: bytes, payload: bytes) -> None:
     if kind == b"eXIf":
         if found.exif is None:
             found.exif = tiff_or_problem(payload, found)
         return
     key, _, rest = payload.partition(b"\0")
+    if not (key in _PNG_KEYS or re.fullmatch(rb"(xmp|exif|photoshop|tiff):\w+", key)):
+        return  # text nobody reads here is not decompressed (a zlib bomb stays shut)
     try:
         if kind == b"zTXt":
             text = zlib.decompressobj().decompress(rest[1:], 16 * 1024 * 1024)

@@ -110,7 +110,7 @@ def read_x3f(src: Source, head: bytes) -> Found:
     props = _x3f_properties(src)
     found.make, found.model = props.get("CAMMANUF"), props.get("CAMMODEL")
     stamp = props.get("TIME", "")
-    if stamp.isdigit() and 0 < int(stamp) < 2**33:
+    if stamp.isascii() and stamp.isdigit() and 0 < int(stamp) < 2**33:
         wall = datetime(1970, 1, 1) + timedelta(seconds=int(stamp))
         found.others.append(CaptureDate(wall, DateSource.SIGMA_RAW_DATE))
     at = head.find(b"\xff\xd8\xff")
