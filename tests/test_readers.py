@@ -350,3 +350,38 @@ def test_a_superscript_in_subsec_is_no_digit(tmp_path: Path) -> None:
     path = tmp_path / "subsec.jpg"
     path.write_bytes(data)
     assert read(path).captured.wall == datetime(2020, 1, 1, 10, 0, 0)
+
+
+# --- through the import ----------------------------------------------------------
+
+
+def test_import_puts_phone_videos_in_their_zone(tmp_path: Path, monkeypatch) -> None:
+    """On a UTC machine: the Samsung video by its name (rule 1), the Pixel video by the
+    Pixel photo taken 20 minutes before in Tokyo (rule 2), the other by --timezone (3)."""
+    from photoorganiser.cli import main
+    from tests.media import make_jpeg
+    from tests.reports import rows
+
+    monkeypatch.chdir(tmp_path)
+    inbox, library, report = tmp_path / "in", tmp_path / "lib", tmp_path / "plan.csv"
+    make_mp4(inbox / "20240128_105420.mp4", datetime(2024, 1, 28, 9, 54, 20), seed=1)
+    make_jpeg(
+        inbox / "IMG_1.jpg",
+        datetime(2024, 4, 1, 12, 0, 0),
+        offset="+09:00",
+        make="Google",
+        model="Pixel 7",
+    )
+    keys = {"com.apple.quicktime.make": "Google", "com.apple.quicktime.model": "Pixel 7"}
+    make_mp4(inbox / "clip.mp4", datetime(2024, 4, 1, 3, 20, 0), apple_keys=keys, seed=2)
+    make_mp4(inbox / "other.mp4", datetime(2024, 4, 1, 3, 20, 0), seed=3)
+    args = ["import", "--input", str(inbox), "--output", str(library), "--dryrun"]
+    args += ["--report", str(report), "--timezone", "UTC", "--quiet"]
+    assert main(args) == 0
+    got = {Path(r["source"]).name: r for r in rows(report)}
+    assert got["20240128_105420.mp4"]["date_source"] == "QuickTime:CreateDate+FileName:zone"
+    assert got["20240128_105420.mp4"]["captured_at"] == "2024-01-28T10:54:20+01:00"
+    assert got["clip.mp4"]["date_source"] == "QuickTime:CreateDate+NearestPhoto:zone"
+    assert got["clip.mp4"]["captured_at"] == "2024-04-01T12:20:00+09:00"
+    assert got["other.mp4"]["date_source"] == "QuickTime:CreateDate"
+    assert got["other.mp4"]["captured_at"] == "2024-04-01T03:20:00+00:00"
