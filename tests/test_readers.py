@@ -385,3 +385,18 @@ def test_import_puts_phone_videos_in_their_zone(tmp_path: Path, monkeypatch) -> 
     assert got["clip.mp4"]["captured_at"] == "2024-04-01T12:20:00+09:00"
     assert got["other.mp4"]["date_source"] == "QuickTime:CreateDate"
     assert got["other.mp4"]["captured_at"] == "2024-04-01T03:20:00+00:00"
+
+
+def test_a_bare_photoshop_date_gives_way_to_a_same_day_time(tmp_path: Path) -> None:
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+        b'22-rdf-syntax-ns#"><rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        b'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+        b'xmp:CreateDate="2001-09-08T07:06:05" photoshop:DateCreated="2001-09-08"/>'
+        b"</rdf:RDF></x:xmpmeta>"
+    )
+    app1 = segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + xmp)
+    path = tmp_path / "bare.jpg"
+    path.write_bytes(insert_after_soi(jpeg_bytes(), app1))
+    info = read(path)
+    assert info.captured.wall == datetime(2001, 9, 8, 7, 6, 5)

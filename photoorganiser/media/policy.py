@@ -8,7 +8,8 @@ follows), then CreateDate, then the video's own dates:
    misplaced in IFD0)
 2. IPTC DateCreated + TimeCreated (every APP13 segment), then XMP photoshop:DateCreated:
    what a scanner or an editor keeps as the date the picture was taken. A date without a
-   time (IPTC DateCreated alone) gives way to a later candidate of the same day that has one.
+   time (IPTC DateCreated alone, a bare photoshop:DateCreated) gives way to a later
+   candidate of the same day that has one.
 3. XMP exif:DateTimeOriginal
 4. EXIF CreateDate (DateTimeDigitized, + OffsetTimeDigitized, SubSecTimeDigitized)
 5. the video's own date: Apple Keys CreationDate (local + zone), UserData `date` (local +
@@ -138,8 +139,17 @@ def finish(found: Found, tz: tzinfo, name: str = "") -> MediaInfo:
         parsed = parse_datetime(_text(exif.ifd0.get(T_DATETIME)))
         if parsed:
             chain.append(CaptureDate(parsed[0], DateSource.EXIF_MODIFY_DATE, parsed[1]))
-    if chain and chain[0].source == DateSource.IPTC_DATE_CREATED and found.iptc_date_only:
-        # IPTC DateCreated without TimeCreated: a later date of the same day has the time
+    date_only = (
+        chain and chain[0].source == DateSource.IPTC_DATE_CREATED and found.iptc_date_only
+    ) or (
+        chain
+        and chain[0].source == DateSource.XMP_DATE_CREATED
+        and xmp is not None
+        and len((xmp.get("photoshop:DateCreated") or "").strip()) <= 10
+    )
+    if date_only:
+        # a date without a time (IPTC DateCreated alone, photoshop:DateCreated 2002-06-20):
+        # a later date of the same day has the time
         same_day = [d for d in chain[1:] if d.wall.date() == chain[0].wall.date()]
         if same_day:
             chain.insert(0, same_day[0])
