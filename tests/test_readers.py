@@ -400,3 +400,20 @@ def test_a_bare_photoshop_date_gives_way_to_a_same_day_time(tmp_path: Path) -> N
     path.write_bytes(insert_after_soi(jpeg_bytes(), app1))
     info = read(path)
     assert info.captured.wall == datetime(2001, 9, 8, 7, 6, 5)
+
+
+def test_wmv_xmp_after_the_data_object(tmp_path: Path) -> None:
+    """Premiere's WMV: the XMP (with the local zone) beats ASF's UTC CreationDate."""
+    header = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + struct.pack("<QIBB", 30, 0, 1, 2)
+    data_obj = bytes.fromhex("3626b2758e66cf11a6d900aa0062ce6c") + struct.pack("<Q", 24 + 100)
+    data_obj += bytes(100)
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description '
+        b'xmp:CreateDate="2013-01-05T23:43:06-05:00"/></x:xmpmeta>'
+    )
+    xmp_obj = bytes.fromhex("cbcf7abea997e8429c71999491e3afac") + struct.pack("<Q", 24 + len(xmp))
+    path = tmp_path / "clip.wmv"
+    path.write_bytes(header + data_obj + xmp_obj + xmp)
+    info = read(path)
+    assert info.format == "WMV"
+    assert info.captured.isoformat() == "2013-01-05T23:43:06-05:00"

@@ -86,7 +86,27 @@ def read_asf(src: Source) -> Found:
         ):
             found.width, found.height = struct.unpack_from("<II", head, pos + 78)
         pos += size
+    _asf_xmp(src, found)
     return found
+
+
+_ASF_XMP = bytes.fromhex("cbcf7abea997e8429c71999491e3afac")
+
+
+def _asf_xmp(src: Source, found: Found) -> None:
+    """An XMP packet (Adobe's tools) in a top-level object after the header and data."""
+    pos = 0
+    for _ in range(64):
+        top = src.read(pos, 24)
+        if len(top) < 24:
+            return
+        size = struct.unpack_from("<Q", top, 16)[0]
+        if size < 24:
+            return
+        if top[:16] == _ASF_XMP and size - 24 <= 16 * 1024 * 1024:
+            found.xmp = src.read(pos + 24, size - 24)
+            return
+        pos += size
 
 
 def _ebml_vint(buf: bytes, pos: int, is_id: bool) -> tuple[int, int]:
