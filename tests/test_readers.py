@@ -417,3 +417,27 @@ def test_wmv_xmp_after_the_data_object(tmp_path: Path) -> None:
     info = read(path)
     assert info.format == "WMV"
     assert info.captured.isoformat() == "2013-01-05T23:43:06-05:00"
+
+
+def test_a_photo_in_the_timezone_lets_the_video_follow_a_dst_change() -> None:
+    """Paris, 26 March 2023: a photo at 01:50 (+01:00); the video 30 minutes later is
+    03:20 (+02:00) on the phone's clock, not 02:20."""
+    from datetime import timedelta
+
+    from photoorganiser.core.values import CaptureDate, FileKind
+    from photoorganiser.media.zones import photo_zones
+
+    photo = _analysis(
+        "/in/IMG_1.jpg",
+        FileKind.IMAGE,
+        CaptureDate(
+            datetime(2023, 3, 26, 1, 50), DateSource.EXIF_DATETIME_ORIGINAL, timedelta(hours=1)
+        ),
+    )
+    utc = CaptureDate(datetime(2023, 3, 26, 1, 20), DateSource.QUICKTIME_CREATE_DATE, timedelta(0))
+    video = _analysis("/in/clip.mp4", FileKind.VIDEO, utc)
+    got = photo_zones([photo, video], PARIS)[1].captured
+    assert got.isoformat() == "2023-03-26T03:20:00+02:00"
+    # the same photo and video, the timezone elsewhere: the photo's own offset is kept
+    got = photo_zones([photo, video], ZoneInfo("Asia/Tokyo"))[1].captured
+    assert got.isoformat() == "2023-03-26T02:20:00+01:00"

@@ -8,10 +8,12 @@ is put in the zone it was taken in, by the first rule that applies:
 2. else the nearest photo in time from the same camera (make and model), within
    `NEAREST_WINDOW`, that carries an offset (EXIF OffsetTimeOriginal, Apple's local date
    with zone...) gives it (`photo_zones`, over the run's analyses: the planner calls it);
+   when that photo was taken in `--timezone`'s zone, the video follows that zone's
+   daylight-saving changes as the phone's clock did;
 3. else `--timezone`, else the machine's zone (what reading did).
 
 The date's source says which rule applied. A local time that falls in a daylight-saving
-fold or gap is said so in a note (`dst_note`).
+fold (it happens twice: the UTC date says which) or gap is said so in a note (`dst_note`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import bisect
 import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from ..core.values import Analysis, CaptureDate, DateSource, FileKind
 from .dates import datetime_from_filename
@@ -58,10 +60,15 @@ def name_zone(name: str, utc: datetime) -> timedelta | None:
     return offset
 
 
-def photo_zones(media: Sequence[Analysis], window: timedelta = NEAREST_WINDOW) -> list[Analysis]:
+def photo_zones(
+    media: Sequence[Analysis], tz: tzinfo | None = None, window: timedelta = NEAREST_WINDOW
+) -> list[Analysis]:
     """Rule 2 over the run's analyses: each video still dated by rule 3 (a UTC container
     date in the caller's zone) takes the offset of the nearest photo in time from the same
-    make and model, within `window`. Pure: returns the analyses, changed or not."""
+    make and model, within `window`. When that photo's offset is the one `tz` had at the
+    photo's instant, the camera was in `tz`: the video takes tz's offset at its own instant,
+    so a daylight-saving change between the two is followed, as the phone's clock did.
+    Pure: returns the analyses, changed or not."""
     zoned: dict[tuple[str, str], list[tuple[datetime, timedelta]]] = defaultdict(list)
     for a in media:
         c = a.captured
@@ -90,12 +97,12 @@ def photo_zones(media: Sequence[Analysis], window: timedelta = NEAREST_WINDOW) -
             and a.entry.kind is FileKind.VIDEO
         ):
             instant = c.wall - c.utc_offset
-            offset = _nearest(stamps, instant, window)
-            if offset is not None and offset != c.utc_offset:
+            near = _nearest(stamps, instant, window)
+            if near is not None:
+                photo_instant, offset = near
+                if tz is not None and _offset_in(tz, photo_instant) == offset:
+                    offset = _offset_in(tz, instant) or offset
                 date = CaptureDate(instant + offset, DateSource.QUICKTIME_UTC_PHOTO_ZONE, offset)
-                a = dataclasses.replace(a, captured=date)
-            elif offset is not None:
-                date = CaptureDate(c.wall, DateSource.QUICKTIME_UTC_PHOTO_ZONE, offset)
                 a = dataclasses.replace(a, captured=date)
         out.append(a)
     return out
@@ -103,15 +110,20 @@ def photo_zones(media: Sequence[Analysis], window: timedelta = NEAREST_WINDOW) -
 
 def _nearest(
     stamps: list[tuple[datetime, timedelta]], instant: datetime, window: timedelta
-) -> timedelta | None:
+) -> tuple[datetime, timedelta] | None:
+    """The (instant, offset) of the photo nearest `instant`, within `window`."""
     i = bisect.bisect_left(stamps, (instant, timedelta.min))
     best = None
     for j in (i - 1, i):
         if 0 <= j < len(stamps):
             gap = abs(stamps[j][0] - instant)
             if gap <= window and (best is None or gap < best[0]):
-                best = (gap, stamps[j][1])
+                best = (gap, stamps[j])
     return best[1] if best else None
+
+
+def _offset_in(tz: tzinfo, utc: datetime) -> timedelta | None:
+    return utc.replace(tzinfo=UTC).astimezone(tz).utcoffset()
 
 
 def dst_note(wall: datetime, tz: tzinfo) -> str | None:
