@@ -441,3 +441,14 @@ def test_a_photo_in_the_timezone_lets_the_video_follow_a_dst_change() -> None:
     # the same photo and video, the timezone elsewhere: the photo's own offset is kept
     got = photo_zones([photo, video], ZoneInfo("Asia/Tokyo"))[1].captured
     assert got.isoformat() == "2023-03-26T02:20:00+01:00"
+
+
+def test_os2_bitmap_size(tmp_path: Path) -> None:
+    path = tmp_path / "os2.bmp"
+    noise_image((127, 64)).save(path, "BMP")
+    data = bytearray(path.read_bytes())
+    # rewrite as an OS/2 1.x header: 12 bytes, 16-bit width and height
+    data[14:26] = struct.pack("<IHHHH", 12, 127, 64, 1, 24)
+    path.write_bytes(bytes(data))
+    info = read(path)
+    assert (info.format, info.width, info.height) == ("BMP", 127, 64)

@@ -311,7 +311,10 @@ def read_webp(src: Source) -> Found:
 
 
 def read_bmp(head: bytes) -> Found:
-    w, h = struct.unpack_from("<ii", head, 18)
+    if struct.unpack_from("<I", head, 14)[0] == 12:  # OS/2 1.x BITMAPCOREHEADER: 16-bit
+        w, h = struct.unpack_from("<HH", head, 18)
+    else:
+        w, h = struct.unpack_from("<ii", head, 18)
     return Found("BMP", width=abs(w), height=abs(h))
 
 
