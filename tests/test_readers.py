@@ -452,3 +452,29 @@ def test_os2_bitmap_size(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     info = read(path)
     assert (info.format, info.width, info.height) == ("BMP", 127, 64)
+
+
+def _iptc_with_digest(right: bool) -> bytes:
+    import hashlib
+
+    app13 = iptc_app13("19870704", "153000")
+    block = app13[4 + 14 :]  # 8BIM 0404 resource
+    size = struct.unpack_from(">I", block, 8)[0]
+    digest = hashlib.md5(block[12 : 12 + size]).digest() if right else bytes(range(16))
+    resource = b"8BIM\x04\x25\0\0" + struct.pack(">I", 16) + digest
+    payload = b"Photoshop 3.0\0" + resource + block
+    return segment(0xED, payload)
+
+
+def test_a_stale_iptc_digest_puts_the_xmp_date_first(tmp_path: Path) -> None:
+    """MWG: an IPTCDigest that does not match says the XMP was edited after the IPTC."""
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description '
+        b'photoshop:DateCreated="1990-01-02T03:04:05"/></x:xmpmeta>'
+    )
+    app1 = segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + xmp)
+    stale, fresh = tmp_path / "stale.jpg", tmp_path / "fresh.jpg"
+    stale.write_bytes(insert_after_soi(jpeg_bytes(), app1 + _iptc_with_digest(False)))
+    fresh.write_bytes(insert_after_soi(jpeg_bytes(), app1 + _iptc_with_digest(True)))
+    assert read(stale).captured.wall == datetime(1990, 1, 2, 3, 4, 5)
+    assert read(fresh).captured.wall == datetime(1987, 7, 4, 15, 30, 0)

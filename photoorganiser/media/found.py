@@ -38,6 +38,7 @@ class Found:
     video: CaptureDate | None = None  # the container's own date (step 5)
     iptc: list[CaptureDate] = field(default_factory=list)  # step 2 (IPTC DateCreated)
     iptc_date_only: bool = False  # IPTC DateCreated came without TimeCreated
+    iptc_stale: bool = False  # the IPTCDigest does not match: the XMP was edited since
     others: list[CaptureDate] = field(default_factory=list)  # step 7
     xmp_extra: dict[str, str] = field(default_factory=dict)  # PNG tEXt "xmp:CreateDate"...
     qt_utc: datetime | None = None  # mvhd (UTC), to match an XMP date against

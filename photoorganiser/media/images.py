@@ -5,6 +5,7 @@ Each reader walks the file's segments or chunks up to the image data and fills a
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
 import zlib
@@ -147,6 +148,30 @@ def _read_iptc(segments: list[bytes], found: Found) -> None:
     if date is not None:
         found.iptc.append(date)
         found.iptc_date_only = not values.get(60, b"").strip(b"\x00 ")
+        resources = _photoshop_resources(b"".join(p[14:] for p in segments))
+        digest, block = resources.get(0x0425), resources.get(0x0404)
+        if digest is not None and block is not None and len(digest) == 16:
+            # MWG: an IPTCDigest that no longer matches says an editor changed the XMP
+            # after the IPTC; the XMP's photoshop:DateCreated is then trusted first
+            found.iptc_stale = hashlib.md5(block, usedforsecurity=False).digest() != digest
+
+
+def _photoshop_resources(stream: bytes) -> dict[int, bytes]:
+    """Photoshop image resources (`8BIM`, id, Pascal name, size, data) by id, first wins."""
+    out: dict[int, bytes] = {}
+    pos = 0
+    for _ in range(1000):
+        if pos + 12 > len(stream) or stream[pos : pos + 4] != b"8BIM":
+            break
+        rid = struct.unpack_from(">H", stream, pos + 4)[0]
+        name = (stream[pos + 6] + 2) & ~1  # length byte + name, padded to even
+        at = pos + 6 + name
+        if at + 4 > len(stream):
+            break
+        size = struct.unpack_from(">I", stream, at)[0]
+        out.setdefault(rid, stream[at + 4 : at + 4 + size])
+        pos = at + 4 + size + (size & 1)
+    return out
 
 
 def _iptc_values(payload: bytes, values: dict[int, bytes]) -> None:

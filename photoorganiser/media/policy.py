@@ -6,7 +6,8 @@ follows), then CreateDate, then the video's own dates:
 
 1. EXIF DateTimeOriginal (+ OffsetTimeOriginal, SubSecTimeOriginal; in the EXIF IFD, or
    misplaced in IFD0)
-2. IPTC DateCreated + TimeCreated (every APP13 segment), then XMP photoshop:DateCreated:
+2. IPTC DateCreated + TimeCreated (every APP13 segment), then XMP photoshop:DateCreated
+   (the other way round when the IPTCDigest no longer matches the IPTC, as MWG says):
    what a scanner or an editor keeps as the date the picture was taken. A date without a
    time (IPTC DateCreated alone, a bare photoshop:DateCreated) gives way to a later
    candidate of the same day that has one.
@@ -131,7 +132,11 @@ def finish(found: Found, tz: tzinfo, name: str = "") -> MediaInfo:
             video = xmp_date  # same instant, and it knows the local zone
     chain = [
         d
-        for d in (dto, *found.iptc, xmp_created, xmp_dto, create, video, xmp_create)
+        for d in (
+            (dto, xmp_created, *found.iptc, xmp_dto, create, video, xmp_create)
+            if found.iptc_stale
+            else (dto, *found.iptc, xmp_created, xmp_dto, create, video, xmp_create)
+        )
         if d is not None
     ]
     chain.extend(found.others)
