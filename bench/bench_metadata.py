@@ -41,12 +41,15 @@ _TAG = {
     DateSource.MATROSKA_DATE: "DateTimeOriginal",
     DateSource.H264_DATETIME_ORIGINAL: "DateTimeOriginal",
     DateSource.CANON_RAW_DATE: "DateTimeOriginal",
+    DateSource.SIGMA_RAW_DATE: "DateTimeOriginal",
+    DateSource.CASIO_DATE: "DateTimeOriginal",
     DateSource.DV_DATETIME_ORIGINAL: "DateTimeOriginal",
     DateSource.IPTC_DATE_CREATED: "DateTimeOriginal",  # exiftool's Composite
     DateSource.EXIF_CREATE_DATE: "CreateDate",
     DateSource.XMP_CREATE_DATE: "CreateDate",
     DateSource.QUICKTIME_CREATE_DATE: "CreateDate",
     DateSource.QUICKTIME_MEDIA_CREATE_DATE: "MediaCreateDate",
+    DateSource.QUICKTIME_UTC_NAME_ZONE: "CreateDate",
 }
 
 
@@ -138,6 +141,19 @@ def main() -> None:
     errors = sum(isinstance(v, MetadataError) for v in results.values())
 
     ext_time = None if args.no_exiftool else run_exiftool(paths)
+    if not args.no_exiftool and shutil.which("exiftool"):
+        # the same files read by exiftool with `-use MWG`: its MWG composite dates
+        from bench_more_files import compare, exiftool_json
+
+        plain, mwg = exiftool_json(paths), exiftool_json(paths, "-use", "MWG")
+        for path in paths:
+            out = results[path]
+            info = out if isinstance(out, MediaInfo) else None
+            doc = plain.get(str(path), {})
+            checks = compare(doc, info, mwg.get(str(path), {}))
+            if "date_mwg" in checks and "date" in checks:
+                total["date (MWG)"] += 1
+                agree["date (MWG)"] += checks["date_mwg"]
 
     n = len(paths)
     mb = total_bytes / 1e6
@@ -154,7 +170,7 @@ def main() -> None:
     print(f"peak memory (maxrss): {maxrss_mb:.0f} MB")
     print()
     print(f"{'agreement with manifest':<26}{'agree':>7}{'of':>6}{'rate':>9}")
-    for field in ("date", "date_source", "make", "model", "size"):
+    for field in ("date", "date (MWG)", "date_source", "make", "model", "size"):
         if total[field]:
             rate = agree[field] / total[field]
             print(f"{field:<26}{agree[field]:>7}{total[field]:>6}{rate:>9.1%}")

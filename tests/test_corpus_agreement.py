@@ -49,29 +49,22 @@ DATE_EXCEPTIONS: dict[str, str] = {
         "RIFF DateTimeOriginal is '2009/10/27 12:14:34'; exiftool 12.57 prints 12:14:00 for "
         "this slash format, we keep the seconds (the Pentax maker-note time says 12:14:34)"
     ),
-    "exiftool/CasioQVCI.jpg": "known gap: date only in a Casio QV proprietary APP segment",
-    "exiftool/Sigma.x3f": "known gap: old Sigma X3F (SD10) header properties are not read",
+    "exif-py/long_description.jpg": (
+        "MWG order: XMP photoshop:DateCreated 2003-08-31 (when the picture was taken) outranks "
+        "xmp:CreateDate 2005-12-17 (the file's); `exiftool -use MWG -DateTimeOriginal` says "
+        "2003:08:31 too"
+    ),
 }
 MAKE_EXCEPTIONS: dict[str, str] = {
     "exiftool/QuickTime.mov": "known gap: Make only in Pentax's proprietary udta TAGS atom",
     "hachoir/pentax_320x240.mov": "known gap: Make only in Pentax's proprietary udta TAGS atom",
-    "exiftool/Sigma.x3f": "known gap: old Sigma X3F (SD10) header properties are not read",
 }
-MODEL_EXCEPTIONS: dict[str, str] = {
-    "exiftool/Sigma.x3f": "known gap: old Sigma X3F (SD10) header properties are not read",
-    "metadata-extractor/Sony ILCE-7M3 (A7M3).mts": (
-        "known gap: the model name in the H.264 MDPM SEI is not read (the make code is)"
-    ),
-}
-_NO_SPS = "known gap: M2TS size needs the H.264 SPS (exp-Golomb) parsed; not done"
+MODEL_EXCEPTIONS: dict[str, str] = {}
 SIZE_EXCEPTIONS: dict[str, str] = {
-    "exiftool/FujiFilm.raf": (
-        "known gap: RAF header sizes are not read; we give the preview's EXIF size 1440x960"
+    "exiftool/SigmaDP2.x3f": (
+        "the X3F header says 2640x1760 (exiftool's SigmaRaw:ImageWidth/Height too); its Composite "
+        "ImageSize takes the 8x8 of the shrunk preview JPEG in this test file"
     ),
-    "exiftool/M2TS.mts": _NO_SPS,
-    "hachoir/Panasonic_AG_HMC_151.MTS": _NO_SPS,
-    "metadata-extractor/Sony ILCE-7M3 (A7M3).mts": _NO_SPS,
-    "exiftool/Sigma.x3f": "known gap: old Sigma X3F (SD10) header properties are not read",
     "phockup/exif.mp4": (
         "crafted file: tkhd width/height are 8.0 in 16.16 fixed point (stsd says 8x8 too); "
         "exiftool 12.57 prints the raw 524288"

@@ -89,6 +89,10 @@ class DateSource(Enum):
     QUICKTIME_CREATION_DATE = "QuickTime:CreationDate"  # Apple Keys: local time + zone
     QUICKTIME_CREATE_DATE = "QuickTime:CreateDate"  # mvhd: UTC by spec
     QUICKTIME_MEDIA_CREATE_DATE = "QuickTime:MediaCreateDate"  # mdhd: UTC by spec
+    # a UTC container date (mvhd, else mdhd) put in the zone that the file's name states
+    # (a phone's local time), or the zone of the nearest photo of the same camera
+    QUICKTIME_UTC_NAME_ZONE = "QuickTime:CreateDate+FileName:zone"
+    QUICKTIME_UTC_PHOTO_ZONE = "QuickTime:CreateDate+NearestPhoto:zone"
     QUICKTIME_DATETIME_ORIGINAL = "UserData:DateTimeOriginal"
     QUICKTIME_CONTENT_CREATE_DATE = "UserData:ContentCreateDate"  # ©day: often local + zone
     RIFF_DATETIME_ORIGINAL = "RIFF:DateTimeOriginal"
@@ -97,6 +101,8 @@ class DateSource(Enum):
     H264_DATETIME_ORIGINAL = "H264:DateTimeOriginal"
     DV_DATETIME_ORIGINAL = "DV:DateTimeOriginal"
     CANON_RAW_DATE = "CanonRaw:DateTimeOriginal"
+    SIGMA_RAW_DATE = "SigmaRaw:DateTimeOriginal"  # X3F header property TIME
+    CASIO_DATE = "Casio:DateTimeOriginal"  # Casio QV cameras' QVCI APP1 segment
     THM_SIDECAR = "THM:DateTimeOriginal"  # the EXIF of a video's .THM sidecar
     XMP_SIDECAR = "XMP-sidecar:DateTimeOriginal"
     TAKEOUT_JSON = "Takeout:photoTakenTime"

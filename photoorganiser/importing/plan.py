@@ -19,6 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from pathlib import Path
 
 from ..core.values import (
@@ -36,6 +37,7 @@ from ..core.values import (
     Why,
 )
 from ..library.index import SIDECAR_OF
+from ..media.zones import photo_zones
 from .paths import Template, render
 
 Result = ScanEntry | Analysis | AnalysisFailure
@@ -50,6 +52,7 @@ class PlanOptions:
     template: Template
     mode: TransferMode
     leave_damaged: bool = False  # keep damaged but recognisable files out of the library
+    timezone: tzinfo | None = None  # --timezone (or the machine's): a video near a photo in it
 
 
 def entry_of(result: Result) -> ScanEntry:
@@ -62,6 +65,7 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
     media = [r for r in results if isinstance(r, Analysis) and r.entry.kind is not FileKind.SIDECAR]
     sidecar_of = associate_sidecars(results, media)
     media = _with_sidecar_dates(media, sidecar_of, results)
+    media = photo_zones(media, options.timezone)  # a phone video's UTC date in its photos' zone
     leader_of = pair_media(media)
     by_path = {a.entry.path: a for a in media}
 

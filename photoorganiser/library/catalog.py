@@ -57,7 +57,8 @@ _SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 8, 11, 13, 26
 
 # Bump when what analysis finds changes (a better metadata reader): cached analyses
 # of older versions are then read again.
-ANALYSIS_VERSION = 3  # 2: Apple content identifiers (Live Photo pairs); 3: GPS positions
+# 2: Apple content identifiers (Live Photo pairs); 3: GPS positions; 4: issue 13's readers
+ANALYSIS_VERSION = 4
 
 MIGRATIONS: list[str] = [
     # 1: the first schema

@@ -86,7 +86,27 @@ def read_asf(src: Source) -> Found:
         ):
             found.width, found.height = struct.unpack_from("<II", head, pos + 78)
         pos += size
+    _asf_xmp(src, found)
     return found
+
+
+_ASF_XMP = bytes.fromhex("cbcf7abea997e8429c71999491e3afac")
+
+
+def _asf_xmp(src: Source, found: Found) -> None:
+    """An XMP packet (Adobe's tools) in a top-level object after the header and data."""
+    pos = 0
+    for _ in range(64):
+        top = src.read(pos, 24)
+        if len(top) < 24:
+            return
+        size = struct.unpack_from("<Q", top, 16)[0]
+        if size < 24:
+            return
+        if top[:16] == _ASF_XMP and size - 24 <= 16 * 1024 * 1024:
+            found.xmp = src.read(pos + 24, size - 24)
+            return
+        pos += size
 
 
 def _ebml_vint(buf: bytes, pos: int, is_id: bool) -> tuple[int, int]:
@@ -154,6 +174,9 @@ _MDPM = bytes.fromhex("17ee8c60f84d11d98cd60800200c9a66") + b"MDPM"
 def read_m2ts(src: Source, head: bytes) -> Found:
     found = Found("M2TS", is_video=True)
     buf = src.read(0, min(src.size, 2 * 1024 * 1024))
+    size = _m2ts_size(buf)
+    if size is not None:
+        found.width, found.height = size
     at = buf.find(_MDPM)
     if at < 0:
         return found
@@ -195,6 +218,120 @@ def read_m2ts(src: Source, head: bytes) -> Found:
     maker = tags.get(0xE0)
     if maker:
         found.make = _H264_MAKERS.get(struct.unpack_from(">H", maker)[0])
+        if found.make == "Sony":  # the model's name in three 4-byte tags
+            name = b"".join(tags.get(t, b"") for t in (0xE4, 0xE5, 0xE6))
+            found.model = name.split(b"\0", 1)[0].decode("latin-1").strip() or None
+    return found
+
+
+def _m2ts_size(buf: bytes) -> tuple[int, int] | None:
+    """The picture size from the first H.264 sequence parameter set found in buf."""
+    at = 0
+    for _ in range(64):
+        at = buf.find(b"\x00\x00\x01", at)
+        if at < 0 or at + 4 >= len(buf):
+            return None
+        at += 3
+        if buf[at] & 0x9F == 0x07:  # forbidden bit 0, nal_unit_type 7 (any nal_ref_idc)
+            size = h264_sps_size(buf[at + 1 : at + 257])
+            if size is not None:
+                return size
+    return None
+
+
+class _Bits:
+    def __init__(self, data: bytes) -> None:
+        self.value = int.from_bytes(data, "big")
+        self.left = 8 * len(data)
+
+    def u(self, n: int) -> int:
+        if n > self.left:
+            raise ValueError("SPS cut short")
+        self.left -= n
+        return (self.value >> self.left) & ((1 << n) - 1)
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad exp-Golomb code")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+
+
+def h264_sps_size(sps: bytes) -> tuple[int, int] | None:
+    """(width, height) from an H.264 SPS payload (after the NAL header byte), or None."""
+    raw = sps.replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention
+    try:
+        b = _Bits(raw)
+        profile = b.u(8)
+        b.u(16)  # constraint flags, level
+        b.ue()  # seq_parameter_set_id
+        chroma = 1
+        if profile in _HIGH_PROFILES:
+            chroma = b.ue()
+            if chroma == 3:
+                b.u(1)
+            b.ue()
+            b.ue()
+            b.u(1)
+            if b.u(1):  # scaling matrices
+                for i in range(8 if chroma != 3 else 12):
+                    if b.u(1):
+                        last = nxt = 8
+                        for _ in range(16 if i < 6 else 64):
+                            if nxt:
+                                nxt = (last + b.se() + 256) % 256
+                            last = nxt or last
+        b.ue()  # log2_max_frame_num_minus4
+        poc = b.ue()
+        if poc == 0:
+            b.ue()
+        elif poc == 1:
+            b.u(1)
+            b.se()
+            b.se()
+            for _ in range(min(b.ue(), 255)):
+                b.se()
+        b.ue()  # max_num_ref_frames
+        b.u(1)
+        w_mbs, h_units = b.ue() + 1, b.ue() + 1
+        frame_mbs_only = b.u(1)
+        if not frame_mbs_only:
+            b.u(1)
+        b.u(1)
+        width, height = 16 * w_mbs, 16 * h_units * (2 - frame_mbs_only)
+        if b.u(1):  # frame cropping
+            left, right, top, bottom = b.ue(), b.ue(), b.ue(), b.ue()
+            unit_x = 2 if chroma in (1, 2) else 1
+            unit_y = (2 if chroma == 1 else 1) * (2 - frame_mbs_only)
+            width -= unit_x * (left + right)
+            height -= unit_y * (top + bottom)
+    except ValueError:
+        return None
+    if not (0 < width <= 16384 and 0 < height <= 16384):
+        return None
+    return width, height
+
+
+def read_mpeg_ps(src: Source) -> Found:
+    """MPEG-1/2 program stream (.mpg, .vob, JVC/Panasonic .mod): the picture size from the
+    first video sequence header. The stream has no capture date."""
+    found = Found("MPEG", is_video=True)
+    buf = src.read(0, min(src.size, 1024 * 1024))
+    at = buf.find(b"\x00\x00\x01\xb3")
+    if at >= 0 and at + 7 <= len(buf):
+        b = buf[at + 4 : at + 7]
+        width, height = (b[0] << 4) | (b[1] >> 4), ((b[1] & 0x0F) << 8) | b[2]
+        if width and height:
+            found.width, found.height = width, height
     return found
 
 

@@ -26,7 +26,7 @@ MAX_YEAR = 2100
 
 _DATE_RE = re.compile(
     r"""\s*(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})       # date
-    (?:[T\s]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:[.,](\d+))?)?)?  # time, seconds, fraction
+    (?:(?:[T\s]+|:)(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:[.,](\d+))?)?)?  # time, seconds, fraction
     \s*(?:GMT|UTC)?\s*(Z|[+-]\d{1,2}(?::?\d{2})?)?       # zone
     """,
     re.VERBOSE,
@@ -71,7 +71,8 @@ def parse_zone(text: str | None) -> timedelta | None:
 
 
 def parse_datetime(text: str | bytes | None) -> tuple[datetime, timedelta | None] | None:
-    """Parse an EXIF (`2020:01:02 03:04:05`) or XMP/ISO (`2020-01-02T03:04:05.12+02:00`) date.
+    """Parse an EXIF (`2020:01:02 03:04:05`) or XMP/ISO (`2020-01-02T03:04:05.12+02:00`) date
+    (also `2003:08:27:00:09:15`, as some Minolta cameras wrote it).
 
     Returns (naive wall time, zone offset or None), or None for zero/blank/impossible dates.
     """
@@ -121,7 +122,7 @@ def apply_subsec(wall: datetime, subsec: str | bytes | None) -> datetime:
     if isinstance(subsec, bytes):
         subsec = subsec.decode("latin-1")
     digits = subsec.strip("\x00 ")
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # "³" is a digit to isdigit()
         return wall
     return wall.replace(microsecond=int(digits[:6].ljust(6, "0")))
 
@@ -186,6 +187,17 @@ _NAME_DT_RE = re.compile(
 _NAME_WA_RE = re.compile(r"(?:IMG|VID|AUD|PTT|STK|DOC)-(\d{4})(\d{2})(\d{2})-WA\d+", re.I)
 _NAME_D_RE = re.compile(r"(?<!\d)(\d{4})([-_.])(\d{2})\2(\d{2})(?!\d)")
 _NAME_MIN_YEAR = 1990  # digital photo files named after their date
+
+
+def datetime_from_filename(name: str) -> datetime | None:
+    """The date and time (not a date alone) a phone or camera wrote into a file name."""
+    for m in _NAME_DT_RE.finditer(name):
+        y, _, mo, d, hh, _, mi, ss, _ms = m.groups()
+        if int(y) >= _NAME_MIN_YEAR:
+            wall = make_datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss))
+            if wall is not None:
+                return wall
+    return None
 
 
 def date_from_filename(name: str) -> CaptureDate | None:

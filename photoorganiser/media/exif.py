@@ -90,6 +90,7 @@ _WANTED_IFD0 = {
     T_EXIF_IFD,
     T_GPS_IFD,
     T_DNG_VERSION,
+    0x9003,  # DateTimeOriginal, misplaced in IFD0 by some writers
 }
 _WANTED_EXIF = {
     T_DTO,

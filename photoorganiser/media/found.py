@@ -24,7 +24,7 @@ class MetadataError(Exception):
 
 @dataclass
 class Found:
-    """One file's metadata as its reader found it; `video` and `others` are steps 3 and 5
+    """One file's metadata as its reader found it; `iptc`, `video` and `others` are steps 2, 5 and 7
     of the date chain (policy.py)."""
 
     format: str
@@ -35,8 +35,11 @@ class Found:
     model: str | None = None
     exif: ExifInfo | None = None
     xmp: bytes | None = None
-    video: CaptureDate | None = None  # the container's own date (step 3)
-    others: list[CaptureDate] = field(default_factory=list)  # step 5
+    video: CaptureDate | None = None  # the container's own date (step 5)
+    iptc: list[CaptureDate] = field(default_factory=list)  # step 2 (IPTC DateCreated)
+    iptc_date_only: bool = False  # IPTC DateCreated came without TimeCreated
+    iptc_stale: bool = False  # the IPTCDigest does not match: the XMP was edited since
+    others: list[CaptureDate] = field(default_factory=list)  # step 7
     xmp_extra: dict[str, str] = field(default_factory=dict)  # PNG tEXt "xmp:CreateDate"...
     qt_utc: datetime | None = None  # mvhd (UTC), to match an XMP date against
     problems: list[str] = field(default_factory=list)  # the content itself is damaged

@@ -5,6 +5,7 @@ Each reader walks the file's segments or chunks up to the image data and fills a
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
 import zlib
@@ -27,14 +28,23 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
     found = Found(fmt)
     pos = start + 2 if not exv else start
     sos = None
-    iptc: bytes | None = None
+    iptc: list[bytes] = []
+    ciff: Found | None = None  # a Canon CIFF block in APP0: the EXIF's make, if any, wins
     count = 0
     while pos + 4 <= src.size and count < 10_000:
         count += 1
         hdr = src.read(pos, 4)
         if hdr[0] != 0xFF:
-            found.problems.append(f"corrupt JPEG: marker expected at byte {pos}")
-            break
+            # libjpeg (and so Pillow) skips stray bytes up to the next marker, as exiftool
+            # does ("[minor] Skipped unknown N bytes"): a segment a few bytes short is not
+            # damage. Only a file with no marker in reach is.
+            nxt = _next_marker(src, pos)
+            if nxt is None:
+                found.problems.append(f"corrupt JPEG: marker expected at byte {pos}")
+                break
+            found.warnings.append(f"JPEG: skipped {nxt - pos} stray bytes at byte {pos}")
+            pos = nxt
+            continue
         marker = hdr[1]
         if marker == 0xFF:
             pos += 1
@@ -64,14 +74,21 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
             elif marker == 0xE1 and payload.startswith(_XMP_JPEG) and found.xmp is None:
                 found.xmp = payload[len(_XMP_JPEG) :]
             elif marker == 0xED and payload.startswith(b"Photoshop 3.0\0"):
-                iptc = payload
-            elif marker == 0xE0 and payload[6:10] == b"HEAP":
-                read_ciff(payload, found, sizes=False)
+                iptc.append(payload)
+            elif marker == 0xE1 and payload[:5] == b"QVCI\0":
+                _casio_date(payload, found)
+            elif marker == 0xE0 and payload[6:10] == b"HEAP" and ciff is None:
+                ciff = Found("CIFF")
+                read_ciff(payload, ciff, sizes=False)
             elif marker == 0xE2 and payload[:4] == b"MPF\0" and fmt == "JPEG":
                 found.format = "MPO"
             elif marker in _SOF and found.width is None and len(payload) >= 5:
                 found.height, found.width = struct.unpack_from(">HH", payload, 1)
         pos = end
+    if ciff is not None:
+        if not (found.exif is not None and found.exif.make):
+            found.make, found.model = ciff.make, ciff.model
+        found.video = found.video or ciff.video
     if exv:
         found.width = found.height = None
         return found
@@ -88,19 +105,80 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
             ends = src.read(tail_start, src.size - tail_start).rfind(b"\xff\xd9") >= 0
         if not ends:
             found.problems.append("truncated: JPEG data ends before the end-of-image marker")
-    if iptc is not None:
-        date = _iptc_date(iptc)
-        if date is not None:
-            found.others.append(date)
+    if iptc:
+        _read_iptc(iptc, found)
     return found
 
 
-def _iptc_date(payload: bytes) -> CaptureDate | None:
-    """IPTC 2:55 DateCreated + 2:60 TimeCreated from a Photoshop APP13 segment."""
+def _casio_date(payload: bytes, found: Found) -> None:
+    """Casio QV cameras (1990s): `1998.10.24.12.08.57` in a QVCI APP1 segment."""
+    m = re.search(rb"(\d{4})\.(\d{2})\.(\d{2})\.(\d{2})\.(\d{2})\.(\d{2})", payload[:256])
+    if m:
+        wall = make_datetime(*(int(g) for g in m.groups()))
+        if wall is not None:
+            found.others.append(CaptureDate(wall, DateSource.CASIO_DATE))
+
+
+_SKIP_LIMIT = 64 * 1024  # how far past a segment's end a marker is looked for
+
+
+def _next_marker(src: Source, pos: int) -> int | None:
+    """Where the next marker (0xFF, then a byte not 0x00 and not 0xFF) starts after pos."""
+    window = src.read(pos, min(_SKIP_LIMIT, src.size - pos))
+    i = window.find(b"\xff")
+    while 0 <= i < len(window) - 1:
+        j = i
+        while j < len(window) - 1 and window[j + 1] == 0xFF:
+            j += 1  # fill bytes
+        if j + 1 < len(window) and window[j + 1] != 0x00:
+            return pos + j
+        i = window.find(b"\xff", j + 1)
+    return None
+
+
+def _read_iptc(segments: list[bytes], found: Found) -> None:
+    """IPTC 2:55 DateCreated + 2:60 TimeCreated from the Photoshop APP13 segments: one
+    IPTC block may be split over several segments, or each segment may hold its own."""
+    values: dict[int, bytes] = {}
+    for payload in segments:
+        _iptc_values(payload, values)
+    if 55 not in values:  # a block split over segments: its records run on
+        _iptc_values(segments[0] + b"".join(p[14:] for p in segments[1:]), values)
+    date = _iptc_date(values)
+    if date is not None:
+        found.iptc.append(date)
+        found.iptc_date_only = not values.get(60, b"").strip(b"\x00 ")
+        resources = _photoshop_resources(b"".join(p[14:] for p in segments))
+        digest, block = resources.get(0x0425), resources.get(0x0404)
+        if digest is not None and block is not None and len(digest) == 16:
+            # MWG: an IPTCDigest that no longer matches says an editor changed the XMP
+            # after the IPTC; the XMP's photoshop:DateCreated is then trusted first
+            found.iptc_stale = hashlib.md5(block, usedforsecurity=False).digest() != digest
+
+
+def _photoshop_resources(stream: bytes) -> dict[int, bytes]:
+    """Photoshop image resources (`8BIM`, id, Pascal name, size, data) by id, first wins."""
+    out: dict[int, bytes] = {}
+    pos = 0
+    for _ in range(1000):
+        if pos + 12 > len(stream) or stream[pos : pos + 4] != b"8BIM":
+            break
+        rid = struct.unpack_from(">H", stream, pos + 4)[0]
+        name = (stream[pos + 6] + 2) & ~1  # length byte + name, padded to even
+        at = pos + 6 + name
+        if at + 4 > len(stream):
+            break
+        size = struct.unpack_from(">I", stream, at)[0]
+        out.setdefault(rid, stream[at + 4 : at + 4 + size])
+        pos = at + 4 + size + (size & 1)
+    return out
+
+
+def _iptc_values(payload: bytes, values: dict[int, bytes]) -> None:
+    """The record-2 datasets of the IPTC block (Photoshop resource 0x0404) in payload."""
     pos = payload.find(b"8BIM\x04\x04")
     if pos < 0:
-        return None
-    values: dict[int, bytes] = {}
+        return
     i = payload.find(b"\x1c\x02", pos)
     guard = 0
     while i >= 0 and i + 5 <= len(payload) and payload[i] == 0x1C and guard < 1000:
@@ -115,6 +193,9 @@ def _iptc_date(payload: bytes) -> CaptureDate | None:
         if record == 2:
             values.setdefault(dataset, payload[i + 5 : i + 5 + n])
         i += 5 + n
+
+
+def _iptc_date(values: dict[int, bytes]) -> CaptureDate | None:
     d = values.get(55, b"").decode("latin-1")
     if not re.fullmatch(r"\d{8}", d):
         return None
@@ -160,12 +241,25 @@ def read_png(src: Source) -> Found:
     return found
 
 
+_PNG_KEYS = frozenset(
+    {
+        b"XML:com.adobe.xmp",
+        b"Raw profile type xmp",
+        b"Raw profile type exif",
+        b"Raw profile type APP1",
+        b"Creation Time",
+    }
+)
+
+
 def _png_text(found: Found, kind: bytes, payload: bytes) -> None:
     if kind == b"eXIf":
         if found.exif is None:
             found.exif = tiff_or_problem(payload, found)
         return
     key, _, rest = payload.partition(b"\0")
+    if not (key in _PNG_KEYS or re.fullmatch(rb"(xmp|exif|photoshop|tiff):\w+", key)):
+        return  # text nobody reads here is not decompressed (a zlib bomb stays shut)
     try:
         if kind == b"zTXt":
             text = zlib.decompressobj().decompress(rest[1:], 16 * 1024 * 1024)
@@ -242,5 +336,85 @@ def read_webp(src: Source) -> Found:
 
 
 def read_bmp(head: bytes) -> Found:
-    w, h = struct.unpack_from("<ii", head, 18)
+    if struct.unpack_from("<I", head, 14)[0] == 12:  # OS/2 1.x BITMAPCOREHEADER: 16-bit
+        w, h = struct.unpack_from("<HH", head, 18)
+    else:
+        w, h = struct.unpack_from("<ii", head, 18)
     return Found("BMP", width=abs(w), height=abs(h))
+
+
+_JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+
+
+def read_jxl(src: Source) -> Found:
+    """JPEG XL: a bare codestream (FF 0A) or ISO BMFF-style boxes around it, with `Exif`
+    and `xml ` (XMP) boxes. The size comes from the codestream's SizeHeader."""
+    found = Found("JXL")
+    head = src.read(0, 64)
+    if head[:2] == b"\xff\x0a":
+        _jxl_size(head[2:], found)
+        return found
+    pos, count = 0, 0
+    while pos + 8 <= src.size and count < 10_000:
+        count += 1
+        size, kind = struct.unpack(">I4s", src.read(pos, 8))
+        header = 8
+        if size == 1:
+            if pos + 16 > src.size:
+                break
+            size, header = struct.unpack(">Q", src.read(pos + 8, 8))[0], 16
+        elif size == 0:
+            size = src.size - pos
+        if size < header:
+            found.problems.append(f"corrupt JPEG XL box size at byte {pos}")
+            break
+        body = pos + header
+        length = min(size - header, src.size - body)
+        if kind == b"jxlc" and found.width is None:
+            _jxl_size(src.read(body, 64)[2:], found)
+        elif kind == b"jxlp" and found.width is None:
+            _jxl_size(src.read(body + 4, 64)[2:], found)
+        elif kind == b"Exif" and found.exif is None and length <= 16 * 1024 * 1024:
+            raw = src.read(body, length)
+            if len(raw) >= 4:
+                skip = struct.unpack_from(">I", raw)[0]
+                found.exif = tiff_or_problem(raw[4 + skip :] if skip < len(raw) else b"", found)
+        elif kind == b"xml " and found.xmp is None and length <= 16 * 1024 * 1024:
+            found.xmp = src.read(body, length)
+        if pos + size > src.size:
+            found.problems.append("truncated: JPEG XL box cut short")
+            break
+        pos += size
+    if found.width is None:
+        raise MetadataError("not a readable JPEG XL: no codestream header")
+    return found
+
+
+def _jxl_size(data: bytes, found: Found) -> None:
+    """SizeHeader, bits read least-significant first (ISO/IEC 18181-1, A.3.1)."""
+    value, at = int.from_bytes(data, "little"), 0
+    limit = 8 * len(data)
+
+    def bits(n: int) -> int:
+        nonlocal at
+        if at + n > limit:
+            raise ValueError("cut short")
+        out = (value >> at) & ((1 << n) - 1)
+        at += n
+        return out
+
+    def u32() -> int:
+        return 1 + bits((9, 13, 18, 30)[bits(2)])
+
+    try:
+        small = bits(1)
+        height = 8 * (1 + bits(5)) if small else u32()
+        ratio = bits(3)
+        if ratio:
+            num, den = _JXL_RATIOS[ratio]
+            width = height * num // den
+        else:
+            width = 8 * (1 + bits(5)) if small else u32()
+    except ValueError:
+        return
+    found.width, found.height = width, height

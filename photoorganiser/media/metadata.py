@@ -5,8 +5,9 @@ hands the file to its reader, which reads only metadata: JPEG segments up to the
 PNG/RIFF/EBML chunks, TIFF IFDs, ISO BMFF boxes (MP4/MOV/HEIF/AVIF/CR3), skipping pixel and
 media data. It never decodes an image. Which date wins is the date policy (policy.py).
 
-    images.py      JPEG (+IPTC), EXV, MPO, PNG, GIF, WebP, BMP
-    containers.py  AVI, ASF/WMV, Matroska/WebM, MPEG-TS/M2TS (AVCHD), DV
+    images.py      JPEG (+IPTC), EXV, MPO, PNG, GIF, WebP, BMP, JPEG XL
+    containers.py  AVI, ASF/WMV, Matroska/WebM, MPEG-TS/M2TS (AVCHD, .tod), MPEG-PS
+                   (.mpg, .vob, .mod), DV
     raw.py         TIFF-based RAW, CRW (ciff.py), X3F, RAF, MRW
     quicktime.py   ISO BMFF (bmff.py): HEIC/HEIF/AVIF, CR3, MP4/MOV/3GP
     found.py       what the readers fill in; MetadataError
@@ -20,9 +21,9 @@ from pathlib import Path
 
 from ..core.values import MediaInfo
 from .bmff import Source
-from .containers import read_asf, read_avi, read_dv, read_m2ts, read_mkv
+from .containers import read_asf, read_avi, read_dv, read_m2ts, read_mkv, read_mpeg_ps
 from .found import Found, MetadataError
-from .images import read_bmp, read_gif, read_jpeg, read_png, read_webp
+from .images import read_bmp, read_gif, read_jpeg, read_jxl, read_png, read_webp
 from .policy import finish
 from .quicktime import read_quicktime
 from .raw import read_crw, read_mrw, read_raf, read_tiff, read_x3f
@@ -41,7 +42,7 @@ def read_media(path: Path, data: bytes | None, tz: tzinfo) -> MediaInfo:
     try:
         with Source(path, data) as src:
             found = _read(src)
-            return finish(found, tz)
+            return finish(found, tz, path.name)
     except MetadataError:
         raise
     except OSError as exc:
@@ -51,6 +52,7 @@ def read_media(path: Path, data: bytes | None, tz: tzinfo) -> MediaInfo:
 
 
 _BMFF_FIRST = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid"}
+_JXL_BOX = b"\0\0\0\x0cJXL \r\n\x87\n"
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 
 
@@ -92,6 +94,10 @@ def _read(src: Source) -> Found:
         return read_quicktime(src)
     if _is_mpeg_ts(head):
         return read_m2ts(src, head)
+    if head[:4] in (b"\0\0\1\xba", b"\0\0\1\xb3"):
+        return read_mpeg_ps(src)
+    if head[:2] == b"\xff\x0a" or head[:12] == _JXL_BOX:
+        return read_jxl(src)
     if head[:14] == b"II\x1a\0\0\0HEAPCCDR":
         return read_crw(src)
     if head[:4] == b"FOVb":

@@ -1,17 +1,25 @@
 """The date policy: which of the dates a file carries is its capture date.
 
-Date priority (first valid one wins; zero, blank and impossible dates are skipped):
+Date priority (first valid one wins; zero, blank and impossible dates are skipped). It is
+the Metadata Working Group's order for DateTimeOriginal (what exiftool's MWG composite
+follows), then CreateDate, then the video's own dates:
 
-1. EXIF DateTimeOriginal (+ OffsetTimeOriginal, SubSecTimeOriginal)
-2. EXIF CreateDate (DateTimeDigitized, + OffsetTimeDigitized, SubSecTimeDigitized)
-3. the video's own date: Apple Keys CreationDate (local + zone), UserData `date` (local +
+1. EXIF DateTimeOriginal (+ OffsetTimeOriginal, SubSecTimeOriginal; in the EXIF IFD, or
+   misplaced in IFD0)
+2. IPTC DateCreated + TimeCreated (every APP13 segment), then XMP photoshop:DateCreated
+   (the other way round when the IPTCDigest no longer matches the IPTC, as MWG says):
+   what a scanner or an editor keeps as the date the picture was taken. A date without a
+   time (IPTC DateCreated alone, a bare photoshop:DateCreated) gives way to a later
+   candidate of the same day that has one.
+3. XMP exif:DateTimeOriginal
+4. EXIF CreateDate (DateTimeDigitized, + OffsetTimeDigitized, SubSecTimeDigitized)
+5. the video's own date: Apple Keys CreationDate (local + zone), UserData `date` (local +
    zone), then QuickTime mvhd CreateDate / mdhd MediaCreateDate (UTC by spec, converted to
-   wall time in `tz`; when an XMP date with a zone names the same instant within 2 minutes,
-   that XMP date is used instead, since it also knows the local zone); RIFF/AVI, Matroska,
-   H.264 (AVCHD) dates
-4. XMP: exif:DateTimeOriginal, xmp:CreateDate, photoshop:DateCreated
-5. others: IPTC DateCreated+TimeCreated, PNG "Creation Time", ASF CreationDate, and last
-   EXIF ModifyDate (IFD0 DateTime)
+   wall time in the zone the file name states, else in `tz`: zones.py; when an XMP date
+   with a zone names the same instant within 2 minutes, that XMP date is used instead,
+   since it also knows the local zone); RIFF/AVI, Matroska, H.264 (AVCHD) dates
+6. XMP xmp:CreateDate
+7. others: PNG "Creation Time", ASF CreationDate, and last EXIF ModifyDate (IFD0 DateTime)
 
 `finish` applies it to what a reader found, and settles make/model/size the same way.
 """
@@ -39,6 +47,7 @@ from .exif import (
 from .found import IS_UTC, Found, clean
 from .gps import exif_position, xmp_position
 from .xmp import parse_xmp
+from .zones import UTC_SOURCES, dst_note, name_zone
 
 
 def _text(value: object) -> str | None:
@@ -54,10 +63,14 @@ def _exif_dates(exif: ExifInfo) -> list[CaptureDate]:
         (T_CREATE, T_OFFSET_DIGI, T_SUBSEC_DIGI, DateSource.EXIF_CREATE_DATE),
     ):
         parsed = parse_datetime(_text(exif.exif.get(tag)))
+        if not parsed and tag == T_DTO:
+            parsed = parse_datetime(_text(exif.ifd0.get(tag)))
         if parsed:
             wall = apply_subsec(parsed[0], _text(exif.exif.get(sub_tag)))
             offset = parse_zone(_text(exif.exif.get(off_tag))) or parsed[1]
             out.append(CaptureDate(wall, source, offset))
+        else:
+            out.append(None)
     return out
 
 
@@ -68,33 +81,49 @@ _XMP_SOURCES = {
 }
 
 
-def _localise(date: CaptureDate, tz: tzinfo) -> CaptureDate:
-    """Dates marked utc_offset="UTC" (a UTC instant) become wall time in tz."""
+def _localise(date: CaptureDate, tz: tzinfo, name: str, found: Found) -> CaptureDate:
+    """Dates marked utc_offset="UTC" (a UTC instant) become wall time: in the zone a phone's
+    file name states (zones.py, rule 1), else in tz (rule 3)."""
     if date.utc_offset != IS_UTC:
         return date
+    if date.source in UTC_SOURCES and name:
+        offset = name_zone(name, date.wall)
+        if offset is not None:
+            return CaptureDate(date.wall + offset, DateSource.QUICKTIME_UTC_NAME_ZONE, offset)
     wall, offset = utc_to_local(date.wall, tz)
+    note = dst_note(wall, tz)
+    if note is not None:
+        found.warnings.append(note)
     return CaptureDate(wall, date.source, offset)
 
 
-def finish(found: Found, tz: tzinfo) -> MediaInfo:
+def finish(found: Found, tz: tzinfo, name: str = "") -> MediaInfo:
     exif = found.exif
     xmp = parse_xmp(found.xmp or b"") if found.xmp or found.xmp_extra else None
     if xmp is not None:
         for key, value in found.xmp_extra.items():
             xmp.values.setdefault(key, value)
-    chain: list[CaptureDate] = []
+    dto = create = None
     if exif is not None:
         # Inside a JPEG/HEIF/PNG the EXIF is only metadata; a TIFF-based file's own
         # structure problems were already counted as damage by raw.read_tiff.
         found.warnings.extend(p for p in exif.problems if p not in found.problems)
-        chain.extend(_exif_dates(exif))
-    xmp_date = None
+        dto, create = _exif_dates(exif)
+    xmp_dto = xmp_create = xmp_created = None
     if xmp is not None:
         got = xmp.capture_date(date_created=False)
         if got:
-            xmp_date = CaptureDate(got[0], _XMP_SOURCES[got[2]], got[1])
-    if found.video is not None:
-        video = found.video
+            date = CaptureDate(got[0], _XMP_SOURCES[got[2]], got[1])
+            if got[2] == "DateTimeOriginal":
+                xmp_dto = date
+            else:
+                xmp_create = date
+        got = xmp.date_created()
+        if got:
+            xmp_created = CaptureDate(got[0], DateSource.XMP_DATE_CREATED, got[1])
+    video = found.video
+    if video is not None:
+        xmp_date = xmp_dto or xmp_create
         if (
             found.qt_utc is not None
             and xmp_date is not None
@@ -102,19 +131,35 @@ def finish(found: Found, tz: tzinfo) -> MediaInfo:
             and abs((xmp_date.wall - xmp_date.utc_offset) - found.qt_utc) <= timedelta(minutes=2)
         ):
             video = xmp_date  # same instant, and it knows the local zone
-        chain.append(video)
-    if xmp_date is not None:
-        chain.append(xmp_date)
+    chain = [
+        d
+        for d in (
+            (dto, xmp_created, *found.iptc, xmp_dto, create, video, xmp_create)
+            if found.iptc_stale
+            else (dto, *found.iptc, xmp_created, xmp_dto, create, video, xmp_create)
+        )
+        if d is not None
+    ]
     chain.extend(found.others)
-    if xmp is not None:
-        got = xmp.date_created()
-        if got:
-            chain.append(CaptureDate(got[0], DateSource.XMP_DATE_CREATED, got[1]))
     if exif is not None:
         parsed = parse_datetime(_text(exif.ifd0.get(T_DATETIME)))
         if parsed:
             chain.append(CaptureDate(parsed[0], DateSource.EXIF_MODIFY_DATE, parsed[1]))
-    captured = _localise(chain[0], tz) if chain else None
+    date_only = (
+        chain and chain[0].source == DateSource.IPTC_DATE_CREATED and found.iptc_date_only
+    ) or (
+        chain
+        and chain[0].source == DateSource.XMP_DATE_CREATED
+        and xmp is not None
+        and len((xmp.get("photoshop:DateCreated") or "").strip()) <= 10
+    )
+    if date_only:
+        # a date without a time (IPTC DateCreated alone, photoshop:DateCreated 2002-06-20):
+        # a later date of the same day has the time
+        same_day = [d for d in chain[1:] if d.wall.date() == chain[0].wall.date()]
+        if same_day:
+            chain.insert(0, same_day[0])
+    captured = _localise(chain[0], tz, name, found) if chain else None
 
     make = found.make or (exif.make if exif else None) or (xmp.make if xmp else None)
     model = found.model or (exif.model if exif else None) or (xmp.model if xmp else None)

@@ -87,7 +87,7 @@ def read_quicktime(src: Source) -> Found:
                 found.exif = tiff_or_problem(raw[min(at) :], found)
         if heif.primary is None:
             found.problems.append("HEIF has no primary image")
-    if is_video or fmt == "CR3":
+    if is_video or fmt == "CR3" or b.has_moov:  # has_moov: a HEIF/AVIF image sequence
         if not b.has_moov and is_video:
             found.problems.append("no 'moov' box: not a playable video (truncated?)")
         _bmff_video(found, b)

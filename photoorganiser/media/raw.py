@@ -5,7 +5,9 @@ Canon CRW (CIFF), Sigma X3F and Fujifilm RAF (via their preview JPEG), Minolta M
 from __future__ import annotations
 
 import struct
+from datetime import datetime, timedelta
 
+from ..core.values import CaptureDate, DateSource
 from .bmff import Source
 from .ciff import read_ciff
 from .exif import (
@@ -100,14 +102,57 @@ def read_crw(src: Source) -> Found:
 
 
 def read_x3f(src: Source, head: bytes) -> Found:
-    """Sigma X3F: newer files carry a JPEG preview with EXIF in the header area."""
+    """Sigma X3F: pixel size in the header; make, model and date in the PROP section
+    (older cameras, SD9/SD10/SD14); newer files carry a JPEG preview with EXIF too."""
+    found = Found("X3F")
+    if len(head) >= 36:
+        found.width, found.height = struct.unpack_from("<II", head, 28)
+    props = _x3f_properties(src)
+    found.make, found.model = props.get("CAMMANUF"), props.get("CAMMODEL")
+    stamp = props.get("TIME", "")
+    if stamp.isascii() and stamp.isdigit() and 0 < int(stamp) < 2**33:
+        wall = datetime(1970, 1, 1) + timedelta(seconds=int(stamp))
+        found.others.append(CaptureDate(wall, DateSource.SIGMA_RAW_DATE))
     at = head.find(b"\xff\xd8\xff")
-    if at < 0:
-        return Found("X3F", warnings=["Sigma X3F metadata is not read (no EXIF preview)"])
-    inner = read_jpeg(Source("", src.read(at, 1024 * 1024)), 0, "JPEG")
-    inner.format = "X3F"
-    inner.problems = []
-    return inner
+    if at >= 0:
+        inner = read_jpeg(Source("", src.read(at, 1024 * 1024)), 0, "JPEG")
+        found.exif, found.xmp = inner.exif, inner.xmp
+    elif not props:
+        found.warnings.append("Sigma X3F metadata is not read (no PROP section, no EXIF)")
+    return found
+
+
+def _x3f_properties(src: Source) -> dict[str, str]:
+    """The PROP section's name=value pairs (UTF-16LE), found through the directory whose
+    offset the file's last 4 bytes give."""
+    if src.size < 16:
+        return {}
+    dir_off = struct.unpack("<I", src.read(src.size - 4, 4))[0]
+    head = src.read(dir_off, 12)
+    if len(head) < 12 or head[:4] != b"SECd":
+        return {}
+    count = min(struct.unpack_from("<I", head, 8)[0], 256)
+    entries = src.read(dir_off + 12, 12 * count)
+    out: dict[str, str] = {}
+    for i in range(len(entries) // 12):
+        off, length, kind = struct.unpack_from("<II4s", entries, 12 * i)
+        if kind != b"PROP" or length > 1024 * 1024:
+            continue
+        sec = src.read(off, length)
+        if len(sec) < 24 or sec[:4] != b"SECp":
+            continue
+        num = min(struct.unpack_from("<I", sec, 8)[0], 4096)
+        chars_at = 24 + 8 * num
+        text = sec[chars_at:].decode("utf-16-le", "replace")
+        for j in range(num):
+            if 24 + 8 * j + 8 > len(sec):
+                break
+            name_off, value_off = struct.unpack_from("<II", sec, 24 + 8 * j)
+            name = text[name_off : text.find("\0", name_off)] if name_off < len(text) else ""
+            value = text[value_off : text.find("\0", value_off)] if value_off < len(text) else ""
+            if name:
+                out.setdefault(name, value)
+    return out
 
 
 def read_raf(src: Source) -> Found:
@@ -122,7 +167,32 @@ def read_raf(src: Source) -> Found:
         found.exif, found.xmp = inner.exif, inner.xmp
     else:
         found.problems.append("RAF preview JPEG not found")
+    if len(head) >= 100:
+        # the RAF directory: the sensor's size (cropped as exiftool's ImageSize), not the
+        # preview's EXIF size
+        dir_off = struct.unpack_from(">I", head, 92)[0]
+        sizes = _raf_sizes(src.read(dir_off, 4 + 64 * 1024))
+        size = sizes.get(0x111) or sizes.get(0x100)
+        if size:
+            found.height, found.width = size
     return found
+
+
+def _raf_sizes(block: bytes) -> dict[int, tuple[int, int]]:
+    if len(block) < 4:
+        return {}
+    count = min(struct.unpack_from(">I", block, 0)[0], 1000)
+    pos, out = 4, {}
+    for _ in range(count):
+        if pos + 4 > len(block):
+            break
+        tag, size = struct.unpack_from(">HH", block, pos)
+        if tag in (0x100, 0x111) and size == 4 and pos + 8 <= len(block):
+            h, w = struct.unpack_from(">HH", block, pos + 4)
+            if h and w:
+                out[tag] = (h, w)
+        pos += 4 + size
+    return out
 
 
 def read_mrw(src: Source) -> Found:

@@ -29,6 +29,8 @@ IMAGE_EXTENSIONS = frozenset(
         "tiff",
         "webp",
         "bmp",
+        "mpo",  # a JPEG with an MP index: 3D cameras, Nintendo 3DS, phones' depth shots
+        "jxl",
     ]
 )
 RAW_EXTENSIONS = frozenset(
@@ -53,7 +55,12 @@ RAW_EXTENSIONS = frozenset(
     ]
 )
 VIDEO_EXTENSIONS = frozenset(
-    ["mp4", "m4v", "mov", "3gp", "3g2", "avi", "mts", "m2ts", "mkv", "wmv", "mpg", "mpeg", "dv"]
+    [
+        *("mp4", "m4v", "mov", "3gp", "3g2", "avi", "mts", "m2ts", "m2t", "mkv", "webm", "wmv"),
+        *("mpg", "mpeg", "vob", "dv"),
+        "mod",  # JVC/Panasonic SD camcorders: MPEG-2 program stream
+        "tod",  # JVC HD camcorders: MPEG-2 transport stream
+    ]
 )
 SIDECAR_EXTENSIONS = frozenset(["xmp", "thm", "aae", "json"])
 

@@ -120,7 +120,13 @@ def run_import(options: ImportOptions) -> ImportResult:
             write = reporting_known(run.write, known)  # unchanged failures: `known`
 
             template = parse_template(options.template)
-            plan_options = PlanOptions(library, template, options.mode, options.leave_damaged)
+            plan_options = PlanOptions(
+                library,
+                template,
+                options.mode,
+                options.leave_damaged,
+                timezone=resolve_timezone(options.timezone),  # phone videos' zones
+            )
             decisions = plan(results, plan_options)
             prefer = [Path(os.path.abspath(p)) for p in options.prefer]
             decisions = resolve(decisions, lib.index, options.mode.action, prefer)
