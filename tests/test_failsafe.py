@@ -400,16 +400,24 @@ def test_bytes_appended_during_a_move_across_disks_are_never_deleted(
     monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
     real_copy = execute._copy_verified
 
+    writers: list[subprocess.Popen] = []
+
     def copy_then_someone_appends(source, tmp, expected, st):
         real_copy(source, tmp, expected, st)
-        with open(inbox / "IMG_0000.jpg", "ab") as f:  # a sync client still writing it
-            f.write(b"more bytes")
+        # a sync client still writing it: another process, whose open waits on our lease
+        # (in this process it would wait for the kernel's lease-break-time, 45 s)
+        script = "import sys; open(sys.argv[1], 'ab').write(b'more bytes')"
+        writers.append(
+            subprocess.Popen([sys.executable, "-c", script, str(inbox / "IMG_0000.jpg")])
+        )
+        time.sleep(0.5)  # the writer has started and is waiting to open
 
     monkeypatch.setattr(execute, "_copy_verified", copy_then_someone_appends)
     inbox, library = inbox_of(tmp_path / "in", 1), tmp_path / "lib"
     original = (inbox / "IMG_0000.jpg").read_bytes()
     report = tmp_path / "r.csv"
     assert run("--input", inbox, "--output", library, "--report", report) == 1
+    assert [w.wait(60) for w in writers] == [0]
     (row,) = rows(report)
     assert "original was kept" in row["error"]
     assert (inbox / "IMG_0000.jpg").read_bytes() == original + b"more bytes"
