@@ -51,3 +51,18 @@ def test_every_option_the_readme_names_exists() -> None:
     ours = re.findall(command, text)
     named = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", prose + "\n".join(ours)))
     assert named - known == set()
+
+
+def test_every_file_the_readme_shows_exists() -> None:
+    """Screenshots and other files the README links to are in the repository."""
+    linked = re.findall(r"\]\(((?:docs|bench|tests)/[^)\s]+)\)", README.read_text())
+    assert linked, "the README shows no screenshots"
+    missing = [p for p in linked if not (README.parent / p).exists()]
+    assert missing == []
+
+
+def test_serve_help_says_it_is_local_and_how_to_reach_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = help_of("serve", capsys=capsys)
+    assert "--output" in out and "--port" in out and "127.0.0.1" in out
