@@ -27,7 +27,6 @@ from photoorganiser.core.values import (
 from photoorganiser.media.gps import exif_gps_time, xmp_gps_time
 from photoorganiser.media.metadata import read_media
 from photoorganiser.media.zones import gps_zone, photo_zones
-from tests.conftest import CORPUS
 from tests.media import make_mp4, noise_image
 from tests.reports import rows
 
