@@ -374,7 +374,8 @@ def test_import_puts_phone_videos_in_their_zone(tmp_path: Path, monkeypatch) -> 
     )
     keys = {"com.apple.quicktime.make": "Google", "com.apple.quicktime.model": "Pixel 7"}
     make_mp4(inbox / "clip.mp4", datetime(2024, 4, 1, 3, 20, 0), apple_keys=keys, seed=2)
-    make_mp4(inbox / "other.mp4", datetime(2024, 4, 1, 3, 20, 0), seed=3)
+    # no make/model, in another folder than the photo: no photo's zone reaches it
+    make_mp4(inbox / "elsewhere" / "other.mp4", datetime(2024, 4, 1, 3, 20, 0), seed=3)
     args = ["import", "--input", str(inbox), "--output", str(library), "--dryrun"]
     args += ["--report", str(report), "--timezone", "UTC", "--quiet"]
     assert main(args) == 0

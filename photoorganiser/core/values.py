@@ -93,6 +93,8 @@ class DateSource(Enum):
     # (a phone's local time), or the zone of the nearest photo of the same camera
     QUICKTIME_UTC_NAME_ZONE = "QuickTime:CreateDate+FileName:zone"
     QUICKTIME_UTC_PHOTO_ZONE = "QuickTime:CreateDate+NearestPhoto:zone"
+    # a video without make/model: the zone of the nearest photo in its own folder (zones.py)
+    QUICKTIME_UTC_FOLDER_ZONE = "QuickTime:CreateDate+NearestPhotoSameFolder:zone"
     QUICKTIME_DATETIME_ORIGINAL = "UserData:DateTimeOriginal"
     QUICKTIME_CONTENT_CREATE_DATE = "UserData:ContentCreateDate"  # ©day: often local + zone
     RIFF_DATETIME_ORIGINAL = "RIFF:DateTimeOriginal"
@@ -154,6 +156,10 @@ class MediaInfo:
     content_id: str | None = None  # Apple's Live Photo id: the same in the still and its video
     latitude: float | None = None  # GPS position: decimal degrees, WGS84, south negative
     longitude: float | None = None  # ... west negative (both or neither; media/gps.py)
+    # the zone the GPS time (UTC) gives `captured` when it has no offset of its own
+    # (local - UTC, to a quarter hour: zones.gps_zone); for phone videos' zones only,
+    # `captured` is left as it is
+    gps_offset: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,8 @@ _SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 8, 11, 13, 26
 # Bump when what analysis finds changes (a better metadata reader): cached analyses
 # of older versions are then read again.
 # 2: Apple content identifiers (Live Photo pairs); 3: GPS positions; 4: issue 13's readers
-ANALYSIS_VERSION = 4
+# 5: the zone a photo's GPS time gives (gps_offset)
+ANALYSIS_VERSION = 5
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -658,6 +659,10 @@ def _date_json(c: CaptureDate | None) -> dict | None:
     return {"wall": c.wall.isoformat(), "source": c.source.value, "offset": offset}
 
 
+def _seconds(offset: timedelta | None) -> int | None:
+    return None if offset is None else int(offset.total_seconds())
+
+
 def _date_from(d: dict | None) -> CaptureDate | None:
     if d is None:
         return None
@@ -682,6 +687,7 @@ def encode(result: Analysis | AnalysisFailure) -> str:
             "content_id": media.content_id,
             "latitude": media.latitude,
             "longitude": media.longitude,
+            "gps_offset": _seconds(media.gps_offset),
         }
     kind = result.entry.kind.value
     if isinstance(result, AnalysisFailure):
@@ -722,6 +728,7 @@ def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
             content_id=m.get("content_id"),
             latitude=m.get("latitude"),
             longitude=m.get("longitude"),
+            gps_offset=None if m.get("gps_offset") is None else timedelta(seconds=m["gps_offset"]),
         )
     if "error" in d:
         return AnalysisFailure(

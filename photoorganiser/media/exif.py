@@ -56,7 +56,7 @@ class ExifInfo:
     ifd0: dict[int, object] = field(default_factory=dict)
     exif: dict[int, object] = field(default_factory=dict)
     subifds: list[dict[int, object]] = field(default_factory=list)  # SubIFDs and IFD1...
-    gps: dict[int, object] = field(default_factory=dict)  # GPS IFD: tags 1-4 (gps.py)
+    gps: dict[int, object] = field(default_factory=dict)  # GPS IFD: _WANTED_GPS (gps.py)
     problems: list[str] = field(default_factory=list)
 
     def text(self, tag: int) -> str | None:
@@ -107,7 +107,8 @@ _WANTED_EXIF = {
     T_MAKERNOTE,
 }
 _WANTED_SUB = {T_SUBFILE_TYPE, T_WIDTH, T_HEIGHT}
-_WANTED_GPS = {1, 2, 3, 4}  # GPSLatitudeRef, GPSLatitude, GPSLongitudeRef, GPSLongitude
+# GPSLatitudeRef, GPSLatitude, GPSLongitudeRef, GPSLongitude, GPSTimeStamp, GPSDateStamp
+_WANTED_GPS = {1, 2, 3, 4, 7, 0x1D}
 
 
 def _decode_text(raw: bytes) -> str:

@@ -7,6 +7,10 @@ Decimal degrees, WGS84, south and west negative, from whichever form the file us
                    com.apple.quicktime.location.ISO6709; 3GPP's binary udta `loci` box
     XMP            exif:GPSLatitude / exif:GPSLongitude ("52,22.2N", "52,22,12N")
 
+and the UTC time of the fix from the EXIF GPS IFD (GPSDateStamp + GPSTimeStamp), else XMP's
+exif:GPSTimeStamp (a date and time, UTC by the XMP specification): against a photo's local
+date it gives the photo's zone (zones.gps_zone).
+
 Every helper returns a `(latitude, longitude)` pair or None: a coordinate out of range,
 a division by zero, or the 0,0 "no fix" position some cameras write is no position.
 """
@@ -16,6 +20,9 @@ from __future__ import annotations
 import math
 import re
 import struct
+from datetime import datetime, timedelta
+
+from .dates import parse_datetime
 
 Position = tuple[float, float]
 
@@ -24,7 +31,9 @@ T_GPS_LAT_REF = 0x0001
 T_GPS_LAT = 0x0002
 T_GPS_LON_REF = 0x0003
 T_GPS_LON = 0x0004
-GPS_TAGS = frozenset({T_GPS_LAT_REF, T_GPS_LAT, T_GPS_LON_REF, T_GPS_LON})
+T_GPS_TIME = 0x0007  # GPSTimeStamp: hours, minutes, seconds (rationals), UTC
+T_GPS_DATE = 0x001D  # GPSDateStamp: "YYYY:MM:DD", UTC
+GPS_TAGS = frozenset({T_GPS_LAT_REF, T_GPS_LAT, T_GPS_LON_REF, T_GPS_LON, T_GPS_TIME, T_GPS_DATE})
 
 APPLE_LOCATION_KEY = "com.apple.quicktime.location.ISO6709"
 
@@ -107,6 +116,37 @@ def exif_position(gps: dict[int, object]) -> Position | None:
     return position(lat, lon)
 
 
+_GPS_DATE = re.compile(r"\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})\s*")
+
+
+def exif_gps_time(gps: dict[int, object]) -> datetime | None:
+    """The UTC instant of the fix in an EXIF GPS IFD (GPSDateStamp + GPSTimeStamp), naive,
+    whole seconds; None when either is missing or impossible (a time of 24:00 or more, a
+    zero date, a division by zero)."""
+    date, time = gps.get(T_GPS_DATE), gps.get(T_GPS_TIME)
+    if isinstance(date, bytes):
+        date = date.decode("latin-1")
+    if not isinstance(date, str) or not isinstance(time, list) or len(time) != 3:
+        return None
+    m = _GPS_DATE.fullmatch(date.strip("\0"))
+    if m is None:
+        return None
+    parts = [_number(t) for t in time]
+    if any(p is None or not math.isfinite(p) or p < 0 for p in parts):
+        return None
+    hours, minutes, seconds = (p for p in parts if p is not None)
+    total = hours * 3600 + minutes * 60 + seconds
+    if not (hours < 24 and minutes < 60 and seconds < 61 and total < 86400):
+        return None
+    try:
+        day = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+    if day.year < 1980:  # before GPS time began (1980-01-06): a zero or made-up stamp
+        return None
+    return day + timedelta(seconds=round(total))
+
+
 # --- ISO 6709 (QuickTime, MP4) -------------------------------------------------------
 
 _ISO6709 = re.compile(r"\s*([+-])(\d+)(\.\d*)?([+-])(\d+)(\.\d*)?")
@@ -177,6 +217,16 @@ def xmp_coordinate(text: str | None) -> float | None:
     degrees, minutes, seconds, ref = m.groups()
     value = float(degrees) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
     return -value if ref in "SW" else value
+
+
+def xmp_gps_time(text: str | None) -> datetime | None:
+    """XMP exif:GPSTimeStamp ("2020-09-19T10:55:57Z"; UTC when it names no zone) as a naive
+    UTC datetime, or None."""
+    parsed = parse_datetime(text)
+    if parsed is None or parsed[0].year < 1980:
+        return None
+    wall, zone = parsed
+    return (wall - zone if zone is not None else wall).replace(microsecond=0)
 
 
 def xmp_position(latitude: str | None, longitude: str | None) -> Position | None:

@@ -45,9 +45,21 @@ from .exif import (
     apple_content_id,
 )
 from .found import IS_UTC, Found, clean
-from .gps import exif_position, xmp_position
+from .gps import exif_gps_time, exif_position, xmp_gps_time, xmp_position
 from .xmp import parse_xmp
-from .zones import UTC_SOURCES, dst_note, name_zone
+from .zones import UTC_SOURCES, dst_note, gps_zone, name_zone
+
+# a photo's local dates, which its GPS time (UTC) can give a zone when they carry none
+_LOCAL_PHOTO_DATES = frozenset(
+    {
+        DateSource.EXIF_DATETIME_ORIGINAL,
+        DateSource.EXIF_CREATE_DATE,
+        DateSource.IPTC_DATE_CREATED,
+        DateSource.XMP_DATE_CREATED,
+        DateSource.XMP_DATETIME_ORIGINAL,
+        DateSource.XMP_CREATE_DATE,
+    }
+)
 
 
 def _text(value: object) -> str | None:
@@ -175,6 +187,18 @@ def finish(found: Found, tz: tzinfo, name: str = "") -> MediaInfo:
             xmp_position(xmp.get("exif:GPSLatitude"), xmp.get("exif:GPSLongitude")) if xmp else None
         )
     )
+    gps_offset = None
+    if (
+        captured is not None
+        and captured.utc_offset is None
+        and captured.source in _LOCAL_PHOTO_DATES
+        and not found.is_video
+    ):
+        gps_utc = (exif_gps_time(exif.gps) if exif is not None else None) or (
+            xmp_gps_time(xmp.get("exif:GPSTimeStamp")) if xmp is not None else None
+        )
+        if gps_utc is not None:
+            gps_offset = gps_zone(captured.wall, gps_utc)
     return MediaInfo(
         captured=captured,
         make=clean(make),
@@ -189,4 +213,5 @@ def finish(found: Found, tz: tzinfo, name: str = "") -> MediaInfo:
         or (apple_content_id(exif.exif.get(T_MAKERNOTE)) if exif is not None else None),
         latitude=place[0] if place else None,
         longitude=place[1] if place else None,
+        gps_offset=gps_offset,
     )

@@ -71,7 +71,10 @@ def read_quicktime(src: Source) -> Found:
                 found.warnings.append(f"corrupt EXIF block ({exc})")
         cmt4 = b.canon_cmt.get(b"CMT4")
         if cmt4:
-            found.position = exif_position(parse_gps_ifd(cmt4))
+            gps = parse_gps_ifd(cmt4)
+            found.position = exif_position(gps)
+            if found.exif is not None and not found.exif.gps:
+                found.exif.gps = gps  # its GPS time too (policy: gps_offset)
     elif b.heif is not None and not is_video:
         heif = b.heif
         size = heif.item_size(heif.primary)

@@ -19,6 +19,7 @@ from .dates import parse_datetime
 
 _NAMES = "DateTimeOriginal|CreateDate|DateCreated|DateTimeDigitized|Make|Model"
 _NAMES += "|GPSLatitude|GPSLongitude"  # gps.py: exif:GPSLatitude="52,22.2N"
+_NAMES += "|GPSTimeStamp"  # gps.py: exif:GPSTimeStamp, the fix's date and time (UTC)
 # Every pattern here must stay linear in the packet's size: a hostile or damaged file can
 # carry megabytes of XMP. So a prefix is only tried where a name starts (the look-behind
 # rejects every other position at once), quantifiers are possessive (`*+`: no backtracking

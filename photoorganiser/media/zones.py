@@ -7,13 +7,19 @@ is put in the zone it was taken in, by the first rule that applies:
    offset (`name_zone`, applied by the date policy while reading the file);
 2. else the nearest photo in time from the same camera (make and model), within
    `NEAREST_WINDOW`, that carries an offset (EXIF OffsetTimeOriginal, Apple's local date
-   with zone...) gives it (`photo_zones`, over the run's analyses: the planner calls it);
-   when that photo was taken in `--timezone`'s zone, the video follows that zone's
-   daylight-saving changes as the phone's clock did;
+   with zone..., or its GPS time against its local time: `gps_zone`) gives it
+   (`photo_zones`, over the run's analyses: the planner calls it); when that photo was
+   taken in `--timezone`'s zone, the video follows that zone's daylight-saving changes as
+   the phone's clock did. A video without make and model (most Android MP4s) takes the
+   zone of the nearest such photo in its own folder (a phone's DCIM/Camera) only within
+   `FOLDER_WINDOW`, and only when every such photo of that folder within the window
+   agrees on the zone (`NearestPhotoSameFolder`);
 3. else `--timezone`, else the machine's zone (what reading did).
 
-The date's source says which rule applied. A local time that falls in a daylight-saving
-fold (it happens twice: the UTC date says which) or gap is said so in a note (`dst_note`).
+The date's source says which rule applied, and a note says which photo gave the zone
+(and when its GPS time did). A photo's own date is never changed by its GPS time. A
+local time that falls in a daylight-saving fold (it happens twice: the UTC date says
+which) or gap is said so in a note (`dst_note`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 
 from ..core.values import Analysis, CaptureDate, DateSource, FileKind
 from .dates import datetime_from_filename
@@ -32,12 +39,14 @@ QUARTER = timedelta(minutes=15)
 MAX_OFFSET = timedelta(hours=14)
 SLACK = timedelta(minutes=2)
 NEAREST_WINDOW = timedelta(hours=4)
+FOLDER_WINDOW = timedelta(hours=2)
 
 # dates whose offset says where the camera was (not one this module or a --timezone gave)
 _NOT_A_ZONE = frozenset(
     {
         *UTC_SOURCES,
         DateSource.QUICKTIME_UTC_PHOTO_ZONE,
+        DateSource.QUICKTIME_UTC_FOLDER_ZONE,
         DateSource.MATROSKA_DATE,
         DateSource.ASF_CREATION_DATE,
         DateSource.TAKEOUT_JSON,
@@ -52,71 +61,137 @@ def name_zone(name: str, utc: datetime) -> timedelta | None:
     named = datetime_from_filename(name)
     if named is None:
         return None
-    diff = named - utc.replace(microsecond=0)
-    quarters = round(diff / QUARTER)
-    offset = quarters * QUARTER
+    return _quarters(named - utc.replace(microsecond=0))
+
+
+def gps_zone(local: datetime, gps_utc: datetime) -> timedelta | None:
+    """A photo's zone from its GPS time: its local date minus the UTC time of the GPS fix,
+    to the nearest quarter hour when within 2 minutes of one (a fix is often seconds or
+    a minute stale) and within ±14 h; else None."""
+    return _quarters(local.replace(microsecond=0) - gps_utc.replace(microsecond=0))
+
+
+def _quarters(diff: timedelta) -> timedelta | None:
+    """`diff` as a whole number of quarter hours (within SLACK) in ±14 h, or None."""
+    offset = round(diff / QUARTER) * QUARTER
     if abs(offset) > MAX_OFFSET or abs(diff - offset) > SLACK:
         return None
     return offset
 
 
+@dataclasses.dataclass(frozen=True, slots=True, order=True)
+class _Zoned:
+    """A photo (or any file) whose own date says where it was taken."""
+
+    instant: datetime  # UTC, naive
+    offset: timedelta
+    name: str = dataclasses.field(compare=False)
+    by_gps: bool = dataclasses.field(compare=False)
+
+
+def _zoned(a: Analysis) -> _Zoned | None:
+    """The instant and zone a file's own date gives, or None: its offset, else the one its
+    GPS time gives; never a zone this module or --timezone put there."""
+    c = a.captured
+    if c is None or c.source in _NOT_A_ZONE or a.media.captured != c:
+        return None  # (a sidecar's or a partner's date is not the file's own)
+    offset, by_gps = c.utc_offset, False
+    if offset is None:
+        offset, by_gps = a.media.gps_offset, True
+    if offset is None:
+        return None
+    return _Zoned(c.wall - offset, offset, a.entry.path.name, by_gps)
+
+
 def photo_zones(
-    media: Sequence[Analysis], tz: tzinfo | None = None, window: timedelta = NEAREST_WINDOW
+    media: Sequence[Analysis],
+    tz: tzinfo | None = None,
+    window: timedelta = NEAREST_WINDOW,
+    folder_window: timedelta = FOLDER_WINDOW,
 ) -> list[Analysis]:
     """Rule 2 over the run's analyses: each video still dated by rule 3 (a UTC container
     date in the caller's zone) takes the offset of the nearest photo in time from the same
-    make and model, within `window`. When that photo's offset is the one `tz` had at the
-    photo's instant, the camera was in `tz`: the video takes tz's offset at its own instant,
-    so a daylight-saving change between the two is followed, as the phone's clock did.
-    Pure: returns the analyses, changed or not."""
-    zoned: dict[tuple[str, str], list[tuple[datetime, timedelta]]] = defaultdict(list)
+    make and model, within `window`; a video without make and model, the offset of the
+    nearest photo in its own folder within `folder_window` when all of them there agree.
+    When that photo's offset is the one `tz` had at the photo's instant, the camera was in
+    `tz`: the video takes tz's offset at its own instant, so a daylight-saving change
+    between the two is followed, as the phone's clock did. Pure: returns the analyses,
+    changed or not."""
+    by_camera: dict[tuple[str, str], list[_Zoned]] = defaultdict(list)
+    by_folder: dict[Path, list[_Zoned]] = defaultdict(list)
     for a in media:
-        c = a.captured
-        if (
-            c is None
-            or c.utc_offset is None
-            or c.source in _NOT_A_ZONE
-            or a.media.captured != c  # a sidecar's or a partner's date, not the file's own
-            or not (a.media.make and a.media.model)
-        ):
+        z = _zoned(a)
+        if z is None:
             continue
-        zoned[a.media.make, a.media.model].append((c.wall - c.utc_offset, c.utc_offset))
-    if not zoned:
+        if a.media.make and a.media.model:
+            by_camera[a.media.make, a.media.model].append(z)
+        if a.entry.kind is FileKind.IMAGE:
+            by_folder[a.entry.path.parent].append(z)
+    if not by_camera and not by_folder:
         return list(media)
-    for stamps in zoned.values():
+    for stamps in (*by_camera.values(), *by_folder.values()):
         stamps.sort()
     out = []
     for a in media:
         c = a.captured
-        stamps = zoned.get((a.media.make or "", a.media.model or ""))
         if (
-            stamps
-            and c is not None
+            c is not None
             and c.source in UTC_SOURCES
             and c.utc_offset is not None
             and a.entry.kind is FileKind.VIDEO
         ):
             instant = c.wall - c.utc_offset
-            near = _nearest(stamps, instant, window)
+            source, near = DateSource.QUICKTIME_UTC_PHOTO_ZONE, None
+            if a.media.make and a.media.model:
+                near = _nearest(by_camera.get((a.media.make, a.media.model), []), instant, window)
+            elif not (a.media.make or a.media.model):
+                source = DateSource.QUICKTIME_UTC_FOLDER_ZONE
+                near = _agreed(by_folder.get(a.entry.path.parent, []), instant, folder_window)
             if near is not None:
-                photo_instant, offset = near
-                if tz is not None and _offset_in(tz, photo_instant) == offset:
-                    offset = _offset_in(tz, instant) or offset
-                date = CaptureDate(instant + offset, DateSource.QUICKTIME_UTC_PHOTO_ZONE, offset)
-                a = dataclasses.replace(a, captured=date)
+                a = _zone_from(a, instant, near, source, tz)
         out.append(a)
     return out
 
 
-def _nearest(
-    stamps: list[tuple[datetime, timedelta]], instant: datetime, window: timedelta
-) -> tuple[datetime, timedelta] | None:
-    """The (instant, offset) of the photo nearest `instant`, within `window`."""
-    i = bisect.bisect_left(stamps, (instant, timedelta.min))
+def _zone_from(
+    a: Analysis, instant: datetime, near: _Zoned, source: DateSource, tz: tzinfo | None
+) -> Analysis:
+    offset = near.offset
+    if tz is not None and _offset_in(tz, near.instant) == offset:
+        offset = _offset_in(tz, instant) or offset
+    date = CaptureDate(instant + offset, source, offset)
+    minutes = round(abs(near.instant - instant).total_seconds() / 60)
+    how = "its GPS time against its local time" if near.by_gps else "its offset"
+    where = " in the same folder" if source is DateSource.QUICKTIME_UTC_FOLDER_ZONE else ""
+    note = (
+        f"zone {_offset_text(near.offset)} from {near.name}{where}, taken {minutes} min"
+        f" {'before' if near.instant <= instant else 'after'} ({how})"
+    )
+    media = dataclasses.replace(a.media, warnings=(*a.media.warnings, note))
+    return dataclasses.replace(a, captured=date, media=media)
+
+
+def _offset_text(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _agreed(stamps: list[_Zoned], instant: datetime, window: timedelta) -> _Zoned | None:
+    """The nearest within `window`, when every one within it has the same offset."""
+    lo = bisect.bisect_left(stamps, instant - window, key=lambda z: z.instant)
+    hi = bisect.bisect_right(stamps, instant + window, key=lambda z: z.instant)
+    if lo >= hi or len({z.offset for z in stamps[lo:hi]}) != 1:
+        return None
+    return min(stamps[lo:hi], key=lambda z: abs(z.instant - instant))
+
+
+def _nearest(stamps: list[_Zoned], instant: datetime, window: timedelta) -> _Zoned | None:
+    """The photo nearest `instant`, within `window`."""
+    i = bisect.bisect_left(stamps, instant, key=lambda z: z.instant)
     best = None
     for j in (i - 1, i):
         if 0 <= j < len(stamps):
-            gap = abs(stamps[j][0] - instant)
+            gap = abs(stamps[j].instant - instant)
             if gap <= window and (best is None or gap < best[0]):
                 best = (gap, stamps[j])
     return best[1] if best else None
