@@ -496,6 +496,12 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         help="set the catalog aside (kept, never deleted) and make a new one from the library;"
         " for a damaged catalog",
     )
+    parser.add_argument(
+        "--reread",
+        action="store_true",
+        help="read every file again, not only changed ones: after an upgrade, the catalog"
+        " learns what newer readers find (GPS positions, better dates); reads the whole library",
+    )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -512,6 +518,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         wait=args.wait,
         rebuild=args.rebuild,
+        reread=args.reread,
     )
     try:
         result, report = run_sync(options)

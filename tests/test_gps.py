@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 import struct
 from datetime import UTC, datetime
@@ -380,3 +381,53 @@ def test_apply_of_a_reviewed_plan_stores_the_position(
         (-33.8568, 151.2153), abs=1e-6
     )
     assert (rows["IMG_2.jpg"]["latitude"], rows["IMG_2.jpg"]["longitude"]) == (None, None)
+
+
+def test_sync_reread_teaches_an_old_catalog_what_newer_readers_find(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library imported by an older version has no positions: `sync --reread` reads every
+    file again and keeps when and from where each came; a plain sync reads nothing."""
+    monkeypatch.chdir(tmp_path)
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    gps_jpeg(inbox / "IMG_1.jpg", SYDNEY)
+    make_jpeg(inbox / "IMG_2.jpg", D0, seed=2)
+    args = ["import", "--input", str(inbox), "--output", str(library), "--move"]
+    assert main([*args, "--workers", "1", "--quiet"]) == 0
+    before = catalogued(library)
+    # what an older reader left: no position in the columns or in the record
+    with sqlite3.connect(catalog_path(library)) as conn:
+        for row in conn.execute("SELECT path, record FROM files").fetchall():
+            record = json.loads(row[1])
+            record["media"].pop("latitude", None)
+            record["media"].pop("longitude", None)
+            conn.execute(
+                "UPDATE files SET latitude = NULL, longitude = NULL, record = ? WHERE path = ?",
+                (json.dumps(record), row[0]),
+            )
+    # and a file whose bytes changed with its size and time kept (bit rot, a bad copy)
+    other = library / before["IMG_2.jpg"]["path"]
+    st = other.stat()
+    data = bytearray(other.read_bytes())
+    data[-3] ^= 0xFF
+    other.write_bytes(bytes(data))
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    sync = ["sync", "--output", str(library), "--workers", "1", "--quiet"]
+    assert main([*sync, "--report", str(tmp_path / "plain.csv")]) == 0
+    assert catalogued(library)["IMG_1.jpg"]["latitude"] is None  # a plain sync reads nothing
+    assert main([*sync, "--reread", "--report", str(tmp_path / "reread.csv")]) == 0
+    after = catalogued(library)
+    one = after["IMG_1.jpg"]
+    assert (one["latitude"], one["longitude"]) == pytest.approx((-33.8568, 151.2153), abs=1e-6)
+    for name in ("IMG_1.jpg",):
+        for column in ("imported_at", "run_id", "source_path", "hash"):
+            assert after[name][column] == before[name][column], column
+    changes = {
+        Path(r["path"]).name: r["change"]
+        for r in csv.DictReader(
+            line for line in (tmp_path / "reread.csv").open() if not line.startswith("#")
+        )
+    }
+    assert changes[Path(before["IMG_1.jpg"]["path"]).name] == "reread"
+    assert changes[other.name] == "changed"

@@ -387,6 +387,18 @@ class Catalog:
         self._put(path, size, mtime_ns, inode, analysis, imported_at, run_id, source)
         self.history.moved(old, self.relative(path))
 
+    def reread_file(
+        self, path: Path, size: int, mtime_ns: int, inode: int, analysis: Analysis
+    ) -> None:
+        """A catalogued file read again (sync --reread): what its content says is updated,
+        when and from where it came is kept."""
+        kept = self.conn.execute(
+            "SELECT imported_at, run_id, source_path FROM files WHERE path = ?",
+            (path_text(self.relative(path)),),
+        ).fetchone()
+        imported_at, run_id, source = kept if kept is not None else (None, None, None)
+        self._put(path, size, mtime_ns, inode, analysis, imported_at, run_id, source)
+
     def file_hashes(self, paths: Iterable[str]) -> dict[str, tuple[int, str]]:
         """path -> (size, hash) of these catalogued files (relative, as `relative` names them)."""
         found = {}

@@ -7,6 +7,10 @@ history follow it. The history records what left the library (history.py); files
 found here were not imported, so nothing is recorded as imported. An unchanged
 library costs one stat per file and reads no file content. The first import into a
 library that has no catalog runs this to adopt the files already there.
+
+`reread` reads every file again, changed or not: after an upgrade whose readers find more
+(GPS positions, better dates), the catalog learns it. A file whose content is the same is
+`reread` (its row updated, nothing else); one that cannot be read now keeps its row.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class Change(Enum):
     FAILED = "failed"  # could not be read: not catalogued
     RECOVERED = "recovered"  # a killed run's transfer, finished or undone first
     MOVED = "moved"  # the same content under a new path, the old one gone (moved_from)
+    REREAD = "reread"  # unchanged, read again (sync --reread): what is known of it updated
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,12 @@ class SyncResult:
 
 
 def sync_library(
-    catalog: Catalog, options: AnalyseOptions, *, workers: int, progress: bool
+    catalog: Catalog,
+    options: AnalyseOptions,
+    *,
+    workers: int,
+    progress: bool,
+    reread: bool = False,
 ) -> SyncResult:
     known = catalog.file_stats()
     # The real folder: scan names files by their real paths, and a library reached
@@ -67,7 +77,7 @@ def sync_library(
     for entry in entries:
         rel = catalog.relative(entry.path)
         seen.add(rel)
-        if known.get(rel) != (entry.size, entry.mtime_ns):
+        if reread or known.get(rel) != (entry.size, entry.mtime_ns):
             to_read.append(entry)
     vanished = sorted(set(known) - seen)
 
@@ -75,6 +85,7 @@ def sync_library(
         results = list(analyse(to_read, options, workers=workers, progress=bar))
     results.sort(key=lambda r: str(r.entry.path))
     moves = _moves(catalog, vanished, results, known)
+    before = catalog.file_hashes(known) if reread else {}
     removed = [rel for rel in vanished if rel not in moves.values()]
     changes = [SyncChange(catalog.root / rel, Change.REMOVED) for rel in removed]
     with catalog.transaction():
@@ -84,9 +95,36 @@ def sync_library(
             old = moves.get(r.entry.path)
             if old is not None:
                 changes.append(_move(catalog, old, r))
+            elif _unchanged(catalog, r, known, before):
+                changes.append(_reread(catalog, r))
             else:
                 changes.append(_record(catalog, r, known))
     return SyncResult(changes, len(entries) - len(to_read))
+
+
+def _unchanged(
+    catalog: Catalog,
+    r: Analysis | AnalysisFailure,
+    known: dict[str, tuple[int, int]],
+    before: dict[str, tuple[int, str]],
+) -> bool:
+    """A file read again only because of --reread: the same size, time and content."""
+    e = r.entry
+    rel = catalog.relative(e.path)
+    if known.get(rel) != (e.size, e.mtime_ns) or rel not in before:
+        return False
+    if isinstance(r, AnalysisFailure):
+        return True  # readable once and not changed since: the row stays
+    return before[rel] == (e.size, r.hash)
+
+
+def _reread(catalog: Catalog, r: Analysis | AnalysisFailure) -> SyncChange:
+    e = r.entry
+    if isinstance(r, AnalysisFailure):
+        return SyncChange(e.path, Change.FAILED, e.size, r.hash, error=f"{r.error} (row kept)")
+    catalog.reread_file(e.path, e.size, e.mtime_ns, e.inode, r)
+    captured = r.captured.isoformat() if r.captured else None
+    return SyncChange(e.path, Change.REREAD, e.size, r.hash, captured)
 
 
 def _moves(

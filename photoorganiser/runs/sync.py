@@ -43,6 +43,7 @@ class SyncOptions:
     progress: bool = True
     wait: bool = False
     rebuild: bool = False  # set the catalog aside and make a new one from the disk
+    reread: bool = False  # read every file again (newer readers), not only changed ones
 
 
 def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
@@ -80,7 +81,11 @@ def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
             result = adopt(
                 lib, analyse_options, workers=options.workers, progress=options.progress
             ) or sync_library(
-                lib.catalog, analyse_options, workers=options.workers, progress=options.progress
+                lib.catalog,
+                analyse_options,
+                workers=options.workers,
+                progress=options.progress,
+                reread=options.reread,
             )
             if lib.rebuilt is not None:
                 result = replace(result, rebuilt=True, set_aside=lib.rebuilt.set_aside)

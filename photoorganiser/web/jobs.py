@@ -192,6 +192,7 @@ COMMANDS: dict[str, CommandSpec] = {
             "workers": WORKERS,
             "timezone": Option(Kind.TEXT, "--timezone"),
             "rebuild": _flag("--rebuild"),
+            "reread": _flag("--reread"),
             "debug": _flag("--debug"),
         },
         output=True,
