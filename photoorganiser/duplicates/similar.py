@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.parallel import pmap
+from ..core.parallel import pmap, tmap
 from ..core.progress import Progress
 from ..core.values import ScanEntry
 from .describe import describe, register_heif
 from .keep import choose_keep
+from .mih import plan_search, search_pairs
 from .stage import BATCH_FILES, StageContext
 from .values import (
     Burst,
@@ -287,11 +288,56 @@ class HashIndex:
     def nbytes(self) -> int:
         return self.variants.nbytes + self.upright.nbytes
 
-    def search(self, threshold: int, workers: int = 1, ctx: StageContext | None = None):
+    def search(
+        self,
+        threshold: int,
+        workers: int = 1,
+        ctx: StageContext | None = None,
+        method: str = "auto",
+    ):
         """Every pair (i < j) within `threshold` bits under some rotation/mirror.
 
-        Returns (i, j, distance, variant) int arrays.
+        Returns (i, j, distance, variant) int arrays, ordered by (i, j). `method`: "index"
+        (multi-index hashing, mih.py), "pairs" (every image against every later one), or
+        "auto": the index when its estimated cost is lower. The pairs are the same.
         """
+        n = len(self)
+        if n < 2:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty, empty
+        if method == "pairs":
+            return self.search_all_pairs(threshold, workers, ctx)
+        table = self.variants.reshape(n * len(VARIANTS), -1)
+        plan = plan_search(table, self.upright, threshold, self.bits)
+        if plan is None or (method == "auto" and not plan.beats_pairs):
+            return self.search_all_pairs(threshold, workers, ctx)
+        log.debug(
+            "near-duplicate index: %d chunks (radii %s), ~%.0f candidates",
+            len(plan.chunks),
+            [c.radius for c in plan.chunks],
+            plan.candidates,
+        )
+        keys = search_pairs(table, self.upright, threshold, plan, workers, tmap)
+        i, j = keys // n, keys % n
+        d, v = self.distances(i, j)
+        return i, j, d, v
+
+    def distances(self, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For pairs (i, j): the least distance of i's 8 variants to j's upright hash, and
+        the first variant at that distance (as the all-pairs search says)."""
+        dist = np.empty(i.size, dtype=np.int64)
+        variant = np.empty(i.size, dtype=np.int64)
+        step = 1 << 18
+        for s in range(0, i.size, step):
+            vi, uj = self.variants[i[s : s + step]], self.upright[j[s : s + step]]
+            d = np.bitwise_count(vi ^ uj[:, None, :]).sum(axis=2, dtype=np.int64)
+            variant[s : s + step] = d.argmin(axis=1)
+            dist[s : s + step] = d.min(axis=1)
+        return dist, variant
+
+    def search_all_pairs(self, threshold: int, workers: int = 1, ctx: StageContext | None = None):
+        """The blocked all-pairs search: every image's 8 variants against every later
+        image's upright hash. Returns (i, j, distance, variant), ordered by (i, j)."""
         n = len(self)
         # Blocks of queries against every later image: equal work per task.
         tasks = [
@@ -307,7 +353,9 @@ class HashIndex:
         if not parts:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, empty, empty
-        return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))
+        i, j, d, v = (np.concatenate([p[k] for p in parts]) for k in range(4))
+        order = np.lexsort((j, i))
+        return i[order], j[order], d[order], v[order]
 
 
 def search_worker(task: tuple[np.ndarray, np.ndarray, int, int]):
