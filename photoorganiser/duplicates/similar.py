@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +30,8 @@ import numpy as np
 from ..core.parallel import pmap, tmap
 from ..core.progress import Progress
 from ..core.values import ScanEntry
+from ..library.phashes import PerceptualHash
+from . import phashcache
 from .describe import describe, register_heif
 from .keep import choose_keep
 from .mih import plan_search, search_pairs
@@ -50,6 +52,9 @@ from .values import (
 log = logging.getLogger(__name__)
 
 DEFAULT_HASH_SIZE = 8
+# Bump when what hash_image gives for the same bytes changes: hashes cached in a
+# library's catalog (phashcache.py) under another version are then computed again.
+PHASH_VERSION = 1
 # Default threshold as a fraction of the hash's bits: 6 of 64. bench/bench_similar.py on
 # 130 real photos x 13 transforms: 4-7 bits keep recall >= 0.99 on every transform (the
 # non-blank pictures) at precision >= 0.99; from 8 bits precision falls (0.97 at 8-12,
@@ -86,6 +91,7 @@ class SimilarOptions:
     include_bursts: bool = False
     prefer: tuple[Path, ...] = ()
     library: tuple[Path, ...] = ()  # library folders: their copy is kept first
+    search: str = "auto"  # HashIndex.search's method: "auto", "index" or "pairs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,12 +441,13 @@ def find_matches(
     threshold: int,
     workers: int = 1,
     ctx: StageContext | None = None,
+    method: str = "auto",
 ) -> list[Match]:
     """Pairs of images within `threshold` bits (any rotation/mirror), same shape, not flat."""
     if len(hashes) < 2:
         return []
     index = HashIndex(hashes, bits)
-    ii, jj, dd, vv = index.search(threshold, workers, ctx)
+    ii, jj, dd, vv = index.search(threshold, workers, ctx, method)
     return [
         Match(a, b, d, v)
         for a, b, d, v in zip(ii.tolist(), jj.tolist(), dd.tolist(), vv.tolist(), strict=True)
@@ -448,30 +455,70 @@ def find_matches(
     ]
 
 
+def cache_params(hash_size: int) -> str:
+    """What a cached perceptual hash depends on (library/phashes.py's `params`)."""
+    return f"dct-dihedral v{PHASH_VERSION} size={hash_size}"
+
+
+def image_hashes(
+    entries: Sequence[ScanEntry],
+    hash_size: int,
+    ctx: StageContext,
+    known: Mapping[Path, tuple[Path, str]] | None = None,
+) -> list[ImageHash]:
+    """The perceptual hash of every image (failures go to ctx.failures), sorted by path.
+
+    `known`: path -> (library root, content hash) of library files whose catalog row
+    still matches them: their hashes are read from that catalog when it has them, and
+    the ones computed here are stored there (phashcache.py)."""
+    known = known or {}
+    bits = hash_size * hash_size
+    params = cache_params(hash_size)
+    cached = phashcache.load(known, params, bits, ctx) if known else {}
+    hashes = [
+        ImageHash(e.path, c.width, c.height, c.variants, c.flat)
+        for e in entries
+        if (c := cached.get(e.path)) is not None and len(c.variants) == len(VARIANTS)
+    ]
+    done = {h.path for h in hashes}
+    todo = [e.path for e in entries if e.path not in done]
+    fresh: list[tuple[Path, str, PerceptualHash]] = []
+    for r in hash_images(todo, hash_size, ctx):
+        if isinstance(r, ReadFailure):
+            ctx.failures.append(r)
+            continue
+        hashes.append(r)
+        if r.path in known:
+            root, digest = known[r.path]
+            fresh.append((root, digest, PerceptualHash(r.variants, r.width, r.height, r.flat)))
+    if fresh:
+        stored = phashcache.store(fresh, params, bits, ctx)
+        ctx.note(f"{'phash':>10}: {stored} new hashes cached in the library", logging.DEBUG)
+    if cached:
+        ctx.note(f"{'phash':>10}: {len(done)} hashes read from the library's catalog")
+    hashes.sort(key=lambda h: str(h.path))
+    return hashes
+
+
 def similar_groups(
     entries: Sequence[ScanEntry],
     options: SimilarOptions,
     ctx: StageContext,
     first_id: int = 1,
+    known: Mapping[Path, tuple[Path, str]] | None = None,
 ) -> list[DuplicateGroup]:
-    """Group near-duplicate images among `entries`; each group names one file to keep."""
+    """Group near-duplicate images among `entries`; each group names one file to keep.
+    `known`: the library files' content hashes (see `image_hashes`)."""
     threshold = (
         options.threshold if options.threshold is not None else default_threshold(options.hash_size)
     )
     bits = options.hash_size * options.hash_size
-    results = hash_images([e.path for e in entries], options.hash_size, ctx)
-    hashes: list[ImageHash] = []
-    for r in results:
-        if isinstance(r, ReadFailure):
-            ctx.failures.append(r)
-        else:
-            hashes.append(r)
-    hashes.sort(key=lambda h: str(h.path))
+    hashes = image_hashes(entries, options.hash_size, ctx, known)
     flat = sum(h.flat for h in hashes)
     ctx.note(f"{'phash':>10}: {len(hashes)} images hashed ({flat} near-flat or tiny, left out)")
     if len(hashes) < 2:
         return []
-    matches = find_matches(hashes, bits, threshold, ctx.workers, ctx)
+    matches = find_matches(hashes, bits, threshold, ctx.workers, ctx, options.search)
     ctx.note(f"{'search':>10}: {len(matches)} look-alike pairs within {threshold} bits")
     involved = sorted({k for m in matches for k in (m.a, m.b)})
     infos = describe([hashes[k].path for k in involved], ctx)

@@ -44,6 +44,7 @@ from .history import COLUMNS as HISTORY_COLUMNS
 from .history import SCHEMA as HISTORY_SCHEMA
 from .history import History
 from .lock import UnsafeStateFile, refuse_link
+from .phashes import SCHEMA as PHASHES_SCHEMA
 
 log = logging.getLogger("photoorganiser")
 
@@ -111,6 +112,7 @@ MIGRATIONS: list[str] = [
     """,
     # 2: what was imported, and what became of it (history.py)
     HISTORY_SCHEMA,
+    PHASHES_SCHEMA,  # perceptual hashes of contents (phashes.py)
 ]
 HISTORY_VERSION = 2  # the schema that has the history table
 
