@@ -107,28 +107,28 @@ def chunk_keys(hashes: np.ndarray, chunk: Chunk) -> np.ndarray:
 
 class Buckets:
     """The table's entries bucketed by one chunk's key: `order` lists entry numbers by
-    key; `bounds(keys)` gives each key's [lo, hi) in it."""
+    key (in entry order within a bucket); `bounds(keys)` gives each key's start in it
+    and its bucket's size."""
 
     def __init__(self, keys: np.ndarray, width: int) -> None:
         index_type = np.int32 if keys.size < 2**31 else np.int64
         self.order = np.argsort(keys, kind="stable").astype(index_type, copy=False)
         if width <= DIRECT_BITS:
-            counts = np.bincount(keys.astype(np.int64), minlength=1 << width)
-            self.starts: np.ndarray | None = np.zeros(counts.size + 1, dtype=np.int64)
-            np.cumsum(counts, out=self.starts[1:])
+            counts = np.bincount(keys.view(np.int64), minlength=1 << width)
+            self.counts: np.ndarray | None = counts.astype(index_type)
+            self.starts: np.ndarray | None = np.zeros(counts.size, dtype=index_type)
+            np.cumsum(counts[:-1], out=self.starts[1:])
             self.sorted_keys = None
         else:
-            self.starts = None
+            self.counts = self.starts = None
             self.sorted_keys = keys[self.order]
 
     def bounds(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.starts is not None:
-            k = keys.astype(np.int64)
-            return self.starts[k], self.starts[k + 1]
-        return (
-            np.searchsorted(self.sorted_keys, keys, side="left"),
-            np.searchsorted(self.sorted_keys, keys, side="right"),
-        )
+        if self.starts is not None and self.counts is not None:
+            k = keys.view(np.int64)
+            return self.starts[k], self.counts[k]
+        lo = np.searchsorted(self.sorted_keys, keys, side="left")
+        return lo, np.searchsorted(self.sorted_keys, keys, side="right") - lo
 
 
 def plan_search(table: np.ndarray, queries: np.ndarray, threshold: int, bits: int) -> Plan | None:
@@ -196,14 +196,39 @@ def search_pairs(
     masks = [c.masks() for c in plan.chunks]
     blocks = [(s, min(n, s + QUERY_BLOCK)) for s in range(0, n, QUERY_BLOCK)]
 
+    single = table[:, 0].copy() if words == 1 else None  # one word: 1-D gathers
+    upright = queries[:, 0].copy() if words == 1 else None
+    index_type = np.int32 if table.shape[0] < 2**31 else np.int64
+
     def block(span: tuple[int, int]) -> np.ndarray:
         s, e = span
         found = []
+        items = np.arange(s, e, dtype=index_type)
         for b, p, mk in zip(buckets, probes, masks, strict=True):
-            keys = (p[s:e, None] ^ mk[None, :]).ravel()
-            lo, hi = b.bounds(keys)
-            query = np.repeat(np.arange(s, e, dtype=np.int64), mk.size)
-            found.extend(_expand(b.order, lo, hi, query, table, queries, threshold, nv, n))
+            lo, counts = b.bounds((p[s:e, None] ^ mk[None, :]).ravel())
+            query = np.repeat(items, mk.size)
+            nonempty = np.flatnonzero(counts)
+            lo, counts, query = lo[nonempty], counts[nonempty], query[nonempty]
+            for start, stop in _steps(counts):
+                c = counts[start:stop]
+                row = np.repeat(np.arange(start, stop, dtype=index_type), c)
+                # position in `order` of candidate k of row r: lo[r] + (k - first of r)
+                first = np.cumsum(c) - c
+                pos = np.arange(row.size, dtype=np.int64)
+                pos += (lo[start:stop] - first)[row - start]
+                entries = b.order[pos]
+                j = query[row]
+                earlier = entries < j * nv  # entry e belongs to image e // nv
+                entries, j = entries[earlier], j[earlier]
+                if single is not None and upright is not None:
+                    dist = np.bitwise_count(single[entries] ^ upright[j])
+                else:
+                    dist = np.bitwise_count(table[entries, 0] ^ queries[j, 0]).astype(np.uint16)
+                    for w in range(1, words):
+                        dist += np.bitwise_count(table[entries, w] ^ queries[j, w])
+                near = np.flatnonzero(dist <= threshold)
+                if near.size:
+                    found.append((entries[near] // nv).astype(np.int64) * n + j[near])
         if not found:
             return np.empty(0, dtype=np.int64)
         return np.unique(np.concatenate(found))
@@ -217,45 +242,16 @@ def search_pairs(
     return np.unique(np.concatenate(parts))
 
 
-def _expand(
-    order: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    query: np.ndarray,
-    table: np.ndarray,
-    queries: np.ndarray,
-    threshold: int,
-    nv: int,
-    n: int,
-) -> list[np.ndarray]:
-    """The candidates in buckets [lo, hi) of each lookup, checked: pair keys i * n + j."""
-    counts = hi - lo
-    nonempty = counts > 0
-    lo, counts, query = lo[nonempty], counts[nonempty], query[nonempty]
-    if counts.size == 0:
-        return []
-    ends = np.cumsum(counts)
+def _steps(counts: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of lookups whose buckets hold about CANDIDATES_PER_STEP entries together (a
+    bigger bucket alone in its run)."""
+    ends = np.cumsum(counts, dtype=np.int64)
     out = []
     first = 0
     while first < counts.size:
-        # as many lookups as fit in one step (at least one, however big its bucket)
         base = ends[first] - counts[first]
         last = int(np.searchsorted(ends, base + CANDIDATES_PER_STEP, side="right"))
         last = max(last, first + 1)
-        c, l0, q = counts[first:last], lo[first:last], query[first:last]
-        total = int(ends[last - 1] - base)
-        offsets = np.repeat(l0 - (ends[first:last] - c - base), c)
-        entries = order[offsets + np.arange(total, dtype=np.int64)]
-        j = np.repeat(q, c)
-        i = entries // nv
-        earlier = i < j
-        entries, i, j = entries[earlier], i[earlier], j[earlier]
-        if entries.size:
-            dist = np.bitwise_count(table[entries, 0] ^ queries[j, 0]).astype(np.uint16)
-            for w in range(1, table.shape[1]):
-                dist += np.bitwise_count(table[entries, w] ^ queries[j, w])
-            near = dist <= threshold
-            if near.any():
-                out.append(i[near].astype(np.int64) * n + j[near])
+        out.append((first, last))
         first = last
     return out

@@ -6,9 +6,13 @@ hash_size x hash_size low-frequency block, thresholded at its median, is the pHa
 
 The 8 rotations/mirrors of a picture have the same DCT up to a transpose and sign
 flips of the odd frequencies, so all 8 variant hashes come from one DCT. The index
-keeps each image's upright hash; a search compares every image's 8 variants with all
-later images' upright hashes using numpy XOR + popcount over packed uint64 words, in
-blocks, spread over the worker pool: no Python loop over pairs.
+keeps each image's upright hash; a search finds every pair whose distance, from some
+variant of the earlier image to the later one's upright hash, is within the threshold.
+Two ways, with the same pairs: a multi-index over chunks of the hashes (mih.py: only
+candidates that share a near chunk are compared), or every image's 8 variants against
+all later images' upright hashes with numpy XOR + popcount over packed uint64 words, in
+blocks spread over the worker pool; the cheaper one, by estimate, is used. Hashes of a
+library's contents are kept in its catalog (phashcache.py), so they are computed once.
 
 Guards against false positives: near-flat images are left out, pairs whose aspect
 ratios differ (after allowing for a 90 degree turn) are rejected, and pairs whose
