@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.progress import Progress
+
 DIRECT_BITS = 22  # chunks up to this wide get a bucket-start table (else a sorted search)
 MAX_LOOKUPS = 1500  # keys looked up per query, all chunks together
 CANDIDATES_PER_STEP = 1 << 21  # candidate entries expanded at once (memory bound)
@@ -185,10 +187,11 @@ def search_pairs(
     plan: Plan,
     workers: int = 1,
     tmap: Callable | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Sorted unique pair keys i * n + j (i < j) with table entry of i within threshold
-    of query j in all bits. `tmap(fn, items, workers=)`, when given, runs the query
-    blocks in threads."""
+    of query j in all bits. `tmap(fn, items, workers=, progress=, weight=)`, when given,
+    runs the query blocks in threads; `progress` advances by queries done."""
     n, words = queries.shape
     nv = table.shape[0] // n
     buckets = [Buckets(chunk_keys(table, c), c.width) for c in plan.chunks]
@@ -234,9 +237,15 @@ def search_pairs(
         return np.unique(np.concatenate(found))
 
     if tmap is not None and workers > 1 and len(blocks) > 1:
-        parts = list(tmap(block, blocks, workers=workers))
+        parts = list(
+            tmap(block, blocks, workers=workers, progress=progress, weight=lambda b: b[1] - b[0])
+        )
     else:
-        parts = [block(span) for span in blocks]
+        parts = []
+        for span in blocks:
+            parts.append(block(span))
+            if progress is not None:
+                progress.advance(span[1] - span[0])
     if not parts:
         return np.empty(0, dtype=np.int64)
     return np.unique(np.concatenate(parts))

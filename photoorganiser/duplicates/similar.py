@@ -327,7 +327,8 @@ class HashIndex:
             [c.radius for c in plan.chunks],
             plan.candidates,
         )
-        keys = search_pairs(table, self.upright, threshold, plan, workers, tmap)
+        with Progress("search", n, ctx.show_progress if ctx else False) as progress:
+            keys = search_pairs(table, self.upright, threshold, plan, workers, tmap, progress)
         i, j = keys // n, keys % n
         d, v = self.distances(i, j)
         return i, j, d, v
