@@ -71,9 +71,12 @@ def test_index_finds_exactly_the_pairs_of_all_pairs(hash_size: int, n: int) -> N
     assert seen >= n // 5  # planted near copies were there to be found
 
 
-def test_index_on_random_hashes_with_planted_neighbours() -> None:
+def test_index_on_random_hashes_with_planted_neighbours(monkeypatch) -> None:
     """Uniform random 64-bit variants, and copies of a random variant with 0-12 bits
-    flipped: every threshold, both searches agree (the variant named too)."""
+    flipped: every threshold, both searches agree (the variant named too), with query
+    blocks in two threads and candidates expanded a few at a time."""
+    monkeypatch.setattr(mih, "QUERY_BLOCK", 128)
+    monkeypatch.setattr(mih, "CANDIDATES_PER_STEP", 500)
     rng = np.random.default_rng(7)
     n = 2000
     variants = rng.integers(0, 2**63, size=(n, 8, 1), dtype=np.uint64) << np.uint64(1)

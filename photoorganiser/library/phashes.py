@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 # The catalog's migration that adds this table (library/catalog.py: MIGRATIONS).
 SCHEMA = """
-    CREATE TABLE phashes (
+    CREATE TABLE IF NOT EXISTS phashes (
         hash     TEXT NOT NULL,       -- the content's XXH3-128, as files.hash
         params   TEXT NOT NULL,       -- what the perceptual hash depended on
         variants BLOB NOT NULL,       -- 8 hashes of `bits` bits, little-endian, in order
