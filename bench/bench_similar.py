@@ -106,7 +106,7 @@ def pair_matrix(ours_variants: np.ndarray) -> np.ndarray:
 
 
 def index_figures(n: int, hash_size: int, workers: int) -> None:
-    """Memory and all-pairs search time of the index at n synthetic random hashes."""
+    """Memory and search time of the index at n synthetic random hashes."""
     words = similar.words_for(hash_size**2)
     threshold = similar.default_threshold(hash_size)
     rng = np.random.default_rng(0)
@@ -119,7 +119,8 @@ def index_figures(n: int, hash_size: int, workers: int) -> None:
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
         f"\nindex of {n} hashes ({hash_size}x{hash_size} bits): {index.nbytes / 1e6:.1f} MB "
-        f"of hashes ({index.nbytes / n:.0f} B/image, all 8 orientations); all-pairs search "
+        f"of hashes ({index.nbytes / n:.0f} B/image, all 8 orientations); search (the "
+        "multi-index, bench/bench_similar_index.py compares it with all pairs) "
         f"in {search_s:.1f} s with {workers} workers ({len(i)} random pairs <= {threshold} "
         f"bits); peak RSS: main process {own:.0f} MB, largest search worker {kids:.0f} MB"
     )

@@ -6,7 +6,8 @@ exact stages (`exact.py`) narrow it down to groups of identical files, one file 
 each is described (`describe.py`), the keep policy (`keep.py`, core/keeper.py) names
 the file to keep, and with `options.similar` the remaining images are searched for
 near duplicates (`similar.py`). With a library, the inputs' files are then counted as
-in it or not (`--unique`). Nothing on disk changes: the library's catalog is only read.
+in it or not (`--unique`). Nothing on disk changes: the library's catalog is only read,
+but for the perceptual hashes `--similar` keeps there (phashcache.py).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def find_duplicates(options: FindOptions) -> FindResult:
     copies = CopyFacts(entries, libraries)
     groups = exact_duplicate_groups(identical, infos, copies, prefer)
     if options.similar:
-        groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer))
+        groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer, known))
     groups = with_content_hashes(groups, ctx)
     failures = sorted({f.path: f for f in ctx.failures}.values(), key=lambda f: str(f.path))
     result = FindResult(tuple(groups), tuple(failures), len(media), tuple(ctx.counts))
@@ -330,9 +331,11 @@ def look_alike_groups(
     ctx: StageContext,
     libraries: Libraries | None = None,
     prefer: Sequence[Path] | None = None,
+    known: Mapping[Path, tuple[int, int, str]] | None = None,
 ) -> list[DuplicateGroup]:
     """Near-duplicate groups among the images not already shadowed by an exact copy,
-    numbered after the `exact` groups."""
+    numbered after the `exact` groups. `known` (the catalogs' path -> (size, mtime_ns,
+    hash)): the perceptual hashes of unchanged library files are the catalog's."""
     from .similar import SimilarOptions, similar_groups  # numpy: only when asked for
 
     shadowed = {m.path for g in exact for m in g.members if not m.keep}
@@ -346,7 +349,16 @@ def look_alike_groups(
         prefer=tuple(prefer if prefer is not None else options.prefer),
         library=libraries.roots if libraries else (),
     )
-    return similar_groups(candidates, sim_options, ctx, first_id=len(exact) + 1)
+    contents: dict[Path, tuple[Path, str]] = {}
+    if known and libraries:
+        for e in candidates:
+            row = known.get(e.path)
+            if row is None or row[:2] != (e.size, e.mtime_ns):
+                continue
+            root = next((r for r in libraries.roots if e.path.is_relative_to(r)), None)
+            if root is not None:
+                contents[e.path] = (root, row[2])
+    return similar_groups(candidates, sim_options, ctx, len(exact) + 1, contents)
 
 
 # --- the inputs against the library (--library, --unique) -----------------------------

@@ -6,9 +6,13 @@ hash_size x hash_size low-frequency block, thresholded at its median, is the pHa
 
 The 8 rotations/mirrors of a picture have the same DCT up to a transpose and sign
 flips of the odd frequencies, so all 8 variant hashes come from one DCT. The index
-keeps each image's upright hash; a search compares every image's 8 variants with all
-later images' upright hashes using numpy XOR + popcount over packed uint64 words, in
-blocks, spread over the worker pool: no Python loop over pairs.
+keeps each image's upright hash; a search finds every pair whose distance, from some
+variant of the earlier image to the later one's upright hash, is within the threshold.
+Two ways, with the same pairs: a multi-index over chunks of the hashes (mih.py: only
+candidates that share a near chunk are compared), or every image's 8 variants against
+all later images' upright hashes with numpy XOR + popcount over packed uint64 words, in
+blocks spread over the worker pool; the cheaper one, by estimate, is used. Hashes of a
+library's contents are kept in its catalog (phashcache.py), so they are computed once.
 
 Guards against false positives: near-flat images are left out, pairs whose aspect
 ratios differ (after allowing for a 90 degree turn) are rejected, and pairs whose
@@ -20,18 +24,21 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..core.parallel import pmap
+from ..core.parallel import pmap, tmap
 from ..core.progress import Progress
 from ..core.values import ScanEntry
+from ..library.phashes import PerceptualHash
+from . import phashcache
 from .describe import describe, register_heif
 from .keep import choose_keep
+from .mih import plan_search, search_pairs
 from .stage import BATCH_FILES, StageContext
 from .values import (
     Burst,
@@ -49,6 +56,9 @@ from .values import (
 log = logging.getLogger(__name__)
 
 DEFAULT_HASH_SIZE = 8
+# Bump when what hash_image gives for the same bytes changes: hashes cached in a
+# library's catalog (phashcache.py) under another version are then computed again.
+PHASH_VERSION = 1
 # Default threshold as a fraction of the hash's bits: 6 of 64. bench/bench_similar.py on
 # 130 real photos x 13 transforms: 4-7 bits keep recall >= 0.99 on every transform (the
 # non-blank pictures) at precision >= 0.99; from 8 bits precision falls (0.97 at 8-12,
@@ -85,6 +95,7 @@ class SimilarOptions:
     include_bursts: bool = False
     prefer: tuple[Path, ...] = ()
     library: tuple[Path, ...] = ()  # library folders: their copy is kept first
+    search: str = "auto"  # HashIndex.search's method: "auto", "index" or "pairs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,11 +298,57 @@ class HashIndex:
     def nbytes(self) -> int:
         return self.variants.nbytes + self.upright.nbytes
 
-    def search(self, threshold: int, workers: int = 1, ctx: StageContext | None = None):
+    def search(
+        self,
+        threshold: int,
+        workers: int = 1,
+        ctx: StageContext | None = None,
+        method: str = "auto",
+    ):
         """Every pair (i < j) within `threshold` bits under some rotation/mirror.
 
-        Returns (i, j, distance, variant) int arrays.
+        Returns (i, j, distance, variant) int arrays, ordered by (i, j). `method`: "index"
+        (multi-index hashing, mih.py), "pairs" (every image against every later one), or
+        "auto": the index when its estimated cost is lower. The pairs are the same.
         """
+        n = len(self)
+        if n < 2:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty, empty
+        if method == "pairs":
+            return self.search_all_pairs(threshold, workers, ctx)
+        table = self.variants.reshape(n * len(VARIANTS), -1)
+        plan = plan_search(table, self.upright, threshold, self.bits)
+        if plan is None or (method == "auto" and not plan.beats_pairs):
+            return self.search_all_pairs(threshold, workers, ctx)
+        log.debug(
+            "near-duplicate index: %d chunks (radii %s), ~%.0f candidates",
+            len(plan.chunks),
+            [c.radius for c in plan.chunks],
+            plan.candidates,
+        )
+        with Progress("search", n, ctx.show_progress if ctx else False) as progress:
+            keys = search_pairs(table, self.upright, threshold, plan, workers, tmap, progress)
+        i, j = keys // n, keys % n
+        d, v = self.distances(i, j)
+        return i, j, d, v
+
+    def distances(self, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For pairs (i, j): the least distance of i's 8 variants to j's upright hash, and
+        the first variant at that distance (as the all-pairs search says)."""
+        dist = np.empty(i.size, dtype=np.int64)
+        variant = np.empty(i.size, dtype=np.int64)
+        step = 1 << 18
+        for s in range(0, i.size, step):
+            vi, uj = self.variants[i[s : s + step]], self.upright[j[s : s + step]]
+            d = np.bitwise_count(vi ^ uj[:, None, :]).sum(axis=2, dtype=np.int64)
+            variant[s : s + step] = d.argmin(axis=1)
+            dist[s : s + step] = d.min(axis=1)
+        return dist, variant
+
+    def search_all_pairs(self, threshold: int, workers: int = 1, ctx: StageContext | None = None):
+        """The blocked all-pairs search: every image's 8 variants against every later
+        image's upright hash. Returns (i, j, distance, variant), ordered by (i, j)."""
         n = len(self)
         # Blocks of queries against every later image: equal work per task.
         tasks = [
@@ -307,7 +364,9 @@ class HashIndex:
         if not parts:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, empty, empty
-        return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))
+        i, j, d, v = (np.concatenate([p[k] for p in parts]) for k in range(4))
+        order = np.lexsort((j, i))
+        return i[order], j[order], d[order], v[order]
 
 
 def search_worker(task: tuple[np.ndarray, np.ndarray, int, int]):
@@ -387,12 +446,13 @@ def find_matches(
     threshold: int,
     workers: int = 1,
     ctx: StageContext | None = None,
+    method: str = "auto",
 ) -> list[Match]:
     """Pairs of images within `threshold` bits (any rotation/mirror), same shape, not flat."""
     if len(hashes) < 2:
         return []
     index = HashIndex(hashes, bits)
-    ii, jj, dd, vv = index.search(threshold, workers, ctx)
+    ii, jj, dd, vv = index.search(threshold, workers, ctx, method)
     return [
         Match(a, b, d, v)
         for a, b, d, v in zip(ii.tolist(), jj.tolist(), dd.tolist(), vv.tolist(), strict=True)
@@ -400,30 +460,70 @@ def find_matches(
     ]
 
 
+def cache_params(hash_size: int) -> str:
+    """What a cached perceptual hash depends on (library/phashes.py's `params`)."""
+    return f"dct-dihedral v{PHASH_VERSION} size={hash_size}"
+
+
+def image_hashes(
+    entries: Sequence[ScanEntry],
+    hash_size: int,
+    ctx: StageContext,
+    known: Mapping[Path, tuple[Path, str]] | None = None,
+) -> list[ImageHash]:
+    """The perceptual hash of every image (failures go to ctx.failures), sorted by path.
+
+    `known`: path -> (library root, content hash) of library files whose catalog row
+    still matches them: their hashes are read from that catalog when it has them, and
+    the ones computed here are stored there (phashcache.py)."""
+    known = known or {}
+    bits = hash_size * hash_size
+    params = cache_params(hash_size)
+    cached = phashcache.load(known, params, bits, ctx) if known else {}
+    hashes = [
+        ImageHash(e.path, c.width, c.height, c.variants, c.flat)
+        for e in entries
+        if (c := cached.get(e.path)) is not None and len(c.variants) == len(VARIANTS)
+    ]
+    done = {h.path for h in hashes}
+    todo = [e.path for e in entries if e.path not in done]
+    fresh: list[tuple[Path, str, PerceptualHash]] = []
+    for r in hash_images(todo, hash_size, ctx):
+        if isinstance(r, ReadFailure):
+            ctx.failures.append(r)
+            continue
+        hashes.append(r)
+        if r.path in known:
+            root, digest = known[r.path]
+            fresh.append((root, digest, PerceptualHash(r.variants, r.width, r.height, r.flat)))
+    if fresh:
+        stored = phashcache.store(fresh, params, bits, ctx)
+        ctx.note(f"{'phash':>10}: {stored} new hashes cached in the library", logging.DEBUG)
+    if cached:
+        ctx.note(f"{'phash':>10}: {len(done)} hashes read from the library's catalog")
+    hashes.sort(key=lambda h: str(h.path))
+    return hashes
+
+
 def similar_groups(
     entries: Sequence[ScanEntry],
     options: SimilarOptions,
     ctx: StageContext,
     first_id: int = 1,
+    known: Mapping[Path, tuple[Path, str]] | None = None,
 ) -> list[DuplicateGroup]:
-    """Group near-duplicate images among `entries`; each group names one file to keep."""
+    """Group near-duplicate images among `entries`; each group names one file to keep.
+    `known`: the library files' content hashes (see `image_hashes`)."""
     threshold = (
         options.threshold if options.threshold is not None else default_threshold(options.hash_size)
     )
     bits = options.hash_size * options.hash_size
-    results = hash_images([e.path for e in entries], options.hash_size, ctx)
-    hashes: list[ImageHash] = []
-    for r in results:
-        if isinstance(r, ReadFailure):
-            ctx.failures.append(r)
-        else:
-            hashes.append(r)
-    hashes.sort(key=lambda h: str(h.path))
+    hashes = image_hashes(entries, options.hash_size, ctx, known)
     flat = sum(h.flat for h in hashes)
     ctx.note(f"{'phash':>10}: {len(hashes)} images hashed ({flat} near-flat or tiny, left out)")
     if len(hashes) < 2:
         return []
-    matches = find_matches(hashes, bits, threshold, ctx.workers, ctx)
+    matches = find_matches(hashes, bits, threshold, ctx.workers, ctx, options.search)
     ctx.note(f"{'search':>10}: {len(matches)} look-alike pairs within {threshold} bits")
     involved = sorted({k for m in matches for k in (m.a, m.b)})
     infos = describe([hashes[k].path for k in involved], ctx)

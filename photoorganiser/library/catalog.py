@@ -45,6 +45,7 @@ from .history import COLUMNS as HISTORY_COLUMNS
 from .history import SCHEMA as HISTORY_SCHEMA
 from .history import History
 from .lock import UnsafeStateFile, refuse_link
+from .phashes import SCHEMA as PHASHES_SCHEMA
 
 log = logging.getLogger("photoorganiser")
 
@@ -124,6 +125,8 @@ MIGRATIONS: list[str] = [
         latitude = json_extract(record, '$.media.latitude'),
         longitude = json_extract(record, '$.media.longitude');
     """,
+    # 4: perceptual hashes of contents (phashes.py)
+    PHASHES_SCHEMA,
 ]
 HISTORY_VERSION = 2  # the schema that has the history table
 _ADD_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
