@@ -232,8 +232,8 @@ def _verify(
     since = None
     resumed = None
     full_pass = options.older_than is None and options.sample is None
-    if options.older_than is not None:
-        since = older_than(options.older_than, now)
+    if options.older_than is not None:  # 0: everything is older than now
+        since = older_than(options.older_than, now) if options.older_than > 0 else None
     elif full_pass:
         resumed = fixity.unfinished_pass()
         since = resumed
