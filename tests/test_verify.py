@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -377,3 +377,29 @@ def test_a_read_error_is_unreadable_with_the_os_reason(
     assert rows[bad.name]["result"] == "unreadable"
     assert "Input/output error" in rows[bad.name]["detail"]
     assert sum(r["result"] == "ok" for r in rows.values()) == FILES - 1
+
+
+def test_a_stopped_verify_too_old_to_resume_starts_anew(
+    library: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = run_module.check_files
+    monkeypatch.setattr(run_module, "BATCH_FILES", 5)
+    calls = []
+
+    def stopping(jobs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(jobs)
+        return real(jobs)
+
+    monkeypatch.setattr(run_module, "check_files", stopping)
+    assert verify(library)[0] == 130
+    monkeypatch.setattr(run_module, "check_files", real)
+    long_ago = (datetime.now(UTC) - timedelta(days=40)).isoformat(timespec="seconds")
+    with sqlite3.connect(catalog_path(library)) as conn:
+        conn.execute("UPDATE verify_passes SET started_at = ?", (long_ago,))
+        conn.execute("UPDATE verified SET verified_at = ?", (long_ago,))
+    reads.clear()
+    assert verify(library, report="later.csv")[0] == 0
+    assert len(reads) == FILES
+    assert "Resumed" not in Path("later.summary.txt").read_text()

@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..core import signals
@@ -69,6 +69,7 @@ BATCH_FILES = 32  # files per pool task
 BATCH_BYTES = 64 << 20  # ... or this many bytes, whichever comes first
 SAVE_EVERY = 256  # checks remembered per catalog commit (or every SAVE_SECONDS)
 SAVE_SECONDS = 5.0
+RESUME_WITHIN = timedelta(days=30)  # a stopped full verify older than this starts anew
 
 
 class VerifyUsageError(ValueError):
@@ -236,6 +237,9 @@ def _verify(
         since = older_than(options.older_than, now) if options.older_than > 0 else None
     elif full_pass:
         resumed = fixity.unfinished_pass()
+        if resumed is not None and now - resumed > RESUME_WITHIN:
+            log.warning("a verification stopped on %s is too old to resume: starting anew", resumed)
+            resumed = None
         since = resumed
         if saving:
             with catalog.transaction():
@@ -292,16 +296,19 @@ def _verify(
         with Progress("verify", len(jobs), options.progress) as bar:
             batches = list(_batches(jobs))
             results = pmap(check_files, batches, workers=options.workers, progress=bar, weight=len)
-            for checks in results:
-                with signals.deferred():
-                    writer.write_rows(_cells(c) for c in checks)
-                    for c in checks:
-                        found[c.job.rel] = c
-                        counts[c.result.value] += 1
-                        bytes_read += c.read
-                        unsaved.append(_record(c))
-                    save(force=False)
-                signals.check()
+            try:
+                for checks in results:
+                    with signals.deferred():
+                        writer.write_rows(_cells(c) for c in checks)
+                        for c in checks:
+                            found[c.job.rel] = c
+                            counts[c.result.value] += 1
+                            bytes_read += c.read
+                            unsaved.append(_record(c))
+                        save(force=False)
+                    signals.check()
+            finally:
+                results.close()  # the pool's workers end now, not when collected
     except KeyboardInterrupt as stop:
         interrupted = int(getattr(stop, "signum", 2))
         signals.clear()
