@@ -29,9 +29,10 @@ from datetime import UTC, datetime, timedelta
 
 from ..core.textsafe import path_text, text_path
 
-# The catalog's migration that adds these tables (library/catalog.py: MIGRATIONS).
+# The catalog's migration that adds these tables (library/catalog.py: MIGRATIONS); IF NOT
+# EXISTS: a catalog whose schema number was set back runs it again.
 SCHEMA = """
-    CREATE TABLE verified (
+    CREATE TABLE IF NOT EXISTS verified (
         path        TEXT PRIMARY KEY,   -- as files.path: relative to the library root
         hash        TEXT,               -- the XXH3-128 found (NULL: not read)
         sha256      TEXT,               -- the SHA-256 found, when computed (the manifest)
@@ -40,7 +41,7 @@ SCHEMA = """
         result      TEXT NOT NULL,      -- ok / changed / missing / unreadable
         run_id      TEXT
     );
-    CREATE TABLE verify_passes (
+    CREATE TABLE IF NOT EXISTS verify_passes (
         started_at  TEXT PRIMARY KEY,   -- UTC, ISO 8601: when the pass's first run began
         finished_at TEXT                -- NULL until a run reaches the pass's last file
     );
