@@ -185,6 +185,9 @@ def test_older_than_skips_files_verified_recently(library: Path, reads: list[str
     assert main(["sync", "--output", str(library), "--quiet", "--report", "sync.csv"]) == 0
     code, rows = verify(library, "--older-than", "7", report="third.csv")
     assert code == 0 and list(rows) == [edited.name]
+    reads.clear()  # more days than the calendar has: everything verified ok counts
+    assert verify(library, "--older-than", "1e12", report="huge.csv")[0] == 0
+    assert reads == []
     # --older-than 0: everything is older than now.
     reads.clear()
     assert verify(library, "--older-than", "0", report="fourth.csv")[0] == 0
@@ -330,6 +333,8 @@ def test_bad_usage_is_one_line_and_touches_nothing(
         ["--sample", "0"],
         ["--sample", "150"],
         ["--older-than", "-1"],
+        ["--older-than", "nan"],
+        ["--sample", "nan"],
         ["--manifest", str(photo)],  # a photo given by a typo is never replaced
     ):
         capsys.readouterr()

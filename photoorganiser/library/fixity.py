@@ -175,7 +175,10 @@ def recently_ok(
 
 
 def older_than(days: float, now: datetime) -> datetime:
-    return now - timedelta(days=days)
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:  # more days than the calendar has: every verification counts
+        return datetime.min.replace(tzinfo=UTC)
 
 
 NEVER_AGE_DAYS = 36_500.0  # a file never verified weighs as one verified a century ago

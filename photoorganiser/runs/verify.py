@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import time
@@ -158,7 +159,7 @@ def _check(options: VerifyOptions, root: Path) -> None:
     """Bad usage: one line, before anything is created or read."""
     if options.sample is not None and not 0 < options.sample <= 100:
         raise VerifyUsageError(f"--sample {options.sample:g}: give a percentage above 0, up to 100")
-    if options.older_than is not None and options.older_than < 0:
+    if options.older_than is not None and not 0 <= options.older_than < math.inf:
         raise VerifyUsageError(f"--older-than {options.older_than:g}: give a number of days >= 0")
     if options.workers < 1:
         raise VerifyUsageError(f"--workers {options.workers}: give at least 1")
@@ -396,9 +397,8 @@ def _uncatalogued(catalog: Catalog, known: set[str]) -> Iterator[Check]:
     """Media files (and sidecars) on disk that the catalog lacks, and folders that cannot
     be listed: what the catalog's hashes cannot vouch for."""
     for entry in scan([catalog.realroot]):
-        if entry.error is not None:
-            rel = catalog.relative(entry.path)
-            job = Job(str(entry.path), rel, 0, 0, "")
+        if entry.error is not None:  # a folder that cannot be listed, a file not stat-able
+            job = Job(str(entry.path), str(entry.path), 0, 0, "")
             yield Check(job, Result.UNREADABLE, error=entry.error)
             continue
         if not needs_analysis(entry):
