@@ -537,6 +537,74 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return EXIT_FILE_ERRORS if failed else EXIT_OK
 
 
+# --- verify -----------------------------------------------------------------------
+
+
+def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_library_arguments(parser, "the library whose files to read again")
+    parser.add_argument(
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="skip files verified ok within the last DAYS (default: verify every file; a"
+        " stopped verify of every file is resumed)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=float,
+        metavar="PERCENT",
+        help="verify a random PERCENT of the files, the least recently verified most likely",
+    )
+    parser.add_argument(
+        "--seed", type=int, metavar="N", help="the --sample's random seed (default: a new one)"
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="FILE",
+        help="write a sha256sum -c compatible manifest of every ok file (paths relative to"
+        " the library: cd LIBRARY && sha256sum -c FILE)",
+    )
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .runs.verify import VerifyOptions, VerifyUsageError, run_verify, summary_lines
+
+    _setup_logging(args.debug, args.quiet, args.log_file)
+    options = VerifyOptions(
+        library=args.output,
+        sample=args.sample,
+        older_than=args.older_than,
+        seed=args.seed,
+        manifest=args.manifest,
+        workers=args.workers,
+        report=args.report,
+        report_dir=args.report_dir,
+        progress=not args.quiet,
+        wait=args.wait,
+        command=shlex.join(args.argv),
+    )
+    try:
+        result = run_verify(options)
+    except VerifyUsageError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.quiet:
+        for label, count in summary_lines(result):
+            print(f"{label:>32}: {count:,}")
+        print(f"Read {result.bytes_read / 1e6:,.1f} MB at {result.mb_per_s:,.1f} MB/s")
+        if result.manifest is not None:
+            print(f"Manifest: {result.manifest} ({result.manifest_files:,} files)")
+        print(f"Report: {result.report}")
+    elif result.problems:
+        print(
+            f"{result.problems} file(s) are not as catalogued; see {result.report}", file=sys.stderr
+        )
+    if result.interrupted is not None:
+        print("photoorganiser: interrupted; the next verify resumes", file=sys.stderr)
+        return 128 + result.interrupted
+    return EXIT_FILE_ERRORS if result.problems else EXIT_OK
+
+
 # --- failures ----------------------------------------------------------------------
 
 
@@ -926,6 +994,9 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     syn = sub.add_parser("sync", help="make the library's catalog match the disk")
     add_sync_arguments(syn)
     syn.set_defaults(func=cmd_sync)
+    ver = sub.add_parser("verify", help="read the library again: bit rot, changed or missing files")
+    add_verify_arguments(ver)
+    ver.set_defaults(func=cmd_verify)
     fai = sub.add_parser(
         "failures", help="list the known failures: files that failed and have not changed since"
     )

@@ -41,6 +41,7 @@ from ..core.values import (
     MediaInfo,
     ScanEntry,
 )
+from .fixity import SCHEMA as FIXITY_SCHEMA
 from .history import COLUMNS as HISTORY_COLUMNS
 from .history import SCHEMA as HISTORY_SCHEMA
 from .history import History
@@ -127,6 +128,8 @@ MIGRATIONS: list[str] = [
     """,
     # 4: perceptual hashes of contents (phashes.py)
     PHASHES_SCHEMA,
+    # 5: when each file was last verified, and what was found (fixity.py: `verify`)
+    FIXITY_SCHEMA,
 ]
 HISTORY_VERSION = 2  # the schema that has the history table
 _ADD_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
