@@ -446,3 +446,24 @@ def test_eta_is_the_rest_of_the_stage_at_its_rate_so_far() -> None:
     assert _eta(10, None, now - 5) is None  # no total
     assert 40 < _eta(10, 100, now - 5) <= 45  # 10 in 5 s: 90 more in 45 s
     assert _eta(100, 100, now - 5) == 0.0
+
+
+def test_verify_as_a_job_finds_bit_rot(tmp_path: Path) -> None:
+    inbox, lib = tmp_path / "in", tmp_path / "lib"
+    photos(inbox, 3)
+    lib.mkdir()
+    with client(lib) as c:
+        run(c, "import", inputs=[str(inbox)], dryrun=False)
+        job = run(c, "verify", sample=100)
+        assert {r["result"] for r in rows_of(c, job)} == {"ok"}
+        victim = media_files(lib)[0]
+        st = victim.stat()
+        data = bytearray(victim.read_bytes())
+        data[-5] ^= 0x55
+        victim.write_bytes(bytes(data))
+        os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+        job = wait(c, submit(c, "verify"))
+        assert job["status"] == "done" and job["exit_code"] == 1  # a problem: see the report
+        results = {Path(r["path"]).name: r["result"] for r in rows_of(c, job)}
+        assert results[victim.name] == "changed"
+        assert c.post("/api/jobs", json={"command": "verify", "older_than": -1}).status_code == 400

@@ -197,6 +197,17 @@ COMMANDS: dict[str, CommandSpec] = {
         },
         output=True,
     ),
+    "verify": CommandSpec(
+        {
+            "older_than": Option(Kind.NUMBER, "--older-than", minimum=0),
+            "sample": Option(Kind.NUMBER, "--sample", minimum=0),
+            "seed": Option(Kind.INT, "--seed"),
+            "manifest": Option(Kind.PATH, "--manifest"),
+            "workers": WORKERS,
+            "debug": _flag("--debug"),
+        },
+        output=True,
+    ),
     "undo": CommandSpec(
         {
             "run": Option(Kind.RUN, None),
