@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ log = logging.getLogger("photoorganiser")
 DEFAULT_SETTLE = 5.0
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_RESCAN = 600.0
+POLL_EVERY = 2.0  # seconds between looks when polling (no inotify, or --poll)
 LEFT_MARK = "left for the next run"  # execute's words for a file it would not take yet
 
 # the events that mean "the content may have changed"; opening and reading do not
@@ -170,7 +172,7 @@ class _Nudges:
         return last, closed
 
 
-def _start_observer(inputs: list[Path], nudges: _Nudges, poll: bool, rescan: float):
+def _start_observer(inputs: list[Path], nudges: _Nudges, poll: bool):
     """inotify (watchdog's Observer) when it can; polling otherwise (said in one line)."""
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
@@ -195,9 +197,9 @@ def _start_observer(inputs: list[Path], nudges: _Nudges, poll: bool, rescan: flo
             log.warning(
                 "cannot watch with inotify (%s); polling the inbox every %g s instead",
                 exc.strerror or exc,
-                2,
+                POLL_EVERY,
             )
-    return started(PollingObserver(timeout=2)), "polling"
+    return started(PollingObserver(timeout=POLL_EVERY)), "polling"
 
 
 def _stop_observer(observer) -> None:
@@ -248,20 +250,46 @@ class Watch:
         self.handled: dict[Path, Signature] = {}  # as a batch saw them: not new
         self.retry: set[Path] = set()  # left by a batch: tried again at the rescan
         self.batches = 0
+        self.requested: int | None = None  # a stop signal received (see _note_signals)
 
     def run(self, ready: Callable[[str], None] = lambda how: None) -> WatchResult:
         nudges = _Nudges(self.excluded)
-        observer, how = _start_observer(self.inputs, nudges, self.options.poll, self.options.rescan)
+        observer, how = _start_observer(self.inputs, nudges, self.options.poll)
+        previous = self._note_signals()
         try:
             ready(how)
             try:
                 stopped = self._loop(nudges)
             except KeyboardInterrupt as stop:  # while idle or settling: nothing in hand
-                stopped = int(getattr(stop, "signum", 2))
+                stopped = int(getattr(stop, "signum", signal.SIGINT))
         finally:
             with signals.deferred():
                 _stop_observer(observer)
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
         return WatchResult(self.batches, stopped)
+
+    def _note_signals(self) -> dict[int, object]:
+        """Remember every stop signal, then handle it as before (core/signals). A signal
+        that came as a batch was ending (after execute's last check) is otherwise only
+        cleared with the report's close: the watch must still stop after that batch."""
+        previous: dict[int, object] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return previous
+
+        def noted(signum: int, frame: object) -> None:
+            if self.requested is None:
+                self.requested = signum
+            handler = previous.get(signum)
+            if callable(handler):
+                handler(signum, frame)
+            else:
+                raise signals.Stopped(signum)
+
+        for signum in signals.HANDLED:
+            previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, noted)
+        return previous
 
     def _loop(self, nudges: _Nudges) -> int | None:
         opts = self.options
@@ -326,4 +354,4 @@ class Watch:
         self.handled = dict(disk)  # as this batch saw them; later changes are new
         self.retry = {o.decision.source for o in result.outcomes if _left(o)}
         self.on_batch(summarise(result, imp.mode.value))
-        return result.interrupted
+        return result.interrupted if result.interrupted is not None else self.requested
