@@ -350,7 +350,12 @@ class Watch:
         """One import over the inbox; the signal that stopped it, if one did."""
         self.batches += 1
         imp = self.options.import_options
-        result = run_import(imp)
+        try:
+            result = run_import(imp)
+        except ImportUsageError as exc:  # the inbox unmounted or removed: wait for it
+            log.error("batch skipped: %s; trying again at the next change or rescan", exc)
+            self.handled = dict(disk)
+            return None
         self.handled = dict(disk)  # as this batch saw them; later changes are new
         self.retry = {o.decision.source for o in result.outcomes if _left(o)}
         self.on_batch(summarise(result, imp.mode.value))
