@@ -30,7 +30,8 @@ class Watcher:
         command = [sys.executable, "-m", "photoorganiser", "watch", "--input", str(self.inbox),
                    "--output", str(self.lib), "--settle", settle, "--workers", "1",
                    *extra]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        path = [p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         self.proc = subprocess.Popen(
             command, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
