@@ -80,6 +80,8 @@ class BatchSummary:
 
     def line(self) -> str:
         verb = "copied" if self.mode == "copy" else "moved"
+        if self.result.dry_run:
+            verb = f"would be {verb}"
         return (
             f"{datetime.now():%Y-%m-%d %H:%M:%S} {self.imported} {verb}, {self.left} left for"
             f" the next batch, {self.failed} failed; report {self.result.report_path}"
@@ -96,7 +98,10 @@ class WatchResult:
 def summarise(result: ImportResult, mode: str) -> BatchSummary:
     imported = left = failed = 0
     for o in result.outcomes:
-        if o.status is Status.DONE and o.decision.action in (Action.MOVE, Action.COPY):
+        if o.status in (Status.DONE, Status.PLANNED) and o.decision.action in (
+            Action.MOVE,
+            Action.COPY,
+        ):
             imported += 1
         elif _left(o):
             left += 1
