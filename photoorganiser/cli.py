@@ -970,6 +970,160 @@ examples:
 """
 
 
+# --- watch ------------------------------------------------------------------------
+
+
+def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
+    from .core.parallel import default_workers
+    from .importing.paths import DEFAULT_TEMPLATE
+    from .runs.watch import DEFAULT_MAX_WAIT, DEFAULT_RESCAN, DEFAULT_SETTLE
+
+    parser.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="INBOX",
+        help="a folder to watch and import from (repeatable)",
+    )
+    parser.add_argument(
+        "--output", required=True, type=Path, metavar="LIBRARY", help="the library folder"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=DEFAULT_SETTLE,
+        metavar="SECONDS",
+        help=f"a file is ready when unchanged for SECONDS (default {DEFAULT_SETTLE:g})",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=DEFAULT_MAX_WAIT,
+        metavar="SECONDS",
+        help="import a burst that never settles after this long, leaving the files still"
+        f" changing for the next batch (default {DEFAULT_MAX_WAIT:g})",
+    )
+    parser.add_argument(
+        "--rescan",
+        type=float,
+        default=DEFAULT_RESCAN,
+        metavar="SECONDS",
+        help=f"look at the inbox anyway this often, for missed events (default {DEFAULT_RESCAN:g})",
+    )
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="poll the disk instead of inotify (network file systems)",
+    )
+    parser.add_argument(
+        "--dryrun",
+        "--dry-run",
+        dest="dryrun",
+        action="store_true",
+        help="plan each batch and write its report, change nothing",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--move",
+        dest="mode",
+        action="store_const",
+        const="move",
+        help="move files into the library (the default)",
+    )
+    mode.add_argument(
+        "--copy",
+        dest="mode",
+        action="store_const",
+        const="copy",
+        help="copy files into the library, leaving the inbox as it is",
+    )
+    parser.add_argument("--template", default=DEFAULT_TEMPLATE, help="as for import")
+    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
+    parser.add_argument("--timezone", metavar="ZONE", help="as for import")
+    parser.add_argument("--no-mtime", dest="use_mtime", action="store_false", help="as for import")
+    parser.add_argument("--prefer", action="append", default=[], type=Path, metavar="DIR")
+    parser.add_argument("--leave-damaged", action="store_true", help="as for import")
+    parser.add_argument("--reimport-deleted", action="store_true", help="as for import")
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder for each batch's timestamped report (default: LIBRARY/.photoorganiser/"
+        "reports, where serve finds them; reports/ for a dry run)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only failures")
+    parser.add_argument("--log-file", type=Path, metavar="FILE", help="append a log")
+    parser.add_argument("--debug", action="store_true", help="log every decision")
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .core.signals import Stopped
+    from .core.values import TransferMode
+    from .runs.importer import ImportOptions
+    from .runs.watch import Watch, WatchOptions, WatchUsageError, check_watch_options
+
+    _setup_logging(args.debug, args.quiet, args.log_file)
+    report_dir = args.report_dir or (
+        Path("reports") if args.dryrun else args.output / ".photoorganiser" / "reports"
+    )
+    options = WatchOptions(
+        ImportOptions(
+            inputs=tuple(args.input),
+            library=args.output,
+            mode=TransferMode(args.mode or "move"),
+            dry_run=args.dryrun,
+            template=args.template,
+            workers=args.workers,
+            timezone=args.timezone,
+            use_mtime=args.use_mtime,
+            report_dir=report_dir,
+            progress=not args.quiet and sys.stderr.isatty(),
+            wait=True,  # a nightly run holds the library: the watch waits for it
+            settle=args.settle,
+            command=shlex.join(args.argv),
+            prefer=tuple(args.prefer),
+            leave_damaged=args.leave_damaged,
+            reimport_deleted=args.reimport_deleted,
+        ),
+        settle=args.settle,
+        max_wait=args.max_wait,
+        rescan=args.rescan,
+        poll=args.poll,
+    )
+    try:
+        check_watch_options(options)
+    except WatchUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+    def said(summary) -> None:
+        for note in summary.result.notes:
+            print(f"photoorganiser: {note}", file=sys.stderr, flush=True)
+        if summary.failed and args.quiet:
+            print(summary.line(), file=sys.stderr, flush=True)
+        elif summary.eventful and not args.quiet:
+            print(summary.line(), flush=True)
+
+    def ready(how: str) -> None:
+        if not args.quiet:
+            inboxes = ", ".join(str(p) for p in args.input)
+            print(
+                f"watching {inboxes} ({how}; settle {args.settle:g} s) -> {args.output};"
+                " Ctrl-C or SIGTERM to stop",
+                flush=True,
+            )
+
+    result = Watch(options, said).run(ready)
+    if result.stopped_by is not None:  # a requested stop is how a watch ends: status 0
+        print(
+            f"photoorganiser watch: stopped by {Stopped(result.stopped_by).name} after"
+            f" {result.batches} batch(es)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return EXIT_OK
+
+
 def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     from . import __version__
 
@@ -1020,6 +1174,9 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     )
     add_dedupe_arguments(ded)
     ded.set_defaults(func=cmd_dedupe)
+    wat = sub.add_parser("watch", help="import what lands in an inbox as it lands (a service)")
+    add_watch_arguments(wat)
+    wat.set_defaults(func=cmd_watch)
     srv = sub.add_parser(
         "serve", help="review duplicates and plans, browse the library, run jobs: in a browser"
     )

@@ -298,6 +298,7 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
     make_folders(dst.parent, None if d.action is Action.RESTORE else root)  # back out: anywhere
 
     if d.action.moves:
+        held = _no_writer(src, st)  # a rename would take a file still being written
         try:
             if _move_in_place(src, dst, flush_later):
                 return
@@ -305,6 +306,9 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
             raise TransferError(f"{dst} already exists; nothing was overwritten") from None
         except OSError as exc:
             raise TransferError(f"cannot move: {_why(exc)}") from None
+        finally:
+            if held is not None:
+                held.close()
 
     tmp = temp_path(dst)
     try:
@@ -579,6 +583,19 @@ def _open_source(src: Path, scanned: os.stat_result) -> _Source:
         os.close(fd)
         raise
     return _Source(fd, st)
+
+
+def _no_writer(src: Path, scanned: os.stat_result) -> _Source | None:
+    """Before a rename: the source under a read lease, so a file another program still
+    has open for writing is left for the next run (as the copy path does). Where no
+    lease can be taken (not our file, unreadable, no lease support) the stat checks
+    remain, as before."""
+    try:
+        return _open_source(src, scanned)
+    except OSError as exc:
+        if exc.errno == errno.ETXTBSY:
+            raise TransferError(f"cannot read: {_why(exc)}") from None
+        return None
 
 
 def _ignore_lease_breaks() -> None:
