@@ -62,7 +62,9 @@ class Watcher:
         return sorted(p for p in self.lib.rglob("*.jpg") if state not in p.parents)
 
     def reports(self) -> list[Path]:
-        return sorted((self.lib / ".photoorganiser" / "reports").glob("import-*[0-9].csv"))
+        # in the order written: two batches in one second are import-T.csv, import-T-2.csv
+        found = (self.lib / ".photoorganiser" / "reports").glob("import-*[0-9].csv")
+        return sorted(found, key=lambda p: p.stat().st_mtime_ns)
 
 
 def _collect(stream, lines: list[str]) -> None:
