@@ -267,3 +267,15 @@ def test_no_inotify_falls_back_to_polling_in_one_line(tmp_path: Path, monkeypatc
         watch._stop_observer(observer)
     [warning] = [r.getMessage() for r in caplog.records if "inotify" in r.getMessage()]
     assert "inotify watch limit reached" in warning and "polling the inbox" in warning
+
+
+def test_a_file_too_fresh_at_catch_up_is_taken_once_it_settles(tmp_path: Path, watcher) -> None:
+    """Left by the catch-up batch as not settled, it never changes again: no event comes.
+    It is tried again after the settle time, not at the 10-minute rescan."""
+    photo = make_jpeg(tmp_path / "inbox" / "fresh.jpg", "2019:05:06 07:08:09", seed=4)
+    os.utime(photo)  # written just now
+    w = watcher(settle="1.5")
+    w.until(lambda: any("1 left for the next batch" in line for line in w.out), timeout=10)
+    w.until(lambda: w.library_files(), timeout=10)
+    assert not photo.exists()
+    assert w.stop() == 0

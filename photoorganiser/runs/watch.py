@@ -254,6 +254,10 @@ class Watch:
         self.excluded = [library, Path(os.path.realpath(imp.report_dir))]
         self.handled: dict[Path, Signature] = {}  # as a batch saw them: not new
         self.retry: set[Path] = set()  # left by a batch: tried again at the rescan
+        # ...and sooner: after the settle time, then twice as long each time they are left
+        # again (a file too fresh to take never changes again: no event would wake us)
+        self.retry_at: float | None = None
+        self.retry_wait = 0.0
         self.batches = 0
         self.requested: int | None = None  # a stop signal received (see _note_signals)
 
@@ -312,7 +316,8 @@ class Watch:
         previous: dict[Path, Signature] | None = None
         while True:
             now = time.monotonic()
-            timeout = tick if dirty_since is not None else max(0.0, min(next_rescan - now, 1.0))
+            due = min(next_rescan, self.retry_at) if self.retry_at is not None else next_rescan
+            timeout = tick if dirty_since is not None else max(0.0, min(due - now, 1.0))
             nudges.wake.wait(timeout)
             event_at, closed = nudges.take()
             now = time.monotonic()
@@ -326,6 +331,11 @@ class Watch:
                 dirty_since = dirty_since if dirty_since is not None else now
                 rescan_due = True
                 next_rescan = now + opts.rescan
+            if self.retry_at is not None and now >= self.retry_at:
+                log.debug("trying again what the last batch left")
+                dirty_since = dirty_since if dirty_since is not None else now
+                rescan_due = True
+                self.retry_at = None
             if dirty_since is None:
                 continue
             disk = snapshot(self.inputs, self.excluded)
@@ -363,5 +373,11 @@ class Watch:
             return None
         self.handled = dict(disk)  # as this batch saw them; later changes are new
         self.retry = {o.decision.source for o in result.outcomes if _left(o)}
+        if self.retry:
+            wait = max(self.options.settle, 1.0)
+            self.retry_wait = min(self.options.rescan, max(wait, self.retry_wait * 2))
+            self.retry_at = time.monotonic() + self.retry_wait
+        else:
+            self.retry_at, self.retry_wait = None, 0.0
         self.on_batch(summarise(result, imp.mode.value))
         return result.interrupted if result.interrupted is not None else self.requested
