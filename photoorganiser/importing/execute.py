@@ -307,8 +307,7 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
         except OSError as exc:
             raise TransferError(f"cannot move: {_why(exc)}") from None
         finally:
-            if held is not None:
-                held.close()
+            held.close()
 
     tmp = temp_path(dst)
     try:
@@ -585,17 +584,17 @@ def _open_source(src: Path, scanned: os.stat_result) -> _Source:
     return _Source(fd, st)
 
 
-def _no_writer(src: Path, scanned: os.stat_result) -> _Source | None:
-    """Before a rename: the source under a read lease, so a file another program still
-    has open for writing is left for the next run (as the copy path does). Where no
-    lease can be taken (not our file, unreadable, no lease support) the stat checks
-    remain, as before."""
+def _no_writer(src: Path, scanned: os.stat_result) -> _Source:
+    """Before a rename: the source opened as the copy path opens it (the file that was
+    read, regular, not a link) and under a read lease, so a file another program still
+    has open for writing is left for the next run. Where the kernel grants no lease
+    (not our file, a file system without leases) the stat checks remain."""
     try:
         return _open_source(src, scanned)
     except OSError as exc:
-        if exc.errno == errno.ETXTBSY:
-            raise TransferError(f"cannot read: {_why(exc)}") from None
-        return None
+        # still being written, replaced since it was read, no longer a regular file, or
+        # an open that fails now: not what was planned, or not safe to take now
+        raise TransferError(f"cannot read: {_why(exc)}") from None
 
 
 def _ignore_lease_breaks() -> None:
