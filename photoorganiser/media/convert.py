@@ -1,0 +1,186 @@
+"""Smaller copies of photos: decode, turn upright, resize, encode (JPEG, WebP, AVIF).
+
+`convert(data, fmt, spec)` takes a photo's bytes (`fmt` as metadata.read_media names
+the content's format) and gives the encoded copy, or raises ConvertError with a reason a
+person understands. Everything happens in memory; nothing here touches a file.
+
+    photos   Pillow (+ pillow-heif for HEIC/HEIF, and AVIF when Pillow has no AVIF
+             plugin of its own); the pixels turned upright by the EXIF orientation, the
+             tag then set to 1, so every viewer shows the copy the same way
+    RAW      the largest embedded JPEG preview that decodes (previews.py), turned upright
+             by its own orientation, else by the RAW's
+    EXIF     kept (capture date, camera, GPS unless `strip_gps`); the ICC profile kept
+    size     `max_size` (W, H): fitted inside, the ratio kept, never enlarged; with
+             `keep_ratio=False` exactly W x H, filled and centre-cropped (never stretched)
+
+AVIF is written by Pillow's own plugin (Pillow >= 11.2 built with libavif) when it has
+one; pillow-heif reads AVIF but writes it only when its libheif has an AVIF encoder.
+`can_write(fmt)` says whether this machine can.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from enum import Enum
+
+from .previews import RAW_FORMATS, TIFF_BASED, orientation, previews
+from .thumbs import register_heif
+
+MAX_PREVIEWS = 4
+_ORIENTATION = 0x0112
+_GPS_IFD = 0x8825
+_TRANSPOSE = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}  # EXIF orientation -> Image.Transpose
+
+
+class OutFormat(Enum):
+    JPEG = "jpeg"
+    WEBP = "webp"
+    AVIF = "avif"
+
+    @property
+    def extension(self) -> str:
+        return ".jpg" if self is OutFormat.JPEG else f".{self.value}"
+
+
+class ConvertError(Exception):
+    """This photo cannot be converted (undecodable, too large, no preview...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertSpec:
+    format: OutFormat = OutFormat.JPEG
+    quality: int = 80
+    max_size: tuple[int, int] | None = None
+    keep_ratio: bool = True
+    strip_gps: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    data: bytes
+    width: int
+    height: int
+
+
+def can_write(fmt: OutFormat) -> bool:
+    """Whether an encoder for `fmt` exists on this machine."""
+    from PIL import Image, features
+
+    if fmt is OutFormat.JPEG:
+        return True
+    if fmt is OutFormat.WEBP:
+        return bool(features.check("webp"))
+    if features.check("avif"):
+        return True
+    register_heif()
+    try:
+        import pillow_heif
+
+        return bool(pillow_heif.libheif_info().get("AVIF")) and "AVIF" in Image.SAVE
+    except Exception:  # pragma: no cover - pillow-heif missing or too old
+        return False
+
+
+def convert(data: bytes, fmt: str, spec: ConvertSpec) -> Converted:
+    """The photo's smaller copy (see the module's docstring)."""
+    if fmt in RAW_FORMATS:
+        turn = orientation(data, fmt)
+        for preview in previews(data, fmt)[:MAX_PREVIEWS]:
+            try:
+                return _convert(preview, spec, fallback_orientation=turn, formats=("JPEG",))
+            except ConvertError:
+                continue
+        raise ConvertError("a RAW file with no embedded preview that can be decoded")
+    try:
+        return _convert(data, spec, fallback_orientation=1)
+    except ConvertError:
+        if fmt not in TIFF_BASED:
+            raise
+    return convert(data, "DNG", spec)  # a TIFF Pillow cannot decode: its preview
+
+
+def _convert(
+    data: bytes,
+    spec: ConvertSpec,
+    *,
+    fallback_orientation: int,
+    formats: tuple[str, ...] | None = None,
+) -> Converted:
+    from PIL import Image, ImageOps
+
+    register_heif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning, odd TIFF tags...
+            with Image.open(io.BytesIO(data), formats=formats) as img:
+                exif = img.getexif()
+                icc = img.info.get("icc_profile")
+                turn = int(exif.get(_ORIENTATION, 0) or 0)
+                turn = turn if 1 <= turn <= 8 else fallback_orientation
+                if img.format in ("JPEG", "MPO") and spec.max_size and spec.keep_ratio:
+                    w, h = spec.max_size
+                    img.draft("RGB", (w, h) if turn <= 4 else (h, w))
+                img.load()
+                pic = _mode_for(img, spec.format)
+        method = _TRANSPOSE.get(turn)
+        if method is not None:
+            pic = pic.transpose(Image.Transpose(method))
+        if spec.max_size is not None:
+            if spec.keep_ratio:
+                pic.thumbnail(spec.max_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            else:
+                pic = ImageOps.fit(pic, spec.max_size, Image.Resampling.LANCZOS)
+        exif[_ORIENTATION] = 1
+        if spec.strip_gps and _GPS_IFD in exif:
+            del exif[_GPS_IFD]
+        out = io.BytesIO()
+        options: dict[str, object] = {"quality": spec.quality, "exif": exif.tobytes()}
+        if icc:
+            options["icc_profile"] = icc
+        if spec.format is OutFormat.JPEG:
+            pic.save(out, "JPEG", optimize=True, **options)
+        elif spec.format is OutFormat.WEBP:
+            pic.save(out, "WEBP", method=4, **options)
+        else:
+            pic.save(out, "AVIF", **options)
+        return Converted(out.getvalue(), pic.width, pic.height)
+    except Image.DecompressionBombError:
+        raise ConvertError("larger than Pillow's decompression-bomb limit") from None
+    except MemoryError:
+        raise ConvertError("not enough memory to decode it") from None
+    except ConvertError:
+        raise
+    except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, ...)
+        raise ConvertError(f"cannot convert it ({type(exc).__name__}: {exc})") from None
+
+
+def _mode_for(img, fmt: OutFormat):
+    """The decoded image in a mode the encoder takes: JPEG has no alpha (white behind)."""
+    from PIL import Image
+
+    alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if alpha and fmt is not OutFormat.JPEG:
+        return img.convert("RGBA")
+    if alpha:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if img.mode in ("RGB", "L"):
+        return img.copy()
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    return img.convert("RGB")
+
+
+def is_animated(data: bytes) -> bool:
+    """Several frames (an animated GIF or WebP): copied as it is, never flattened."""
+    from PIL import Image
+
+    register_heif()
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return bool(getattr(img, "is_animated", False)) and img.format in ("GIF", "WEBP", "PNG")
+    except Exception:
+        return False
