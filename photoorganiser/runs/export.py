@@ -695,8 +695,9 @@ def run_export(options: ExportOptions) -> ExportResult:
             result.rows += stale
         else:
             log.open()
-            log.write([{"run": run, "begin": started.isoformat(timespec="seconds"),
-                        "options": options.key}], durable=True)  # fmt: skip
+            if tasks:
+                begin = {"run": run, "begin": started.isoformat(timespec="seconds")}
+                log.write([begin | {"options": options.key}], durable=True)
             result.interrupted = _execute(tasks, log, options, to, run, writer, result)
             if result.interrupted is None:
                 stale = _stale(log, sources)
