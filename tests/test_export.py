@@ -293,3 +293,18 @@ def test_a_killed_export_is_finished_from_its_log(exported, tmp_path) -> None:
     code, rows = export(tmp_path, lib, to, *WEBP)
     assert code == 0 and {r["status"] for r in rows.values()} == {"skipped"}
     assert not tmp.exists()
+
+
+def test_raw_files_are_exported_from_their_previews(corpus: Path) -> None:
+    from photoorganiser.media.convert import ConvertSpec, convert
+    from photoorganiser.media.metadata import read_media
+
+    spec = ConvertSpec(OutFormat.JPEG, 80, (320, 320))
+    for name, portrait in (("photoprism/canon_eos_6d.dng", False), ("file-type/fixture.cr3", True)):
+        data = (corpus / name).read_bytes()
+        fmt = read_media(corpus / name, data, UTC).format or ""
+        out = convert(data, fmt, spec)
+        assert 100 < max(out.width, out.height) <= 320, name  # never enlarged
+        assert (out.height > out.width) == portrait, name
+        with Image.open(__import__("io").BytesIO(out.data)) as img:
+            assert img.format == "JPEG" and img.size == (out.width, out.height)
