@@ -22,6 +22,7 @@ D1 = datetime(2021, 6, 5, 14, 30, 0)
 D2 = datetime(2021, 6, 6, 9, 15, 0)
 D3 = datetime(2022, 1, 2, 3, 4, 5)
 D4 = datetime(2022, 1, 3, 8, 0, 0)
+LAT = ((48, 1), (51, 1), (0, 1))
 XMP = "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF/></x:xmpmeta>"
 
 
@@ -32,7 +33,7 @@ def make_turned(path: Path, date: datetime) -> Path:
         {
             "0th": {piexif.ImageIFD.Orientation: 6, piexif.ImageIFD.Make: b"Phone"},
             "Exif": {piexif.ExifIFD.DateTimeOriginal: date.strftime("%Y:%m:%d %H:%M:%S").encode()},
-            "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((48, 1), (51, 1), (0, 1))},
+            "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: LAT},
             "1st": {},
             "thumbnail": None,
         }
@@ -308,3 +309,21 @@ def test_raw_files_are_exported_from_their_previews(corpus: Path) -> None:
         assert (out.height > out.width) == portrait, name
         with Image.open(__import__("io").BytesIO(out.data)) as img:
             assert img.format == "JPEG" and img.size == (out.width, out.height)
+
+
+def test_two_photos_wanting_one_name(tmp_path) -> None:
+    inbox = tmp_path / "inbox"
+    make_jpeg(inbox / "IMG_1.jpg", D1, seed=1)
+    make_heic(inbox / "IMG_1.heic", D1, seed=2)
+    make_jpeg(inbox / "IMG_1.png", D1, seed=3)  # a JPEG named .png: read by its content
+    lib = tmp_path / "lib"
+    assert main(["import", "--input", str(inbox), "--output", str(lib), "--workers", "1",
+                 "--quiet", "--template", "{stem}{ext}",
+                 "--report", str(tmp_path / "i.csv")]) == 0  # fmt: skip
+    code, rows = export(tmp_path, lib, tmp_path / "out")
+    assert code == 0
+    assert {p: r["output"] for p, r in rows.items()} == {
+        "IMG_1.jpg": "IMG_1.jpg",
+        "IMG_1.heic": "IMG_1.heic.jpg",
+        "IMG_1.png": "IMG_1.png.jpg",
+    }

@@ -490,8 +490,8 @@ def plan(
                                 s.hash, "unchanged since the last export"))  # fmt: skip
                 continue
         todo.append(s)
-    for s in todo:
-        if _copied_as_is(s, options):
+    for s in todo:  # a copy keeps its name; a photo already in the format keeps its own
+        if _copied_as_is(s, options) or _natural(s.path, ext).casefold() == s.path.casefold():
             used.setdefault(s.path.casefold(), s.path)
     converted_to: dict[str, str] = {}  # library photo -> its output
     tmp_folder = state_folder(to) / TMP_NAME
@@ -501,9 +501,7 @@ def plan(
         else:
             how = "convert"
             folder, _, name = s.path.rpartition("/")
-            stem = name.rsplit(".", 1)[0] if "." in name else name
-            natural = f"{folder}/{stem}{ext}" if folder else f"{stem}{ext}"
-            output = natural
+            natural = output = _natural(s.path, ext)
             taken = used.get(natural.casefold())
             if taken is not None and taken != s.path:
                 output = f"{folder}/{name}{ext}" if folder else f"{name}{ext}"
@@ -523,6 +521,13 @@ def plan(
                  options.spec, _mtime_of(s))
         )  # fmt: skip
     return rows, tasks
+
+
+def _natural(path: str, ext: str) -> str:
+    """The output name of a converted photo: its name with the format's extension."""
+    folder, _, name = path.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return f"{folder}/{stem}{ext}" if folder else f"{stem}{ext}"
 
 
 def _sidecar_output(path: str, converted_to: dict[str, str], log: ExportLog) -> str:
