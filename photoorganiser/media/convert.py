@@ -180,7 +180,10 @@ def is_animated(data: bytes) -> bool:
 
     register_heif()
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+        with img:
             return bool(getattr(img, "is_animated", False)) and img.format in ("GIF", "WEBP", "PNG")
     except Exception:
         return False
