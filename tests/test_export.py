@@ -327,3 +327,31 @@ def test_two_photos_wanting_one_name(tmp_path) -> None:
         "IMG_1.heic": "IMG_1.heic.jpg",
         "IMG_1.png": "IMG_1.png.jpg",
     }
+
+
+def test_sigterm_finishes_the_file_in_hand_and_reports_the_rest(
+    exported, tmp_path, monkeypatch
+) -> None:
+    import signal
+
+    from photoorganiser.runs import export as export_module
+
+    _t, lib, _to, _b, _c, _r = exported
+    real = export_module.export_one
+
+    def then_stopped(task):
+        done = real(task)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the first file is in hand
+        return done
+
+    monkeypatch.setattr(export_module, "export_one", then_stopped)
+    to = tmp_path / "stopped"
+    code, rows = export(tmp_path, lib, to, *WEBP)
+    assert code == 143
+    status = sorted(r["status"] for r in rows.values())
+    assert status == ["exported"] + ["not-done"] * 5
+    assert not (to / ".photoorganiser-export" / "tmp").exists()
+    monkeypatch.setattr(export_module, "export_one", real)
+    code, rows = export(tmp_path, lib, to, *WEBP)
+    assert code == 0
+    assert sorted(r["status"] for r in rows.values()).count("skipped") == 1

@@ -545,6 +545,8 @@ def _sidecar_output(path: str, converted_to: dict[str, str], log: ExportLog) -> 
 def _in_the_way(target: Path, owned: Owned | None) -> str:
     """Why `target` cannot be written ("" when it can): a file there that this tool did
     not write (or wrote and someone changed since)."""
+    if STATE_FOLDER in target.parts:
+        return f"its name would be in the export's own {STATE_FOLDER} folder"
     try:
         st = os.stat(target, follow_symlinks=False)
     except FileNotFoundError:
