@@ -116,7 +116,7 @@ def _convert(
             warnings.simplefilter("ignore")  # DecompressionBombWarning, odd TIFF tags...
             with Image.open(io.BytesIO(data), formats=formats) as img:
                 exif = img.getexif()
-                icc = img.info.get("icc_profile")
+                icc = img.info.get("icc_profile") if img.mode != "CMYK" else None
                 turn = int(exif.get(_ORIENTATION, 0) or 0)
                 turn = turn if 1 <= turn <= 8 else fallback_orientation
                 if img.format in ("JPEG", "MPO") and spec.max_size and spec.keep_ratio:
