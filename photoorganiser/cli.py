@@ -776,6 +776,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--strip-gps", action="store_true", help="leave GPS out of the copies")
     parser.add_argument(
+        "--video-transcode",
+        action="store_true",
+        help="make videos H.264 MP4s with ffmpeg (fitted in --max-size; quality as --quality)"
+        " instead of copying them",
+    )
+    parser.add_argument(
         "--prune",
         action="store_true",
         help="remove earlier exports of files that left the library (stale; checked first)",
@@ -808,6 +814,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         spec=spec,
         min_size=int(args.min_size * 1_000_000),
         prune=args.prune,
+        video_transcode=args.video_transcode,
         dry_run=args.dryrun,
         workers=args.workers,
         report=args.report,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -355,3 +357,29 @@ def test_sigterm_finishes_the_file_in_hand_and_reports_the_rest(
     code, rows = export(tmp_path, lib, to, *WEBP)
     assert code == 0
     assert sorted(r["status"] for r in rows.values()).count("skipped") == 1
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_video_transcode(tmp_path) -> None:
+    ffmpeg = shutil.which("ffmpeg")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    video = inbox / "clip.mov"
+    subprocess.run(
+        [ffmpeg, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=s=320x240:d=1",
+         "-c:v", "mpeg4", "-metadata", "creation_time=2020-02-03T04:05:06Z", str(video)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    lib = tmp_path / "lib"
+    assert main(["import", "--input", str(inbox), "--output", str(lib), "--workers", "1",
+                 "--quiet", "--template", "{stem}{ext}", "--timezone", "UTC",
+                 "--report", str(tmp_path / "i.csv")]) == 0  # fmt: skip
+    code, rows = export(tmp_path, lib, tmp_path / "out", "--video-transcode", "--max-size", "80x80")
+    assert code == 0
+    assert rows["clip.mov"]["status"] == "exported" and rows["clip.mov"]["output"] == "clip.mp4"
+    out = tmp_path / "out" / "clip.mp4"
+    probe = subprocess.run(
+        [ffmpeg, "-hide_banner", "-i", str(out)], capture_output=True, text=True, timeout=60
+    ).stderr
+    assert "h264" in probe and "80x60" in probe and "2020-02-03T04:05:06" in probe
+    assert os.stat(out).st_mtime == datetime(2020, 2, 3, 4, 5, 6, tzinfo=UTC).timestamp()

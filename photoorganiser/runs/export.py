@@ -49,7 +49,14 @@ from ..core.reportfile import (
 from ..core.textsafe import path_text, text_path
 from ..library.catalog import STATE_DIR, Catalog, CatalogUnavailable
 from ..library.lock import library_lock
-from ..media.convert import ConvertError, ConvertSpec, can_write, convert, is_animated
+from ..media.convert import (
+    ConvertError,
+    ConvertSpec,
+    can_write,
+    convert,
+    is_animated,
+    transcode,
+)
 
 STATE_FOLDER = ".photoorganiser-export"  # in DIR: the log, the lock, temporary files
 LOG_NAME = "exports.jsonl"
@@ -84,6 +91,7 @@ class ExportOptions:
     spec: ConvertSpec = ConvertSpec()
     min_size: int = 0  # bytes: photos smaller than this are copied as they are
     prune: bool = False
+    video_transcode: bool = False  # videos made H.264 MP4 by ffmpeg (else copied)
     dry_run: bool = False
     workers: int = 1
     report: Path | None = None
@@ -100,6 +108,7 @@ class ExportOptions:
         return (
             f"v1|{s.format.value}|q{s.quality}|{size}|ratio={int(s.keep_ratio)}"
             f"|gps={int(not s.strip_gps)}|min={self.min_size}"
+            + ("|video=h264" if self.video_transcode else "")
         )
 
 
@@ -377,6 +386,8 @@ def check_options(options: ExportOptions) -> tuple[Path, Path]:
         raise ExportUsageError("--min-size cannot be negative")
     if options.workers < 1:
         raise ExportUsageError("--workers must be at least 1")
+    if options.video_transcode and shutil.which("ffmpeg") is None:
+        raise ExportUsageError("--video-transcode needs ffmpeg, which is not installed")
     if not can_write(spec.format):
         raise ExportUsageError(
             f"--format {spec.format.value}: this machine's Pillow has no {spec.format.value}"
@@ -455,7 +466,9 @@ def _mtime_of(source: Source) -> float:
 
 
 def _copied_as_is(source: Source, options: ExportOptions) -> bool:
-    return source.kind in ("video", "sidecar") or (
+    if source.kind == "video":
+        return not options.video_transcode
+    return source.kind == "sidecar" or (
         source.kind in ("image", "raw") and source.size < options.min_size
     )
 
@@ -490,8 +503,13 @@ def plan(
                                 s.hash, "unchanged since the last export"))  # fmt: skip
                 continue
         todo.append(s)
+
+    def ext_of(s: Source) -> str:
+        return ".mp4" if s.kind == "video" else ext
+
     for s in todo:  # a copy keeps its name; a photo already in the format keeps its own
-        if _copied_as_is(s, options) or _natural(s.path, ext).casefold() == s.path.casefold():
+        natural = _natural(s.path, ext_of(s))
+        if _copied_as_is(s, options) or natural.casefold() == s.path.casefold():
             used.setdefault(s.path.casefold(), s.path)
     converted_to: dict[str, str] = {}  # library photo -> its output
     tmp_folder = state_folder(to) / TMP_NAME
@@ -499,15 +517,16 @@ def plan(
         if _copied_as_is(s, options):
             how, output = "copy", _sidecar_output(s.path, converted_to, log)
         else:
-            how = "convert"
+            how = "transcode" if s.kind == "video" else "convert"
             folder, _, name = s.path.rpartition("/")
-            natural = output = _natural(s.path, ext)
+            out_ext = ext_of(s)
+            natural = output = _natural(s.path, out_ext)
             taken = used.get(natural.casefold())
             if taken is not None and taken != s.path:
-                output = f"{folder}/{name}{ext}" if folder else f"{name}{ext}"
+                output = f"{folder}/{name}{out_ext}" if folder else f"{name}{out_ext}"
             owner = log.owned.get(output)
             if owner is not None and owner.path != s.path and owner.path in log.by_path:
-                output = f"{folder}/{name}{ext}" if folder else f"{name}{ext}"
+                output = f"{folder}/{name}{out_ext}" if folder else f"{name}{out_ext}"
             converted_to[s.path] = output
         used[output.casefold()] = s.path
         why = _in_the_way(to / output, log.owned.get(output))
@@ -591,6 +610,8 @@ def export_one(task: Task) -> Done:
     try:
         if task.how == "copy":
             return _copy(task)
+        if task.how == "transcode":
+            return _transcode(task)
         if task.size > MAX_READ:
             return Done(task, "failed", reason=f"larger than {MAX_READ >> 20} MiB: not decoded")
         content = read_and_hash(task.source, keep_limit=MAX_READ, expected_size=task.size)
@@ -633,6 +654,33 @@ def _write_tmp(tmp: str, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _transcode(task: Task) -> Done:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return Done(task, "failed", reason="ffmpeg is not installed: cannot transcode")
+    before = os.stat(task.source, follow_symlinks=False)
+    content = read_and_hash(task.source, keep_limit=0, expected_size=task.size)
+    if content.hash != task.hash or content.size != task.size:
+        return Done(task, "failed", reason=_CHANGED)
+    try:
+        transcode(task.source, task.tmp, task.spec, ffmpeg)
+    except ConvertError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(task.tmp)
+        return Done(task, "failed", reason=str(exc))
+    after = os.stat(task.source, follow_symlinks=False)
+    if (before.st_ino, before.st_size, before.st_mtime_ns) != (
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
+    ):
+        os.unlink(task.tmp)
+        return Done(task, "failed", reason=_CHANGED)
+    out = read_and_hash(task.tmp, keep_limit=0)
+    os.utime(task.tmp, (task.mtime, task.mtime))
+    return Done(task, "exported", task.output, out.hash, out.size, "transcoded (H.264)")
 
 
 def _copy(task: Task) -> Done:
