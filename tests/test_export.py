@@ -231,11 +231,15 @@ def test_options_changed_redo_everything_and_prune_stale(exported, tmp_path) -> 
 def test_no_ratio_fills_exactly(exported, tmp_path) -> None:
     _t, lib, _to, _b, _c, _r = exported
     to = tmp_path / "exact"
-    code, _rows = export(tmp_path, lib, to, "--max-size", "120x90", "--no-ratio")
+    code, _rows = export(tmp_path, lib, to, "--max-size", "120x90", "--no-ratio", "--strip-gps")
     assert code == 0
     for name in ("2021/06/IMG_0001.jpg", "2022/01/IMG_0003.jpg", "2022/01/tiny.jpg"):
         with Image.open(to / name) as img:
             assert img.size == (120, 90)
+    with Image.open(to / "2021/06/IMG_0001.jpg") as img:
+        exif = img.getexif()
+        assert 0x8825 not in exif and not exif.get_ifd(0x8825)  # --strip-gps
+        assert exif.get_ifd(0x8769).get(0x9003) == "2021:06:05 14:30:00"
 
 
 def test_dryrun_writes_nothing(exported, tmp_path) -> None:
@@ -383,3 +387,17 @@ def test_video_transcode(tmp_path) -> None:
     ).stderr
     assert "h264" in probe and "80x60" in probe and "2020-02-03T04:05:06" in probe
     assert os.stat(out).st_mtime == datetime(2020, 2, 3, 4, 5, 6, tzinfo=UTC).timestamp()
+
+
+def test_a_damaged_exif_keeps_what_can_be_written(corpus: Path) -> None:
+    """GPS degrees written as text, a DPI of the wrong type: Pillow cannot write that EXIF
+    back; the copy keeps every tag that can be, the capture date among them."""
+    from photoorganiser.media.convert import ConvertSpec, convert
+
+    for name in ("goexif/geodegrees_as_string.jpg", "pillow/broken_exif_dpi.jpg"):
+        path = corpus / name
+        with Image.open(path) as img:
+            date = img.getexif().get_ifd(0x8769).get(0x9003)
+        out = convert(path.read_bytes(), "JPEG", ConvertSpec(OutFormat.WEBP, 70, (64, 64)))
+        with Image.open(__import__("io").BytesIO(out.data)) as img:
+            assert img.getexif().get_ifd(0x8769).get(0x9003) == date and date, name

@@ -32,6 +32,8 @@ from .thumbs import register_heif
 MAX_PREVIEWS = 4
 _ORIENTATION = 0x0112
 _GPS_IFD = 0x8825
+_EXIF_IFD = 0x8769
+_POINTERS = (_EXIF_IFD, _GPS_IFD, 0xA005, 0x014A)  # IFD pointers: written from their IFDs
 _TRANSPOSE = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}  # EXIF orientation -> Image.Transpose
 
 
@@ -47,6 +49,10 @@ class OutFormat(Enum):
 
 class ConvertError(Exception):
     """This photo cannot be converted (undecodable, too large, no preview...)."""
+
+
+class NoPreview(ConvertError):
+    """A RAW file without an embedded preview Pillow can decode: nothing to export."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +99,7 @@ def convert(data: bytes, fmt: str, spec: ConvertSpec) -> Converted:
                 return _convert(preview, spec, fallback_orientation=turn, formats=("JPEG",))
             except ConvertError:
                 continue
-        raise ConvertError("a RAW file with no embedded preview that can be decoded")
+        raise NoPreview("a RAW file with no embedded preview that can be decoded: not exported")
     try:
         return _convert(data, spec, fallback_orientation=1)
     except ConvertError:
@@ -108,6 +114,14 @@ def _convert(
     *,
     fallback_orientation: int,
     formats: tuple[str, ...] | None = None,
+) -> Converted:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DecompressionBombWarning, odd TIFF tags...
+        return _convert_quietly(data, spec, fallback_orientation, formats)
+
+
+def _convert_quietly(
+    data: bytes, spec: ConvertSpec, fallback_orientation: int, formats: tuple[str, ...] | None
 ) -> Converted:
     from PIL import Image, ImageOps
 
@@ -133,11 +147,11 @@ def _convert(
                 pic.thumbnail(spec.max_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
             else:
                 pic = ImageOps.fit(pic, spec.max_size, Image.Resampling.LANCZOS)
-        exif[_ORIENTATION] = 1
-        if spec.strip_gps and _GPS_IFD in exif:
-            del exif[_GPS_IFD]
         out = io.BytesIO()
-        options: dict[str, object] = {"quality": spec.quality, "exif": exif.tobytes()}
+        options: dict[str, object] = {"quality": spec.quality}
+        exif_data = exif_bytes(exif, spec.strip_gps)
+        if exif_data:
+            options["exif"] = exif_data
         if icc:
             options["icc_profile"] = icc
         if spec.format is OutFormat.JPEG:
@@ -155,6 +169,48 @@ def _convert(
         raise
     except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, ...)
         raise ConvertError(f"cannot convert it ({type(exc).__name__}: {exc})") from None
+
+
+def exif_bytes(exif, strip_gps: bool) -> bytes:
+    """The photo's EXIF for its copy: orientation 1, GPS left out with `strip_gps`. A
+    damaged EXIF (offsets past its end, GPS degrees written as text) keeps every tag that
+    can be written again, one by one; b"" when none can."""
+    from PIL import Image
+
+    exif[_ORIENTATION] = 1
+    if strip_gps and _GPS_IFD in exif:
+        del exif[_GPS_IFD]
+    try:
+        return exif.tobytes()
+    except Exception:
+        pass
+    clean = Image.Exif()
+
+    def fits() -> bool:
+        try:
+            clean.tobytes()
+        except Exception:
+            return False
+        return True
+
+    for tag, value in list(exif.items()):
+        if tag in _POINTERS:
+            continue
+        clean[tag] = value
+        if not fits():
+            del clean[tag]
+    for pointer in (_EXIF_IFD, _GPS_IFD):
+        if pointer not in exif or (pointer == _GPS_IFD and strip_gps):
+            continue
+        try:
+            tags = dict(exif.get_ifd(pointer))
+        except Exception:
+            continue
+        for tag, value in tags.items():
+            clean.get_ifd(pointer)[tag] = value
+            if not fits():
+                del clean.get_ifd(pointer)[tag]
+    return clean.tobytes() if fits() else b""
 
 
 def _mode_for(img, fmt: OutFormat):

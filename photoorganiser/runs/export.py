@@ -52,6 +52,7 @@ from ..library.lock import library_lock
 from ..media.convert import (
     ConvertError,
     ConvertSpec,
+    NoPreview,
     can_write,
     convert,
     is_animated,
@@ -191,7 +192,7 @@ class ExportResult:
         labels = {
             "exported": "Exported (converted)",
             "copied": "Copied as they are",
-            "skipped": "Unchanged since the last export",
+            "skipped": "Skipped (unchanged since the last export; RAW without preview)",
             "planned": "To export (dry run)",
             "failed": "Failed",
             "refused": "Refused (a file this tool did not write is in the way)",
@@ -597,7 +598,7 @@ def _link_on_the_way(target: Path) -> str:
 @dataclass(frozen=True, slots=True)
 class Done:
     task: Task
-    status: str  # exported / copied / failed
+    status: str  # exported / copied / skipped (nothing to export) / failed
     output: str = ""
     out_hash: str = ""
     out_size: int = 0
@@ -623,6 +624,8 @@ def export_one(task: Task) -> Done:
         else:
             try:
                 data = convert(content.data, task.fmt, task.spec).data
+            except NoPreview as exc:
+                return Done(task, "skipped", reason=str(exc))
             except ConvertError as exc:
                 return Done(task, "failed", reason=str(exc))
             status, output, reason = "exported", task.output, ""
@@ -818,8 +821,9 @@ def _place(done: Done, log: ExportLog, options: ExportOptions, to: Path, run: st
     write; an intent logged (durably) first, so a kill leaves nothing unaccounted for."""
     t = done.task
     action = "copy" if done.status == "copied" else "export"
-    if done.status == "failed":
-        return Row(t.path, action, "failed", t.output, t.size, None, t.hash, done.reason)
+    if done.status in ("failed", "skipped"):
+        output = t.output if done.status == "failed" else ""
+        return Row(t.path, action, done.status, output, t.size, None, t.hash, done.reason)
     target = to / done.output
     owned_before = log.owned.get(done.output)
     why = _in_the_way(target, owned_before)
