@@ -827,10 +827,35 @@ def cmd_export(args: argparse.Namespace) -> int:
         result = run_export(options)
     except ExportUsageError as exc:
         raise UsageError(str(exc)) from None
-    code = _print_result(result, args.quiet)
-    if not args.quiet:
+    return _print_export(result, args.quiet)
+
+
+def _print_export(result, quiet: bool) -> int:
+    """The summary, bytes in and out, the files that failed or were refused, the report."""
+    from rich.console import Console
+
+    from .core.reportfile import summary_table
+    from .core.signals import Stopped
+
+    problems = [r for r in result.rows if r.status in ("failed", "refused")]
+    if quiet:
+        if problems:
+            print(
+                f"{len(problems)} file(s) not exported; see {result.report_path}", file=sys.stderr
+            )
+    else:
+        Console(highlight=False).print(summary_table(result.summary, result.title))
         print(result.bytes_line(), end="")
-    return code
+        for row in problems[:SHOWN_FAILURES]:
+            print(f"  {row.status}: {row.path}: {row.reason}")
+        if len(problems) > SHOWN_FAILURES:
+            print(f"  ... and {len(problems) - SHOWN_FAILURES} more (see the report)")
+        print(f"Report: {result.report_path}")
+    if result.interrupted is not None:
+        stop = Stopped(result.interrupted)
+        print(f"photoorganiser: stopped by {stop.name}; see the report", file=sys.stderr)
+        return stop.exit_status
+    return EXIT_FILE_ERRORS if problems else EXIT_OK
 
 
 # --- find-duplicates ------------------------------------------------------------

@@ -401,3 +401,17 @@ def test_a_damaged_exif_keeps_what_can_be_written(corpus: Path) -> None:
         out = convert(path.read_bytes(), "JPEG", ConvertSpec(OutFormat.WEBP, 70, (64, 64)))
         with Image.open(__import__("io").BytesIO(out.data)) as img:
             assert img.getexif().get_ifd(0x8769).get(0x9003) == date and date, name
+
+
+def test_dryrun_on_the_terminal_names_what_would_be_refused(exported, tmp_path, capsys) -> None:
+    _t, lib, _to, _b, _c, _r = exported
+    to = tmp_path / "busy"
+    (to / "2022/01").mkdir(parents=True)
+    (to / "2022/01/tiny.jpg").write_bytes(b"someone else's")
+    code = main(["export", "--output", str(lib), "--to", str(to), "--min-size", "0.002",
+                 "--dryrun", "--report", str(tmp_path / "d.csv")])  # fmt: skip
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "refused: 2022/01/tiny.jpg: a file this tool did not write" in out
+    assert (to / "2022/01/tiny.jpg").read_bytes() == b"someone else's"
+    assert sorted(p.name for p in to.rglob("*")) == ["01", "2022", "tiny.jpg"]
