@@ -699,6 +699,12 @@ def add_undo_arguments(parser: argparse.ArgumentParser) -> None:
         " dedupe's --journal; without DIR, the user's state folder, where they are kept"
         " by default)",
     )
+    where.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="undo the last export into DIR: the files it created are removed (checked first)",
+    )
     parser.add_argument(
         "--dryrun", action="store_true", help="only report what would be undone; change nothing"
     )
@@ -711,6 +717,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from .runs.undo import UndoOptions, UndoUsageError, run_undo
 
     _setup_logging(args.debug, args.quiet, args.log_file)
+    if args.export is not None:
+        return _undo_export(args)
     if args.output is None:
         return _undo_dedupe(args)
     options = UndoOptions(
@@ -728,6 +736,33 @@ def cmd_undo(args: argparse.Namespace) -> int:
     except UndoUsageError as exc:
         raise UsageError(str(exc)) from None
     return _print_result(result, args.quiet)
+
+
+def _undo_export(args: argparse.Namespace) -> int:
+    """`undo --export DIR`: remove what the last export into DIR created."""
+    from .runs.undo_export import UndoExportOptions, UndoExportUsageError, run_undo_export
+
+    options = UndoExportOptions(
+        to=args.export,
+        run=args.run,
+        dry_run=args.dryrun,
+        report=args.report,
+        report_dir=args.report_dir,
+        wait=args.wait,
+        command=shlex.join(args.argv),
+    )
+    try:
+        result = run_undo_export(options)
+    except UndoExportUsageError as exc:
+        raise UsageError(str(exc)) from None
+    verb = "would remove" if args.dryrun else "removed"
+    done = result.count("planned" if args.dryrun else "done")
+    if not args.quiet:
+        print(f"export run {result.run_id}: {verb} {done} file(s), {result.failed} left (changed)")
+        print(f"Report: {result.report_path}")
+    elif result.failed:
+        print(f"{result.failed} file(s) left; see {result.report_path}", file=sys.stderr)
+    return EXIT_FILE_ERRORS if result.failed else EXIT_OK
 
 
 def _undo_dedupe(args: argparse.Namespace) -> int:
@@ -761,6 +796,134 @@ def _undo_dedupe(args: argparse.Namespace) -> int:
     elif result.failed:
         print(f"{result.failed} file(s) not restored; see {result.report_path}", file=sys.stderr)
     return EXIT_FILE_ERRORS if result.failed else EXIT_OK
+
+
+# --- export -----------------------------------------------------------------------
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    from .core.parallel import default_workers
+
+    parser.add_argument(
+        "--output", required=True, type=Path, metavar="LIBRARY", help="the library (only read)"
+    )
+    parser.add_argument(
+        "--to",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="where the copies go (not inside the library); the library's folder layout is kept",
+    )
+    parser.add_argument(
+        "--format", choices=["jpeg", "webp", "avif"], default="jpeg", help="default: jpeg"
+    )
+    parser.add_argument(
+        "--max-size", metavar="WxH", help="fit photos inside W x H pixels (never enlarged)"
+    )
+    parser.add_argument("--quality", type=int, default=80, metavar="Q", help="1-100 (default 80)")
+    parser.add_argument(
+        "--min-size",
+        type=float,
+        default=0,
+        metavar="MB",
+        help="photos smaller than MB megabytes are copied as they are (default 0: none)",
+    )
+    ratio = parser.add_mutually_exclusive_group()
+    ratio.add_argument(
+        "--keep-ratio",
+        dest="keep_ratio",
+        action="store_true",
+        default=True,
+        help="fit inside --max-size, keeping the ratio (the default)",
+    )
+    ratio.add_argument(
+        "--no-ratio",
+        dest="keep_ratio",
+        action="store_false",
+        help="exactly --max-size: the photo fills it and is centre-cropped (never stretched)",
+    )
+    parser.add_argument("--strip-gps", action="store_true", help="leave GPS out of the copies")
+    parser.add_argument(
+        "--video-transcode",
+        action="store_true",
+        help="make videos H.264 MP4s with ffmpeg (fitted in --max-size; quality as --quality)"
+        " instead of copying them",
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove earlier exports of files that left the library (stale; checked first)",
+    )
+    parser.add_argument("--dryrun", action="store_true", help="plan and report; write nothing")
+    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
+    _add_report_arguments(parser)
+    _add_run_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="log in detail")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .media.convert import ConvertSpec, OutFormat
+    from .runs.export import ExportOptions, ExportUsageError, parse_size, run_export
+
+    _setup_logging(args.debug, args.quiet, args.log_file)
+    try:
+        max_size = parse_size(args.max_size) if args.max_size else None
+    except ValueError:
+        raise UsageError(f"--max-size {args.max_size}: give WIDTHxHEIGHT, e.g. 2048x2048") from None
+    if not args.keep_ratio and max_size is None:
+        raise UsageError("--no-ratio needs --max-size WxH")
+    if args.min_size < 0:
+        raise UsageError("--min-size cannot be negative")
+    spec = ConvertSpec(OutFormat(args.format), args.quality, max_size, args.keep_ratio,
+                       args.strip_gps)  # fmt: skip
+    options = ExportOptions(
+        library=args.output,
+        to=args.to,
+        spec=spec,
+        min_size=int(args.min_size * 1_000_000),
+        prune=args.prune,
+        video_transcode=args.video_transcode,
+        dry_run=args.dryrun,
+        workers=args.workers,
+        report=args.report,
+        report_dir=args.report_dir,
+        progress=not args.quiet,
+        wait=args.wait,
+        command=shlex.join(args.argv),
+    )
+    try:
+        result = run_export(options)
+    except ExportUsageError as exc:
+        raise UsageError(str(exc)) from None
+    return _print_export(result, args.quiet)
+
+
+def _print_export(result, quiet: bool) -> int:
+    """The summary, bytes in and out, the files that failed or were refused, the report."""
+    from rich.console import Console
+
+    from .core.reportfile import summary_table
+    from .core.signals import Stopped
+
+    problems = [r for r in result.rows if r.status in ("failed", "refused")]
+    if quiet:
+        if problems:
+            print(
+                f"{len(problems)} file(s) not exported; see {result.report_path}", file=sys.stderr
+            )
+    else:
+        Console(highlight=False).print(summary_table(result.summary, result.title))
+        print(result.bytes_line(), end="")
+        for row in problems[:SHOWN_FAILURES]:
+            print(f"  {row.status}: {row.path}: {row.reason}")
+        if len(problems) > SHOWN_FAILURES:
+            print(f"  ... and {len(problems) - SHOWN_FAILURES} more (see the report)")
+        print(f"Report: {result.report_path}")
+    if result.interrupted is not None:
+        stop = Stopped(result.interrupted)
+        print(f"photoorganiser: stopped by {stop.name}; see the report", file=sys.stderr)
+        return stop.exit_status
+    return EXIT_FILE_ERRORS if problems else EXIT_OK
 
 
 # --- find-duplicates ------------------------------------------------------------
@@ -1177,6 +1340,9 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     wat = sub.add_parser("watch", help="import what lands in an inbox as it lands (a service)")
     add_watch_arguments(wat)
     wat.set_defaults(func=cmd_watch)
+    exp = sub.add_parser("export", help="smaller copies of the library's photos, incremental")
+    add_export_arguments(exp)
+    exp.set_defaults(func=cmd_export)
     srv = sub.add_parser(
         "serve", help="review duplicates and plans, browse the library, run jobs: in a browser"
     )

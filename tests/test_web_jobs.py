@@ -274,7 +274,16 @@ def test_bad_requests_are_refused_before_anything_is_queued(tmp_path: Path) -> N
             assert r.status_code == 400 and "error" in r.json()
         assert c.get("/api/jobs").json() == []
         described = c.get("/api/commands").json()
-        assert set(described) == {"import", "apply", "find-duplicates", "dedupe", "sync", "undo"}
+        assert set(described) == {
+            "import",
+            "apply",
+            "find-duplicates",
+            "dedupe",
+            "sync",
+            "undo",
+            "verify",
+            "export",
+        }
         assert "required" in described["import"]["fields"]["inputs"]
         assert "default true" in described["import"]["fields"]["dryrun"]
         assert not (lib / ".photoorganiser" / "jobs").exists() or not [
@@ -467,3 +476,17 @@ def test_verify_as_a_job_finds_bit_rot(tmp_path: Path) -> None:
         results = {Path(r["path"]).name: r["result"] for r in rows_of(c, job)}
         assert results[victim.name] == "changed"
         assert c.post("/api/jobs", json={"command": "verify", "older_than": -1}).status_code == 400
+
+
+def test_export_as_a_job_then_undo_it(tmp_path: Path) -> None:
+    inbox, lib, out = tmp_path / "in", tmp_path / "lib", tmp_path / "smaller"
+    photos(inbox, 3, size=(400, 300))
+    lib.mkdir()
+    with client(lib) as c:
+        run(c, "import", inputs=[str(inbox)], dryrun=False)
+        job = run(c, "export", to=str(out), format="webp", max_size="100x100")
+        made = sorted(p for p in out.rglob("*.webp"))
+        assert len(made) == 3 and {r["status"] for r in rows_of(c, job)} <= {"done", "exported"}
+        run(c, "undo", export=str(out))
+        assert list(out.rglob("*.webp")) == []
+        assert len(media_files(lib)) == 3  # the library untouched all along

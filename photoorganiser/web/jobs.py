@@ -208,16 +208,34 @@ COMMANDS: dict[str, CommandSpec] = {
         },
         output=True,
     ),
+    "export": CommandSpec(
+        {
+            "to": Option(Kind.PATH, "--to", required=True),
+            "format": Option(Kind.CHOICE, "--format", choices=("jpeg", "webp", "avif")),
+            "max_size": Option(Kind.TEXT, "--max-size"),  # "2048x2048"
+            "quality": Option(Kind.INT, "--quality", minimum=1),
+            "min_size": Option(Kind.NUMBER, "--min-size", minimum=0),
+            "no_ratio": _flag("--no-ratio"),
+            "strip_gps": _flag("--strip-gps"),
+            "prune": _flag("--prune"),
+            "video_transcode": _flag("--video-transcode"),
+            "dryrun": _flag("--dryrun"),
+            "workers": WORKERS,
+            "debug": _flag("--debug"),
+        },
+        output=True,
+    ),
     "undo": CommandSpec(
         {
             "run": Option(Kind.RUN, None),
             "dryrun": _flag("--dryrun"),
             "quarantine": Option(Kind.PATH, "--quarantine"),  # a dedupe's undo
             "journal": Option(Kind.PATH_OR_TRUE, "--journal"),  # a dedupe's undo
+            "export": Option(Kind.PATH, "--export"),  # an export's undo
             "debug": _flag("--debug"),
         },
-        output=True,  # unless quarantine or journal names a dedupe to undo
-        at_most_one=("quarantine", "journal"),
+        output=True,  # unless quarantine, journal or export names what to undo
+        at_most_one=("quarantine", "journal", "export"),
     ),
 }
 
@@ -363,7 +381,8 @@ def build_request(
             arguments.append(option.flag)
         else:
             arguments.append(f"{option.flag}={value}")
-    dedupe_undo = command == "undo" and ("quarantine" in values or "journal" in values)
+    elsewhere = ("quarantine", "journal", "export")  # an undo of a dedupe or an export
+    dedupe_undo = command == "undo" and any(k in values for k in elsewhere)
     if spec.output and not dedupe_undo:
         arguments += [f"--output={library}", "--wait"]
     arguments.append(f"--report={report_path}")
