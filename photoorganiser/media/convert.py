@@ -167,6 +167,8 @@ def _convert_quietly(
         raise ConvertError("not enough memory to decode it") from None
     except ConvertError:
         raise
+    except Image.UnidentifiedImageError:
+        raise ConvertError("cannot convert it: no image a decoder can read (damaged?)") from None
     except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, ...)
         raise ConvertError(f"cannot convert it ({type(exc).__name__}: {exc})") from None
 
