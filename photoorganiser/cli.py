@@ -772,6 +772,7 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --library: report the input files the library lacks, instead of the "
         "duplicates (is everything on this drive in the library?)",
     )
+    _add_picture_checks(parser)
     parser.add_argument(
         "--workers",
         type=int,
@@ -781,6 +782,63 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="print only the report's path")
     parser.add_argument("--debug", action="store_true", help="log every stage in detail")
+
+
+def _add_picture_checks(parser: argparse.ArgumentParser) -> None:
+    """find-duplicates' checks of each picture on its own (duplicates/quality.py)."""
+    from .duplicates.values import BLANK_THRESHOLD, BLUR_THRESHOLD, DARK_THRESHOLD
+
+    checks = parser.add_argument_group(
+        "blank and poor pictures (one row each; dedupe acts on them)"
+    )
+    checks.add_argument(
+        "--blanks",
+        action="store_true",
+        help="report near-uniform frames: black, white, lens cap, pocket shots",
+    )
+    checks.add_argument("--dark", action="store_true", help="report very dark pictures")
+    checks.add_argument("--blurred", action="store_true", help="report very blurred pictures")
+    checks.add_argument(
+        "--blank-threshold",
+        type=float,
+        metavar="GREY",
+        help="blank: the 32x32 grey picture's standard deviation is under GREY levels"
+        f" (0-255; default {BLANK_THRESHOLD:g})",
+    )
+    checks.add_argument(
+        "--dark-threshold",
+        type=float,
+        metavar="GREY",
+        help=f"dark: the mean grey level is under GREY (0-255; default {DARK_THRESHOLD:g})",
+    )
+    checks.add_argument(
+        "--blur-threshold",
+        type=float,
+        metavar="VAR",
+        help="blurred: the variance of the Laplacian of the 256x256 grey picture is under"
+        f" VAR (default {BLUR_THRESHOLD:g}; pictures under 256 pixels a side are not judged)",
+    )
+
+
+def _picture_check_options(args: argparse.Namespace) -> dict[str, object]:
+    """--blanks/--dark/--blurred and their thresholds as FindOptions fields; a threshold
+    without its check, or a negative one, is bad usage."""
+    from .duplicates import values
+
+    out: dict[str, object] = {"blanks": args.blanks, "dark": args.dark, "blurred": args.blurred}
+    for check, name, default in (
+        ("blanks", "blank_threshold", values.BLANK_THRESHOLD),
+        ("dark", "dark_threshold", values.DARK_THRESHOLD),
+        ("blurred", "blur_threshold", values.BLUR_THRESHOLD),
+    ):
+        given = getattr(args, name)
+        option = "--" + name.replace("_", "-")
+        if given is not None and not getattr(args, check):
+            raise UsageError(f"{option} needs --{check}")
+        if given is not None and not (given >= 0 and given < float("inf")):
+            raise UsageError(f"{option} must be a number, 0 or more")
+        out[name] = default if given is None else given
+    return out
 
 
 def cmd_find_duplicates(args: argparse.Namespace) -> int:
@@ -808,6 +866,7 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         raise UsageError(f"library folder not found: {library}")
     if args.unique and library is None:
         raise UsageError("--unique needs --library LIBRARY: the library to compare with")
+    checks = _picture_check_options(args)
     if args.format is not None:
         fmt = dupreport.ReportFormat(args.format)
     elif args.report and args.report.lower().endswith(".json"):
@@ -840,6 +899,7 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
         library=library,
         unique=args.unique,
+        **checks,
     )
     result = find_duplicates(options)
     rows = dupreport.rows_of(result)

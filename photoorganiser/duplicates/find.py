@@ -5,7 +5,9 @@ inputs (and the library, with `options.library`) become one candidate group, the
 exact stages (`exact.py`) narrow it down to groups of identical files, one file of
 each is described (`describe.py`), the keep policy (`keep.py`, core/keeper.py) names
 the file to keep, and with `options.similar` the remaining images are searched for
-near duplicates (`similar.py`). With a library, the inputs' files are then counted as
+near duplicates (`similar.py`). With `--blanks`/`--dark`/`--blurred` every image is
+measured on its own (`quality.py`), and the images the near-duplicate search left out
+as flat are listed too. With a library, the inputs' files are then counted as
 in it or not (`--unique`). Nothing on disk changes: the library's catalog is only read.
 """
 
@@ -42,8 +44,10 @@ from .values import (
     FileRef,
     FindOptions,
     FindResult,
+    Flagged,
     KeptCopy,
     Kind,
+    LeftOut,
     Member,
     NotInLibrary,
     ReadFailure,
@@ -71,8 +75,10 @@ def find_duplicates(options: FindOptions) -> FindResult:
     if options.similar:
         groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer))
     groups = with_content_hashes(groups, ctx)
+    pictures = picture_rows(media, options, ctx)
     failures = sorted({f.path: f for f in ctx.failures}.values(), key=lambda f: str(f.path))
     result = FindResult(tuple(groups), tuple(failures), len(media), tuple(ctx.counts))
+    result = replace(result, pictures=tuple(pictures))
     if library is None:
         return result
     return against_library(result, media, library, libraries, options)
@@ -347,6 +353,42 @@ def look_alike_groups(
         library=libraries.roots if libraries else (),
     )
     return similar_groups(candidates, sim_options, ctx, first_id=len(exact) + 1)
+
+
+# --- pictures judged on their own: blank, dark, blurred; flat ones left out ------------
+
+
+def picture_rows(
+    entries: Sequence[ScanEntry], options: FindOptions, ctx: StageContext
+) -> list[Flagged]:
+    """The poor pictures (--blanks, --dark, --blurred: keep no, with their content hash,
+    which dedupe checks), then the images the near-duplicate search left out as
+    near-flat or tiny that are not among them (keep yes: nothing to do, but said)."""
+    poor: list[Flagged] = []
+    if options.checks_pictures:
+        from .quality import poor_pictures  # numpy: only when asked for
+
+        found = poor_pictures([e for e in entries if e.kind is FileKind.IMAGE], options, ctx)
+        hashed = with_content_hashes([DuplicateGroup(0, f.kind, (f.member,)) for f in found], ctx)
+        poor = [Flagged(g.kind, g.members[0]) for g in hashed]
+    if not ctx.flat:
+        return poor
+    from .similar import MIN_SIDE
+
+    flagged = {f.member.path for f in poor}
+    scanned = {e.path: e for e in entries}
+    flat = []
+    for path, width, height in sorted(ctx.flat):
+        e = scanned.get(path)
+        if path in flagged or e is None:
+            continue
+        why = LeftOut(width, height, tiny=min(width, height) < MIN_SIDE)
+        member = Member(
+            path, e.size, keep=True, reason=why, width=width, height=height,
+            device=e.device, inode=e.inode,
+        )  # fmt: skip
+        flat.append(Flagged(Kind.FLAT, member))
+    return poor + flat
 
 
 # --- the inputs against the library (--library, --unique) -----------------------------
