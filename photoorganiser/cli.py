@@ -1009,12 +1009,82 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     )
     add_dedupe_arguments(ded)
     ded.set_defaults(func=cmd_dedupe)
+    cfg = sub.add_parser("config", help="show the settings each command runs with, and whence")
+    add_config_arguments(cfg)
+    cfg.set_defaults(func=cmd_config)
     srv = sub.add_parser(
         "serve", help="review duplicates and plans, browse the library, run jobs: in a browser"
     )
     add_serve_arguments(srv)
     srv.set_defaults(func=cmd_serve)
     return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="LIBRARY",
+        help="the library whose .photoorganiser/config.toml counts too",
+    )
+    parser.add_argument(
+        "--command", metavar="NAME", help="only this command's settings (default: every command)"
+    )
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """The effective settings of each command and where each came from."""
+    import json
+
+    from .library import config
+
+    parser = build_parser()
+    options = config.command_options(parser)
+    commands = {name: p for name, p in config._subparsers(parser).items() if name != "config"}
+    if args.command is not None and args.command not in commands:
+        raise UsageError(f"--command {args.command}: not a command")
+    files = [config.user_config_path()]
+    if args.output is not None:
+        files.append(config.library_config_path(args.output))
+    shown: dict[str, list] = {}
+    for name, sub in commands.items():
+        if args.command not in (None, name):
+            continue
+        defaults = {a.dest: a.default for a in sub._actions}
+        settings = config.effective(args.output, name, defaults, options)
+        if settings:
+            shown[name] = settings
+    if args.format == "json":
+
+        def plain(value: object) -> object:
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return str(value) if isinstance(value, Path) else value
+
+        document = {
+            "files": [{"path": str(f), "exists": f.is_file()} for f in files],
+            "commands": {
+                name: {
+                    s.key: {
+                        "value": plain(s.value),
+                        "source": s.source.value,
+                        "path": str(s.path) if s.path else None,
+                    }
+                    for s in settings
+                }
+                for name, settings in shown.items()
+            },
+        }
+        print(json.dumps(document, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    for f in files:
+        print(f"{'read' if f.is_file() else 'none'}: {f}")
+    for name, settings in shown.items():
+        print(f"[{name}]")
+        for s in settings:
+            print(f"  {s.key:<10} = {config.shown(s.key, s.value):<36}  # {s.origin}")
+    return EXIT_OK
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -1056,9 +1126,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def _apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options not on the command line get the library's config file's value, else the
+    user's, else their built-in default (library/config.py)."""
+    from .library import config
+
+    command = getattr(args, "command", None)
+    if command is None:  # the original scripts' parsers: import.py, find_duplicates.py
+        command = args.func.__name__.removeprefix("cmd_").replace("_", "-")
+        parser = build_parser()
+    config.apply_config(args, command, config.command_options(parser))
+
+
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from .core import signals
     from .core.reportfile import ReportUnwritable
+    from .library import config
     from .library.catalog import CatalogError, CatalogUnavailable
     from .library.lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 
@@ -1066,11 +1149,13 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8: its own bytes
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="surrogateescape")
+    config.mark_defaults(parser)  # options not given are told apart: the config files fill them
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        _apply_config(parser, args)
         return args.func(args)
-    except (UsageError, ReportUnwritable) as exc:
+    except (UsageError, ReportUnwritable, config.ConfigError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except LibraryLocked as exc:
