@@ -5,9 +5,7 @@ inputs (and the library, with `options.library`) become one candidate group, the
 exact stages (`exact.py`) narrow it down to groups of identical files, one file of
 each is described (`describe.py`), the keep policy (`keep.py`, core/keeper.py) names
 the file to keep, and with `options.similar` the remaining images are searched for
-near duplicates (`similar.py`). With `--blanks`/`--dark`/`--blurred` every image is
-measured on its own (`quality.py`), and the images the near-duplicate search left out
-as flat are listed too. With a library, the inputs' files are then counted as
+near duplicates (`similar.py`). With a library, the inputs' files are then counted as
 in it or not (`--unique`). Nothing on disk changes: the library's catalog is only read.
 """
 
@@ -59,7 +57,9 @@ MEDIA_KINDS = frozenset({FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO})
 
 
 def find_duplicates(options: FindOptions) -> FindResult:
-    """Scan `options.inputs` and report exact (and, with `similar`, near) duplicates."""
+    """Scan `options.inputs` and report exact (and, with `similar`, near) duplicates;
+    with `blanks`/`dark`/`blurred`, every image is also measured on its own (quality.py),
+    and the images the near-duplicate search left out as flat are listed too."""
     ctx = StageContext(options.workers, options.show_progress)
     library = Path(os.path.realpath(options.library)) if options.library else None
     libraries = Libraries(library_roots(options.inputs, library))
