@@ -260,3 +260,22 @@ def test_corpus_defaults_flag_what_the_eye_sees(corpus: Path) -> None:
     for name in sharp:
         m = quality.measure_image(corpus / name)
         assert m.sharpness > BLUR_THRESHOLD and m.spread > BLANK_THRESHOLD, name
+
+
+def test_trash_of_poor_pictures_and_undo(
+    shots: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    root = tmp_path / "in"
+    before = snapshot(root)
+    report = tmp_path / "r.csv"
+    assert find(root, report, "--dark", "--blurred") == 0
+    assert dedupe(report, tmp_path, "--trash") == 0
+    trashed = sorted(p.name for p in (tmp_path / "data" / "Trash" / "files").iterdir())
+    # without --blanks a blank frame is dark (black, pocket) or blurred (any uniform one)
+    assert trashed == ["black.jpg", "blurred.jpg", "night.jpg", "pocket.jpg", "white.jpg"]
+    assert shots["scene"].exists()
+    rd = ["--report-dir", str(tmp_path / "u")]
+    assert cli.main(["undo", "--journal", *rd, "--quiet"]) == 0
+    assert snapshot(root) == before

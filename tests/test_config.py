@@ -256,3 +256,14 @@ def test_setting_reads_a_command_line_file_or_default(home: Path, tmp_path: Path
     assert args.settings["template"].source is config.Source.BUILTIN
     bare = argparse.Namespace()
     assert config.setting(bare, "settle", 5) == 5
+
+
+def test_the_original_script_reads_the_config_too(inbox: Path, tmp_path: Path) -> None:
+    library = tmp_path / "lib"
+    library_file(library, '[import]\ntemplate = "old/{stem}"\nmode = "copy"\n')
+    report = tmp_path / "r.csv"
+    args = ["--input", str(inbox), "--output", str(library), "--dryrun", "--report", str(report)]
+    assert cli.legacy_import_main(args) == 0
+    rows = list(csv.DictReader(report.read_text(encoding="utf-8").splitlines()[1:]))
+    assert destination(rows, library) == "old/IMG_0001.jpg"
+    assert {r["action"] for r in rows} == {"copy"}
