@@ -187,10 +187,12 @@ def test_dedupe_quarantines_blank_rows_and_undo_brings_them_back(
     assert find(root, report, "--blanks", "--dark", "--blurred") == 0
     rows = rows_of(report)
     assert {r["kind"] for r in rows} == {"exact", "blank", "dark", "blurred"}
-    # the person reviewing keeps the night shot
+    # the person reviewing keeps the night shot, and empties the pocket shot's keep
     for r in rows:
         if r["kind"] == "dark":
             r["keep"] = "yes"
+        if r["path"] == str(shots["pocket"]):
+            r["keep"] = ""
     with open(report, encoding="utf-8") as f:
         first = f.readline()
     with open(report, "w", newline="", encoding="utf-8") as f:
@@ -201,10 +203,11 @@ def test_dedupe_quarantines_blank_rows_and_undo_brings_them_back(
     q = tmp_path / "quarantine"
     assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
     done = {Path(r["path"]).name: r for r in rows_of(tmp_path / "dedupe.csv")}
-    for name in ("black.jpg", "white.jpg", "pocket.jpg", "blurred.jpg", "black copy.jpg"):
+    for name in ("black.jpg", "white.jpg", "blurred.jpg", "black copy.jpg"):
         assert not (root / name).exists() and not (root / "again" / name).exists()
+    assert done["pocket.jpg"]["status"] == "kept"
     for name, path in shots.items():
-        if name in ("scene", "dark"):
+        if name in ("scene", "dark", "pocket"):
             assert path.exists()
         else:
             assert (q / path.relative_to("/")).read_bytes() == before[path.name]

@@ -281,8 +281,8 @@ def _plan_pictures(
     for r in rows:
         if r.kind not in POOR_KINDS:
             continue
-        if r.keep:
-            items.append(Item(r, None, "kept", "keep=yes"))
+        if r.keep is not False:  # yes, or emptied: only a row left keep=no is acted on
+            items.append(Item(r, None, "kept", "keep=yes" if r.keep else "keep is not no"))
             continue
         if r.path in acted:
             why = f"listed again in the report (group {acted[r.path]} acts on it)"
