@@ -228,8 +228,11 @@ def test_config_prints_every_setting_and_whence(home: Path, tmp_path: Path) -> N
     text = run_out(["config", "--output", str(library)])
     assert f"read: {user}" in text and f"read: {lib}" in text
     assert "[import]" in text and "[find-duplicates]" in text and "[dedupe]" in text
-    lines = {line.split("=")[0].strip(): line for line in text.splitlines() if "=" in line}
+    section = text.split("[import]\n")[1].split("\n[")[0]  # the import section's lines
+    lines = {line.split("=")[0].strip(): line for line in section.splitlines()}
     assert lines["no_mtime"].endswith(f"# library file {lib}")
+    assert lines["workers"].endswith(f"# user file {user}")
+    assert lines["template"].endswith("# built-in")
     doc = json.loads(run_out(["config", "--output", str(library), "--format", "json"]))
     imp = doc["commands"]["import"]
     assert imp["workers"] == {"value": 3, "source": "user file", "path": str(user)}
