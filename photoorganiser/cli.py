@@ -1003,6 +1003,7 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --library: report the input files the library lacks, instead of the "
         "duplicates (is everything on this drive in the library?)",
     )
+    _add_picture_checks(parser)
     parser.add_argument(
         "--workers",
         type=int,
@@ -1012,6 +1013,63 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="print only the report's path")
     parser.add_argument("--debug", action="store_true", help="log every stage in detail")
+
+
+def _add_picture_checks(parser: argparse.ArgumentParser) -> None:
+    """find-duplicates' checks of each picture on its own (duplicates/quality.py)."""
+    from .duplicates.values import BLANK_THRESHOLD, BLUR_THRESHOLD, DARK_THRESHOLD
+
+    checks = parser.add_argument_group(
+        "blank and poor pictures (one row each; dedupe acts on them)"
+    )
+    checks.add_argument(
+        "--blanks",
+        action="store_true",
+        help="report near-uniform frames: black, white, lens cap, pocket shots",
+    )
+    checks.add_argument("--dark", action="store_true", help="report very dark pictures")
+    checks.add_argument("--blurred", action="store_true", help="report very blurred pictures")
+    checks.add_argument(
+        "--blank-threshold",
+        type=float,
+        metavar="GREY",
+        help="blank: the 32x32 grey picture's standard deviation is under GREY levels"
+        f" (0-255; default {BLANK_THRESHOLD:g})",
+    )
+    checks.add_argument(
+        "--dark-threshold",
+        type=float,
+        metavar="GREY",
+        help=f"dark: the mean grey level is under GREY (0-255; default {DARK_THRESHOLD:g})",
+    )
+    checks.add_argument(
+        "--blur-threshold",
+        type=float,
+        metavar="VAR",
+        help="blurred: the variance of the Laplacian of the 256x256 grey picture is under"
+        f" VAR (default {BLUR_THRESHOLD:g}; pictures under 256 pixels a side are not judged)",
+    )
+
+
+def _picture_check_options(args: argparse.Namespace) -> dict[str, object]:
+    """--blanks/--dark/--blurred and their thresholds as FindOptions fields; a threshold
+    without its check, or a negative one, is bad usage."""
+    from .duplicates import values
+
+    out: dict[str, object] = {"blanks": args.blanks, "dark": args.dark, "blurred": args.blurred}
+    for check, name, default in (
+        ("blanks", "blank_threshold", values.BLANK_THRESHOLD),
+        ("dark", "dark_threshold", values.DARK_THRESHOLD),
+        ("blurred", "blur_threshold", values.BLUR_THRESHOLD),
+    ):
+        given = getattr(args, name)
+        option = "--" + name.replace("_", "-")
+        if given is not None and not getattr(args, check):
+            raise UsageError(f"{option} needs --{check}")
+        if given is not None and not (given >= 0 and given < float("inf")):
+            raise UsageError(f"{option} must be a number, 0 or more")
+        out[name] = default if given is None else given
+    return out
 
 
 def cmd_find_duplicates(args: argparse.Namespace) -> int:
@@ -1039,6 +1097,7 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         raise UsageError(f"library folder not found: {library}")
     if args.unique and library is None:
         raise UsageError("--unique needs --library LIBRARY: the library to compare with")
+    checks = _picture_check_options(args)
     if args.format is not None:
         fmt = dupreport.ReportFormat(args.format)
     elif args.report and args.report.lower().endswith(".json"):
@@ -1071,6 +1130,7 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
         library=library,
         unique=args.unique,
+        **checks,
     )
     result = find_duplicates(options)
     rows = dupreport.rows_of(result)
@@ -1343,12 +1403,82 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="smaller copies of the library's photos, incremental")
     add_export_arguments(exp)
     exp.set_defaults(func=cmd_export)
+    cfg = sub.add_parser("config", help="show the settings each command runs with, and whence")
+    add_config_arguments(cfg)
+    cfg.set_defaults(func=cmd_config)
     srv = sub.add_parser(
         "serve", help="review duplicates and plans, browse the library, run jobs: in a browser"
     )
     add_serve_arguments(srv)
     srv.set_defaults(func=cmd_serve)
     return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="LIBRARY",
+        help="the library whose .photoorganiser/config.toml counts too",
+    )
+    parser.add_argument(
+        "--command", metavar="NAME", help="only this command's settings (default: every command)"
+    )
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """The effective settings of each command and where each came from."""
+    import json
+
+    from .library import config
+
+    parser = build_parser()
+    options = config.command_options(parser)
+    commands = {name: p for name, p in config._subparsers(parser).items() if name != "config"}
+    if args.command is not None and args.command not in commands:
+        raise UsageError(f"--command {args.command}: not a command")
+    files = [config.user_config_path()]
+    if args.output is not None:
+        files.append(config.library_config_path(args.output))
+    shown: dict[str, list] = {}
+    for name, sub in commands.items():
+        if args.command not in (None, name):
+            continue
+        defaults = {a.dest: a.default for a in sub._actions}
+        settings = config.effective(args.output, name, defaults, options)
+        if settings:
+            shown[name] = settings
+    if args.format == "json":
+
+        def plain(value: object) -> object:
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return str(value) if isinstance(value, Path) else value
+
+        document = {
+            "files": [{"path": str(f), "exists": f.is_file()} for f in files],
+            "commands": {
+                name: {
+                    s.key: {
+                        "value": plain(s.value),
+                        "source": s.source.value,
+                        "path": str(s.path) if s.path else None,
+                    }
+                    for s in settings
+                }
+                for name, settings in shown.items()
+            },
+        }
+        print(json.dumps(document, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    for f in files:
+        print(f"{'read' if f.is_file() else 'none'}: {f}")
+    for name, settings in shown.items():
+        print(f"[{name}]")
+        for s in settings:
+            print(f"  {s.key:<10} = {config.shown(s.key, s.value):<36}  # {s.origin}")
+    return EXIT_OK
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -1390,9 +1520,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def _apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options not on the command line get the library's config file's value, else the
+    user's, else their built-in default (library/config.py)."""
+    from .library import config
+
+    command = getattr(args, "command", None)
+    if command is None:  # the original scripts' parsers: import.py, find_duplicates.py
+        command = args.func.__name__.removeprefix("cmd_").replace("_", "-")
+        parser = build_parser()
+    config.apply_config(args, command, config.command_options(parser))
+
+
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from .core import signals
     from .core.reportfile import ReportUnwritable
+    from .library import config
     from .library.catalog import CatalogError, CatalogUnavailable
     from .library.lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 
@@ -1400,11 +1543,13 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8: its own bytes
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="surrogateescape")
+    config.mark_defaults(parser)  # options not given are told apart: the config files fill them
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        _apply_config(parser, args)
         return args.func(args)
-    except (UsageError, ReportUnwritable) as exc:
+    except (UsageError, ReportUnwritable, config.ConfigError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except LibraryLocked as exc:

@@ -90,3 +90,16 @@ def page(browser):
     page.errors = errors  # the page's own script errors: a test can assert there are none
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_personal_config(tmp_path_factory):
+    """A person's own ~/.config/photoorganiser/config.toml never changes what a test sees
+    (tests of the config file set XDG_CONFIG_HOME themselves)."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before

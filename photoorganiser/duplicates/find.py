@@ -43,8 +43,10 @@ from .values import (
     FileRef,
     FindOptions,
     FindResult,
+    Flagged,
     KeptCopy,
     Kind,
+    LeftOut,
     Member,
     NotInLibrary,
     ReadFailure,
@@ -56,7 +58,9 @@ MEDIA_KINDS = frozenset({FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO})
 
 
 def find_duplicates(options: FindOptions) -> FindResult:
-    """Scan `options.inputs` and report exact (and, with `similar`, near) duplicates."""
+    """Scan `options.inputs` and report exact (and, with `similar`, near) duplicates;
+    with `blanks`/`dark`/`blurred`, every image is also measured on its own (quality.py),
+    and the images the near-duplicate search left out as flat are listed too."""
     ctx = StageContext(options.workers, options.show_progress)
     library = Path(os.path.realpath(options.library)) if options.library else None
     libraries = Libraries(library_roots(options.inputs, library))
@@ -72,8 +76,10 @@ def find_duplicates(options: FindOptions) -> FindResult:
     if options.similar:
         groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer, known))
     groups = with_content_hashes(groups, ctx)
+    pictures = picture_rows(media, options, ctx)
     failures = sorted({f.path: f for f in ctx.failures}.values(), key=lambda f: str(f.path))
     result = FindResult(tuple(groups), tuple(failures), len(media), tuple(ctx.counts))
+    result = replace(result, pictures=tuple(pictures))
     if library is None:
         return result
     return against_library(result, media, library, libraries, options)
@@ -359,6 +365,42 @@ def look_alike_groups(
             if root is not None:
                 contents[e.path] = (root, row[2])
     return similar_groups(candidates, sim_options, ctx, len(exact) + 1, contents)
+
+
+# --- pictures judged on their own: blank, dark, blurred; flat ones left out ------------
+
+
+def picture_rows(
+    entries: Sequence[ScanEntry], options: FindOptions, ctx: StageContext
+) -> list[Flagged]:
+    """The poor pictures (--blanks, --dark, --blurred: keep no, with their content hash,
+    which dedupe checks), then the images the near-duplicate search left out as
+    near-flat or tiny that are not among them (keep yes: nothing to do, but said)."""
+    poor: list[Flagged] = []
+    if options.checks_pictures:
+        from .quality import poor_pictures  # numpy: only when asked for
+
+        found = poor_pictures([e for e in entries if e.kind is FileKind.IMAGE], options, ctx)
+        hashed = with_content_hashes([DuplicateGroup(0, f.kind, (f.member,)) for f in found], ctx)
+        poor = [Flagged(g.kind, g.members[0]) for g in hashed]
+    if not ctx.flat:
+        return poor
+    from .similar import MIN_SIDE
+
+    flagged = {f.member.path for f in poor}
+    scanned = {e.path: e for e in entries}
+    flat = []
+    for path, width, height in sorted(ctx.flat):
+        e = scanned.get(path)
+        if path in flagged or e is None:
+            continue
+        why = LeftOut(width, height, tiny=min(width, height) < MIN_SIDE)
+        member = Member(
+            path, e.size, keep=True, reason=why, width=width, height=height,
+            device=e.device, inode=e.inode,
+        )  # fmt: skip
+        flat.append(Flagged(Kind.FLAT, member))
+    return poor + flat
 
 
 # --- the inputs against the library (--library, --unique) -----------------------------

@@ -2,9 +2,13 @@
 
 One row per file in a group (`group_id`, `kind`, `distance`, `path`, `size`, `width`,
 `height`, `captured_at`, `keep`, `reason`, `hash`: the whole-content XXH3-128, `phash`:
-the perceptual hash of a near duplicate), then one `unreadable` row per file that
-could not be read (group 0, the error as the reason). With `--unique`, instead of the
-groups, one `unique` row (group 0, keep yes) per file of the inputs the library lacks.
+the perceptual hash of a near duplicate, `measure`: a picture check's value), then
+the pictures judged on their own, one row each in group 0: `blank`, `dark`, `blurred`
+(--blanks, --dark, --blurred: keep no, the measure and its threshold as the reason) and
+`flat` (--similar: an image too flat or tiny to compare, keep yes), then one
+`unreadable` row per file that could not be read (group 0, the error as the reason).
+With `--unique`, instead of the groups, one `unique` row (group 0, keep yes) per file
+of the inputs the library lacks.
 
 Cells are written so that any file name survives and no spreadsheet runs one: a path
 as `textsafe.path_text` (a name that is not UTF-8 cannot otherwise be written), every
@@ -31,12 +35,16 @@ from .values import (
     Burst,
     DuplicateGroup,
     FindResult,
+    Flagged,
     KeepReason,
     KeepRule,
     KeptCopy,
     Kind,
+    LeftOut,
     LooksLike,
+    Measure,
     NotInLibrary,
+    PoorPicture,
     Reason,
     SameContent,
     SameFile,
@@ -56,6 +64,7 @@ COLUMNS = (
     "reason",
     "hash",
     "phash",
+    "measure",
 )
 
 
@@ -78,6 +87,7 @@ class ReportRow:
     reason: str
     hash: str | None = None  # whole-content XXH3-128: dedupe checks the file still holds it
     phash: str | None = None  # perceptual hash, near-duplicate groups
+    measure: float | None = None  # blank/dark/blurred rows: the deciding measure's value
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,10 @@ class Summary:
     files: int
     reclaimable: int
     unreadable: int
+    blank: int = 0
+    dark: int = 0
+    blurred: int = 0
+    flat: int = 0
 
 
 def rows_of(result: FindResult) -> list[ReportRow]:
@@ -103,6 +117,7 @@ def rows_of(result: FindResult) -> list[ReportRow]:
     else:
         for group in result.groups:
             rows.extend(_group_rows(group))
+    rows.extend(_picture_row(f) for f in result.pictures)
     for failure in result.failures:
         rows.append(
             ReportRow(
@@ -131,6 +146,17 @@ def _group_rows(group: DuplicateGroup) -> list[ReportRow]:
         )
         for m in group.members
     ]
+
+
+def _picture_row(flagged: Flagged) -> ReportRow:
+    m = flagged.member
+    measure = None
+    if isinstance(m.reason, PoorPicture) and m.reason.measures:
+        measure = round(m.reason.measures[0].value, 3)
+    return ReportRow(
+        0, flagged.kind, None, str(m.path), m.size, m.width, m.height, None, m.keep,
+        reason_text(m.reason), m.hash, None, measure,
+    )  # fmt: skip
 
 
 # --- reasons as text ---------------------------------------------------------------
@@ -183,10 +209,33 @@ def reason_text(reason: Reason) -> str:
             return f"hard link to {link_of}; {_in_library(in_library)}same content as {kept}"
         case LooksLike():
             return looks_like_text(reason)
+        case PoorPicture(measures):
+            return "; ".join(measure_text(m) for m in measures)
+        case LeftOut(width, height, tiny):
+            what = (
+                f"tiny ({width}x{height} pixels)"
+                if tiny
+                else f"near-flat ({width}x{height}, its grey levels hardly vary)"
+            )
+            return f"{what}: left out of the near-duplicate search (--blanks judges blank frames)"
         case NotInLibrary(library, similar):
             what = "the same content or looks like it" if similar else "the same content"
             return f"not in the library {library}: no file there has {what}"
     raise TypeError(f"not a reason: {reason!r}")  # pragma: no cover
+
+
+MEASURE_TEXT = {
+    Kind.BLANK: ("grey-level spread", "--blank-threshold"),
+    Kind.DARK: ("mean grey level", "--dark-threshold"),
+    Kind.BLURRED: ("sharpness (variance of the Laplacian)", "--blur-threshold"),
+}
+
+
+def measure_text(measure: Measure) -> str:
+    what, option = MEASURE_TEXT[measure.kind]
+    return (
+        f"{measure.kind.value}: {what} {measure.value:.2f} under {measure.threshold:g} ({option})"
+    )
 
 
 def keep_text(reason: KeepReason) -> str:
@@ -246,6 +295,10 @@ def summarise(result: FindResult) -> Summary:
         files=sum(len(g.members) for g in result.groups),
         reclaimable=result.reclaimable,
         unreadable=len(result.failures),
+        blank=sum(f.kind is Kind.BLANK for f in result.pictures),
+        dark=sum(f.kind is Kind.DARK for f in result.pictures),
+        blurred=sum(f.kind is Kind.BLURRED for f in result.pictures),
+        flat=sum(f.kind is Kind.FLAT for f in result.pictures),
     )
 
 
@@ -340,6 +393,7 @@ def _row_from_csv(r: dict[str, str]) -> ReportRow:
         r["reason"],
         r.get("hash") or None,
         r.get("phash") or None,
+        float(r["measure"]) if r.get("measure") else None,
     )
 
 
@@ -390,6 +444,10 @@ def print_summary(result: FindResult, report: Path, file: TextIO, max_errors: in
     table.add_row("  exact / similar", f"{s.exact_groups} / {s.similar_groups}")
     table.add_row("files in groups", str(s.files))
     table.add_row("reclaimable", f"{human_bytes(s.reclaimable)} ({s.reclaimable} bytes)")
+    if s.blank or s.dark or s.blurred:
+        table.add_row("blank / dark / blurred", f"{s.blank} / {s.dark} / {s.blurred}")
+    if s.flat:
+        table.add_row("flat or tiny, not compared", str(s.flat))
     table.add_row("unreadable files", str(s.unreadable))
     if result.library is not None:
         table.add_row("files of the inputs", str(result.input_files))

@@ -521,6 +521,7 @@ def similar_groups(
     hashes = image_hashes(entries, options.hash_size, ctx, known)
     flat = sum(h.flat for h in hashes)
     ctx.note(f"{'phash':>10}: {len(hashes)} images hashed ({flat} near-flat or tiny, left out)")
+    ctx.flat.extend((h.path, h.width, h.height) for h in hashes if h.flat)
     if len(hashes) < 2:
         return []
     matches = find_matches(hashes, bits, threshold, ctx.workers, ctx, options.search)

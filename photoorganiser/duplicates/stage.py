@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .values import CandidateGroup, ReadFailure, StageCount
 
@@ -26,6 +27,9 @@ class StageContext:
         self.show_progress = show_progress
         self.failures: list[ReadFailure] = []
         self.counts: list[StageCount] = []
+        # (path, width, height) of the images the near-duplicate search left out as
+        # near-flat or tiny: the report lists them (find.py), never silently drops them
+        self.flat: list[tuple[Path, int, int]] = []
 
     def note(self, message: str, level: int = logging.INFO) -> None:
         """Log `message`; with progress shown, print it when logging does not show it."""

@@ -27,6 +27,25 @@ class Kind(Enum):
     SIMILAR = "similar"  # same picture, different bytes
     UNREADABLE = "unreadable"  # could not be read; not compared
     UNIQUE = "unique"  # --unique: a file of the inputs that the library lacks
+    BLANK = "blank"  # --blanks: a near-uniform frame (lens cap, pocket shot, black, white)
+    DARK = "dark"  # --dark: a very dark picture
+    BLURRED = "blurred"  # --blurred: a very blurred picture
+    FLAT = "flat"  # --similar: near-flat or tiny, so left out of the near-duplicate search
+
+
+# The kinds of a picture judged on its own (no keeper): dedupe acts on each row alone.
+POOR_KINDS = frozenset({Kind.BLANK, Kind.DARK, Kind.BLURRED})
+
+# Defaults of the picture checks, measured on the real corpus (453 camera/phone files;
+# duplicates/quality.py says how each is measured). Blank: the grey-level standard
+# deviation of the 32x32 grey picture; the corpus's blank frames are all under 0.7 and
+# its least varied real picture (a blue card with one word) is at 4.3. Dark: the mean
+# grey level (0-255); the corpus's black frames with a line of text are at 2-9, its
+# darkest night photo at 12.7. Blurred: the variance of the Laplacian of the 256x256
+# grey picture; an out-of-focus shot is at 6.6, soft but sharp landscapes from 33 up.
+BLANK_THRESHOLD = 3.0
+DARK_THRESHOLD = 10.0
+BLUR_THRESHOLD = 20.0
 
 
 # --- candidates: what the stages pass on ------------------------------------------
@@ -204,7 +223,43 @@ class LooksLike:
     in_library: bool = False  # the kept file is the library's copy
 
 
-Reason = KeepReason | KeptCopy | SameFile | SameContent | LooksLike | NotInLibrary
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """One check of a picture on its own: `kind` BLANK (grey-level spread), DARK (mean
+    grey level) or BLURRED (variance of the Laplacian); under `threshold` flags it."""
+
+    kind: Kind
+    value: float
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
+class PoorPicture:
+    """A picture the checks flagged: every measure under its threshold, the row's kind
+    first."""
+
+    measures: tuple[Measure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOut:
+    """--similar: a near-flat (`tiny` False) or tiny image, not compared with others."""
+
+    width: int
+    height: int
+    tiny: bool = False
+
+
+Reason = (
+    KeepReason
+    | KeptCopy
+    | SameFile
+    | SameContent
+    | LooksLike
+    | NotInLibrary
+    | PoorPicture
+    | LeftOut
+)
 
 
 # --- groups and the result --------------------------------------------------------
@@ -255,6 +310,15 @@ class DuplicateGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class Flagged:
+    """A report row about one picture on its own (group 0): a poor picture (blank, dark,
+    blurred: keep no) or a flat image left out of the near-duplicate search (keep yes)."""
+
+    kind: Kind
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
 class FindOptions:
     inputs: tuple[Path, ...]
     similar: bool = False
@@ -269,6 +333,16 @@ class FindOptions:
     # the inputs' files are reported against it.
     library: Path | None = None
     unique: bool = False  # report the inputs' files the library lacks, not the groups
+    blanks: bool = False  # report near-uniform frames (quality.py)
+    dark: bool = False  # report very dark pictures
+    blurred: bool = False  # report very blurred pictures
+    blank_threshold: float = BLANK_THRESHOLD
+    dark_threshold: float = DARK_THRESHOLD
+    blur_threshold: float = BLUR_THRESHOLD
+
+    @property
+    def checks_pictures(self) -> bool:
+        return self.blanks or self.dark or self.blurred
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +365,7 @@ class FindResult:
     unique_report: bool = False  # --unique: the report lists `unique`, not the groups
     unique: tuple[Member, ...] = ()  # with --unique: the inputs' files the library lacks
     unchecked: int = 0  # with --library: input files that could not be read (not compared)
+    pictures: tuple[Flagged, ...] = ()  # blank/dark/blurred pictures, flat images left out
 
     @property
     def reclaimable(self) -> int:

@@ -7,6 +7,9 @@ file left alone. Nothing is re-grouped and nothing is trusted blindly:
 - checks first, one line and exit 2 before anything is touched: a report of another
   kind, a report without the `hash` column (made before it existed), a group with no
   keeper left;
+- the `blank`, `dark` and `blurred` rows (find-duplicates --blanks/--dark/--blurred) have
+  no keeper: each is a file on its own, acted on when its keep is `no`, only by
+  --quarantine or --trash (it is its only copy), with every check below;
 - each file marked `keep=no` is read again and must still hold the report's hash, and
   its keeper must still exist (for an exact group, still hold that same content);
   otherwise the file is left alone, with the reason in the report;
@@ -53,7 +56,7 @@ from ..core.reportfile import (
 )
 from ..core.textsafe import path_text
 from ..duplicates.report import ReportRow, human_bytes, read_report
-from ..duplicates.values import Kind
+from ..duplicates.values import POOR_KINDS, Kind
 from ..importing.execute import (
     TransferError,
     delete_duplicate,
@@ -183,6 +186,7 @@ def read_reviewed(path: Path) -> list[ReportRow]:
             f"{path} has no hash column (made by an older photoorganiser); run"
             " find-duplicates again and review the new report"
         )
+    pictures = [r for r in rows if r.kind in POOR_KINDS]
     rows = [r for r in rows if r.group_id > 0 and r.kind in (Kind.EXACT, Kind.SIMILAR)]
     groups: dict[int, list[ReportRow]] = {}
     for r in rows:
@@ -193,7 +197,7 @@ def read_reviewed(path: Path) -> list[ReportRow]:
                 f"group {gid} has no file left with keep=yes; mark the file to keep, or"
                 " delete the group's rows to leave it alone"
             )
-    return rows
+    return rows + pictures
 
 
 def _columns(path: Path) -> list[str]:
@@ -218,7 +222,8 @@ def plan(rows: list[ReportRow], options: DedupeOptions) -> list[Item]:
     quarantine = Path(os.path.abspath(options.quarantine)) if options.quarantine else None
     groups: dict[int, list[ReportRow]] = {}
     for r in rows:
-        groups.setdefault(r.group_id, []).append(r)
+        if r.kind not in POOR_KINDS:
+            groups.setdefault(r.group_id, []).append(r)
     items: list[Item] = []
     for members in groups.values():
         keepers = [m for m in members if m.keep]
@@ -258,20 +263,50 @@ def plan(rows: list[ReportRow], options: DedupeOptions) -> list[Item]:
                 for i in candidates
             ]
         items += group_items + candidates
+    return items + _plan_pictures(rows, items, options, reference, quarantine)
+
+
+def _plan_pictures(
+    rows: list[ReportRow],
+    grouped: list[Item],
+    options: DedupeOptions,
+    reference: Sequence[Path],
+    quarantine: Path | None,
+) -> list[Item]:
+    """The blank, dark and blurred rows: each a file on its own, with no keeper. A file a
+    group already acts on is not acted on twice."""
+    acted = {i.row.path: i.row.group_id for i in grouped if i.status == "planned"}
+    seen: set[str] = set()
+    items: list[Item] = []
+    for r in rows:
+        if r.kind not in POOR_KINDS:
+            continue
+        if r.keep is not False:  # yes, or emptied: only a row left keep=no is acted on
+            items.append(Item(r, None, "kept", "keep=yes" if r.keep else "keep is not no"))
+            continue
+        if r.path in acted:
+            why = f"listed again in the report (group {acted[r.path]} acts on it)"
+        else:
+            why = _refusal(r, None, options, reference, quarantine, seen)
+        seen.add(r.path)
+        items.append(Item(r, None, "left-alone", why) if why else Item(r, None, "planned"))
     return items
 
 
 def _refusal(
     m: ReportRow,
-    keeper: ReportRow,
+    keeper: ReportRow | None,
     options: DedupeOptions,
     reference: Sequence[Path],
     quarantine: Path | None,
     seen: set[str],
 ) -> str:
+    """Why `m` is left alone, or "". `keeper` None: a picture judged on its own (blank,
+    dark, blurred), acted on alone."""
     if m.path in seen:
         return "listed again in the report"
-    for what, name in (("it", m.path), ("its keeper", keeper.path)):
+    named = [("it", m.path)] + ([("its keeper", keeper.path)] if keeper is not None else [])
+    for what, name in named:
         path = Path(name)
         if not path.is_absolute() or ".." in path.parts:
             return f"{what}: {name} is not an absolute path; not touched"
@@ -294,6 +329,15 @@ def _refusal(
             f"a near duplicate (looks alike, not the same bytes): only --quarantine or --trash"
             f" act on it, not --{options.how.value}"
         )
+    if keeper is None:
+        if options.how not in (How.QUARANTINE, How.TRASH):
+            return (
+                f"a {m.kind.value} picture is its only copy: only --quarantine or --trash act"
+                f" on it, not --{options.how.value}"
+            )
+        if options.same_folder:
+            return "a picture judged on its own, not a duplicate beside a keeper (--same-folder)"
+        return ""
     if options.same_folder and Path(m.path).parent != Path(keeper.path).parent:
         return "not in its keeper's folder (--same-folder)"
     if m.kind is Kind.EXACT and keeper.hash and keeper.hash != m.hash:
@@ -361,7 +405,6 @@ def verify(items: list[Item], options: DedupeOptions, destination_of) -> tuple[l
 
 def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_of) -> Item:
     row, keeper = item.row, item.keeper
-    assert keeper is not None
     dest = destination_of(row.path)
     item = replace(item, destination=str(dest) if dest else "")
     now = checked.hash(row.path)
@@ -377,6 +420,9 @@ def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_
             status="left-alone",
             reason="changed since the report was made (its content differs)",
         )
+    if keeper is None:  # a picture on its own: quarantined or trashed whole
+        st = checked.stat(row.path)
+        return replace(item, reclaimed=st.st_size if st is not None else 0)
     keeper_hash = checked.hash(keeper.path)
     if keeper_hash is None:
         return replace(
@@ -644,7 +690,6 @@ def _act_one(
     item: Item, checked: Checked, options: DedupeOptions, deleted_at: str, dirty: set[Path]
 ) -> Item:
     row, keeper = item.row, item.keeper
-    assert keeper is not None
     path = Path(row.path)
     seen = checked.stat(row.path)
     assert seen is not None and row.hash is not None
@@ -660,6 +705,8 @@ def _act_one(
         elif options.how is How.TRASH:
             dest = trash_duplicate(path, trash_folder(), row.hash, seen, deleted_at, dirty)
             item = replace(item, destination=str(dest))
+        elif keeper is None:  # never: _refusal leaves such a picture alone
+            raise TransferError(f"no keeper: --{options.how.value} cannot act on it")
         elif options.how is How.REFLINK:
             replace_with_clone(path, Path(keeper.path), row.hash, seen, dirty)
         elif options.how is How.HARDLINK:
