@@ -160,6 +160,12 @@ COMMANDS: dict[str, CommandSpec] = {
             "threshold": Option(Kind.INT, "--threshold", minimum=0),
             "include_empty": _flag("--include-empty"),
             "include_bursts": _flag("--include-bursts"),
+            "blanks": _flag("--blanks"),
+            "dark": _flag("--dark"),
+            "blurred": _flag("--blurred"),
+            "blank_threshold": Option(Kind.NUMBER, "--blank-threshold", minimum=0),
+            "dark_threshold": Option(Kind.NUMBER, "--dark-threshold", minimum=0),
+            "blur_threshold": Option(Kind.NUMBER, "--blur-threshold", minimum=0),
             "prefer": Option(Kind.PATHS, "--prefer"),
             "library": _flag("--library"),  # true: compare with the served library
             "unique": _flag("--unique"),
