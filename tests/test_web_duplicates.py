@@ -402,3 +402,103 @@ def test_any_file_name_survives_the_review(tmp_path: Path) -> None:
     assert saved["name"].endswith(".json")
     rows = {r.path: r.keep for r in read_report(Path(saved["path"]))}
     assert rows == {str(first): flipped[path_text(first)], str(second): flipped[path_text(second)]}
+
+
+# --- blank, dark and blurred pictures ---------------------------------------------------
+
+
+def blanks_report(tmp_path: Path) -> tuple[Path, dict[str, Path], Path]:
+    """(library, files, report): a black, a white, a dark (night) and a normal JPEG, an
+    exact pair and a tiny picture, searched by the real `find-duplicates --similar
+    --blanks --dark`."""
+    lib, root = tmp_path / "lib", tmp_path / "in"
+    lib.mkdir()
+    (root / "copy").mkdir(parents=True)
+    night = Image.eval(scene(3, (320, 240)), lambda v: v // 25)  # a faint scene, a lamp
+    ImageDraw.Draw(night).ellipse((200, 40, 230, 70), fill=(255, 240, 200))
+    files = {
+        "black": root / "black.jpg",
+        "white": root / "white.jpg",
+        "night": root / "night.jpg",
+        "normal": root / "normal.jpg",
+        "pair": root / "pair.jpg",
+        "copy": root / "copy" / "pair.jpg",
+        "tiny": root / "tiny.jpg",
+    }
+    Image.new("RGB", (320, 240), (0, 0, 0)).save(files["black"], "JPEG")
+    Image.new("RGB", (320, 240), (255, 255, 255)).save(files["white"], "JPEG")
+    night.save(files["night"], "JPEG")
+    scene(1, (320, 240)).save(files["normal"], "JPEG")
+    scene(2, (320, 240)).save(files["pair"], "JPEG")
+    files["copy"].write_bytes(files["pair"].read_bytes())
+    scene(4).resize((12, 10)).save(files["tiny"], "JPEG")
+    report = lib / ".photoorganiser" / "reports" / "dups.csv"
+    args = ["find-duplicates", "--input", str(root), "--similar", "--blanks", "--dark"]
+    assert cli.main([*args, "--report", str(report), "--workers", "1", "--quiet"]) == 0
+    return lib, files, report
+
+
+class PictureCards(HTMLParser):
+    """The picture cards of a review page: {path: (kind, "keep" or "drop")}."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.cards: dict[str, tuple[str, str]] = {}
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "article" and a.get("data-kind"):
+            classes = set((a.get("class") or "").split())
+            state = "keep" if "keep" in classes else "drop"
+            self.cards[a["data-path"] or ""] = (a["data-kind"] or "", state)
+
+
+def test_blank_and_dark_pictures_are_reviewed_saved_and_quarantined(tmp_path: Path) -> None:
+    lib, files, report = blanks_report(tmp_path)
+    black, white, night = files["black"], files["white"], files["night"]
+    with client(lib) as c:
+        html = page(c)  # the groups first, a note about the pictures
+        assert "3 blank, dark or blurred" in html and "show=pictures" in html
+        assert "1 picture too flat or small to compare" in html
+        assert "tiny.jpg" in html and 'data-kind="' not in html
+        html = page(c, show="pictures")
+        assert PictureCards(html).cards == {
+            str(black): ("blank", "drop"),
+            str(white): ("blank", "drop"),
+            str(night): ("dark", "drop"),
+        }
+        assert "mean grey level 6.75 under 10" in html and ">6.75<" in html  # reason, measure
+        # the white one kept: the decision persists, in the same draft as the groups'
+        r = decide(c, 0, {white: True})
+        assert r.status_code == 200, r.text
+        assert r.json()["keep"] == {str(white): True} and r.json()["changed"] is True
+        assert r.json()["totals"]["dropped"] == 3  # the copy in a group, black, night
+        assert decide(c, 1, {files["copy"]: True}).status_code == 200
+        assert decide(c, 0, {files["normal"]: False}).status_code == 400  # not a picture
+        assert decide(c, 0, {black: "no"}).status_code == 400
+    with client(lib) as c:  # a new server: the draft is read again
+        cards = PictureCards(page(c, show="pictures")).cards
+        assert cards[str(white)] == ("blank", "keep") and cards[str(black)][1] == "drop"
+        assert decide(c, 1, {files["copy"]: False}).status_code == 200  # back as suggested
+        r = c.post("/duplicates/save", json={"report": REF})
+        assert r.status_code == 200, r.text
+        assert r.json()["dropped"] == 3
+    saved = Path(r.json()["path"])
+    rows = {(row.kind.value, Path(row.path).name): row for row in read_report(saved)}
+    assert {k: row.keep for k, row in rows.items() if k[0] != "exact"} == {
+        ("blank", "black.jpg"): False,
+        ("blank", "white.jpg"): True,
+        ("dark", "night.jpg"): False,
+        ("flat", "tiny.jpg"): True,
+    }
+    assert rows["blank", "white.jpg"].reason.startswith("kept in review; blank: grey-level")
+    assert rows["dark", "night.jpg"].measure == 6.752
+    # the real dedupe quarantines exactly the pictures left dropped, and the copy
+    quarantine = tmp_path / "q"
+    argv = ["dedupe", str(saved), "--quarantine", str(quarantine)]
+    assert cli.main([*argv, "--report-dir", str(tmp_path / "out"), "--quiet"]) == 0
+    gone = {k for k, p in files.items() if not p.exists()}
+    assert gone == {"black", "night", "copy"}
+    moved = sorted(p.name for p in quarantine.rglob("*.jpg"))
+    assert moved == ["black.jpg", "night.jpg", "pair.jpg"]

@@ -7,6 +7,9 @@ written from them, which `dedupe` carries out.
 - A draft is `{group id: {path text: keep}}`, only for the groups whose decisions differ
   from the report's own `keep` column; `decided()` lays it over the report. `decide()`
   changes one group and refuses a group left with no file kept (`ReviewError`).
+- The pictures judged on their own (`blank`, `dark`, `blurred` rows, group 0) are
+  decided one by one, in the same draft under group 0 (`PICTURES`): `decide_pictures()`;
+  any of them may be dropped. The `flat` rows are only listed (nothing to decide).
 - `Drafts(library)`: the drafts in `LIBRARY/.photoorganiser/reviews/`, read and written
   relative to folders opened without following a link, written through a temporary
   file and a rename (never half a draft).
@@ -35,13 +38,14 @@ from ..core.reportfile import ReportHeader
 from ..core.textsafe import display_text, path_text
 from ..library.catalog import STATE_DIR
 from .report import ReportFormat, ReportRow, write_report
-from .values import Kind
+from .values import POOR_KINDS, Kind
 
 REVIEWS_DIR = "reviews"
 DRAFT_FORMAT = 1
 MAX_DRAFT_BYTES = 64 << 20
 
 Draft = dict[int, dict[str, bool]]
+PICTURES = 0  # the draft's key for the blank, dark and blurred pictures' decisions
 
 
 class ReviewError(ValueError):
@@ -69,17 +73,25 @@ class Review:
     unique: tuple[ReportRow, ...]
     position: Mapping[int, int]  # group id -> index in `groups`
     groups_of: Mapping[str, tuple[int, ...]]  # path text -> the groups it is in
+    pictures: tuple[ReportRow, ...] = ()  # blank, dark, blurred: each decided on its own
+    flat: tuple[ReportRow, ...] = ()  # near-flat or tiny, left out of the search: listed
 
     @classmethod
     def of(cls, rows: list[ReportRow]) -> Review:
         members: dict[int, list[ReportRow]] = {}
         unreadable: list[ReportRow] = []
         unique: list[ReportRow] = []
+        pictures: list[ReportRow] = []
+        flat: list[ReportRow] = []
         for row in rows:
             if row.kind is Kind.UNREADABLE:
                 unreadable.append(row)
             elif row.kind is Kind.UNIQUE:
                 unique.append(row)
+            elif row.kind in POOR_KINDS:
+                pictures.append(row)
+            elif row.kind is Kind.FLAT:
+                flat.append(row)
             elif row.group_id > 0:
                 members.setdefault(row.group_id, []).append(row)
         groups = []
@@ -95,6 +107,8 @@ class Review:
             tuple(unique),
             {g.group_id: i for i, g in enumerate(groups)},
             {p: tuple(g) for p, g in groups_of.items()},
+            tuple(pictures),
+            tuple(flat),
         )
 
     def group(self, group_id: int) -> Group:
@@ -106,6 +120,13 @@ class Review:
     @property
     def files(self) -> int:
         return sum(len(g.rows) for g in self.groups)
+
+    def picture_paths(self) -> dict[str, ReportRow]:
+        """The blank, dark and blurred pictures by path text (the first row of a path)."""
+        out: dict[str, ReportRow] = {}
+        for row in self.pictures:
+            out.setdefault(path_text(row.path), row)
+        return out
 
 
 def decided(group: Group, draft: Draft) -> dict[str, bool]:
@@ -139,13 +160,41 @@ def decide(review: Review, draft: Draft, group_id: int, keep: Mapping[str, bool]
     return out
 
 
+def picture_keep(row: ReportRow, draft: Draft) -> bool:
+    """A blank, dark or blurred picture's decision: the draft's over the report's."""
+    return draft.get(PICTURES, {}).get(path_text(row.path), bool(row.keep))
+
+
+def decide_pictures(review: Review, draft: Draft, keep: Mapping[str, bool]) -> Draft:
+    """The draft with `keep` ({path text: keep}) taken for blank, dark or blurred
+    pictures; ReviewError for a path that is not one. `draft` is not changed."""
+    rows = review.picture_paths()
+    chosen = dict(draft.get(PICTURES, {}))
+    for path, value in keep.items():
+        row = rows.get(path)
+        if row is None:
+            raise ReviewError(f"{path} is not a blank, dark or blurred picture of the report")
+        if not isinstance(value, bool):
+            raise ReviewError(f"keep must be true or false for {path}")
+        if value == bool(row.keep):
+            chosen.pop(path, None)
+        else:
+            chosen[path] = value
+    out = {gid: dict(v) for gid, v in draft.items() if gid != PICTURES}
+    if chosen:
+        out[PICTURES] = chosen
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Totals:
     groups: int
     changed: int  # groups whose decisions differ from the report's
     files: int
-    dropped: int  # distinct files marked drop
+    dropped: int  # distinct files marked drop (in groups or as pictures)
     reclaimable: int  # their bytes
+    pictures: int = 0  # blank, dark and blurred pictures
+    pictures_dropped: int = 0  # of them, marked drop
 
 
 def totals(review: Review, draft: Draft) -> Totals:
@@ -155,8 +204,22 @@ def totals(review: Review, draft: Draft) -> Totals:
         for path, row in zip(group.paths, group.rows, strict=True):
             if not (keep[path] if keep is not None else row.keep):
                 dropped[path] = row.size or 0
+    pictures = review.picture_paths()
+    poor = 0
+    for path, row in pictures.items():
+        if not picture_keep(row, draft):
+            dropped[path] = row.size or 0
+            poor += 1
     changed = sum(1 for gid in draft if gid in review.position)
-    return Totals(len(review.groups), changed, review.files, len(dropped), sum(dropped.values()))
+    return Totals(
+        len(review.groups),
+        changed,
+        review.files,
+        len(dropped),
+        sum(dropped.values()),
+        len(pictures),
+        poor,
+    )
 
 
 def conflicts(review: Review, decisions: Mapping[int, Mapping[str, bool]]) -> list[str]:
@@ -199,11 +262,14 @@ def reviewed_rows(rows: list[ReportRow], review: Review, draft: Draft) -> list[R
     if clashes:
         more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
         raise ReviewError(f"{clashes[0]}{more}")
+    decisions[PICTURES] = draft.get(PICTURES, {})
     out = []
     for row in rows:
-        keep = decisions.get(row.group_id) if row.kind in (Kind.EXACT, Kind.SIMILAR) else None
+        keep = None
+        if row.kind in (Kind.EXACT, Kind.SIMILAR) or row.kind in POOR_KINDS:
+            keep = decisions.get(PICTURES if row.kind in POOR_KINDS else row.group_id)
         if keep is not None:
-            value = keep.get(path_text(row.path), row.keep)
+            value = keep.get(path_text(row.path), bool(row.keep))
             if value != bool(row.keep):
                 said = "kept in review" if value else "dropped in review"
                 row = replace(row, keep=value, reason=f"{said}; {row.reason}")

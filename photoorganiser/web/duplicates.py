@@ -4,10 +4,13 @@
   as a job. `GET /duplicates?report=REF[&page=N]`: the report's groups, a page at a
   time (the report is read once and kept parsed in memory per path, mtime and size),
   each a row of cards with the suggested keeper pre-selected and its reason.
+  `&show=pictures`: the blank, dark and blurred pictures (find-duplicates --blanks
+  --dark --blurred), a card each, paged the same way; the `flat` rows are listed.
 - `POST /duplicates/decisions {report, group, keep: {path: bool}}`: one group's
   decisions, kept as a draft in `LIBRARY/.photoorganiser/reviews/` (duplicates/review.py)
   and shown over the report's own `keep` column; a group left with nothing kept is
-  refused (400).
+  refused (400). Group 0: the blank, dark and blurred pictures, any of them may be
+  dropped (the same draft, duplicates/review.py).
 - `POST /duplicates/save {report}`: the reviewed report, a new file in the library's
   report folder, which `photoorganiser dedupe` carries out (the page's "Quarantine the
   rest" then starts that dedupe as a job through the job API).
@@ -35,18 +38,21 @@ from starlette.routing import Route
 from ..core.textsafe import display_text, path_text
 from ..duplicates.report import ReportRow, read_report
 from ..duplicates.review import (
+    PICTURES,
     Draft,
     Drafts,
     Group,
     Review,
     ReviewError,
     decide,
+    decide_pictures,
     decided,
+    picture_keep,
     reviewed_rows,
     totals,
     write_reviewed,
 )
-from ..duplicates.values import Kind
+from ..duplicates.values import POOR_KINDS, Kind
 from ..library.catalog import STATE_DIR
 from .access import Refused, ReportRef
 from .context import Web, web_of
@@ -54,8 +60,9 @@ from .media import HASH
 
 PER_PAGE = 20
 PER_PAGE_CHOICES = (10, 20, 50, 100)
-SHOW = ("all", "exact", "similar", "changed")  # which groups a page lists
+SHOW = ("all", "exact", "similar", "changed", "pictures")  # which groups a page lists
 UNREADABLE_SHOWN = 200
+FLAT_SHOWN = 200
 CACHED_REPORTS = 4
 
 
@@ -227,6 +234,42 @@ def _group_view(web: Web, review: Review, group: Group, draft: Draft) -> dict:
     }
 
 
+def _picture_cards(web: Web, review: Review, rows: tuple[ReportRow, ...], draft: Draft) -> list:
+    """One card per blank, dark or blurred picture, its decision over the report's."""
+    cards = []
+    for row in rows:
+        path = path_text(row.path)
+        folder, _sep, name = row.path.rpartition("/")
+        has_hash = bool(row.hash and HASH.match(row.hash))
+        keep = picture_keep(row, draft)
+        cards.append(
+            {
+                "number": 1,
+                "path": path,
+                "name": name,
+                "folder": folder or "/",
+                "size": row.size,
+                "width": row.width,
+                "height": row.height,
+                "kind": row.kind.value,
+                "measure": row.measure,
+                "reason": row.reason,
+                "keep": keep,
+                "suggested": bool(row.keep),
+                "changed": keep != bool(row.keep),
+                "others": [
+                    {"group": g, "keep": decided(review.group(g), draft)[path]}
+                    for g in review.groups_of.get(path, ())[:5]
+                ],
+                "thumb": _file_url(web, f"/thumb/{row.hash}", path, size=320)
+                if has_hash
+                else web.renderer.url("/static/nothumb.svg"),
+                "original": _file_url(web, f"/original/{row.hash}", path) if has_hash else None,
+            }
+        )
+    return cards
+
+
 def _int(text: str | None, default: int) -> int:
     try:
         return int(text) if text is not None else default
@@ -242,18 +285,25 @@ def _review_page(request: Request, web: Web, ref: str):
     per = _int(request.query_params.get("per"), PER_PAGE)
     if per not in PER_PAGE_CHOICES:
         per = PER_PAGE
-    show = request.query_params.get("show", "all")
+    # a report with pictures to review and no groups opens on its pictures
+    default_show = "pictures" if review.pictures and not review.groups else "all"
+    show = request.query_params.get("show", default_show)
     if show not in SHOW:
-        show = "all"
-    listed = review.groups
+        show = default_show
+    listed: tuple = review.groups
     if show in ("exact", "similar"):
         listed = tuple(g for g in listed if g.kind.value == show)
     elif show == "changed":
         listed = tuple(g for g in listed if g.group_id in draft)
+    elif show == "pictures":
+        listed = review.pictures
     pages = max(1, -(-len(listed) // per))
     page = min(max(1, _int(request.query_params.get("page"), 1)), pages)
     shown = listed[(page - 1) * per : page * per]
-    groups = [_group_view(web, review, g, draft) for g in shown]
+    if show == "pictures":
+        groups, pictures = [], _picture_cards(web, review, shown, draft)
+    else:
+        groups, pictures = [_group_view(web, review, g, draft) for g in shown], []
     t = totals(review, draft)
     kinds = {k: sum(g.kind is k for g in review.groups) for k in (Kind.EXACT, Kind.SIMILAR)}
     return web.page(
@@ -268,7 +318,14 @@ def _review_page(request: Request, web: Web, ref: str):
         pages=pages,
         per=per,
         show=show,
+        default_show=default_show,
         shown_count=len(listed),
+        pictures=pictures,
+        picture_kinds={
+            k.value: sum(r.kind is k for r in review.pictures) for k in sorted(POOR_KINDS, key=str)
+        },
+        flat=review.flat[:FLAT_SHOWN],
+        flat_count=len(review.flat),
         first=(page - 1) * per + 1,
         totals=t,
         exact=kinds[Kind.EXACT],
@@ -357,15 +414,25 @@ def _decide(web: Web, ref: str, group_id: int, keep: dict[str, bool]) -> dict:
     name = draft_name(web, loaded.report)
     drafts = drafts_of(web)
     with _state(web).lock:
-        draft = decide(loaded.review, drafts.load(name), group_id, keep)
+        if group_id == PICTURES:
+            draft = decide_pictures(loaded.review, drafts.load(name), keep)
+        else:
+            draft = decide(loaded.review, drafts.load(name), group_id, keep)
         drafts.save(name, draft, loaded.report.path)
-    group = loaded.review.group(group_id)
     t = totals(loaded.review, draft)
+    said = {"changed": t.changed, "dropped": t.dropped, "reclaimable": t.reclaimable}
+    said["pictures_dropped"] = t.pictures_dropped
+    if group_id == PICTURES:
+        rows = loaded.review.picture_paths()
+        now = {p: picture_keep(rows[p], draft) for p in keep}
+        changed = any(now[p] != bool(rows[p].keep) for p in keep)
+        return {"group": group_id, "keep": now, "changed": changed, "totals": said}
+    group = loaded.review.group(group_id)
     return {
         "group": group_id,
         "keep": decided(group, draft),
         "changed": group_id in draft,
-        "totals": {"changed": t.changed, "dropped": t.dropped, "reclaimable": t.reclaimable},
+        "totals": said,
     }
 
 

@@ -60,10 +60,15 @@
         return;
       }
       const similar = document.getElementById("dup-similar").checked;
+      const job = { command: "find-duplicates", inputs, similar };
+      if (document.getElementById("dup-blanks").checked) {
+        job.blanks = true;
+        job.dark = true;
+      }
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
       try {
-        const started = await PO.api("POST", "/api/jobs", { command: "find-duplicates", inputs, similar });
+        const started = await PO.api("POST", "/api/jobs", job);
         said.textContent = "search started";
         const job = await follow(started.id, (j) => { said.textContent = jobText(j); showProgress(bar, j); });
         if (job.status === "done" && job.report) {
@@ -92,6 +97,8 @@
 
     const cardsOf = (group) => Array.from(group.querySelectorAll(".dup"));
     const isKept = (card) => card.classList.contains("keep");
+    // group 0: one blank, dark or blurred picture, decided on its own
+    const isPicture = (group) => group.dataset.group === "0";
 
     function focusGroup(i, scroll = true) {
       if (!groups.length) return;
@@ -136,9 +143,14 @@
       document.getElementById("dup-dropped").textContent = t.dropped.toLocaleString("en");
       document.getElementById("dup-reclaim").textContent = sizeText(t.reclaimable);
       document.getElementById("dup-changed").textContent = t.changed.toLocaleString("en");
-      let reclaim = 0;
-      for (const card of cardsOf(group)) if (!isKept(card)) reclaim += Number(card.dataset.size || 0);
-      group.querySelector(".reclaim").textContent = sizeText(reclaim);
+      const pictures = document.getElementById("dup-pictures-dropped");
+      if (pictures && t.pictures_dropped !== undefined) pictures.textContent = t.pictures_dropped.toLocaleString("en");
+      const reclaimed = group.querySelector(".reclaim");
+      if (reclaimed) {
+        let reclaim = 0;
+        for (const card of cardsOf(group)) if (!isKept(card)) reclaim += Number(card.dataset.size || 0);
+        reclaimed.textContent = sizeText(reclaim);
+      }
       refreshOthers();
     }
 
@@ -194,6 +206,7 @@
 
     function allButKeeper(group) {
       const cards = cardsOf(group);
+      if (isPicture(group)) return decide(group, { [cards[0].dataset.path]: false }); // no keeper: drop it
       const keeper = cards.find((c) => isKept(c) && c.dataset.suggested === "yes")
         || cards.find(isKept) || cards.find((c) => c.dataset.suggested === "yes") || cards[0];
       const keep = {};
