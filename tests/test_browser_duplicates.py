@@ -9,6 +9,7 @@ from pathlib import Path
 from test_web_duplicates import real_inputs, real_report
 from web import TOKEN, live_server, screenshot
 
+from photoorganiser.core.reportfile import read_header
 from photoorganiser.duplicates.report import read_report
 
 
@@ -112,9 +113,12 @@ def test_search_then_quarantine_the_rest_as_jobs(tmp_path: Path, page) -> None:
         base = address.split("/?")[0]
         page.goto(f"{base}/duplicates?token={TOKEN}")
         page.fill("#dup-inputs", str(inputs))
+        page.check("#dup-blanks")  # blank & bad pictures too
         page.click("text=Start the search")
         page.wait_for_selector("#group-1.focus", timeout=60_000)  # the search's report opened
         assert "report=0%3Afind-duplicates-" in page.url
+        (made,) = (lib / ".photoorganiser" / "reports").glob("find-duplicates-*")
+        assert "--blanks --dark" in read_header(made).command
         page.fill("#dup-quarantine", str(quarantine))
         page.once("dialog", lambda dialog: dialog.accept())
         page.click("#dup-run")
@@ -122,3 +126,30 @@ def test_search_then_quarantine_the_rest_as_jobs(tmp_path: Path, page) -> None:
         assert page.errors == []
     assert not b.exists() and not small.exists() and (inputs / "a" / "IMG_1.jpg").is_file()
     assert sorted(p.name for p in quarantine.rglob("*.jpg")) == ["IMG_1.jpg", "small.jpg"]
+
+
+def test_blank_and_bad_pictures_by_click_and_keyboard(tmp_path: Path, page) -> None:
+    from test_web_duplicates import blanks_report
+
+    lib, files, report = blanks_report(tmp_path)
+    with live_server(lib) as address:
+        base = address.split("/?")[0]
+        page.goto(f"{base}/duplicates?report=0%3Adups.csv&token={TOKEN}")
+        page.click("#show-pictures")  # the tab beside the groups' filters
+        page.wait_for_selector("#picture-1.focus")
+        assert page.locator("#groups.pictures .dup").count() == 3
+        white = page.locator(f".dup[data-path='{files['white']}']")
+        assert white.get_attribute("class").split().count("drop") == 1  # the report's
+        assert "blank: grey-level spread 0.00" in white.locator(".reason").inner_text()
+        assert "too flat or small" in page.locator("#flat summary").inner_text()
+        white.locator(".name").click()  # a click keeps it
+        page.wait_for_selector(f".dup.keep[data-path='{files['white']}']")
+        assert page.locator("#dup-pictures-dropped").inner_text() == "2"
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, "duplicates-blanks")
+        page.keyboard.press("s")
+        page.wait_for_selector("#dup-result:has-text('Saved the reviewed report')")
+        assert page.errors == []
+    saved = sorted(report.parent.glob("dups-reviewed-*.csv"))
+    keep = {Path(r.path).name: r.keep for r in read_report(saved[0]) if r.group_id == 0}
+    assert keep == {"black.jpg": False, "white.jpg": True, "night.jpg": False, "tiny.jpg": True}

@@ -60,15 +60,15 @@
         return;
       }
       const similar = document.getElementById("dup-similar").checked;
-      const job = { command: "find-duplicates", inputs, similar };
+      const asked = { command: "find-duplicates", inputs, similar };
       if (document.getElementById("dup-blanks").checked) {
-        job.blanks = true;
-        job.dark = true;
+        asked.blanks = true; // blank frames, and very dark pictures
+        asked.dark = true;
       }
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
       try {
-        const started = await PO.api("POST", "/api/jobs", job);
+        const started = await PO.api("POST", "/api/jobs", asked);
         said.textContent = "search started";
         const job = await follow(started.id, (j) => { said.textContent = jobText(j); showProgress(bar, j); });
         if (job.status === "done" && job.report) {
