@@ -144,6 +144,13 @@ def test_blank_and_bad_pictures_by_click_and_keyboard(tmp_path: Path, page) -> N
         assert "too flat or small" in page.locator("#flat summary").inner_text()
         white.locator(".name").click()  # a click keeps it
         page.wait_for_selector(f".dup.keep[data-path='{files['white']}']")
+        page.keyboard.press("k")  # the night picture, before it
+        page.wait_for_selector("#picture-2.focus")
+        page.keyboard.press("1")  # kept...
+        page.wait_for_selector("#picture-2 .dup.keep")
+        page.keyboard.press("a")  # ...then the suggestion taken again: dropped
+        page.wait_for_selector("#picture-2 .dup.drop")
+        page.wait_for_selector("#picture-3.focus")
         assert page.locator("#dup-pictures-dropped").inner_text() == "2"
         page.evaluate("window.scrollTo(0, 0)")
         screenshot(page, "duplicates-blanks")
