@@ -24,7 +24,10 @@ def help_of(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
 def test_top_level_help_says_what_the_tool_is_for(capsys: pytest.CaptureFixture[str]) -> None:
     out = help_of(capsys=capsys)
     assert "one clean" in out and "dry run" in out
-    for command in ("import", "apply", "sync", "failures", "find-duplicates"):
+    for command in (
+        "import", "apply", "sync", "failures", "find-duplicates", "dedupe", "runs", "undo",
+        "verify", "watch", "export", "config", "serve",
+    ):  # fmt: skip
         assert re.search(rf"^\s+{command}\s+\S", out, re.M), command  # listed with its purpose
 
 
