@@ -307,3 +307,15 @@ def test_sample_hash_is_hash_sample_and_reads_regular_files_only(tmp_path: Path)
         with pytest.raises(NotRegularFile):
             exact._sample_hash(str(path), 10)
     assert exact.sample_worker(((str(fifo), 10),))[0].digest is None  # a failure, as a value
+
+
+def test_cli_repeats_the_watch_defaults() -> None:
+    """cli.py repeats runs/watch.py's defaults (so that starting find-duplicates does not
+    import the import machinery): they must stay equal."""
+    from photoorganiser.runs import watch
+
+    assert cli.WATCH_DEFAULTS == (
+        watch.DEFAULT_SETTLE,
+        watch.DEFAULT_MAX_WAIT,
+        watch.DEFAULT_RESCAN,
+    )
