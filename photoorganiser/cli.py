@@ -1196,10 +1196,17 @@ examples:
 # --- watch ------------------------------------------------------------------------
 
 
+# runs/watch.py's DEFAULT_SETTLE, DEFAULT_MAX_WAIT and DEFAULT_RESCAN, repeated so that
+# building the parser does not import the whole import machinery (~0.1 s on every
+# command); tests/test_duplicates.py checks that they still match.
+WATCH_DEFAULTS = (5.0, 60.0, 600.0)
+
+
 def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
     from .core.parallel import default_workers
     from .importing.paths import DEFAULT_TEMPLATE
-    from .runs.watch import DEFAULT_MAX_WAIT, DEFAULT_RESCAN, DEFAULT_SETTLE
+
+    DEFAULT_SETTLE, DEFAULT_MAX_WAIT, DEFAULT_RESCAN = WATCH_DEFAULTS
 
     parser.add_argument(
         "--input",

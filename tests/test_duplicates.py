@@ -101,10 +101,10 @@ def test_empty_files_only_when_asked(tree: Path) -> None:
 def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sampled: list[str] = []
     hashed: list[str] = []
-    real_sample, real_full = exact.hash_sample, exact.hash_file
+    real_sample, real_full = exact._sample_hash, exact.hash_file
     monkeypatch.setattr(
         exact,
-        "hash_sample",
+        "_sample_hash",
         lambda p, *a: sampled.append(Path(p).name) or real_sample(p, *a),
     )
     monkeypatch.setattr(exact, "hash_file", lambda p: hashed.append(Path(p).name) or real_full(p))
@@ -287,3 +287,35 @@ def test_same_size_pngs_with_different_pixels_are_not_grouped(tmp_path: Path) ->
     make_png(root / "b.png", seed=4)  # same size PNG, different pixels
     result = find_duplicates(FindOptions((root,), workers=1, show_progress=False))
     assert result.groups == ()
+
+
+def test_sample_hash_is_hash_sample_and_reads_regular_files_only(tmp_path: Path) -> None:
+    """The sample stage's pread reader gives core.hashing.hash_sample's digest (small,
+    large, grown and shrunk files) and refuses what hash_sample refuses, without hanging."""
+    from photoorganiser.core.hashing import NotRegularFile, hash_sample
+
+    data = os.urandom(3 * exact.SAMPLE_BYTES + 17)
+    for n in (1, 1000, 2 * exact.SAMPLE_BYTES, 2 * exact.SAMPLE_BYTES + 1, len(data)):
+        f = write(tmp_path / f"f{n}.jpg", data[:n])
+        for size in (n, n - 1, n + 1, n + exact.SAMPLE_BYTES):  # stale sizes too
+            assert exact._sample_hash(str(f), size) == hash_sample(f, size, exact.SAMPLE_BYTES)
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.jpg"
+    link.symlink_to(tmp_path / "f1000.jpg")
+    for path in (fifo, link, tmp_path, Path("/dev/zero")):
+        with pytest.raises(NotRegularFile):
+            exact._sample_hash(str(path), 10)
+    assert exact.sample_worker(((str(fifo), 10),))[0].digest is None  # a failure, as a value
+
+
+def test_cli_repeats_the_watch_defaults() -> None:
+    """cli.py repeats runs/watch.py's defaults (so that starting find-duplicates does not
+    import the import machinery): they must stay equal."""
+    from photoorganiser.runs import watch
+
+    assert cli.WATCH_DEFAULTS == (
+        watch.DEFAULT_SETTLE,
+        watch.DEFAULT_MAX_WAIT,
+        watch.DEFAULT_RESCAN,
+    )

@@ -288,9 +288,9 @@ def test_the_catalog_saves_reading_the_library(
     for n, photo in enumerate(photos):
         copy(photo, drive / f"{n}.jpg")
     read: list[Path] = []
-    real_sample, real_full = exact.hash_sample, exact.hash_file
+    real_sample, real_full = exact._sample_hash, exact.hash_file
     monkeypatch.setattr(
-        exact, "hash_sample", lambda p, *a: read.append(Path(p)) or real_sample(p, *a)
+        exact, "_sample_hash", lambda p, *a: read.append(Path(p)) or real_sample(p, *a)
     )
     monkeypatch.setattr(exact, "hash_file", lambda p: read.append(Path(p)) or real_full(p))
     options = FindOptions((drive,), library=library, workers=1, show_progress=False)

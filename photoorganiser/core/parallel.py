@@ -7,12 +7,10 @@ failures as values instead of raising, so one bad file never stops a run.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from multiprocessing import resource_tracker
 from typing import TypeVar
 
 from .progress import Progress
@@ -48,6 +46,9 @@ def pmap(
                 progress.advance(weight(item) if weight else 1)
             yield result
         return
+    import multiprocessing  # here: a run that never starts a pool does not import it
+    from multiprocessing import resource_tracker
+
     workers = min(workers, len(items))
     chunksize = max(1, min(64, len(items) // (workers * 8)))
     ctx = multiprocessing.get_context("spawn")

@@ -13,12 +13,15 @@ settled by their digests alone.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ..core.hashing import SAMPLE_SIZE, hash_file, hash_sample
+from xxhash import xxh3_128
+
+from ..core.hashing import SAMPLE_SIZE, hash_bytes, hash_file, open_regular
 from ..core.parallel import tmap
 from ..core.progress import Progress
 from .stage import BATCH_FILES, Stage, StageContext, run_stages
@@ -181,10 +184,43 @@ def sample_worker(batch: tuple[tuple[str, int], ...]) -> list[HashResult]:
     out: list[HashResult] = []
     for path, size in batch:
         try:
-            out.append(HashResult(path, hash_sample(path, size, SAMPLE_BYTES)))
+            out.append(HashResult(path, _sample_hash(path, size)))
         except OSError as exc:
             out.append(HashResult(path, None, cannot_read(exc)))
     return out
+
+
+def _sample_hash(path: str, size: int) -> str:
+    """`core.hashing.hash_sample(path, size, SAMPLE_BYTES)` (the same digest), in fewer
+    system calls: the file opened by `open_regular` (a regular file only, links not
+    followed), its head and tail read by `os.pread` straight from the descriptor (no file
+    object, no seek). A file of up to two samples is read whole, up to size + 1 bytes
+    (one that grew since the scan no longer matches its old peers)."""
+    fd = open_regular(path)
+    try:
+        if size <= 2 * SAMPLE_BYTES:
+            return hash_bytes(_pread_upto(fd, size + 1, 0))
+        hasher = xxh3_128(_pread_upto(fd, SAMPLE_BYTES, 0))
+        hasher.update(_pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES))
+        return hasher.hexdigest()
+    finally:
+        os.close(fd)
+
+
+def _pread_upto(fd: int, count: int, offset: int) -> bytes:
+    """`count` bytes at `offset`, fewer only at the end of the file."""
+    data = os.pread(fd, count, offset)
+    if len(data) == count or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < count:  # a short read before the end (network file systems)
+        part = os.pread(fd, count - got, offset + got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def full_worker(batch: tuple[tuple[str, int], ...]) -> list[HashResult]:

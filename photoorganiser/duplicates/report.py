@@ -343,8 +343,11 @@ def _write_csv(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:
     writer = csv.writer(f)
     writer.writerow(header.cells())
     writer.writerow(COLUMNS)
-    for row in map(_stored, rows):
-        writer.writerow([csv_cell(_cell(getattr(row, c))) for c in COLUMNS])
+    for row in rows:  # as _stored(row), without copying each row
+        stored = {"path": path_text(row.path), "reason": display_text(row.reason)}
+        writer.writerow(
+            [csv_cell(_cell(stored[c] if c in stored else getattr(row, c))) for c in COLUMNS]
+        )
 
 
 def _write_json(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:
