@@ -33,10 +33,12 @@ def pmap(
     workers: int,
     progress: Progress | None = None,
     weight: Callable[[T], int] | None = None,
+    chunksize: int | None = None,
 ) -> Iterator[R]:
     """Apply `fn` to every item, yielding results as they finish (any order).
 
     `progress`, when given, is advanced once per item (or by `weight(item)`).
+    `chunksize`: items sent to a worker at a time (default: up to 64, by the count).
     """
     items = list(items) if not isinstance(items, Sized) else items
     if workers <= 1 or len(items) <= 1:
@@ -50,7 +52,8 @@ def pmap(
     from multiprocessing import resource_tracker
 
     workers = min(workers, len(items))
-    chunksize = max(1, min(64, len(items) // (workers * 8)))
+    if chunksize is None:
+        chunksize = max(1, min(64, len(items) // (workers * 8)))
     ctx = multiprocessing.get_context("spawn")
     # Workers start with the stop signals blocked (a spawned child inherits the mask
     # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker

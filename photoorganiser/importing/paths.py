@@ -246,7 +246,18 @@ def _decode_undecodable(value: str) -> str:
 def sanitise_component(value: str, fallback: str = "unknown") -> str:
     """A string made safe to be (part of) one path component.
 
-    Idempotent (apply checks a reviewed report's names by sanitising them again)."""
+    Idempotent (apply checks a reviewed report's names by sanitising them again).
+    A pure function of its arguments: short values (a make, a model, a year, a date:
+    the same for thousands of files) are remembered, long ones are not kept."""
+    if len(value) > _CACHED_LENGTH:
+        return _sanitise(value, fallback)
+    return _sanitise_cached(value, fallback)
+
+
+_CACHED_LENGTH = 64
+
+
+def _sanitise(value: str, fallback: str) -> str:
     if not value.isascii():  # the common ASCII name skips the Unicode work
         # Invisible characters go before NFC: removing one may bring a letter and its
         # combining accent together, which NFC then composes (so this is idempotent).
@@ -261,6 +272,9 @@ def sanitise_component(value: str, fallback: str = "unknown") -> str:
     if value.split(".")[0].lower() in _RESERVED:
         value = "_" + value
     return _truncate_utf8(value, MAX_COMPONENT_BYTES)
+
+
+_sanitise_cached = functools.lru_cache(maxsize=1024)(_sanitise)
 
 
 def _truncate_utf8(value: str, limit: int) -> str:

@@ -134,8 +134,10 @@ def _decide(
         )
     destination = options.library / render(options.template, result)
     leader = leader_of.get(entry.path)
-    reason = dataclasses.replace(
-        date_reason(result.captured),
+    why, date = _date_why(result.captured)
+    reason = Reason(
+        why,
+        date=date,
         leader=leader,
         live_video=leader is not None and entry.kind is FileKind.VIDEO,
         notes=tuple(result.media.warnings),
@@ -154,11 +156,16 @@ def _decide(
 
 def date_reason(captured: CaptureDate | None) -> Reason:
     """Why a new file goes where it goes: its date, and the tag or rule that gave it."""
+    why, date = _date_why(captured)
+    return Reason(why, date=date)
+
+
+def _date_why(captured: CaptureDate | None) -> tuple[Why, CaptureDate | None]:
     if captured is None:
-        return Reason(Why.NO_DATE)
+        return Why.NO_DATE, None
     if captured.source is DateSource.MTIME:
-        return Reason(Why.MTIME, date=captured)
-    return Reason(Why.NEW, date=captured)
+        return Why.MTIME, captured
+    return Why.NEW, captured
 
 
 # --- sidecars ---------------------------------------------------------------------

@@ -62,9 +62,71 @@ def analyse(
     workers: int,
     progress: Progress | None = None,
 ) -> Iterator[Analysis | AnalysisFailure]:
-    """Analyse every entry (in any order), weighting progress by bytes."""
-    worker = functools.partial(analyse_entry, options=options)
-    return pmap(worker, list(entries), workers=workers, progress=progress)
+    """Analyse every entry (in any order), advancing progress once per entry.
+
+    With one worker, each entry is analysed here. With more, the pool is given batches
+    of entries and sends back compact results (the entry itself stays here: only its
+    position in the batch goes back), so a tiny file does not cost a pickled round trip
+    of its own objects."""
+    entries = list(entries)
+    if workers <= 1 or len(entries) <= 1:
+        worker = functools.partial(analyse_entry, options=options)
+        return pmap(worker, entries, workers=workers, progress=progress)
+    return _analyse_batched(entries, options, workers, progress)
+
+
+def _analyse_batched(
+    entries: list[ScanEntry], options: AnalyseOptions, workers: int, progress: Progress | None
+) -> Iterator[Analysis | AnalysisFailure]:
+    size = max(1, min(64, len(entries) // (workers * 8)))  # as pmap's own chunks were
+    batches = [entries[i : i + size] for i in range(0, len(entries), size)]
+    worker = functools.partial(analyse_batch, options=options)
+    packed = [(number, [_pack(e) for e in batch]) for number, batch in enumerate(batches)]
+    # pmap yields in any order: each batch comes back with its number
+    for number, compact in pmap(worker, packed, workers=workers, chunksize=1):
+        for entry, result in zip(batches[number], compact, strict=True):
+            if progress is not None:
+                progress.advance(1)
+            yield _expand(entry, result)
+
+
+# A ScanEntry crosses to the pool as a tuple of its fields, the path as text (a pickled
+# frozen dataclass and Path cost more than the analysis of a tiny file).
+_ENTRY_FIELDS = tuple(f.name for f in dataclasses.fields(ScanEntry))
+assert _ENTRY_FIELDS[0] == "path"
+Packed = tuple[object, ...]
+Compact = tuple[str, MediaInfo, "CaptureDate | None"] | AnalysisFailure
+
+
+def _pack(entry: ScanEntry) -> Packed:
+    return (str(entry.path), *(getattr(entry, name) for name in _ENTRY_FIELDS[1:]))
+
+
+def _unpack(packed: Packed) -> ScanEntry:
+    return ScanEntry(Path(packed[0]), *packed[1:])  # type: ignore[arg-type]
+
+
+def analyse_batch(
+    numbered: tuple[int, list[Packed]], options: AnalyseOptions
+) -> tuple[int, list[Compact]]:
+    """The pool's worker for a batch: each entry's analysis without its entry (the
+    caller has it), or its failure as it is."""
+    number, batch = numbered
+    out: list[Compact] = []
+    for packed in batch:
+        result = analyse_entry(_unpack(packed), options)
+        if isinstance(result, Analysis):
+            out.append((result.hash, result.media, result.captured))
+        else:
+            out.append(result)
+    return number, out
+
+
+def _expand(entry: ScanEntry, result: Compact) -> Analysis | AnalysisFailure:
+    if isinstance(result, AnalysisFailure):
+        return dataclasses.replace(result, entry=entry)  # the caller's own entry
+    hash_, media, captured = result
+    return Analysis(entry, hash_, media, captured)
 
 
 def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:
