@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 
 from .bmff import CANON_UUID, iter_boxes
+from .ciff import ciff_records
 
 CR3_PREVIEW_UUID = bytes.fromhex("eaf42b5e1c984b88b9fbb7dc406e4d16")
 TIFF_BASED = frozenset({"TIFF", "CR2", "NEF", "ARW", "DNG", "ORF", "RW2", "PEF", "IIQ"})
@@ -140,31 +141,11 @@ def _cr3_previews(buf: bytes) -> list[tuple[int, int]]:
 
 def _crw_previews(buf: bytes) -> list[tuple[int, int]]:
     """Canon CRW: JpgFromRaw (0x2007) and ThumbnailImage (0x2008) in the CIFF heaps."""
-    if buf[:2] != b"II" or len(buf) < 14:
-        return []
-    found = []
-    heaps = [(struct.unpack_from("<I", buf, 2)[0], len(buf))]
-    for _ in range(256):
-        if not heaps:
-            break
-        start, end = heaps.pop()
-        if end - start < 6 or end > len(buf):
-            continue
-        table = start + struct.unpack_from("<I", buf, end - 4)[0]
-        if not start <= table < end - 2:
-            continue
-        count = struct.unpack_from("<H", buf, table)[0]
-        for i in range(min(count, 1000)):
-            pos = table + 2 + 10 * i
-            if pos + 10 > end:
-                break
-            tag, size, off = struct.unpack_from("<HII", buf, pos)
-            kind = tag & 0x3FFF
-            if kind in (0x2007, 0x2008):  # JpgFromRaw, ThumbnailImage
-                found.append((start + off, size))
-            elif tag & 0x3800 in (0x2800, 0x3000) and start + off + size <= end:
-                heaps.append((start + off, start + off + size))  # a sub-heap
-    return found
+    return [
+        (data_at, size)
+        for tag, data_at, size in ciff_records(buf)
+        if tag & 0x3FFF in (0x2007, 0x2008)
+    ]
 
 
 def previews(data: bytes, fmt: str) -> list[bytes]:
