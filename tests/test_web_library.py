@@ -461,3 +461,50 @@ def test_a_state_folder_that_is_a_link_is_not_read(tmp_path: Path, library: Path
             r = c.get(path)
             assert r.status_code == 503, path
             assert "link" in r.text
+
+
+def test_a_library_read_by_an_older_version_is_told_how_to_catch_up(tmp_path: Path) -> None:
+    """Records without positions (an older reader): the page says so and offers a reread,
+    which then finds the position; the notice is gone after it."""
+    import json
+    import sqlite3
+
+    import piexif
+    from media import noise_image
+    from web import client
+
+    from photoorganiser.cli import main
+    from photoorganiser.library.catalog import catalog_path
+
+    inbox, lib = tmp_path / "in", tmp_path / "lib"
+    inbox.mkdir()
+    gps = {
+        piexif.GPSIFD.GPSLatitudeRef: b"N",
+        piexif.GPSIFD.GPSLatitude: ((43, 1), (28, 1), (0, 1)),
+        piexif.GPSIFD.GPSLongitudeRef: b"E",
+        piexif.GPSIFD.GPSLongitude: ((11, 1), (53, 1), (0, 1)),
+    }
+    taken = {piexif.ExifIFD.DateTimeOriginal: b"2008:10:22 16:28:39"}
+    exif = piexif.dump({"0th": {}, "Exif": taken, "GPS": gps, "1st": {}, "thumbnail": None})
+    noise_image(seed=3).save(inbox / "DSCN0010.jpg", "JPEG", exif=exif)
+    args = ["import", "--input", str(inbox), "--output", str(lib), "--workers", "1", "--quiet"]
+    assert main([*args, "--report", str(tmp_path / "r.csv")]) == 0
+    with sqlite3.connect(catalog_path(lib)) as conn:  # as an older version wrote it
+        for path, record in conn.execute("SELECT path, record FROM files").fetchall():
+            r = json.loads(record)
+            r["media"].pop("latitude")
+            r["media"].pop("longitude")
+            conn.execute(
+                "UPDATE files SET record = ?, latitude = NULL, longitude = NULL WHERE path = ?",
+                (json.dumps(r), path),
+            )
+    with client(lib) as c:
+        page = c.get("/library").text
+        assert 'id="older-reads"' in page and "--reread" in page
+        sync = ["sync", "--output", str(lib), "--reread", "--workers", "1", "--quiet"]
+        assert main([*sync, "--report", str(tmp_path / "s.csv")]) == 0
+        page = c.get("/library").text
+        assert 'id="older-reads"' not in page
+    with sqlite3.connect(catalog_path(lib)) as conn:
+        (lat,) = conn.execute("SELECT latitude FROM files").fetchone()
+    assert abs(lat - 43.4667) < 1e-3

@@ -355,3 +355,14 @@ def position(conn: sqlite3.Connection, filters: Filters, path: str, captured_at:
         f"SELECT count(*) FROM files WHERE {when} AND {' AND '.join(clauses)} AND {clause}",
         [*when_args, *args, *extra],
     ).fetchone()[0]
+
+
+def read_by_older_version(conn: sqlite3.Connection) -> int:
+    """How many catalogued files were read by a version that did not look for GPS
+    positions (their analysis record has no `latitude` at all, not even an empty one):
+    `sync --reread` reads them again."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM files WHERE json_type(record, '$.media') = 'object'"
+        " AND json_type(record, '$.media.latitude') IS NULL"
+    ).fetchone()
+    return int(row[0])

@@ -81,17 +81,22 @@ def _page_number(text: str | None) -> int:
 def _groups(web: Web, conn: sqlite3.Connection) -> list[views.Group]:
     """The library's groups (views.groups), kept while the catalog file is unchanged:
     every write of a run changes its modification time (a rollback journal, no WAL)."""
+    return _kept(web, "library_groups", lambda: views.groups(conn))
+
+
+def _kept(web: Web, key: str, compute):
+    """A value computed from the catalog, kept while the catalog file is unchanged."""
     try:
         st = os.stat(catalog_path(web.library))
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
     except OSError:
         stamp = None
-    kept = web.extra.get("library_groups")
+    kept = web.extra.get(key)
     if stamp is not None and kept is not None and kept[0] == stamp:
         return kept[1]
-    found = views.groups(conn)
-    web.extra["library_groups"] = (stamp, found)
-    return found
+    value = compute()
+    web.extra[key] = (stamp, value)
+    return value
 
 
 def _library_data(web: Web, filters: views.Filters, month_key: str | None, page: int) -> dict:
@@ -100,6 +105,7 @@ def _library_data(web: Web, filters: views.Filters, month_key: str | None, page:
             return {"empty": True}
         conn = catalog.conn
         groups = _groups(web, conn)
+        older = _kept(web, "library_older_reads", lambda: views.read_by_older_version(conn))
         facets = views.facets(conn, groups)
         months = views.months(conn, filters, groups)
         keys = [m.key for m in months]
@@ -116,6 +122,7 @@ def _library_data(web: Web, filters: views.Filters, month_key: str | None, page:
     index = keys.index(month_key) if month_key in keys else -1
     return {
         "empty": False,
+        "older_reads": older,
         "facets": facets,
         "years": _years(months),
         "month": month_key,

@@ -4,6 +4,20 @@
 // previous and next file of the month, Escape back to the month (to that photo).
 "use strict";
 (() => {
+  const reread = document.getElementById("reread");
+  if (reread) {
+    reread.addEventListener("click", async () => {
+      reread.disabled = true;
+      try {
+        const job = await PO.api("POST", "/api/jobs", { command: "sync", reread: true });
+        PO.toast("Reading the library again: job " + job.id + " (see Runs and jobs)");
+      } catch (e) {
+        reread.disabled = false;
+        PO.toast("Could not start it: " + e.message, "error");
+      }
+    });
+  }
+
   const filters = document.getElementById("filters");
   if (filters) {
     for (const select of filters.querySelectorAll("select")) {
