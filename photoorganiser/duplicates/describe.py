@@ -17,6 +17,7 @@ from pathlib import Path
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import CaptureDate
+from ..media.heif import register_heif
 from .stage import StageContext
 from .values import FileInfo, ReadFailure, cannot_read
 
@@ -125,19 +126,3 @@ def display_size(img) -> tuple[int, int]:
     if orientation in (5, 6, 7, 8):
         return height, width
     return width, height
-
-
-_heif_registered = False
-
-
-def register_heif() -> None:
-    """Let Pillow open HEIF/HEIC files (once per process; nothing if pillow-heif is missing)."""
-    global _heif_registered
-    if not _heif_registered:
-        try:
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-        except Exception:  # pragma: no cover - pillow-heif missing
-            pass
-        _heif_registered = True

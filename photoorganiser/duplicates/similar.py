@@ -35,8 +35,9 @@ from ..core.parallel import pmap, tmap
 from ..core.progress import Progress
 from ..core.values import ScanEntry
 from ..library.phashes import PerceptualHash
+from ..media.heif import register_heif
 from . import phashcache
-from .describe import describe, register_heif
+from .describe import describe
 from .keep import choose_keep
 from .mih import plan_search, search_pairs
 from .stage import BATCH_FILES, StageContext

@@ -26,8 +26,8 @@ import warnings
 from dataclasses import dataclass
 from enum import Enum
 
+from .heif import register_heif
 from .previews import RAW_FORMATS, TIFF_BASED, orientation, previews
-from .thumbs import register_heif
 
 MAX_PREVIEWS = 4
 _ORIENTATION = 0x0112

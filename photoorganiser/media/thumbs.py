@@ -38,6 +38,7 @@ from datetime import UTC
 from pathlib import Path
 
 from ..core.hashing import hash_file, read_and_hash
+from .heif import register_heif
 from .metadata import MetadataError, read_media
 from .previews import RAW_FORMATS, TIFF_BASED, orientation, previews
 
@@ -150,24 +151,6 @@ def _same_file(path: Path, before: os.stat_result) -> bool:
 
 
 # --- photos and RAW previews -------------------------------------------------------------
-
-_heif_registered = False
-
-
-def register_heif() -> None:
-    """Let Pillow open HEIF/HEIC files (once per process; nothing if pillow-heif is missing)."""
-    global _heif_registered
-    if not _heif_registered:
-        from PIL import Image
-
-        Image.init()  # every plugin: Image.open(formats=...) names them
-        try:
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-        except Exception:  # pragma: no cover - pillow-heif missing
-            pass
-        _heif_registered = True
 
 
 def _photo(data: bytes, fmt: str, size: int, deadline: float) -> bytes | None:
