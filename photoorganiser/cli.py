@@ -112,8 +112,6 @@ def _open_log(path: Path):
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
-    from .core.parallel import default_workers
-    from .importing.paths import DEFAULT_TEMPLATE, FIELDS
 
     parser.add_argument(
         "--input",
@@ -137,6 +135,38 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="true|false",
         help="plan everything and write the report, change nothing",
     )
+    _add_import_rules(parser, examples=True)
+    _add_report_arguments(parser)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="leave files modified in the last SECONDS for the next run (still syncing in)",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="read files again that failed before and have not changed since (known failures)",
+    )
+    _add_run_arguments(parser)
+    parser.add_argument(
+        "--debug",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_bool_flag,
+        metavar="true|false",
+        help="log every decision",
+    )
+
+
+def _add_import_rules(parser: argparse.ArgumentParser, examples: bool = False) -> None:
+    """The rules of an import that `import` and `watch` share: how files travel, where
+    they go, how they are dated, which copy is taken, what is left."""
+    from .core.parallel import default_workers
+    from .importing.paths import DEFAULT_TEMPLATE, FIELDS
+
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--move",
@@ -159,7 +189,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         + " ".join("{" + f + "}" for f in FIELDS)
         + ". The file name part needs {stem}, {hash8} or a time down to {second};"
         " {ext} is added when it does not end with it. No %%Y or YYYY: write {year}."
-        " Examples below.",
+        + (" Examples below." if examples else ""),
     )
     parser.add_argument(
         "--workers",
@@ -193,35 +223,33 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave damaged but recognisable files (a truncated JPEG...) in the inbox instead"
         " of importing them as they are, marked damaged in the report",
     )
-    _add_report_arguments(parser)
-    parser.add_argument(
-        "--settle",
-        type=float,
-        default=0,
-        metavar="SECONDS",
-        help="leave files modified in the last SECONDS for the next run (still syncing in)",
-    )
     parser.add_argument(
         "--reimport-deleted",
         action="store_true",
         help="import files again that were imported before and removed from the library"
         " since (by default they are skip-deleted: what you deleted stays deleted)",
     )
-    parser.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="read files again that failed before and have not changed since (known failures)",
-    )
-    _add_run_arguments(parser)
-    parser.add_argument(
-        "--debug",
-        nargs="?",
-        const=True,
-        default=False,
-        type=_bool_flag,
-        metavar="true|false",
-        help="log every decision",
-    )
+
+
+def _import_rules(args: argparse.Namespace) -> dict[str, object]:
+    """ImportOptions' fields that `import` and `watch` take from the same options."""
+    from .core.values import TransferMode
+
+    return {
+        "inputs": tuple(args.input),
+        "library": args.output,
+        "mode": TransferMode(args.mode or "move"),
+        "dry_run": args.dryrun,
+        "template": args.template,
+        "workers": args.workers,
+        "timezone": args.timezone,
+        "use_mtime": args.use_mtime,
+        "settle": args.settle,
+        "command": shlex.join(args.argv),
+        "prefer": tuple(args.prefer),
+        "leave_damaged": args.leave_damaged,
+        "reimport_deleted": args.reimport_deleted,
+    }
 
 
 def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -258,28 +286,15 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .core.values import TransferMode
     from .runs.importer import ImportOptions, ImportUsageError, run_import
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = ImportOptions(
-        inputs=tuple(args.input),
-        library=args.output,
-        mode=TransferMode(args.mode or "move"),
-        dry_run=args.dryrun,
-        template=args.template,
-        workers=args.workers,
-        timezone=args.timezone,
-        use_mtime=args.use_mtime,
+        **_import_rules(args),
         report=args.report,
         report_dir=args.report_dir,
         progress=not args.quiet,
         wait=args.wait,
-        settle=args.settle,
-        command=shlex.join(args.argv),
-        prefer=tuple(args.prefer),
-        leave_damaged=args.leave_damaged,
-        reimport_deleted=args.reimport_deleted,
         retry_failed=args.retry_failed,
     )
     try:
@@ -1203,9 +1218,6 @@ WATCH_DEFAULTS = (5.0, 60.0, 600.0)
 
 
 def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
-    from .core.parallel import default_workers
-    from .importing.paths import DEFAULT_TEMPLATE
-
     DEFAULT_SETTLE, DEFAULT_MAX_WAIT, DEFAULT_RESCAN = WATCH_DEFAULTS
 
     parser.add_argument(
@@ -1253,28 +1265,7 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plan each batch and write its report, change nothing",
     )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--move",
-        dest="mode",
-        action="store_const",
-        const="move",
-        help="move files into the library (the default)",
-    )
-    mode.add_argument(
-        "--copy",
-        dest="mode",
-        action="store_const",
-        const="copy",
-        help="copy files into the library, leaving the inbox as it is",
-    )
-    parser.add_argument("--template", default=DEFAULT_TEMPLATE, help="as for import")
-    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
-    parser.add_argument("--timezone", metavar="ZONE", help="as for import")
-    parser.add_argument("--no-mtime", dest="use_mtime", action="store_false", help="as for import")
-    parser.add_argument("--prefer", action="append", default=[], type=Path, metavar="DIR")
-    parser.add_argument("--leave-damaged", action="store_true", help="as for import")
-    parser.add_argument("--reimport-deleted", action="store_true", help="as for import")
+    _add_import_rules(parser)
     parser.add_argument(
         "--report-dir",
         type=Path,
@@ -1289,7 +1280,6 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from .core.signals import Stopped
-    from .core.values import TransferMode
     from .runs.importer import ImportOptions
     from .runs.watch import Watch, WatchOptions, WatchUsageError, check_watch_options
 
@@ -1299,22 +1289,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     )
     options = WatchOptions(
         ImportOptions(
-            inputs=tuple(args.input),
-            library=args.output,
-            mode=TransferMode(args.mode or "move"),
-            dry_run=args.dryrun,
-            template=args.template,
-            workers=args.workers,
-            timezone=args.timezone,
-            use_mtime=args.use_mtime,
+            **_import_rules(args),
             report_dir=report_dir,
             progress=not args.quiet and sys.stderr.isatty(),
             wait=True,  # a nightly run holds the library: the watch waits for it
-            settle=args.settle,
-            command=shlex.join(args.argv),
-            prefer=tuple(args.prefer),
-            leave_damaged=args.leave_damaged,
-            reimport_deleted=args.reimport_deleted,
         ),
         settle=args.settle,
         max_wait=args.max_wait,
