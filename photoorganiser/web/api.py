@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from ..core.reportfile import header_fields, read_rows
-from .context import web_of
+from .context import json_object, web_of
 from .jobs import JobRequestError, describe_commands
 
 LOG_TAIL = 64 * 1024
@@ -45,11 +45,8 @@ def _jobs(request: Request):
 
 
 async def submit(request: Request) -> Response:
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "the body must be a JSON object")
-    if not isinstance(body, dict):
+    body = await json_object(request)
+    if body is None:
         return _error(400, "the body must be a JSON object")
     options = dict(body)
     command = options.pop("command", None)

@@ -57,3 +57,12 @@ class Web:
 
 def web_of(request: Request) -> Web:
     return request.app.state.web
+
+
+async def json_object(request: Request) -> dict | None:
+    """A request's body when it is a JSON object; None for anything else."""
+    try:
+        body = await request.json()
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        return None
+    return body if isinstance(body, dict) else None

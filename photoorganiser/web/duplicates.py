@@ -55,7 +55,7 @@ from ..duplicates.review import (
 from ..duplicates.values import POOR_KINDS, Kind
 from ..library.catalog import STATE_DIR
 from .access import Refused, ReportRef
-from .context import Web, web_of
+from .context import Web, json_object, web_of
 from .media import HASH
 
 PER_PAGE = 20
@@ -393,11 +393,10 @@ async def duplicates_page(request: Request):
 
 
 async def _json_body(request: Request) -> dict:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ReviewError("the request's body must be JSON") from None
-    if not isinstance(body, dict) or not isinstance(body.get("report"), str):
+    body = await json_object(request)
+    if body is None:
+        raise ReviewError("the request's body must be a JSON object")
+    if not isinstance(body.get("report"), str):
         raise ReviewError('say which report: {"report": REF}')
     return body
 

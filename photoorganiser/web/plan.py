@@ -42,7 +42,7 @@ from ..importing.review import (
     write_reviewed,
 )
 from .access import Refused, ReportRef
-from .context import Web, web_of
+from .context import Web, json_object, web_of
 
 PAGE_SIZE = 200
 MAX_CACHED = 4  # parsed plans kept in memory
@@ -380,14 +380,6 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _body(request: Request) -> dict | None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def _decide(web: Web, data: PlanData, body: dict) -> JSONResponse:
     review = data.review
     touched: list[int] = []
@@ -430,7 +422,7 @@ def _decide(web: Web, data: PlanData, body: dict) -> JSONResponse:
 
 async def decisions(request: Request):
     web = web_of(request)
-    body = await _body(request)
+    body = await json_object(request)
     if body is None or not isinstance(body.get("report"), str):
         return _error("a JSON object naming the report is needed")
     try:
@@ -461,7 +453,7 @@ def _save(web: Web, data: PlanData) -> JSONResponse:
 
 async def save(request: Request):
     web = web_of(request)
-    body = await _body(request)
+    body = await json_object(request)
     if body is None or not isinstance(body.get("report"), str):
         return _error("a JSON object naming the report is needed")
     try:
