@@ -325,7 +325,7 @@ def _uint(buf: bytes, pos: int, size: int) -> int:
     if size == 0:
         return 0
     if pos + size > len(buf):
-        raise ValueError("iloc cut short")
+        raise ValueError("box cut short")
     return int.from_bytes(buf[pos : pos + size], "big")
 
 
@@ -395,21 +395,14 @@ def _parse_iloc(buf: bytes, s: int, e: int, heif: HeifInfo) -> None:
     base_size = sizes2 >> 4
     index_size = sizes2 & 15 if version in (1, 2) else 0
     pos = s + 6
-    if version < 2:
-        count = struct.unpack_from(">H", buf, pos)[0]
-        pos += 2
-    else:
-        count = struct.unpack_from(">I", buf, pos)[0]
-        pos += 4
+    id_size = 2 if version < 2 else 4  # item ids and the count: 16 bits before version 2
+    count = _uint(buf, pos, id_size)
+    pos += id_size
     for _ in range(min(count, 100_000)):
         if pos >= e:
             break
-        if version < 2:
-            item = struct.unpack_from(">H", buf, pos)[0]
-            pos += 2
-        else:
-            item = struct.unpack_from(">I", buf, pos)[0]
-            pos += 4
+        item = _uint(buf, pos, id_size)
+        pos += id_size
         method = 0
         if version in (1, 2):
             method = struct.unpack_from(">H", buf, pos)[0] & 15
@@ -434,15 +427,12 @@ def _parse_ipma(buf: bytes, s: int, e: int, heif: HeifInfo) -> None:
     version, flags = buf[s], int.from_bytes(buf[s + 1 : s + 4], "big")
     count = struct.unpack_from(">I", buf, s + 4)[0]
     pos = s + 8
+    id_size = 2 if version < 1 else 4
     for _ in range(min(count, 100_000)):
         if pos >= e:
             break
-        if version < 1:
-            item = struct.unpack_from(">H", buf, pos)[0]
-            pos += 2
-        else:
-            item = struct.unpack_from(">I", buf, pos)[0]
-            pos += 4
+        item = _uint(buf, pos, id_size)
+        pos += id_size
         n = buf[pos]
         pos += 1
         indices = []
