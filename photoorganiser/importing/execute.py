@@ -297,23 +297,29 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
         raise TransferError("changed since it was scanned; left for the next run")
     make_folders(dst.parent, None if d.action is Action.RESTORE else root)  # back out: anywhere
 
+    source: _Source | None = None
     if d.action.moves:
-        held = _no_writer(src, st)  # a rename would take a file still being written
+        source = _no_writer(src, st)  # a rename would take a file still being written
         try:
-            if _move_in_place(src, dst, flush_later):
-                return
-        except FileExistsError:
-            raise TransferError(f"{dst} already exists; nothing was overwritten") from None
-        except OSError as exc:
-            raise TransferError(f"cannot move: {_why(exc)}") from None
-        finally:
-            held.close()
+            moved = _move_in_place(src, dst, flush_later)
+        except BaseException as exc:
+            source.close()
+            if isinstance(exc, FileExistsError):
+                raise TransferError(f"{dst} already exists; nothing was overwritten") from None
+            if isinstance(exc, OSError):
+                raise TransferError(f"cannot move: {_why(exc)}") from None
+            raise
+        if moved:
+            source.close()
+            return
+        # another disk: the copy reads the source already open, under the same lease
 
     tmp = temp_path(dst)
-    try:
-        source = _open_source(src, st)
-    except OSError as exc:
-        raise TransferError(f"cannot read: {_why(exc)}") from None
+    if source is None:
+        try:
+            source = _open_source(src, st)
+        except OSError as exc:
+            raise TransferError(f"cannot read: {_why(exc)}") from None
     try:
         with temporary(tmp, "cannot copy"):
             try:
