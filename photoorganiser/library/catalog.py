@@ -346,6 +346,11 @@ class Catalog:
         )
         return [FileRow(text_path(r[0]), *r[1:]) for r in rows]
 
+    def all_hashes(self) -> dict[str, tuple[int, str]]:
+        """path -> (size, hash) of every catalogued file, in one query (as `file_hashes`)."""
+        rows = self.conn.execute("SELECT path, size, hash FROM files")
+        return {text_path(r[0]): (r[1], r[2]) for r in rows}
+
     def file_stats(self) -> dict[str, tuple[int, int]]:
         """path -> (size, mtime_ns) of every catalogued file (paths as `relative` gives them)."""
         rows = self.conn.execute("SELECT path, size, mtime_ns FROM files")

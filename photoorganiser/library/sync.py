@@ -85,7 +85,7 @@ def sync_library(
         results = list(analyse(to_read, options, workers=workers, progress=bar))
     results.sort(key=lambda r: str(r.entry.path))
     moves = _moves(catalog, vanished, results, known)
-    before = catalog.file_hashes(known) if reread else {}
+    before = catalog.all_hashes() if reread else {}  # one query, not one per file
     removed = [rel for rel in vanished if rel not in moves.values()]
     changes = [SyncChange(catalog.root / rel, Change.REMOVED) for rel in removed]
     with catalog.transaction():
