@@ -16,7 +16,8 @@ the ratio (ours / peer) and photoorganiser's peak resident memory of its whole p
      (and the catalog's size, and write_bytes of the process tree from /proc/PID/io)
   6. find-duplicates (exact)                   vs jdupes -r and rmlint (group counts checked)
   7. near-duplicate search, synthetic hashes   index vs all pairs (bench_similar_index.py)
-  8. perceptual hashing, images/s              vs imagehash.phash (one process)
+  8. perceptual hashing, images/s              vs imagehash.phash (one process) and czkawka
+     (its PyPI binding: hashing and grouping in Rust on every core)
 
 --scale small is a smoke run (one run per row, a couple of minutes on 2 cores); --scale full
 uses the issue's sizes and 3 paired runs per row. A peer that is not installed shows as
@@ -144,6 +145,27 @@ def child_imagehash(folder: str, count: int) -> None:
     print(json.dumps({"seconds": time.perf_counter() - t0, "images": len(files)}))
 
 
+def child_czkawka(folder: str, count: int) -> None:
+    """czkawka's image similarity (Rust, every core) over the same images: hashing and
+    grouping, as one call (it has no hash-only entry point over a folder)."""
+    from czkawka import ImageSimilarity
+
+    files = sorted(Path(folder).rglob("*.JPG"))[:count]
+    same = Path(tempfile.mkdtemp(prefix="czkawka-", dir=Path(folder).parent))
+    try:
+        for i, f in enumerate(files):
+            os.link(f, same / f"{i:06d}.JPG")
+        finder = ImageSimilarity()
+        finder.set_directories([same])
+        finder.set_similarity(10)
+        t0 = time.perf_counter()
+        finder.find_similar()
+        seconds = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(same, ignore_errors=True)
+    print(json.dumps({"seconds": seconds, "images": len(files)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
@@ -157,6 +179,8 @@ def main() -> None:
         kind, folder, count = args.child
         if kind == "phash":
             return child_phash(folder, int(count), args.workers)
+        if kind == "czkawka":
+            return child_czkawka(folder, int(count))
         return child_imagehash(folder, int(count))
 
     s = SCALES[args.scale]
@@ -251,6 +275,21 @@ def main() -> None:
         peer = "imagehash.phash, 1 process" if has_ih else NA
         phash_row = Row(f"perceptual hash, {k} of those JPEGs", ours, peer, theirs, peak, rate)
         log("  " + " | ".join(phash_row.cells()))
+        czkawka_row = None
+        try:
+            import czkawka  # noqa: F401
+
+            czk = []
+            for _ in range(runs):
+                r = checked(run("czkawka", [*me, "czkawka", str(inbox), str(k)]))
+                czk.append(json.loads(r.stdout.strip().splitlines()[-1])["seconds"])
+            theirs_rate = k / statistics.median(czk)
+            rate = f"ours {k / statistics.median(ours):.1f}, czkawka {theirs_rate:.1f} images/s"
+            peer = "czkawka find_similar (Rust, all cores)"
+            czkawka_row = Row(f"perceptual hash, {k} of those JPEGs", ours, peer, czk, peak, rate)
+        except ImportError:
+            czkawka_row = Row(f"perceptual hash, {k} of those JPEGs", ours, NA, [], peak)
+        log("  " + " | ".join(czkawka_row.cells()))
         shutil.rmtree(inbox, ignore_errors=True)
 
         # --- rows 4-5: many tiny files ----------------------------------------------------
@@ -378,6 +417,7 @@ def main() -> None:
                      [g["seconds"] for g in got["pairs"]], peak, note))  # fmt: skip
 
         rows.append(phash_row)  # row 8, measured on the photos before they were removed
+        rows.append(czkawka_row)
 
         # --- the table --------------------------------------------------------------------
         head = ["work", "photoorganiser s", "peer / floor", "peer s", "ratio", "peak MB", "notes"]
