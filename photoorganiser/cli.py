@@ -1332,7 +1332,16 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
+COMMANDS = (
+    "import", "apply", "sync", "verify", "failures", "runs", "undo", "find-duplicates",
+    "dedupe", "watch", "export", "config", "serve",
+)  # fmt: skip
+
+
+def build_parser(prog: str = "photoorganiser", only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. With `only` (a command's name), only that command's
+    options are built: the others keep their name and help line, and building their
+    options (and importing what their defaults come from) is left out of start-up."""
     from . import __version__
 
     parser = _Parser(
@@ -1348,53 +1357,66 @@ def build_parser(prog: str = "photoorganiser") -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=IMPORT_EXAMPLES,
     )
-    add_import_arguments(imp)
+    if only in (None, "import"):
+        add_import_arguments(imp)
     imp.set_defaults(func=cmd_import)
     app = sub.add_parser("apply", help="carry out a reviewed dry-run report, exactly")
-    add_apply_arguments(app)
+    if only in (None, "apply"):
+        add_apply_arguments(app)
     app.set_defaults(func=cmd_apply)
     syn = sub.add_parser("sync", help="make the library's catalog match the disk")
-    add_sync_arguments(syn)
+    if only in (None, "sync"):
+        add_sync_arguments(syn)
     syn.set_defaults(func=cmd_sync)
     ver = sub.add_parser("verify", help="read the library again: bit rot, changed or missing files")
-    add_verify_arguments(ver)
+    if only in (None, "verify"):
+        add_verify_arguments(ver)
     ver.set_defaults(func=cmd_verify)
     fai = sub.add_parser(
         "failures", help="list the known failures: files that failed and have not changed since"
     )
-    add_failures_arguments(fai)
+    if only in (None, "failures"):
+        add_failures_arguments(fai)
     fai.set_defaults(func=cmd_failures)
     rns = sub.add_parser("runs", help="list the library's runs and what each changed")
-    add_runs_arguments(rns)
+    if only in (None, "runs"):
+        add_runs_arguments(rns)
     rns.set_defaults(func=cmd_runs)
     und = sub.add_parser(
         "undo", help="reverse one run: files moved go back, copies are removed (checked first)"
     )
-    add_undo_arguments(und)
+    if only in (None, "undo"):
+        add_undo_arguments(und)
     und.set_defaults(func=cmd_undo)
     dup = sub.add_parser(
         "find-duplicates", help="report exact and near duplicates; changes nothing"
     )
-    add_find_duplicates_arguments(dup)
+    if only in (None, "find-duplicates"):
+        add_find_duplicates_arguments(dup)
     dup.set_defaults(func=cmd_find_duplicates)
     ded = sub.add_parser(
         "dedupe", help="act on a reviewed find-duplicates report: quarantine, trash, link, delete"
     )
-    add_dedupe_arguments(ded)
+    if only in (None, "dedupe"):
+        add_dedupe_arguments(ded)
     ded.set_defaults(func=cmd_dedupe)
     wat = sub.add_parser("watch", help="import what lands in an inbox as it lands (a service)")
-    add_watch_arguments(wat)
+    if only in (None, "watch"):
+        add_watch_arguments(wat)
     wat.set_defaults(func=cmd_watch)
     exp = sub.add_parser("export", help="smaller copies of the library's photos, incremental")
-    add_export_arguments(exp)
+    if only in (None, "export"):
+        add_export_arguments(exp)
     exp.set_defaults(func=cmd_export)
     cfg = sub.add_parser("config", help="show the settings each command runs with, and whence")
-    add_config_arguments(cfg)
+    if only in (None, "config"):
+        add_config_arguments(cfg)
     cfg.set_defaults(func=cmd_config)
     srv = sub.add_parser(
         "serve", help="review duplicates and plans, browse the library, run jobs: in a browser"
     )
-    add_serve_arguments(srv)
+    if only in (None, "serve"):
+        add_serve_arguments(srv)
     srv.set_defaults(func=cmd_serve)
     return parser
 
@@ -1514,6 +1536,8 @@ def _apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if command is None:  # the original scripts' parsers: import.py, find_duplicates.py
         command = args.func.__name__.removeprefix("cmd_").replace("_", "-")
         parser = build_parser()
+    if getattr(parser, "partial", False) and config.any_config_file(config.library_of(args)):
+        parser = build_parser()  # a config file is checked against every command's options
     config.apply_config(args, command, config.command_options(parser))
 
 
@@ -1563,7 +1587,13 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _run(build_parser(), argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    command = given[0] if given else None
+    if command not in COMMANDS:
+        return _run(build_parser(), argv)
+    parser = build_parser(only=command)  # start-up: only this command's options are built
+    parser.partial = True
+    return _run(parser, argv)
 
 
 def legacy_import_main(argv: Sequence[str] | None = None) -> int:

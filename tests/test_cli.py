@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from photoorganiser import __version__
+from photoorganiser import __version__, cli
 from photoorganiser.cli import build_parser, main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -69,3 +69,41 @@ def test_serve_help_says_it_is_local_and_how_to_reach_it(
 ) -> None:
     out = help_of("serve", capsys=capsys)
     assert "--output" in out and "--port" in out and "127.0.0.1" in out
+
+
+def test_a_command_alone_parses_as_in_the_whole_command_line() -> None:
+    """main() builds only the command it runs (start-up time): that command's options,
+    defaults and help are exactly those of the whole parser, for every command."""
+    from photoorganiser.library import config
+
+    def described(parser, name: str) -> list[tuple]:
+        sub = config._subparsers(parser)[name]
+        return [
+            (tuple(a.option_strings), a.dest, repr(a.default), a.help, repr(a.choices))
+            for a in sub._actions
+        ] + [sub.format_help()]
+
+    whole = cli.build_parser()
+    assert tuple(config._subparsers(whole)) == cli.COMMANDS
+    for name in cli.COMMANDS:
+        alone = cli.build_parser(only=name)
+        assert described(alone, name) == described(whole, name), name
+        others = [n for n in cli.COMMANDS if n != name]
+        assert all(len(config._subparsers(alone)[n]._actions) == 1 for n in others)  # -h only
+
+
+def test_another_commands_config_section_is_still_checked(tmp_path, capsys) -> None:
+    """With only `import` built, a config file is checked against every command's options:
+    a valid [find-duplicates] section is accepted, an unknown key refused."""
+    from media import make_jpeg
+
+    make_jpeg(tmp_path / "in" / "a.jpg", "2021:06:07 08:09:10", seed=1)
+    library = tmp_path / "lib"
+    state = library / ".photoorganiser"
+    state.mkdir(parents=True)
+    (state / "config.toml").write_text('[find-duplicates]\nprefer = ["/mnt"]\nworkers = 1\n')
+    args = ["import", "--input", str(tmp_path / "in"), "--output", str(library), "--dryrun"]
+    assert cli.main([*args, "--report", str(tmp_path / "r.csv"), "--quiet"]) == 0
+    (state / "config.toml").write_text('[find-duplicates]\ntemplate = "{stem}"\n')
+    assert cli.main([*args, "--report", str(tmp_path / "r2.csv")]) == 2
+    assert "find-duplicates has no --template option" in capsys.readouterr().err

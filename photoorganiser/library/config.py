@@ -139,6 +139,13 @@ def library_config_path(library: Path) -> Path:
     return Path(library) / STATE_DIR / CONFIG_NAME
 
 
+def any_config_file(library: Path | None) -> bool:
+    """Whether a config file may be there (the user's, the library's): anything at either
+    name counts, a link or a folder included, so that reading it says what is wrong."""
+    paths = [user_config_path()] + ([library_config_path(library)] if library else [])
+    return any(os.path.lexists(p) for p in paths)
+
+
 def _read_library_file(path: Path) -> bytes | None:
     """The library's config file's bytes, None when there is none. Opened without
     following a link at either level (the state folder, the file)."""
