@@ -101,13 +101,15 @@ def test_empty_files_only_when_asked(tree: Path) -> None:
 def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sampled: list[str] = []
     hashed: list[str] = []
-    real_sample, real_full = exact._sample_hash, exact.hash_file
+    real_sample, real_full = exact._sample_hash, exact._content_hash
     monkeypatch.setattr(
         exact,
         "_sample_hash",
         lambda p, *a: sampled.append(Path(p).name) or real_sample(p, *a),
     )
-    monkeypatch.setattr(exact, "hash_file", lambda p: hashed.append(Path(p).name) or real_full(p))
+    monkeypatch.setattr(
+        exact, "_content_hash", lambda p, *a: hashed.append(Path(p).name) or real_full(p, *a)
+    )
     find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
     assert "other.jpg" not in sampled  # unique size: never read
     assert sorted(sampled) == sorted(
@@ -291,14 +293,25 @@ def test_same_size_pngs_with_different_pixels_are_not_grouped(tmp_path: Path) ->
 
 def test_sample_hash_is_hash_sample_and_reads_regular_files_only(tmp_path: Path) -> None:
     """The sample stage's pread reader gives core.hashing.hash_sample's digest (small,
-    large, grown and shrunk files) and refuses what hash_sample refuses, without hanging."""
-    from photoorganiser.core.hashing import NotRegularFile, hash_sample
+    large, grown and shrunk files: a file of up to WHOLE_BYTES whole, else its edges), the
+    content stage's reader hash_file's (up to size + 1 bytes), and both refuse what
+    hash_sample refuses, without hanging."""
+    from photoorganiser.core.hashing import NotRegularFile, hash_bytes, hash_file, hash_sample
 
-    data = os.urandom(3 * exact.SAMPLE_BYTES + 17)
-    for n in (1, 1000, 2 * exact.SAMPLE_BYTES, 2 * exact.SAMPLE_BYTES + 1, len(data)):
+    whole, edge = exact.WHOLE_BYTES, exact.SAMPLE_BYTES
+    data = os.urandom(2 * whole + 17)
+    for n in (1, 1000, whole - 1, whole, whole + 1, len(data)):
         f = write(tmp_path / f"f{n}.jpg", data[:n])
-        for size in (n, n - 1, n + 1, n + exact.SAMPLE_BYTES):  # stale sizes too
-            assert exact._sample_hash(str(f), size) == hash_sample(f, size, exact.SAMPLE_BYTES)
+        for size in (n, n - 1, n + 1, n + edge):  # stale sizes too
+            n_edge = whole // 2 if size <= whole else edge
+            assert exact._sample_hash(str(f), size) == hash_sample(f, size, n_edge)
+            for buf in (None, bytearray(exact.CHUNK_BYTES)):
+                got = exact._content_hash(str(f), size, buf)
+                assert got == (hash_file(f) if n <= size + 1 else hash_bytes(data[: size + 1]))
+    big = write(tmp_path / "big.mov", os.urandom(2 * exact.CHUNK_BYTES + 5))
+    buf = bytearray(exact.CHUNK_BYTES)
+    assert exact._content_hash(str(big), big.stat().st_size, buf) == hash_file(big)
+    assert exact.full_worker(((str(big), big.stat().st_size),)) == [(str(big), hash_file(big))]
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
     link = tmp_path / "link.jpg"
@@ -306,7 +319,10 @@ def test_sample_hash_is_hash_sample_and_reads_regular_files_only(tmp_path: Path)
     for path in (fifo, link, tmp_path, Path("/dev/zero")):
         with pytest.raises(NotRegularFile):
             exact._sample_hash(str(path), 10)
-    assert exact.sample_worker(((str(fifo), 10),))[0].digest is None  # a failure, as a value
+        with pytest.raises(NotRegularFile):
+            exact._content_hash(str(path), 10, None)
+    assert exact.sample_worker(((str(fifo), 10),))[0][1] is None  # a failure, as a value
+    assert exact.full_worker(((str(fifo), 10),))[0][1] is None
 
 
 def test_cli_repeats_the_watch_defaults() -> None:

@@ -33,7 +33,7 @@ from ..library.catalog import (
 from ..library.lock import UnsafeStateFile
 from ..media.scan import scan
 from .describe import describe
-from .exact import SAMPLE_BYTES, exact_groups, full_worker
+from .exact import WHOLE_BYTES, exact_groups, full_worker
 from .keep import choose_exact_copy
 from .stage import StageContext
 from .values import (
@@ -195,17 +195,10 @@ class CopyFacts:
 
 
 def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> dict[Path, FileInfo]:
-    """FileInfo for every path in `groups`. Identical bytes say the same things (pixels,
-    date, camera): one file per group is read, its facts given to every path."""
-    described = describe([g.files[0].path for g in groups], ctx)
-    infos: dict[Path, FileInfo] = {}
-    for g in groups:
-        info = described.get(g.files[0].path)
-        if info is not None:
-            for f in g.files:
-                for p in (f.path, *f.links):
-                    infos[p] = replace(info, path=p, size=f.size)
-    return infos
+    """FileInfo of the first file of each group. Identical bytes say the same things
+    (pixels, date, camera): one file per group is read, its facts stand for every path of
+    the group (`exact_duplicate_groups`)."""
+    return describe([g.files[0].path for g in groups], ctx)
 
 
 def exact_duplicate_groups(
@@ -215,11 +208,15 @@ def exact_duplicate_groups(
     prefer: Sequence[Path],
 ) -> list[DuplicateGroup]:
     """One `DuplicateGroup` per group of identical files (ordered by first path), numbered
-    from 1; groups with fewer than two described paths are left out. The copy kept is
-    core/keeper.py's choice, on what `copies` knows of each path."""
+    from 1; a group whose first file could not be described (`infos`: by first path) or
+    with fewer than two paths is left out. The copy kept is core/keeper.py's choice, on
+    what `copies` knows of each path."""
     out: list[DuplicateGroup] = []
     for cg in sorted(groups, key=lambda g: str(g.files[0].path)):
-        group = _exact_group(len(out) + 1, cg, infos, copies, prefer)
+        info = infos.get(cg.files[0].path)
+        if info is None:
+            continue
+        group = _exact_group(len(out) + 1, cg, info, copies, prefer)
         if group is not None:
             out.append(group)
     return out
@@ -228,48 +225,47 @@ def exact_duplicate_groups(
 def _exact_group(
     group_id: int,
     cg: CandidateGroup,
-    infos: dict[Path, FileInfo],
+    info: FileInfo,
     copies: CopyFacts,
     prefer: Sequence[Path],
 ) -> DuplicateGroup | None:
-    owners: dict[Path, FileRef] = {}
-    for f in cg.files:
-        for p in (f.path, *f.links):
-            owners[p] = f
-    known = [infos[p] for p in owners if p in infos]
-    if len(known) < 2:
+    """The group's paths (each file's, then its hard links'), the copy kept, and a member
+    row for each path, described by `info` (the group's first file: the same bytes)."""
+    pairs = [(p, f) for f in cg.files for p in (f.path, *f.links)]
+    if len(pairs) < 2:
         return None
-    candidates = {i.path: copies.copy(i.path, owners[i.path].mtime_ns) for i in known}
-    kept, why = choose_exact_copy(list(candidates.values()), prefer)
-    keep = infos[kept.path]
-    keep_ref = owners[keep.path]
+    candidates = [copies.copy(p, f.mtime_ns) for p, f in pairs]
+    kept, why = choose_exact_copy(candidates, prefer)
+    at = next(i for i, c in enumerate(candidates) if c is kept)
+    keep_path, keep_ref = pairs[at]
     digest = group_digest(cg)
+    order = sorted(range(len(pairs)), key=lambda i: (i != at, str(pairs[i][0])))
     members: list[Member] = []
-    for info in sorted(known, key=lambda i: (i.path != keep.path, str(i.path))):
-        ref = owners[info.path]
-        same_inode = ref is keep_ref
+    for i in order:
+        path, ref = pairs[i]
+        is_link = path != ref.path
         # A copy outside the library whose content the library holds: says so.
-        from_library = kept.in_library and not candidates[info.path].in_library
+        from_library = kept.in_library and not candidates[i].in_library
         reason: KeptCopy | SameFile | SameContent
-        if info.path == keep.path:
+        if i == at:
             reason = why
-        elif same_inode:
-            reason = SameFile(keep.path)
-        elif info.path != ref.path and ref.path in infos:
-            reason = SameContent(keep.path, link_of=ref.path, in_library=from_library)
+        elif ref is keep_ref:
+            reason = SameFile(keep_path)
+        elif is_link:
+            reason = SameContent(keep_path, link_of=ref.path, in_library=from_library)
         else:
-            reason = SameContent(keep.path, in_library=from_library)
+            reason = SameContent(keep_path, in_library=from_library)
         members.append(
             Member(
-                info.path,
-                info.size,
-                keep=info.path == keep.path,
+                path,
+                ref.size,
+                keep=i == at,
                 reason=reason,
                 distance=0,
                 width=info.width,
                 height=info.height,
                 captured=info.captured,
-                hard_link=(same_inode and info.path != keep.path) or info.path != ref.path,
+                hard_link=(ref is keep_ref and i != at) or is_link,
                 device=ref.device,
                 inode=ref.inode,
                 hash=digest,
@@ -287,7 +283,7 @@ def group_digest(cg: CandidateGroup) -> str | None:
     if not (isinstance(last, str) and len(last) == 32):
         return None
     first = cg.files[0]
-    if len(cg.key) >= 4 or first.digest == last or first.size <= 2 * SAMPLE_BYTES:
+    if len(cg.key) >= 4 or first.digest == last or first.size <= WHOLE_BYTES:
         return last
     return None  # a sample hash only (a lone inode, told apart from others by its sample)
 
@@ -311,10 +307,10 @@ def with_content_hashes(groups: list[DuplicateGroup], ctx: StageContext) -> list
             full_worker, batches, workers=ctx.workers, progress=progress, weight=len
         ):
             for r in results:
-                if r.digest is not None:
-                    found[r.path] = r.digest
+                if r[1] is not None:
+                    found[r[0]] = r[1]
                 else:
-                    ctx.failures.append(ReadFailure(Path(r.path), r.error or "cannot read"))
+                    ctx.failures.append(ReadFailure(Path(r[0]), r[2]))  # type: ignore[misc]
     out = []
     for g in groups:
         members = []
