@@ -128,7 +128,7 @@ def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.Monke
 
 def test_stages_report_candidates(tree: Path) -> None:
     ctx = StageContext(workers=1)
-    entries, _ = duplicates.scan_inputs([tree])
+    entries, _ = duplicates.scan_rows([tree])
     groups = exact.exact_groups(duplicates.file_refs(entries), ctx)
     assert [c.stage for c in ctx.counts] == ["scanned", "size", "inode", "sample", "content"]
     files = [c.files for c in ctx.counts]
@@ -186,7 +186,7 @@ def test_json_format_and_default_report_dir(tree: Path, tmp_path: Path, capsys) 
 def test_unreadable_file_is_reported_not_fatal(
     tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    real_scan = duplicates.scan_inputs
+    real_scan = duplicates.scan_rows
     victim = tree / "b" / "big2.mov"
 
     def scan_then_vanish(inputs):
@@ -194,7 +194,7 @@ def test_unreadable_file_is_reported_not_fatal(
         victim.unlink()  # disappears between scan and read
         return found
 
-    monkeypatch.setattr(duplicates, "scan_inputs", scan_then_vanish)
+    monkeypatch.setattr(duplicates, "scan_rows", scan_then_vanish)
     report = tmp_path / "r.csv"
     status = cli.main(
         ["find-duplicates", "--input", str(tree), "--report", str(report), "--workers", "1"]

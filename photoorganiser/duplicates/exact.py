@@ -18,7 +18,6 @@ import os
 import stat
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from xxhash import xxh3_128
@@ -81,7 +80,7 @@ def by_inode(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateG
         merged = [
             fs[0]
             if len(fs) == 1
-            else replace(fs[0], links=tuple(p for x in fs for p in (x.path, *x.links))[1:])
+            else fs[0]._replace(links=tuple(p for x in fs for p in (x.path, *x.links))[1:])
             for fs in inodes.values()
         ]
         empty = group.files[0].size == 0  # all empty files are equal: nothing to read
@@ -172,7 +171,7 @@ def _hash_stage(
             continue
         buckets: dict[object, list[FileRef]] = defaultdict(list)
         for f in group.files:
-            digest = known(f) or hashes.get(str(f.path))
+            digest = known(f) or hashes.get(f.path)
             if digest is not None:
                 buckets[digest].append(f)
         is_final = bool(group.files) and final_if(group.files[0])
@@ -188,7 +187,7 @@ def _batches(
     current: list[tuple[str, int]] = []
     size = total = 0
     for f in files:
-        current.append((str(f.path), f.size))
+        current.append((f.path, f.size))
         n = bytes_of(f)
         size += n
         total += n

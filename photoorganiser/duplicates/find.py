@@ -31,7 +31,7 @@ from ..library.catalog import (
     catalog_path,
 )
 from ..library.lock import UnsafeStateFile
-from ..media.scan import scan
+from ..media.scan import SYSTEM_FOLDERS, classify, normalise_inputs
 from .describe import describe
 from .exact import WHOLE_BYTES, exact_groups, full_worker
 from .keep import choose_exact_copy
@@ -55,6 +55,7 @@ from .values import (
 )
 
 MEDIA_KINDS = frozenset({FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO})
+SCANNED_KINDS = MEDIA_KINDS | {FileKind.SIDECAR}
 
 
 def find_duplicates(options: FindOptions) -> FindResult:
@@ -65,20 +66,23 @@ def find_duplicates(options: FindOptions) -> FindResult:
     library = Path(os.path.realpath(options.library)) if options.library else None
     libraries = Libraries(library_roots(options.inputs, library))
     prefer = tuple(Path(os.path.realpath(p)) for p in options.prefer)
-    entries, failures = scan_inputs((*options.inputs, *([library] if library else [])))
+    rows, failures = scan_rows((*options.inputs, *([library] if library else [])))
     ctx.failures.extend(failures)
-    media = [e for e in entries if e.kind in MEDIA_KINDS]
+    media_rows = [r for r in rows if r[1] in MEDIA_KINDS]
     known = catalog_digests(libraries.roots, ctx)
-    identical = exact_groups(file_refs(media, known), ctx, options.include_empty)
+    identical = exact_groups(file_refs(media_rows, known), ctx, options.include_empty)
     infos = describe_identical(identical, ctx)
-    copies = CopyFacts(entries, libraries)
+    copies = CopyFacts(rows, libraries)
     groups = exact_duplicate_groups(identical, infos, copies, prefer)
+    # The scan's entries as values, for the steps that look at every picture only.
+    wanted = options.similar or options.checks_pictures or library is not None
+    media = scan_entries(media_rows) if wanted else []
     if options.similar:
         groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer, known))
     groups = with_content_hashes(groups, ctx)
     pictures = picture_rows(media, options, ctx)
     failures = sorted({f.path: f for f in ctx.failures}.values(), key=lambda f: str(f.path))
-    result = FindResult(tuple(groups), tuple(failures), len(media), tuple(ctx.counts))
+    result = FindResult(tuple(groups), tuple(failures), len(media_rows), tuple(ctx.counts))
     result = replace(result, pictures=tuple(pictures))
     if library is None:
         return result
@@ -87,32 +91,88 @@ def find_duplicates(options: FindOptions) -> FindResult:
 
 # --- scanning ---------------------------------------------------------------------
 
+# A file found by the scan, compact (a million of them for a million files):
+# (path, kind, size, mtime_ns, device, inode), the stat taken while scanning.
+ScanRow = tuple[str, FileKind, int, int, int, int]
+
+
+def scan_rows(inputs: Sequence[Path]) -> tuple[list[ScanRow], list[ReadFailure]]:
+    """The media files and sidecars under `inputs`, walked as media/scan.py's `scan`
+    walks them (depth first in name order; symbolic links, hidden and system folders not
+    followed), as plain rows: no Path, no ScanEntry per file; and what could not be
+    listed or stat'ed."""
+    rows: list[ScanRow] = []
+    failures: list[ReadFailure] = []
+    for root in normalise_inputs(inputs):
+        _walk_rows(str(root), rows, failures)
+    return rows, failures
+
+
+def _walk_rows(folder: str, rows: list[ScanRow], failures: list[ReadFailure]) -> None:
+    try:
+        with os.scandir(folder) as it:
+            dir_entries = sorted(it, key=_name)
+    except OSError as exc:
+        failures.append(ReadFailure(Path(folder), f"cannot list folder: {exc.strerror or exc}"))
+        return
+    for de in dir_entries:
+        try:
+            if de.is_symlink():
+                continue
+            if de.is_dir(follow_symlinks=False):
+                name = de.name
+                if not name.startswith(".") and name.lower() not in SYSTEM_FOLDERS:
+                    _walk_rows(de.path, rows, failures)
+                continue
+            st = de.stat(follow_symlinks=False)
+        except OSError as exc:
+            failures.append(ReadFailure(Path(de.path), f"cannot stat: {exc.strerror or exc}"))
+            continue
+        if not de.is_file(follow_symlinks=False):
+            continue
+        kind = classify(de.name)[0]
+        if kind in SCANNED_KINDS:
+            rows.append((de.path, kind, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+
+
+def _name(de: os.DirEntry[str]) -> str:
+    return de.name
+
+
+def scan_entries(rows: Iterable[ScanRow]) -> list[ScanEntry]:
+    """The scan's rows as `ScanEntry` values (for the look-alike search, the picture
+    checks and the library's comparison)."""
+    return [
+        ScanEntry(Path(p), kind, size=size, mtime_ns=mtime_ns, inode=inode, device=device)
+        for p, kind, size, mtime_ns, device, inode in rows
+    ]
+
 
 def scan_inputs(inputs: Sequence[Path]) -> tuple[list[ScanEntry], list[ReadFailure]]:
-    """Media files and sidecars under `inputs` (symlinks not followed), and what could
-    not be listed."""
-    entries: list[ScanEntry] = []
-    failures: list[ReadFailure] = []
-    for entry in scan(inputs):
-        if entry.error is not None:
-            failures.append(ReadFailure(entry.path, entry.error))
-        elif entry.kind in MEDIA_KINDS or entry.kind is FileKind.SIDECAR:
-            entries.append(entry)
-    return entries, failures
+    """Media files and sidecars under `inputs` (symlinks not followed) as `ScanEntry`
+    values, and what could not be listed."""
+    rows, failures = scan_rows(inputs)
+    return scan_entries(rows), failures
 
 
 def file_refs(
-    entries: Iterable[ScanEntry], known: Mapping[Path, tuple[int, int, str]] | None = None
+    rows: Iterable[ScanRow], known: Mapping[Path, tuple[int, int, str]] | None = None
 ) -> list[FileRef]:
-    """The media files among `entries`; `known`: path -> (size, mtime_ns, hash) of the
+    """The media files among `rows`; `known`: path -> (size, mtime_ns, hash) of the
     library's catalog, whose hash is used when the file's size and mtime still match."""
+    if not known:
+        return [
+            FileRef(p, size, device, inode, (), None, mtime_ns)
+            for p, kind, size, mtime_ns, device, inode in rows
+            if kind in MEDIA_KINDS
+        ]
     refs: list[FileRef] = []
-    for e in entries:
-        if e.kind not in MEDIA_KINDS:
+    for p, kind, size, mtime_ns, device, inode in rows:
+        if kind not in MEDIA_KINDS:
             continue
-        row = known.get(e.path) if known else None
-        digest = row[2] if row is not None and row[:2] == (e.size, e.mtime_ns) else None
-        refs.append(FileRef(e.path, e.size, e.device, e.inode, (), digest, e.mtime_ns))
+        row = known.get(Path(p))
+        digest = row[2] if row is not None and row[:2] == (size, mtime_ns) else None
+        refs.append(FileRef(p, size, device, inode, (), digest, mtime_ns))
     return refs
 
 
@@ -177,33 +237,37 @@ class CopyFacts:
     whether it is the library's, and how many sidecars sit beside it (the scan's sidecar
     files, named as core.keeper.sidecar_names says)."""
 
-    def __init__(self, entries: Iterable[ScanEntry], libraries: Libraries) -> None:
+    def __init__(self, rows: Iterable[ScanRow], libraries: Libraries) -> None:
         self.libraries = libraries
-        self._sidecars = {
-            (e.path.parent, e.path.name.lower()) for e in entries if e.kind is FileKind.SIDECAR
-        }
+        self._sidecars: set[tuple[str, str]] = set()
+        for r in rows:
+            if r[1] is FileKind.SIDECAR:
+                folder, name = os.path.split(r[0])
+                self._sidecars.add((folder, name.lower()))
 
-    def copy(self, path: Path, mtime_ns: int) -> keeper.Copy:
+    def copy(self, path: str, mtime_ns: int) -> keeper.Copy:
         beside = 0
         if self._sidecars:
-            folder = path.parent
-            beside = sum((folder, n) in self._sidecars for n in keeper.sidecar_names(path.name))
-        return keeper.Copy(path, mtime_ns, path in self.libraries, beside)
+            folder, name = os.path.split(path)
+            beside = sum((folder, n) in self._sidecars for n in keeper.sidecar_names(name))
+        return keeper.Copy(Path(path), mtime_ns, bool(self.libraries) and path in self.libraries,
+                           beside)  # fmt: skip
 
 
 # --- exact groups: describe one file of each, keep one ------------------------------
 
 
-def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> dict[Path, FileInfo]:
-    """FileInfo of the first file of each group. Identical bytes say the same things
-    (pixels, date, camera): one file per group is read, its facts stand for every path of
-    the group (`exact_duplicate_groups`)."""
-    return describe([g.files[0].path for g in groups], ctx)
+def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> dict[str, FileInfo]:
+    """FileInfo of the first file of each group, by its path. Identical bytes say the same
+    things (pixels, date, camera): one file per group is read, its facts stand for every
+    path of the group (`exact_duplicate_groups`)."""
+    described = describe([Path(g.files[0].path) for g in groups], ctx)
+    return {str(path): info for path, info in described.items()}
 
 
 def exact_duplicate_groups(
     groups: Sequence[CandidateGroup],
-    infos: dict[Path, FileInfo],
+    infos: dict[str, FileInfo],
     copies: CopyFacts,
     prefer: Sequence[Path],
 ) -> list[DuplicateGroup]:
@@ -212,7 +276,7 @@ def exact_duplicate_groups(
     with fewer than two paths is left out. The copy kept is core/keeper.py's choice, on
     what `copies` knows of each path."""
     out: list[DuplicateGroup] = []
-    for cg in sorted(groups, key=lambda g: str(g.files[0].path)):
+    for cg in sorted(groups, key=lambda g: g.files[0].path):
         info = infos.get(cg.files[0].path)
         if info is None:
             continue
@@ -237,9 +301,9 @@ def _exact_group(
     candidates = [copies.copy(p, f.mtime_ns) for p, f in pairs]
     kept, why = choose_exact_copy(candidates, prefer)
     at = next(i for i, c in enumerate(candidates) if c is kept)
-    keep_path, keep_ref = pairs[at]
+    keep_path, keep_ref = kept.path, pairs[at][1]
     digest = group_digest(cg)
-    order = sorted(range(len(pairs)), key=lambda i: (i != at, str(pairs[i][0])))
+    order = sorted(range(len(pairs)), key=lambda i: (i != at, pairs[i][0]))
     members: list[Member] = []
     for i in order:
         path, ref = pairs[i]
@@ -252,12 +316,12 @@ def _exact_group(
         elif ref is keep_ref:
             reason = SameFile(keep_path)
         elif is_link:
-            reason = SameContent(keep_path, link_of=ref.path, in_library=from_library)
+            reason = SameContent(keep_path, link_of=Path(ref.path), in_library=from_library)
         else:
             reason = SameContent(keep_path, in_library=from_library)
         members.append(
             Member(
-                path,
+                candidates[i].path,
                 ref.size,
                 keep=i == at,
                 reason=reason,
