@@ -17,7 +17,9 @@ import errno
 import os
 import stat
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 
 from xxhash import xxh3_128
@@ -29,7 +31,6 @@ from ..core.hashing import (
     hash_file,
 )
 from ..core.hashing import _not_regular_reason as not_regular_reason
-from ..core.parallel import tmap
 from ..core.progress import Progress
 from .stage import BATCH_FILES, Stage, StageContext, run_stages
 from .values import CandidateGroup, FileRef, ReadFailure, cannot_read
@@ -109,10 +110,14 @@ def by_sample(groups: list[CandidateGroup], ctx: StageContext) -> list[Candidate
 
 
 def by_content(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateGroup]:
-    """Whole-content XXH3-128 of the files that still match."""
+    """Whole-content XXH3-128 of the files that still match. While threads read them,
+    this thread runs `ctx.meanwhile` (once) on the groups already settled."""
+    meanwhile, ctx.meanwhile = ctx.meanwhile, None
+    settled = None if meanwhile is None else partial(meanwhile, [g for g in groups if g.final])
     return _hash_stage(
-        groups, ctx, "content", full_worker, lambda f: f.size, lambda f: True, lambda f: f.digest
-    )
+        groups, ctx, "content", full_worker, lambda f: f.size, lambda f: True, lambda f: f.digest,
+        settled,
+    )  # fmt: skip
 
 
 EXACT_STAGES: tuple[tuple[str, Stage], ...] = (
@@ -152,18 +157,24 @@ def _hash_stage(
     bytes_of: Callable[[FileRef], int],
     final_if: Callable[[FileRef], bool],
     known: Callable[[FileRef], str | None],
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[CandidateGroup]:
     todo = [f for g in groups if not g.final for f in g.files if known(f) is None]
     batches, total = _batches(todo, bytes_of)
-    workers = ctx.workers if total >= THREADED_BYTES else 1
+    overlap = meanwhile is not None and ctx.workers > 1  # reads in threads, meanwhile here
+    threads = ctx.workers if total >= THREADED_BYTES or overlap else 1
     hashes: dict[str, str] = {}
-    with Progress(name, len(todo), ctx.show_progress) as progress:
-        for results in tmap(worker, batches, workers=workers, progress=progress, weight=len):
-            for r in results:
-                if r[1] is None:
-                    ctx.failures.append(ReadFailure(Path(r[0]), r[2]))  # type: ignore[misc]
-                else:
-                    hashes[r[0]] = r[1]
+    with _Reader(worker, batches, threads, overlap) as reader:
+        if meanwhile is not None:
+            meanwhile()
+        with Progress(name, len(todo), ctx.show_progress) as progress:
+            for batch, results in reader:
+                progress.advance(len(batch))
+                for r in results:
+                    if r[1] is None:
+                        ctx.failures.append(ReadFailure(Path(r[0]), r[2]))  # type: ignore[misc]
+                    else:
+                        hashes[r[0]] = r[1]
     out: list[CandidateGroup] = []
     for group in groups:
         if group.final:
@@ -177,6 +188,49 @@ def _hash_stage(
         is_final = bool(group.files) and final_if(group.files[0])
         out.extend(_regroup(group.key, buckets, is_final))
     return out
+
+
+Batch = tuple[tuple[str, int], ...]
+
+
+class _Reader:
+    """`worker` over `batches`: in `threads` threads started on entering (reads and xxhash
+    release the GIL, so this thread can do other work meanwhile: `background`), or else,
+    for one thread, here as it is iterated. Yields (batch, results) as they finish."""
+
+    def __init__(
+        self,
+        worker: Callable[[Batch], list[Hashed]],
+        batches: list[Batch],
+        threads: int,
+        background: bool = False,
+    ) -> None:
+        self.worker = worker
+        self.batches = batches
+        self.threads = min(threads, len(batches))
+        self.background = background
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[Future[list[Hashed]], Batch] = {}
+
+    def __enter__(self) -> _Reader:
+        if self.threads > 1 or (self.threads == 1 and self.background):
+            self._pool = ThreadPoolExecutor(max_workers=self.threads)
+            self._futures = {self._pool.submit(self.worker, b): b for b in self.batches}
+        return self
+
+    def __iter__(self) -> Iterator[tuple[Batch, list[Hashed]]]:
+        if self._pool is None:
+            for batch in self.batches:
+                yield batch, self.worker(batch)
+            return
+        for future in as_completed(self._futures):
+            yield self._futures[future], future.result()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            for future in self._futures:  # stopped early (Ctrl-C): no new reads
+                future.cancel()
+            self._pool.shutdown(wait=True)
 
 
 def _batches(

@@ -70,8 +70,12 @@ def find_duplicates(options: FindOptions) -> FindResult:
     ctx.failures.extend(failures)
     media_rows = [r for r in rows if r[1] in MEDIA_KINDS]
     known = catalog_digests(libraries.roots, ctx)
+    infos: dict[str, FileInfo] = {}
+    # The groups settled before the content stage are described while it reads.
+    ctx.meanwhile = lambda settled: infos.update(describe_identical(settled, ctx))
     identical = exact_groups(file_refs(media_rows, known), ctx, options.include_empty)
-    infos = describe_identical(identical, ctx)
+    ctx.meanwhile = None
+    infos.update(describe_identical([g for g in identical if g.files[0].path not in infos], ctx))
     copies = CopyFacts(rows, libraries)
     groups = exact_duplicate_groups(identical, infos, copies, prefer)
     # The scan's entries as values, for the steps that look at every picture only.
