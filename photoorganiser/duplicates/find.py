@@ -31,7 +31,7 @@ from ..library.catalog import (
     catalog_path,
 )
 from ..library.lock import UnsafeStateFile
-from ..media.scan import SYSTEM_FOLDERS, classify, normalise_inputs
+from ..media.scan import SYSTEM_FOLDERS, _child, classify, normalise_inputs
 from .describe import describe
 from .exact import WHOLE_BYTES, exact_groups, full_worker
 from .keep import choose_exact_copy
@@ -70,14 +70,11 @@ def find_duplicates(options: FindOptions) -> FindResult:
     ctx.failures.extend(failures)
     media_rows = [r for r in rows if r[1] in MEDIA_KINDS]
     known = catalog_digests(libraries.roots, ctx)
-    infos: dict[str, FileInfo] = {}
-    # The groups settled before the content stage are described while it reads.
-    ctx.meanwhile = lambda settled: infos.update(describe_identical(settled, ctx))
+    settle = ExactRows(CopyFacts(rows, libraries), prefer, ctx)
+    ctx.meanwhile = settle  # the groups settled before the content stage: while it reads
     identical = exact_groups(file_refs(media_rows, known), ctx, options.include_empty)
     ctx.meanwhile = None
-    infos.update(describe_identical([g for g in identical if g.files[0].path not in infos], ctx))
-    copies = CopyFacts(rows, libraries)
-    groups = exact_duplicate_groups(identical, infos, copies, prefer)
+    groups = settle.groups(identical)
     # The scan's entries as values, for the steps that look at every picture only.
     wanted = options.similar or options.checks_pictures or library is not None
     media = scan_entries(media_rows) if wanted else []
@@ -243,6 +240,7 @@ class CopyFacts:
 
     def __init__(self, rows: Iterable[ScanRow], libraries: Libraries) -> None:
         self.libraries = libraries
+        self._folders: dict[str, Path] = {}
         self._sidecars: set[tuple[str, str]] = set()
         for r in rows:
             if r[1] is FileKind.SIDECAR:
@@ -250,12 +248,20 @@ class CopyFacts:
                 self._sidecars.add((folder, name.lower()))
 
     def copy(self, path: str, mtime_ns: int) -> keeper.Copy:
+        folder, name = os.path.split(path)
         beside = 0
         if self._sidecars:
-            folder, name = os.path.split(path)
             beside = sum((folder, n) in self._sidecars for n in keeper.sidecar_names(name))
-        return keeper.Copy(Path(path), mtime_ns, bool(self.libraries) and path in self.libraries,
-                           beside)  # fmt: skip
+        in_library = bool(self.libraries) and path in self.libraries
+        return keeper.Copy(self._path(folder, name), mtime_ns, in_library, beside)
+
+    def _path(self, folder: str, name: str) -> Path:
+        """Path(folder/name), its folder's Path made once (a path is parsed once per folder,
+        not once per file)."""
+        parent = self._folders.get(folder)
+        if parent is None:
+            parent = self._folders[folder] = Path(folder)
+        return _child(parent, name)
 
 
 # --- exact groups: describe one file of each, keep one ------------------------------
@@ -264,41 +270,49 @@ class CopyFacts:
 def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> dict[str, FileInfo]:
     """FileInfo of the first file of each group, by its path. Identical bytes say the same
     things (pixels, date, camera): one file per group is read, its facts stand for every
-    path of the group (`exact_duplicate_groups`)."""
+    path of the group (`ExactRows`)."""
     described = describe([Path(g.files[0].path) for g in groups], ctx)
     return {str(path): info for path, info in described.items()}
 
 
-def exact_duplicate_groups(
-    groups: Sequence[CandidateGroup],
-    infos: dict[str, FileInfo],
-    copies: CopyFacts,
-    prefer: Sequence[Path],
-) -> list[DuplicateGroup]:
-    """One `DuplicateGroup` per group of identical files (ordered by first path), numbered
-    from 1; a group whose first file could not be described (`infos`: by first path) or
-    with fewer than two paths is left out. The copy kept is core/keeper.py's choice, on
-    what `copies` knows of each path."""
-    out: list[DuplicateGroup] = []
-    for cg in sorted(groups, key=lambda g: g.files[0].path):
-        info = infos.get(cg.files[0].path)
-        if info is None:
-            continue
-        group = _exact_group(len(out) + 1, cg, info, copies, prefer)
-        if group is not None:
-            out.append(group)
-    return out
+class ExactRows:
+    """One `DuplicateGroup` per group of identical files (ordered by first path, numbered
+    from 1), in two goes: called with some groups (as `StageContext.meanwhile`: those
+    settled before the content stage, while its reads run), it describes them and makes
+    their members; `groups` does the rest and numbers them all. A group whose first file
+    could not be described, or with fewer than two paths, is left out. The copy kept is
+    core/keeper.py's choice, on what `copies` knows of each path."""
+
+    def __init__(self, copies: CopyFacts, prefer: Sequence[Path], ctx: StageContext) -> None:
+        self.copies = copies
+        self.prefer = prefer
+        self.ctx = ctx
+        self._members: dict[str, tuple[Member, ...] | None] = {}  # by the group's first path
+
+    def __call__(self, groups: Sequence[CandidateGroup]) -> None:
+        todo = [g for g in groups if g.files[0].path not in self._members]
+        infos = describe_identical(todo, self.ctx)
+        for cg in todo:
+            info = infos.get(cg.files[0].path)
+            members = None if info is None else _exact_members(cg, info, self.copies, self.prefer)
+            self._members[cg.files[0].path] = members
+
+    def groups(self, groups: Sequence[CandidateGroup]) -> list[DuplicateGroup]:
+        self(groups)
+        out: list[DuplicateGroup] = []
+        for cg in sorted(groups, key=lambda g: g.files[0].path):
+            members = self._members[cg.files[0].path]
+            if members is not None:
+                out.append(DuplicateGroup(len(out) + 1, Kind.EXACT, members))
+        return out
 
 
-def _exact_group(
-    group_id: int,
-    cg: CandidateGroup,
-    info: FileInfo,
-    copies: CopyFacts,
-    prefer: Sequence[Path],
-) -> DuplicateGroup | None:
-    """The group's paths (each file's, then its hard links'), the copy kept, and a member
-    row for each path, described by `info` (the group's first file: the same bytes)."""
+def _exact_members(
+    cg: CandidateGroup, info: FileInfo, copies: CopyFacts, prefer: Sequence[Path]
+) -> tuple[Member, ...] | None:
+    """A member for each path of the group (each file's, then its hard links'), the copy
+    kept first, described by `info` (the group's first file: the same bytes); None for
+    fewer than two paths."""
     pairs = [(p, f) for f in cg.files for p in (f.path, *f.links)]
     if len(pairs) < 2:
         return None
@@ -339,7 +353,7 @@ def _exact_group(
                 hash=digest,
             )
         )
-    return DuplicateGroup(group_id, Kind.EXACT, tuple(members))
+    return tuple(members)
 
 
 def group_digest(cg: CandidateGroup) -> str | None:
