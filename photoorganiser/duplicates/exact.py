@@ -75,16 +75,20 @@ def by_inode(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateG
         if group.final:
             out.append(group)
             continue
+        empty = group.files[0].size == 0  # all empty files are equal: nothing to read
+        keys = [(f.device, f.inode) if f.inode else (id(f), 0) for f in group.files]
+        if len(set(keys)) == len(keys):  # no hard links: the group as it is
+            out.append(CandidateGroup(group.key, group.files, True) if empty else group)
+            continue
         inodes: dict[tuple[int, int], list[FileRef]] = defaultdict(list)
-        for f in group.files:
-            inodes[(f.device, f.inode) if f.inode else (id(f), 0)].append(f)
+        for key, f in zip(keys, group.files, strict=True):
+            inodes[key].append(f)
         merged = [
             fs[0]
             if len(fs) == 1
             else fs[0]._replace(links=tuple(p for x in fs for p in (x.path, *x.links))[1:])
             for fs in inodes.values()
         ]
-        empty = group.files[0].size == 0  # all empty files are equal: nothing to read
         if len(merged) > 1:
             out.append(CandidateGroup(group.key, tuple(merged), empty))
         elif merged[0].links:
@@ -144,9 +148,12 @@ def exact_groups(
 # A worker's answer for one file: (path, digest) or (path, None, why it could not be read).
 Hashed = tuple[str, str | None] | tuple[str, None, str]
 
-# Below this many bytes to read, a stage runs in this thread: handing small files to
-# threads costs more in GIL hand-offs than it saves (measured, 20k files, 2 cores).
+# A stage reads in threads (ctx.workers of them) from this many bytes, when its files
+# are read this many bytes each on average: below that, handing files to threads costs
+# more in GIL hand-offs than it saves (20k files, 2 cores: the sample stage, up to 128
+# KiB a file, took 0.1 s more CPU time in two threads, and no less time on a busy machine).
 THREADED_BYTES = 256 << 20
+THREADED_BYTES_PER_FILE = 1 << 20
 
 
 def _hash_stage(
@@ -159,10 +166,15 @@ def _hash_stage(
     known: Callable[[FileRef], str | None],
     meanwhile: Callable[[], object] | None = None,
 ) -> list[CandidateGroup]:
-    todo = [f for g in groups if not g.final for f in g.files if known(f) is None]
+    todo = [f for g in groups if not g.final for f in g.files]
+    if any(f.digest is not None for f in todo):  # the catalog's hashes (--library)
+        todo = [f for f in todo if known(f) is None]
+    else:
+        known = _unknown
     batches, total = _batches(todo, bytes_of)
     overlap = meanwhile is not None and ctx.workers > 1  # reads in threads, meanwhile here
-    threads = ctx.workers if total >= THREADED_BYTES or overlap else 1
+    big = total >= THREADED_BYTES and total >= THREADED_BYTES_PER_FILE * len(todo)
+    threads = ctx.workers if big or overlap else 1
     hashes: dict[str, str] = {}
     with _Reader(worker, batches, threads, overlap) as reader:
         if meanwhile is not None:
@@ -365,6 +377,10 @@ def open_scanned(path: str) -> int:
         os.close(fd)
         raise NotRegularFile(errno.EINVAL, not_regular_reason(mode), path)
     return fd
+
+
+def _unknown(f: FileRef) -> None:
+    return None
 
 
 def _sample_bytes(f: FileRef) -> int:

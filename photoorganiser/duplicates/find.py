@@ -55,7 +55,6 @@ from .values import (
 )
 
 MEDIA_KINDS = frozenset({FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO})
-SCANNED_KINDS = MEDIA_KINDS | {FileKind.SIDECAR}
 
 
 def find_duplicates(options: FindOptions) -> FindResult:
@@ -68,7 +67,7 @@ def find_duplicates(options: FindOptions) -> FindResult:
     prefer = tuple(Path(os.path.realpath(p)) for p in options.prefer)
     rows, failures = scan_rows((*options.inputs, *([library] if library else [])))
     ctx.failures.extend(failures)
-    media_rows = [r for r in rows if r[1] in MEDIA_KINDS]
+    media_rows = [r for r in rows if r[1] is not FileKind.SIDECAR]
     known = catalog_digests(libraries.roots, ctx)
     settle = ExactRows(CopyFacts(rows, libraries), prefer, ctx)
     ctx.meanwhile = settle  # the groups settled before the content stage: while it reads
@@ -132,7 +131,7 @@ def _walk_rows(folder: str, rows: list[ScanRow], failures: list[ReadFailure]) ->
         if not de.is_file(follow_symlinks=False):
             continue
         kind = classify(de.name)[0]
-        if kind in SCANNED_KINDS:
+        if kind is not FileKind.OTHER:  # media and sidecars
             rows.append((de.path, kind, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
 
 
@@ -161,15 +160,16 @@ def file_refs(
 ) -> list[FileRef]:
     """The media files among `rows`; `known`: path -> (size, mtime_ns, hash) of the
     library's catalog, whose hash is used when the file's size and mtime still match."""
+    sidecar, other = FileKind.SIDECAR, FileKind.OTHER  # (identity: an Enum's hash is slow)
     if not known:
         return [
             FileRef(p, size, device, inode, (), None, mtime_ns)
             for p, kind, size, mtime_ns, device, inode in rows
-            if kind in MEDIA_KINDS
+            if kind is not sidecar and kind is not other
         ]
     refs: list[FileRef] = []
     for p, kind, size, mtime_ns, device, inode in rows:
-        if kind not in MEDIA_KINDS:
+        if kind is sidecar or kind is other:
             continue
         row = known.get(Path(p))
         digest = row[2] if row is not None and row[:2] == (size, mtime_ns) else None
