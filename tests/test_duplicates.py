@@ -126,6 +126,53 @@ def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.Monke
     assert sorted(hashed) == ["big1 again.mov", "big1.mov", "big2.mov"]  # small files: sample only
 
 
+def test_threads_find_what_one_thread_finds(tree: Path) -> None:
+    """With workers, the content stage reads in threads while this one describes and keeps
+    the groups settled before it (ctx.meanwhile): the same result as with one worker."""
+    big = [tree / "d" / f"big{i}.mov" for i in range(3)]
+    for path in big:  # 3 x 2 MiB, two of them identical, read by the content stage's threads
+        write(path, b"B" * (2 << 20) if path.name != "big2.mov" else b"B" * ((2 << 20) - 1) + b"C")
+    one = find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
+    two = find_duplicates(FindOptions((tree,), workers=2, show_progress=False))
+    assert one == two
+    assert frozenset({"d/big0.mov", "d/big1.mov"}) in groups_by_paths(two, tree)
+
+
+def test_scan_rows_walk_as_scan_does(tmp_path: Path) -> None:
+    """find-duplicates' own walk (plain rows, no ScanEntry per file) finds the media and
+    sidecar files media/scan.py's `scan` finds, in its order, with its stat."""
+    from photoorganiser.core.values import FileKind
+    from photoorganiser.media.scan import scan
+
+    root = tmp_path / "in"
+    for rel in (
+        "b.jpg",
+        "B.JPG",
+        "a/z.mov",
+        "a/z.xmp",
+        "Z/x.heic",
+        "a b/c.png",
+        ".hidden.jpg",
+        ".cache/x.jpg",
+        "@eaDir/x.jpg",
+        "notes.txt",
+        "a/deeper/IMG_1.dng",
+        "empty.jpg",
+    ):
+        write(root / rel, rel.encode() * 3 if rel != "empty.jpg" else b"")  # fmt: skip
+    (root / "link.jpg").symlink_to(root / "b.jpg")
+    (root / "linkdir").symlink_to(root / "a")
+    os.mkfifo(root / "pipe.jpg")
+    rows, failures = duplicates.scan_rows([root])
+    wanted = {FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR}
+    expected = [e for e in scan([root]) if e.error is None and e.kind in wanted]
+    assert [(Path(p), kind, size, mtime, dev, ino) for p, kind, size, mtime, dev, ino in rows] == [
+        (e.path, e.kind, e.size, e.mtime_ns, e.device, e.inode) for e in expected
+    ]
+    assert len(rows) == 8 and failures == []
+    assert [e.path for e in duplicates.scan_inputs([root])[0]] == [e.path for e in expected]
+
+
 def test_stages_report_candidates(tree: Path) -> None:
     ctx = StageContext(workers=1)
     entries, _ = duplicates.scan_rows([tree])

@@ -17,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
 
 from ..core import keeper
@@ -111,7 +112,7 @@ def scan_rows(inputs: Sequence[Path]) -> tuple[list[ScanRow], list[ReadFailure]]
 def _walk_rows(folder: str, rows: list[ScanRow], failures: list[ReadFailure]) -> None:
     try:
         with os.scandir(folder) as it:
-            dir_entries = sorted(it, key=_name)
+            dir_entries = sorted(it, key=_NAME)
     except OSError as exc:
         failures.append(ReadFailure(Path(folder), f"cannot list folder: {exc.strerror or exc}"))
         return
@@ -135,8 +136,7 @@ def _walk_rows(folder: str, rows: list[ScanRow], failures: list[ReadFailure]) ->
             rows.append((de.path, kind, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
 
 
-def _name(de: os.DirEntry[str]) -> str:
-    return de.name
+_NAME = attrgetter("name")
 
 
 def scan_entries(rows: Iterable[ScanRow]) -> list[ScanEntry]:

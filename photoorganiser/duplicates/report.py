@@ -352,7 +352,7 @@ def _write_csv(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:
         values = list(_VALUES(row))
         values[_PATH] = path_text(row.path)
         values[_REASON] = display_text(row.reason)
-        writer.writerow([csv_cell(_cell(v)) for v in values])
+        writer.writerow(["" if v is None else csv_cell(_cell(v)) for v in values])
 
 
 def _write_json(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:
