@@ -126,14 +126,25 @@ def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.Monke
     assert sorted(hashed) == ["big1 again.mov", "big1.mov", "big2.mov"]  # small files: sample only
 
 
-def test_threads_find_what_one_thread_finds(tree: Path) -> None:
+def test_threads_find_what_one_thread_finds(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With workers, the content stage reads in threads while this one describes and keeps
     the groups settled before it (ctx.meanwhile): the same result as with one worker."""
+    monkeypatch.setattr(exact, "cores_free", lambda: True)  # threads even on a busy machine
+    threads: list[int] = []
+    real_reader = exact._Reader
+
+    def reader(worker, batches, n, background=False):
+        threads.append(n if background or n > 1 else 0)
+        return real_reader(worker, batches, n, background)
+
+    monkeypatch.setattr(exact, "_Reader", reader)
     big = [tree / "d" / f"big{i}.mov" for i in range(3)]
     for path in big:  # 3 x 2 MiB, two of them identical, read by the content stage's threads
         write(path, b"B" * (2 << 20) if path.name != "big2.mov" else b"B" * ((2 << 20) - 1) + b"C")
     one = find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
+    assert threads == [0, 0]  # one worker: sample and content read here
     two = find_duplicates(FindOptions((tree,), workers=2, show_progress=False))
+    assert threads[2:] == [0, 2]  # two: the content stage in two threads
     assert one == two
     assert frozenset({"d/big0.mov", "d/big1.mov"}) in groups_by_paths(two, tree)
 
