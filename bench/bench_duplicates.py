@@ -3,11 +3,12 @@
     python bench/bench_duplicates.py [--files 20000] [--no-big] [--runs 3] [--tree DIR]
 
 Generates the tree (bench/make_tree.py) in a temp dir, warms the page cache, then
-runs each tool `--runs` times (median wall time, warm cache; a tool that is not
+runs the tools in turn, `--runs` rounds (paired: one run of each tool per round, so a
+busy moment of the machine hits them all; medians, warm cache; a tool that is not
 installed is left out, and the bench says so), checks that each finds exactly the
-tree's true duplicate groups, and prints files/s, MB/s, peak memory
-(RUSAGE_CHILDREN maxrss of a wrapper process around each run: the largest process)
-and the wall-time ratios.
+tree's true duplicate groups, and prints files/s, MB/s, CPU seconds (user + system,
+the fairer figure on a busy machine), peak memory (RUSAGE_CHILDREN of a wrapper
+process around each run: the largest process) and the wall-time ratios.
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ sys.path.insert(0, str(REPO / "bench"))
 
 
 def measure(cmd: list[str]) -> dict[str, float]:
-    """Run `cmd` in a fresh wrapper process; its wall time and peak RSS (MB)."""
+    """Run `cmd` in a fresh wrapper process; its wall time, CPU time and peak RSS (MB)."""
     wrapper = (
         "import json,resource,subprocess,sys,time\n"
         "t=time.perf_counter()\n"
         "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL)\n"
         "w=time.perf_counter()-t\n"
-        "m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024\n"
-        "print(json.dumps({'wall':w,'rss':m,'rc':r.returncode}))\n"
+        "u=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "m=u.ru_maxrss/1024\n"
+        "c=u.ru_utime+u.ru_stime\n"
+        "print(json.dumps({'wall':w,'cpu':c,'rss':m,'rc':r.returncode}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", wrapper, *cmd], check=True, capture_output=True, text=True
@@ -128,20 +131,23 @@ def main() -> None:
         # (some shells and CI set it) every run would compile our modules again (~0.1 s).
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "photoorganiser")],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-        results: dict[str, dict[str, float]] = {}
-        for name, cmd in tools.items():
-            runs = []
-            for _ in range(args.runs):
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
+        for _ in range(args.runs):  # paired: each round runs every tool once
+            for name, cmd in tools.items():
                 if name == "photoorganiser":  # each run writes its report anew
                     report.unlink(missing_ok=True)
                 run = measure(cmd)
                 if name == "photoorganiser" and run["rc"] != 0:
                     sys.exit(f"photoorganiser failed (exit status {run['rc']:.0f})")
-                runs.append(run)
-            results[name] = {
-                "wall": statistics.median(r["wall"] for r in runs),
-                "rss": max(r["rss"] for r in runs),
+                runs[name].append(run)
+        results = {
+            name: {
+                "wall": statistics.median(r["wall"] for r in done),
+                "cpu": statistics.median(r["cpu"] for r in done),
+                "rss": max(r["rss"] for r in done),
             }
+            for name, done in runs.items()
+        }
         readers = {
             "photoorganiser": lambda: ours_groups(report),
             "jdupes -r": lambda: jdupes_groups(root),
@@ -149,15 +155,20 @@ def main() -> None:
         }
         found = {name: readers[name]() for name in tools}
         base = results["photoorganiser"]["wall"]
-        print(f"\n{'tool':<16}{'wall s':>8}{'files/s':>10}{'MB/s':>9}{'peak MB':>9}"
-              f"{'x ours':>8}  groups")  # fmt: skip
+        base_cpu = results["photoorganiser"]["cpu"]
+        print(f"\n{'tool':<16}{'wall s':>8}{'files/s':>10}{'MB/s':>9}{'cpu s':>8}{'peak MB':>9}"
+              f"{'x ours':>8}{'cpu x':>7}  groups")  # fmt: skip
         for name, r in results.items():
             ok = "same as truth" if found[name] == expected else "DIFFERENT"
             print(
                 f"{name:<16}{r['wall']:>8.2f}{files / r['wall']:>10.0f}"
-                f"{total / 1e6 / r['wall']:>9.0f}{r['rss']:>9.0f}{r['wall'] / base:>8.2f}"
-                f"  {len(found[name])} {ok}"
+                f"{total / 1e6 / r['wall']:>9.0f}{r['cpu']:>8.2f}{r['rss']:>9.0f}"
+                f"{r['wall'] / base:>8.2f}{r['cpu'] / base_cpu:>7.2f}  {len(found[name])} {ok}"
             )
+        for name, r in results.items():
+            if name != "photoorganiser":
+                print(f"photoorganiser / {name}: wall {base / r['wall']:.2f}x,"
+                      f" cpu {base_cpu / r['cpu']:.2f}x")  # fmt: skip
         if any(g != expected for g in found.values()):
             for name, g in found.items():
                 print(name, "missing", len(expected - g), "extra", len(g - expected))

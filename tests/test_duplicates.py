@@ -101,13 +101,15 @@ def test_empty_files_only_when_asked(tree: Path) -> None:
 def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sampled: list[str] = []
     hashed: list[str] = []
-    real_sample, real_full = exact._sample_hash, exact.hash_file
+    real_sample, real_full = exact._sample_hash, exact._content_hash
     monkeypatch.setattr(
         exact,
         "_sample_hash",
         lambda p, *a: sampled.append(Path(p).name) or real_sample(p, *a),
     )
-    monkeypatch.setattr(exact, "hash_file", lambda p: hashed.append(Path(p).name) or real_full(p))
+    monkeypatch.setattr(
+        exact, "_content_hash", lambda p, *a: hashed.append(Path(p).name) or real_full(p, *a)
+    )
     find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
     assert "other.jpg" not in sampled  # unique size: never read
     assert sorted(sampled) == sorted(
@@ -124,9 +126,67 @@ def test_only_possible_duplicates_are_read(tree: Path, monkeypatch: pytest.Monke
     assert sorted(hashed) == ["big1 again.mov", "big1.mov", "big2.mov"]  # small files: sample only
 
 
+def test_threads_find_what_one_thread_finds(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With workers, the content stage reads in threads while this one describes and keeps
+    the groups settled before it (ctx.meanwhile): the same result as with one worker."""
+    monkeypatch.setattr(exact, "cores_free", lambda: True)  # threads even on a busy machine
+    threads: list[int] = []
+    real_reader = exact._Reader
+
+    def reader(worker, batches, n, background=False):
+        threads.append(n if background or n > 1 else 0)
+        return real_reader(worker, batches, n, background)
+
+    monkeypatch.setattr(exact, "_Reader", reader)
+    big = [tree / "d" / f"big{i}.mov" for i in range(3)]
+    for path in big:  # 3 x 2 MiB, two of them identical, read by the content stage's threads
+        write(path, b"B" * (2 << 20) if path.name != "big2.mov" else b"B" * ((2 << 20) - 1) + b"C")
+    one = find_duplicates(FindOptions((tree,), workers=1, show_progress=False))
+    assert threads == [0, 0]  # one worker: sample and content read here
+    two = find_duplicates(FindOptions((tree,), workers=2, show_progress=False))
+    assert threads[2:] == [0, 2]  # two: the content stage in two threads
+    assert one == two
+    assert frozenset({"d/big0.mov", "d/big1.mov"}) in groups_by_paths(two, tree)
+
+
+def test_scan_rows_walk_as_scan_does(tmp_path: Path) -> None:
+    """find-duplicates' own walk (plain rows, no ScanEntry per file) finds the media and
+    sidecar files media/scan.py's `scan` finds, in its order, with its stat."""
+    from photoorganiser.core.values import FileKind
+    from photoorganiser.media.scan import scan
+
+    root = tmp_path / "in"
+    for rel in (
+        "b.jpg",
+        "B.JPG",
+        "a/z.mov",
+        "a/z.xmp",
+        "Z/x.heic",
+        "a b/c.png",
+        ".hidden.jpg",
+        ".cache/x.jpg",
+        "@eaDir/x.jpg",
+        "notes.txt",
+        "a/deeper/IMG_1.dng",
+        "empty.jpg",
+    ):
+        write(root / rel, rel.encode() * 3 if rel != "empty.jpg" else b"")  # fmt: skip
+    (root / "link.jpg").symlink_to(root / "b.jpg")
+    (root / "linkdir").symlink_to(root / "a")
+    os.mkfifo(root / "pipe.jpg")
+    rows, failures = duplicates.scan_rows([root])
+    wanted = {FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR}
+    expected = [e for e in scan([root]) if e.error is None and e.kind in wanted]
+    assert [(Path(p), kind, size, mtime, dev, ino) for p, kind, size, mtime, dev, ino in rows] == [
+        (e.path, e.kind, e.size, e.mtime_ns, e.device, e.inode) for e in expected
+    ]
+    assert len(rows) == 8 and failures == []
+    assert [e.path for e in duplicates.scan_inputs([root])[0]] == [e.path for e in expected]
+
+
 def test_stages_report_candidates(tree: Path) -> None:
     ctx = StageContext(workers=1)
-    entries, _ = duplicates.scan_inputs([tree])
+    entries, _ = duplicates.scan_rows([tree])
     groups = exact.exact_groups(duplicates.file_refs(entries), ctx)
     assert [c.stage for c in ctx.counts] == ["scanned", "size", "inode", "sample", "content"]
     files = [c.files for c in ctx.counts]
@@ -184,7 +244,7 @@ def test_json_format_and_default_report_dir(tree: Path, tmp_path: Path, capsys) 
 def test_unreadable_file_is_reported_not_fatal(
     tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    real_scan = duplicates.scan_inputs
+    real_scan = duplicates.scan_rows
     victim = tree / "b" / "big2.mov"
 
     def scan_then_vanish(inputs):
@@ -192,7 +252,7 @@ def test_unreadable_file_is_reported_not_fatal(
         victim.unlink()  # disappears between scan and read
         return found
 
-    monkeypatch.setattr(duplicates, "scan_inputs", scan_then_vanish)
+    monkeypatch.setattr(duplicates, "scan_rows", scan_then_vanish)
     report = tmp_path / "r.csv"
     status = cli.main(
         ["find-duplicates", "--input", str(tree), "--report", str(report), "--workers", "1"]
@@ -291,14 +351,25 @@ def test_same_size_pngs_with_different_pixels_are_not_grouped(tmp_path: Path) ->
 
 def test_sample_hash_is_hash_sample_and_reads_regular_files_only(tmp_path: Path) -> None:
     """The sample stage's pread reader gives core.hashing.hash_sample's digest (small,
-    large, grown and shrunk files) and refuses what hash_sample refuses, without hanging."""
-    from photoorganiser.core.hashing import NotRegularFile, hash_sample
+    large, grown and shrunk files: a file of up to WHOLE_BYTES whole, else its edges), the
+    content stage's reader hash_file's (up to size + 1 bytes), and both refuse what
+    hash_sample refuses, without hanging."""
+    from photoorganiser.core.hashing import NotRegularFile, hash_bytes, hash_file, hash_sample
 
-    data = os.urandom(3 * exact.SAMPLE_BYTES + 17)
-    for n in (1, 1000, 2 * exact.SAMPLE_BYTES, 2 * exact.SAMPLE_BYTES + 1, len(data)):
+    whole, edge = exact.WHOLE_BYTES, exact.SAMPLE_BYTES
+    data = os.urandom(2 * whole + 17)
+    for n in (1, 1000, whole - 1, whole, whole + 1, len(data)):
         f = write(tmp_path / f"f{n}.jpg", data[:n])
-        for size in (n, n - 1, n + 1, n + exact.SAMPLE_BYTES):  # stale sizes too
-            assert exact._sample_hash(str(f), size) == hash_sample(f, size, exact.SAMPLE_BYTES)
+        for size in (n, n - 1, n + 1, n + edge):  # stale sizes too
+            n_edge = whole // 2 if size <= whole else edge
+            assert exact._sample_hash(str(f), size) == hash_sample(f, size, n_edge)
+            for buf in (None, bytearray(exact.CHUNK_BYTES)):
+                got = exact._content_hash(str(f), size, buf)
+                assert got == (hash_file(f) if n <= size + 1 else hash_bytes(data[: size + 1]))
+    big = write(tmp_path / "big.mov", os.urandom(2 * exact.CHUNK_BYTES + 5))
+    buf = bytearray(exact.CHUNK_BYTES)
+    assert exact._content_hash(str(big), big.stat().st_size, buf) == hash_file(big)
+    assert exact.full_worker(((str(big), big.stat().st_size),)) == [(str(big), hash_file(big))]
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
     link = tmp_path / "link.jpg"
@@ -306,7 +377,10 @@ def test_sample_hash_is_hash_sample_and_reads_regular_files_only(tmp_path: Path)
     for path in (fifo, link, tmp_path, Path("/dev/zero")):
         with pytest.raises(NotRegularFile):
             exact._sample_hash(str(path), 10)
-    assert exact.sample_worker(((str(fifo), 10),))[0].digest is None  # a failure, as a value
+        with pytest.raises(NotRegularFile):
+            exact._content_hash(str(path), 10, None)
+    assert exact.sample_worker(((str(fifo), 10),))[0][1] is None  # a failure, as a value
+    assert exact.full_worker(((str(fifo), 10),))[0][1] is None
 
 
 def test_cli_repeats_the_watch_defaults() -> None:

@@ -369,14 +369,14 @@ def test_an_unreadable_drive_file_is_not_called_safe(
     copy(library_files(library)[0], drive / "in.jpg")
     secret = make_jpeg(drive / "secret.jpg", seed=41)
     copy(secret, drive / "secret2.jpg")  # same size: it has to be read
-    real_scan = find_module.scan_inputs
+    real_scan = find_module.scan_rows
 
     def scan_then_vanish(inputs):
         found = real_scan(inputs)
         secret.unlink()  # gone between scan and read
         return found
 
-    monkeypatch.setattr(find_module, "scan_inputs", scan_then_vanish)
+    monkeypatch.setattr(find_module, "scan_rows", scan_then_vanish)
     report = tmp_path / "u.csv"
     status = cli.main(
         ["find-duplicates", "--library", str(library), "--input", str(drive), "--unique",

@@ -475,14 +475,14 @@ def test_find_duplicates_summary_shows_an_unreadable_non_utf8_name(
     tree = tmp_path / "photos"
     _jpeg_at(tree / "kept.jpg", seed=7)
     victim = _jpeg_at(_bytes_path(tree, b"gone\xe9.jpg"), seed=7)  # same size: must be read
-    real_scan = duplicates.scan_inputs
+    real_scan = duplicates.scan_rows
 
     def scan_then_vanish(inputs):
         found = real_scan(inputs)
         victim.unlink()  # disappears between scan and read; its error names it
         return found
 
-    monkeypatch.setattr(duplicates, "scan_inputs", scan_then_vanish)
+    monkeypatch.setattr(duplicates, "scan_rows", scan_then_vanish)
     report = tmp_path / "dups.csv"
 
     status = main(

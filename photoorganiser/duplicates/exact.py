@@ -3,7 +3,9 @@
 Files are grouped the way fclones/jdupes/rmlint do it: by size, then by an XXH3-128 of
 their head and tail, then by the XXH3-128 of their whole content, so a file is only
 read when another file could still match it. Hard links to one inode are one file.
-Each stage is a `stage.Stage`; the hashing ones spread their reads over the pool.
+Each stage is a `stage.Stage`. Files pass between stages as `FileRef` named tuples of
+plain strings and ints; the hashing stages read in this thread, or in threads when
+the reads are big (they release the GIL), while this thread runs `ctx.meanwhile`.
 
 A file whose whole-content hash is already known (`FileRef.digest`: the library's
 catalog) is not read for it: its digest stands for its content hash, and for its
@@ -13,24 +15,36 @@ settled by their digests alone.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 
 from xxhash import xxh3_128
 
-from ..core.hashing import SAMPLE_SIZE, hash_bytes, hash_file, open_regular
-from ..core.parallel import tmap
+from ..core.hashing import (
+    SAMPLE_SIZE,
+    NotRegularFile,
+    hash_bytes,
+    hash_file,
+)
+from ..core.hashing import _not_regular_reason as not_regular_reason
+from ..core.parallel import default_workers
 from ..core.progress import Progress
 from .stage import BATCH_FILES, Stage, StageContext, run_stages
-from .values import CandidateGroup, FileRef, HashResult, ReadFailure, cannot_read
+from .values import CandidateGroup, FileRef, ReadFailure, cannot_read
 
-# Head and tail bytes hashed by the sample stage. Measured (warm cache, 20k files):
-# 64 KiB beats 4 KiB (0.96 s vs 1.21 s for all stages): files up to 128 KiB are then
-# settled by one read, and fewer files need the second, full read.
-SAMPLE_BYTES = SAMPLE_SIZE
+# The sample stage reads a file of up to WHOLE_BYTES whole (settled by that one read: its
+# sample hash is its content hash), and of a larger one its first and last SAMPLE_BYTES.
+# Measured on bench/make_tree.py's 20k files (13,573 sharing a size, 7,633 of those over
+# 128 KiB): 4 KiB edges read 62 MB of the larger ones where 64 KiB edges read 977 MB, and
+# the stage took 0.15 s less on a warm cache, for the same groups.
+WHOLE_BYTES = 2 * SAMPLE_SIZE
+SAMPLE_BYTES = 4 << 10
 BATCH_BYTES = 256 << 20  # bytes per pool task (full hashes)
 
 
@@ -65,16 +79,20 @@ def by_inode(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateG
         if group.final:
             out.append(group)
             continue
+        empty = group.files[0].size == 0  # all empty files are equal: nothing to read
+        keys = [(f.device, f.inode) if f.inode else (id(f), 0) for f in group.files]
+        if len(set(keys)) == len(keys):  # no hard links: the group as it is
+            out.append(CandidateGroup(group.key, group.files, True) if empty else group)
+            continue
         inodes: dict[tuple[int, int], list[FileRef]] = defaultdict(list)
-        for f in group.files:
-            inodes[(f.device, f.inode) if f.inode else (id(f), 0)].append(f)
+        for key, f in zip(keys, group.files, strict=True):
+            inodes[key].append(f)
         merged = [
             fs[0]
             if len(fs) == 1
-            else replace(fs[0], links=tuple(p for x in fs for p in (x.path, *x.links))[1:])
+            else fs[0]._replace(links=tuple(p for x in fs for p in (x.path, *x.links))[1:])
             for fs in inodes.values()
         ]
-        empty = group.files[0].size == 0  # all empty files are equal: nothing to read
         if len(merged) > 1:
             out.append(CandidateGroup(group.key, tuple(merged), empty))
         elif merged[0].links:
@@ -83,7 +101,8 @@ def by_inode(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateG
 
 
 def by_sample(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateGroup]:
-    """Head+tail hash: most same-size files differ in their first or last 64 KiB."""
+    """Head+tail hash: most same-size files differ in their first or last 4 KiB; a file
+    of up to 128 KiB is hashed whole, which settles it."""
     out: list[CandidateGroup] = []
     todo: list[CandidateGroup] = []
     for group in groups:
@@ -100,10 +119,14 @@ def by_sample(groups: list[CandidateGroup], ctx: StageContext) -> list[Candidate
 
 
 def by_content(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateGroup]:
-    """Whole-content XXH3-128 of the files that still match."""
+    """Whole-content XXH3-128 of the files that still match. While threads read them,
+    this thread runs `ctx.meanwhile` (once) on the groups already settled."""
+    meanwhile, ctx.meanwhile = ctx.meanwhile, None
+    settled = None if meanwhile is None else partial(meanwhile, [g for g in groups if g.final])
     return _hash_stage(
-        groups, ctx, "content", full_worker, lambda f: f.size, lambda f: True, lambda f: f.digest
-    )
+        groups, ctx, "content", full_worker, lambda f: f.size, lambda f: True, lambda f: f.digest,
+        settled,
+    )  # fmt: skip
 
 
 EXACT_STAGES: tuple[tuple[str, Stage], ...] = (
@@ -125,28 +148,63 @@ def exact_groups(
     return run_stages(groups, EXACT_STAGES, ctx)
 
 
-# --- the hashing stages and their pool workers ------------------------------------
+# --- the hashing stages and their workers --------------------------------------------
+
+# A worker's answer for one file: (path, digest) or (path, None, why it could not be read).
+Hashed = tuple[str, str | None] | tuple[str, None, str]
+
+# A stage reads in threads (ctx.workers of them) from this many bytes, when its files
+# are read this many bytes each on average: below that, handing files to threads costs
+# more in GIL hand-offs than it saves (20k files, 2 cores: the sample stage, up to 128
+# KiB a file, took 0.1 s more CPU time in two threads, and no less time on a busy machine).
+THREADED_BYTES = 256 << 20
+THREADED_BYTES_PER_FILE = 1 << 20
+
+
+def cores_free() -> bool:
+    """Whether a core is free for a second thread, as `make -l` decides: the 1-minute load
+    average is under the CPUs less a half. On a busy machine, threads only add GIL
+    hand-offs: the 20k-file tree, 2 cores at load 7, took 1.64 s in one thread and 1.88 s
+    with the content stage read in two while this one described (medians of 5)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average (not Linux)
+        return True
+    return load < default_workers() - 0.5
 
 
 def _hash_stage(
     groups: list[CandidateGroup],
     ctx: StageContext,
     name: str,
-    worker: Callable[[tuple[tuple[str, int], ...]], list[HashResult]],
+    worker: Callable[[tuple[tuple[str, int], ...]], list[Hashed]],
     bytes_of: Callable[[FileRef], int],
     final_if: Callable[[FileRef], bool],
     known: Callable[[FileRef], str | None],
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[CandidateGroup]:
-    todo = [f for g in groups if not g.final for f in g.files if known(f) is None]
-    batches = _batches(todo, bytes_of)
+    todo = [f for g in groups if not g.final for f in g.files]
+    if any(f.digest is not None for f in todo):  # the catalog's hashes (--library)
+        todo = [f for f in todo if known(f) is None]
+    else:
+        known = _unknown
+    batches, total = _batches(todo, bytes_of)
+    workers = ctx.workers if ctx.workers > 1 and cores_free() else 1
+    overlap = meanwhile is not None and workers > 1  # reads in threads, meanwhile here
+    big = total >= THREADED_BYTES and total >= THREADED_BYTES_PER_FILE * len(todo)
+    threads = workers if big or overlap else 1
     hashes: dict[str, str] = {}
-    with Progress(name, len(todo), ctx.show_progress) as progress:
-        for results in tmap(worker, batches, workers=ctx.workers, progress=progress, weight=len):
-            for r in results:
-                if r.digest is None:
-                    ctx.failures.append(ReadFailure(Path(r.path), r.error or "cannot read"))
-                else:
-                    hashes[r.path] = r.digest
+    with _Reader(worker, batches, threads, overlap) as reader:
+        if meanwhile is not None:
+            meanwhile()
+        with Progress(name, len(todo), ctx.show_progress) as progress:
+            for batch, results in reader:
+                progress.advance(len(batch))
+                for r in results:
+                    if r[1] is None:
+                        ctx.failures.append(ReadFailure(Path(r[0]), r[2]))  # type: ignore[misc]
+                    else:
+                        hashes[r[0]] = r[1]
     out: list[CandidateGroup] = []
     for group in groups:
         if group.final:
@@ -154,7 +212,7 @@ def _hash_stage(
             continue
         buckets: dict[object, list[FileRef]] = defaultdict(list)
         for f in group.files:
-            digest = known(f) or hashes.get(str(f.path))
+            digest = known(f) or hashes.get(f.path)
             if digest is not None:
                 buckets[digest].append(f)
         is_final = bool(group.files) and final_if(group.files[0])
@@ -162,43 +220,89 @@ def _hash_stage(
     return out
 
 
+Batch = tuple[tuple[str, int], ...]
+
+
+class _Reader:
+    """`worker` over `batches`: in `threads` threads started on entering (reads and xxhash
+    release the GIL, so this thread can do other work meanwhile: `background`), or else,
+    for one thread, here as it is iterated. Yields (batch, results) as they finish."""
+
+    def __init__(
+        self,
+        worker: Callable[[Batch], list[Hashed]],
+        batches: list[Batch],
+        threads: int,
+        background: bool = False,
+    ) -> None:
+        self.worker = worker
+        self.batches = batches
+        self.threads = min(threads, len(batches))
+        self.background = background
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[Future[list[Hashed]], Batch] = {}
+
+    def __enter__(self) -> _Reader:
+        if self.threads > 1 or (self.threads == 1 and self.background):
+            self._pool = ThreadPoolExecutor(max_workers=self.threads)
+            self._futures = {self._pool.submit(self.worker, b): b for b in self.batches}
+        return self
+
+    def __iter__(self) -> Iterator[tuple[Batch, list[Hashed]]]:
+        if self._pool is None:
+            for batch in self.batches:
+                yield batch, self.worker(batch)
+            return
+        for future in as_completed(self._futures):
+            yield self._futures[future], future.result()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            for future in self._futures:  # stopped early (Ctrl-C): no new reads
+                future.cancel()
+            self._pool.shutdown(wait=True)
+
+
 def _batches(
     files: Sequence[FileRef], bytes_of: Callable[[FileRef], int]
-) -> list[tuple[tuple[str, int], ...]]:
+) -> tuple[list[tuple[tuple[str, int], ...]], int]:
+    """(path, size) of `files` in batches (one task each), and the bytes they read."""
     batches: list[tuple[tuple[str, int], ...]] = []
     current: list[tuple[str, int]] = []
-    size = 0
+    size = total = 0
     for f in files:
-        current.append((str(f.path), f.size))
-        size += bytes_of(f)
+        current.append((f.path, f.size))
+        n = bytes_of(f)
+        size += n
+        total += n
         if len(current) >= BATCH_FILES or size >= BATCH_BYTES:
             batches.append(tuple(current))
             current, size = [], 0
     if current:
         batches.append(tuple(current))
-    return batches
+    return batches, total
 
 
-def sample_worker(batch: tuple[tuple[str, int], ...]) -> list[HashResult]:
-    """Pool worker: head+tail hash of each (path, size); failures as values."""
-    out: list[HashResult] = []
+def sample_worker(batch: tuple[tuple[str, int], ...]) -> list[Hashed]:
+    """Head+tail hash of each (path, size); failures as values."""
+    out: list[Hashed] = []
     for path, size in batch:
         try:
-            out.append(HashResult(path, _sample_hash(path, size)))
+            out.append((path, _sample_hash(path, size)))
         except OSError as exc:
-            out.append(HashResult(path, None, cannot_read(exc)))
+            out.append((path, None, cannot_read(exc)))
     return out
 
 
 def _sample_hash(path: str, size: int) -> str:
-    """`core.hashing.hash_sample(path, size, SAMPLE_BYTES)` (the same digest), in fewer
-    system calls: the file opened by `open_regular` (a regular file only, links not
-    followed), its head and tail read by `os.pread` straight from the descriptor (no file
-    object, no seek). A file of up to two samples is read whole, up to size + 1 bytes
-    (one that grew since the scan no longer matches its old peers)."""
-    fd = open_regular(path)
+    """`core.hashing.hash_sample(path, size, n)` (the same digest), in fewer system calls:
+    a file of up to `WHOLE_BYTES` is read whole (n = WHOLE_BYTES // 2), up to size + 1
+    bytes (one that grew since the scan no longer matches its old peers); of a larger one,
+    its first and last `SAMPLE_BYTES` (n = SAMPLE_BYTES), by `os.pread` straight from the
+    descriptor `open_scanned` gives (no file object, no seek)."""
+    fd = open_scanned(path)
     try:
-        if size <= 2 * SAMPLE_BYTES:
+        if size <= WHOLE_BYTES:
             return hash_bytes(_pread_upto(fd, size + 1, 0))
         hasher = xxh3_128(_pread_upto(fd, SAMPLE_BYTES, 0))
         hasher.update(_pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES))
@@ -223,19 +327,82 @@ def _pread_upto(fd: int, count: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def full_worker(batch: tuple[tuple[str, int], ...]) -> list[HashResult]:
-    """Pool worker: whole-content XXH3-128 of each (path, size); failures as values."""
-    out: list[HashResult] = []
-    for path, _size in batch:
+def full_worker(batch: tuple[tuple[str, int], ...]) -> list[Hashed]:
+    """Whole-content XXH3-128 of each (path, size); failures as values. A size of 0
+    (unknown) reads the whole file; else at most size + 1 bytes are read."""
+    out: list[Hashed] = []
+    buf = None
+    for path, size in batch:
         try:
-            out.append(HashResult(path, hash_file(path)))
+            if size <= 0:
+                out.append((path, hash_file(path)))
+                continue
+            if size >= CHUNK_BYTES and buf is None:
+                buf = bytearray(CHUNK_BYTES)  # one buffer per batch, reused file to file
+            out.append((path, _content_hash(path, size, buf)))
         except OSError as exc:
-            out.append(HashResult(path, None, cannot_read(exc)))
+            out.append((path, None, cannot_read(exc)))
     return out
 
 
+CHUNK_BYTES = 4 << 20  # reads of a large file
+
+
+def _content_hash(path: str, size: int, buf: bytearray | None) -> str:
+    """XXH3-128 of the first size + 1 bytes of `path` (all of it, unless it grew since the
+    scan: then the digest is not its old peers'): one read for a file under
+    `CHUNK_BYTES`, else reads into `buf`, reused."""
+    fd = open_scanned(path)
+    try:
+        limit = size + 1
+        if buf is None or limit <= CHUNK_BYTES:
+            return hash_bytes(_pread_upto(fd, limit, 0))
+        hasher = xxh3_128()
+        view = memoryview(buf)
+        done = 0
+        while done < limit:
+            n = os.preadv(fd, [view[: min(CHUNK_BYTES, limit - done)]], done)
+            if not n:
+                break
+            hasher.update(view[:n])
+            done += n
+        return hasher.hexdigest()
+    finally:
+        os.close(fd)
+
+
+_SCANNED_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_scanned(path: str) -> int:
+    """`core.hashing.open_regular` for a path the scan has just seen as a regular file
+    (its lstat): the file descriptor of a regular file only, in two system calls instead
+    of five. O_NOFOLLOW refuses a symbolic link swapped in since, O_NONBLOCK makes a FIFO
+    swapped in return at once, fstat refuses anything not regular. O_NONBLOCK stays set:
+    it changes nothing for reads of a regular file. Raises NotRegularFile or OSError."""
+    try:
+        fd = os.open(path, _SCANNED_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile(errno.ELOOP, not_regular_reason(stat.S_IFLNK), path) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, not_regular_reason(mode), path)
+    return fd
+
+
+def _unknown(f: FileRef) -> None:
+    return None
+
+
 def _sample_bytes(f: FileRef) -> int:
-    return min(f.size, 2 * SAMPLE_BYTES)
+    return f.size if f.size <= WHOLE_BYTES else 2 * SAMPLE_BYTES
 
 
 def _known_if_small(f: FileRef) -> str | None:
@@ -244,4 +411,4 @@ def _known_if_small(f: FileRef) -> str | None:
 
 
 def _covers_whole_file(f: FileRef) -> bool:
-    return f.size <= 2 * SAMPLE_BYTES  # the sample hash already is the whole-content hash
+    return f.size <= WHOLE_BYTES  # the sample hash already is the whole-content hash

@@ -17,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
 
 from ..core import keeper
@@ -31,9 +32,9 @@ from ..library.catalog import (
     catalog_path,
 )
 from ..library.lock import UnsafeStateFile
-from ..media.scan import scan
+from ..media.scan import SYSTEM_FOLDERS, _child, classify, normalise_inputs
 from .describe import describe
-from .exact import SAMPLE_BYTES, exact_groups, full_worker
+from .exact import WHOLE_BYTES, exact_groups, full_worker
 from .keep import choose_exact_copy
 from .stage import StageContext
 from .values import (
@@ -65,20 +66,24 @@ def find_duplicates(options: FindOptions) -> FindResult:
     library = Path(os.path.realpath(options.library)) if options.library else None
     libraries = Libraries(library_roots(options.inputs, library))
     prefer = tuple(Path(os.path.realpath(p)) for p in options.prefer)
-    entries, failures = scan_inputs((*options.inputs, *([library] if library else [])))
+    rows, failures = scan_rows((*options.inputs, *([library] if library else [])))
     ctx.failures.extend(failures)
-    media = [e for e in entries if e.kind in MEDIA_KINDS]
+    media_rows = [r for r in rows if r[1] is not FileKind.SIDECAR]
     known = catalog_digests(libraries.roots, ctx)
-    identical = exact_groups(file_refs(media, known), ctx, options.include_empty)
-    infos = describe_identical(identical, ctx)
-    copies = CopyFacts(entries, libraries)
-    groups = exact_duplicate_groups(identical, infos, copies, prefer)
+    settle = ExactRows(CopyFacts(rows, libraries), prefer, ctx)
+    ctx.meanwhile = settle  # the groups settled before the content stage: while it reads
+    identical = exact_groups(file_refs(media_rows, known), ctx, options.include_empty)
+    ctx.meanwhile = None
+    groups = settle.groups(identical)
+    # The scan's entries as values, for the steps that look at every picture only.
+    wanted = options.similar or options.checks_pictures or library is not None
+    media = scan_entries(media_rows) if wanted else []
     if options.similar:
         groups.extend(look_alike_groups(media, groups, options, ctx, libraries, prefer, known))
     groups = with_content_hashes(groups, ctx)
     pictures = picture_rows(media, options, ctx)
     failures = sorted({f.path: f for f in ctx.failures}.values(), key=lambda f: str(f.path))
-    result = FindResult(tuple(groups), tuple(failures), len(media), tuple(ctx.counts))
+    result = FindResult(tuple(groups), tuple(failures), len(media_rows), tuple(ctx.counts))
     result = replace(result, pictures=tuple(pictures))
     if library is None:
         return result
@@ -87,32 +92,88 @@ def find_duplicates(options: FindOptions) -> FindResult:
 
 # --- scanning ---------------------------------------------------------------------
 
+# A file found by the scan, compact (a million of them for a million files):
+# (path, kind, size, mtime_ns, device, inode), the stat taken while scanning.
+ScanRow = tuple[str, FileKind, int, int, int, int]
+
+
+def scan_rows(inputs: Sequence[Path]) -> tuple[list[ScanRow], list[ReadFailure]]:
+    """The media files and sidecars under `inputs`, walked as media/scan.py's `scan`
+    walks them (depth first in name order; symbolic links, hidden and system folders not
+    followed), as plain rows: no Path, no ScanEntry per file; and what could not be
+    listed or stat'ed."""
+    rows: list[ScanRow] = []
+    failures: list[ReadFailure] = []
+    for root in normalise_inputs(inputs):
+        _walk_rows(str(root), rows, failures)
+    return rows, failures
+
+
+def _walk_rows(folder: str, rows: list[ScanRow], failures: list[ReadFailure]) -> None:
+    try:
+        with os.scandir(folder) as it:
+            dir_entries = sorted(it, key=_NAME)
+    except OSError as exc:
+        failures.append(ReadFailure(Path(folder), f"cannot list folder: {exc.strerror or exc}"))
+        return
+    for de in dir_entries:
+        try:
+            if de.is_symlink():
+                continue
+            if de.is_dir(follow_symlinks=False):
+                name = de.name
+                if not name.startswith(".") and name.lower() not in SYSTEM_FOLDERS:
+                    _walk_rows(de.path, rows, failures)
+                continue
+            st = de.stat(follow_symlinks=False)
+        except OSError as exc:
+            failures.append(ReadFailure(Path(de.path), f"cannot stat: {exc.strerror or exc}"))
+            continue
+        if not de.is_file(follow_symlinks=False):
+            continue
+        kind = classify(de.name)[0]
+        if kind is not FileKind.OTHER:  # media and sidecars
+            rows.append((de.path, kind, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+
+
+_NAME = attrgetter("name")
+
+
+def scan_entries(rows: Iterable[ScanRow]) -> list[ScanEntry]:
+    """The scan's rows as `ScanEntry` values (for the look-alike search, the picture
+    checks and the library's comparison)."""
+    return [
+        ScanEntry(Path(p), kind, size=size, mtime_ns=mtime_ns, inode=inode, device=device)
+        for p, kind, size, mtime_ns, device, inode in rows
+    ]
+
 
 def scan_inputs(inputs: Sequence[Path]) -> tuple[list[ScanEntry], list[ReadFailure]]:
-    """Media files and sidecars under `inputs` (symlinks not followed), and what could
-    not be listed."""
-    entries: list[ScanEntry] = []
-    failures: list[ReadFailure] = []
-    for entry in scan(inputs):
-        if entry.error is not None:
-            failures.append(ReadFailure(entry.path, entry.error))
-        elif entry.kind in MEDIA_KINDS or entry.kind is FileKind.SIDECAR:
-            entries.append(entry)
-    return entries, failures
+    """Media files and sidecars under `inputs` (symlinks not followed) as `ScanEntry`
+    values, and what could not be listed."""
+    rows, failures = scan_rows(inputs)
+    return scan_entries(rows), failures
 
 
 def file_refs(
-    entries: Iterable[ScanEntry], known: Mapping[Path, tuple[int, int, str]] | None = None
+    rows: Iterable[ScanRow], known: Mapping[Path, tuple[int, int, str]] | None = None
 ) -> list[FileRef]:
-    """The media files among `entries`; `known`: path -> (size, mtime_ns, hash) of the
+    """The media files among `rows`; `known`: path -> (size, mtime_ns, hash) of the
     library's catalog, whose hash is used when the file's size and mtime still match."""
+    sidecar, other = FileKind.SIDECAR, FileKind.OTHER  # (identity: an Enum's hash is slow)
+    if not known:
+        return [
+            FileRef(p, size, device, inode, (), None, mtime_ns)
+            for p, kind, size, mtime_ns, device, inode in rows
+            if kind is not sidecar and kind is not other
+        ]
     refs: list[FileRef] = []
-    for e in entries:
-        if e.kind not in MEDIA_KINDS:
+    for p, kind, size, mtime_ns, device, inode in rows:
+        if kind is sidecar or kind is other:
             continue
-        row = known.get(e.path) if known else None
-        digest = row[2] if row is not None and row[:2] == (e.size, e.mtime_ns) else None
-        refs.append(FileRef(e.path, e.size, e.device, e.inode, (), digest, e.mtime_ns))
+        row = known.get(Path(p))
+        digest = row[2] if row is not None and row[:2] == (size, mtime_ns) else None
+        refs.append(FileRef(p, size, device, inode, (), digest, mtime_ns))
     return refs
 
 
@@ -177,105 +238,122 @@ class CopyFacts:
     whether it is the library's, and how many sidecars sit beside it (the scan's sidecar
     files, named as core.keeper.sidecar_names says)."""
 
-    def __init__(self, entries: Iterable[ScanEntry], libraries: Libraries) -> None:
+    def __init__(self, rows: Iterable[ScanRow], libraries: Libraries) -> None:
         self.libraries = libraries
-        self._sidecars = {
-            (e.path.parent, e.path.name.lower()) for e in entries if e.kind is FileKind.SIDECAR
-        }
+        self._folders: dict[str, Path] = {}
+        self._sidecars: set[tuple[str, str]] = set()
+        for r in rows:
+            if r[1] is FileKind.SIDECAR:
+                folder, name = os.path.split(r[0])
+                self._sidecars.add((folder, name.lower()))
 
-    def copy(self, path: Path, mtime_ns: int) -> keeper.Copy:
+    def copy(self, path: str, mtime_ns: int) -> keeper.Copy:
+        folder, name = os.path.split(path)
         beside = 0
         if self._sidecars:
-            folder = path.parent
-            beside = sum((folder, n) in self._sidecars for n in keeper.sidecar_names(path.name))
-        return keeper.Copy(path, mtime_ns, path in self.libraries, beside)
+            beside = sum((folder, n) in self._sidecars for n in keeper.sidecar_names(name))
+        in_library = bool(self.libraries) and path in self.libraries
+        return keeper.Copy(self._path(folder, name), mtime_ns, in_library, beside)
+
+    def _path(self, folder: str, name: str) -> Path:
+        """Path(folder/name), its folder's Path made once (a path is parsed once per folder,
+        not once per file)."""
+        parent = self._folders.get(folder)
+        if parent is None:
+            parent = self._folders[folder] = Path(folder)
+        return _child(parent, name)
 
 
 # --- exact groups: describe one file of each, keep one ------------------------------
 
 
-def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> dict[Path, FileInfo]:
-    """FileInfo for every path in `groups`. Identical bytes say the same things (pixels,
-    date, camera): one file per group is read, its facts given to every path."""
-    described = describe([g.files[0].path for g in groups], ctx)
-    infos: dict[Path, FileInfo] = {}
-    for g in groups:
-        info = described.get(g.files[0].path)
-        if info is not None:
-            for f in g.files:
-                for p in (f.path, *f.links):
-                    infos[p] = replace(info, path=p, size=f.size)
-    return infos
+def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> dict[str, FileInfo]:
+    """FileInfo of the first file of each group, by its path. Identical bytes say the same
+    things (pixels, date, camera): one file per group is read, its facts stand for every
+    path of the group (`ExactRows`)."""
+    described = describe([Path(g.files[0].path) for g in groups], ctx)
+    return {str(path): info for path, info in described.items()}
 
 
-def exact_duplicate_groups(
-    groups: Sequence[CandidateGroup],
-    infos: dict[Path, FileInfo],
-    copies: CopyFacts,
-    prefer: Sequence[Path],
-) -> list[DuplicateGroup]:
-    """One `DuplicateGroup` per group of identical files (ordered by first path), numbered
-    from 1; groups with fewer than two described paths are left out. The copy kept is
+class ExactRows:
+    """One `DuplicateGroup` per group of identical files (ordered by first path, numbered
+    from 1), in two goes: called with some groups (as `StageContext.meanwhile`: those
+    settled before the content stage, while its reads run), it describes them and makes
+    their members; `groups` does the rest and numbers them all. A group whose first file
+    could not be described, or with fewer than two paths, is left out. The copy kept is
     core/keeper.py's choice, on what `copies` knows of each path."""
-    out: list[DuplicateGroup] = []
-    for cg in sorted(groups, key=lambda g: str(g.files[0].path)):
-        group = _exact_group(len(out) + 1, cg, infos, copies, prefer)
-        if group is not None:
-            out.append(group)
-    return out
+
+    def __init__(self, copies: CopyFacts, prefer: Sequence[Path], ctx: StageContext) -> None:
+        self.copies = copies
+        self.prefer = prefer
+        self.ctx = ctx
+        self._members: dict[str, tuple[Member, ...] | None] = {}  # by the group's first path
+
+    def __call__(self, groups: Sequence[CandidateGroup]) -> None:
+        todo = [g for g in groups if g.files[0].path not in self._members]
+        infos = describe_identical(todo, self.ctx)
+        for cg in todo:
+            info = infos.get(cg.files[0].path)
+            members = None if info is None else _exact_members(cg, info, self.copies, self.prefer)
+            self._members[cg.files[0].path] = members
+
+    def groups(self, groups: Sequence[CandidateGroup]) -> list[DuplicateGroup]:
+        self(groups)
+        out: list[DuplicateGroup] = []
+        for cg in sorted(groups, key=lambda g: g.files[0].path):
+            members = self._members[cg.files[0].path]
+            if members is not None:
+                out.append(DuplicateGroup(len(out) + 1, Kind.EXACT, members))
+        return out
 
 
-def _exact_group(
-    group_id: int,
-    cg: CandidateGroup,
-    infos: dict[Path, FileInfo],
-    copies: CopyFacts,
-    prefer: Sequence[Path],
-) -> DuplicateGroup | None:
-    owners: dict[Path, FileRef] = {}
-    for f in cg.files:
-        for p in (f.path, *f.links):
-            owners[p] = f
-    known = [infos[p] for p in owners if p in infos]
-    if len(known) < 2:
+def _exact_members(
+    cg: CandidateGroup, info: FileInfo, copies: CopyFacts, prefer: Sequence[Path]
+) -> tuple[Member, ...] | None:
+    """A member for each path of the group (each file's, then its hard links'), the copy
+    kept first, described by `info` (the group's first file: the same bytes); None for
+    fewer than two paths."""
+    pairs = [(p, f) for f in cg.files for p in (f.path, *f.links)]
+    if len(pairs) < 2:
         return None
-    candidates = {i.path: copies.copy(i.path, owners[i.path].mtime_ns) for i in known}
-    kept, why = choose_exact_copy(list(candidates.values()), prefer)
-    keep = infos[kept.path]
-    keep_ref = owners[keep.path]
+    candidates = [copies.copy(p, f.mtime_ns) for p, f in pairs]
+    kept, why = choose_exact_copy(candidates, prefer)
+    at = next(i for i, c in enumerate(candidates) if c is kept)
+    keep_path, keep_ref = kept.path, pairs[at][1]
     digest = group_digest(cg)
+    order = sorted(range(len(pairs)), key=lambda i: (i != at, pairs[i][0]))
     members: list[Member] = []
-    for info in sorted(known, key=lambda i: (i.path != keep.path, str(i.path))):
-        ref = owners[info.path]
-        same_inode = ref is keep_ref
+    for i in order:
+        path, ref = pairs[i]
+        is_link = path != ref.path
         # A copy outside the library whose content the library holds: says so.
-        from_library = kept.in_library and not candidates[info.path].in_library
+        from_library = kept.in_library and not candidates[i].in_library
         reason: KeptCopy | SameFile | SameContent
-        if info.path == keep.path:
+        if i == at:
             reason = why
-        elif same_inode:
-            reason = SameFile(keep.path)
-        elif info.path != ref.path and ref.path in infos:
-            reason = SameContent(keep.path, link_of=ref.path, in_library=from_library)
+        elif ref is keep_ref:
+            reason = SameFile(keep_path)
+        elif is_link:
+            reason = SameContent(keep_path, link_of=Path(ref.path), in_library=from_library)
         else:
-            reason = SameContent(keep.path, in_library=from_library)
+            reason = SameContent(keep_path, in_library=from_library)
         members.append(
             Member(
-                info.path,
-                info.size,
-                keep=info.path == keep.path,
+                candidates[i].path,
+                ref.size,
+                keep=i == at,
                 reason=reason,
                 distance=0,
                 width=info.width,
                 height=info.height,
                 captured=info.captured,
-                hard_link=(same_inode and info.path != keep.path) or info.path != ref.path,
+                hard_link=(ref is keep_ref and i != at) or is_link,
                 device=ref.device,
                 inode=ref.inode,
                 hash=digest,
             )
         )
-    return DuplicateGroup(group_id, Kind.EXACT, tuple(members))
+    return tuple(members)
 
 
 def group_digest(cg: CandidateGroup) -> str | None:
@@ -287,7 +365,7 @@ def group_digest(cg: CandidateGroup) -> str | None:
     if not (isinstance(last, str) and len(last) == 32):
         return None
     first = cg.files[0]
-    if len(cg.key) >= 4 or first.digest == last or first.size <= 2 * SAMPLE_BYTES:
+    if len(cg.key) >= 4 or first.digest == last or first.size <= WHOLE_BYTES:
         return last
     return None  # a sample hash only (a lone inode, told apart from others by its sample)
 
@@ -311,10 +389,10 @@ def with_content_hashes(groups: list[DuplicateGroup], ctx: StageContext) -> list
             full_worker, batches, workers=ctx.workers, progress=progress, weight=len
         ):
             for r in results:
-                if r.digest is not None:
-                    found[r.path] = r.digest
+                if r[1] is not None:
+                    found[r[0]] = r[1]
                 else:
-                    ctx.failures.append(ReadFailure(Path(r.path), r.error or "cannot read"))
+                    ctx.failures.append(ReadFailure(Path(r[0]), r[2]))  # type: ignore[misc]
     out = []
     for g in groups:
         members = []

@@ -25,6 +25,7 @@ import os
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import Enum
+from operator import attrgetter
 from pathlib import Path
 from typing import TextIO
 
@@ -339,15 +340,19 @@ def write_report(
     return path
 
 
+_VALUES = attrgetter(*COLUMNS)
+_PATH, _REASON = COLUMNS.index("path"), COLUMNS.index("reason")
+
+
 def _write_csv(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:
     writer = csv.writer(f)
     writer.writerow(header.cells())
     writer.writerow(COLUMNS)
     for row in rows:  # as _stored(row), without copying each row
-        stored = {"path": path_text(row.path), "reason": display_text(row.reason)}
-        writer.writerow(
-            [csv_cell(_cell(stored[c] if c in stored else getattr(row, c))) for c in COLUMNS]
-        )
+        values = list(_VALUES(row))
+        values[_PATH] = path_text(row.path)
+        values[_REASON] = display_text(row.reason)
+        writer.writerow(["" if v is None else csv_cell(_cell(v)) for v in values])
 
 
 def _write_json(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:

@@ -30,6 +30,9 @@ class StageContext:
         # (path, width, height) of the images the near-duplicate search left out as
         # near-flat or tiny: the report lists them (find.py), never silently drops them
         self.flat: list[tuple[Path, int, int]] = []
+        # Work for this thread while the content stage's reads run in others (called once,
+        # with the groups already settled before it), or None.
+        self.meanwhile: Callable[[list[CandidateGroup]], object] | None = None
 
     def note(self, message: str, level: int = logging.INFO) -> None:
         """Log `message`; with progress shown, print it when logging does not show it."""
