@@ -135,14 +135,29 @@ def execute(
     _CHECKED.clear()
     decisions = leaders_first(decisions)
     waiting: set[Path] = set()  # leaders whose transfer failed: their followers wait too
-    copies = Copies()
-    with signals.deferred(), contextlib.closing(copies):
+    pool = CopyPool()
+    begun: list[_Batch] = []  # at most two: the batch being begun, and the one before it
+    with signals.deferred(), contextlib.closing(pool):
         try:
-            for start in range(0, len(decisions), BATCH):
-                signals.check()
-                batch = decisions[start : start + BATCH]
-                _execute_batch(batch, outcomes, progress, journal, root, waiting, copies)
-                flush()
+            try:
+                for start in range(0, len(decisions), BATCH):
+                    signals.check()
+                    batch = decisions[start : start + BATCH]
+                    begun.append(_Batch(batch, progress, journal, root, waiting, Copies(pool)))
+                    begun[-1].begin()
+                    # The batch before ends once this one's copies are under way: the
+                    # threads never wait for its naming and journal writes.
+                    while len(begun) > 1:
+                        begun.pop(0).end(outcomes)
+                        flush()
+                while begun:
+                    begun.pop(0).end(outcomes)
+                    flush()
+            except BaseException as exc:  # the batches begun end in order, as the run stops
+                while begun:
+                    with contextlib.suppress(JournalError, KeyboardInterrupt):
+                        begun.pop(0).end(outcomes, exc)
+                raise
         except JournalError as exc:  # e.g. the library's disk is full: stop, touch nothing more
             outcomes += [
                 _not_transferred(d, f"not done: {exc}") for d in decisions[len(outcomes) :]
@@ -203,124 +218,148 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-def _execute_batch(
-    batch: Sequence[Decision],
-    outcomes: list[Outcome],
-    progress: Progress | None,
-    journal: JournalLike | None,
-    root: Path | None = None,
-    waiting: set[Path] | None = None,
-    copies: Copies | None = None,
-) -> None:
-    """One journalled batch. Each transfer is begun in order (checked, its folder made, a
-    rename within one disk done at once); the copies are made side by side by `copies`
-    and named in order once all are verified; a file that travels with another waits for
-    its leader's copy to be named. Outcomes are recorded in the decisions' order."""
-    waiting = set() if waiting is None else waiting
-    later = Copies(threads=1) if copies is None else copies
-    transfers = [i for i, d in enumerate(batch) if d.action.transfers]
-    ids = journal.intend([batch[i] for i in transfers]) if journal is not None and transfers else []
-    results: list[Outcome | None] = [None] * len(batch)
-    begun: set[int] = set()  # transfers begun: never settled as not done unless they end so
-    recovered: list[Outcome] = []  # a killed run's intents, settled under their own ids
-    dirty: set[Path] = set()  # folders whose renames must reach the disk before settling
-    index = {id(d): i for i, d in enumerate(batch)}
+class _Batch:
+    """One journalled batch. `begin` records its transfers in the journal, then begins each
+    in order (checked, its folder made, a rename within one disk done at once, a copy
+    handed to the threads); `end` names its copies in order once all are verified (a file
+    that travels with another begins after its leader's copy is named), flushes the
+    folders, settles the journal and records the outcomes in the decisions' order."""
 
-    def record(i: int, outcome: Outcome) -> None:
-        results[i] = outcome
+    def __init__(
+        self,
+        batch: Sequence[Decision],
+        progress: Progress | None,
+        journal: JournalLike | None,
+        root: Path | None,
+        waiting: set[Path],
+        copies: Copies,
+    ) -> None:
+        self.batch, self.progress, self.journal, self.root = batch, progress, journal, root
+        self.waiting, self.copies = waiting, copies
+        self.transfers = [i for i, d in enumerate(batch) if d.action.transfers]
+        self.ids: list[int] = []
+        self.results: list[Outcome | None] = [None] * len(batch)
+        self.begun: set[int] = set()  # transfers begun: settled as not done only if they are
+        self.put_off: list[int] = []  # files whose leader's copy is still in flight
+        self.recovered: list[Outcome] = []  # a killed run's intents, under their own ids
+        self.dirty: set[Path] = set()  # folders whose renames must reach the disk first
+        self.index = {id(d): i for i, d in enumerate(batch)}
+
+    def begin(self) -> None:
+        if self.journal is not None and self.transfers:
+            self.ids = self.journal.intend([self.batch[i] for i in self.transfers])
+        self._pass(range(len(self.batch)))
+
+    def end(self, outcomes: list[Outcome], error: BaseException | None = None) -> None:
+        """Finish the batch and append its outcomes. With `error` (the run is stopping):
+        after a stop between files its copies in flight are finished or undone; after a
+        crash they are left as intents for the next run's recovery."""
+        try:
+            if error is None:
+                self._named()
+                while self.put_off:
+                    todo, self.put_off = self.put_off, []
+                    self._pass(todo)
+                    self._named()
+            elif isinstance(error, KeyboardInterrupt) and signals.requested() is not None:
+                self._named()
+        except KeyboardInterrupt:
+            if signals.requested() is not None:  # a stop between files: the copies in
+                with contextlib.suppress(KeyboardInterrupt):  # flight finished, or undone
+                    self._named()
+            raise
+        finally:  # even on Ctrl-C: what happened is recorded
+            self._record(outcomes)
+
+    def _outcome(self, i: int, outcome: Outcome) -> None:
+        self.results[i] = outcome
         if outcome.decision.action.transfers:
             if outcome.status is Status.FAILED and not outcome.in_library:
-                waiting.add(outcome.decision.source)
-            if progress is not None:
-                progress.advance(1)
+                self.waiting.add(outcome.decision.source)
+            if self.progress is not None:
+                self.progress.advance(1)
 
-    def named() -> None:
+    def _pass(self, todo: Iterable[int]) -> None:
+        later = self.copies
+        for i in todo:
+            d = self.batch[i]
+            if d.action.transfers:
+                if later.copying(d.follows):
+                    self.put_off.append(i)
+                    continue
+                signals.check()  # stop between files, never inside one
+                self.begun.add(i)
+                try:
+                    if d.follows in self.waiting:
+                        raise TransferError(
+                            f"not done: {d.follows.name}, which it travels with, could not"
+                            " be transferred; it goes with it next time",
+                            untouched=True,
+                        )
+                    if d.action is Action.UNCOPY:
+                        uncopy(d, self.dirty)
+                    else:
+                        transfer(d, self.dirty, self.root, later)
+                except TransferError as exc:
+                    self._outcome(i, Outcome(d, Status.FAILED, str(exc), in_library=exc.placed))
+                    continue
+                if not later.copying(d.source):
+                    self._outcome(i, Outcome(d, Status.DONE, in_library=True))
+            elif d.action is Action.FINISH_MOVE:
+                self.results[i] = finish_move(d)
+                self.recovered.append(self.results[i])
+            elif d.action is Action.RECOVER and d.recovery is not None:
+                self.results[i] = recover_one(d)
+                self.recovered.append(self.results[i])
+            elif d.action is Action.ERROR:
+                self.results[i] = Outcome(d, Status.FAILED, d.error)
+            else:
+                self.results[i] = Outcome(d, Status.DONE)
+
+    def _named(self) -> None:
         """The copies in flight, waited for and named: their outcomes recorded."""
         stopped = False
-        for d, error in later.finish(dirty):
+        for d, error in self.copies.finish(self.dirty):
+            i = self.index[id(d)]
             if isinstance(error, KeyboardInterrupt):  # a stop: the copy was undone
-                record(index[id(d)], Outcome(d, Status.NOT_DONE, INTERRUPTED))
+                self._outcome(i, Outcome(d, Status.NOT_DONE, INTERRUPTED))
                 stopped = True
             elif error is not None:
-                record(index[id(d)], Outcome(d, Status.FAILED, str(error), in_library=error.placed))
+                self._outcome(i, Outcome(d, Status.FAILED, str(error), in_library=error.placed))
             else:
-                record(index[id(d)], Outcome(d, Status.DONE, in_library=True))
+                self._outcome(i, Outcome(d, Status.DONE, in_library=True))
         if stopped:
             signals.check()
 
-    try:
-        todo = range(len(batch))
-        while todo:
-            put_off: list[int] = []  # files whose leader's copy is still in flight
-            for i in todo:
-                d = batch[i]
-                if d.action.transfers:
-                    if later.copying(d.follows):
-                        put_off.append(i)
-                        continue
-                    signals.check()  # stop between files, never inside one
-                    begun.add(i)
-                    try:
-                        if d.follows in waiting:
-                            raise TransferError(
-                                f"not done: {d.follows.name}, which it travels with, could not"
-                                " be transferred; it goes with it next time",
-                                untouched=True,
-                            )
-                        if d.action is Action.UNCOPY:
-                            uncopy(d, dirty)
-                        else:
-                            transfer(d, dirty, root, later)
-                    except TransferError as exc:
-                        record(i, Outcome(d, Status.FAILED, str(exc), in_library=exc.placed))
-                        continue
-                    if not later.copying(d.source):
-                        record(i, Outcome(d, Status.DONE, in_library=True))
-                elif d.action is Action.FINISH_MOVE:
-                    results[i] = finish_move(d)
-                    recovered.append(results[i])
-                elif d.action is Action.RECOVER and d.recovery is not None:
-                    results[i] = recover_one(d)
-                    recovered.append(results[i])
-                elif d.action is Action.ERROR:
-                    results[i] = Outcome(d, Status.FAILED, d.error)
-                else:
-                    results[i] = Outcome(d, Status.DONE)
-            named()
-            todo = put_off
-    except KeyboardInterrupt:
-        if signals.requested() is not None:  # a stop between files: the copies in flight
-            with contextlib.suppress(KeyboardInterrupt):  # are finished, or undone
-                named()
-        raise
-    finally:  # even on Ctrl-C: what happened is recorded
-        later.abandon()  # a crash (not a stop) with copies in flight: they stay intents
-        for folder in sorted(dirty):
+    def _record(self, outcomes: list[Outcome]) -> None:
+        self.copies.abandon()  # a crash (not a stop) with copies in flight: intents stay
+        for folder in sorted(self.dirty):
             _fsync_dir(folder)
+        results, batch = self.results, self.batch
         last = max((i for i, o in enumerate(results) if o is not None), default=-1)
         outcomes += [
             o if o is not None else Outcome(d, Status.NOT_DONE, INTERRUPTED)
             for d, o in zip(batch[: last + 1], results, strict=False)
         ]
-        if journal is not None and recovered:  # settled under the entries they finish
-            journal.settle(
+        if self.journal is not None and self.recovered:  # under the entries they finish
+            self.journal.settle(
                 [
                     (o.decision.recovery.journal_id if o.decision.recovery else 0, o)
-                    for o in recovered
+                    for o in self.recovered
                 ]
             )
-        if journal is not None and ids:
+        if self.journal is not None and self.ids:
             # Transfers never begun are settled as not done; one begun whose end is not
             # known (the run crashed meanwhile) stays an intent for recovery.
             done = []
-            for journal_id, i in zip(ids, transfers, strict=True):
+            for journal_id, i in zip(self.ids, self.transfers, strict=True):
                 outcome = results[i]
-                if outcome is None and i in begun:
+                if outcome is None and i in self.begun:
                     continue
                 if outcome is None:
                     outcome = Outcome(batch[i], Status.NOT_DONE, INTERRUPTED)
                 done.append((journal_id, outcome))
-            journal.settle(done)
+            self.journal.settle(done)
 
 
 def transfer(
@@ -446,24 +485,21 @@ def _remove_source(job: _Copy) -> None:
 
 
 class Copies:
-    """A batch's copies in flight: each written, flushed and read back from the disk by
+    """One batch's copies in flight: each written, flushed and read back from the disk by
     one of a few threads (os.read/write/fsync and xxhash release the GIL, so several disk
     requests are in flight and both cores work), then named in the decisions' order by
     `finish`, once every one of them is verified. A move's source is removed only after
     its copy's name is on disk. The threads are started at the first copy."""
 
-    def __init__(self, threads: int = COPY_THREADS) -> None:
-        self.threads = threads
-        self._pool: ThreadPoolExecutor | None = None
+    def __init__(self, pool: CopyPool) -> None:
+        self.pool = pool
         self._jobs: list[_Copy] = []
-        self._sources: set[Path] = set()
+        self._sources = pool.copying  # shared by the batches: a leader may be in the last
 
     def begin(self, job: _Copy) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="po-copy")
         self._jobs.append(job)
         self._sources.add(job.d.source)
-        job.future = self._pool.submit(_write_copy, job)
+        job.future = self.pool.submit(_write_copy, job)
 
     def copying(self, source: Path | None) -> bool:
         """`source` has a copy in flight (begun, not yet named)."""
@@ -478,8 +514,8 @@ class Copies:
         jobs = self._jobs
         if not jobs:
             return []
-        # Nothing is named while a thread still works: the order of what reaches the
-        # disk stays the decisions' order, whatever the threads' timing.
+        # Nothing of the batch is named before all its copies are verified: the order of
+        # its names and removals stays the decisions' order, whatever the threads' timing.
         wait([job.future for job in jobs if job.future is not None])
         results: list[tuple[Decision, TransferError | KeyboardInterrupt | None]] = []
         placed: list[_Copy] = []
@@ -530,14 +566,28 @@ class Copies:
         for job in self._jobs:
             _remove_quietly(job.tmp)
             job.source.close()
+            self._sources.discard(job.d.source)
         self._jobs.clear()
-        self._sources.clear()
+
+
+class CopyPool:
+    """The threads that make copies (started at the first copy, shared by the batches of
+    a run), and the sources being copied."""
+
+    def __init__(self, threads: int = COPY_THREADS) -> None:
+        self.threads = threads
+        self.copying: set[Path] = set()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Callable[[_Copy], None], job: _Copy) -> Future[None]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="po-copy")
+        return self._executor.submit(fn, job)
 
     def close(self) -> None:
-        self.abandon()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
 
 def uncopy(d: Decision, dirty: set[Path] | None = None) -> None:
