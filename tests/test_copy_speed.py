@@ -292,3 +292,28 @@ def test_hash_from_disk_agrees_with_hash_file(tmp_path: Path) -> None:
     link.symlink_to(tmp_path / "f1")
     with pytest.raises(hashing.NotRegularFile):
         hashing.hash_from_disk(link)
+
+
+def test_when_the_journal_fails_the_batch_before_still_names_its_verified_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photoorganiser.library import journal
+
+    inbox, library = make_inbox(tmp_path / "in", 70), tmp_path / "lib"
+    real_intend, calls = journal.Journal.intend, []
+
+    def full_on_the_second_batch(self, transfers):
+        calls.append(1)
+        if len(calls) == 2:  # while the first batch's copies are still in flight
+            raise execute.JournalError("cannot write the library's journal (disk full)")
+        return real_intend(self, transfers)
+
+    monkeypatch.setattr(journal.Journal, "intend", full_on_the_second_batch)
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--copy", "--report", report) == 1
+    got = rows(report)
+    assert [r["status"] for r in got] == ["done"] * 64 + ["failed"] * 6
+    assert all("journal" in r["error"] for r in got[64:])
+    assert len(photos(library)) == 64 and not temporaries(library)
+    files, intents = catalog_state(library)
+    assert files == on_disk(library) and intents == 0

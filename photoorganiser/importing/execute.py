@@ -154,9 +154,11 @@ def execute(
                     begun.pop(0).end(outcomes)
                     flush()
             except BaseException as exc:  # the batches begun end in order, as the run stops
+                # (the journal failing: their transfers are journalled, they end as usual)
+                error = None if isinstance(exc, JournalError) else exc
                 while begun:
                     with contextlib.suppress(JournalError, KeyboardInterrupt):
-                        begun.pop(0).end(outcomes, exc)
+                        begun.pop(0).end(outcomes, error)
                 raise
         except JournalError as exc:  # e.g. the library's disk is full: stop, touch nothing more
             outcomes += [
