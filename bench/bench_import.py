@@ -9,9 +9,13 @@ compress away, each with its own EXIF date and camera), then times, side by side
   xxhsum -H2                XXH128 of every byte, one core       (the hash floor)
   exiftool -fast            dates of every file (for scale)
   import --dryrun           scan + analyse + plan + collisions + report
-  import --copy             ... and copy + fsync + verified read-back
+  cp -r; sync               the copy floor
+  import --copy; sync       ... and copy + fsync + verified read-back (+ sync, as cp)
+  the same without the read-back (bench/noverify.py: what --no-verify would save)
   import --copy (re-run)    everything already in the library
   import --move             same file system: atomic renames
+  import --move, another disk: the inbox on a tmpfs (a card), the library here; vs
+                            cp -r from that tmpfs; sync (root only: mount)
 
 --cold drops the page cache before each run (root only); otherwise the cache is
 warm (each run reads files the previous one just read). Quote the ratios.
@@ -24,6 +28,7 @@ import io
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import datetime, timedelta
@@ -78,6 +83,36 @@ def generate(inbox: Path, files: int, size_mb: float) -> float:
         (folder / f"IMG_{i:05d}.JPG").write_bytes(data)
         total += len(data)
     return total / 1e6
+
+
+def other_disk(work: Path, inbox: Path, po: list[str], timed) -> None:
+    """A move from another disk: the inbox copied to a tmpfs (like a memory card: reading
+    it costs no disk time), moved into a library on this disk; the floor is cp -r from
+    the same tmpfs, then sync. Needs root (mount); skipped otherwise."""
+    card = work / "card"
+    card.mkdir()
+    size = sum(p.stat().st_size for p in inbox.rglob("*") if p.is_file())
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size * 5 // 4 + (64 << 20)}", "tmpfs", str(card)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        print("  (cannot mount a tmpfs: no move from another disk)", flush=True)
+        return
+    try:
+        shutil.copytree(inbox, card / "inbox")
+        timed(
+            "cp -r from another disk + sync",
+            ["cp", "-r", "--preserve=timestamps", str(card / "inbox"), str(work / "cp-copy"),
+             "&&", "sync"],
+            shell=True,
+        )  # fmt: skip
+        shutil.rmtree(work / "cp-copy")
+        moved = [*po, "--move"]
+        moved[moved.index("--input") + 1] = str(card / "inbox")
+        library = Path(moved[moved.index("--output") + 1])
+        timed("photoorganiser import --move, another disk; sync", [*moved, "&&", "sync"],
+              shell=True)  # fmt: skip
+        shutil.rmtree(library)
+    finally:
+        subprocess.run(["umount", "-l", str(card)], capture_output=True)
 
 
 def main() -> None:
@@ -166,9 +201,15 @@ def main() -> None:
             shell=True,
         )
         shutil.rmtree(work / "cp-copy")
-        timed("photoorganiser import --copy", [*po, "--copy"])
+        timed("photoorganiser import --copy; sync", [*po, "--copy", "&&", "sync"], shell=True)
         timed("photoorganiser import --copy (re-run, all present)", [*po, "--copy"])
         shutil.rmtree(library)
+        shutil.rmtree(reports, ignore_errors=True)
+        noverify = [sys.executable, str(Path(__file__).parent / "noverify.py"), *po[3:]]
+        timed("  the same without the read-back (no-verify)", [*noverify, "--copy", "&&", "sync"],
+              shell=True)  # fmt: skip
+        shutil.rmtree(library)
+        other_disk(work, inbox, po, timed)
         timed("photoorganiser import --move (same disk)", [*po, "--move"])
 
         print()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import mmap
 import os
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -171,6 +173,38 @@ def _kept(data: bytes, keep_limit: int) -> bytes | None:
 def hash_file(path: Path | str) -> str:
     """XXH3-128 of the whole file, streamed in large chunks."""
     return read_and_hash(path, keep_limit=0).hash
+
+
+_local = threading.local()
+
+
+def thread_buffer() -> memoryview:
+    """This thread's CHUNK_SIZE buffer, allocated once per thread and reused for every
+    file (a fresh zero-filled 4 MiB buffer per file costs page faults and zeroing).
+    Page-aligned (an anonymous mmap), so that O_DIRECT may read into it."""
+    view = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(mmap.mmap(-1, CHUNK_SIZE))
+    return view
+
+
+def hash_from_disk(path: Path | str) -> str:
+    """XXH3-128 of the whole file as the disk holds it: its cached pages are dropped first
+    (posix_fadvise DONTNEED, which drops only clean pages: flush the file before), so the
+    bytes come from the disk (a tmpfs has no disk: its pages are the file). One pass, into
+    this thread's reused buffer; the kernel's read-ahead keeps the disk busy while the
+    bytes are hashed (measured faster than O_DIRECT, which reads synchronously)."""
+    fd = open_regular(path)
+    try:
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        view = thread_buffer()
+        hasher = xxhash.xxh3_128()
+        while n := os.readv(fd, [view]):
+            hasher.update(view[:n])
+        return hasher.hexdigest()
+    finally:
+        os.close(fd)
 
 
 def hash_sample(path: Path | str, size: int, sample: int = SAMPLE_SIZE) -> str:

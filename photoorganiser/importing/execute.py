@@ -6,7 +6,8 @@ Rules, whatever happens (crash, full disk, another process writing):
   refuses an existing name);
 - a copy is written under a hidden temporary name in the destination folder,
   flushed to disk, read back from the disk and checked against the content hash
-  taken during analysis, and only then given its final name;
+  taken during analysis, and only then given its final name (a batch's copies are
+  made side by side by a few threads, `Copies`, and named in order once verified);
 - a source is removed only after its copy is in place and verified (or moved by
   a rename within one file system, which never copies);
 - a source that changed since it was scanned is left alone for the next run;
@@ -26,13 +27,15 @@ import stat
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import xxhash
 
-from ..core import signals
-from ..core.hashing import CHUNK_SIZE, hash_file, holds
+from ..core import hashing, signals
+from ..core.hashing import CHUNK_SIZE, hash_from_disk, holds, thread_buffer
 from ..core.progress import Progress
 from ..core.values import (
     Action,
@@ -78,6 +81,7 @@ class JournalLike(Protocol):
 
 
 BATCH = 64  # transfers journalled per transaction
+COPY_THREADS = 3  # copies of a batch made side by side (several disk requests in flight)
 
 
 class _Unsupported(Exception):
@@ -106,7 +110,8 @@ def execute(
     report: OnOutcomes | None = None,
     root: Path | None = None,
 ) -> list[Outcome]:
-    """Carry out the decisions, one file at a time, each independently of the others.
+    """Carry out the decisions in their order, each independently of the others (a
+    batch's copies are made side by side, see `Copies`).
 
     With a journal, each batch of transfers is recorded before it starts and
     settled after, so a killed run can be finished or undone by the next one.
@@ -130,13 +135,31 @@ def execute(
     _CHECKED.clear()
     decisions = leaders_first(decisions)
     waiting: set[Path] = set()  # leaders whose transfer failed: their followers wait too
-    with signals.deferred():
+    pool = CopyPool()
+    begun: list[_Batch] = []  # at most two: the batch being begun, and the one before it
+    with signals.deferred(), contextlib.closing(pool):
         try:
-            for start in range(0, len(decisions), BATCH):
-                signals.check()
-                batch = decisions[start : start + BATCH]
-                _execute_batch(batch, outcomes, progress, journal, root, waiting)
-                flush()
+            try:
+                for start in range(0, len(decisions), BATCH):
+                    signals.check()
+                    batch = decisions[start : start + BATCH]
+                    begun.append(_Batch(batch, progress, journal, root, waiting, Copies(pool)))
+                    begun[-1].begin()
+                    # The batch before ends once this one's copies are under way: the
+                    # threads never wait for its naming and journal writes.
+                    while len(begun) > 1:
+                        begun.pop(0).end(outcomes)
+                        flush()
+                while begun:
+                    begun.pop(0).end(outcomes)
+                    flush()
+            except BaseException as exc:  # the batches begun end in order, as the run stops
+                # (the journal failing: their transfers are journalled, they end as usual)
+                error = None if isinstance(exc, JournalError) else exc
+                while begun:
+                    with contextlib.suppress(JournalError, KeyboardInterrupt):
+                        begun.pop(0).end(outcomes, error)
+                raise
         except JournalError as exc:  # e.g. the library's disk is full: stop, touch nothing more
             outcomes += [
                 _not_transferred(d, f"not done: {exc}") for d in decisions[len(outcomes) :]
@@ -197,84 +220,162 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-def _execute_batch(
-    batch: Sequence[Decision],
-    outcomes: list[Outcome],
-    progress: Progress | None,
-    journal: JournalLike | None,
-    root: Path | None = None,
-    waiting: set[Path] | None = None,
-) -> None:
-    waiting = set() if waiting is None else waiting
-    transfers = [d for d in batch if d.action.transfers]
-    ids = journal.intend(transfers) if journal is not None and transfers else []
-    settled: list[Outcome] = []
-    recovered: list[Outcome] = []  # a killed run's intents, settled under their own ids
-    dirty: set[Path] = set()  # folders whose renames must reach the disk before settling
-    try:
-        for d in batch:
+class _Batch:
+    """One journalled batch. `begin` records its transfers in the journal, then begins each
+    in order (checked, its folder made, a rename within one disk done at once, a copy
+    handed to the threads); `end` names its copies in order once all are verified (a file
+    that travels with another begins after its leader's copy is named), flushes the
+    folders, settles the journal and records the outcomes in the decisions' order."""
+
+    def __init__(
+        self,
+        batch: Sequence[Decision],
+        progress: Progress | None,
+        journal: JournalLike | None,
+        root: Path | None,
+        waiting: set[Path],
+        copies: Copies,
+    ) -> None:
+        self.batch, self.progress, self.journal, self.root = batch, progress, journal, root
+        self.waiting, self.copies = waiting, copies
+        self.transfers = [i for i, d in enumerate(batch) if d.action.transfers]
+        self.ids: list[int] = []
+        self.results: list[Outcome | None] = [None] * len(batch)
+        self.begun: set[int] = set()  # transfers begun: settled as not done only if they are
+        self.put_off: list[int] = []  # files whose leader's copy is still in flight
+        self.recovered: list[Outcome] = []  # a killed run's intents, under their own ids
+        self.dirty: set[Path] = set()  # folders whose renames must reach the disk first
+        self.index = {id(d): i for i, d in enumerate(batch)}
+
+    def begin(self) -> None:
+        if self.journal is not None and self.transfers:
+            self.ids = self.journal.intend([self.batch[i] for i in self.transfers])
+        self._pass(range(len(self.batch)))
+
+    def end(self, outcomes: list[Outcome], error: BaseException | None = None) -> None:
+        """Finish the batch and append its outcomes. With `error` (the run is stopping):
+        after a stop between files its copies in flight are finished or undone; after a
+        crash they are left as intents for the next run's recovery."""
+        try:
+            if error is None:
+                self._named()
+                while self.put_off:
+                    todo, self.put_off = self.put_off, []
+                    self._pass(todo)
+                    self._named()
+            elif isinstance(error, KeyboardInterrupt) and signals.requested() is not None:
+                self._named()
+        except KeyboardInterrupt:
+            if signals.requested() is not None:  # a stop between files: the copies in
+                with contextlib.suppress(KeyboardInterrupt):  # flight finished, or undone
+                    self._named()
+            raise
+        finally:  # even on Ctrl-C: what happened is recorded
+            self._record(outcomes)
+
+    def _outcome(self, i: int, outcome: Outcome) -> None:
+        self.results[i] = outcome
+        if outcome.decision.action.transfers:
+            if outcome.status is Status.FAILED and not outcome.in_library:
+                self.waiting.add(outcome.decision.source)
+            if self.progress is not None:
+                self.progress.advance(1)
+
+    def _pass(self, todo: Iterable[int]) -> None:
+        later = self.copies
+        for i in todo:
+            d = self.batch[i]
             if d.action.transfers:
+                if later.copying(d.follows):
+                    self.put_off.append(i)
+                    continue
                 signals.check()  # stop between files, never inside one
-                settled.append(Outcome(d, Status.NOT_DONE, INTERRUPTED))  # replaced below
+                self.begun.add(i)
                 try:
-                    if d.follows in waiting:
+                    if d.follows in self.waiting:
                         raise TransferError(
-                            f"not done: {d.follows.name}, which it travels with, could not be"
-                            " transferred; it goes with it next time",
+                            f"not done: {d.follows.name}, which it travels with, could not"
+                            " be transferred; it goes with it next time",
                             untouched=True,
                         )
                     if d.action is Action.UNCOPY:
-                        uncopy(d, dirty)
+                        uncopy(d, self.dirty)
                     else:
-                        transfer(d, dirty, root)
-                    outcome = Outcome(d, Status.DONE, in_library=True)
+                        transfer(d, self.dirty, self.root, later)
                 except TransferError as exc:
-                    outcome = Outcome(d, Status.FAILED, str(exc), in_library=exc.placed)
-                    if not exc.placed:
-                        waiting.add(d.source)
-                settled[-1] = outcome
-                if progress is not None:
-                    progress.advance(1)
+                    self._outcome(i, Outcome(d, Status.FAILED, str(exc), in_library=exc.placed))
+                    continue
+                if not later.copying(d.source):
+                    self._outcome(i, Outcome(d, Status.DONE, in_library=True))
             elif d.action is Action.FINISH_MOVE:
-                outcome = finish_move(d)
-                recovered.append(outcome)
+                self.results[i] = finish_move(d)
+                self.recovered.append(self.results[i])
             elif d.action is Action.RECOVER and d.recovery is not None:
-                outcome = recover_one(d)
-                recovered.append(outcome)
+                self.results[i] = recover_one(d)
+                self.recovered.append(self.results[i])
             elif d.action is Action.ERROR:
-                outcome = Outcome(d, Status.FAILED, d.error)
+                self.results[i] = Outcome(d, Status.FAILED, d.error)
             else:
-                outcome = Outcome(d, Status.DONE)
-            outcomes.append(outcome)
-    finally:  # even on Ctrl-C: what happened is recorded
-        for folder in sorted(dirty):
+                self.results[i] = Outcome(d, Status.DONE)
+
+    def _named(self) -> None:
+        """The copies in flight, waited for and named: their outcomes recorded."""
+        stopped = False
+        for d, error in self.copies.finish(self.dirty):
+            i = self.index[id(d)]
+            if isinstance(error, KeyboardInterrupt):  # a stop: the copy was undone
+                self._outcome(i, Outcome(d, Status.NOT_DONE, INTERRUPTED))
+                stopped = True
+            elif error is not None:
+                self._outcome(i, Outcome(d, Status.FAILED, str(error), in_library=error.placed))
+            else:
+                self._outcome(i, Outcome(d, Status.DONE, in_library=True))
+        if stopped:
+            signals.check()
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        self.copies.abandon()  # a crash (not a stop) with copies in flight: intents stay
+        for folder in sorted(self.dirty):
             _fsync_dir(folder)
-        if journal is not None and recovered:  # settled under the entries they finish
-            journal.settle(
+        results, batch = self.results, self.batch
+        last = max((i for i, o in enumerate(results) if o is not None), default=-1)
+        outcomes += [
+            o if o is not None else Outcome(d, Status.NOT_DONE, INTERRUPTED)
+            for d, o in zip(batch[: last + 1], results, strict=False)
+        ]
+        if self.journal is not None and self.recovered:  # under the entries they finish
+            self.journal.settle(
                 [
                     (o.decision.recovery.journal_id if o.decision.recovery else 0, o)
-                    for o in recovered
+                    for o in self.recovered
                 ]
             )
-        if journal is not None and ids:
-            # Transfers never started are settled as not done; one stopped inside (a raw
-            # KeyboardInterrupt, not a deferred signal) stays an intent for recovery.
-            started = len(settled)
-            if settled and settled[-1].status is Status.NOT_DONE and not signals.requested():
-                settled.pop()
-            done = list(zip(ids, settled, strict=False))
-            done += [
-                (i, Outcome(d, Status.NOT_DONE, INTERRUPTED))
-                for i, d in zip(ids[started:], transfers[started:], strict=True)
-            ]
-            journal.settle(done)
+        if self.journal is not None and self.ids:
+            # Transfers never begun are settled as not done; one begun whose end is not
+            # known (the run crashed meanwhile) stays an intent for recovery.
+            done = []
+            for journal_id, i in zip(self.ids, self.transfers, strict=True):
+                outcome = results[i]
+                if outcome is None and i in self.begun:
+                    continue
+                if outcome is None:
+                    outcome = Outcome(batch[i], Status.NOT_DONE, INTERRUPTED)
+                done.append((journal_id, outcome))
+            self.journal.settle(done)
 
 
-def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = None) -> None:
+def transfer(
+    d: Decision,
+    dirty: set[Path] | None = None,
+    root: Path | None = None,
+    later: Copies | None = None,
+) -> None:
     """Move or copy d.source to d.destination, never overwriting, verified.
 
     Folders changed only by atomic renames are added to `dirty`, for the caller to
-    flush once per batch; without `dirty` they are flushed here and now.
+    flush once per batch; without `dirty` they are flushed here and now. With `later`
+    (a batch's copies in flight), a copy is only begun here: `later` makes it in a
+    thread of its own and names it when the batch's copies are finished.
     """
     src, dst = d.source, d.destination
 
@@ -314,40 +415,181 @@ def transfer(d: Decision, dirty: set[Path] | None = None, root: Path | None = No
             return
         # another disk: the copy reads the source already open, under the same lease
 
-    tmp = temp_path(dst)
     if source is None:
         try:
             source = _open_source(src, st)
         except OSError as exc:
             raise TransferError(f"cannot read: {_why(exc)}") from None
+    job = _Copy(d, temp_path(dst), source, st)
+    if later is not None:
+        later.begin(job)
+        return
     try:
-        with temporary(tmp, "cannot copy"):
-            try:
-                _copy_verified(source, tmp, d.analysis.hash, st)
-                _publish(tmp, dst, d.analysis.hash)
-            except FileExistsError:
-                raise TransferError(f"{dst} already exists; nothing was overwritten") from None
+        _write_copy(job)
+        _name_copy(job)
         if d.action is Action.COPY:  # the source stays: a name lost in a crash is copied again
             flush_later(dst.parent)
             return
         _fsync_dir(dst.parent)  # the copy's name is on disk before the source may go
-        why_not = source.unchanged(src)
-        if why_not:
-            raise TransferError(
-                f"copied and verified into the library, but the original was kept: {why_not}",
-                placed=True,
-            )
-        try:
-            os.unlink(src)
-        except OSError as exc:
-            raise TransferError(
-                f"copied and verified into the library, but the original could not be removed:"
-                f" {_why(exc)}",
-                placed=True,
-            ) from None
+        _remove_source(job)
     finally:
         source.close()
     flush_later(src.parent)
+
+
+@dataclass(slots=True)
+class _Copy:
+    """A copy begun by `transfer`: the source open (under its lease), the temporary name."""
+
+    d: Decision
+    tmp: Path
+    source: _Source
+    st: os.stat_result
+    future: Future[None] | None = None
+
+
+def _write_copy(job: _Copy) -> None:
+    """Write the temporary file, flush it, read it back from the disk (any thread)."""
+    assert job.d.analysis is not None
+    with temporary(job.tmp, "cannot copy"):
+        _copy_verified(job.source, job.tmp, job.d.analysis.hash, job.st)
+
+
+def _name_copy(job: _Copy) -> None:
+    """Give the verified temporary file its final name, never replacing anything."""
+    dst = job.d.destination
+    assert dst is not None and job.d.analysis is not None
+    with temporary(job.tmp, "cannot copy"):
+        try:
+            _publish(job.tmp, dst, job.d.analysis.hash)
+        except FileExistsError:
+            raise TransferError(f"{dst} already exists; nothing was overwritten") from None
+
+
+def _remove_source(job: _Copy) -> None:
+    """A move to another disk: the source removed, once its copy's name is on disk and
+    only while it is the file that was copied, unchanged."""
+    src = job.d.source
+    why_not = job.source.unchanged(src)
+    if why_not:
+        raise TransferError(
+            f"copied and verified into the library, but the original was kept: {why_not}",
+            placed=True,
+        )
+    try:
+        os.unlink(src)
+    except OSError as exc:
+        raise TransferError(
+            f"copied and verified into the library, but the original could not be removed:"
+            f" {_why(exc)}",
+            placed=True,
+        ) from None
+
+
+class Copies:
+    """One batch's copies in flight: each written, flushed and read back from the disk by
+    one of a few threads (os.read/write/fsync and xxhash release the GIL, so several disk
+    requests are in flight and both cores work), then named in the decisions' order by
+    `finish`, once every one of them is verified. A move's source is removed only after
+    its copy's name is on disk. The threads are started at the first copy."""
+
+    def __init__(self, pool: CopyPool) -> None:
+        self.pool = pool
+        self._jobs: list[_Copy] = []
+        self._sources = pool.copying  # shared by the batches: a leader may be in the last
+
+    def begin(self, job: _Copy) -> None:
+        self._jobs.append(job)
+        self._sources.add(job.d.source)
+        job.future = self.pool.submit(_write_copy, job)
+
+    def copying(self, source: Path | None) -> bool:
+        """`source` has a copy in flight (begun, not yet named)."""
+        return source is not None and source in self._sources
+
+    def finish(
+        self, dirty: set[Path]
+    ) -> list[tuple[Decision, TransferError | KeyboardInterrupt | None]]:
+        """Wait for every copy in flight, then name each verified one in order; moves'
+        folders flushed once, then their sources removed. Per copy: None (done), the
+        TransferError, or the KeyboardInterrupt that stopped (and undid) it."""
+        jobs = self._jobs
+        if not jobs:
+            return []
+        # Nothing of the batch is named before all its copies are verified: the order of
+        # its names and removals stays the decisions' order, whatever the threads' timing.
+        wait([job.future for job in jobs if job.future is not None])
+        results: list[tuple[Decision, TransferError | KeyboardInterrupt | None]] = []
+        placed: list[_Copy] = []
+        try:
+            while self._jobs:
+                job = self._jobs[0]
+                error = job.future.exception() if job.future is not None else None
+                if error is None:
+                    try:
+                        _name_copy(job)
+                        placed.append(job)
+                    except TransferError as exc:
+                        error = exc
+                if error is not None and not isinstance(error, TransferError | KeyboardInterrupt):
+                    raise error  # a crash in a thread is a crash of the run
+                self._jobs.pop(0)
+                self._sources.discard(job.d.source)
+                if error is not None:
+                    job.source.close()
+                results.append((job.d, error))
+            errors: dict[int, TransferError] = {}
+            moves = [job for job in placed if job.d.action.moves]
+            for folder in sorted({job.tmp.parent for job in moves}):
+                _fsync_dir(folder)  # the copies' names are on disk before a source may go
+            for job in placed:
+                try:
+                    if job.d.action.moves:
+                        _remove_source(job)
+                        dirty.add(job.d.source.parent)
+                    else:  # the source stays: a name lost in a crash is copied again
+                        dirty.add(job.tmp.parent)
+                except TransferError as exc:
+                    errors[id(job.d)] = exc
+                finally:
+                    job.source.close()
+        except BaseException:
+            for job in placed:
+                job.source.close()
+            raise
+        return [(d, errors.get(id(d), error)) for d, error in results]
+
+    def abandon(self) -> None:
+        """After a crash with copies in flight: wait for them, remove their temporary
+        files, close their sources (their journal entries stay intents)."""
+        if not self._jobs:
+            return
+        wait([job.future for job in self._jobs if job.future is not None])
+        for job in self._jobs:
+            _remove_quietly(job.tmp)
+            job.source.close()
+            self._sources.discard(job.d.source)
+        self._jobs.clear()
+
+
+class CopyPool:
+    """The threads that make copies (started at the first copy, shared by the batches of
+    a run), and the sources being copied."""
+
+    def __init__(self, threads: int = COPY_THREADS) -> None:
+        self.threads = threads
+        self.copying: set[Path] = set()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Callable[[_Copy], None], job: _Copy) -> Future[None]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="po-copy")
+        return self._executor.submit(fn, job)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
 
 def uncopy(d: Decision, dirty: set[Path] | None = None) -> None:
@@ -701,12 +943,16 @@ def _publish(tmp: Path, dst: Path, content_hash: str) -> None:
     os.replace(tmp, dst)
 
 
+def hash_file(path: Path) -> str:
+    """The check of a copy: XXH3-128 of the file as the disk holds it (not the page cache)."""
+    return hash_from_disk(path)
+
+
 def _copy_verified(source: _Source, tmp: Path, expected_hash: str, st: os.stat_result) -> None:
     fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         hasher = xxhash.xxh3_128()
-        buf = bytearray(CHUNK_SIZE)
-        view = memoryview(buf)
+        view = thread_buffer()  # this thread's, reused: no fresh 4 MiB per file
         left = st.st_size + 1  # bounded by the size it had: a growing file is caught below
         while left > 0:
             n = os.readv(source.fd, [view[: min(CHUNK_SIZE, left)]])
@@ -869,7 +1115,7 @@ def replace_with_link(
             raise TransferError(f"the keeper {keeper} was replaced since it was checked")
         if (st.st_size, st.st_mtime_ns) != (keeper_seen.st_size, keeper_seen.st_mtime_ns):
             raise TransferError(f"the keeper {keeper} changed since it was checked")
-        if hash_file(tmp) != content_hash:
+        if hashing.hash_file(tmp) != content_hash:
             raise TransferError(f"the keeper {keeper} no longer holds the same content")
         _still(dup, seen)
         os.replace(tmp, dup)
@@ -910,7 +1156,7 @@ def replace_with_clone(
             ) from None
         raise TransferError(f"cannot clone its keeper: {_why(exc)}") from None
     with temporary(tmp, "cannot replace it by its clone"):
-        if hash_file(tmp) != content_hash:
+        if hashing.hash_file(tmp) != content_hash:
             raise TransferError("the clone does not hold its keeper's content: left alone")
         os.utime(tmp, ns=(seen.st_atime_ns, seen.st_mtime_ns))
         os.chmod(tmp, stat.S_IMODE(seen.st_mode))
