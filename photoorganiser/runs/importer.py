@@ -133,7 +133,7 @@ def run_import(options: ImportOptions) -> ImportResult:
             if not options.reimport_deleted:
                 history = lib.catalog.history if lib.catalog is not None else None
                 decisions = skip_deleted(decisions, history, library)
-            for d in decisions:
+            for d in decisions if log.isEnabledFor(logging.DEBUG) else ():
                 log.debug(
                     "%s %s -> %s: %s",
                     d.action.value,
