@@ -82,13 +82,30 @@ def _analyse_batched(
     size = max(1, min(64, len(entries) // (workers * 8)))  # as pmap's own chunks were
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
     worker = functools.partial(analyse_batch, options=options)
-    packed = [(number, [_pack(e) for e in batch]) for number, batch in enumerate(batches)]
+    packed = _Packed(batches)  # packed as the pool takes them, not all at once
+    shared: dict[object, object] = {}  # one make/model/format string for all its files
     # pmap yields in any order: each batch comes back with its number
     for number, compact in pmap(worker, packed, workers=workers, chunksize=1):
         for entry, result in zip(batches[number], compact, strict=True):
             if progress is not None:
                 progress.advance(1)
-            yield _expand(entry, result)
+            yield _expand(entry, result, shared)
+        batches[number] = []  # its entries are the caller's: only the list goes
+
+
+class _Packed:
+    """The batches, numbered and packed when the pool's feeder reaches them (a sized
+    iterable, so pmap does not make a list of them first)."""
+
+    def __init__(self, batches: list[list[ScanEntry]]) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[int, list[Packed]]]:
+        for number, batch in enumerate(self.batches):
+            yield number, [_pack(e) for e in batch]
 
 
 # A ScanEntry crosses to the pool as a tuple of its fields, the path as text (a pickled
@@ -146,11 +163,22 @@ def analyse_batch(
     return number, out
 
 
-def _expand(entry: ScanEntry, result: Compact) -> Analysis | AnalysisFailure:
+_SHARED_FIELDS = tuple(_MEDIA_FIELDS.index(name) for name in ("make", "model", "format"))
+
+
+def _expand(
+    entry: ScanEntry, result: Compact, shared: dict[object, object] | None = None
+) -> Analysis | AnalysisFailure:
     if isinstance(result, AnalysisFailure):
         return dataclasses.replace(result, entry=entry)  # the caller's own entry
     hash_, fields, date = result
     captured = _date_of(fields[0])  # type: ignore[arg-type]
+    if shared is not None:  # the same camera's make and model: one string, not one per file
+        fields = list(fields)  # type: ignore[assignment]
+        for i in _SHARED_FIELDS:
+            value = fields[i]
+            if value is not None:
+                fields[i] = shared.setdefault(value, value)  # type: ignore[index]
     media = MediaInfo(captured, *fields[1:])  # type: ignore[arg-type]
     return Analysis(entry, hash_, media, captured if date == _SAME else _date_of(date))
 

@@ -50,6 +50,9 @@ from .startup import adopt, recover
 log = logging.getLogger("photoorganiser")
 
 
+REPORT_BATCH = 2048  # a dry run's outcomes reported at a time
+
+
 class ImportUsageError(ValueError):
     """The options cannot work (missing input, library inside a file, bad template...)."""
 
@@ -128,6 +131,7 @@ def run_import(options: ImportOptions) -> ImportResult:
                 timezone=resolve_timezone(options.timezone),  # phone videos' zones
             )
             decisions = plan(results, plan_options)
+            del results, analysed  # the decisions hold what is needed of them
             prefer = [Path(os.path.abspath(p)) for p in options.prefer]
             decisions = resolve(decisions, lib.index, options.mode.action, prefer)
             if not options.reimport_deleted:
@@ -141,8 +145,9 @@ def run_import(options: ImportOptions) -> ImportResult:
                     d.destination or "-",
                     reason_text(d.reason),
                 )
-            if options.dry_run:
-                write(simulate(decisions))
+            if options.dry_run:  # written in batches: the rows of a batch are then let go
+                for start in range(0, len(decisions), REPORT_BATCH):
+                    write(simulate(decisions[start : start + REPORT_BATCH]))
             else:
                 with Progress(options.mode.value, _transfers(decisions), options.progress) as bar:
                     execute(
