@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from media import apple_makernote, make_heic, make_jpeg, make_mov, make_png
-from reports import split
 
 from photoorganiser.cli import main
 from photoorganiser.core.reportfile import ReportHeader, ReportWriter
@@ -29,6 +28,7 @@ from photoorganiser.core.values import (
 from photoorganiser.importing import paths
 from photoorganiser.media import analyse as analyse_module
 from photoorganiser.runs import importer
+from reports import split
 
 D1 = datetime(2020, 1, 2, 3, 4, 5)
 D2 = datetime(2021, 6, 7, 8, 9, 10)
@@ -55,7 +55,7 @@ def test_plain_names_are_what_the_full_sanitising_gives(value: str) -> None:
 
 def test_random_ascii_names_are_what_the_full_sanitising_gives() -> None:
     rng = random.Random(14)
-    alphabet = "aZ09_-+ .:/\\*?<>|\"\t"
+    alphabet = 'aZ09_-+ .:/\\*?<>|"\t'
     for _ in range(5000):
         value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         assert paths.sanitise_component(value) == paths._sanitise(value, "unknown"), value

@@ -328,7 +328,7 @@ def _place_unit(
         key = leader_text.lower()
         if name.lower() not in on_disk and key not in taken:
             stem, dot, ext = name.rpartition(".")
-            suffix = dot + ext if 0 < len(stem) and ext else ""
+            suffix = dot + ext if len(stem) > 0 and ext else ""
             if fit_name(name[: len(name) - len(suffix)], suffix) == name:  # as the loop would
                 taken.add(key)
                 return [leader]
