@@ -59,10 +59,16 @@ def resolve(
 
     # The same content: once in the library, or the copy a careful person keeps.
     sidecar_count = Counter(d.follows for d in decisions if _is_sidecar(d) and d.follows)
-    by_hash: dict[str, list[Decision]] = defaultdict(list)
+    # one decision per content, and a list only for contents seen more than once (a list
+    # per file would cost more than the file's decision)
+    first: dict[str, Decision] = {}
+    more: dict[str, list[Decision]] = {}
     for d in media:
-        by_hash[d.analysis.hash].append(d)
-    for same in by_hash.values():
+        seen = first.setdefault(d.analysis.hash, d)
+        if seen is not d:
+            more.setdefault(d.analysis.hash, [seen]).append(d)
+    for content, d0 in first.items():
+        same = more.get(content) or [d0]
         found = next((f for d in same if (f := _in_library(d, out, library))), None)
         if found is not None:
             for d in same:
@@ -122,12 +128,14 @@ def resolve(
     # A sidecar of a copy that is not imported goes to the copy that is kept (in the
     # library, or imported in this run): edits are never left behind. Those whose media
     # is not imported at all (an error, ignored) stay where they are, and say why.
+    # (the planned names are only asked about for sidecars: none, no index of every name)
+    has_sidecars = any(_is_sidecar(d) for d in decisions)
     planned = {
         str(p.destination).lower(): p
-        for p in out.values()
+        for p in (out.values() if has_sidecars else ())
         if p.destination is not None and p.action.transfers
     }
-    for d in decisions:
+    for d in decisions if has_sidecars else ():
         if not _is_sidecar(d) or d.follows is None:
             continue
         current = out[d.source]
@@ -146,7 +154,7 @@ def resolve(
                 reason=Reason(Why.SIDECAR_LEFT, other=d.follows, detail=why),
             )
     # A sidecar left behind by an earlier run (its transfer was cut) joins its photo.
-    for d in decisions:
+    for d in decisions if has_sidecars else ():
         current = out[d.source]
         if _is_orphan_sidecar(current):
             found = library.imported_from(d.source)

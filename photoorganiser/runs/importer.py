@@ -185,7 +185,8 @@ def _analyse(
     with Progress("analyse", len(to_read), options.progress) as bar:
         fresh = list(analyse(to_read, analyse_options, workers=options.workers, progress=bar))
     inputs = normalise_inputs(options.inputs)
-    lib.remember(fresh, inputs, seen={e.path for e in entries})
+    seen = {e.path for e in entries} if lib.catalog is not None else None  # else unused
+    lib.remember(fresh, inputs, seen=seen)
     analysed.update((r.entry.path, r) for r in fresh)
     return analysed, known
 
