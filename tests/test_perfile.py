@@ -154,3 +154,21 @@ def test_dry_run_report_is_the_same_batched_or_not(
     assert len(lines) == 1 + sum(1 for p in (tmp_path / "inbox").rglob("*") if p.is_file())
     assert "20200102_030405_IMG_0001_1.jpg" in one  # the library's name was taken
     assert ",'=SUM(1),'-2," in one  # formula-like cells are still quoted
+
+
+def test_a_pool_started_ahead_is_taken_by_the_next_pmap_and_ended() -> None:
+    from photoorganiser.core import parallel
+
+    with parallel.pool_ahead(2, preload=("json",)):
+        pool = parallel._AHEAD[2]
+        out = sorted(parallel.pmap(abs, [-1, -2, -3], workers=2))
+        assert 2 not in parallel._AHEAD  # taken by pmap, which ended it when done
+        assert pool._state != "RUN"
+    assert out == [1, 2, 3]
+    with parallel.pool_ahead(2):  # never used: ended on exit
+        unused = parallel._AHEAD[2]
+        assert unused._state == "RUN"
+    assert parallel._AHEAD == {}
+    assert unused._state != "RUN"
+    with parallel.pool_ahead(1):  # one worker: no pool at all
+        assert parallel._AHEAD == {}

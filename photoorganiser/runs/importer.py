@@ -7,6 +7,7 @@ real run does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..core.parallel import default_workers
+from ..core.parallel import default_workers, pool_ahead
 from ..core.progress import Progress
 from ..core.reportfile import (
     ReportHeader,
@@ -111,7 +112,10 @@ def run_import(options: ImportOptions) -> ImportResult:
     ):
         run.attach(lib)
         entries: list[ScanEntry] = []
+        # the pool's workers start (and import the readers) while this process scans
+        ahead = contextlib.ExitStack()
         try:
+            ahead.enter_context(pool_ahead(options.workers, preload=(analyse.__module__,)))
             run.notes += recover(lib, run.write, dry_run=options.dry_run)
             adopt(lib, analyse_options, workers=options.workers, progress=options.progress)
             entries.extend(scan(options.inputs, exclude=[library]))
@@ -163,6 +167,8 @@ def run_import(options: ImportOptions) -> ImportResult:
         except KeyboardInterrupt as stop:  # before execute: nothing was changed
             run.write(_not_reached(e) for e in entries)
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
+        finally:
+            ahead.close()  # what is left of the pool is terminated
         run.close()
     return run.result
 
