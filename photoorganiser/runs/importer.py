@@ -8,6 +8,7 @@ real run does.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -51,6 +52,14 @@ from .startup import adopt, recover
 log = logging.getLogger("photoorganiser")
 
 
+# _LONG_LIVED: each stage's values (entries, analyses, decisions) live to the end of the
+# run and hold no reference cycles, so they are moved out of the cyclic collector's sight
+# (gc.freeze) once made: without it, every full collection walks all of them again, a
+# time that grows faster than the number of files (10% of a 100,000-file dry run).
+# Reference counting still frees them; gc.unfreeze() gives them back at the end. And
+# the young generations are collected less often while the run makes them (a full
+# collection 25 times less often): 2.8 s of gc at 100,000 files become 0.4 s.
+_THRESHOLDS = (10_000, 50, 50)
 REPORT_BATCH = 2048  # a dry run's outcomes reported at a time
 
 
@@ -114,6 +123,8 @@ def run_import(options: ImportOptions) -> ImportResult:
         entries: list[ScanEntry] = []
         # the pool's workers start (and import the readers) while this process scans
         ahead = contextlib.ExitStack()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*_THRESHOLDS)  # see _LONG_LIVED
         try:
             ahead.enter_context(pool_ahead(options.workers, preload=(analyse.__module__,)))
             run.notes += recover(lib, run.write, dry_run=options.dry_run)
@@ -121,9 +132,11 @@ def run_import(options: ImportOptions) -> ImportResult:
             entries.extend(scan(options.inputs, exclude=[library]))
             entries[:] = settle(entries, options.settle, time.time_ns())
             log.info("scan: %d files", len(entries))
+            gc.freeze()  # see _LONG_LIVED
 
             analysed, known = _analyse(entries, lib, analyse_options, options)
             results = [analysed.get(e.path, e) for e in entries]
+            gc.freeze()
             write = reporting_known(run.write, known)  # unchanged failures: `known`
 
             template = parse_template(options.template)
@@ -137,7 +150,9 @@ def run_import(options: ImportOptions) -> ImportResult:
             decisions = plan(results, plan_options)
             del results, analysed  # the decisions hold what is needed of them
             prefer = [Path(os.path.abspath(p)) for p in options.prefer]
+            gc.freeze()
             decisions = resolve(decisions, lib.index, options.mode.action, prefer)
+            gc.freeze()
             if not options.reimport_deleted:
                 history = lib.catalog.history if lib.catalog is not None else None
                 decisions = skip_deleted(decisions, history, library)
@@ -169,6 +184,8 @@ def run_import(options: ImportOptions) -> ImportResult:
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
         finally:
             ahead.close()  # what is left of the pool is terminated
+            gc.unfreeze()  # the cyclic collector sees the run's objects again
+            gc.set_threshold(*thresholds)
         run.close()
     return run.result
 
