@@ -304,6 +304,9 @@ def render(template: Template, analysis: Analysis) -> PurePosixPath:
     return PurePosixPath(render_text(template, analysis))
 
 
+_NAME_FIELDS = DATE_FIELDS | {"stem", "ext"}
+
+
 def render_text(template: Template, analysis: Analysis) -> str:
     """`render` as '/'-separated text (no empty, '.' or '..' part): what planning joins
     to the library root, without building a path object per part."""
@@ -316,16 +319,17 @@ def render_text(template: Template, analysis: Analysis) -> str:
     if captured is None and template.needs_date:
         return f"{UNDATED_FOLDER}/{fit_name(stem, ext)}"
     media = analysis.media
-    values = {
-        "stem": stem,
-        "ext": ext,
-        "make": sanitise_component(media.make or ""),
-        "model": sanitise_component(media.model or ""),
-        "width": str(media.width or 0),
-        "height": str(media.height or 0),
-        "hash8": analysis.hash[:8],
-        "kind": analysis.entry.kind.value,
-    }
+    fields = template.fields  # only the values the template uses are made
+    values = {"stem": stem, "ext": ext}
+    if not fields <= _NAME_FIELDS:
+        values |= {
+            "make": sanitise_component(media.make or ""),
+            "model": sanitise_component(media.model or ""),
+            "width": str(media.width or 0),
+            "height": str(media.height or 0),
+            "hash8": analysis.hash[:8],
+            "kind": analysis.entry.kind.value,
+        }
     if captured is not None:
         w = captured.wall
         values |= {
@@ -335,8 +339,9 @@ def render_text(template: Template, analysis: Analysis) -> str:
             "hour": f"{w.hour:02d}",
             "minute": f"{w.minute:02d}",
             "second": f"{w.second:02d}",
-            "date": f"{w.year:04d}-{w.month:02d}-{w.day:02d}",
         }
+        if "date" in fields:
+            values["date"] = f"{w.year:04d}-{w.month:02d}-{w.day:02d}"
     rendered = template.text.format_map(values)
     parts = [sanitise_component(p, fallback="_") for p in rendered.split("/") if p.strip()]
     if not parts:
