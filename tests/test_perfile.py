@@ -172,3 +172,30 @@ def test_a_pool_started_ahead_is_taken_by_the_next_pmap_and_ended() -> None:
     assert unused._state != "RUN"
     with parallel.pool_ahead(1):  # one worker: no pool at all
         assert parallel._AHEAD == {}
+
+
+def test_a_dry_run_stopped_between_report_batches_reports_every_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = tmp_path / "inbox"
+    for i in range(8):
+        make_jpeg(inbox / f"P{i}.jpg", D1 + timedelta(minutes=i), seed=200 + i)
+    calls = []
+    simulate = importer.simulate
+
+    def stopping(decisions):  # the second batch is stopped (as by Ctrl-C) before its rows
+        calls.append(len(decisions))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return simulate(decisions)
+
+    monkeypatch.setattr(importer, "REPORT_BATCH", 3)
+    monkeypatch.setattr(importer, "simulate", stopping)
+    report = tmp_path / "r.csv"
+    args = ["import", "--input", str(inbox), "--output", str(tmp_path / "lib"), "--dryrun"]
+    main([*args, "--report", str(report), "--workers", "1", "--quiet"])
+    rows = list(csv.DictReader(io.StringIO(split(report)[1], newline="")))
+    sources = [r["source"] for r in rows]
+    assert sorted(sources) == sorted(str(p) for p in inbox.iterdir())  # each once
+    assert [r["status"] for r in rows].count("planned") == 3
+    assert [r["why"] for r in rows].count("not-reached") == 5

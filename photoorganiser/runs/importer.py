@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from ..core import signals
 from ..core.parallel import default_workers, pool_ahead
 from ..core.progress import Progress
 from ..core.reportfile import (
@@ -121,6 +122,8 @@ def run_import(options: ImportOptions) -> ImportResult:
     ):
         run.attach(lib)
         entries: list[ScanEntry] = []
+        decisions: list[Decision] = []
+        reported = 0  # a dry run's decisions reported so far
         # the pool's workers start (and import the readers) while this process scans
         ahead = contextlib.ExitStack()
         thresholds = gc.get_threshold()
@@ -166,7 +169,10 @@ def run_import(options: ImportOptions) -> ImportResult:
                 )
             if options.dry_run:  # written in batches: the rows of a batch are then let go
                 for start in range(0, len(decisions), REPORT_BATCH):
-                    write(simulate(decisions[start : start + REPORT_BATCH]))
+                    with signals.deferred():  # a batch's rows are written whole
+                        write(simulate(decisions[start : start + REPORT_BATCH]))
+                        reported = start + REPORT_BATCH
+                    signals.check()  # a stop asked for meanwhile: raised here
             else:
                 with Progress(options.mode.value, _transfers(decisions), options.progress) as bar:
                     execute(
@@ -180,7 +186,9 @@ def run_import(options: ImportOptions) -> ImportResult:
         except Interrupted as stop:  # execute reported every file, not-done ones included
             run.interrupted = stop.signum
         except KeyboardInterrupt as stop:  # before execute: nothing was changed
-            run.write(_not_reached(e) for e in entries)
+            # (a dry run stopped between report batches: the files not reported yet)
+            done = {d.source for d in decisions[:reported]} if reported else set()
+            run.write(_not_reached(e) for e in entries if e.path not in done)
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
         finally:
             ahead.close()  # what is left of the pool is terminated
