@@ -156,24 +156,6 @@ def test_dry_run_report_is_the_same_batched_or_not(
     assert ",'=SUM(1),'-2," in one  # formula-like cells are still quoted
 
 
-def test_a_pool_started_ahead_is_taken_by_the_next_pmap_and_ended() -> None:
-    from photoorganiser.core import parallel
-
-    with parallel.pool_ahead(2, preload=("json",)):
-        pool = parallel._AHEAD[2]
-        out = sorted(parallel.pmap(abs, [-1, -2, -3], workers=2))
-        assert 2 not in parallel._AHEAD  # taken by pmap, which ended it when done
-        assert pool._state != "RUN"
-    assert out == [1, 2, 3]
-    with parallel.pool_ahead(2):  # never used: ended on exit
-        unused = parallel._AHEAD[2]
-        assert unused._state == "RUN"
-    assert parallel._AHEAD == {}
-    assert unused._state != "RUN"
-    with parallel.pool_ahead(1):  # one worker: no pool at all
-        assert parallel._AHEAD == {}
-
-
 def test_a_dry_run_stopped_between_report_batches_reports_every_file_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

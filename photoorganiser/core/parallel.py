@@ -7,13 +7,11 @@ failures as values instead of raising, so one bad file never stops a run.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from .progress import Progress
 
@@ -50,16 +48,27 @@ def pmap(
                 progress.advance(weight(item) if weight else 1)
             yield result
         return
+    import multiprocessing  # here: a run that never starts a pool does not import it
+    from multiprocessing import resource_tracker
+
+    workers = min(workers, len(items))
     if chunksize is None:
-        chunksize = max(1, min(64, len(items) // (min(workers, len(items)) * 8)))
-    ahead = _AHEAD.pop(workers, None)  # started by pool_ahead: its workers are up already
-    if ahead is not None:
-        pool, mask = ahead, None
-    else:
-        pool, mask = _start_pool(min(workers, len(items)))
+        chunksize = max(1, min(64, len(items) // (workers * 8)))
+    ctx = multiprocessing.get_context("spawn")
+    # Workers start with the stop signals blocked (a spawned child inherits the mask
+    # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
+    # has set SIGINT to ignored; the pool is terminated by this process instead.
+    # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
+    # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
+    resource_tracker.ensure_running()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pool = ctx.Pool(processes=workers, initializer=_quiet_worker)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
     with pool:  # any exit, KeyboardInterrupt included, terminates the workers
-        if mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is raised here
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is raised here
         if weight is None:
             for result in pool.imap_unordered(fn, items, chunksize=chunksize):
                 if progress is not None:
@@ -72,57 +81,10 @@ def pmap(
                 yield result
 
 
-def _start_pool(workers: int, preload: tuple[str, ...] = ()) -> tuple[Any, Any]:
-    """A spawn pool of `workers` processes, and the signal mask to restore once the
-    caller holds it (in a `with pool:`, so that a Ctrl-C raised then terminates it)."""
-    import multiprocessing  # here: a run that never starts a pool does not import it
-    from multiprocessing import resource_tracker
-
-    ctx = multiprocessing.get_context("spawn")
-    # Workers start with the stop signals blocked (a spawned child inherits the mask
-    # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
-    # has set SIGINT to ignored; the pool is terminated by this process instead.
-    # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
-    # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
-    resource_tracker.ensure_running()
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        pool = ctx.Pool(processes=workers, initializer=_quiet_worker, initargs=(preload,))
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        raise
-    return pool, mask
-
-
-# Pools started ahead of their first use, by worker count: the next pmap with that many
-# workers takes one (and terminates it when done, as its own).
-_AHEAD: dict[int, Any] = {}
-
-
-@contextlib.contextmanager
-def pool_ahead(workers: int, preload: tuple[str, ...] = ()) -> Iterator[None]:
-    """Start the process pool now, so that its workers' start-up (a new interpreter
-    each, importing the modules named in `preload`) overlaps the caller's own work
-    before its first `pmap(..., workers=workers)`, which then uses it. Whatever is left
-    of it is terminated on exit, a Ctrl-C included. Nothing with one worker."""
-    if workers <= 1 or workers in _AHEAD:
-        yield
-        return
-    pool, mask = _start_pool(workers, preload)
-    with pool:  # terminated on any exit; pmap's own `with` may have done so already
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is raised here
-        _AHEAD[workers] = pool
-        try:
-            yield
-        finally:
-            if _AHEAD.get(workers) is pool:
-                del _AHEAD[workers]
-
-
 _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
-def _quiet_worker(preload: tuple[str, ...] = ()) -> None:
+def _quiet_worker() -> None:
     """Pool initializer. Ctrl-C reaches the whole process group: a worker ignores it (no
     `KeyboardInterrupt` traceback from every worker), and the parent, which gets it too,
     stops and terminates the pool. SIGTERM/SIGHUP keep their default action, so
@@ -132,8 +94,6 @@ def _quiet_worker(preload: tuple[str, ...] = ()) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    for name in preload:  # the work's modules, imported while the parent is still busy
-        importlib.import_module(name)
 
 
 def tmap(

@@ -7,7 +7,6 @@ real run does.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import os
@@ -18,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..core import signals
-from ..core.parallel import default_workers, pool_ahead
+from ..core.parallel import default_workers
 from ..core.progress import Progress
 from ..core.reportfile import (
     ReportHeader,
@@ -124,12 +123,9 @@ def run_import(options: ImportOptions) -> ImportResult:
         entries: list[ScanEntry] = []
         decisions: list[Decision] = []
         reported = 0  # a dry run's decisions reported so far
-        # the pool's workers start (and import the readers) while this process scans
-        ahead = contextlib.ExitStack()
         thresholds = gc.get_threshold()
         gc.set_threshold(*_THRESHOLDS)  # see _LONG_LIVED
         try:
-            ahead.enter_context(pool_ahead(options.workers, preload=(analyse.__module__,)))
             run.notes += recover(lib, run.write, dry_run=options.dry_run)
             adopt(lib, analyse_options, workers=options.workers, progress=options.progress)
             entries.extend(scan(options.inputs, exclude=[library]))
@@ -191,7 +187,6 @@ def run_import(options: ImportOptions) -> ImportResult:
             run.write(_not_reached(e) for e in entries if e.path not in done)
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
         finally:
-            ahead.close()  # what is left of the pool is terminated
             gc.unfreeze()  # the cyclic collector sees the run's objects again
             gc.set_threshold(*thresholds)
         run.close()
