@@ -14,6 +14,7 @@ unit: a unit gets a number only when every one of its names is free.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,10 +59,16 @@ def resolve(
 
     # The same content: once in the library, or the copy a careful person keeps.
     sidecar_count = Counter(d.follows for d in decisions if _is_sidecar(d) and d.follows)
-    by_hash: dict[str, list[Decision]] = defaultdict(list)
+    # one decision per content, and a list only for contents seen more than once (a list
+    # per file would cost more than the file's decision)
+    first: dict[str, Decision] = {}
+    more: dict[str, list[Decision]] = {}
     for d in media:
-        by_hash[d.analysis.hash].append(d)
-    for same in by_hash.values():
+        seen = first.setdefault(d.analysis.hash, d)
+        if seen is not d:
+            more.setdefault(d.analysis.hash, [seen]).append(d)
+    for content, d0 in first.items():
+        same = more.get(content) or [d0]
         found = next((f for d in same if (f := _in_library(d, out, library))), None)
         if found is not None:
             for d in same:
@@ -112,20 +119,23 @@ def resolve(
             sidecars[d.follows].append(d)
 
     taken: set[str] = set()
+    folders = _Folders(library)
     for leader in sorted(leaders, key=lambda d: str(d.source)):
-        members = [leader, *partners[leader.source]]
-        for placed in _place_unit(members, sidecars, library, taken):
+        members = [leader, *partners.get(leader.source, ())]
+        for placed in _place_unit(members, sidecars, folders, taken):
             out[placed.source] = placed
 
     # A sidecar of a copy that is not imported goes to the copy that is kept (in the
     # library, or imported in this run): edits are never left behind. Those whose media
     # is not imported at all (an error, ignored) stay where they are, and say why.
+    # (the planned names are only asked about for sidecars: none, no index of every name)
+    has_sidecars = any(_is_sidecar(d) for d in decisions)
     planned = {
         str(p.destination).lower(): p
-        for p in out.values()
+        for p in (out.values() if has_sidecars else ())
         if p.destination is not None and p.action.transfers
     }
-    for d in decisions:
+    for d in decisions if has_sidecars else ():
         if not _is_sidecar(d) or d.follows is None:
             continue
         current = out[d.source]
@@ -144,7 +154,7 @@ def resolve(
                 reason=Reason(Why.SIDECAR_LEFT, other=d.follows, detail=why),
             )
     # A sidecar left behind by an earlier run (its transfer was cut) joins its photo.
-    for d in decisions:
+    for d in decisions if has_sidecars else ():
         current = out[d.source]
         if _is_orphan_sidecar(current):
             found = library.imported_from(d.source)
@@ -294,33 +304,64 @@ def _in_library(d: Decision, out: dict[Path, Decision], library: LibraryIndex) -
     return None
 
 
+class _Folders:
+    """The library's names per destination folder, asked once per folder in a run (the
+    disk does not change while collisions are resolved): keyed by the folder's text."""
+
+    def __init__(self, library: LibraryIndex) -> None:
+        self.library = library
+        self.names: dict[str, frozenset[str]] = {}
+
+    def names_in(self, folder: str) -> frozenset[str]:
+        names = self.names.get(folder)
+        if names is None:
+            names = self.names[folder] = self.library.names_in(Path(folder))
+        return names
+
+
 def _place_unit(
     members: list[Decision],
     sidecars: dict[Path, list[Decision]],
-    library: LibraryIndex,
+    folders: _Folders,
     taken: set[str],
 ) -> list[Decision]:
-    """Give a unit the first set of names that are all free, and claim them."""
+    """Give a unit the first set of names that are all free, and claim them. A member
+    whose place does not change is kept as it is (no copy per decision)."""
     leader = members[0]
-    folder = leader.destination.parent
-    on_disk = library.names_in(folder)
+    leader_text = os.fspath(leader.destination)
+    folder = os.path.dirname(leader_text)
+    on_disk = folders.names_in(folder)
+    if len(members) == 1 and leader.source not in sidecars:  # most files: on their own
+        name = os.path.basename(leader_text)
+        key = leader_text.lower()
+        if name.lower() not in on_disk and key not in taken:
+            stem, dot, ext = name.rpartition(".")
+            suffix = dot + ext if len(stem) > 0 and ext else ""
+            if fit_name(name[: len(name) - len(suffix)], suffix) == name:  # as the loop would
+                taken.add(key)
+                return [leader]
     clashing = _clashing_sidecars(members, sidecars)
     if clashing:
         sidecars = {k: [s for s in v if s.source not in clashing] for k, v in sidecars.items()}
     for number in range(0, 1_000_000):
         placed = []
-        base = leader.destination.name
+        base = os.path.basename(leader_text)
         if number:
             base = with_suffix_number(base, number)
         stem = Path(base).stem
         for m in members:
-            dest = folder / fit_name(stem, m.destination.suffix)
-            placed.append(dataclasses.replace(m, destination=dest))
+            dest_text = os.path.join(folder, fit_name(stem, m.destination.suffix))
+            if dest_text == os.fspath(m.destination):
+                placed.append(m)
+                dest = m.destination
+            else:
+                dest = Path(dest_text)
+                placed.append(dataclasses.replace(m, destination=dest))
             for s in sidecars.get(m.source, []):
                 name = sidecar_name(s.source, m.source, dest)
-                placed.append(dataclasses.replace(s, destination=folder / name))
+                placed.append(dataclasses.replace(s, destination=dest.parent / name))
         names = [p.destination.name.lower() for p in placed]
-        keys = [str(folder / n).lower() for n in names]
+        keys = [os.path.join(folder, n).lower() for n in names]
         if len(set(keys)) != len(keys):  # no number can ever separate them: a planning bug
             raise RuntimeError(f"files of one unit want the same name: {sorted(names)}")
         if not any(n in on_disk or k in taken for n, k in zip(names, keys, strict=True)):

@@ -248,13 +248,22 @@ def sanitise_component(value: str, fallback: str = "unknown") -> str:
 
     Idempotent (apply checks a reviewed report's names by sanitising them again).
     A pure function of its arguments: short values (a make, a model, a year, a date:
-    the same for thousands of files) are remembered, long ones are not kept."""
+    the same for thousands of files) are remembered, long ones are not kept; a plain
+    ASCII name (letters, digits, `_-+`, single inner dots and spaces: most camera
+    names) is returned as it is, without either."""
+    if _PLAIN.match(value) and len(value) <= MAX_COMPONENT_BYTES:
+        head = value.partition(".")[0]
+        if len(head) > 4 or head.lower() not in _RESERVED:
+            return value  # what _sanitise gives it: nothing in it is changed
     if len(value) > _CACHED_LENGTH:
         return _sanitise(value, fallback)
     return _sanitise_cached(value, fallback)
 
 
 _CACHED_LENGTH = 64
+# Names _sanitise leaves as they are: ASCII, nothing forbidden, no leading, trailing or
+# repeated dots or white space (only single inner spaces and dots).
+_PLAIN = re.compile(r"[A-Za-z0-9_+\-]+(?:[ .][A-Za-z0-9_+\-]+)*\Z")
 
 
 def _sanitise(value: str, fallback: str) -> str:
@@ -292,6 +301,15 @@ def _truncate_utf8(value: str, limit: int) -> str:
 
 def render(template: Template, analysis: Analysis) -> PurePosixPath:
     """The destination of `analysis`, relative to the library root."""
+    return PurePosixPath(render_text(template, analysis))
+
+
+_NAME_FIELDS = DATE_FIELDS | {"stem", "ext"}
+
+
+def render_text(template: Template, analysis: Analysis) -> str:
+    """`render` as '/'-separated text (no empty, '.' or '..' part): what planning joins
+    to the library root, without building a path object per part."""
     source = analysis.entry.path
     stem = sanitise_component(source.stem, fallback="photo")
     ext = sanitise_component(source.suffix.lower(), fallback="")
@@ -299,18 +317,19 @@ def render(template: Template, analysis: Analysis) -> PurePosixPath:
         ext = "." + ext
     captured = analysis.captured
     if captured is None and template.needs_date:
-        return PurePosixPath(UNDATED_FOLDER) / fit_name(stem, ext)
+        return f"{UNDATED_FOLDER}/{fit_name(stem, ext)}"
     media = analysis.media
-    values = {
-        "stem": stem,
-        "ext": ext,
-        "make": sanitise_component(media.make or ""),
-        "model": sanitise_component(media.model or ""),
-        "width": str(media.width or 0),
-        "height": str(media.height or 0),
-        "hash8": analysis.hash[:8],
-        "kind": analysis.entry.kind.value,
-    }
+    fields = template.fields  # only the values the template uses are made
+    values = {"stem": stem, "ext": ext}
+    if not fields <= _NAME_FIELDS:
+        values |= {
+            "make": sanitise_component(media.make or ""),
+            "model": sanitise_component(media.model or ""),
+            "width": str(media.width or 0),
+            "height": str(media.height or 0),
+            "hash8": analysis.hash[:8],
+            "kind": analysis.entry.kind.value,
+        }
     if captured is not None:
         w = captured.wall
         values |= {
@@ -320,8 +339,9 @@ def render(template: Template, analysis: Analysis) -> PurePosixPath:
             "hour": f"{w.hour:02d}",
             "minute": f"{w.minute:02d}",
             "second": f"{w.second:02d}",
-            "date": f"{w.year:04d}-{w.month:02d}-{w.day:02d}",
         }
+        if "date" in fields:
+            values["date"] = f"{w.year:04d}-{w.month:02d}-{w.day:02d}"
     rendered = template.text.format_map(values)
     parts = [sanitise_component(p, fallback="_") for p in rendered.split("/") if p.strip()]
     if not parts:
@@ -329,7 +349,7 @@ def render(template: Template, analysis: Analysis) -> PurePosixPath:
     *folders, name = parts
     if ext and name.lower().endswith(ext):
         name = fit_name(name[: -len(ext)], ext)
-    return PurePosixPath(*folders, name)
+    return "/".join([*folders, name])
 
 
 def fit_name(stem: str, ext: str) -> str:

@@ -15,6 +15,7 @@ The final names are settled by `collisions`, which sees the whole run.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -38,7 +39,7 @@ from ..core.values import (
 )
 from ..library.index import SIDECAR_OF
 from ..media.zones import photo_zones
-from .paths import Template, render
+from .paths import Template, render_text
 
 Result = ScanEntry | Analysis | AnalysisFailure
 
@@ -64,17 +65,19 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
     results = sorted(results, key=lambda r: str(entry_of(r).path))
     media = [r for r in results if isinstance(r, Analysis) and r.entry.kind is not FileKind.SIDECAR]
     sidecar_of = associate_sidecars(results, media)
-    media = _with_sidecar_dates(media, sidecar_of, results)
+    if sidecar_of:
+        media = _with_sidecar_dates(media, sidecar_of, results)
     media = photo_zones(media, options.timezone)  # a phone video's UTC date in its photos' zone
     leader_of = pair_media(media)
     by_path = {a.entry.path: a for a in media}
 
     decisions = []
+    root = os.fspath(options.library).rstrip("/") or ""  # joined with '/' below ("/" -> "")
     for result in results:
         entry = entry_of(result)
         if isinstance(result, Analysis) and entry.kind is not FileKind.SIDECAR:
             result = by_path[entry.path]
-        decisions.append(_decide(result, options, sidecar_of, leader_of, by_path))
+        decisions.append(_decide(result, options, sidecar_of, leader_of, root))
     return decisions
 
 
@@ -83,7 +86,7 @@ def _decide(
     options: PlanOptions,
     sidecar_of: dict[Path, Path],
     leader_of: dict[Path, Path],
-    by_path: dict[Path, Analysis],
+    root: str,
 ) -> Decision:
     entry = entry_of(result)
     if isinstance(result, ScanEntry):
@@ -132,7 +135,8 @@ def _decide(
             entry=entry,
             error=problems,
         )
-    destination = options.library / render(options.template, result)
+    # one path object, parsed once from text (the same path as library / render(...))
+    destination = Path(f"{root}/{render_text(options.template, result)}")
     leader = leader_of.get(entry.path)
     why, date = _date_why(result.captured)
     reason = Reason(
@@ -175,6 +179,9 @@ _TAKEOUT_QUIRK = re.compile(r"^(?P<stem>.+?)(?P<ext>\.[^.()]+)(?P<num>\(\d+\))\.
 
 def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> dict[Path, Path]:
     """sidecar path -> the media file it belongs to, for sidecars that have one."""
+    sidecars = [e for r in results if (e := entry_of(r)).kind is FileKind.SIDECAR]
+    if not sidecars:  # most runs: no index of every media file's name is needed
+        return {}
     by_name: dict[tuple[Path, str], Path] = {}
     by_stem: dict[tuple[Path, str], list[Analysis]] = defaultdict(list)
     for a in media:
@@ -182,10 +189,7 @@ def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> 
         by_name[folder, name.lower()] = a.entry.path
         by_stem[folder, a.entry.path.stem.lower()].append(a)
     found: dict[Path, Path] = {}
-    for r in results:
-        entry = entry_of(r)
-        if entry.kind is not FileKind.SIDECAR:
-            continue
+    for entry in sidecars:
         target = _sidecar_target(entry.path, by_name, by_stem)
         if target is not None:
             found[entry.path] = target
@@ -285,13 +289,16 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     same stem (IMG_1.jpg and IMG_1.png) are different pictures and stay apart.
     """
     leader_of = _pair_by_content_id(media)
-    groups: dict[tuple[Path, str], list[Analysis]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[Analysis]] = defaultdict(list)
     for a in media:
         if a.media.problems or a.entry.path in leader_of:  # a video already paired by its id
             continue
-        groups[a.entry.path.parent, pair_stem(a)].append(a)
+        # the folder as text: a key hashed once per file, not a new path object per file
+        groups[os.path.dirname(a.entry.path), pair_stem(a)].append(a)
     has_video = set(leader_of.values())  # stills whose video was found by its identifier
     for members in groups.values():
+        if len(members) < 2:
+            continue
         members = [
             m
             for m in members

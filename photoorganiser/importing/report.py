@@ -99,8 +99,44 @@ def row_of(outcome: Outcome) -> ReportRow:
 
 
 def outcome_cells(outcome: Outcome) -> list[str]:
-    row = row_of(outcome)
-    return [getattr(row, c) for c in COLUMNS]
+    """`row_of(outcome)`'s cells in COLUMNS order, without building the row first."""
+    d = outcome.decision
+    a = d.analysis
+    entry = d.entry or (a.entry if a else None)
+    reason = d.reason
+    cells = [
+        path_text(d.source),
+        d.action.value,
+        outcome.status.value,
+        path_text(d.destination) if d.destination else "",
+        display_text(reason_text(reason)),
+        path_text(d.duplicate_of) if d.duplicate_of else "",
+        path_text(d.follows) if d.follows else "",
+        str(entry.size) if entry and entry.kind.value != "other" else "",
+    ]
+    if a is None:
+        cells += ["", "", "", "", "", "", "", ""]
+    else:
+        media, captured = a.media, a.captured
+        cells += [
+            a.hash,
+            captured.isoformat() if captured else "",
+            captured.source.value if captured else "",
+            media.make or "",
+            media.model or "",
+            str(media.width) if media.width else "",
+            str(media.height) if media.height else "",
+            media.format or "",
+        ]
+    cells += [display_text(outcome.error or ""), reason.why.value]
+    return cells
+
+
+assert COLUMNS == [
+    "source", "action", "status", "destination", "reason", "duplicate_of", "follows", "size",
+    "hash", "captured_at", "date_source", "make", "model", "width", "height", "format",
+    "error", "why",
+]  # fmt: skip
 
 
 def write_report(

@@ -8,6 +8,7 @@ person understands; it never stops the run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import signal
@@ -81,21 +82,60 @@ def _analyse_batched(
     size = max(1, min(64, len(entries) // (workers * 8)))  # as pmap's own chunks were
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
     worker = functools.partial(analyse_batch, options=options)
-    packed = [(number, [_pack(e) for e in batch]) for number, batch in enumerate(batches)]
+    packed = _Packed(batches)  # packed as the pool takes them, not all at once
+    shared: dict[object, object] = {}  # one make/model/format string for all its files
     # pmap yields in any order: each batch comes back with its number
     for number, compact in pmap(worker, packed, workers=workers, chunksize=1):
         for entry, result in zip(batches[number], compact, strict=True):
             if progress is not None:
                 progress.advance(1)
-            yield _expand(entry, result)
+            yield _expand(entry, result, shared)
+        batches[number] = []  # its entries are the caller's: only the list goes
+
+
+class _Packed:
+    """The batches, numbered and packed when the pool's feeder reaches them (a sized
+    iterable, so pmap does not make a list of them first)."""
+
+    def __init__(self, batches: list[list[ScanEntry]]) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[int, list[Packed]]]:
+        for number, batch in enumerate(self.batches):
+            yield number, [_pack(e) for e in batch]
 
 
 # A ScanEntry crosses to the pool as a tuple of its fields, the path as text (a pickled
-# frozen dataclass and Path cost more than the analysis of a tiny file).
+# frozen dataclass and Path cost more than the analysis of a tiny file); an analysis
+# comes back as plain tuples too (a pickled dataclass or enum is rebuilt through Python
+# calls, a tuple of str, int and datetime is not), rebuilt into the same values here.
 _ENTRY_FIELDS = tuple(f.name for f in dataclasses.fields(ScanEntry))
 assert _ENTRY_FIELDS[0] == "path"
+_MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(MediaInfo))
+assert _MEDIA_FIELDS[0] == "captured"
+_SOURCES = {s.value: s for s in DateSource}
+_SAME = 0  # the analysis's date is the one its media says (the same object)
 Packed = tuple[object, ...]
-Compact = tuple[str, MediaInfo, "CaptureDate | None"] | AnalysisFailure
+Compact = tuple[str, tuple[object, ...], object] | AnalysisFailure
+
+
+def _date_tuple(c: CaptureDate | None) -> tuple[object, ...] | None:
+    return None if c is None else (c.wall, c.source.value, c.utc_offset)
+
+
+def _date_of(t: tuple | None) -> CaptureDate | None:
+    return None if t is None else CaptureDate(t[0], _SOURCES[t[1]], t[2])
+
+
+def _compact(result: Analysis) -> Compact:
+    media = result.media
+    fields = [getattr(media, name) for name in _MEDIA_FIELDS]
+    fields[0] = _date_tuple(media.captured)
+    same = result.captured is media.captured
+    return (result.hash, tuple(fields), _SAME if same else _date_tuple(result.captured))
 
 
 def _pack(entry: ScanEntry) -> Packed:
@@ -113,20 +153,34 @@ def analyse_batch(
     caller has it), or its failure as it is."""
     number, batch = numbered
     out: list[Compact] = []
-    for packed in batch:
-        result = analyse_entry(_unpack(packed), options)
-        if isinstance(result, Analysis):
-            out.append((result.hash, result.media, result.captured))
-        else:
-            out.append(result)
+    with _alarm_handler():
+        for packed in batch:
+            result = analyse_entry(_unpack(packed), options)
+            if isinstance(result, Analysis):
+                out.append(_compact(result))
+            else:
+                out.append(result)
     return number, out
 
 
-def _expand(entry: ScanEntry, result: Compact) -> Analysis | AnalysisFailure:
+_SHARED_FIELDS = tuple(_MEDIA_FIELDS.index(name) for name in ("make", "model", "format"))
+
+
+def _expand(
+    entry: ScanEntry, result: Compact, shared: dict[object, object] | None = None
+) -> Analysis | AnalysisFailure:
     if isinstance(result, AnalysisFailure):
         return dataclasses.replace(result, entry=entry)  # the caller's own entry
-    hash_, media, captured = result
-    return Analysis(entry, hash_, media, captured)
+    hash_, fields, date = result
+    captured = _date_of(fields[0])  # type: ignore[arg-type]
+    if shared is not None:  # the same camera's make and model: one string, not one per file
+        fields = list(fields)  # type: ignore[assignment]
+        for i in _SHARED_FIELDS:
+            value = fields[i]
+            if value is not None:
+                fields[i] = shared.setdefault(value, value)  # type: ignore[index]
+    media = MediaInfo(captured, *fields[1:])  # type: ignore[arg-type]
+    return Analysis(entry, hash_, media, captured if date == _SAME else _date_of(date))
 
 
 def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:
@@ -218,6 +272,12 @@ def _within(seconds: float, fn: Callable[..., R], *args: object) -> R:
     """
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         return fn(*args)
+    if _handler_set:  # a pool worker's batch: the handler is in place, no timer is running
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn(*args)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     started = time.monotonic()
     old_delay = old_interval = 0.0
@@ -232,6 +292,30 @@ def _within(seconds: float, fn: Callable[..., R], *args: object) -> R:
         if old_delay > 0:  # someone else's timer was running: let it go on (or fire now)
             left = max(old_delay - (time.monotonic() - started), 1e-6)
             signal.setitimer(signal.ITIMER_REAL, left, old_interval)
+
+
+_handler_set = False
+
+
+@contextlib.contextmanager
+def _alarm_handler() -> Iterator[None]:
+    """In a pool worker (its own main thread, no timer of its own), the SIGALRM handler
+    is set once for a batch instead of once per file; elsewhere this does nothing."""
+    global _handler_set
+    if _handler_set or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getitimer(signal.ITIMER_REAL)[0] > 0:  # someone's timer: leave it to _within
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    _handler_set = True
+    try:
+        yield
+    finally:
+        _handler_set = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _sidecar_date(path: Path, data: bytes | None, tz: tzinfo) -> CaptureDate | None:

@@ -151,6 +151,9 @@ def _child(folder: Path, name: str) -> Path:
     return make(name) if make is not None else folder / name
 
 
+_DEVICES: dict[int, int] = {}
+
+
 def _walk(folder: Path, excluded: set[Path]) -> Iterator[ScanEntry]:
     try:
         with os.scandir(folder) as it:
@@ -196,7 +199,7 @@ def _walk(folder: Path, excluded: set[Path]) -> Iterator[ScanEntry]:
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
             inode=st.st_ino,
-            device=st.st_dev,
+            device=_DEVICES.setdefault(st.st_dev, st.st_dev),  # one int per disk, not per file
             ignore_reason=reason,
         )
 

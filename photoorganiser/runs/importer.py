@@ -7,6 +7,7 @@ real run does.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from ..core import signals
 from ..core.parallel import default_workers
 from ..core.progress import Progress
 from ..core.reportfile import (
@@ -48,6 +50,17 @@ from .runreport import ImportResult, RunReport
 from .startup import adopt, recover
 
 log = logging.getLogger("photoorganiser")
+
+
+# _LONG_LIVED: each stage's values (entries, analyses, decisions) live to the end of the
+# run and hold no reference cycles, so they are moved out of the cyclic collector's sight
+# (gc.freeze) once made: without it, every full collection walks all of them again, a
+# time that grows faster than the number of files (10% of a 100,000-file dry run).
+# Reference counting still frees them; gc.unfreeze() gives them back at the end. And
+# the young generations are collected less often while the run makes them (a full
+# collection 25 times less often): 2.8 s of gc at 100,000 files become 0.4 s.
+_THRESHOLDS = (10_000, 50, 50)
+REPORT_BATCH = 2048  # a dry run's outcomes reported at a time
 
 
 class ImportUsageError(ValueError):
@@ -108,15 +121,21 @@ def run_import(options: ImportOptions) -> ImportResult:
     ):
         run.attach(lib)
         entries: list[ScanEntry] = []
+        decisions: list[Decision] = []
+        reported = 0  # a dry run's decisions reported so far
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*_THRESHOLDS)  # see _LONG_LIVED
         try:
             run.notes += recover(lib, run.write, dry_run=options.dry_run)
             adopt(lib, analyse_options, workers=options.workers, progress=options.progress)
             entries.extend(scan(options.inputs, exclude=[library]))
             entries[:] = settle(entries, options.settle, time.time_ns())
             log.info("scan: %d files", len(entries))
+            gc.freeze()  # see _LONG_LIVED
 
             analysed, known = _analyse(entries, lib, analyse_options, options)
             results = [analysed.get(e.path, e) for e in entries]
+            gc.freeze()
             write = reporting_known(run.write, known)  # unchanged failures: `known`
 
             template = parse_template(options.template)
@@ -128,12 +147,15 @@ def run_import(options: ImportOptions) -> ImportResult:
                 timezone=resolve_timezone(options.timezone),  # phone videos' zones
             )
             decisions = plan(results, plan_options)
+            del results, analysed  # the decisions hold what is needed of them
             prefer = [Path(os.path.abspath(p)) for p in options.prefer]
+            gc.freeze()
             decisions = resolve(decisions, lib.index, options.mode.action, prefer)
+            gc.freeze()
             if not options.reimport_deleted:
                 history = lib.catalog.history if lib.catalog is not None else None
                 decisions = skip_deleted(decisions, history, library)
-            for d in decisions:
+            for d in decisions if log.isEnabledFor(logging.DEBUG) else ():
                 log.debug(
                     "%s %s -> %s: %s",
                     d.action.value,
@@ -141,8 +163,12 @@ def run_import(options: ImportOptions) -> ImportResult:
                     d.destination or "-",
                     reason_text(d.reason),
                 )
-            if options.dry_run:
-                write(simulate(decisions))
+            if options.dry_run:  # written in batches: the rows of a batch are then let go
+                for start in range(0, len(decisions), REPORT_BATCH):
+                    with signals.deferred():  # a batch's rows are written whole
+                        write(simulate(decisions[start : start + REPORT_BATCH]))
+                        reported = start + REPORT_BATCH
+                    signals.check()  # a stop asked for meanwhile: raised here
             else:
                 with Progress(options.mode.value, _transfers(decisions), options.progress) as bar:
                     execute(
@@ -156,8 +182,13 @@ def run_import(options: ImportOptions) -> ImportResult:
         except Interrupted as stop:  # execute reported every file, not-done ones included
             run.interrupted = stop.signum
         except KeyboardInterrupt as stop:  # before execute: nothing was changed
-            run.write(_not_reached(e) for e in entries)
+            # (a dry run stopped between report batches: the files not reported yet)
+            done = {d.source for d in decisions[:reported]} if reported else set()
+            run.write(_not_reached(e) for e in entries if e.path not in done)
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
+        finally:
+            gc.unfreeze()  # the cyclic collector sees the run's objects again
+            gc.set_threshold(*thresholds)
         run.close()
     return run.result
 
@@ -180,7 +211,8 @@ def _analyse(
     with Progress("analyse", len(to_read), options.progress) as bar:
         fresh = list(analyse(to_read, analyse_options, workers=options.workers, progress=bar))
     inputs = normalise_inputs(options.inputs)
-    lib.remember(fresh, inputs, seen={e.path for e in entries})
+    seen = {e.path for e in entries} if lib.catalog is not None else None  # else unused
+    lib.remember(fresh, inputs, seen=seen)
     analysed.update((r.entry.path, r) for r in fresh)
     return analysed, known
 
