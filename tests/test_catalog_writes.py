@@ -95,6 +95,13 @@ def test_transactions_and_statements_per_file_are_bounded(
         assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == count
         states = dict(conn.execute("SELECT state, count(*) FROM journal GROUP BY state"))
         assert states == {"done": count}
+        # Each catalog row holds its own analysis (the intent's text, reused).
+        pairs = conn.execute(
+            "SELECT f.record, j.record, f.hash, json_extract(f.record, '$.hash')"
+            " FROM files f JOIN journal j ON j.destination = f.path"
+        ).fetchall()
+        assert len(pairs) == count
+        assert all(fr == jr and h == rh for fr, jr, h, rh in pairs)
 
 
 def test_the_intents_are_on_disk_before_a_file_moves(

@@ -481,23 +481,25 @@ class Catalog:
         return found
 
     def put_files(
-        self, files: list[tuple[Path, os.stat_result, Analysis, str | None, Path]]
+        self, files: list[tuple[Path, os.stat_result, Analysis, str | None, Path, str | None]]
     ) -> None:
-        """Imported files' rows, (path, its stat, analysis, run id, source) each, and their
-        history, in a few statements (as many `put_file`s with a source, in the caller's
-        transaction)."""
+        """Imported files' rows, (path, its stat, analysis, run id, source, the analysis
+        as `encode` gives it or None) each, and their history, in a few statements (as
+        many `put_file`s with a source, in the caller's transaction)."""
         if not files:
             return
         now = datetime.now().isoformat(timespec="seconds")
         self.conn.executemany(
             _PUT_FILE,
             [
-                self._file_row(p, st.st_size, st.st_mtime_ns, st.st_ino, a, now, run, path_text(s))
-                for p, st, a, run, s in files
+                self._file_row(
+                    p, st.st_size, st.st_mtime_ns, st.st_ino, a, now, run, path_text(s), record
+                )
+                for p, st, a, run, s, record in files
             ],
         )
         self.history.record_imports(
-            [(a.hash, st.st_size, str(s), self.relative(p), run) for p, st, a, run, s in files],
+            [(a.hash, st.st_size, str(s), self.relative(p), run) for p, st, a, run, s, _r in files],
             now,
         )
 
@@ -527,6 +529,7 @@ class Catalog:
         imported_at: str | None,
         run_id: str | None,
         source_text: str | None,
+        record: str | None = None,
     ) -> tuple:
         captured = analysis.captured
         media = analysis.media
@@ -542,7 +545,7 @@ class Catalog:
             media.model,
             media.width,
             media.height,
-            encode(analysis),
+            encode(analysis) if record is None else record,
             imported_at,
             run_id,
             source_text,

@@ -84,6 +84,7 @@ class Journal:
     def __init__(self, catalog: Catalog, run_id: str) -> None:
         self.catalog = catalog
         self.run_id = run_id
+        self._records: dict[int, str] = {}  # intents' analyses as written: settle reuses them
 
     def intend(self, transfers: Sequence[Decision]) -> list[int]:
         """Record the transfers about to happen; durable before this returns."""
@@ -98,6 +99,7 @@ class Journal:
         unsettled = self.catalog.unsettled
         rows = list(unsettled) if len(unsettled) >= SETTLE_EVERY else []
         self.catalog.defer(None)  # written in this commit, or still left for later
+        records = [encode(d.analysis) for d in transfers]
         try:
             with self.catalog.transaction() as conn:
                 if rows:
@@ -114,9 +116,9 @@ class Journal:
                             _stored_destination(self.catalog, d),
                             d.entry.size,
                             d.analysis.hash,
-                            encode(d.analysis),
+                            record,
                         )
-                        for d in transfers
+                        for d, record in zip(transfers, records, strict=True)
                     ],
                 )
                 ids = [
@@ -131,6 +133,7 @@ class Journal:
                 self.catalog.defer(self._write_pending)
         if len(ids) != len(transfers):  # pragma: no cover - one writer holds the lock
             raise sqlite3.DatabaseError("the journal's new entries could not be told apart")
+        self._records.update(zip(ids, records, strict=True))
         return ids
 
     def settle(self, done: Sequence[tuple[int, Outcome]]) -> None:
@@ -182,7 +185,7 @@ class Journal:
     def _write(self, gathered: list[tuple[int, Outcome, os.stat_result | None]]) -> None:
         """Settlements, in the caller's transaction: a few statements for many."""
         conn = self.catalog.conn
-        placed: list[tuple] = []  # (destination, stat, analysis, run id, source)
+        placed: list[tuple] = []  # (destination, stat, analysis, run id, source, record)
         gone: list[Path] = []  # sources moved: their cached analyses go
         states: list[tuple[str, int]] = []
 
@@ -206,7 +209,8 @@ class Journal:
             )
             if st is not None:
                 run_id = recovery.run_id if recovery else self.run_id
-                placed.append((d.destination, st, d.analysis, run_id, d.source))
+                record = self._records.pop(journal_id, None)
+                placed.append((d.destination, st, d.analysis, run_id, d.source, record))
             if outcome.status is Status.DONE and moved:
                 gone.append(d.source)
             if d.action is Action.FINISH_MOVE:  # an earlier move is complete now
