@@ -183,3 +183,30 @@ def test_a_first_import_writes_a_few_times_the_catalog(tmp_path: Path) -> None:
     assert len(library_photos(library)) == count
     report = sum(p.stat().st_size for p in (tmp_path / "reports").iterdir())
     assert written - report <= 4 * size, (written, size, report)
+
+
+def test_settlements_wait_for_no_more_than_settle_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big files are settled sooner (a killed run's recovery reads each unsettled file
+    again): past SETTLE_BYTES, the next batch's intents commit them."""
+    count = 200
+    inbox = inbox_of(tmp_path / "in", count)
+    library = tmp_path / "lib"
+    monkeypatch.setattr(journal_module, "SETTLE_BYTES", 1)
+    real_transfer = execute.transfer
+    on_disk: list[int] = []
+
+    def counting_transfer(d, *args, **kwargs):
+        other = sqlite3.connect(f"{catalog_path(library).as_uri()}?mode=ro", uri=True)
+        try:
+            on_disk.append(other.execute("SELECT count(*) FROM files").fetchone()[0])
+        finally:
+            other.close()
+        real_transfer(d, *args, **kwargs)
+
+    monkeypatch.setattr(execute, "transfer", counting_transfer)
+    assert imp(inbox, library, "--move") == 0
+    batch = execute.BATCH
+    # While batch k moves, batches before it are on the disk.
+    assert on_disk[batch] == batch and on_disk[2 * batch] == 2 * batch

@@ -97,7 +97,7 @@ class Journal:
         # One statement for the batch, one durable commit. Settlements left pending
         # (`settle`) go in the same commit once there are SETTLE_EVERY of them.
         unsettled = self.catalog.unsettled
-        rows = list(unsettled) if len(unsettled) >= SETTLE_EVERY else []
+        rows = list(unsettled) if _due(unsettled) else []
         self.catalog.defer(None)  # written in this commit, or still left for later
         records = [encode(d.analysis) for d in transfers]
         try:
@@ -140,7 +140,8 @@ class Journal:
         """The batch's outcomes, and the catalog rows of what is now in the library.
 
         Imports' settlements are gathered in memory (each placed file's stat taken now)
-        and written SETTLE_EVERY at a time, in the commit of a later batch's intents, or
+        and written SETTLE_EVERY at a time (or once their files hold SETTLE_BYTES), in
+        the commit of a later batch's intents, or
         before anything else reads or writes the catalog, or when it is closed: this
         run always reads them. Nothing needs them on the disk sooner: until they are,
         the intents they settle are, and a killed run's recovery judges those from the
@@ -262,7 +263,18 @@ class Journal:
             conn.execute(f"DELETE FROM journal WHERE state NOT IN ({marks})", kept)
 
 
-SETTLE_EVERY = 1024  # settlements of imports written per transaction (see Journal.settle)
+# Settlements of imports written per transaction (see Journal.settle), at most; and
+# sooner once their files hold SETTLE_BYTES: a killed run's recovery reads every file
+# whose intent is not settled again (to know its content arrived whole).
+SETTLE_EVERY = 4096
+SETTLE_BYTES = 256 << 20
+
+
+def _due(unsettled: list[tuple[int, Outcome, os.stat_result | None]]) -> bool:
+    """Whether the settlements gathered are to be written with the next intents."""
+    if len(unsettled) >= SETTLE_EVERY:
+        return True
+    return sum(st.st_size for _i, _o, st in unsettled if st is not None) >= SETTLE_BYTES
 
 
 def _special(outcome: Outcome) -> bool:
