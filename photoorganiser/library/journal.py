@@ -179,7 +179,9 @@ class Journal:
         """The settlements gathered, in one transaction (Catalog.defer calls this)."""
         rows = list(self.catalog.unsettled)
         self.catalog.unsettled.clear()  # written now, or left to recovery
-        if rows:
+        if rows and self.catalog.conn.in_transaction:  # a caller's own: written in it
+            self._write(rows)
+        elif rows:
             with self.catalog.transaction():
                 self._write(rows)
 
