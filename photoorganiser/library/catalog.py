@@ -29,13 +29,14 @@ catalog's size over a first import (14x at 50,000 files); now about 4x (4.5x).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -141,6 +142,7 @@ MIGRATIONS: list[str] = [
 ]
 HISTORY_VERSION = 2  # the schema that has the history table
 _CHUNK = 500  # values bound per query (SQLite's limit is far above)
+_ROOMY_CACHE, _USUAL_CACHE = -65536, -2000  # PRAGMA cache_size: negative = KiB
 _PUT_FILE = (
     "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, hash, captured_at,"
     " date_source, make, model, width, height, record, imported_at, run_id, source_path,"
@@ -258,10 +260,6 @@ class Catalog:
                 # file at all (WAL readers create -shm/-wal), and commits are batched anyway.
                 conn.execute("PRAGMA journal_mode=DELETE")
                 conn.execute("PRAGMA synchronous=FULL")
-                # Room for a whole settlement group's pages (journal.SETTLE_EVERY; a
-                # maximum, not an allocation): a transaction bigger than the cache spills
-                # pages to the file mid-way, and writes them twice.
-                conn.execute("PRAGMA cache_size=-65536")
             conn.row_factory = sqlite3.Row
             catalog = cls(conn, root, readonly)
             if readonly and catalog.version == 0:
@@ -349,6 +347,17 @@ class Catalog:
         else next uses the connection, or when the catalog is closed. None: nothing is
         pending any more (the caller writes it itself)."""
         self.conn.pending = write
+
+    @contextlib.contextmanager
+    def roomy(self) -> Iterator[None]:
+        """A page cache big enough for a whole group of settlements (journal.py), for the
+        transaction in this block: one bigger than the cache spills pages to the file
+        mid-way, and writes them twice. The usual cache (2 MB) again after it."""
+        self.conn.execute(f"PRAGMA cache_size={_ROOMY_CACHE}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA cache_size={_USUAL_CACHE}")
 
     def write_pending(self) -> None:
         """Make the deferred writes now, if any."""

@@ -24,6 +24,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +102,10 @@ class Journal:
         self.catalog.defer(None)  # written in this commit, or still left for later
         records = [encode(d.analysis) for d in transfers]
         try:
-            with self.catalog.transaction() as conn:
+            with (
+                self.catalog.roomy() if rows else nullcontext(),
+                self.catalog.transaction() as conn,
+            ):
                 if rows:
                     self._write(rows)
                 before = conn.execute("SELECT max(id) FROM journal").fetchone()[0] or 0
@@ -182,7 +186,7 @@ class Journal:
         if rows and self.catalog.conn.in_transaction:  # a caller's own: written in it
             self._write(rows)
         elif rows:
-            with self.catalog.transaction():
+            with self.catalog.roomy(), self.catalog.transaction():
                 self._write(rows)
 
     def _write(self, gathered: list[tuple[int, Outcome, os.stat_result | None]]) -> None:
