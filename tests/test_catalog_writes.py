@@ -208,5 +208,6 @@ def test_settlements_wait_for_no_more_than_settle_bytes(
     monkeypatch.setattr(execute, "transfer", counting_transfer)
     assert imp(inbox, library, "--move") == 0
     batch = execute.BATCH
-    # While batch k moves, batches before it are on the disk.
-    assert on_disk[batch] == batch and on_disk[2 * batch] == 2 * batch
+    # While batch k moves, the batches before k - 1 are on the disk (batch k - 1 may still
+    # be settling: execute overlaps a batch's copies with the naming of the one before).
+    assert on_disk[2 * batch] >= batch and on_disk[3 * batch] >= 2 * batch, on_disk[::batch]
