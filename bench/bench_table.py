@@ -357,7 +357,10 @@ def main() -> None:
                         shutil.rmtree(p, ignore_errors=True)
                 note = f"catalog {catalog / 1e6:.1f} MB ({catalog / count:,.0f} B/file)"
                 if written:
-                    note += f"; tree write_bytes {statistics.median(written) / 1e6:.1f} MB"
+                    wb = statistics.median(written)
+                    note += f"; tree write_bytes {wb / 1e6:.1f} MB"
+                    if catalog:
+                        note += f" = {wb / catalog:.1f}x the catalog"
                 done(Row(f"first import --move, {count:,} small files", ours,
                          "Python os.rename loop", theirs, peak, note))  # fmt: skip
         shutil.rmtree(tiny, ignore_errors=True)

@@ -105,6 +105,31 @@ class History:
             (content_hash, size, path_text(source), stored, run_id, when),
         )
 
+    def record_imports(
+        self, imports: list[tuple[str, int, str, str, str | None]], when: str
+    ) -> None:
+        """Many `record_import`s, (hash, size, source, library path, run id) each, in two
+        statements. The same library path twice (never in one batch of transfers) is left
+        to `record_import`, one at a time, so that the earlier one is marked removed."""
+        if not self.present or not imports:
+            return
+        if len({lib for _h, _s, _src, lib, _r in imports}) < len(imports):
+            for h, size, src, lib, run in imports:
+                self.record_import(h, size, src, lib, run, when)
+            return
+        self.conn.executemany(
+            f"UPDATE history SET removed_at = ? WHERE {_NOW} = ? AND removed_at IS NULL",
+            [(when, path_text(lib)) for _h, _s, _src, lib, _r in imports],
+        )
+        self.conn.executemany(
+            "INSERT INTO history (hash, size, source_path, library_path, run_id, imported_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (h, size, path_text(src), path_text(lib), run, when)
+                for h, size, src, lib, run in imports
+            ],
+        )
+
     def removed(self, paths: Iterable[str], when: str | None = None) -> int:
         """These library files (relative) are gone: their imports are marked removed."""
         if not self.present:

@@ -24,6 +24,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class Journal:
     def __init__(self, catalog: Catalog, run_id: str) -> None:
         self.catalog = catalog
         self.run_id = run_id
+        self._records: dict[int, str] = {}  # intents' analyses as written: settle reuses them
 
     def intend(self, transfers: Sequence[Decision]) -> list[int]:
         """Record the transfers about to happen; durable before this returns."""
@@ -93,27 +95,63 @@ class Journal:
             raise JournalError(f"cannot write the library's journal ({exc})") from exc
 
     def _intend(self, transfers: Sequence[Decision]) -> list[int]:
-        ids = []
-        with self.catalog.transaction() as conn:
-            for d in transfers:
-                cur = conn.execute(
-                    "INSERT INTO journal (run_id, action, source, destination, size, hash, record,"
-                    " state) VALUES (?, ?, ?, ?, ?, ?, ?, 'intent')",
-                    (
-                        self.run_id,
-                        d.action.value,
-                        path_text(d.source),
-                        _stored_destination(self.catalog, d),
-                        d.entry.size,
-                        d.analysis.hash,
-                        encode(d.analysis),
-                    ),
+        # One statement for the batch, one durable commit. Settlements left pending
+        # (`settle`) go in the same commit once there are SETTLE_EVERY of them.
+        unsettled = self.catalog.unsettled
+        rows = list(unsettled) if _due(unsettled) else []
+        self.catalog.defer(None)  # written in this commit, or still left for later
+        records = [encode(d.analysis) for d in transfers]
+        try:
+            with (
+                self.catalog.roomy() if rows else nullcontext(),
+                self.catalog.transaction() as conn,
+            ):
+                if rows:
+                    self._write(rows)
+                before = conn.execute("SELECT max(id) FROM journal").fetchone()[0] or 0
+                conn.executemany(
+                    "INSERT INTO journal (run_id, action, source, destination, size, hash,"
+                    " record, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'intent')",
+                    [
+                        (
+                            self.run_id,
+                            d.action.value,
+                            path_text(d.source),
+                            _stored_destination(self.catalog, d),
+                            d.entry.size,
+                            d.analysis.hash,
+                            record,
+                        )
+                        for d, record in zip(transfers, records, strict=True)
+                    ],
                 )
-                ids.append(cur.lastrowid)
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM journal WHERE id > ? ORDER BY id", (before,)
+                    )
+                ]
+            del unsettled[: len(rows)]
+        finally:
+            if unsettled:
+                self.catalog.defer(self._write_pending)
+        if len(ids) != len(transfers):  # pragma: no cover - one writer holds the lock
+            raise sqlite3.DatabaseError("the journal's new entries could not be told apart")
+        self._records.update(zip(ids, records, strict=True))
         return ids
 
     def settle(self, done: Sequence[tuple[int, Outcome]]) -> None:
         """The batch's outcomes, and the catalog rows of what is now in the library.
+
+        Imports' settlements are gathered in memory (each placed file's stat taken now)
+        and written SETTLE_EVERY at a time (or once their files hold SETTLE_BYTES), in
+        the commit of a later batch's intents, or
+        before anything else reads or writes the catalog, or when it is closed: this
+        run always reads them. Nothing needs them on the disk sooner: until they are,
+        the intents they settle are, and a killed run's recovery judges those from the
+        disk as it always has. (Written one transaction per batch, a settlement cost
+        ~150 pages rewritten, most of them in the two indexes by hash.) Undo's and
+        recovery's settlements are written at once, as before.
 
         If this cannot be written, the intents stay and the next run's recovery
         records these files from the disk; this run stops touching files."""
@@ -123,43 +161,81 @@ class Journal:
             raise JournalError(f"cannot write the library's catalog ({exc})") from exc
 
     def _settle(self, done: Sequence[tuple[int, Outcome]]) -> None:
-        with self.catalog.transaction() as conn:
-            for journal_id, outcome in done:
-                d = outcome.decision
-                recovery = d.recovery
-                if _undoes(d):
-                    self._settle_undo(conn, journal_id, outcome)
-                    continue
-                moved = d.action is Action.MOVE or (
-                    recovery is not None and recovery.action is Action.MOVE
-                )
-                if outcome.in_library:
-                    st = os.stat(d.destination, follow_symlinks=False)
-                    self.catalog.put_file(
-                        d.destination,
-                        st.st_size,
-                        st.st_mtime_ns,
-                        st.st_ino,
-                        d.analysis,
-                        run_id=recovery.run_id if recovery else self.run_id,
-                        source=d.source,
+        gathered = [
+            (
+                journal_id,
+                outcome,
+                os.stat(outcome.decision.destination, follow_symlinks=False)
+                if outcome.in_library
+                else None,
+            )
+            for journal_id, outcome in done
+        ]
+        if any(_special(o) for _i, o, _st in gathered):
+            self.catalog.write_pending()
+            with self.catalog.transaction():
+                self._write(gathered)
+            return
+        self.catalog.unsettled.extend(gathered)
+        self.catalog.defer(self._write_pending)
+
+    def _write_pending(self) -> None:
+        """The settlements gathered, in one transaction (Catalog.defer calls this)."""
+        rows = list(self.catalog.unsettled)
+        self.catalog.unsettled.clear()  # written now, or left to recovery
+        if rows and self.catalog.conn.in_transaction:  # a caller's own: written in it
+            self._write(rows)
+        elif rows:
+            with self.catalog.roomy(), self.catalog.transaction():
+                self._write(rows)
+
+    def _write(self, gathered: list[tuple[int, Outcome, os.stat_result | None]]) -> None:
+        """Settlements, in the caller's transaction: a few statements for many."""
+        conn = self.catalog.conn
+        placed: list[tuple] = []  # (destination, stat, analysis, run id, source, record)
+        gone: list[Path] = []  # sources moved: their cached analyses go
+        states: list[tuple[str, int]] = []
+
+        def flush() -> None:  # the rows gathered so far, before any other statement
+            self.catalog.put_files(placed)
+            self.catalog.forget_sources(gone)
+            conn.executemany("UPDATE journal SET state = ? WHERE id = ?", states)
+            placed.clear()
+            gone.clear()
+            states.clear()
+
+        for journal_id, outcome, st in gathered:
+            d = outcome.decision
+            recovery = d.recovery
+            if _undoes(d):
+                flush()
+                self._settle_undo(conn, journal_id, outcome)
+                continue
+            moved = d.action is Action.MOVE or (
+                recovery is not None and recovery.action is Action.MOVE
+            )
+            if st is not None:
+                run_id = recovery.run_id if recovery else self.run_id
+                record = self._records.pop(journal_id, None)
+                placed.append((d.destination, st, d.analysis, run_id, d.source, record))
+            if outcome.status is Status.DONE and moved:
+                gone.append(d.source)
+            if d.action is Action.FINISH_MOVE:  # an earlier move is complete now
+                if outcome.status is Status.DONE:
+                    flush()
+                    conn.execute(  # the run log keeps it, as a move done
+                        "UPDATE journal SET state = 'done' WHERE state = ? AND source = ?",
+                        (UNFINISHED, path_text(d.source)),
                     )
-                if outcome.status is Status.DONE and moved:
                     self.catalog.forget_sources([d.source])
-                if d.action is Action.FINISH_MOVE:  # an earlier move is complete now
-                    if outcome.status is Status.DONE:
-                        conn.execute(  # the run log keeps it, as a move done
-                            "UPDATE journal SET state = 'done' WHERE state = ? AND source = ?",
-                            (UNFINISHED, path_text(d.source)),
-                        )
-                        self.catalog.forget_sources([d.source])
-                    continue
-                state = "done" if outcome.status is Status.DONE else "failed"
-                if recovery is not None:
-                    state = recovery.step.value if outcome.status is Status.DONE else "kept"
-                if outcome.status is Status.FAILED and outcome.in_library and moved:
-                    state = UNFINISHED  # placed, source kept: a later move run finishes it
-                conn.execute("UPDATE journal SET state = ? WHERE id = ?", (state, journal_id))
+                continue
+            state = "done" if outcome.status is Status.DONE else "failed"
+            if recovery is not None:
+                state = recovery.step.value if outcome.status is Status.DONE else "kept"
+            if outcome.status is Status.FAILED and outcome.in_library and moved:
+                state = UNFINISHED  # placed, source kept: a later move run finishes it
+            states.append((state, journal_id))
+        flush()
 
     def _settle_undo(self, conn: sqlite3.Connection, journal_id: int, outcome: Outcome) -> None:
         """An undo's step (or its recovery): a library file moved back out, or a copy
@@ -191,6 +267,26 @@ class Journal:
         with self.catalog.transaction() as conn:
             marks = ", ".join("?" * len(kept))
             conn.execute(f"DELETE FROM journal WHERE state NOT IN ({marks})", kept)
+
+
+# Settlements of imports written per transaction (see Journal.settle), at most; and
+# sooner once their files hold SETTLE_BYTES: a killed run's recovery reads every file
+# whose intent is not settled again (to know its content arrived whole).
+SETTLE_EVERY = 4096
+SETTLE_BYTES = 256 << 20
+
+
+def _due(unsettled: list[tuple[int, Outcome, os.stat_result | None]]) -> bool:
+    """Whether the settlements gathered are to be written with the next intents."""
+    if len(unsettled) >= SETTLE_EVERY:
+        return True
+    return sum(st.st_size for _i, _o, st in unsettled if st is not None) >= SETTLE_BYTES
+
+
+def _special(outcome: Outcome) -> bool:
+    """An undo's or a recovery's settlement, or a move finished: written at once."""
+    d = outcome.decision
+    return d.recovery is not None or _undoes(d) or d.action is Action.FINISH_MOVE
 
 
 # The states of journal entries whose transfer happened: the run log (library/runlog.py).
