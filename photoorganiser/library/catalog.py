@@ -512,21 +512,9 @@ class Catalog:
             now,
         )
 
-    def _put(
-        self,
-        path: Path,
-        size: int,
-        mtime_ns: int,
-        inode: int,
-        analysis: Analysis,
-        imported_at: str | None,
-        run_id: str | None,
-        source_text: str | None,
-    ) -> None:
-        self.conn.execute(
-            _PUT_FILE,
-            self._file_row(path, size, mtime_ns, inode, analysis, imported_at, run_id, source_text),
-        )
+    def _put(self, *row: object) -> None:
+        """One file's row written (the arguments of `_file_row`)."""
+        self.conn.execute(_PUT_FILE, self._file_row(*row))
 
     def _file_row(
         self,
