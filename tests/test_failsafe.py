@@ -270,6 +270,40 @@ def test_ctrl_c_during_analysis_reports_every_file_as_not_done(tmp_path: Path) -
     assert len(media_in(inbox)) == 300 and not library.exists()
 
 
+def test_a_stop_while_the_report_is_created_still_leaves_it_closed_with_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM lands while the report's file is being created (a watch's batch, stopped
+    the moment its report appears): the run ends there, nothing touched, and the report
+    it made is closed with an `interrupted` summary, never left without one."""
+    from photoorganiser.core.reportfile import ReportWriter
+
+    inbox = tmp_path / "in"
+    make_jpeg(inbox / "IMG_0001.jpg", D1, seed=1)
+    put = ReportWriter._put
+    sent = []
+
+    def put_then_signal(self, data: bytes) -> None:
+        put(self, data)
+        if not sent:  # the header is on disk: the signal comes before the report is open
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # the handler runs here, inside the report's opening
+
+    monkeypatch.setattr(ReportWriter, "_put", put_then_signal)
+    library, report = tmp_path / "lib", tmp_path / "r.csv"
+    try:
+        code = main(["import", "--input", str(inbox), "--output", str(library),
+                     "--report", str(report), "--quiet"])  # fmt: skip
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert sent and code == 128 + signal.SIGTERM
+    assert report.exists() and rows(report) == []
+    summary = report.with_name(report.stem + ".summary.txt").read_text()
+    assert "interrupted" in summary
+    assert media_in(inbox) == [inbox / "IMG_0001.jpg"] and not library.exists()
+
+
 # --- apply checks the plan before anything -------------------------------------------------
 
 

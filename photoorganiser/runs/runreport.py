@@ -74,7 +74,16 @@ class RunReport:
         self._result: ImportResult | None = None
 
     def __enter__(self) -> RunReport:
-        self.writer.open()
+        # A stop while the report is being created (its file may exist already) must not
+        # leave a report without its summary: it is held until the report is open, and the
+        # run then ends here, its report closed as interrupted.
+        with signals.deferred():
+            self.writer.open()
+        signum = signals.requested()
+        if signum is not None:
+            self.interrupted = signum
+            self.close()
+            raise signals.Stopped(signum)
         return self
 
     def attach(self, lib: LibrarySession) -> None:
