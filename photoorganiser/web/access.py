@@ -78,6 +78,18 @@ class Access:
             raise Refused(f"no such report: {ref!r}")
         return self._ref(int(number_text), name)
 
+    def ref_of(self, path: Path | str) -> ReportRef | None:
+        """The report at `path` when it lies in one of the report folders, else None."""
+        path = Path(path)
+        folder = os.path.realpath(path.parent)
+        for number, d in enumerate(self.report_dirs):
+            if os.path.realpath(d) == folder:
+                try:
+                    return self.report(f"{number}:{path.name}")
+                except Refused:
+                    return None
+        return None
+
     def _ref(self, number: int, name: str) -> ReportRef:
         if not name or "/" in name or "\x00" in name or name in (".", "..") or "\\" in name:
             raise Refused(f"not a report name: {name!r}")

@@ -460,20 +460,13 @@ def _save(web: Web, ref: str) -> dict:
     rows = reviewed_rows(loaded.rows, loaded.review, draft)
     folder = web.access.new_report_path("reviewed.csv").parent
     saved = write_reviewed(rows, loaded.report.header, loaded.report.path, folder, datetime.now())
-    number = next(
-        (
-            i
-            for i, d in enumerate(web.access.report_dirs)
-            if os.path.realpath(d) == os.path.realpath(folder)
-        ),
-        0,
-    )
+    found = web.access.ref_of(saved)
     t = totals(loaded.review, draft)
     with contextlib.suppress(OSError):  # the list of reports need not read it again
         st = os.lstat(saved)
         _state(web).counts[(str(folder / saved.name), st.st_mtime, st.st_size)] = t.groups
     return {
-        "ref": f"{number}:{saved.name}",
+        "ref": found.ref if found is not None else f"0:{saved.name}",
         "name": saved.name,
         "path": path_text(saved),
         "groups": t.groups,

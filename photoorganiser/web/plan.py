@@ -439,8 +439,8 @@ def _save(web: Web, data: PlanData) -> JSONResponse:
         return _error(f"not saved: {exc}", 409)
     except (OSError, Refused) as exc:
         return _error(f"cannot write the reviewed plan: {getattr(exc, 'strerror', None) or exc}")
-    where = os.path.realpath(path)
-    ref = next((r.ref for r in web.access.reports() if os.path.realpath(r.path) == where), None)
+    found = web.access.ref_of(path)  # the reviewed plan's ref, its folder's only
+    ref = found.ref if found is not None else None
     return JSONResponse(
         {
             "ref": ref,

@@ -43,15 +43,8 @@ def report_ref(access: Access, report: str) -> str | None:
     """The ref of a run's report when it lies in one of the report folders."""
     if not report or not os.path.isabs(report):
         return None
-    path = Path(report)
-    folder = os.path.realpath(path.parent)
-    for number, d in enumerate(access.report_dirs):
-        if os.path.realpath(d) == folder:
-            try:
-                return access.report(f"{number}:{path.name}").ref
-            except Refused:
-                return None
-    return None
+    found = access.ref_of(report)
+    return found.ref if found is not None else None
 
 
 def _summary(access: Access, ref: str) -> str | None:
