@@ -263,6 +263,17 @@ def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _run_fields(args: argparse.Namespace) -> dict[str, object]:
+    """The options of `_add_report_arguments` and `_add_run_arguments`, as the fields every
+    run's options share: where the report goes, progress unless --quiet, --wait."""
+    return {
+        "report": args.report,
+        "report_dir": args.report_dir,
+        "progress": not args.quiet,
+        "wait": args.wait,
+    }
+
+
 def _add_library_arguments(parser: argparse.ArgumentParser, output_help: str) -> None:
     """What `apply` and `sync` share: the library, the pool, the report, cron options."""
     from .core.parallel import default_workers
@@ -291,10 +302,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     _setup_logging(args.debug, args.quiet, args.log_file)
     options = ImportOptions(
         **_import_rules(args),
-        report=args.report,
-        report_dir=args.report_dir,
-        progress=not args.quiet,
-        wait=args.wait,
+        **_run_fields(args),
         retry_failed=args.retry_failed,
     )
     try:
@@ -325,10 +333,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         plan=args.plan,
         library=args.output,
         workers=args.workers,
-        report=args.report,
-        report_dir=args.report_dir,
-        progress=not args.quiet,
-        wait=args.wait,
+        **_run_fields(args),
         rebase=args.rebase,
         command=shlex.join(args.argv),
     )
@@ -528,10 +533,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         library=args.output,
         workers=args.workers,
         timezone=args.timezone,
-        report=args.report,
-        report_dir=args.report_dir,
-        progress=not args.quiet,
-        wait=args.wait,
+        **_run_fields(args),
         rebuild=args.rebuild,
         reread=args.reread,
     )
@@ -593,10 +595,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         seed=args.seed,
         manifest=args.manifest,
         workers=args.workers,
-        report=args.report,
-        report_dir=args.report_dir,
-        progress=not args.quiet,
-        wait=args.wait,
+        **_run_fields(args),
         command=shlex.join(args.argv),
     )
     try:
@@ -740,10 +739,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
         library=args.output,
         run=args.run,
         dry_run=args.dryrun,
-        report=args.report,
-        report_dir=args.report_dir,
-        progress=not args.quiet,
-        wait=args.wait,
+        **_run_fields(args),
         command=shlex.join(args.argv),
     )
     try:
@@ -900,10 +896,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         video_transcode=args.video_transcode,
         dry_run=args.dryrun,
         workers=args.workers,
-        report=args.report,
-        report_dir=args.report_dir,
-        progress=not args.quiet,
-        wait=args.wait,
+        **_run_fields(args),
         command=shlex.join(args.argv),
     )
     try:
