@@ -17,6 +17,10 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the commands' own modules are imported when they run
+    from .runs.undo_rows import UndoRows
 
 EXIT_OK = 0
 EXIT_FILE_ERRORS = 1
@@ -766,14 +770,7 @@ def _undo_export(args: argparse.Namespace) -> int:
         result = run_undo_export(options)
     except UndoExportUsageError as exc:
         raise UsageError(str(exc)) from None
-    verb = "would remove" if args.dryrun else "removed"
-    done = result.count("planned" if args.dryrun else "done")
-    if not args.quiet:
-        print(f"export run {result.run_id}: {verb} {done} file(s), {result.failed} left (changed)")
-        print(f"Report: {result.report_path}")
-    elif result.failed:
-        print(f"{result.failed} file(s) left; see {result.report_path}", file=sys.stderr)
-    return EXIT_FILE_ERRORS if result.failed else EXIT_OK
+    return _print_undo_rows(result, args, "export", "remove", "left (changed)", "left")
 
 
 def _undo_dedupe(args: argparse.Namespace) -> int:
@@ -799,13 +796,21 @@ def _undo_dedupe(args: argparse.Namespace) -> int:
         result = run_undo_dedupe(options)
     except UndoDedupeUsageError as exc:
         raise UsageError(str(exc)) from None
-    verb = "would restore" if args.dryrun else "restored"
+    return _print_undo_rows(result, args, "dedupe", "restore", "not", "not restored")
+
+
+def _print_undo_rows(
+    result: UndoRows, args: argparse.Namespace, kind: str, verb: str, rest: str, quiet_rest: str
+) -> int:
+    """An undo of a dedupe or an export, in a line (`kind` run, what `verb` did), or with
+    --quiet only the files it could not take back (`quiet_rest`) on stderr."""
     done = result.count("planned" if args.dryrun else "done")
+    did = f"would {verb}" if args.dryrun else f"{verb}d"
     if not args.quiet:
-        print(f"dedupe run {result.run_id}: {verb} {done} file(s), {result.failed} not")
+        print(f"{kind} run {result.run_id}: {did} {done} file(s), {result.failed} {rest}")
         print(f"Report: {result.report_path}")
     elif result.failed:
-        print(f"{result.failed} file(s) not restored; see {result.report_path}", file=sys.stderr)
+        print(f"{result.failed} file(s) {quiet_rest}; see {result.report_path}", file=sys.stderr)
     return EXIT_FILE_ERRORS if result.failed else EXIT_OK
 
 

@@ -38,6 +38,7 @@ from ..importing.execute import (
     trash_duplicate,
 )
 from .dedupe import RUNLOG, DedupeJournal, append_log, trash_folder
+from .undo_rows import UndoRows
 
 COLUMNS = ("path", "action", "status", "from", "reason")
 
@@ -54,20 +55,6 @@ class UndoDedupeOptions:
     report: Path | None = None
     report_dir: Path = Path("reports")
     command: str = "undo"
-
-
-@dataclass(frozen=True, slots=True)
-class UndoDedupeResult:
-    run_id: str
-    rows: list[tuple[str, str, str, str, str]]
-    report_path: Path
-
-    @property
-    def failed(self) -> int:
-        return sum(r[2] == "failed" for r in self.rows)
-
-    def count(self, status: str) -> int:
-        return sum(r[2] == status for r in self.rows)
 
 
 def journal_folder_of(quarantine: Path | None, journal: Path | None) -> Path:
@@ -98,7 +85,7 @@ def _read_log(folder: Path) -> tuple[dict[str, list[dict]], set[str]]:
     return runs, undone
 
 
-def run_undo_dedupe(options: UndoDedupeOptions) -> UndoDedupeResult:
+def run_undo_dedupe(options: UndoDedupeOptions) -> UndoRows:
     runs, undone = _read_log(options.folder)
     if options.run is not None:
         if options.run not in runs:
@@ -136,7 +123,7 @@ def run_undo_dedupe(options: UndoDedupeOptions) -> UndoDedupeResult:
             report_path = writer.path
     finally:
         journal.close()
-    return UndoDedupeResult(run_id, rows, report_path)
+    return UndoRows(run_id, rows, report_path, "failed")
 
 
 UNDO = "undo-"  # a logged entry of an undo: undoing it does the dedupe's action again

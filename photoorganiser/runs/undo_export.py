@@ -19,6 +19,7 @@ from ..core.hashing import holds
 from ..core.reportfile import ReportHeader, ReportWriter, fallback_dirs, place_report
 from ..core.textsafe import path_text
 from .export import ExportLog, _remove_empty_folders
+from .undo_rows import UndoRows
 
 COLUMNS = ("output", "action", "status", "path", "reason")
 
@@ -38,21 +39,7 @@ class UndoExportOptions:
     command: str = "undo"
 
 
-@dataclass(frozen=True, slots=True)
-class UndoExportResult:
-    run_id: str
-    rows: list[tuple[str, str, str, str, str]]
-    report_path: Path
-
-    @property
-    def failed(self) -> int:
-        return sum(r[2] == "left" for r in self.rows)
-
-    def count(self, status: str) -> int:
-        return sum(r[2] == status for r in self.rows)
-
-
-def run_undo_export(options: UndoExportOptions) -> UndoExportResult:
+def run_undo_export(options: UndoExportOptions) -> UndoRows:
     to = Path(os.path.abspath(options.to))
     log = ExportLog(to)
     if not os.path.isfile(log.path):
@@ -95,7 +82,7 @@ def run_undo_export(options: UndoExportOptions) -> UndoExportResult:
             report_path = writer.path
     finally:
         log.close()
-    return UndoExportResult(run_id, rows, report_path)
+    return UndoRows(run_id, rows, report_path, "left")
 
 
 def _undo_one(
