@@ -14,7 +14,7 @@ from pathlib import Path
 
 from media import exif_bytes
 from PIL import Image, ImageDraw, ImageFilter
-from web import client
+from web import client, submit, wait
 
 from photoorganiser import cli
 from photoorganiser.core.reportfile import ReportHeader, read_header
@@ -359,18 +359,8 @@ def test_quarantine_the_rest_runs_dedupe_as_a_job(tmp_path: Path) -> None:
     quarantine = tmp_path / "duplicates-quarantine"
     with client(lib) as c:
         saved = c.post("/duplicates/save", json={"report": REF}).json()
-        r = c.post(
-            "/api/jobs",
-            json={"command": "dedupe", "report": saved["ref"], "quarantine": str(quarantine)},
-        )
-        assert r.status_code in (200, 201, 202), r.text
-        job_id = r.json()["id"]
-        deadline = time.monotonic() + 60
-        while True:
-            job = c.get(f"/api/jobs/{job_id}").json()
-            if job["status"] in ("done", "failed", "cancelled") or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        job_id = submit(c, "dedupe", report=saved["ref"], quarantine=str(quarantine))
+        job = wait(c, job_id, timeout=60)
     assert job["status"] == "done", job
     assert not b.exists() and (inputs / "a" / "IMG_1.jpg").is_file()
     assert len(list(quarantine.rglob("*.jpg"))) == 2  # the copy and the small one

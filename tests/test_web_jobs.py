@@ -17,12 +17,11 @@ from pathlib import Path
 
 from media import make_jpeg
 from starlette.testclient import TestClient
-from web import TOKEN, client
+from web import TOKEN, client, submit, wait
 
 from photoorganiser.core.progress import SINK_ENV, Progress
 from photoorganiser.web.jobs import _eta
 
-FINISHED = ("done", "failed", "cancelled")
 DATE = "2021:06:07 08:09:10"
 
 
@@ -36,24 +35,6 @@ def photos(folder: Path, n: int, *, first: int = 0, size: tuple[int, int] = (32,
         )
         for i in range(first, first + n)
     ]
-
-
-def submit(c: TestClient, command: str, **options: object) -> str:
-    r = c.post("/api/jobs", json={"command": command, **options})
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
-def wait(c: TestClient, job_id: str, until=FINISHED, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = c.get(f"/api/jobs/{job_id}")
-        assert r.status_code == 200, r.text
-        job = r.json()
-        if job["status"] in until:
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
 
 
 def run(c: TestClient, command: str, **options: object) -> dict:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from media import make_jpeg
-from web import client
+from web import client, submit, wait
 
 from photoorganiser import cli
 from photoorganiser.core.reportfile import ReportHeader, ReportWriter, read_header
@@ -381,15 +381,7 @@ def test_apply_as_a_job(tmp_path: Path) -> None:
     with client(lib) as c:
         decide(c, report, {"source": rows["scan.jpg"].source, "ticked": False})
         saved = c.post("/plan/save", json={"report": ref_of(report)}).json()
-        r = c.post("/api/jobs", json={"command": "apply", "report": saved["ref"]})
-        assert r.status_code in (200, 201, 202), r.text
-        job_id = r.json()["id"]
-        deadline = time.monotonic() + 60
-        while True:
-            job = c.get(f"/api/jobs/{job_id}").json()
-            if job["status"] in ("done", "failed", "cancelled") or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        job = wait(c, submit(c, "apply", report=saved["ref"]), timeout=60)
         assert job["status"] == "done", job
     assert Path(rows["IMG_0001.jpg"].destination).is_file()
     assert (inbox / "scan.jpg").is_file()

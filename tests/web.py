@@ -87,3 +87,26 @@ def screenshot(page, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- jobs -------------------------------------------------------------------------
+
+FINISHED = ("done", "failed", "cancelled")
+
+
+def submit(c: TestClient, command: str, **options: object) -> str:
+    r = c.post("/api/jobs", json={"command": command, **options})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def wait(c: TestClient, job_id: str, until=FINISHED, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = c.get(f"/api/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        job = r.json()
+        if job["status"] in until:
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
