@@ -1,6 +1,7 @@
 """The whole performance table of issue 14, in one run: photoorganiser beside its peers.
 
     python bench/bench_table.py [--scale small|full] [--workdir DIR] [--workers 2] [--runs N]
+                                [--only photos tiny dups similar] [--tiny N ...]
 
 Generates its trees in a temp folder (never the repository; --workdir picks where), then
 times each row side by side (paired runs: ours, then the peer, N times; medians) and prints
@@ -63,6 +64,8 @@ SCALES = {
     ),
 }  # fmt: skip
 NA = "n/a (not installed)"
+# photos: rows 1-3 and 8; tiny: rows 4-5; dups: row 6; similar: row 7
+SECTIONS = ("photos", "tiny", "dups", "similar")
 
 
 @dataclass
@@ -173,6 +176,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=None, help="paired runs per row")
     parser.add_argument("--keep", action="store_true", help="keep the generated trees")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        metavar="SECTION",
+        help=f"measure only these sections ({', '.join(SECTIONS)}; default: all)",
+    )
+    parser.add_argument(
+        "--tiny",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="the tiny-file dry runs' sizes (default: the scale's)",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -183,7 +201,10 @@ def main() -> None:
             return child_czkawka(folder, int(count))
         return child_imagehash(folder, int(count))
 
-    s = SCALES[args.scale]
+    s = dict(SCALES[args.scale])
+    if args.tiny:
+        s["tiny"] = args.tiny
+    only = set(args.only)
     # Byte-compiled first, as an installed package is: with PYTHONDONTWRITEBYTECODE set (some
     # shells and CI set it) every run would compile our modules again (~0.1 s a run).
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "photoorganiser")],
@@ -208,223 +229,233 @@ def main() -> None:
     try:
         # --- rows 1-3: N photos of ~2.5 MB ------------------------------------------------
         inbox, library = work / "photos", work / "library"
-        log(f"generating {s['photos']} photos of ~{s['photo_mb']} MB in {work} ...")
-        mb = generate_photos(inbox, s["photos"], s["photo_mb"])
-        listing = listing_of(inbox, work / "photos.txt")
-        n = s["photos"]
-        size = f"{n} JPEGs, {mb:.0f} MB"
-        dry = [*po, "import", "--input", str(inbox), "--output", str(library), *common]
-        for cold in (False, True):
-            if cold and not drop_caches():
-                done(Row(f"import --dryrun, {size}, cold", [], "xxhsum -H2, cold", [], 0,
-                         "skipped: cannot drop caches (not root)"))  # fmt: skip
-                continue
-            if not cold:
-                shell("warm-up", f"xargs -0 cat < {shlex.quote(str(listing))} > /dev/null")
-            ours, theirs, peak = [], [], 0.0
-            for _ in range(runs):
-                if cold:
-                    drop_caches()
-                r = checked(run("dryrun", [*dry, "--dryrun"]))
-                ours.append(r.seconds)
-                peak = max(peak, r.peak_rss_mb)
-                if have["xxhsum"]:
+        if "photos" in only:
+            log(f"generating {s['photos']} photos of ~{s['photo_mb']} MB in {work} ...")
+            mb = generate_photos(inbox, s["photos"], s["photo_mb"])
+            listing = listing_of(inbox, work / "photos.txt")
+            n = s["photos"]
+            size = f"{n} JPEGs, {mb:.0f} MB"
+            dry = [*po, "import", "--input", str(inbox), "--output", str(library), *common]
+            for cold in (False, True):
+                if cold and not drop_caches():
+                    done(Row(f"import --dryrun, {size}, cold", [], "xxhsum -H2, cold", [], 0,
+                             "skipped: cannot drop caches (not root)"))  # fmt: skip
+                    continue
+                if not cold:
+                    shell("warm-up", f"xargs -0 cat < {shlex.quote(str(listing))} > /dev/null")
+                ours, theirs, peak = [], [], 0.0
+                for _ in range(runs):
                     if cold:
                         drop_caches()
-                    theirs.append(shell("xxhsum", xxhsum_cmd(listing)).seconds)
-            cache = "cold" if cold else "warm"
-            peer = f"xxhsum -H2, {cache}" if have["xxhsum"] else NA
-            done(Row(f"import --dryrun, {size}, {cache}", ours, peer, theirs, peak))
-
-        ours, theirs, peak = [], [], 0.0
-        copy = shlex.join([*dry, "--copy"]) + " && sync"
-        cp_dest = work / "cp-copy"
-        for _ in range(runs):
-            shutil.rmtree(library, ignore_errors=True)
-            os.sync()
-            r = shell("copy", copy)
-            ours.append(r.seconds)
-            peak = max(peak, r.peak_rss_mb)
-            shutil.rmtree(cp_dest, ignore_errors=True)
-            os.sync()
-            cp = f"cp -r {shlex.quote(str(inbox))} {shlex.quote(str(cp_dest))} && sync"
-            theirs.append(shell("cp", cp).seconds)
-        shutil.rmtree(cp_dest, ignore_errors=True)
-        done(Row(f"import --copy + sync, {size}", ours, "cp -r + sync", theirs, peak))
-        shutil.rmtree(library, ignore_errors=True)
-
-        # --- row 8 (on the same photos): perceptual hashing -------------------------------
-        k = min(s["phash"], n)
-        me = [sys.executable, __file__, "--workers", str(args.workers), "--child"]
-        ours, theirs, peak = [], [], 0.0
-        try:
-            import imagehash  # noqa: F401
-
-            has_ih = True
-        except ImportError:
-            has_ih = False
-        for _ in range(runs):
-            r = checked(run("phash", [*me, "phash", str(inbox), str(k)]))
-            out = json.loads(r.stdout.strip().splitlines()[-1])
-            if out["hashed"] != k:
-                raise SystemExit(f"phash: {out['hashed']} of {k} images hashed")
-            ours.append(out["seconds"])
-            peak = max(peak, r.peak_rss_mb)
-            if has_ih:
-                r = checked(run("imagehash", [*me, "imagehash", str(inbox), str(k)]))
-                theirs.append(json.loads(r.stdout.strip().splitlines()[-1])["seconds"])
-        rate = f"ours {k / statistics.median(ours):.1f} images/s"
-        if theirs:
-            rate += f", imagehash {k / statistics.median(theirs):.1f}"
-        peer = "imagehash.phash, 1 process" if has_ih else NA
-        phash_row = Row(f"perceptual hash, {k} of those JPEGs", ours, peer, theirs, peak, rate)
-        log("  " + " | ".join(phash_row.cells()))
-        czkawka_row = None
-        try:
-            import czkawka  # noqa: F401
-
-            czk = []
-            for _ in range(runs):
-                r = checked(run("czkawka", [*me, "czkawka", str(inbox), str(k)]))
-                czk.append(json.loads(r.stdout.strip().splitlines()[-1])["seconds"])
-            theirs_rate = k / statistics.median(czk)
-            rate = f"ours {k / statistics.median(ours):.1f}, czkawka {theirs_rate:.1f} images/s"
-            peer = "czkawka find_similar (Rust, all cores)"
-            czkawka_row = Row(f"perceptual hash, {k} of those JPEGs", ours, peer, czk, peak, rate)
-        except ImportError:
-            czkawka_row = Row(f"perceptual hash, {k} of those JPEGs", ours, NA, [], peak)
-        log("  " + " | ".join(czkawka_row.cells()))
-        shutil.rmtree(inbox, ignore_errors=True)
-
-        # --- rows 4-5: many tiny files ----------------------------------------------------
-        base = base_jpeg(1)
-        made = 0
-        tiny = work / "tiny"
-        for count in sorted(set(s["tiny"]) | {s["move"]}):
-            log(f"generating {count} tiny photos ...")
-            generate_small(tiny, count - made, made, base)
-            made = count
-            tiny_list = listing_of(tiny, work / "tiny.txt")
-            if count in s["tiny"]:
-                shell("warm-up", f"xargs -0 cat < {shlex.quote(str(tiny_list))} > /dev/null")
-                ours, theirs, peak = [], [], 0.0
-                cmd = [*po, "import", "--input", str(tiny), "--output", str(library),
-                       *common, "--dryrun"]  # fmt: skip
-                for _ in range(runs):
-                    r = checked(run("dryrun", cmd))
+                    r = checked(run("dryrun", [*dry, "--dryrun"]))
                     ours.append(r.seconds)
                     peak = max(peak, r.peak_rss_mb)
                     if have["xxhsum"]:
-                        theirs.append(shell("xxhsum", xxhsum_cmd(tiny_list)).seconds)
-                peer = "xxhsum -H2, warm" if have["xxhsum"] else NA
-                note = f"{peak * 2**20 / count:,.0f} bytes/file peak"
-                done(Row(f"import --dryrun, {count:,} tiny files", ours, peer, theirs, peak, note))
-            if count == s["move"]:
-                ours, theirs, peak, written, catalog = [], [], 0.0, [], 0
-                mover = (
-                    "import os,sys\n"
-                    "src,dst=sys.argv[1:]\n"
-                    "for d,_,names in os.walk(src):\n"
-                    "  t=os.path.join(dst,os.path.relpath(d,src));os.makedirs(t,exist_ok=True)\n"
-                    "  for n in names: os.rename(os.path.join(d,n),os.path.join(t,n))\n"
-                )
+                        if cold:
+                            drop_caches()
+                        theirs.append(shell("xxhsum", xxhsum_cmd(listing)).seconds)
+                cache = "cold" if cold else "warm"
+                peer = f"xxhsum -H2, {cache}" if have["xxhsum"] else NA
+                done(Row(f"import --dryrun, {size}, {cache}", ours, peer, theirs, peak))
+
+            ours, theirs, peak = [], [], 0.0
+            copy = shlex.join([*dry, "--copy"]) + " && sync"
+            cp_dest = work / "cp-copy"
+            for _ in range(runs):
+                shutil.rmtree(library, ignore_errors=True)
+                os.sync()
+                r = shell("copy", copy)
+                ours.append(r.seconds)
+                peak = max(peak, r.peak_rss_mb)
+                shutil.rmtree(cp_dest, ignore_errors=True)
+                os.sync()
+                cp = f"cp -r {shlex.quote(str(inbox))} {shlex.quote(str(cp_dest))} && sync"
+                theirs.append(shell("cp", cp).seconds)
+            shutil.rmtree(cp_dest, ignore_errors=True)
+            done(Row(f"import --copy + sync, {size}", ours, "cp -r + sync", theirs, peak))
+            shutil.rmtree(library, ignore_errors=True)
+
+            # --- row 8 (on the same photos): perceptual hashing -------------------------------
+            k = min(s["phash"], n)
+            me = [sys.executable, __file__, "--workers", str(args.workers), "--child"]
+            ours, theirs, peak = [], [], 0.0
+            try:
+                import imagehash  # noqa: F401
+
+                has_ih = True
+            except ImportError:
+                has_ih = False
+            for _ in range(runs):
+                r = checked(run("phash", [*me, "phash", str(inbox), str(k)]))
+                out = json.loads(r.stdout.strip().splitlines()[-1])
+                if out["hashed"] != k:
+                    raise SystemExit(f"phash: {out['hashed']} of {k} images hashed")
+                ours.append(out["seconds"])
+                peak = max(peak, r.peak_rss_mb)
+                if has_ih:
+                    r = checked(run("imagehash", [*me, "imagehash", str(inbox), str(k)]))
+                    theirs.append(json.loads(r.stdout.strip().splitlines()[-1])["seconds"])
+            rate = f"ours {k / statistics.median(ours):.1f} images/s"
+            if theirs:
+                rate += f", imagehash {k / statistics.median(theirs):.1f}"
+            peer = "imagehash.phash, 1 process" if has_ih else NA
+            phash_row = Row(f"perceptual hash, {k} of those JPEGs", ours, peer, theirs, peak, rate)
+            log("  " + " | ".join(phash_row.cells()))
+            czkawka_row = None
+            try:
+                import czkawka  # noqa: F401
+
+                czk = []
                 for _ in range(runs):
-                    src, lib, dst = work / "move-in", work / "move-lib", work / "mv-out"
-                    for p in (src, lib, dst):
-                        shutil.rmtree(p, ignore_errors=True)
-                    subprocess.run(["cp", "-r", str(tiny), str(src)], check=True)
-                    os.sync()
-                    cmd = [*po, "import", "--input", str(src), "--output", str(lib), *common,
-                           "--move"]  # fmt: skip
-                    r = checked(run("move", io_wrapped(cmd)))
-                    ours.append(r.seconds)
-                    peak = max(peak, r.peak_rss_mb)
-                    if (wb := write_bytes(r)) is not None:
-                        written.append(wb)
-                    state = lib / ".photoorganiser"
-                    catalog = sum(p.stat().st_size for p in state.glob("catalog.sqlite*"))
-                    left = sum(1 for p in src.rglob("*") if p.is_file())
-                    if left:
-                        raise SystemExit(f"import --move left {left} files in the inbox")
-                    shutil.rmtree(src)
-                    subprocess.run(["cp", "-r", str(tiny), str(src)], check=True)
-                    os.sync()
-                    r = checked(
-                        run("rename loop", [sys.executable, "-c", mover, str(src), str(dst)])
+                    r = checked(run("czkawka", [*me, "czkawka", str(inbox), str(k)]))
+                    czk.append(json.loads(r.stdout.strip().splitlines()[-1])["seconds"])
+                theirs_rate = k / statistics.median(czk)
+                ours_rate = k / statistics.median(ours)
+                rate = f"ours {ours_rate:.1f}, czkawka {theirs_rate:.1f} images/s"
+                peer = "czkawka find_similar (Rust, all cores)"
+                label = f"perceptual hash, {k} of those JPEGs"
+                czkawka_row = Row(label, ours, peer, czk, peak, rate)
+            except ImportError:
+                czkawka_row = Row(f"perceptual hash, {k} of those JPEGs", ours, NA, [], peak)
+            log("  " + " | ".join(czkawka_row.cells()))
+            shutil.rmtree(inbox, ignore_errors=True)
+
+        # --- rows 4-5: many tiny files ----------------------------------------------------
+        if "tiny" in only:
+            base = base_jpeg(1)
+            made = 0
+            tiny = work / "tiny"
+            for count in sorted(set(s["tiny"]) | {s["move"]}):
+                log(f"generating {count} tiny photos ...")
+                generate_small(tiny, count - made, made, base)
+                made = count
+                tiny_list = listing_of(tiny, work / "tiny.txt")
+                if count in s["tiny"]:
+                    shell("warm-up", f"xargs -0 cat < {shlex.quote(str(tiny_list))} > /dev/null")
+                    ours, theirs, peak = [], [], 0.0
+                    cmd = [*po, "import", "--input", str(tiny), "--output", str(library),
+                           *common, "--dryrun"]  # fmt: skip
+                    for _ in range(runs):
+                        r = checked(run("dryrun", cmd))
+                        ours.append(r.seconds)
+                        peak = max(peak, r.peak_rss_mb)
+                        if have["xxhsum"]:
+                            theirs.append(shell("xxhsum", xxhsum_cmd(tiny_list)).seconds)
+                    peer = "xxhsum -H2, warm" if have["xxhsum"] else NA
+                    note = f"{peak * 2**20 / count:,.0f} bytes/file peak"
+                    label = f"import --dryrun, {count:,} tiny files"
+                    done(Row(label, ours, peer, theirs, peak, note))
+                if count == s["move"]:
+                    ours, theirs, peak, written, catalog = [], [], 0.0, [], 0
+                    mover = (
+                        "import os,sys\n"
+                        "src,dst=sys.argv[1:]\n"
+                        "for d,_,names in os.walk(src):\n"
+                        "  t=os.path.join(dst,os.path.relpath(d,src))\n"
+                        "  os.makedirs(t,exist_ok=True)\n"
+                        "  for n in names: os.rename(os.path.join(d,n),os.path.join(t,n))\n"
                     )
-                    theirs.append(r.seconds)
-                    for p in (src, lib, dst):
-                        shutil.rmtree(p, ignore_errors=True)
-                note = f"catalog {catalog / 1e6:.1f} MB ({catalog / count:,.0f} B/file)"
-                if written:
-                    wb = statistics.median(written)
-                    note += f"; tree write_bytes {wb / 1e6:.1f} MB"
-                    if catalog:
-                        note += f" = {wb / catalog:.1f}x the catalog"
-                done(Row(f"first import --move, {count:,} small files", ours,
-                         "Python os.rename loop", theirs, peak, note))  # fmt: skip
-        shutil.rmtree(tiny, ignore_errors=True)
+                    for _ in range(runs):
+                        src, lib, dst = work / "move-in", work / "move-lib", work / "mv-out"
+                        for p in (src, lib, dst):
+                            shutil.rmtree(p, ignore_errors=True)
+                        subprocess.run(["cp", "-r", str(tiny), str(src)], check=True)
+                        os.sync()
+                        cmd = [*po, "import", "--input", str(src), "--output", str(lib), *common,
+                               "--move"]  # fmt: skip
+                        r = checked(run("move", io_wrapped(cmd)))
+                        ours.append(r.seconds)
+                        peak = max(peak, r.peak_rss_mb)
+                        if (wb := write_bytes(r)) is not None:
+                            written.append(wb)
+                        state = lib / ".photoorganiser"
+                        catalog = sum(p.stat().st_size for p in state.glob("catalog.sqlite*"))
+                        left = sum(1 for p in src.rglob("*") if p.is_file())
+                        if left:
+                            raise SystemExit(f"import --move left {left} files in the inbox")
+                        shutil.rmtree(src)
+                        subprocess.run(["cp", "-r", str(tiny), str(src)], check=True)
+                        os.sync()
+                        r = checked(
+                            run("rename loop", [sys.executable, "-c", mover, str(src), str(dst)])
+                        )
+                        theirs.append(r.seconds)
+                        for p in (src, lib, dst):
+                            shutil.rmtree(p, ignore_errors=True)
+                    note = f"catalog {catalog / 1e6:.1f} MB ({catalog / count:,.0f} B/file)"
+                    if written:
+                        wb = statistics.median(written)
+                        note += f"; tree write_bytes {wb / 1e6:.1f} MB"
+                        if catalog:
+                            note += f" = {wb / catalog:.1f}x the catalog"
+                    done(Row(f"first import --move, {count:,} small files", ours,
+                             "Python os.rename loop", theirs, peak, note))  # fmt: skip
+            shutil.rmtree(tiny, ignore_errors=True)
 
         # --- row 6: exact duplicates ------------------------------------------------------
-        root = work / "dups"
-        log(f"generating a duplicate tree of {s['dup_files']} files ...")
-        truth = make_tree(root, s["dup_files"], big=s["dup_big"])
-        files, total = warm(root)
-        report, rm_json = work / "dups.csv", work / "rmlint.json"
-        ours_cmd = [*po, "find-duplicates", "--input", str(root), "--report", str(report),
-                    "--quiet", "--workers", str(args.workers)]  # fmt: skip
-        peers = {
-            "jdupes -r": (have["jdupes"], ["jdupes", "-r", "-q", str(root)],
-                          lambda: jdupes_groups(root)),
-            "rmlint": (have["rmlint"], ["rmlint", "-T", "df", "-o", f"json:{rm_json}", str(root)],
-                       lambda: rmlint_groups(rm_json)),
-        }  # fmt: skip
-        times: dict[str, list[float]] = {name: [] for name in peers}
-        ours, peak = [], 0.0
-        for _ in range(runs):
-            report.unlink(missing_ok=True)
-            r = checked(run("find-duplicates", ours_cmd))
-            ours.append(r.seconds)
-            peak = max(peak, r.peak_rss_mb)
-            for name, (present, cmd, _read) in peers.items():
-                if present:
-                    times[name].append(run(name, cmd).seconds)
-        found = len(ours_groups(report))
-        work_label = f"find-duplicates, {files:,} files, {total / 1e6:.0f} MB"
-        for name, (present, _cmd, read) in peers.items():
-            if not present:
-                done(Row(work_label, ours, NA.replace("n/a", f"{name}: n/a"), [], peak))
-                continue
-            theirs_found = len(read())
-            same = "same" if theirs_found == found == len(truth) else "DIFFERENT"
-            note = f"groups: ours {found}, {name} {theirs_found}, truth {len(truth)} ({same})"
-            done(Row(work_label, ours, name, times[name], peak, note))
-        shutil.rmtree(root, ignore_errors=True)
+        if "dups" in only:
+            root = work / "dups"
+            log(f"generating a duplicate tree of {s['dup_files']} files ...")
+            truth = make_tree(root, s["dup_files"], big=s["dup_big"])
+            files, total = warm(root)
+            report, rm_json = work / "dups.csv", work / "rmlint.json"
+            ours_cmd = [*po, "find-duplicates", "--input", str(root), "--report", str(report),
+                        "--quiet", "--workers", str(args.workers)]  # fmt: skip
+            peers = {
+                "jdupes -r": (have["jdupes"], ["jdupes", "-r", "-q", str(root)],
+                              lambda: jdupes_groups(root)),
+                "rmlint": (have["rmlint"],
+                           ["rmlint", "-T", "df", "-o", f"json:{rm_json}", str(root)],
+                           lambda: rmlint_groups(rm_json)),
+            }  # fmt: skip
+            times: dict[str, list[float]] = {name: [] for name in peers}
+            ours, peak = [], 0.0
+            for _ in range(runs):
+                report.unlink(missing_ok=True)
+                r = checked(run("find-duplicates", ours_cmd))
+                ours.append(r.seconds)
+                peak = max(peak, r.peak_rss_mb)
+                for name, (present, cmd, _read) in peers.items():
+                    if present:
+                        times[name].append(run(name, cmd).seconds)
+            found = len(ours_groups(report))
+            work_label = f"find-duplicates, {files:,} files, {total / 1e6:.0f} MB"
+            for name, (present, _cmd, read) in peers.items():
+                if not present:
+                    done(Row(work_label, ours, NA.replace("n/a", f"{name}: n/a"), [], peak))
+                    continue
+                theirs_found = len(read())
+                same = "same" if theirs_found == found == len(truth) else "DIFFERENT"
+                note = f"groups: ours {found}, {name} {theirs_found}, truth {len(truth)} ({same})"
+                done(Row(work_label, ours, name, times[name], peak, note))
+            shutil.rmtree(root, ignore_errors=True)
 
         # --- row 7: near-duplicate search -------------------------------------------------
-        from photoorganiser.duplicates import similar
+        if "similar" in only:
+            from photoorganiser.duplicates import similar
 
-        threshold = similar.default_threshold(8)
-        for count in s["hashes"]:
-            got: dict[str, list[dict]] = {"index": [], "pairs": []}
-            peak = 0.0
-            for _ in range(runs):
-                for method in ("index", "pairs"):
-                    cmd = [sys.executable, str(HERE / "bench_similar_index.py"), "--child",
-                           str(count), method, "--threshold", str(threshold),
-                           "--workers", str(args.workers)]  # fmt: skip
-                    r = checked(run(method, cmd))
-                    got[method].append(json.loads(r.stdout.strip().splitlines()[-1]))
-                    if method == "index":
-                        peak = max(peak, r.peak_rss_mb)
-            same = got["index"][0]["digest"] == got["pairs"][0]["digest"]
-            note = f"{got['index'][0]['pairs']:,} pairs, same pairs: {'yes' if same else 'NO'}"
-            done(Row(f"near-duplicate search, {count:,} hashes ({threshold} bits)",
-                     [g["seconds"] for g in got["index"]], "all pairs (same code)",
-                     [g["seconds"] for g in got["pairs"]], peak, note))  # fmt: skip
+            threshold = similar.default_threshold(8)
+            for count in s["hashes"]:
+                got: dict[str, list[dict]] = {"index": [], "pairs": []}
+                peak = 0.0
+                for _ in range(runs):
+                    for method in ("index", "pairs"):
+                        cmd = [sys.executable, str(HERE / "bench_similar_index.py"), "--child",
+                               str(count), method, "--threshold", str(threshold),
+                               "--workers", str(args.workers)]  # fmt: skip
+                        r = checked(run(method, cmd))
+                        got[method].append(json.loads(r.stdout.strip().splitlines()[-1]))
+                        if method == "index":
+                            peak = max(peak, r.peak_rss_mb)
+                same = got["index"][0]["digest"] == got["pairs"][0]["digest"]
+                note = f"{got['index'][0]['pairs']:,} pairs, same pairs: {'yes' if same else 'NO'}"
+                done(Row(f"near-duplicate search, {count:,} hashes ({threshold} bits)",
+                         [g["seconds"] for g in got["index"]], "all pairs (same code)",
+                         [g["seconds"] for g in got["pairs"]], peak, note))  # fmt: skip
 
-        rows.append(phash_row)  # row 8, measured on the photos before they were removed
-        rows.append(czkawka_row)
+        if "photos" in only:
+            rows.append(phash_row)  # row 8, measured on the photos before they were removed
+            rows.append(czkawka_row)
 
         # --- the table --------------------------------------------------------------------
         head = ["work", "photoorganiser s", "peer / floor", "peer s", "ratio", "peak MB", "notes"]
