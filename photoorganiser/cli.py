@@ -580,6 +580,12 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, metavar="N", help="the --sample's random seed (default: a new one)"
     )
     parser.add_argument(
+        "--max-duration",
+        metavar="TIME",
+        help="stop reading after TIME (2h, 90m, 1h30m, 3600 seconds), the least recently"
+        " verified files first; the next verify goes on from there (a nightly job's window)",
+    )
+    parser.add_argument(
         "--manifest",
         type=Path,
         metavar="FILE",
@@ -589,9 +595,19 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .runs.verify import VerifyOptions, VerifyUsageError, run_verify, summary_lines
+    from .runs.verify import (
+        VerifyOptions,
+        VerifyUsageError,
+        parse_duration,
+        run_verify,
+        summary_lines,
+    )
 
     _setup_logging(args.debug, args.quiet, args.log_file)
+    try:
+        max_duration = None if args.max_duration is None else parse_duration(args.max_duration)
+    except VerifyUsageError as exc:
+        raise UsageError(str(exc)) from None
     options = VerifyOptions(
         library=args.output,
         sample=args.sample,
@@ -601,6 +617,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         workers=args.workers,
         **_run_fields(args),
         command=shlex.join(args.argv),
+        max_duration=max_duration,
     )
     try:
         result = run_verify(options)

@@ -336,6 +336,10 @@ def test_bad_usage_is_one_line_and_touches_nothing(
         ["--older-than", "nan"],
         ["--sample", "nan"],
         ["--manifest", str(photo)],  # a photo given by a typo is never replaced
+        ["--max-duration", "soon"],
+        ["--max-duration", "0"],
+        ["--max-duration=-5m"],
+        ["--max-duration", ""],
     ):
         capsys.readouterr()
         code = main(["verify", "--output", str(library), "--quiet", *args])
@@ -408,3 +412,65 @@ def test_a_stopped_verify_too_old_to_resume_starts_anew(
     assert verify(library, report="later.csv")[0] == 0
     assert len(reads) == FILES
     assert "Resumed" not in Path("later.summary.txt").read_text()
+
+
+def test_max_duration_reads_the_least_recently_verified_until_the_time_is_up(
+    library: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nightly window: verify stops reading when --max-duration is up (after the batch
+    it is reading), reports no row for the files it did not reach, counts them, exits 0, and
+    the next verify reads those first."""
+    assert verify(library)[0] == 0
+    monkeypatch.setattr(run_module, "BATCH_FILES", 4)
+    names = [p.name for p in photos(library)]
+    # Each file last verified on another day: files 20-29 the longest ago, then 0-9.
+    now = datetime.now(UTC)
+    with sqlite3.connect(catalog_path(library)) as conn:
+        for i, name in enumerate(names):
+            days = 60 + i if i >= 20 else (50 + i if i < 10 else 40 + i)
+            when = (now - timedelta(days=days)).isoformat(timespec="seconds")
+            conn.execute(
+                "UPDATE verified SET verified_at = ? WHERE path LIKE ?", (when, f"%/{name}")
+            )
+    reads.clear()
+    # The time is up as soon as it starts: the first batch is read, and no more.
+    code, rows = verify(library, "--older-than", "30", "--max-duration", "0.001s")
+    assert code == 0
+    oldest = names[26:30][::-1]  # 89, 88, 87, 86 days ago
+    assert [Path(p).name for p in reads] == oldest
+    assert sorted(rows) == sorted(oldest) and {r["result"] for r in rows.values()} == {"ok"}
+    summary = Path("verify.summary.txt").read_text()
+    assert "left for the next verify" in summary and f"{FILES - 4}" in summary
+    reads.clear()
+    code, rows = verify(library, "--older-than", "30", "--max-duration", "0.001", report="b.csv")
+    assert code == 0 and [Path(p).name for p in reads] == names[22:26][::-1]
+    reads.clear()
+    code, rows = verify(library, "--older-than", "30", report="rest.csv")  # no limit: the rest
+    assert code == 0 and len(reads) == FILES - 8 and len(rows) == FILES - 8
+
+
+def test_a_full_verify_stopped_by_max_duration_resumes_and_keeps_no_manifest(
+    library: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "BATCH_FILES", 8)
+    manifest = library.parent / "manifest.txt"
+    code, rows = verify(library, "--max-duration", "0.001", "--manifest", manifest)
+    assert code == 0 and len(reads) == 8 and len(rows) == 8  # one batch, no rows for the rest
+    assert not manifest.exists()
+    assert "--max-duration was up" in Path("verify.summary.txt").read_text()
+    reads.clear()
+    code, rows = verify(library, report="resumed.csv")  # the same pass, on from there
+    assert code == 0 and len(reads) == FILES - 8
+    assert "Resumed" in Path("resumed.summary.txt").read_text()
+    reads.clear()
+    assert verify(library, report="next.csv")[0] == 0  # that pass ended: a new one reads all
+    assert len(reads) == FILES
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("3600", 3600), ("45s", 45), ("90m", 5400), ("2h", 7200), ("1h30m", 5400),
+     ("1.5h", 5400), ("1d", 86400), (" 2H ", 7200)],
+)  # fmt: skip
+def test_max_duration_takes_times_as_people_write_them(text: str, seconds: float) -> None:
+    assert run_module.parse_duration(text) == seconds

@@ -1,11 +1,13 @@
 """`photoorganiser verify --output LIBRARY [--older-than DAYS] [--sample PERCENT]
-[--manifest FILE]`: read the library's files again and check them against the catalog's hashes.
+[--max-duration TIME] [--manifest FILE]`: read the library's files again and check them
+against the catalog's hashes.
 
     check options, the report's and the manifest's places   -> exit 2 before anything starts
     hold the library: its lock, the catalog                 library/session (read-only library:
                                                             a shared look, nothing saved)
     select    every catalogued file, less the ones verified ok recently (--older-than), or
-              in a stopped full pass (resumed); --sample draws some, least recently first
+              in a stopped full pass (resumed); --sample draws some, least recently first;
+              --max-duration: the least recently verified first, until the time is up
     walk      media files on disk the catalog lacks          media/scan -> not-catalogued
     check     each file read once: XXH3-128 (+ SHA-256)     library/verify (pool: core/parallel)
     remember  what was found, batch by batch                 library/fixity (the catalog)
@@ -23,12 +25,13 @@ import contextlib
 import logging
 import math
 import os
+import re
 import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..core import signals
@@ -90,6 +93,7 @@ class VerifyOptions:
     progress: bool = True
     wait: bool = False
     command: str = "verify"
+    max_duration: float | None = None  # seconds: stop reading then; the next verify goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,7 @@ class VerifySummary:
     manifest_files: int = 0
     manifest_left_out: int = 0
     interrupted: int | None = None  # the signal that stopped the run
+    left: int = 0  # not read: --max-duration was up (the next verify reads them first)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -119,8 +124,28 @@ class VerifySummary:
         return self.bytes_read / 1e6 / self.seconds if self.seconds > 0 else 0.0
 
 
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+                       r"(?:(\d+(?:\.\d+)?)s?)?")  # fmt: skip
+
+
+def parse_duration(text: str) -> float:
+    """`--max-duration`'s TIME in seconds: 3600, 90m, 2h, 1h30m, 1d (s, m, h, d units)."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise VerifyUsageError(
+            f"--max-duration {text}: give a time such as 2h, 90m, 1h30m or 3600 (seconds)"
+        )
+    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if not 0 < total < math.inf:
+        raise VerifyUsageError(f"--max-duration {text}: give a time above zero")
+    return total
+
+
 def run_verify(options: VerifyOptions) -> VerifySummary:
     started = datetime.now()
+    # --max-duration counts from here: the time a nightly job may hold the library
+    deadline = None if options.max_duration is None else time.monotonic() + options.max_duration
     root = Path(os.path.abspath(options.library))
     _check(options, root)
     report = place_report(options.report, options.report_dir, started, "verify")
@@ -143,7 +168,7 @@ def run_verify(options: VerifyOptions) -> VerifySummary:
         with _hold(root, options) as (catalog, session):
             if session is not None:
                 session.note_report(writer.path)
-            summary = _verify(catalog, session, options, root, writer, seed, manifest)
+            summary = _verify(catalog, session, options, root, writer, seed, manifest, deadline)
             writer.close()
             if session is not None:
                 session.finish(writer.path, "interrupted" if summary.interrupted else "finished")
@@ -161,6 +186,8 @@ def _check(options: VerifyOptions, root: Path) -> None:
         raise VerifyUsageError(f"--sample {options.sample:g}: give a percentage above 0, up to 100")
     if options.older_than is not None and not 0 <= options.older_than < math.inf:
         raise VerifyUsageError(f"--older-than {options.older_than:g}: give a number of days >= 0")
+    if options.max_duration is not None and not 0 < options.max_duration < math.inf:
+        raise VerifyUsageError(f"--max-duration {options.max_duration:g}: give a time above zero")
     if options.workers < 1:
         raise VerifyUsageError(f"--workers {options.workers}: give at least 1")
     if not root.is_dir():
@@ -215,6 +242,7 @@ def _verify(
     writer: ReportWriter,
     seed: int | None,
     manifest: Path | None,
+    deadline: float | None = None,
 ) -> VerifySummary:
     fixity = Fixity(catalog.conn)
     saving = session is not None and fixity.present
@@ -256,6 +284,8 @@ def _verify(
         picked = {r.rel for r in chosen}
         extra = [r for r in rows if r.rel not in picked and _known_sha(r, last) is None]
         chosen = sorted([*chosen, *extra], key=lambda r: r.rel)
+    if deadline is not None:  # the time may run out: the least recently verified first
+        chosen.sort(key=lambda r: _last_verified(last.get(r.rel)))
     picked = {r.rel for r in chosen}
     skipped = sum(1 for rel in recent if rel not in picked)
     not_sampled = len(rows) - len(chosen) - skipped
@@ -273,6 +303,7 @@ def _verify(
     clock = time.monotonic()
     bytes_read = 0
     interrupted = None
+    left = 0
     unsaved: list[Record] = []
     saved_at = time.monotonic()
     state_ok = saving
@@ -308,6 +339,13 @@ def _verify(
                             unsaved.append(_record(c))
                         save(force=False)
                     signals.check()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        left = len(jobs) - len(found)
+                        if left:
+                            log.warning(
+                                "--max-duration is up: %d file(s) left for the next verify", left
+                            )
+                        break
             finally:
                 results.close()  # the pool's workers end now, not when collected
     except KeyboardInterrupt as stop:
@@ -320,7 +358,7 @@ def _verify(
     seconds = time.monotonic() - clock
     with signals.deferred():
         save(force=True)
-        if state_ok and interrupted is None:
+        if state_ok and interrupted is None and not left:
             with catalog.transaction():
                 if full_pass:
                     fixity.finish_pass(resumed or now, now_utc())
@@ -328,7 +366,7 @@ def _verify(
     signals.clear()
 
     written, left_out = 0, 0
-    if manifest is not None and interrupted is None:
+    if manifest is not None and interrupted is None and not left:
         entries = []
         for r in rows:
             c = found.get(r.rel)
@@ -347,7 +385,8 @@ def _verify(
             notes.append(f"the manifest {manifest} could not be written: {why}")
             manifest = None
     elif manifest is not None:
-        notes.append(f"the manifest {manifest} was not written: the run was stopped first")
+        why = "--max-duration was up first" if left else "the run was stopped first"
+        notes.append(f"the manifest {manifest} was not written: {why}")
         manifest = None
     if session is None or not fixity.present:
         notes.append("the verification state was not saved (the library cannot be written)")
@@ -368,8 +407,14 @@ def _verify(
         manifest_files=written,
         manifest_left_out=left_out,
         interrupted=interrupted,
+        left=left,
         notes=tuple(notes),
     )
+
+
+def _last_verified(seen: Verified | None) -> datetime:
+    """When a file was last verified; never: the earliest of all (read first)."""
+    return datetime.min.replace(tzinfo=UTC) if seen is None else seen.verified_at
 
 
 def _known_sha(row: Catalogued, last: dict[str, Verified]) -> str | None:
@@ -449,6 +494,8 @@ def summary_lines(s: VerifySummary) -> list[tuple[str, int]]:
         lines.append(("skipped: verified ok recently", s.skipped))
     if s.not_sampled:
         lines.append(("not in this sample", s.not_sampled))
+    if s.left:
+        lines.append(("left for the next verify", s.left))
     return lines
 
 
