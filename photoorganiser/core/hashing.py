@@ -142,6 +142,27 @@ def read_and_hash(
         os.close(fd)
 
 
+PREFETCH_MIN = 256 << 10  # files from this size are worth asking the disk for ahead
+
+
+def prefetch(path: Path | str) -> None:
+    """Ask the kernel to start reading `path` into the page cache now (posix_fadvise
+    WILLNEED: the reads are queued, not waited for), so that the disk works on it while
+    the file before is hashed and parsed, and the read that follows finds it cached.
+    Opened as `read_and_hash` opens a file (a regular file only, never a link, pipe or
+    device: fstat says so before the advice); any error is left for that read to report."""
+    try:
+        fd, size = open_scanned(path)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+    except OSError:  # pragma: no cover - advice only
+        pass
+    finally:
+        os.close(fd)
+
+
 def _read_rest(fd: int, data: bytes, limit: int | None, keep_limit: int) -> HashedContent:
     """The file after a first read that did not end it (it grew since fstat, or a read
     came back short before its end): read on to the end or the limit."""

@@ -21,7 +21,14 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TypeVar
 
-from ..core.hashing import KEEP_LIMIT, HashedContent, NotRegularFile, read_and_hash
+from ..core.hashing import (
+    KEEP_LIMIT,
+    PREFETCH_MIN,
+    HashedContent,
+    NotRegularFile,
+    prefetch,
+    read_and_hash,
+)
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import (
@@ -159,7 +166,9 @@ def analyse_batch(
     number, batch = numbered
     out: list[Compact] = []
     with _alarm_handler():
-        for packed in batch:
+        for i, packed in enumerate(batch):
+            if i + 1 < len(batch) and batch[i + 1][2] >= PREFETCH_MIN:
+                prefetch(batch[i + 1][0])  # the disk reads the next while this one is parsed
             try:
                 got = _analyse_fields(packed[0], packed[1], packed[2], packed[3], options)
             except MemoryError:
