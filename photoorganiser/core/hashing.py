@@ -4,10 +4,11 @@
 and, for files small enough, hands the bytes on so that metadata parsing needs
 no second read.
 
-Every file is opened with `open_regular`: only a regular file is ever read. Between
-scan and analyse a path can become a FIFO (open() would block for ever), a device
-(/dev/zero never ends) or a symbolic link (to anything); those are refused with a
-clear reason instead of hanging the import or reading without end.
+Every file is opened with `open_regular` (or `open_scanned`, its two-call form for a
+path just seen as a regular file): only a regular file is ever read. Between scan and
+analyse a path can become a FIFO (open() would block for ever), a device (/dev/zero
+never ends) or a symbolic link (to anything); those are refused with a clear reason
+instead of hanging the import or reading without end.
 """
 
 from __future__ import annotations
