@@ -53,7 +53,7 @@ class IfdInfo:
     tags: dict[int, object] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class ExifInfo:
     ifd0: dict[int, object] = field(default_factory=dict)
     exif: dict[int, object] = field(default_factory=dict)
