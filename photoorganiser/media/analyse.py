@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import operator
 import os
 import signal
 import threading
@@ -187,16 +188,16 @@ def analyse_batch(
                 got = _Failed(why, transient=True)
             if type(got) is tuple:
                 hash_, media, captured = got
-                fields = [getattr(media, name) for name in _MEDIA_FIELDS]
-                fields[0] = _date_tuple(media.captured)
+                fields = (_date_tuple(media.captured), *_media_rest(media))  # as _compact
                 same = captured is media.captured
-                out.append((hash_, tuple(fields), _SAME if same else _date_tuple(captured)))
+                out.append((hash_, fields, _SAME if same else _date_tuple(captured)))
             else:
                 out.append(got.failure(_unpack(packed)))  # type: ignore[union-attr]
     return number, out
 
 
 assert _ENTRY_FIELDS[:4] == ("path", "kind", "size", "mtime_ns")
+_media_rest = operator.attrgetter(*_MEDIA_FIELDS[1:])  # every MediaInfo field but captured
 
 
 _SHARED_FIELDS = tuple(_MEDIA_FIELDS.index(name) for name in ("make", "model", "format"))
