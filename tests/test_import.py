@@ -247,6 +247,14 @@ def test_bad_files_give_error_rows_and_the_run_goes_on(
             return real_open(path, *args, **kwargs)
 
         monkeypatch.setattr(hashing, "open", refusing_open, raising=False)
+        real_os_open = os.open  # the analysis opens by os.open (hashing.open_scanned)
+
+        def refusing_os_open(path, *args, **kwargs):
+            if isinstance(path, (str, Path)) and Path(path) == locked:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real_os_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(hashing.os, "open", refusing_os_open)
     report = tmp_path / "r.csv"
     try:
         assert run("--input", inbox, "--output", library, "--report", report) == 1

@@ -4,10 +4,11 @@
 and, for files small enough, hands the bytes on so that metadata parsing needs
 no second read.
 
-Every file is opened with `open_regular`: only a regular file is ever read. Between
-scan and analyse a path can become a FIFO (open() would block for ever), a device
-(/dev/zero never ends) or a symbolic link (to anything); those are refused with a
-clear reason instead of hanging the import or reading without end.
+Every file is opened with `open_regular` (or `open_scanned`, its two-call form for a
+path just seen as a regular file): only a regular file is ever read. Between scan and
+analyse a path can become a FIFO (open() would block for ever), a device (/dev/zero
+never ends) or a symbolic link (to anything); those are refused with a clear reason
+instead of hanging the import or reading without end.
 """
 
 from __future__ import annotations
@@ -109,38 +110,123 @@ def read_and_hash(
     With `expected_size` (the size scan saw), at most `expected_size + 1` bytes are read:
     a file that grew still shows as a size mismatch, but nothing can make the read endless.
     The returned `size` is always what was read.
+
+    Opened by `open_scanned` (the caller has seen the path as a regular file: its scan's
+    lstat stands for `open_regular`'s): a link, pipe or device swapped in since is refused
+    (O_NOFOLLOW, O_NONBLOCK, fstat), never followed, waited on or read. A small file costs
+    open, fstat, one read and close: a read that returns less than it asked for, having
+    reached the size fstat gave, is the end of the file (a regular file's reads are short
+    only there), so no second read is needed to see it.
     """
     limit = None if expected_size is None else max(expected_size, 0) + 1
-    with open_regular_file(path, buffering=0) as f:
-        try:
-            size = os.fstat(f.fileno()).st_size
-        except OSError:  # pragma: no cover - fstat on an open file practically never fails
-            size = CHUNK_SIZE + keep_limit + 1
+    fd, size = open_scanned(path)
+    try:
         if limit is not None:
             size = min(size, limit)
         if size <= max(keep_limit, CHUNK_SIZE):  # one read (no big buffer for a small file)
-            data = _read_upto(f, limit, first=size + 1)
-            rest = _read_upto(f, _left(limit, len(data), CHUNK_SIZE))  # grown since fstat?
-            if not rest:
+            ask = size + 1 if limit is None else min(size + 1, limit)
+            data = _read_fd(fd, ask)
+            if len(data) < ask and len(data) >= size:  # short, having reached the size: EOF
                 return HashedContent(hash_bytes(data), len(data), _kept(data, keep_limit))
-            hasher = xxhash.xxh3_128(data)
-            total = len(data)
-            while rest:
-                hasher.update(rest)
-                total += len(rest)
-                rest = _read_upto(f, _left(limit, total, CHUNK_SIZE))
-            return HashedContent(hasher.hexdigest(), total, None)
+            return _read_rest(fd, data, limit, keep_limit)
         hasher = xxhash.xxh3_128()
         total = 0
-        buf = bytearray(CHUNK_SIZE)
-        view = memoryview(buf)
+        view = memoryview(bytearray(CHUNK_SIZE))  # not thread_buffer(): a caller may hold it
         while want := _left(limit, total, CHUNK_SIZE):
-            n = f.readinto(view[:want])
+            n = _readv_fd(fd, view[:want])
             if not n:
                 break
             hasher.update(view[:n])
             total += n
         return HashedContent(hasher.hexdigest(), total, None)
+    finally:
+        os.close(fd)
+
+
+PREFETCH_MIN = 256 << 10  # files from this size are worth asking the disk for ahead
+
+
+def prefetch(path: Path | str) -> None:
+    """Ask the kernel to start reading `path` into the page cache now (posix_fadvise
+    WILLNEED: the reads are queued, not waited for), so that the disk works on it while
+    the file before is hashed and parsed, and the read that follows finds it cached.
+    Opened as `read_and_hash` opens a file (a regular file only, never a link, pipe or
+    device: fstat says so before the advice); any error is left for that read to report."""
+    try:
+        fd, size = open_scanned(path)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+    except OSError:  # pragma: no cover - advice only
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_rest(fd: int, data: bytes, limit: int | None, keep_limit: int) -> HashedContent:
+    """The file after a first read that did not end it (it grew since fstat, or a read
+    came back short before its end): read on to the end or the limit."""
+    parts = [data]
+    total = len(data)
+    while want := _left(limit, total, CHUNK_SIZE):
+        part = _read_fd(fd, want)
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    if total <= keep_limit:
+        whole = b"".join(parts)
+        return HashedContent(hash_bytes(whole), total, whole)
+    hasher = xxhash.xxh3_128()
+    for part in parts:
+        hasher.update(part)
+    return HashedContent(hasher.hexdigest(), total, None)
+
+
+def _read_fd(fd: int, n: int) -> bytes:
+    try:
+        return os.read(fd, n)
+    except BlockingIOError:  # O_NONBLOCK honoured by some file system: read blocking
+        _clear_nonblock(fd)
+        return os.read(fd, n)
+
+
+def _readv_fd(fd: int, view: memoryview) -> int:
+    try:
+        return os.readv(fd, [view])
+    except BlockingIOError:
+        _clear_nonblock(fd)
+        return os.readv(fd, [view])
+
+
+def _clear_nonblock(fd: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+
+
+def open_scanned(path: Path | str) -> tuple[int, int]:
+    """`open_regular` for a path its caller has just seen as a regular file (the scan's
+    lstat): (fd, size) of a regular file only, in two system calls instead of five.
+    O_NOFOLLOW refuses a symbolic link swapped in since (ELOOP), O_NONBLOCK makes opening
+    a FIFO swapped in return at once instead of waiting for a writer, and fstat refuses
+    anything not regular before a byte is read. O_NONBLOCK stays set: it changes nothing
+    for a regular file's reads on Linux (and a read that says EAGAIN all the same clears
+    it and reads again). The caller closes the fd. Raises NotRegularFile or OSError."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile(errno.ELOOP, _SYMLINK, str(path)) from None
+        raise
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, _not_regular_reason(st.st_mode), str(path))
+    return fd, st.st_size
 
 
 def _left(limit: int | None, done: int, chunk: int) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import operator
+import os
 import signal
 import threading
 import time
@@ -20,7 +22,14 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TypeVar
 
-from ..core.hashing import KEEP_LIMIT, HashedContent, NotRegularFile, read_and_hash
+from ..core.hashing import (
+    KEEP_LIMIT,
+    PREFETCH_MIN,
+    HashedContent,
+    NotRegularFile,
+    prefetch,
+    read_and_hash,
+)
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import (
@@ -44,6 +53,9 @@ ANALYSED_KINDS = (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR
 PARSE_TIME_LIMIT = 60.0
 
 R = TypeVar("R")
+# A worker asks the disk for the file this many places ahead in its batch (files of
+# PREFETCH_MIN bytes or more): with two workers, four files in flight on a cold disk.
+PREFETCH_AHEAD = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,17 +162,42 @@ def analyse_batch(
     numbered: tuple[int, list[Packed]], options: AnalyseOptions
 ) -> tuple[int, list[Compact]]:
     """The pool's worker for a batch: each entry's analysis without its entry (the
-    caller has it), or its failure as it is."""
+    caller has it), or its failure as it is.
+
+    Straight from the packed tuple to the compact one: no ScanEntry, Path, Analysis or
+    CaptureDate is made for a file that is analysed (a ScanEntry only for a failure),
+    which is most of what a tiny file would cost here."""
     number, batch = numbered
     out: list[Compact] = []
     with _alarm_handler():
-        for packed in batch:
-            result = analyse_entry(_unpack(packed), options)
-            if isinstance(result, Analysis):
-                out.append(_compact(result))
+        ahead = PREFETCH_AHEAD
+        for k in range(1, min(ahead, len(batch))):
+            if batch[k][2] >= PREFETCH_MIN:
+                prefetch(batch[k][0])
+        for i, packed in enumerate(batch):
+            # the disk reads the next files while this one is hashed and parsed (a cold
+            # disk kept busy: a few requests in flight, not one file's at a time)
+            if i + ahead < len(batch) and batch[i + ahead][2] >= PREFETCH_MIN:
+                prefetch(batch[i + ahead][0])
+            try:
+                got = _analyse_fields(packed[0], packed[1], packed[2], packed[3], options)
+            except MemoryError:
+                got = _Failed("out of memory while reading this file", transient=True)
+            except Exception as exc:  # noqa: BLE001 - a bad file must never stop the run
+                why = f"unexpected error while reading: {type(exc).__name__}: {exc}"
+                got = _Failed(why, transient=True)
+            if type(got) is tuple:
+                hash_, media, captured = got
+                fields = (_date_tuple(media.captured), *_media_rest(media))  # as _compact
+                same = captured is media.captured
+                out.append((hash_, fields, _SAME if same else _date_tuple(captured)))
             else:
-                out.append(result)
+                out.append(got.failure(_unpack(packed)))  # type: ignore[union-attr]
     return number, out
+
+
+assert _ENTRY_FIELDS[:4] == ("path", "kind", "size", "mtime_ns")
+_media_rest = operator.attrgetter(*_MEDIA_FIELDS[1:])  # every MediaInfo field but captured
 
 
 _SHARED_FIELDS = tuple(_MEDIA_FIELDS.index(name) for name in ("make", "model", "format"))
@@ -196,31 +233,62 @@ def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | Analy
 
 
 def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:
-    tz = resolve_timezone(options.timezone)
-    if entry.size == 0:
-        return AnalysisFailure(entry, "no content: an empty file (0 bytes)", no_content=True)
-    try:
-        # at most entry.size + 1 bytes: growth shows, an endless file cannot make it read
-        # for ever (positional: tests wrap read_and_hash with a lambda taking *args)
-        content = read_and_hash(entry.path, KEEP_LIMIT, entry.size)
-    except NotRegularFile as exc:  # swapped for a FIFO, device or link since the scan
-        return AnalysisFailure(entry, f"not read: {exc.strerror}")
-    except OSError as exc:
-        return AnalysisFailure(entry, f"cannot read: {exc.strerror or exc}", transient=True)
-    if content.size != entry.size:
+    got = _analyse_fields(entry.path, entry.kind, entry.size, entry.mtime_ns, options)
+    if isinstance(got, _Failed):
+        return got.failure(entry)
+    hash_, media, captured = got
+    return Analysis(entry, hash_, media, captured)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """An AnalysisFailure still without its entry (made only when one is needed)."""
+
+    error: str
+    hash: str | None = None
+    transient: bool = False
+    no_content: bool = False
+
+    def failure(self, entry: ScanEntry) -> AnalysisFailure:
         return AnalysisFailure(
             entry,
-            f"changed while being read ({entry.size} bytes when scanned, {content.size} read):"
+            self.error,
+            hash=self.hash,
+            transient=self.transient,
+            no_content=self.no_content,
+        )
+
+
+Analysed = tuple[str, MediaInfo, CaptureDate | None]  # hash, media, captured (fallbacks)
+
+
+def _analyse_fields(
+    path: Path | str, kind: FileKind, size: int, mtime_ns: int, options: AnalyseOptions
+) -> Analysed | _Failed:
+    """One file's analysis from its scan's path, kind, size and mtime."""
+    tz = resolve_timezone(options.timezone)
+    if size == 0:
+        return _Failed("no content: an empty file (0 bytes)", no_content=True)
+    try:
+        # at most size + 1 bytes: growth shows, an endless file cannot make it read
+        # for ever (positional: tests wrap read_and_hash with a lambda taking *args)
+        content = read_and_hash(path, KEEP_LIMIT, size)
+    except NotRegularFile as exc:  # swapped for a FIFO, device or link since the scan
+        return _Failed(f"not read: {exc.strerror}")
+    except OSError as exc:
+        return _Failed(f"cannot read: {exc.strerror or exc}", transient=True)
+    if content.size != size:
+        return _Failed(
+            f"changed while being read ({size} bytes when scanned, {content.size} read):"
             " still being copied? left for the next run",
             hash=content.hash,
             transient=True,
         )
     limit = PARSE_TIME_LIMIT
     try:
-        return _within(limit, _parse, entry, content, options, tz)
+        return _within(limit, _parse, path, kind, mtime_ns, content, options, tz)
     except _ParseTimeout:
-        return AnalysisFailure(
-            entry,
+        return _Failed(
             f"gave up reading its metadata after {limit:g} s (damaged or hostile file?)",
             hash=content.hash,
             transient=False,
@@ -228,27 +296,33 @@ def _analyse(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFa
 
 
 def _parse(
-    entry: ScanEntry, content: HashedContent, options: AnalyseOptions, tz: tzinfo
-) -> Analysis | AnalysisFailure:
+    path: Path | str,
+    kind: FileKind,
+    mtime_ns: int,
+    content: HashedContent,
+    options: AnalyseOptions,
+    tz: tzinfo,
+) -> Analysed | _Failed:
     """What the content says: the part of analysis that depends on the file's structure
     (and so can be made slow by it), unlike the read, which is linear in its size."""
-    if entry.kind is FileKind.SIDECAR:
-        captured = _sidecar_date(entry.path, content.data, tz)
-        return Analysis(entry, content.hash, MediaInfo(captured=captured), captured)
+    if kind is FileKind.SIDECAR:
+        captured = _sidecar_date(Path(path), content.data, tz)
+        return content.hash, MediaInfo(captured=captured), captured
+    name = path.name if isinstance(path, Path) else os.path.basename(path)
     try:
-        media = metadata.read_media(entry.path, content.data, tz)
+        media = metadata.read_media(path, content.data, tz, name)
     except metadata.MetadataError as exc:
         if content.data is not None and not content.data.strip(b"\0"):
             why = "no content: every byte is zero"
-            return AnalysisFailure(entry, why, hash=content.hash, no_content=True)
-        return AnalysisFailure(entry, str(exc), hash=content.hash)
+            return _Failed(why, hash=content.hash, no_content=True)
+        return _Failed(str(exc), hash=content.hash)
     captured = media.captured
     if captured is None or captured.source is DateSource.EXIF_MODIFY_DATE:
         # A date in the name (IMG_20200101_120000) beats an editor's export date.
-        captured = dates.date_from_filename(entry.path.name) or captured
+        captured = dates.date_from_filename(name) or captured
     if captured is None and options.use_mtime:
-        captured = mtime_date(entry.mtime_ns, tz)
-    return Analysis(entry, content.hash, media, captured)
+        captured = mtime_date(mtime_ns, tz)
+    return content.hash, media, captured
 
 
 class _ParseTimeout(BaseException):
@@ -272,12 +346,13 @@ def _within(seconds: float, fn: Callable[..., R], *args: object) -> R:
     """
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         return fn(*args)
-    if _handler_set:  # a pool worker's batch: the handler is in place, no timer is running
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+    global _deadline
+    if _handler_set:  # a pool worker's batch: the handler and its ticking timer are set
+        _deadline = time.monotonic() + seconds  # no system call per file
         try:
             return fn(*args)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _deadline = None
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     started = time.monotonic()
     old_delay = old_interval = 0.0
@@ -295,25 +370,42 @@ def _within(seconds: float, fn: Callable[..., R], *args: object) -> R:
 
 
 _handler_set = False
+_deadline: float | None = None  # when the file being parsed runs out of time (a batch's)
+
+
+def _on_tick(signum: int, frame: object) -> None:
+    if _deadline is not None and time.monotonic() >= _deadline:
+        raise _ParseTimeout
 
 
 @contextlib.contextmanager
 def _alarm_handler() -> Iterator[None]:
     """In a pool worker (its own main thread, no timer of its own), the SIGALRM handler
-    is set once for a batch instead of once per file; elsewhere this does nothing."""
-    global _handler_set
+    and a ticking timer are set once for a batch instead of a timer set and cleared per
+    file (two system calls): each file's parse only notes its deadline, and a tick past
+    it raises (at most a tick late: a 60th of the limit, a second at most). Elsewhere
+    this does nothing."""
+    global _handler_set, _deadline
     if _handler_set or threading.current_thread() is not threading.main_thread():
         yield
         return
     if signal.getitimer(signal.ITIMER_REAL)[0] > 0:  # someone's timer: leave it to _within
         yield
         return
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    limit = PARSE_TIME_LIMIT
+    if limit <= 0:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _on_tick)
     _handler_set = True
+    _deadline = None
+    tick = min(1.0, limit / 60)
     try:
+        signal.setitimer(signal.ITIMER_REAL, tick, tick)
         yield
     finally:
         _handler_set = False
+        _deadline = None
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 

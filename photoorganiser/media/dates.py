@@ -32,6 +32,10 @@ _DATE_RE = re.compile(
     re.VERBOSE,
 )
 
+# The plain EXIF form, which _DATE_RE and _time_is_whole read as these six numbers, no
+# fraction and no zone.
+_EXIF_RE = re.compile(r"(\d{4}):(\d{2}):(\d{2}) (\d{2}):(\d{2}):(\d{2})")
+
 
 def make_datetime(
     year: int,
@@ -83,6 +87,11 @@ def parse_datetime(text: str | bytes | None) -> tuple[datetime, timedelta | None
     text = text.strip("\x00 \t\r\n")
     if not text:
         return None
+    if len(text) == 19:  # the usual EXIF `2020:01:02 03:04:05`: what the general rules give
+        m = _EXIF_RE.fullmatch(text)
+        if m is not None:
+            wall = make_datetime(*map(int, m.groups()))
+            return None if wall is None else (wall, None)
     m = _DATE_RE.match(text)
     if not m:
         return None

@@ -8,7 +8,9 @@ IFD is visited at most once and entry counts are capped, so garbage cannot loop 
 from __future__ import annotations
 
 import contextlib
+import functools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
@@ -51,7 +53,7 @@ class IfdInfo:
     tags: dict[int, object] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class ExifInfo:
     ifd0: dict[int, object] = field(default_factory=dict)
     exif: dict[int, object] = field(default_factory=dict)
@@ -120,6 +122,12 @@ def _decode_text(raw: bytes) -> str:
     return text.strip()
 
 
+@functools.lru_cache(maxsize=256)
+def _entries(e: str, count: int) -> Callable[[bytes, int], tuple[int, ...]]:
+    """The unpacker of `count` IFD entries as flat (tag, type, count, value) fields."""
+    return struct.Struct(e + "HHII" * count).unpack_from
+
+
 class _Tiff:
     def __init__(self, buf: bytes, tolerant_pointer: bool = True):
         if len(buf) < 8:
@@ -151,17 +159,23 @@ class _Tiff:
             raise ExifFormatError(f"IFD with {count} entries")
         tags: dict[int, object] = {}
         pos = off + 2
-        for _ in range(count):
-            if pos + 12 > len(buf):
-                problems.append("EXIF directory cut short")
-                return tags, 0
-            tag, typ, n = struct.unpack_from(self.e + "HHI", buf, pos)
-            if tag in wanted and typ in _TYPE_SIZE:
-                size = _TYPE_SIZE[typ] * n
-                vpos = pos + 8 if size <= 4 else self.u32(pos + 8)
-                if n and vpos >= 0 and vpos + size <= len(buf) and size <= 4 * 1024 * 1024:
-                    tags[tag] = self._value(typ, n, vpos)
-            pos += 12
+        whole = min(count, (len(buf) - pos) // 12)  # the entries that are all there
+        # every entry's (tag, type, count, value or offset) in one unpack
+        fields = _entries(self.e, whole)(buf, pos)
+        for i in range(0, 4 * whole, 4):
+            tag = fields[i]
+            if tag in wanted:
+                typ = fields[i + 1]
+                if typ in _TYPE_SIZE:
+                    n = fields[i + 2]
+                    size = _TYPE_SIZE[typ] * n
+                    vpos = pos + 3 * i + 8 if size <= 4 else fields[i + 3]
+                    if n and vpos + size <= len(buf) and size <= 4 * 1024 * 1024:
+                        tags[tag] = self._value(typ, n, vpos)
+        if whole < count:
+            problems.append("EXIF directory cut short")
+            return tags, 0
+        pos += 12 * count
         nxt = self.u32(pos) if pos + 4 <= len(buf) else 0
         return tags, nxt
 

@@ -22,7 +22,7 @@ class MetadataError(Exception):
     """The file cannot be read as media at all; str(exc) says why, for a person."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Found:
     """One file's metadata as its reader found it; `iptc`, `video` and `others` are steps 2, 5 and 7
     of the date chain (policy.py)."""

@@ -21,7 +21,9 @@ from .found import Found, MetadataError, tiff_or_problem
 _XMP_JPEG = b"http://ns.adobe.com/xap/1.0/\0"
 
 
-_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_READ_MARKERS = _SOF | {0xE0, 0xE1, 0xE2, 0xED}  # the segments whose payload is looked at
+_U16 = struct.Struct(">H").unpack_from
 
 
 def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
@@ -31,10 +33,12 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
     iptc: list[bytes] = []
     ciff: Found | None = None  # a Canon CIFF block in APP0: the EXIF's make, if any, wins
     count = 0
+    data = src.data  # in memory (the usual case): segment headers read without a copy
     while pos + 4 <= src.size and count < 10_000:
         count += 1
-        hdr = src.read(pos, 4)
-        if hdr[0] != 0xFF:
+        hdr = data if data is not None else src.read(pos, 4)
+        at = pos if data is not None else 0
+        if hdr[at] != 0xFF:
             # libjpeg (and so Pillow) skips stray bytes up to the next marker, as exiftool
             # does ("[minor] Skipped unknown N bytes"): a segment a few bytes short is not
             # damage. Only a file with no marker in reach is.
@@ -45,7 +49,7 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
             found.warnings.append(f"JPEG: skipped {nxt - pos} stray bytes at byte {pos}")
             pos = nxt
             continue
-        marker = hdr[1]
+        marker = hdr[at + 1]
         if marker == 0xFF:
             pos += 1
             continue
@@ -54,7 +58,7 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
             continue
         if marker == 0xD9:
             break
-        length = struct.unpack_from(">H", hdr, 2)[0]
+        length = _U16(hdr, at + 2)[0]
         if length < 2:
             found.problems.append(f"corrupt JPEG: bad segment length at byte {pos}")
             break
@@ -64,7 +68,7 @@ def read_jpeg(src: Source, start: int, fmt: str, exv: bool = False) -> Found:
         if marker == 0xDA:
             sos = pos
             break
-        if marker in _SOF or marker in (0xE0, 0xE1, 0xE2, 0xED):
+        if marker in _READ_MARKERS:
             payload = src.read(pos + 4, length - 2)
             if marker == 0xE1 and payload[:6] == b"Exif\0\0" and found.exif is None:
                 try:

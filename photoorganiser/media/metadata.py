@@ -16,6 +16,7 @@ media data. It never decodes an image. Which date wins is the date policy (polic
 
 from __future__ import annotations
 
+import os
 from datetime import tzinfo
 from pathlib import Path
 
@@ -33,16 +34,21 @@ __all__ = ["MetadataError", "read_media"]
 HEAD = 64 * 1024
 
 
-def read_media(path: Path, data: bytes | None, tz: tzinfo) -> MediaInfo:
+def read_media(
+    path: Path | str, data: bytes | None, tz: tzinfo, name: str | None = None
+) -> MediaInfo:
     """What the content of `path` says: capture date, make/model, size, format.
 
     `data` is the whole file when the caller already read it; when None, only the needed
-    parts of `path` are read. Raises MetadataError (only) when the file is not readable media.
+    parts of `path` are read. `name`: the file's name, when the caller has it already.
+    Raises MetadataError (only) when the file is not readable media.
     """
+    if name is None:
+        name = path.name if isinstance(path, Path) else os.path.basename(path)
     try:
         with Source(path, data) as src:
             found = _read(src)
-            return finish(found, tz, path.name)
+            return finish(found, tz, name)
     except MetadataError:
         raise
     except OSError as exc:

@@ -63,6 +63,8 @@ _LOCAL_PHOTO_DATES = frozenset(
 
 
 def _text(value: object) -> str | None:
+    if value is None or type(value) is str:
+        return value  # type: ignore[return-value]
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     return value if isinstance(value, str) else None
@@ -119,7 +121,8 @@ def finish(found: Found, tz: tzinfo, name: str = "") -> MediaInfo:
     if exif is not None:
         # Inside a JPEG/HEIF/PNG the EXIF is only metadata; a TIFF-based file's own
         # structure problems were already counted as damage by raw.read_tiff.
-        found.warnings.extend(p for p in exif.problems if p not in found.problems)
+        if exif.problems:
+            found.warnings.extend(p for p in exif.problems if p not in found.problems)
         dto, create = _exif_dates(exif)
     xmp_dto = xmp_create = xmp_created = None
     if xmp is not None:
@@ -207,8 +210,12 @@ def finish(found: Found, tz: tzinfo, name: str = "") -> MediaInfo:
         height=height or None,
         format=found.format,
         is_video=found.is_video,
-        problems=tuple(dict.fromkeys(found.problems)),
-        warnings=tuple(w for w in dict.fromkeys(found.warnings) if w not in found.problems),
+        problems=tuple(dict.fromkeys(found.problems)) if found.problems else (),
+        warnings=(
+            tuple(w for w in dict.fromkeys(found.warnings) if w not in found.problems)
+            if found.warnings
+            else ()
+        ),
         content_id=found.content_id
         or (apple_content_id(exif.exif.get(T_MAKERNOTE)) if exif is not None else None),
         latitude=place[0] if place else None,
