@@ -303,15 +303,15 @@ def _sample_hash(path: str, size: int) -> str:
     fd = open_scanned(path)
     try:
         if size <= WHOLE_BYTES:
-            return hash_bytes(_pread_upto(fd, size + 1, 0))
-        hasher = xxh3_128(_pread_upto(fd, SAMPLE_BYTES, 0))
-        hasher.update(_pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES))
+            return hash_bytes(pread_upto(fd, size + 1, 0))
+        hasher = xxh3_128(pread_upto(fd, SAMPLE_BYTES, 0))
+        hasher.update(pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES))
         return hasher.hexdigest()
     finally:
         os.close(fd)
 
 
-def _pread_upto(fd: int, count: int, offset: int) -> bytes:
+def pread_upto(fd: int, count: int, offset: int) -> bytes:
     """`count` bytes at `offset`, fewer only at the end of the file."""
     data = os.pread(fd, count, offset)
     if len(data) == count or not data:
@@ -356,7 +356,7 @@ def _content_hash(path: str, size: int, buf: bytearray | None) -> str:
     try:
         limit = size + 1
         if buf is None or limit <= CHUNK_BYTES:
-            return hash_bytes(_pread_upto(fd, limit, 0))
+            return hash_bytes(pread_upto(fd, limit, 0))
         hasher = xxh3_128()
         view = memoryview(buf)
         done = 0
