@@ -68,9 +68,10 @@ class FileRef(NamedTuple):
     mtime_ns: int = 0  # the scan's (hard links share it)
 
 
-@dataclass(frozen=True, slots=True)
-class CandidateGroup:
-    """Files that may still be identical. `final`: proven identical, later stages pass it on."""
+class CandidateGroup(NamedTuple):
+    """Files that may still be identical. `final`: proven identical, later stages pass it on.
+    A named tuple, as FileRef: every stage makes one per group it leaves (hundreds of
+    thousands for a million files)."""
 
     key: tuple[object, ...]
     files: tuple[FileRef, ...]
