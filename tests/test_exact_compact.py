@@ -195,3 +195,33 @@ def test_small_files_described_from_one_read(tmp_path: Path, kind: str) -> None:
 def test_a_file_gone_since_the_scan_is_unreadable(tmp_path: Path) -> None:
     got = describe.describe_sized((str(tmp_path / "gone.jpg"), 10))
     assert isinstance(got, ReadFailure) and got.error.startswith("cannot read")
+
+
+def test_a_read_that_reaches_the_size_at_open_needs_no_second(tmp_path: Path) -> None:
+    """pread_upto with the size open_sized saw stops there: one read for a whole small
+    file, where without it a second read finds the end; a file that grew since the scan
+    is still read to size + 1, so it no longer matches its old peers."""
+    from photoorganiser.duplicates import exact
+
+    path = tmp_path / "f.jpg"
+    path.write_bytes(b"x" * 1000)
+    calls: list[int] = []
+    real = os.pread
+
+    def counted(*args):
+        calls.append(args[2])
+        return real(*args)
+
+    fd, end = exact.open_sized(str(path))
+    try:
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(exact.os, "pread", counted)
+            assert (end, exact.pread_upto(fd, 1001, 0, end)) == (1000, b"x" * 1000)
+            assert calls == [0]
+            assert exact.pread_upto(fd, 1001, 0) == b"x" * 1000
+            assert calls == [0, 0, 1000]
+        with open(path, "ab") as f:
+            f.write(b"y" * 10)  # grows before the read
+        assert exact.pread_upto(fd, 1001, 0, end) == b"x" * 1000 + b"y"
+    finally:
+        os.close(fd)

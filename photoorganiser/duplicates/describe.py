@@ -18,7 +18,7 @@ from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import CaptureDate
 from ..media.heif import register_heif
-from .exact import open_scanned, pread_upto
+from .exact import open_sized, pread_upto
 from .stage import StageContext
 from .values import FileInfo, ReadFailure, cannot_read
 
@@ -73,9 +73,9 @@ def describe_sized(item: tuple[str, int]) -> FileInfo | ReadFailure:
     if size > WHOLE_DESCRIBE:
         return describe_worker(path)
     try:
-        fd = open_scanned(path)
+        fd, end = open_sized(path)
         try:
-            data = pread_upto(fd, size + 1, 0)
+            data = pread_upto(fd, size + 1, 0, end)
         finally:
             os.close(fd)
     except OSError:

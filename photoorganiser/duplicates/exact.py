@@ -317,21 +317,23 @@ def _sample_hash(path: str, size: int) -> str:
     bytes (one that grew since the scan no longer matches its old peers); of a larger one,
     its first and last `SAMPLE_BYTES` (n = SAMPLE_BYTES), by `os.pread` straight from the
     descriptor `open_scanned` gives (no file object, no seek)."""
-    fd = open_scanned(path)
+    fd, end = open_sized(path)
     try:
         if size <= WHOLE_BYTES:
-            return hash_bytes(pread_upto(fd, size + 1, 0))
-        hasher = xxh3_128(pread_upto(fd, SAMPLE_BYTES, 0))
-        hasher.update(pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES))
+            return hash_bytes(pread_upto(fd, size + 1, 0, end))
+        hasher = xxh3_128(pread_upto(fd, SAMPLE_BYTES, 0, end))
+        hasher.update(pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES, end))
         return hasher.hexdigest()
     finally:
         os.close(fd)
 
 
-def pread_upto(fd: int, count: int, offset: int) -> bytes:
-    """`count` bytes at `offset`, fewer only at the end of the file."""
+def pread_upto(fd: int, count: int, offset: int, end: int = -1) -> bytes:
+    """`count` bytes at `offset`, fewer only at the end of the file; `end`: its size when
+    opened (open_sized), so that a read that stops there needs no second one to find the
+    end (a file that grew since the scan still reads to `count`: its digest changes)."""
     data = os.pread(fd, count, offset)
-    if len(data) == count or not data:
+    if len(data) == count or not data or offset + len(data) == end:
         return data
     parts = [data]
     got = len(data)
@@ -370,11 +372,11 @@ def _content_hash(path: str, size: int, buf: bytearray | None) -> str:
     """XXH3-128 of the first size + 1 bytes of `path` (all of it, unless it grew since the
     scan: then the digest is not its old peers'): one read for a file under
     `CHUNK_BYTES`, else reads into `buf`, reused."""
-    fd = open_scanned(path)
+    fd, end = open_sized(path)
     try:
         limit = size + 1
         if buf is None or limit <= CHUNK_BYTES:
-            return hash_bytes(pread_upto(fd, limit, 0))
+            return hash_bytes(pread_upto(fd, limit, 0, end))
         hasher = xxh3_128()
         view = memoryview(buf)
         done = 0
@@ -398,6 +400,12 @@ def open_scanned(path: str) -> int:
     of five. O_NOFOLLOW refuses a symbolic link swapped in since, O_NONBLOCK makes a FIFO
     swapped in return at once, fstat refuses anything not regular. O_NONBLOCK stays set:
     it changes nothing for reads of a regular file. Raises NotRegularFile or OSError."""
+    return open_sized(path)[0]
+
+
+def open_sized(path: str) -> tuple[int, int]:
+    """`open_scanned`, and the file's size as its fstat says now (so that a read that
+    reaches it knows it is at the end: no second read to find out)."""
     try:
         fd = os.open(path, _SCANNED_FLAGS)
     except OSError as exc:
@@ -405,14 +413,14 @@ def open_scanned(path: str) -> int:
             raise NotRegularFile(errno.ELOOP, not_regular_reason(stat.S_IFLNK), path) from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
+        st = os.fstat(fd)
     except BaseException:
         os.close(fd)
         raise
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise NotRegularFile(errno.EINVAL, not_regular_reason(mode), path)
-    return fd
+        raise NotRegularFile(errno.EINVAL, not_regular_reason(st.st_mode), path)
+    return fd, st.st_size
 
 
 def _unknown(f: FileRef) -> None:
