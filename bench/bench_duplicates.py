@@ -35,8 +35,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """Run `cmd` in a fresh wrapper process; its wall time, CPU time and peak RSS (MB)."""
+def measure(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, float]:
+    """Run `cmd` in a fresh wrapper process; its wall time, CPU time and peak RSS (MB).
+    Run in `cwd`: a folder without a package in it (`python -m` looks in its working
+    folder first, before PYTHONPATH)."""
     wrapper = (
         "import json,resource,subprocess,sys,time\n"
         "t=time.perf_counter()\n"
@@ -48,8 +52,9 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, floa
         "print(json.dumps({'wall':w,'cpu':c,'rss':m,'rc':r.returncode}))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", wrapper, *cmd], check=True, capture_output=True, text=True, env=env
-    )
+        [sys.executable, "-c", wrapper, *cmd],
+        check=True, capture_output=True, text=True, env=env, cwd=cwd,
+    )  # fmt: skip
     return json.loads(out.stdout)
 
 
@@ -152,14 +157,16 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "photoorganiser")],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
-        for _ in range(args.runs):  # paired: each round runs every tool once
-            for name, cmd in tools.items():
+        for round_ in range(args.runs):  # paired: each round runs every tool once,
+            order = list(tools.items())  # in turn first and last (no tool always follows
+            shift = round_ % len(order)  # another's heavy run)
+            for name, cmd in order[shift:] + order[:shift]:
                 if name == "photoorganiser":  # each run writes its report anew
                     report.unlink(missing_ok=True)
                 elif name == "against":
                     their_report.unlink(missing_ok=True)
                 # (os.environ carries PYTHONPATH=REPO; "against" its own)
-                run = measure(cmd, envs.get(name, {**os.environ}))
+                run = measure(cmd, envs.get(name, {**os.environ}), cwd=tmp)
                 if name in ("photoorganiser", "against") and run["rc"] != 0:
                     sys.exit(f"{name} failed (exit status {run['rc']:.0f})")
                 runs[name].append(run)
@@ -189,6 +196,10 @@ def main() -> None:
                 f"{total / 1e6 / r['wall']:>9.0f}{r['cpu']:>8.2f}{r['rss']:>9.0f}"
                 f"{r['wall'] / base:>8.2f}{r['cpu'] / base_cpu:>7.2f}  {len(found[name])} {ok}"
             )
+        for name, done in runs.items():
+            walls = " ".join(f"{r['wall']:.2f}" for r in done)
+            cpus = " ".join(f"{r['cpu']:.2f}" for r in done)
+            print(f"  {name}: wall {walls}; cpu {cpus}")
         for name, r in results.items():
             if name != "photoorganiser":
                 print(f"photoorganiser / {name}: wall {base / r['wall']:.2f}x,"
