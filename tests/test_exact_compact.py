@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -145,6 +146,10 @@ def test_report_from_compact_rows_is_the_row_by_row_report(tmp_path: Path) -> No
         got = dupreport.write_result(result, tmp_path / f"compact.{fmt.value}", fmt, header)
         assert got.read_bytes() == expected.read_bytes()
         assert dupreport.read_report(got) == dupreport.read_report(expected)
+    as_values = tuple(DuplicateGroup(g.group_id, g.kind, g.members) for g in result.groups)
+    summary = dupreport.summarise(result)
+    assert summary == dupreport.summarise(replace(result, groups=as_values))
+    assert (summary.files, summary.reclaimable) == (4 + 2 + 4, 1234 + 0 + 1234)
 
 
 def test_find_duplicates_report_through_both_writers(tmp_path: Path) -> None:

@@ -294,7 +294,7 @@ def summarise(result: FindResult) -> Summary:
         groups=len(result.groups),
         exact_groups=sum(g.kind is Kind.EXACT for g in result.groups),
         similar_groups=sum(g.kind is Kind.SIMILAR for g in result.groups),
-        files=sum(len(g.members) for g in result.groups),
+        files=sum(len(g.copies if isinstance(g, ExactGroup) else g.members) for g in result.groups),
         reclaimable=result.reclaimable,
         unreadable=len(result.failures),
         blank=sum(f.kind is Kind.BLANK for f in result.pictures),
