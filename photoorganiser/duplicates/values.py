@@ -357,20 +357,20 @@ class ExactGroup:
     @property
     def members(self) -> tuple[Member, ...]:
         links = self.hard_links()
-        return tuple(
-            Member(
-                Path(path), self.size, keep=i == 0, reason=reason, distance=0, width=self.width,
-                height=self.height, captured=self.captured, hard_link=links[i], device=device,
-                inode=inode, hash=self.hash,
-            )
-            for i, ((path, device, inode, _ref, _lib), reason) in enumerate(
-                zip(self.copies, self.reasons(), strict=True)
-            )
-        )  # fmt: skip
+        return tuple(self._member(i, reason, links[i]) for i, reason in enumerate(self.reasons()))
 
     @property
     def keep(self) -> Member:
-        return self.members[0]
+        path, _device, _inode, ref, _lib = self.copies[0]
+        return self._member(0, self.kept, path != ref)
+
+    def _member(self, i: int, reason: SameFile | SameContent | KeptCopy, link: bool) -> Member:
+        path, device, inode, _ref, _lib = self.copies[i]
+        return Member(
+            Path(path), self.size, keep=i == 0, reason=reason, distance=0, width=self.width,
+            height=self.height, captured=self.captured, hard_link=link, device=device,
+            inode=inode, hash=self.hash,
+        )  # fmt: skip
 
     @property
     def reclaimable(self) -> int:
