@@ -100,8 +100,8 @@ def without_cycle_collector() -> Iterator[None]:
     """Python's cyclic garbage collector paused: the scan and the exact stages make plain
     tuples, lists and strings by the hundred thousand, and no cycles, which the collector
     would otherwise walk again and again (5-10% of the CPU time of bench_duplicates.py
-    --files 20000, in noisy measurements). Memory is
-    still freed as it is dropped (reference counts); the collector runs again after."""
+    --files 20000, in noisy measurements). Memory is still freed as it is dropped
+    (reference counts); the collector runs again after."""
     if not gc.isenabled():
         yield
         return
