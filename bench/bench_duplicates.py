@@ -1,6 +1,7 @@
 """Exact duplicates: photoorganiser vs jdupes vs rmlint on one generated tree.
 
     python bench/bench_duplicates.py [--files 20000] [--no-big] [--runs 3] [--tree DIR]
+                                     [--against CHECKOUT]
 
 Generates the tree (bench/make_tree.py) in a temp dir, warms the page cache, then
 runs the tools in turn, `--runs` rounds (paired: one run of each tool per round, so a
@@ -8,7 +9,10 @@ busy moment of the machine hits them all; medians, warm cache; a tool that is no
 installed is left out, and the bench says so), checks that each finds exactly the
 tree's true duplicate groups, and prints files/s, MB/s, CPU seconds (user + system,
 the fairer figure on a busy machine), peak memory (RUSAGE_CHILDREN of a wrapper
-process around each run: the largest process) and the wall-time ratios.
+process around each run: the largest process) and the wall-time ratios. `--against` adds
+photoorganiser from another checkout (e.g. a worktree of main) to every round, so two
+versions are measured paired, under the same load; the load average is printed before
+and after (2 shared cores: quote ratios, and repeat when it is high).
 """
 
 from __future__ import annotations
@@ -31,8 +35,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 
-def measure(cmd: list[str]) -> dict[str, float]:
-    """Run `cmd` in a fresh wrapper process; its wall time, CPU time and peak RSS (MB)."""
+def measure(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, float]:
+    """Run `cmd` in a fresh wrapper process; its wall time, CPU time and peak RSS (MB).
+    Run in `cwd`: a folder without a package in it (`python -m` looks in its working
+    folder first, before PYTHONPATH)."""
     wrapper = (
         "import json,resource,subprocess,sys,time\n"
         "t=time.perf_counter()\n"
@@ -44,8 +52,9 @@ def measure(cmd: list[str]) -> dict[str, float]:
         "print(json.dumps({'wall':w,'cpu':c,'rss':m,'rc':r.returncode}))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", wrapper, *cmd], check=True, capture_output=True, text=True
-    )
+        [sys.executable, "-c", wrapper, *cmd],
+        check=True, capture_output=True, text=True, env=env, cwd=cwd,
+    )  # fmt: skip
     return json.loads(out.stdout)
 
 
@@ -97,7 +106,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--tree", type=Path, help="generate (or reuse) the tree here")
+    parser.add_argument(
+        "--against", type=Path, metavar="CHECKOUT",
+        help="also run photoorganiser from this checkout (its repository folder), paired",
+    )  # fmt: skip
     args = parser.parse_args()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     from make_tree import make_tree
 
@@ -122,8 +136,19 @@ def main() -> None:
             "jdupes -r": ["jdupes", "-r", "-q", str(root)],
             "rmlint": ["rmlint", "-T", "df", "-o", f"json:{rm_json}", str(root)],
         }
+        envs: dict[str, dict[str, str]] = {}
+        their_report = tmp / "against.csv"
+        if args.against:  # the same command, its package from the other checkout
+            other = args.against.resolve()
+            theirs = [*ours]
+            theirs[theirs.index(str(report))] = str(their_report)
+            tools = {"photoorganiser": ours, "against": theirs, **dict(list(tools.items())[1:])}
+            envs["against"] = {**os.environ, "PYTHONPATH": str(other)}
+            package = str(other / "photoorganiser")
+            subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
         for name, cmd in list(tools.items())[1:]:
-            if shutil.which(cmd[0]) is None:
+            if name != "against" and shutil.which(cmd[0]) is None:
                 print(f"{name}: {cmd[0]} is not installed, left out")
                 del tools[name]
         os.environ["PYTHONPATH"] = str(REPO)
@@ -132,13 +157,18 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "photoorganiser")],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
-        for _ in range(args.runs):  # paired: each round runs every tool once
-            for name, cmd in tools.items():
+        for round_ in range(args.runs):  # paired: each round runs every tool once,
+            order = list(tools.items())  # in turn first and last (no tool always follows
+            shift = round_ % len(order)  # another's heavy run)
+            for name, cmd in order[shift:] + order[:shift]:
                 if name == "photoorganiser":  # each run writes its report anew
                     report.unlink(missing_ok=True)
-                run = measure(cmd)
-                if name == "photoorganiser" and run["rc"] != 0:
-                    sys.exit(f"photoorganiser failed (exit status {run['rc']:.0f})")
+                elif name == "against":
+                    their_report.unlink(missing_ok=True)
+                # (os.environ carries PYTHONPATH=REPO; "against" its own)
+                run = measure(cmd, envs.get(name, {**os.environ}), cwd=tmp)
+                if name in ("photoorganiser", "against") and run["rc"] != 0:
+                    sys.exit(f"{name} failed (exit status {run['rc']:.0f})")
                 runs[name].append(run)
         results = {
             name: {
@@ -150,6 +180,7 @@ def main() -> None:
         }
         readers = {
             "photoorganiser": lambda: ours_groups(report),
+            "against": lambda: ours_groups(their_report),
             "jdupes -r": lambda: jdupes_groups(root),
             "rmlint": lambda: rmlint_groups(rm_json),
         }
@@ -165,6 +196,10 @@ def main() -> None:
                 f"{total / 1e6 / r['wall']:>9.0f}{r['cpu']:>8.2f}{r['rss']:>9.0f}"
                 f"{r['wall'] / base:>8.2f}{r['cpu'] / base_cpu:>7.2f}  {len(found[name])} {ok}"
             )
+        for name, done in runs.items():
+            walls = " ".join(f"{r['wall']:.2f}" for r in done)
+            cpus = " ".join(f"{r['cpu']:.2f}" for r in done)
+            print(f"  {name}: wall {walls}; cpu {cpus}")
         for name, r in results.items():
             if name != "photoorganiser":
                 print(f"photoorganiser / {name}: wall {base / r['wall']:.2f}x,"
@@ -174,7 +209,10 @@ def main() -> None:
                 print(name, "missing", len(expected - g), "extra", len(g - expected))
             sys.exit(1)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        print(f"\n(median of {args.runs} warm-cache runs; cpu total {usage.ru_utime:.1f} s user)")
+        print(f"\n(median of {args.runs} warm-cache runs; cpu total {usage.ru_utime:.1f} s user;"
+              f" load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")  # fmt: skip
+        if args.against:
+            print(f"against = photoorganiser from {args.against.resolve()}")
     finally:
         if args.tree is None:
             shutil.rmtree(tmp, ignore_errors=True)

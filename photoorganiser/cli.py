@@ -1163,7 +1163,6 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         **checks,
     )
     result = find_duplicates(options)
-    rows = dupreport.rows_of(result)
     header = ReportHeader(
         "duplicates",
         library=os.path.abspath(library) if library is not None else "",
@@ -1172,12 +1171,12 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
         created=datetime.now().isoformat(timespec="seconds"),
     )
     try:
-        dupreport.write_report(rows, report, fmt, header)
+        dupreport.write_result(result, report, fmt, header)
     except OSError as exc:  # the place failed since it was checked: write it elsewhere
         for folder in fallback_dirs(None, dry_run=True):
             moved = folder / report.name
             try:
-                dupreport.write_report(rows, moved, fmt, header)
+                dupreport.write_result(result, moved, fmt, header)
             except OSError:
                 continue
             print(

@@ -18,6 +18,7 @@ from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import CaptureDate
 from ..media.heif import register_heif
+from .exact import open_sized, pread_upto
 from .stage import StageContext
 from .values import FileInfo, ReadFailure, cannot_read
 
@@ -43,25 +44,76 @@ def describe(paths: Sequence[Path], ctx: StageContext) -> dict[Path, FileInfo]:
     return infos
 
 
-def describe_worker(path: str) -> FileInfo | ReadFailure:
-    """Pool worker: pixel size, capture date, camera make and format of one file."""
-    p = Path(path)
+# A file of up to this many bytes is read whole, in one read, and described from its bytes
+# (as the import's analysis does); a larger one is read where its readers look.
+WHOLE_DESCRIBE = 256 << 10
+
+
+def describe_files(files: Sequence[tuple[str, int]], ctx: StageContext) -> dict[str, FileInfo]:
+    """FileInfo of each (path, size the scan saw), by path (failures go to
+    ctx.failures): `describe`, for the exact groups' files, which the stages have just
+    read. In this process, below IN_PROCESS_DESCRIBE files."""
+    infos: dict[str, FileInfo] = {}
+    with Progress("describe", len(files), ctx.show_progress) as progress:
+        workers = ctx.workers if len(files) >= IN_PROCESS_DESCRIBE else 1
+        for result in pmap(describe_sized, files, workers=workers, progress=progress):
+            if isinstance(result, ReadFailure):
+                ctx.failures.append(result)
+            else:
+                infos[str(result.path)] = result
+    return infos
+
+
+def describe_sized(item: tuple[str, int]) -> FileInfo | ReadFailure:
+    """`describe_worker` for a file the scan saw (`item`: its path and size), in fewer
+    steps: opened as the exact stages open it (a regular file only), and, when small,
+    read whole and described from those bytes. Anything unusual (it cannot be opened, it
+    changed size since the scan) goes the usual way, `describe_worker`."""
+    path, size = item
+    if size > WHOLE_DESCRIBE:
+        return describe_worker(path)
     try:
-        size = os.stat(p, follow_symlinks=False).st_size
-    except OSError as exc:
-        return ReadFailure(p, cannot_read(exc))
-    info = FileInfo(p, size)
+        fd, end = open_sized(path)
+        try:
+            data = pread_upto(fd, size + 1, 0, end)
+        finally:
+            os.close(fd)
+    except OSError:
+        return describe_worker(path)
+    if len(data) != size:
+        return describe_worker(path)
+    info = FileInfo(Path(path), size)
     try:
-        from ..media.metadata import read_media  # written concurrently; may not exist yet
-    except Exception:  # no metadata reader: Pillow tells pixels, camera and date
-        return _pillow_describe(info)
-    try:
+        media = _read_media()(info.path, data, _local_zone())
+    except Exception as exc:  # not media it knows (or damaged): an unknown date, no sizes
+        log.debug("read_media(%s) failed: %s", path, exc)
+        return info
+    return _with_media(info, media)
+
+
+_READ_MEDIA: list = []
+_ZONE: list = []
+
+
+def _read_media():
+    """media.metadata.read_media, imported once (its readers: only when a file is read)."""
+    if not _READ_MEDIA:
+        from ..media.metadata import read_media
+
+        _READ_MEDIA.append(read_media)
+    return _READ_MEDIA[0]
+
+
+def _local_zone():
+    """This machine's zone, for video dates in UTC (media.timezones), found once."""
+    if not _ZONE:
         from ..media.timezones import resolve_timezone
 
-        media = read_media(p, None, resolve_timezone(None))
-    except Exception as exc:  # not media it knows (or damaged): an unknown date, no sizes
-        log.debug("read_media(%s) failed: %s", p, exc)
-        return info
+        _ZONE.append(resolve_timezone(None))
+    return _ZONE[0]
+
+
+def _with_media(info: FileInfo, media) -> FileInfo:
     info = replace(
         info,
         width=media.width,
@@ -73,6 +125,22 @@ def describe_worker(path: str) -> FileInfo | ReadFailure:
     if info.width is None or info.format is None:
         info = _pillow_describe(info)
     return info
+
+
+def describe_worker(path: str) -> FileInfo | ReadFailure:
+    """Pool worker: pixel size, capture date, camera make and format of one file."""
+    p = Path(path)
+    try:
+        size = os.stat(p, follow_symlinks=False).st_size
+    except OSError as exc:
+        return ReadFailure(p, cannot_read(exc))
+    info = FileInfo(p, size)
+    try:
+        media = _read_media()(p, None, _local_zone())
+    except Exception as exc:  # not media it knows (or damaged): an unknown date, no sizes
+        log.debug("read_media(%s) failed: %s", p, exc)
+        return info
+    return _with_media(info, media)
 
 
 def _pillow_describe(info: FileInfo) -> FileInfo:

@@ -74,6 +74,12 @@ def by_size(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateGr
 
 def by_inode(groups: list[CandidateGroup], ctx: StageContext) -> list[CandidateGroup]:
     """Hard links to one inode are one file: merge them, so it is read once."""
+    inodes = [(f.device, f.inode) for g in groups if not g.final for f in g.files if f.inode]
+    if len(set(inodes)) == len(inodes):  # no hard links at all (the usual case): as they are
+        return [
+            CandidateGroup(g.key, g.files, True) if not g.final and g.files[0].size == 0 else g
+            for g in groups
+        ]
     out: list[CandidateGroup] = []
     for group in groups:
         if group.final:
@@ -114,7 +120,8 @@ def by_sample(groups: list[CandidateGroup], ctx: StageContext) -> list[Candidate
         else:
             todo.append(group)
     known = _known_if_small
-    out += _hash_stage(todo, ctx, "sample", sample_worker, _sample_bytes, _covers_whole_file, known)
+    reads = (WHOLE_BYTES, 2 * SAMPLE_BYTES)  # whole files up to WHOLE_BYTES, else the edges
+    out += _hash_stage(todo, ctx, "sample", sample_worker, reads, _covers_whole_file, known)
     return out
 
 
@@ -124,8 +131,8 @@ def by_content(groups: list[CandidateGroup], ctx: StageContext) -> list[Candidat
     meanwhile, ctx.meanwhile = ctx.meanwhile, None
     settled = None if meanwhile is None else partial(meanwhile, [g for g in groups if g.final])
     return _hash_stage(
-        groups, ctx, "content", full_worker, lambda f: f.size, lambda f: True, lambda f: f.digest,
-        settled,
+        groups, ctx, "content", full_worker, (float("inf"), 0), lambda f: True,
+        lambda f: f.digest, settled,
     )  # fmt: skip
 
 
@@ -177,8 +184,8 @@ def _hash_stage(
     groups: list[CandidateGroup],
     ctx: StageContext,
     name: str,
-    worker: Callable[[tuple[tuple[str, int], ...]], list[Hashed]],
-    bytes_of: Callable[[FileRef], int],
+    worker: Callable[[Batch], list[Hashed]],
+    reads: tuple[float, int],
     final_if: Callable[[FileRef], bool],
     known: Callable[[FileRef], str | None],
     meanwhile: Callable[[], object] | None = None,
@@ -188,7 +195,7 @@ def _hash_stage(
         todo = [f for f in todo if known(f) is None]
     else:
         known = _unknown
-    batches, total = _batches(todo, bytes_of)
+    batches, total = _batches(todo, *reads)
     workers = ctx.workers if ctx.workers > 1 and cores_free() else 1
     overlap = meanwhile is not None and workers > 1  # reads in threads, meanwhile here
     big = total >= THREADED_BYTES and total >= THREADED_BYTES_PER_FILE * len(todo)
@@ -206,21 +213,32 @@ def _hash_stage(
                     else:
                         hashes[r[0]] = r[1]
     out: list[CandidateGroup] = []
+    add, lookup = out.append, hashes.get
     for group in groups:
         if group.final:
-            out.append(group)
+            add(group)
             continue
-        buckets: dict[object, list[FileRef]] = defaultdict(list)
+        buckets: dict[object, list[FileRef]] = {}
         for f in group.files:
-            digest = known(f) or hashes.get(f.path)
+            digest = lookup(f[0]) if known is _unknown else known(f) or lookup(f[0])
             if digest is not None:
-                buckets[digest].append(f)
+                bucket = buckets.get(digest)
+                if bucket is None:
+                    buckets[digest] = [f]
+                else:
+                    bucket.append(f)
         is_final = bool(group.files) and final_if(group.files[0])
-        out.extend(_regroup(group.key, buckets, is_final))
+        key = group.key
+        for digest, files in buckets.items():  # _regroup, inline
+            if len(files) > 1:
+                add(CandidateGroup((*key, digest), tuple(files), is_final))
+            elif files[0].links:  # hard links only: one file under several names
+                add(CandidateGroup((*key, digest), (files[0],), True))
     return out
 
 
-Batch = tuple[tuple[str, int], ...]
+# Files for one task: FileRefs (or (path, size) pairs), read by their first two fields.
+Batch = tuple[tuple, ...]
 
 
 class _Reader:
@@ -263,30 +281,29 @@ class _Reader:
             self._pool.shutdown(wait=True)
 
 
-def _batches(
-    files: Sequence[FileRef], bytes_of: Callable[[FileRef], int]
-) -> tuple[list[tuple[tuple[str, int], ...]], int]:
-    """(path, size) of `files` in batches (one task each), and the bytes they read."""
-    batches: list[tuple[tuple[str, int], ...]] = []
-    current: list[tuple[str, int]] = []
-    size = total = 0
-    for f in files:
-        current.append((f.path, f.size))
-        n = bytes_of(f)
+def _batches(files: list[FileRef], whole: float, edges: int) -> tuple[list[Batch], int]:
+    """`files` in batches (one task each: a worker reads each file's path and size, its
+    first two fields), and the bytes they read: a file of up to `whole` bytes all of it,
+    a larger one `edges` bytes."""
+    batches: list[Batch] = []
+    start = size = total = 0
+    for i, f in enumerate(files):
+        n = f[1] if f[1] <= whole else edges
         size += n
         total += n
-        if len(current) >= BATCH_FILES or size >= BATCH_BYTES:
-            batches.append(tuple(current))
-            current, size = [], 0
-    if current:
-        batches.append(tuple(current))
+        if i + 1 - start >= BATCH_FILES or size >= BATCH_BYTES:
+            batches.append(tuple(files[start : i + 1]))
+            start, size = i + 1, 0
+    if start < len(files):
+        batches.append(tuple(files[start:]))
     return batches, total
 
 
-def sample_worker(batch: tuple[tuple[str, int], ...]) -> list[Hashed]:
-    """Head+tail hash of each (path, size); failures as values."""
+def sample_worker(batch: Batch) -> list[Hashed]:
+    """Head+tail hash of each (path, size, ...) (a FileRef, or a pair); failures as values."""
     out: list[Hashed] = []
-    for path, size in batch:
+    for f in batch:
+        path, size = f[0], f[1]
         try:
             out.append((path, _sample_hash(path, size)))
         except OSError as exc:
@@ -300,21 +317,23 @@ def _sample_hash(path: str, size: int) -> str:
     bytes (one that grew since the scan no longer matches its old peers); of a larger one,
     its first and last `SAMPLE_BYTES` (n = SAMPLE_BYTES), by `os.pread` straight from the
     descriptor `open_scanned` gives (no file object, no seek)."""
-    fd = open_scanned(path)
+    fd, end = open_sized(path)
     try:
         if size <= WHOLE_BYTES:
-            return hash_bytes(_pread_upto(fd, size + 1, 0))
-        hasher = xxh3_128(_pread_upto(fd, SAMPLE_BYTES, 0))
-        hasher.update(_pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES))
+            return hash_bytes(pread_upto(fd, size + 1, 0, end))
+        hasher = xxh3_128(pread_upto(fd, SAMPLE_BYTES, 0, end))
+        hasher.update(pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES, end))
         return hasher.hexdigest()
     finally:
         os.close(fd)
 
 
-def _pread_upto(fd: int, count: int, offset: int) -> bytes:
-    """`count` bytes at `offset`, fewer only at the end of the file."""
+def pread_upto(fd: int, count: int, offset: int, end: int = -1) -> bytes:
+    """`count` bytes at `offset`, fewer only at the end of the file; `end`: its size when
+    opened (open_sized), so that a read that stops there needs no second one to find the
+    end (a file that grew since the scan still reads to `count`: its digest changes)."""
     data = os.pread(fd, count, offset)
-    if len(data) == count or not data:
+    if len(data) == count or not data or offset + len(data) == end:
         return data
     parts = [data]
     got = len(data)
@@ -327,12 +346,13 @@ def _pread_upto(fd: int, count: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def full_worker(batch: tuple[tuple[str, int], ...]) -> list[Hashed]:
-    """Whole-content XXH3-128 of each (path, size); failures as values. A size of 0
-    (unknown) reads the whole file; else at most size + 1 bytes are read."""
+def full_worker(batch: Batch) -> list[Hashed]:
+    """Whole-content XXH3-128 of each (path, size, ...) (a FileRef, or a pair); failures
+    as values. A size of 0 (unknown) reads the whole file; else at most size + 1 bytes."""
     out: list[Hashed] = []
     buf = None
-    for path, size in batch:
+    for f in batch:
+        path, size = f[0], f[1]
         try:
             if size <= 0:
                 out.append((path, hash_file(path)))
@@ -352,11 +372,11 @@ def _content_hash(path: str, size: int, buf: bytearray | None) -> str:
     """XXH3-128 of the first size + 1 bytes of `path` (all of it, unless it grew since the
     scan: then the digest is not its old peers'): one read for a file under
     `CHUNK_BYTES`, else reads into `buf`, reused."""
-    fd = open_scanned(path)
+    fd, end = open_sized(path)
     try:
         limit = size + 1
         if buf is None or limit <= CHUNK_BYTES:
-            return hash_bytes(_pread_upto(fd, limit, 0))
+            return hash_bytes(pread_upto(fd, limit, 0, end))
         hasher = xxh3_128()
         view = memoryview(buf)
         done = 0
@@ -380,6 +400,12 @@ def open_scanned(path: str) -> int:
     of five. O_NOFOLLOW refuses a symbolic link swapped in since, O_NONBLOCK makes a FIFO
     swapped in return at once, fstat refuses anything not regular. O_NONBLOCK stays set:
     it changes nothing for reads of a regular file. Raises NotRegularFile or OSError."""
+    return open_sized(path)[0]
+
+
+def open_sized(path: str) -> tuple[int, int]:
+    """`open_scanned`, and the file's size as its fstat says now (so that a read that
+    reaches it knows it is at the end: no second read to find out)."""
     try:
         fd = os.open(path, _SCANNED_FLAGS)
     except OSError as exc:
@@ -387,22 +413,18 @@ def open_scanned(path: str) -> int:
             raise NotRegularFile(errno.ELOOP, not_regular_reason(stat.S_IFLNK), path) from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
+        st = os.fstat(fd)
     except BaseException:
         os.close(fd)
         raise
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise NotRegularFile(errno.EINVAL, not_regular_reason(mode), path)
-    return fd
+        raise NotRegularFile(errno.EINVAL, not_regular_reason(st.st_mode), path)
+    return fd, st.st_size
 
 
 def _unknown(f: FileRef) -> None:
     return None
-
-
-def _sample_bytes(f: FileRef) -> int:
-    return f.size if f.size <= WHOLE_BYTES else 2 * SAMPLE_BYTES
 
 
 def _known_if_small(f: FileRef) -> str | None:

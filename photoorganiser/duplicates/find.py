@@ -12,13 +12,16 @@ but for the perceptual hashes `--similar` keeps there (phashcache.py).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
+from stat import S_ISREG
 
 from ..core import keeper
 from ..core.parallel import tmap
@@ -32,27 +35,28 @@ from ..library.catalog import (
     catalog_path,
 )
 from ..library.lock import UnsafeStateFile
-from ..media.scan import SYSTEM_FOLDERS, _child, classify, normalise_inputs
-from .describe import describe
+from ..media.scan import SYSTEM_FOLDERS, classify, normalise_inputs
+from .describe import describe_files
 from .exact import WHOLE_BYTES, exact_groups, full_worker
-from .keep import choose_exact_copy
+from .keep import CompactCopy, choose_exact_index
 from .stage import StageContext
 from .values import (
     CandidateGroup,
+    CopyRow,
     DuplicateGroup,
+    ExactGroup,
     FileInfo,
     FileRef,
     FindOptions,
     FindResult,
     Flagged,
+    Group,
     KeptCopy,
     Kind,
     LeftOut,
     Member,
     NotInLibrary,
     ReadFailure,
-    SameContent,
-    SameFile,
 )
 
 MEDIA_KINDS = frozenset({FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO})
@@ -66,15 +70,16 @@ def find_duplicates(options: FindOptions) -> FindResult:
     library = Path(os.path.realpath(options.library)) if options.library else None
     libraries = Libraries(library_roots(options.inputs, library))
     prefer = tuple(Path(os.path.realpath(p)) for p in options.prefer)
-    rows, failures = scan_rows((*options.inputs, *([library] if library else [])))
-    ctx.failures.extend(failures)
-    media_rows = [r for r in rows if r[1] is not FileKind.SIDECAR]
-    known = catalog_digests(libraries.roots, ctx)
-    settle = ExactRows(CopyFacts(rows, libraries), prefer, ctx)
-    ctx.meanwhile = settle  # the groups settled before the content stage: while it reads
-    identical = exact_groups(file_refs(media_rows, known), ctx, options.include_empty)
-    ctx.meanwhile = None
-    groups = settle.groups(identical)
+    with without_cycle_collector():
+        rows, failures = scan_rows((*options.inputs, *([library] if library else [])))
+        ctx.failures.extend(failures)
+        media_rows = [r for r in rows if r[1] is not FileKind.SIDECAR]
+        known = catalog_digests(libraries.roots, ctx)
+        settle = ExactRows(CopyFacts(rows, libraries), prefer, ctx)
+        ctx.meanwhile = settle  # the groups settled before the content stage: while it reads
+        identical = exact_groups(file_refs(media_rows, known), ctx, options.include_empty)
+        ctx.meanwhile = None
+        groups = settle.groups(identical)
     # The scan's entries as values, for the steps that look at every picture only.
     wanted = options.similar or options.checks_pictures or library is not None
     media = scan_entries(media_rows) if wanted else []
@@ -88,6 +93,23 @@ def find_duplicates(options: FindOptions) -> FindResult:
     if library is None:
         return result
     return against_library(result, media, library, libraries, options)
+
+
+@contextmanager
+def without_cycle_collector() -> Iterator[None]:
+    """Python's cyclic garbage collector paused: the scan and the exact stages make plain
+    tuples, lists and strings by the hundred thousand, and no cycles, which the collector
+    would otherwise walk again and again (5-10% of the CPU time of bench_duplicates.py
+    --files 20000, in noisy measurements). Memory is still freed as it is dropped
+    (reference counts); the collector runs again after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # --- scanning ---------------------------------------------------------------------
@@ -116,24 +138,25 @@ def _walk_rows(folder: str, rows: list[ScanRow], failures: list[ReadFailure]) ->
     except OSError as exc:
         failures.append(ReadFailure(Path(folder), f"cannot list folder: {exc.strerror or exc}"))
         return
+    other, add = FileKind.OTHER, rows.append
     for de in dir_entries:
         try:
-            if de.is_symlink():
-                continue
-            if de.is_dir(follow_symlinks=False):
+            if de.is_dir(follow_symlinks=False):  # (a link to a folder is not one)
                 name = de.name
                 if not name.startswith(".") and name.lower() not in SYSTEM_FOLDERS:
                     _walk_rows(de.path, rows, failures)
+                continue
+            if de.is_symlink():
                 continue
             st = de.stat(follow_symlinks=False)
         except OSError as exc:
             failures.append(ReadFailure(Path(de.path), f"cannot stat: {exc.strerror or exc}"))
             continue
-        if not de.is_file(follow_symlinks=False):
+        if not S_ISREG(st.st_mode):  # what de.is_file(follow_symlinks=False) says, from it
             continue
         kind = classify(de.name)[0]
-        if kind is not FileKind.OTHER:  # media and sidecars
-            rows.append((de.path, kind, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
+        if kind is not other:  # media and sidecars
+            add((de.path, kind, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
 
 
 _NAME = attrgetter("name")
@@ -234,34 +257,25 @@ def catalog_digests(roots: Sequence[Path], ctx: StageContext) -> dict[Path, tupl
 
 
 class CopyFacts:
-    """What the keeper policy knows of a copy (`keeper.Copy`): its mtime (the scan's),
+    """What the keeper policy knows of a copy (`keep.CompactCopy`): its mtime (the scan's),
     whether it is the library's, and how many sidecars sit beside it (the scan's sidecar
     files, named as core.keeper.sidecar_names says)."""
 
     def __init__(self, rows: Iterable[ScanRow], libraries: Libraries) -> None:
         self.libraries = libraries
-        self._folders: dict[str, Path] = {}
         self._sidecars: set[tuple[str, str]] = set()
         for r in rows:
             if r[1] is FileKind.SIDECAR:
                 folder, name = os.path.split(r[0])
                 self._sidecars.add((folder, name.lower()))
 
-    def copy(self, path: str, mtime_ns: int) -> keeper.Copy:
-        folder, name = os.path.split(path)
+    def copy(self, path: str, mtime_ns: int) -> CompactCopy:
         beside = 0
         if self._sidecars:
+            folder, name = os.path.split(path)
             beside = sum((folder, n) in self._sidecars for n in keeper.sidecar_names(name))
         in_library = bool(self.libraries) and path in self.libraries
-        return keeper.Copy(self._path(folder, name), mtime_ns, in_library, beside)
-
-    def _path(self, folder: str, name: str) -> Path:
-        """Path(folder/name), its folder's Path made once (a path is parsed once per folder,
-        not once per file)."""
-        parent = self._folders.get(folder)
-        if parent is None:
-            parent = self._folders[folder] = Path(folder)
-        return _child(parent, name)
+        return (path, mtime_ns, in_library, beside)
 
 
 # --- exact groups: describe one file of each, keep one ------------------------------
@@ -271,89 +285,63 @@ def describe_identical(groups: Sequence[CandidateGroup], ctx: StageContext) -> d
     """FileInfo of the first file of each group, by its path. Identical bytes say the same
     things (pixels, date, camera): one file per group is read, its facts stand for every
     path of the group (`ExactRows`)."""
-    described = describe([Path(g.files[0].path) for g in groups], ctx)
-    return {str(path): info for path, info in described.items()}
+    return describe_files([(g.files[0].path, g.files[0].size) for g in groups], ctx)
+
+
+# An ExactGroup but its number: (size, hash, width, height, captured, kept, copies).
+_Settled = tuple[int, str | None, int | None, int | None, object, KeptCopy, tuple[CopyRow, ...]]
 
 
 class ExactRows:
-    """One `DuplicateGroup` per group of identical files (ordered by first path, numbered
+    """One `ExactGroup` per group of identical files (ordered by first path, numbered
     from 1), in two goes: called with some groups (as `StageContext.meanwhile`: those
-    settled before the content stage, while its reads run), it describes them and makes
-    their members; `groups` does the rest and numbers them all. A group whose first file
+    settled before the content stage, while its reads run), it describes them and chooses
+    their keepers; `groups` does the rest and numbers them all. A group whose first file
     could not be described, or with fewer than two paths, is left out. The copy kept is
-    core/keeper.py's choice, on what `copies` knows of each path."""
+    core/keeper.py's choice (keep.choose_exact_index), on what `copies` knows of each path."""
 
     def __init__(self, copies: CopyFacts, prefer: Sequence[Path], ctx: StageContext) -> None:
         self.copies = copies
         self.prefer = prefer
         self.ctx = ctx
-        self._members: dict[str, tuple[Member, ...] | None] = {}  # by the group's first path
+        self._settled: dict[str, _Settled | None] = {}  # by the group's first path
 
     def __call__(self, groups: Sequence[CandidateGroup]) -> None:
-        todo = [g for g in groups if g.files[0].path not in self._members]
+        todo = [g for g in groups if g.files[0].path not in self._settled]
         infos = describe_identical(todo, self.ctx)
         for cg in todo:
             info = infos.get(cg.files[0].path)
-            members = None if info is None else _exact_members(cg, info, self.copies, self.prefer)
-            self._members[cg.files[0].path] = members
+            settled = None if info is None else _exact_group(cg, info, self.copies, self.prefer)
+            self._settled[cg.files[0].path] = settled
 
-    def groups(self, groups: Sequence[CandidateGroup]) -> list[DuplicateGroup]:
+    def groups(self, groups: Sequence[CandidateGroup]) -> list[Group]:
         self(groups)
-        out: list[DuplicateGroup] = []
+        out: list[Group] = []
         for cg in sorted(groups, key=lambda g: g.files[0].path):
-            members = self._members[cg.files[0].path]
-            if members is not None:
-                out.append(DuplicateGroup(len(out) + 1, Kind.EXACT, members))
+            settled = self._settled[cg.files[0].path]
+            if settled is not None:
+                out.append(ExactGroup(len(out) + 1, *settled))  # type: ignore[arg-type]
         return out
 
 
-def _exact_members(
+def _exact_group(
     cg: CandidateGroup, info: FileInfo, copies: CopyFacts, prefer: Sequence[Path]
-) -> tuple[Member, ...] | None:
-    """A member for each path of the group (each file's, then its hard links'), the copy
-    kept first, described by `info` (the group's first file: the same bytes); None for
-    fewer than two paths."""
+) -> _Settled | None:
+    """The group as an `ExactGroup` but its number: a row for each path of the group (each
+    file's, then its hard links'), the copy kept first, then by path, described by `info`
+    (the group's first file: the same bytes); None for fewer than two paths."""
     pairs = [(p, f) for f in cg.files for p in (f.path, *f.links)]
     if len(pairs) < 2:
         return None
     candidates = [copies.copy(p, f.mtime_ns) for p, f in pairs]
-    kept, why = choose_exact_copy(candidates, prefer)
-    at = next(i for i, c in enumerate(candidates) if c is kept)
-    keep_path, keep_ref = kept.path, pairs[at][1]
-    digest = group_digest(cg)
+    at, why = choose_exact_index(candidates, prefer)
     order = sorted(range(len(pairs)), key=lambda i: (i != at, pairs[i][0]))
-    members: list[Member] = []
-    for i in order:
-        path, ref = pairs[i]
-        is_link = path != ref.path
-        # A copy outside the library whose content the library holds: says so.
-        from_library = kept.in_library and not candidates[i].in_library
-        reason: KeptCopy | SameFile | SameContent
-        if i == at:
-            reason = why
-        elif ref is keep_ref:
-            reason = SameFile(keep_path)
-        elif is_link:
-            reason = SameContent(keep_path, link_of=Path(ref.path), in_library=from_library)
-        else:
-            reason = SameContent(keep_path, in_library=from_library)
-        members.append(
-            Member(
-                candidates[i].path,
-                ref.size,
-                keep=i == at,
-                reason=reason,
-                distance=0,
-                width=info.width,
-                height=info.height,
-                captured=info.captured,
-                hard_link=(ref is keep_ref and i != at) or is_link,
-                device=ref.device,
-                inode=ref.inode,
-                hash=digest,
-            )
-        )
-    return tuple(members)
+    rows = tuple(
+        (pairs[i][0], pairs[i][1].device, pairs[i][1].inode, pairs[i][1].path, candidates[i][2])
+        for i in order
+    )
+    digest = group_digest(cg)
+    return (pairs[at][1].size, digest, info.width, info.height, info.captured, why, rows)
 
 
 def group_digest(cg: CandidateGroup) -> str | None:
@@ -370,12 +358,17 @@ def group_digest(cg: CandidateGroup) -> str | None:
     return None  # a sample hash only (a lone inode, told apart from others by its sample)
 
 
-def with_content_hashes(groups: list[DuplicateGroup], ctx: StageContext) -> list[DuplicateGroup]:
+def with_content_hashes(groups: list[Group], ctx: StageContext) -> list[Group]:
     """Every member with its content hash, so that a report can be checked later: files
     whose group was settled without one (hard links of one inode, look-alikes) are read
     now, each inode once."""
+    # A compact exact group was proven by its hash (all but hard links of one inode).
+    groups = [DuplicateGroup(g.group_id, g.kind, g.members) if isinstance(g, ExactGroup)
+              and g.hash is None else g for g in groups]  # fmt: skip
     todo: dict[tuple[int, int] | Path, Path] = {}
     for g in groups:
+        if isinstance(g, ExactGroup):  # hashed: nothing to read
+            continue
         for m in g.members:
             if m.hash is None:
                 todo.setdefault((m.device, m.inode) if m.inode else m.path, m.path)
@@ -393,8 +386,11 @@ def with_content_hashes(groups: list[DuplicateGroup], ctx: StageContext) -> list
                     found[r[0]] = r[1]
                 else:
                     ctx.failures.append(ReadFailure(Path(r[0]), r[2]))  # type: ignore[misc]
-    out = []
+    out: list[Group] = []
     for g in groups:
+        if isinstance(g, ExactGroup):
+            out.append(g)
+            continue
         members = []
         for m in g.members:
             if m.hash is None:
@@ -410,7 +406,7 @@ def with_content_hashes(groups: list[DuplicateGroup], ctx: StageContext) -> list
 
 def look_alike_groups(
     entries: Sequence[ScanEntry],
-    exact: Sequence[DuplicateGroup],
+    exact: Sequence[Group],
     options: FindOptions,
     ctx: StageContext,
     libraries: Libraries | None = None,

@@ -91,3 +91,47 @@ def choose_exact_copy(
     if rule is keeper.KeepRule.OLDEST:
         return kept, KeptCopy(rule, mtime_ns=kept.mtime_ns)
     return kept, KeptCopy(rule)
+
+
+# One copy as `choose_exact_index` takes it: (path, mtime_ns, in_library, sidecars), the
+# path a normalised absolute path (as the scan gives it).
+CompactCopy = tuple[str, int, bool, int]
+
+
+def choose_exact_index(
+    copies: Sequence[CompactCopy], prefer: Sequence[Path] = ()
+) -> tuple[int, KeptCopy]:
+    """`choose_exact_copy` on compact copies (plain tuples, no Path or keeper.Copy per
+    file): the index of the copy to keep, and why. The same choice and the same reason:
+    each copy's sort key is core/keeper.py's `copy_key`, made once from strings."""
+    folders = [Path(os.path.abspath(p)) for p in prefer]
+    under = [(str(f), str(f).rstrip(os.sep) + os.sep) for f in folders]
+    nowhere = len(under)
+    marked = keeper.has_copy_marker
+    grain = keeper.MTIME_GRAIN_NS
+    keys = []
+    for path, mtime_ns, in_library, sidecars in copies:
+        rank = nowhere
+        for i, (folder, prefix) in enumerate(under):  # keeper.preference, on strings
+            if path == folder or path.startswith(prefix):
+                rank = i
+                break
+        keys.append(
+            (not in_library, rank, marked(path), sidecars == 0, mtime_ns // grain, len(path), path)
+        )
+    if not keys:
+        raise ValueError("no copies to choose from")
+    if len(keys) == 1:
+        return 0, KeptCopy(keeper.KeepRule.ONLY)
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    a, b = keys[order[0]], keys[order[1]]
+    index = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a) - 1)
+    rule = keeper._RULES[index]
+    best = order[0]
+    if rule is keeper.KeepRule.PREFERRED_FOLDER:
+        return best, KeptCopy(rule, folder=folders[a[1]])
+    if rule is keeper.KeepRule.HAS_SIDECARS:
+        return best, KeptCopy(rule, sidecars=copies[best][3])
+    if rule is keeper.KeepRule.OLDEST:
+        return best, KeptCopy(rule, mtime_ns=copies[best][1])
+    return best, KeptCopy(rule)

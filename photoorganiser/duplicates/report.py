@@ -35,6 +35,7 @@ from ..core.textsafe import csv_cell, display_text, from_csv_cell, path_text, te
 from .values import (
     Burst,
     DuplicateGroup,
+    ExactGroup,
     FindResult,
     Flagged,
     KeepReason,
@@ -129,7 +130,7 @@ def rows_of(result: FindResult) -> list[ReportRow]:
     return rows
 
 
-def _group_rows(group: DuplicateGroup) -> list[ReportRow]:
+def _group_rows(group: DuplicateGroup | ExactGroup) -> list[ReportRow]:
     return [
         ReportRow(
             group.group_id,
@@ -293,7 +294,7 @@ def summarise(result: FindResult) -> Summary:
         groups=len(result.groups),
         exact_groups=sum(g.kind is Kind.EXACT for g in result.groups),
         similar_groups=sum(g.kind is Kind.SIMILAR for g in result.groups),
-        files=sum(len(g.members) for g in result.groups),
+        files=sum(len(g.copies if isinstance(g, ExactGroup) else g.members) for g in result.groups),
         reclaimable=result.reclaimable,
         unreadable=len(result.failures),
         blank=sum(f.kind is Kind.BLANK for f in result.pictures),
@@ -340,6 +341,62 @@ def write_report(
     return path
 
 
+def write_result(
+    result: FindResult, path: Path, fmt: ReportFormat, header: ReportHeader | None = None
+) -> Path:
+    """`write_report(rows_of(result), ...)`, the same file: a CSV's exact groups written
+    from their compact rows (`ExactGroup`), without a row value per file."""
+    if fmt is not ReportFormat.CSV:
+        return write_report(rows_of(result), path, fmt, header)
+    header = header or ReportHeader("duplicates")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.po-tmp-{os.getpid()}")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header.cells())
+        writer.writerow(COLUMNS)
+        if result.unique_report:
+            _write_rows(rows_of(result), writer)
+        else:
+            for group in result.groups:
+                if isinstance(group, ExactGroup):
+                    writer.writerows(_exact_cells(group))
+                else:
+                    _write_rows(_group_rows(group), writer)
+            rest = replace(result, groups=(), unique=())
+            _write_rows(rows_of(rest), writer)  # the pictures and the unreadable files
+    tmp.replace(path)
+    return path
+
+
+def _exact_cells(group: ExactGroup) -> list[list[str]]:
+    """The CSV rows of an exact group, as `_write_csv` writes `_group_rows(group)`: the
+    cells every member shares made once."""
+    captured = group.captured.isoformat() if group.captured else None
+    # group_id, kind, distance, path, size, width, height, captured_at, keep, reason, hash
+    shared = [
+        _text_cell(group.group_id), _text_cell(group.kind), "0", "", _text_cell(group.size),
+        _text_cell(group.width), _text_cell(group.height), _text_cell(captured), "", "",
+        _text_cell(group.hash), "", "",
+    ]  # fmt: skip
+    texts: dict[int, str] = {}  # a reason's text, said once per distinct value
+    out = []
+    for i, ((path, *_rest), reason) in enumerate(zip(group.copies, group.reasons(), strict=True)):
+        text = texts.get(id(reason))
+        if text is None:
+            text = texts[id(reason)] = csv_cell(display_text(reason_text(reason)))
+        row = shared.copy()
+        row[3] = csv_cell(path_text(path))
+        row[8] = "yes" if i == 0 else "no"
+        row[9] = text
+        out.append(row)
+    return out
+
+
+def _text_cell(value: object) -> str:
+    return "" if value is None else csv_cell(_cell(value))
+
+
 _VALUES = attrgetter(*COLUMNS)
 _PATH, _REASON = COLUMNS.index("path"), COLUMNS.index("reason")
 
@@ -348,6 +405,10 @@ def _write_csv(rows: list[ReportRow], f: TextIO, header: ReportHeader) -> None:
     writer = csv.writer(f)
     writer.writerow(header.cells())
     writer.writerow(COLUMNS)
+    _write_rows(rows, writer)
+
+
+def _write_rows(rows: list[ReportRow], writer) -> None:
     for row in rows:  # as _stored(row), without copying each row
         values = list(_VALUES(row))
         values[_PATH] = path_text(row.path)

@@ -68,9 +68,10 @@ class FileRef(NamedTuple):
     mtime_ns: int = 0  # the scan's (hard links share it)
 
 
-@dataclass(frozen=True, slots=True)
-class CandidateGroup:
-    """Files that may still be identical. `final`: proven identical, later stages pass it on."""
+class CandidateGroup(NamedTuple):
+    """Files that may still be identical. `final`: proven identical, later stages pass it on.
+    A named tuple, as FileRef: every stage makes one per group it leaves (hundreds of
+    thousands for a million files)."""
 
     key: tuple[object, ...]
     files: tuple[FileRef, ...]
@@ -302,6 +303,95 @@ class DuplicateGroup:
         return total
 
 
+# One path of an `ExactGroup`: (path, device, inode, the path of its FileRef (another
+# path when this one is a hard link of it), under a library).
+CopyRow = tuple[str, int, int, str, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class ExactGroup:
+    """A group of identical files in compact form: what its members share once (size,
+    content hash, the description of its first file, why the kept copy is kept) and a
+    plain row per path (`CopyRow`), the kept copy first. `members` makes the `Member`
+    values on demand (the near-duplicate search, --library); the report is written from
+    the rows (report.write_result), so a million files need no Member, Path or reason
+    value each. Its members are those `DuplicateGroup` would hold."""
+
+    group_id: int
+    size: int
+    hash: str | None
+    width: int | None
+    height: int | None
+    captured: CaptureDate | None
+    kept: KeptCopy
+    copies: tuple[CopyRow, ...]
+
+    kind = Kind.EXACT  # (a class attribute: not a field)
+
+    def reasons(self) -> list[SameFile | SameContent | KeptCopy]:
+        """Each copy's reason, as `Member.reason`."""
+        keep_path, _dev, _ino, keep_ref, keep_lib = self.copies[0]
+        kept = Path(keep_path)
+        plain: dict[bool, SameContent] = {}  # the usual reason, one value per group
+        out: list[SameFile | SameContent | KeptCopy] = [self.kept]
+        for path, _device, _inode, ref, in_library in self.copies[1:]:
+            from_library = keep_lib and not in_library
+            if ref == keep_ref:
+                out.append(SameFile(kept))
+            elif path != ref:
+                out.append(SameContent(kept, link_of=Path(ref), in_library=from_library))
+            else:
+                reason = plain.get(from_library)
+                if reason is None:
+                    reason = plain[from_library] = SameContent(kept, in_library=from_library)
+                out.append(reason)
+        return out
+
+    def hard_links(self) -> list[bool]:
+        """Each copy's `Member.hard_link`: a hard link to the kept file, or to another
+        member."""
+        keep_ref = self.copies[0][3]
+        return [path != ref or (i > 0 and ref == keep_ref)
+                for i, (path, _d, _i, ref, _l) in enumerate(self.copies)]  # fmt: skip
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        links = self.hard_links()
+        return tuple(self._member(i, reason, links[i]) for i, reason in enumerate(self.reasons()))
+
+    @property
+    def keep(self) -> Member:
+        path, _device, _inode, ref, _lib = self.copies[0]
+        return self._member(0, self.kept, path != ref)
+
+    def _member(self, i: int, reason: SameFile | SameContent | KeptCopy, link: bool) -> Member:
+        path, device, inode, _ref, _lib = self.copies[i]
+        return Member(
+            Path(path), self.size, keep=i == 0, reason=reason, distance=0, width=self.width,
+            height=self.height, captured=self.captured, hard_link=link, device=device,
+            inode=inode, hash=self.hash,
+        )  # fmt: skip
+
+    @property
+    def reclaimable(self) -> int:
+        """`DuplicateGroup.reclaimable`, from the rows."""
+        _p, device, inode, _r, _l = self.copies[0]
+        seen = {(device, inode)} if inode else set()
+        total = 0
+        for (_path, device, inode, _ref, _lib), link in zip(
+            self.copies[1:], self.hard_links()[1:], strict=True
+        ):
+            if link or (inode and (device, inode) in seen):
+                continue
+            if inode:
+                seen.add((device, inode))
+            total += self.size
+        return total
+
+
+Group = DuplicateGroup | ExactGroup
+
+
 @dataclass(frozen=True, slots=True)
 class Flagged:
     """A report row about one picture on its own (group 0): a poor picture (blank, dark,
@@ -347,7 +437,7 @@ class StageCount:
 
 @dataclass(frozen=True, slots=True)
 class FindResult:
-    groups: tuple[DuplicateGroup, ...]
+    groups: tuple[Group, ...]  # exact groups in compact form (ExactGroup)
     failures: tuple[ReadFailure, ...]
     files_scanned: int
     stages: tuple[StageCount, ...] = ()
