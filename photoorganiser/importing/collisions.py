@@ -67,9 +67,13 @@ def resolve(
         seen = first.setdefault(d.analysis.hash, d)
         if seen is not d:
             more.setdefault(d.analysis.hash, [seen]).append(d)
+    # a library that holds nothing (a first import) has no content to find, no name taken
+    empty = bool(getattr(library, "holds_nothing", lambda: False)())
     for content, d0 in first.items():
         same = more.get(content) or [d0]
-        found = next((f for d in same if (f := _in_library(d, out, library))), None)
+        found = (
+            None if empty else next((f for d in same if (f := _in_library(d, out, library))), None)
+        )
         if found is not None:
             for d in same:
                 out[d.source] = _in_library_already(d, found, library)
@@ -119,7 +123,7 @@ def resolve(
             sidecars[d.follows].append(d)
 
     taken: set[str] = set()
-    folders = _Folders(library)
+    folders = _Folders(library, empty)
     for leader in sorted(leaders, key=lambda d: str(d.source)):
         members = [leader, *partners.get(leader.source, ())]
         for placed in _place_unit(members, sidecars, folders, taken):
@@ -304,15 +308,21 @@ def _in_library(d: Decision, out: dict[Path, Decision], library: LibraryIndex) -
     return None
 
 
+_NOTHING: frozenset[str] = frozenset()
+
+
 class _Folders:
     """The library's names per destination folder, asked once per folder in a run (the
     disk does not change while collisions are resolved): keyed by the folder's text."""
 
-    def __init__(self, library: LibraryIndex) -> None:
+    def __init__(self, library: LibraryIndex, empty: bool = False) -> None:
         self.library = library
         self.names: dict[str, frozenset[str]] = {}
+        self.empty = empty  # the library holds nothing: no folder has a name in it
 
     def names_in(self, folder: str) -> frozenset[str]:
+        if self.empty:
+            return _NOTHING
         names = self.names.get(folder)
         if names is None:
             names = self.names[folder] = self.library.names_in(Path(folder))

@@ -305,16 +305,27 @@ def render(template: Template, analysis: Analysis) -> PurePosixPath:
 
 
 _NAME_FIELDS = DATE_FIELDS | {"stem", "ext"}
+# Rendered folder parts and extensions, sanitised once each (sanitise_component is a pure
+# function of its text): a run has a few hundred of them for a million files.
+_CACHED_PARTS = 4096
+_FOLDERS: dict[str, str] = {}
+_EXTS: dict[str, str] = {}
 
 
 def render_text(template: Template, analysis: Analysis) -> str:
     """`render` as '/'-separated text (no empty, '.' or '..' part): what planning joins
     to the library root, without building a path object per part."""
     source = analysis.entry.path
-    stem = sanitise_component(source.stem, fallback="photo")
-    ext = sanitise_component(source.suffix.lower(), fallback="")
-    if ext and not ext.startswith("."):
-        ext = "." + ext
+    name = source.name
+    suffix = source.suffix  # as pathlib splits the name: stem + suffix
+    stem = sanitise_component(name[: len(name) - len(suffix)], fallback="photo")
+    ext = _EXTS.get(suffix)
+    if ext is None:
+        ext = sanitise_component(suffix.lower(), fallback="")
+        if ext and not ext.startswith("."):
+            ext = "." + ext
+        if len(_EXTS) < _CACHED_PARTS:
+            _EXTS[suffix] = ext
     captured = analysis.captured
     if captured is None and template.needs_date:
         return f"{UNDATED_FOLDER}/{fit_name(stem, ext)}"
@@ -343,7 +354,21 @@ def render_text(template: Template, analysis: Analysis) -> str:
         if "date" in fields:
             values["date"] = f"{w.year:04d}-{w.month:02d}-{w.day:02d}"
     rendered = template.text.format_map(values)
-    parts = [sanitise_component(p, fallback="_") for p in rendered.split("/") if p.strip()]
+    pieces = rendered.split("/")
+    last = len(pieces) - 1
+    parts = []
+    for i, p in enumerate(pieces):
+        if not p.strip():
+            continue
+        if i == last:  # the file's name: its own
+            parts.append(sanitise_component(p, fallback="_"))
+            continue
+        part = _FOLDERS.get(p)  # a folder (a year, a month, a camera): the same for many
+        if part is None:
+            part = sanitise_component(p, fallback="_")
+            if len(_FOLDERS) < _CACHED_PARTS:
+                _FOLDERS[p] = part
+        parts.append(part)
     if not parts:
         parts = [fit_name(stem, ext)]
     *folders, name = parts

@@ -65,20 +65,43 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
     results = sorted(results, key=lambda r: str(entry_of(r).path))
     media = [r for r in results if isinstance(r, Analysis) and r.entry.kind is not FileKind.SIDECAR]
     sidecar_of = associate_sidecars(results, media)
-    if sidecar_of:
-        media = _with_sidecar_dates(media, sidecar_of, results)
-    media = photo_zones(media, options.timezone)  # a phone video's UTC date in its photos' zone
-    leader_of = pair_media(media)
-    by_path = {a.entry.path: a for a in media}
+    dated = _with_sidecar_dates(media, sidecar_of, results) if sidecar_of else media
+    dated = photo_zones(dated, options.timezone)  # a phone video's UTC date in its photos' zone
+    leader_of = pair_media(dated)
+    # the analyses those two changed (a sidecar's date, a zone), by identity: most runs
+    # change none, and no path is hashed to find out
+    changed = {id(a): b for a, b in zip(media, dated, strict=True) if a is not b}
+    del media, dated
 
     decisions = []
-    root = os.fspath(options.library).rstrip("/") or ""  # joined with '/' below ("/" -> "")
+    place = _Destinations(options.library)
     for result in results:
-        entry = entry_of(result)
-        if isinstance(result, Analysis) and entry.kind is not FileKind.SIDECAR:
-            result = by_path[entry.path]
-        decisions.append(_decide(result, options, sidecar_of, leader_of, root))
+        if changed and id(result) in changed:
+            result = changed[id(result)]
+        decisions.append(_decide(result, options, sidecar_of, leader_of, place))
     return decisions
+
+
+class _Destinations:
+    """Library paths from rendered text: one path object per destination folder, each
+    file's path made from it (the folder's parts shared, not parsed again per file)."""
+
+    def __init__(self, library: Path) -> None:
+        self.root = os.fspath(library).rstrip("/") or ""  # joined with '/' ("/" -> "")
+        self.folders: dict[str, Path] = {}
+
+    def __call__(self, rendered: str) -> Path:
+        folder, _, name = rendered.rpartition("/")
+        parent = self.folders.get(folder)
+        if parent is None:
+            parent = self.folders[folder] = Path(f"{self.root}/{folder}")
+        return _child(parent, name)
+
+
+def _child(folder: Path, name: str) -> Path:
+    """folder / name for a name that is one sanitised component (as scan makes them)."""
+    make = getattr(folder, "_make_child_relpath", None)
+    return make(name) if make is not None else folder / name
 
 
 def _decide(
@@ -86,7 +109,7 @@ def _decide(
     options: PlanOptions,
     sidecar_of: dict[Path, Path],
     leader_of: dict[Path, Path],
-    root: str,
+    place: _Destinations,
 ) -> Decision:
     entry = entry_of(result)
     if isinstance(result, ScanEntry):
@@ -135,8 +158,8 @@ def _decide(
             entry=entry,
             error=problems,
         )
-    # one path object, parsed once from text (the same path as library / render(...))
-    destination = Path(f"{root}/{render_text(options.template, result)}")
+    # the same path as library / render(...), its folder's path object shared
+    destination = place(render_text(options.template, result))
     leader = leader_of.get(entry.path)
     why, date = _date_why(result.captured)
     reason = Reason(
