@@ -22,7 +22,7 @@ from pathlib import Path
 from ..core.keeper import Copy, choose_copy, keep_text
 from ..core.values import Action, Decision, FileKind, Reason, Why
 from ..library.index import LibraryIndex
-from .paths import fit_name, with_suffix_number
+from .paths import MAX_COMPONENT_BYTES, fit_name, with_suffix_number
 from .plan import sidecar_name
 
 
@@ -37,8 +37,9 @@ def resolve(
     copies of one content the keeper policy (core/keeper.py, with `prefer`) picks the one
     imported."""
     out = {d.source: d for d in decisions}
-    if mode is Action.MOVE:  # moves an earlier run placed but could not finish: finish them
-        for source, place in library.unfinished_moves().items():
+    unfinished = library.unfinished_moves() if mode is Action.MOVE else {}
+    if unfinished:  # moves an earlier run placed but could not finish: finish them
+        for source, place in unfinished.items():
             d = out.get(source)
             if d is not None and _finishable(d, place, library):
                 out[source] = dataclasses.replace(
@@ -49,16 +50,19 @@ def resolve(
                     duplicate_of=None,
                     reason=Reason(Why.UNFINISHED_MOVE, place=place),
                 )
-    finishing = {s for s, d in out.items() if d.action is Action.FINISH_MOVE}
-    decisions = [out[d.source] for d in decisions]
+        decisions = [out[d.source] for d in decisions]
+    sidecar_kind = FileKind.SIDECAR  # (the checks below inline _is_sidecar: once per file)
+    sidecar_ds = [d for d in decisions if d.entry is not None and d.entry.kind is sidecar_kind]
     media = [
         d
         for d in decisions
-        if d.action.transfers and not _is_sidecar(d) and d.source not in finishing
+        if d.action.transfers
+        and d.action is not Action.FINISH_MOVE
+        and (d.entry is None or d.entry.kind is not sidecar_kind)
     ]
 
     # The same content: once in the library, or the copy a careful person keeps.
-    sidecar_count = Counter(d.follows for d in decisions if _is_sidecar(d) and d.follows)
+    sidecar_count = Counter(d.follows for d in sidecar_ds if d.follows)
     # one decision per content, and a list only for contents seen more than once (a list
     # per file would cost more than the file's decision)
     first: dict[str, Decision] = {}
@@ -70,7 +74,11 @@ def resolve(
     # a library that holds nothing (a first import) has no content to find, no name taken
     empty = bool(getattr(library, "holds_nothing", lambda: False)())
     for content, d0 in first.items():
-        same = more.get(content) or [d0]
+        same = more.get(content)
+        if same is None:
+            if empty:  # one copy, nothing to find: nothing to decide
+                continue
+            same = [d0]
         found = (
             None if empty else next((f for d in same if (f := _in_library(d, out, library))), None)
         )
@@ -118,29 +126,30 @@ def resolve(
                 out[d.source] = d
             leaders.append(d)
     sidecars: dict[Path, list[Decision]] = defaultdict(list)
-    for d in decisions:
-        if _is_sidecar(d) and d.follows is not None:
+    for d in sidecar_ds:
+        if d.follows is not None:
             sidecars[d.follows].append(d)
 
     taken: set[str] = set()
     folders = _Folders(library, empty)
     for leader in sorted(leaders, key=lambda d: str(d.source)):
-        members = [leader, *partners.get(leader.source, ())]
+        members = [leader, *partners.get(leader.source, ())] if partners else [leader]
         for placed in _place_unit(members, sidecars, folders, taken):
-            out[placed.source] = placed
+            if placed is not leader:  # (the leader's own decision is in `out` already)
+                out[placed.source] = placed
 
     # A sidecar of a copy that is not imported goes to the copy that is kept (in the
     # library, or imported in this run): edits are never left behind. Those whose media
     # is not imported at all (an error, ignored) stay where they are, and say why.
     # (the planned names are only asked about for sidecars: none, no index of every name)
-    has_sidecars = any(_is_sidecar(d) for d in decisions)
+    has_sidecars = bool(sidecar_ds)
     planned = {
         str(p.destination).lower(): p
         for p in (out.values() if has_sidecars else ())
         if p.destination is not None and p.action.transfers
     }
-    for d in decisions if has_sidecars else ():
-        if not _is_sidecar(d) or d.follows is None:
+    for d in sidecar_ds:
+        if d.follows is None:
             continue
         current = out[d.source]
         if current.destination is None and current.action.transfers:
@@ -158,7 +167,7 @@ def resolve(
                 reason=Reason(Why.SIDECAR_LEFT, other=d.follows, detail=why),
             )
     # A sidecar left behind by an earlier run (its transfer was cut) joins its photo.
-    for d in decisions if has_sidecars else ():
+    for d in sidecar_ds:
         current = out[d.source]
         if _is_orphan_sidecar(current):
             found = library.imported_from(d.source)
@@ -341,13 +350,16 @@ def _place_unit(
     leader_text = os.fspath(leader.destination)
     folder = os.path.dirname(leader_text)
     on_disk = folders.names_in(folder)
-    if len(members) == 1 and leader.source not in sidecars:  # most files: on their own
+    if len(members) == 1 and not (sidecars and leader.source in sidecars):  # on its own
         name = os.path.basename(leader_text)
         key = leader_text.lower()
-        if name.lower() not in on_disk and key not in taken:
+        if (not on_disk or name.lower() not in on_disk) and key not in taken:
             stem, dot, ext = name.rpartition(".")
             suffix = dot + ext if len(stem) > 0 and ext else ""
-            if fit_name(name[: len(name) - len(suffix)], suffix) == name:  # as the loop would
+            # as the loop would name it (a short ASCII name is never shortened)
+            if (len(name) <= MAX_COMPONENT_BYTES and name.isascii()) or fit_name(
+                name[: len(name) - len(suffix)], suffix
+            ) == name:
                 taken.add(key)
                 return [leader]
     clashing = _clashing_sidecars(members, sidecars)

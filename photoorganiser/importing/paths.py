@@ -315,9 +315,9 @@ _EXTS: dict[str, str] = {}
 def render_text(template: Template, analysis: Analysis) -> str:
     """`render` as '/'-separated text (no empty, '.' or '..' part): what planning joins
     to the library root, without building a path object per part."""
-    source = analysis.entry.path
-    name = source.name
-    suffix = source.suffix  # as pathlib splits the name: stem + suffix
+    name = analysis.entry.path.name
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""  # as pathlib's suffix
     stem = sanitise_component(name[: len(name) - len(suffix)], fallback="photo")
     ext = _EXTS.get(suffix)
     if ext is None:
@@ -343,32 +343,41 @@ def render_text(template: Template, analysis: Analysis) -> str:
         }
     if captured is not None:
         w = captured.wall
-        values |= {
-            "year": f"{w.year:04d}",
-            "month": f"{w.month:02d}",
-            "day": f"{w.day:02d}",
-            "hour": f"{w.hour:02d}",
-            "minute": f"{w.minute:02d}",
-            "second": f"{w.second:02d}",
-        }
+        values["year"] = f"{w.year:04d}"
+        values["month"] = f"{w.month:02d}"
+        values["day"] = f"{w.day:02d}"
+        values["hour"] = f"{w.hour:02d}"
+        values["minute"] = f"{w.minute:02d}"
+        values["second"] = f"{w.second:02d}"
         if "date" in fields:
             values["date"] = f"{w.year:04d}-{w.month:02d}-{w.day:02d}"
-    rendered = template.text.format_map(values)
-    pieces = rendered.split("/")
-    last = len(pieces) - 1
-    parts = []
-    for i, p in enumerate(pieces):
-        if not p.strip():
-            continue
-        if i == last:  # the file's name: its own
-            parts.append(sanitise_component(p, fallback="_"))
-            continue
-        part = _FOLDERS.get(p)  # a folder (a year, a month, a camera): the same for many
-        if part is None:
-            part = sanitise_component(p, fallback="_")
-            if len(_FOLDERS) < _CACHED_PARTS:
-                _FOLDERS[p] = part
-        parts.append(part)
+    folders_text, name_text = _layout(template)
+    name = name_text.format_map(values)
+    if not name.strip():  # not for a checked template: its name part has a per-file field
+        return _joined(template.text.format_map(values), stem, ext)
+    # (no value holds a '/': the template's own '/'s separate the parts)
+    raw = folders_text.format_map(values)
+    folders = _FOLDERS.get(raw)  # a year and month, a camera: the same for many files
+    if folders is None:
+        folders = "/".join(sanitise_component(p, fallback="_") for p in raw.split("/") if p.strip())
+        if len(_FOLDERS) < _CACHED_PARTS:
+            _FOLDERS[raw] = folders
+    name = sanitise_component(name, fallback="_")
+    if ext and name.lower().endswith(ext):
+        name = fit_name(name[: -len(ext)], ext)
+    return f"{folders}/{name}" if folders else name
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(template: Template) -> tuple[str, str]:
+    """The template's folder part and file name part."""
+    folders, _, name = template.text.rpartition("/")
+    return folders, name
+
+
+def _joined(rendered: str, stem: str, ext: str) -> str:
+    """A rendered path made of sanitised parts, empty ones left out (the general way)."""
+    parts = [sanitise_component(p, fallback="_") for p in rendered.split("/") if p.strip()]
     if not parts:
         parts = [fit_name(stem, ext)]
     *folders, name = parts

@@ -160,7 +160,7 @@ def _decide(
         )
     # the same path as library / render(...), its folder's path object shared
     destination = place(render_text(options.template, result))
-    leader = leader_of.get(entry.path)
+    leader = leader_of.get(entry.path) if leader_of else None
     why, date = _date_why(result.captured)
     reason = Reason(
         why,
@@ -314,10 +314,16 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     leader_of = _pair_by_content_id(media)
     groups: dict[tuple[str, str], list[Analysis]] = defaultdict(list)
     for a in media:
-        if a.media.problems or a.entry.path in leader_of:  # a video already paired by its id
+        if a.media.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
             continue
         # the folder as text: a key hashed once per file, not a new path object per file
-        groups[os.path.dirname(a.entry.path), pair_stem(a)].append(a)
+        # (pair_stem, from the path's text)
+        folder, _, name = os.fspath(a.entry.path).rpartition("/")
+        dot = name.rfind(".")
+        stem = (name[:dot] if 0 < dot < len(name) - 1 else name).lower()
+        if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
+            stem = stem[: -len("_hevc")]
+        groups[folder, stem].append(a)
     has_video = set(leader_of.values())  # stills whose video was found by its identifier
     for members in groups.values():
         if len(members) < 2:
