@@ -5,9 +5,12 @@ analyses are matched to their entries by identity, a row's date is written once.
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import io
+import os
+import pickle
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 from media import make_jpeg
 
 from photoorganiser.cli import main
+from photoorganiser.core.lazypath import path_from_text
 from photoorganiser.core.values import (
     Action,
     Analysis,
@@ -32,6 +36,7 @@ from photoorganiser.importing.collisions import resolve
 from photoorganiser.importing.plan import PlanOptions, _Destinations, plan
 from photoorganiser.importing.report import outcome_cells, reason_text
 from photoorganiser.library.index import DiskLibrary
+from photoorganiser.media.scan import scan
 from photoorganiser.runs import importer
 from reports import split
 
@@ -278,3 +283,37 @@ def test_a_rows_reason_is_the_reason_text(tmp_path: Path) -> None:
         cells = outcome_cells(Outcome(d, Status.PLANNED))
         assert cells[4] == reason_text(d.reason)
         assert cells[9] == (d.analysis.captured.isoformat() if d.analysis.captured else "")
+
+
+# --- paths held as their text -----------------------------------------------------------
+
+TEXTS = ["/", "/a", "/lib/2020/01/IMG_1.jpg", "//net/share/x.JPG", "rel/a.b.c", "/a b/c\udce9.jpg"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_a_path_made_from_its_text_is_the_path(text: str) -> None:
+    made, real = path_from_text(text), Path(text)
+    assert str(made) == str(real) and os.fspath(made) == text and repr(made) == repr(real)
+    assert path_from_text(text) == real and real == path_from_text(text)
+    assert hash(path_from_text(text)) == hash(real) and {real: 1}[path_from_text(text)] == 1
+    made = path_from_text(text)
+    assert (made.name, made.suffix, made.stem, made.parts) == (
+        real.name, real.suffix, real.stem, real.parts,
+    )  # fmt: skip
+    assert made.parent == real.parent and made / "x" == real / "x"
+    assert isinstance(made, Path) and made.is_absolute() == real.is_absolute()
+    back = pickle.loads(pickle.dumps(path_from_text(text)))
+    assert back == real and type(back) is type(real)
+    assert copy.deepcopy(path_from_text(text)) == real
+    assert sorted([path_from_text(text), Path("/m")]) == sorted([real, Path("/m")])
+
+
+def test_scanned_paths_are_the_paths_of_their_files(tmp_path: Path) -> None:
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for name in ("a.jpg", "sub/b.JPG", "c d.png"):
+        (tmp_path / "in" / name).write_bytes(b"x")
+    found = sorted(e.path for e in scan([tmp_path / "in"]))
+    expected = sorted(p for p in (tmp_path / "in").rglob("*") if p.is_file())
+    assert found == expected
+    assert [str(p) for p in found] == [str(p) for p in expected]
+    assert all(p.exists() for p in found)

@@ -36,7 +36,7 @@ def resolve(
     `mode` (move or copy) is what a sidecar left behind by an earlier run gets; among
     copies of one content the keeper policy (core/keeper.py, with `prefer`) picks the one
     imported."""
-    out = {d.source: d for d in decisions}
+    out = _Current(decisions)
     unfinished = library.unfinished_moves() if mode is Action.MOVE else {}
     if unfinished:  # moves an earlier run placed but could not finish: finish them
         for source, place in unfinished.items():
@@ -50,7 +50,7 @@ def resolve(
                     duplicate_of=None,
                     reason=Reason(Why.UNFINISHED_MOVE, place=place),
                 )
-        decisions = [out[d.source] for d in decisions]
+        decisions = out.final()
     sidecar_kind = FileKind.SIDECAR  # (the checks below inline _is_sidecar: once per file)
     sidecar_ds = [d for d in decisions if d.entry is not None and d.entry.kind is sidecar_kind]
     media = [
@@ -109,7 +109,7 @@ def resolve(
     partners: dict[Path, list[Decision]] = defaultdict(list)
     leaders: list[Decision] = []
     for d in media:
-        d = out[d.source]
+        d = out.current(d)
         if not d.action.transfers:
             continue
         leader = out.get(d.follows) if d.follows else None
@@ -151,7 +151,7 @@ def resolve(
     for d in sidecar_ds:
         if d.follows is None:
             continue
-        current = out[d.source]
+        current = out.current(d)
         if current.destination is None and current.action.transfers:
             media_decision = out.get(d.follows)
             kept, how = _kept_copy(media_decision, out)
@@ -168,7 +168,7 @@ def resolve(
             )
     # A sidecar left behind by an earlier run (its transfer was cut) joins its photo.
     for d in sidecar_ds:
-        current = out[d.source]
+        current = out.current(d)
         if _is_orphan_sidecar(current):
             found = library.imported_from(d.source)
             if found is not None:
@@ -182,7 +182,49 @@ def resolve(
                     planned,
                     how="imported by an earlier run",
                 )
-    return [out[d.source] for d in decisions]
+    return out.final()
+
+
+class _Current:
+    """Each source's current decision: its own, or the one that replaced it. Only the
+    replaced ones are kept by path; the decisions are indexed by their paths only when
+    one is looked up by a path (a leader, a kept copy), so a run without pairs,
+    duplicates or sidecars hashes no path for it."""
+
+    def __init__(self, decisions: Sequence[Decision]) -> None:
+        self.decisions = decisions
+        self.changed: dict[Path, Decision] = {}
+        self.by_source: dict[Path, Decision] | None = None
+
+    def get(self, source: Path) -> Decision | None:
+        d = self.changed.get(source)
+        if d is not None:
+            return d
+        if self.by_source is None:
+            self.by_source = {d.source: d for d in self.decisions}
+        return self.by_source.get(source)
+
+    def __getitem__(self, source: Path) -> Decision:
+        d = self.get(source)
+        if d is None:
+            raise KeyError(source)
+        return d
+
+    def __setitem__(self, source: Path, d: Decision) -> None:
+        self.changed[source] = d
+
+    def current(self, d: Decision) -> Decision:
+        """The current decision of the source of `d`, one of the decisions given."""
+        return self.changed.get(d.source, d) if self.changed else d
+
+    def final(self) -> list[Decision]:
+        """The current decisions, in the order given."""
+        if not self.changed:
+            return list(self.decisions)
+        return [self.changed.get(d.source, d) for d in self.decisions]
+
+    def values(self) -> list[Decision]:
+        return self.final()
 
 
 def _is_orphan_sidecar(d: Decision) -> bool:
@@ -195,7 +237,7 @@ def _is_orphan_sidecar(d: Decision) -> bool:
     )
 
 
-def _kept_copy(media: Decision | None, out: dict[Path, Decision]) -> tuple[Path | None, str]:
+def _kept_copy(media: Decision | None, out: _Current) -> tuple[Path | None, str]:
     """Where the kept copy of a media file that is not transferred is (or will be)."""
     if media is None:
         return None, ""
@@ -302,7 +344,7 @@ def _in_library_already(d: Decision, found: Path, library: LibraryIndex) -> Deci
     )
 
 
-def _in_library(d: Decision, out: dict[Path, Decision], library: LibraryIndex) -> Path | None:
+def _in_library(d: Decision, out: _Current, library: LibraryIndex) -> Path | None:
     """Look where this file would be filed: its own name, and its leader's stem."""
     places = [d.destination]
     leader = out.get(d.follows) if d.follows else None

@@ -10,6 +10,7 @@ slash, a name with `..`, control characters) can never change the path's shape.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import string
 import unicodedata
@@ -315,7 +316,8 @@ _EXTS: dict[str, str] = {}
 def render_text(template: Template, analysis: Analysis) -> str:
     """`render` as '/'-separated text (no empty, '.' or '..' part): what planning joins
     to the library root, without building a path object per part."""
-    name = analysis.entry.path.name
+    text = os.fspath(analysis.entry.path)  # its name from its text: the path is not parsed
+    name = text[text.rfind("/") + 1 :]
     dot = name.rfind(".")
     suffix = name[dot:] if 0 < dot < len(name) - 1 else ""  # as pathlib's suffix
     stem = sanitise_component(name[: len(name) - len(suffix)], fallback="photo")

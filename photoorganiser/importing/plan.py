@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 
+from ..core.lazypath import child_text, path_from_text
 from ..core.values import (
     WEAK_SOURCES,
     Action,
@@ -83,25 +84,19 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
 
 
 class _Destinations:
-    """Library paths from rendered text: one path object per destination folder, each
-    file's path made from it (the folder's parts shared, not parsed again per file)."""
+    """Library paths from rendered text: each made from its folder's text and its name,
+    holding only its text until a part of it is asked for (core/lazypath.py)."""
 
     def __init__(self, library: Path) -> None:
         self.root = os.fspath(library).rstrip("/") or ""  # joined with '/' ("/" -> "")
-        self.folders: dict[str, Path] = {}
+        self.prefixes: dict[str, str] = {}  # rendered folder -> its path's text and '/'
 
     def __call__(self, rendered: str) -> Path:
         folder, _, name = rendered.rpartition("/")
-        parent = self.folders.get(folder)
-        if parent is None:
-            parent = self.folders[folder] = Path(f"{self.root}/{folder}")
-        return _child(parent, name)
-
-
-def _child(folder: Path, name: str) -> Path:
-    """folder / name for a name that is one sanitised component (as scan makes them)."""
-    make = getattr(folder, "_make_child_relpath", None)
-    return make(name) if make is not None else folder / name
+        prefix = self.prefixes.get(folder)
+        if prefix is None:
+            prefix = self.prefixes[folder] = child_text(Path(f"{self.root}/{folder}"))
+        return path_from_text(prefix + name)  # exactly what str(parent / name) gives
 
 
 def _decide(
