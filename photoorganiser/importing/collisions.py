@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..core.keeper import Copy, choose_copy, keep_text
@@ -130,9 +130,10 @@ def resolve(
         if d.follows is not None:
             sidecars[d.follows].append(d)
 
-    taken: set[str] = set()
+    taken = _Taken()
     folders = _Folders(library, empty)
-    for leader in sorted(leaders, key=lambda d: str(d.source)):
+    leaders.sort(key=lambda d: str(d.source))
+    for leader in leaders:
         members = [leader, *partners.get(leader.source, ())] if partners else [leader]
         for placed in _place_unit(members, sidecars, folders, taken):
             if placed is not leader:  # (the leader's own decision is in `out` already)
@@ -183,6 +184,30 @@ def resolve(
                     how="imported by an earlier run",
                 )
     return out.final()
+
+
+class _Taken:
+    """The names this run claimed: lower-cased paths, kept as a set of names per folder
+    (a folder's text once, not in every file's key)."""
+
+    def __init__(self) -> None:
+        self.by_folder: dict[str, set[str]] = {}
+
+    def __contains__(self, key: str) -> bool:
+        folder, _, name = key.rpartition("/")
+        names = self.by_folder.get(folder)
+        return names is not None and name in names
+
+    def add(self, key: str) -> None:
+        folder, _, name = key.rpartition("/")
+        names = self.by_folder.get(folder)
+        if names is None:
+            names = self.by_folder[folder] = set()
+        names.add(name)
+
+    def update(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.add(key)
 
 
 class _Current:
@@ -255,7 +280,7 @@ def bring_sidecar(
     media_source: Path,
     kept_file: Path | None,
     library: LibraryIndex,
-    taken: set[str],
+    taken: _Taken,
     planned: dict[str, Decision],
     *,
     how: str,
@@ -384,7 +409,7 @@ def _place_unit(
     members: list[Decision],
     sidecars: dict[Path, list[Decision]],
     folders: _Folders,
-    taken: set[str],
+    taken: _Taken,
 ) -> list[Decision]:
     """Give a unit the first set of names that are all free, and claim them. A member
     whose place does not change is kept as it is (no copy per decision)."""
