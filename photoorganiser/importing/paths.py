@@ -309,6 +309,8 @@ _NAME_FIELDS = DATE_FIELDS | {"stem", "ext"}
 # Rendered folder parts and extensions, sanitised once each (sanitise_component is a pure
 # function of its text): a run has a few hundred of them for a million files.
 _CACHED_PARTS = 4096
+_TWO_DIGITS = tuple(f"{i:02d}" for i in range(100))
+_SHORT = MAX_COMPONENT_BYTES  # characters: an ASCII name this long has as many bytes
 _FOLDERS: dict[str, str] = {}
 _EXTS: dict[str, str] = {}
 
@@ -346,11 +348,11 @@ def render_text(template: Template, analysis: Analysis) -> str:
     if captured is not None:
         w = captured.wall
         values["year"] = f"{w.year:04d}"
-        values["month"] = f"{w.month:02d}"
-        values["day"] = f"{w.day:02d}"
-        values["hour"] = f"{w.hour:02d}"
-        values["minute"] = f"{w.minute:02d}"
-        values["second"] = f"{w.second:02d}"
+        values["month"] = _TWO_DIGITS[w.month]  # (a look-up, not a format, per field)
+        values["day"] = _TWO_DIGITS[w.day]
+        values["hour"] = _TWO_DIGITS[w.hour]
+        values["minute"] = _TWO_DIGITS[w.minute]
+        values["second"] = _TWO_DIGITS[w.second]
         if "date" in fields:
             values["date"] = f"{w.year:04d}-{w.month:02d}-{w.day:02d}"
     folders_text, name_text = _layout(template)
@@ -365,7 +367,8 @@ def render_text(template: Template, analysis: Analysis) -> str:
         if len(_FOLDERS) < _CACHED_PARTS:
             _FOLDERS[raw] = folders
     name = sanitise_component(name, fallback="_")
-    if ext and name.lower().endswith(ext):
+    short = len(name) <= _SHORT and name.isascii() and name.endswith(ext)  # fits as it is
+    if ext and not short and name.lower().endswith(ext):
         name = fit_name(name[: -len(ext)], ext)
     return f"{folders}/{name}" if folders else name
 
