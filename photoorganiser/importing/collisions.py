@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..core.keeper import Copy, choose_copy, keep_text
 from ..core.values import Action, Decision, FileKind, Reason, Why
 from ..library.index import LibraryIndex
-from .paths import fit_name, with_suffix_number
+from .paths import MAX_COMPONENT_BYTES, fit_name, with_suffix_number
 from .plan import sidecar_name
 
 
@@ -36,9 +36,10 @@ def resolve(
     `mode` (move or copy) is what a sidecar left behind by an earlier run gets; among
     copies of one content the keeper policy (core/keeper.py, with `prefer`) picks the one
     imported."""
-    out = {d.source: d for d in decisions}
-    if mode is Action.MOVE:  # moves an earlier run placed but could not finish: finish them
-        for source, place in library.unfinished_moves().items():
+    out = _Current(decisions)
+    unfinished = library.unfinished_moves() if mode is Action.MOVE else {}
+    if unfinished:  # moves an earlier run placed but could not finish: finish them
+        for source, place in unfinished.items():
             d = out.get(source)
             if d is not None and _finishable(d, place, library):
                 out[source] = dataclasses.replace(
@@ -49,16 +50,19 @@ def resolve(
                     duplicate_of=None,
                     reason=Reason(Why.UNFINISHED_MOVE, place=place),
                 )
-    finishing = {s for s, d in out.items() if d.action is Action.FINISH_MOVE}
-    decisions = [out[d.source] for d in decisions]
+        decisions = out.final()
+    sidecar_kind = FileKind.SIDECAR  # (the checks below inline _is_sidecar: once per file)
+    sidecar_ds = [d for d in decisions if d.entry is not None and d.entry.kind is sidecar_kind]
     media = [
         d
         for d in decisions
-        if d.action.transfers and not _is_sidecar(d) and d.source not in finishing
+        if d.action.transfers
+        and d.action is not Action.FINISH_MOVE
+        and (d.entry is None or d.entry.kind is not sidecar_kind)
     ]
 
     # The same content: once in the library, or the copy a careful person keeps.
-    sidecar_count = Counter(d.follows for d in decisions if _is_sidecar(d) and d.follows)
+    sidecar_count = Counter(d.follows for d in sidecar_ds if d.follows)
     # one decision per content, and a list only for contents seen more than once (a list
     # per file would cost more than the file's decision)
     first: dict[str, Decision] = {}
@@ -67,9 +71,17 @@ def resolve(
         seen = first.setdefault(d.analysis.hash, d)
         if seen is not d:
             more.setdefault(d.analysis.hash, [seen]).append(d)
+    # a library that holds nothing (a first import) has no content to find, no name taken
+    empty = bool(getattr(library, "holds_nothing", lambda: False)())
     for content, d0 in first.items():
-        same = more.get(content) or [d0]
-        found = next((f for d in same if (f := _in_library(d, out, library))), None)
+        same = more.get(content)
+        if same is None:
+            if empty:  # one copy, nothing to find: nothing to decide
+                continue
+            same = [d0]
+        found = (
+            None if empty else next((f for d in same if (f := _in_library(d, out, library))), None)
+        )
         if found is not None:
             for d in same:
                 out[d.source] = _in_library_already(d, found, library)
@@ -97,7 +109,7 @@ def resolve(
     partners: dict[Path, list[Decision]] = defaultdict(list)
     leaders: list[Decision] = []
     for d in media:
-        d = out[d.source]
+        d = out.current(d)
         if not d.action.transfers:
             continue
         leader = out.get(d.follows) if d.follows else None
@@ -114,31 +126,33 @@ def resolve(
                 out[d.source] = d
             leaders.append(d)
     sidecars: dict[Path, list[Decision]] = defaultdict(list)
-    for d in decisions:
-        if _is_sidecar(d) and d.follows is not None:
+    for d in sidecar_ds:
+        if d.follows is not None:
             sidecars[d.follows].append(d)
 
-    taken: set[str] = set()
-    folders = _Folders(library)
-    for leader in sorted(leaders, key=lambda d: str(d.source)):
-        members = [leader, *partners.get(leader.source, ())]
+    taken = _Taken()
+    folders = _Folders(library, empty)
+    leaders.sort(key=lambda d: str(d.source))
+    for leader in leaders:
+        members = [leader, *partners.get(leader.source, ())] if partners else [leader]
         for placed in _place_unit(members, sidecars, folders, taken):
-            out[placed.source] = placed
+            if placed is not leader:  # (the leader's own decision is in `out` already)
+                out[placed.source] = placed
 
     # A sidecar of a copy that is not imported goes to the copy that is kept (in the
     # library, or imported in this run): edits are never left behind. Those whose media
     # is not imported at all (an error, ignored) stay where they are, and say why.
     # (the planned names are only asked about for sidecars: none, no index of every name)
-    has_sidecars = any(_is_sidecar(d) for d in decisions)
+    has_sidecars = bool(sidecar_ds)
     planned = {
         str(p.destination).lower(): p
         for p in (out.values() if has_sidecars else ())
         if p.destination is not None and p.action.transfers
     }
-    for d in decisions if has_sidecars else ():
-        if not _is_sidecar(d) or d.follows is None:
+    for d in sidecar_ds:
+        if d.follows is None:
             continue
-        current = out[d.source]
+        current = out.current(d)
         if current.destination is None and current.action.transfers:
             media_decision = out.get(d.follows)
             kept, how = _kept_copy(media_decision, out)
@@ -154,8 +168,8 @@ def resolve(
                 reason=Reason(Why.SIDECAR_LEFT, other=d.follows, detail=why),
             )
     # A sidecar left behind by an earlier run (its transfer was cut) joins its photo.
-    for d in decisions if has_sidecars else ():
-        current = out[d.source]
+    for d in sidecar_ds:
+        current = out.current(d)
         if _is_orphan_sidecar(current):
             found = library.imported_from(d.source)
             if found is not None:
@@ -169,7 +183,73 @@ def resolve(
                     planned,
                     how="imported by an earlier run",
                 )
-    return [out[d.source] for d in decisions]
+    return out.final()
+
+
+class _Taken:
+    """The names this run claimed: lower-cased paths, kept as a set of names per folder
+    (a folder's text once, not in every file's key)."""
+
+    def __init__(self) -> None:
+        self.by_folder: dict[str, set[str]] = {}
+
+    def __contains__(self, key: str) -> bool:
+        folder, _, name = key.rpartition("/")
+        names = self.by_folder.get(folder)
+        return names is not None and name in names
+
+    def add(self, key: str) -> None:
+        folder, _, name = key.rpartition("/")
+        names = self.by_folder.get(folder)
+        if names is None:
+            names = self.by_folder[folder] = set()
+        names.add(name)
+
+    def update(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.add(key)
+
+
+class _Current:
+    """Each source's current decision: its own, or the one that replaced it. Only the
+    replaced ones are kept by path; the decisions are indexed by their paths only when
+    one is looked up by a path (a leader, a kept copy), so a run without pairs,
+    duplicates or sidecars hashes no path for it."""
+
+    def __init__(self, decisions: Sequence[Decision]) -> None:
+        self.decisions = decisions
+        self.changed: dict[Path, Decision] = {}
+        self.by_source: dict[Path, Decision] | None = None
+
+    def get(self, source: Path) -> Decision | None:
+        d = self.changed.get(source)
+        if d is not None:
+            return d
+        if self.by_source is None:
+            self.by_source = {d.source: d for d in self.decisions}
+        return self.by_source.get(source)
+
+    def __getitem__(self, source: Path) -> Decision:
+        d = self.get(source)
+        if d is None:
+            raise KeyError(source)
+        return d
+
+    def __setitem__(self, source: Path, d: Decision) -> None:
+        self.changed[source] = d
+
+    def current(self, d: Decision) -> Decision:
+        """The current decision of the source of `d`, one of the decisions given."""
+        return self.changed.get(d.source, d) if self.changed else d
+
+    def final(self) -> list[Decision]:
+        """The current decisions, in the order given."""
+        if not self.changed:
+            return list(self.decisions)
+        return [self.changed.get(d.source, d) for d in self.decisions]
+
+    def values(self) -> list[Decision]:
+        return self.final()
 
 
 def _is_orphan_sidecar(d: Decision) -> bool:
@@ -182,7 +262,7 @@ def _is_orphan_sidecar(d: Decision) -> bool:
     )
 
 
-def _kept_copy(media: Decision | None, out: dict[Path, Decision]) -> tuple[Path | None, str]:
+def _kept_copy(media: Decision | None, out: _Current) -> tuple[Path | None, str]:
     """Where the kept copy of a media file that is not transferred is (or will be)."""
     if media is None:
         return None, ""
@@ -200,7 +280,7 @@ def bring_sidecar(
     media_source: Path,
     kept_file: Path | None,
     library: LibraryIndex,
-    taken: set[str],
+    taken: _Taken,
     planned: dict[str, Decision],
     *,
     how: str,
@@ -289,7 +369,7 @@ def _in_library_already(d: Decision, found: Path, library: LibraryIndex) -> Deci
     )
 
 
-def _in_library(d: Decision, out: dict[Path, Decision], library: LibraryIndex) -> Path | None:
+def _in_library(d: Decision, out: _Current, library: LibraryIndex) -> Path | None:
     """Look where this file would be filed: its own name, and its leader's stem."""
     places = [d.destination]
     leader = out.get(d.follows) if d.follows else None
@@ -304,15 +384,21 @@ def _in_library(d: Decision, out: dict[Path, Decision], library: LibraryIndex) -
     return None
 
 
+_NOTHING: frozenset[str] = frozenset()
+
+
 class _Folders:
     """The library's names per destination folder, asked once per folder in a run (the
     disk does not change while collisions are resolved): keyed by the folder's text."""
 
-    def __init__(self, library: LibraryIndex) -> None:
+    def __init__(self, library: LibraryIndex, empty: bool = False) -> None:
         self.library = library
         self.names: dict[str, frozenset[str]] = {}
+        self.empty = empty  # the library holds nothing: no folder has a name in it
 
     def names_in(self, folder: str) -> frozenset[str]:
+        if self.empty:
+            return _NOTHING
         names = self.names.get(folder)
         if names is None:
             names = self.names[folder] = self.library.names_in(Path(folder))
@@ -323,7 +409,7 @@ def _place_unit(
     members: list[Decision],
     sidecars: dict[Path, list[Decision]],
     folders: _Folders,
-    taken: set[str],
+    taken: _Taken,
 ) -> list[Decision]:
     """Give a unit the first set of names that are all free, and claim them. A member
     whose place does not change is kept as it is (no copy per decision)."""
@@ -331,13 +417,16 @@ def _place_unit(
     leader_text = os.fspath(leader.destination)
     folder = os.path.dirname(leader_text)
     on_disk = folders.names_in(folder)
-    if len(members) == 1 and leader.source not in sidecars:  # most files: on their own
+    if len(members) == 1 and not (sidecars and leader.source in sidecars):  # on its own
         name = os.path.basename(leader_text)
         key = leader_text.lower()
-        if name.lower() not in on_disk and key not in taken:
+        if (not on_disk or name.lower() not in on_disk) and key not in taken:
             stem, dot, ext = name.rpartition(".")
             suffix = dot + ext if len(stem) > 0 and ext else ""
-            if fit_name(name[: len(name) - len(suffix)], suffix) == name:  # as the loop would
+            # as the loop would name it (a short ASCII name is never shortened)
+            if (len(name) <= MAX_COMPONENT_BYTES and name.isascii()) or fit_name(
+                name[: len(name) - len(suffix)], suffix
+            ) == name:
                 taken.add(key)
                 return [leader]
     clashing = _clashing_sidecars(members, sidecars)

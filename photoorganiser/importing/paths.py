@@ -10,6 +10,7 @@ slash, a name with `..`, control characters) can never change the path's shape.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import string
 import unicodedata
@@ -305,16 +306,30 @@ def render(template: Template, analysis: Analysis) -> PurePosixPath:
 
 
 _NAME_FIELDS = DATE_FIELDS | {"stem", "ext"}
+# Rendered folder parts and extensions, sanitised once each (sanitise_component is a pure
+# function of its text): a run has a few hundred of them for a million files.
+_CACHED_PARTS = 4096
+_TWO_DIGITS = tuple(f"{i:02d}" for i in range(100))
+_SHORT = MAX_COMPONENT_BYTES  # characters: an ASCII name this long has as many bytes
+_FOLDERS: dict[str, str] = {}
+_EXTS: dict[str, str] = {}
 
 
 def render_text(template: Template, analysis: Analysis) -> str:
     """`render` as '/'-separated text (no empty, '.' or '..' part): what planning joins
     to the library root, without building a path object per part."""
-    source = analysis.entry.path
-    stem = sanitise_component(source.stem, fallback="photo")
-    ext = sanitise_component(source.suffix.lower(), fallback="")
-    if ext and not ext.startswith("."):
-        ext = "." + ext
+    text = os.fspath(analysis.entry.path)  # its name from its text: the path is not parsed
+    name = text[text.rfind("/") + 1 :]
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""  # as pathlib's suffix
+    stem = sanitise_component(name[: len(name) - len(suffix)], fallback="photo")
+    ext = _EXTS.get(suffix)
+    if ext is None:
+        ext = sanitise_component(suffix.lower(), fallback="")
+        if ext and not ext.startswith("."):
+            ext = "." + ext
+        if len(_EXTS) < _CACHED_PARTS:
+            _EXTS[suffix] = ext
     captured = analysis.captured
     if captured is None and template.needs_date:
         return f"{UNDATED_FOLDER}/{fit_name(stem, ext)}"
@@ -332,17 +347,41 @@ def render_text(template: Template, analysis: Analysis) -> str:
         }
     if captured is not None:
         w = captured.wall
-        values |= {
-            "year": f"{w.year:04d}",
-            "month": f"{w.month:02d}",
-            "day": f"{w.day:02d}",
-            "hour": f"{w.hour:02d}",
-            "minute": f"{w.minute:02d}",
-            "second": f"{w.second:02d}",
-        }
+        values["year"] = f"{w.year:04d}"
+        values["month"] = _TWO_DIGITS[w.month]  # (a look-up, not a format, per field)
+        values["day"] = _TWO_DIGITS[w.day]
+        values["hour"] = _TWO_DIGITS[w.hour]
+        values["minute"] = _TWO_DIGITS[w.minute]
+        values["second"] = _TWO_DIGITS[w.second]
         if "date" in fields:
             values["date"] = f"{w.year:04d}-{w.month:02d}-{w.day:02d}"
-    rendered = template.text.format_map(values)
+    folders_text, name_text = _layout(template)
+    name = name_text.format_map(values)
+    if not name.strip():  # not for a checked template: its name part has a per-file field
+        return _joined(template.text.format_map(values), stem, ext)
+    # (no value holds a '/': the template's own '/'s separate the parts)
+    raw = folders_text.format_map(values)
+    folders = _FOLDERS.get(raw)  # a year and month, a camera: the same for many files
+    if folders is None:
+        folders = "/".join(sanitise_component(p, fallback="_") for p in raw.split("/") if p.strip())
+        if len(_FOLDERS) < _CACHED_PARTS:
+            _FOLDERS[raw] = folders
+    name = sanitise_component(name, fallback="_")
+    short = len(name) <= _SHORT and name.isascii() and name.endswith(ext)  # fits as it is
+    if ext and not short and name.lower().endswith(ext):
+        name = fit_name(name[: -len(ext)], ext)
+    return f"{folders}/{name}" if folders else name
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(template: Template) -> tuple[str, str]:
+    """The template's folder part and file name part."""
+    folders, _, name = template.text.rpartition("/")
+    return folders, name
+
+
+def _joined(rendered: str, stem: str, ext: str) -> str:
+    """A rendered path made of sanitised parts, empty ones left out (the general way)."""
     parts = [sanitise_component(p, fallback="_") for p in rendered.split("/") if p.strip()]
     if not parts:
         parts = [fit_name(stem, ext)]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 
+from ..core.lazypath import child_text, path_from_text
 from ..core.values import (
     WEAK_SOURCES,
     Action,
@@ -65,20 +66,37 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
     results = sorted(results, key=lambda r: str(entry_of(r).path))
     media = [r for r in results if isinstance(r, Analysis) and r.entry.kind is not FileKind.SIDECAR]
     sidecar_of = associate_sidecars(results, media)
-    if sidecar_of:
-        media = _with_sidecar_dates(media, sidecar_of, results)
-    media = photo_zones(media, options.timezone)  # a phone video's UTC date in its photos' zone
-    leader_of = pair_media(media)
-    by_path = {a.entry.path: a for a in media}
+    dated = _with_sidecar_dates(media, sidecar_of, results) if sidecar_of else media
+    dated = photo_zones(dated, options.timezone)  # a phone video's UTC date in its photos' zone
+    leader_of = pair_media(dated)
+    # the analyses those two changed (a sidecar's date, a zone), by identity: most runs
+    # change none, and no path is hashed to find out
+    changed = {id(a): b for a, b in zip(media, dated, strict=True) if a is not b}
+    del media, dated
 
     decisions = []
-    root = os.fspath(options.library).rstrip("/") or ""  # joined with '/' below ("/" -> "")
+    place = _Destinations(options.library)
     for result in results:
-        entry = entry_of(result)
-        if isinstance(result, Analysis) and entry.kind is not FileKind.SIDECAR:
-            result = by_path[entry.path]
-        decisions.append(_decide(result, options, sidecar_of, leader_of, root))
+        if changed and id(result) in changed:
+            result = changed[id(result)]
+        decisions.append(_decide(result, options, sidecar_of, leader_of, place))
     return decisions
+
+
+class _Destinations:
+    """Library paths from rendered text: each made from its folder's text and its name,
+    holding only its text until a part of it is asked for (core/lazypath.py)."""
+
+    def __init__(self, library: Path) -> None:
+        self.root = os.fspath(library).rstrip("/") or ""  # joined with '/' ("/" -> "")
+        self.prefixes: dict[str, str] = {}  # rendered folder -> its path's text and '/'
+
+    def __call__(self, rendered: str) -> Path:
+        folder, _, name = rendered.rpartition("/")
+        prefix = self.prefixes.get(folder)
+        if prefix is None:
+            prefix = self.prefixes[folder] = child_text(Path(f"{self.root}/{folder}"))
+        return path_from_text(prefix + name)  # exactly what str(parent / name) gives
 
 
 def _decide(
@@ -86,7 +104,7 @@ def _decide(
     options: PlanOptions,
     sidecar_of: dict[Path, Path],
     leader_of: dict[Path, Path],
-    root: str,
+    place: _Destinations,
 ) -> Decision:
     entry = entry_of(result)
     if isinstance(result, ScanEntry):
@@ -135,9 +153,9 @@ def _decide(
             entry=entry,
             error=problems,
         )
-    # one path object, parsed once from text (the same path as library / render(...))
-    destination = Path(f"{root}/{render_text(options.template, result)}")
-    leader = leader_of.get(entry.path)
+    # the same path as library / render(...), its folder's path object shared
+    destination = place(render_text(options.template, result))
+    leader = leader_of.get(entry.path) if leader_of else None
     why, date = _date_why(result.captured)
     reason = Reason(
         why,
@@ -291,10 +309,16 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     leader_of = _pair_by_content_id(media)
     groups: dict[tuple[str, str], list[Analysis]] = defaultdict(list)
     for a in media:
-        if a.media.problems or a.entry.path in leader_of:  # a video already paired by its id
+        if a.media.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
             continue
         # the folder as text: a key hashed once per file, not a new path object per file
-        groups[os.path.dirname(a.entry.path), pair_stem(a)].append(a)
+        # (pair_stem, from the path's text)
+        folder, _, name = os.fspath(a.entry.path).rpartition("/")
+        dot = name.rfind(".")
+        stem = (name[:dot] if 0 < dot < len(name) - 1 else name).lower()
+        if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
+            stem = stem[: -len("_hevc")]
+        groups[folder, stem].append(a)
     has_video = set(leader_of.values())  # stills whose video was found by its identifier
     for members in groups.values():
         if len(members) < 2:

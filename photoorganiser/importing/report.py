@@ -104,12 +104,18 @@ def outcome_cells(outcome: Outcome) -> list[str]:
     a = d.analysis
     entry = d.entry or (a.entry if a else None)
     reason = d.reason
+    captured = a.captured if a is not None else None
+    when = captured.isoformat() if captured is not None else ""  # made once for two cells
+    if reason.date is captured and captured is not None:
+        text = _reason_text(reason, when)
+    else:
+        text = reason_text(reason)
     cells = [
         path_text(d.source),
         d.action.value,
         outcome.status.value,
         path_text(d.destination) if d.destination else "",
-        display_text(reason_text(reason)),
+        display_text(text),
         path_text(d.duplicate_of) if d.duplicate_of else "",
         path_text(d.follows) if d.follows else "",
         str(entry.size) if entry and entry.kind.value != "other" else "",
@@ -117,10 +123,10 @@ def outcome_cells(outcome: Outcome) -> list[str]:
     if a is None:
         cells += ["", "", "", "", "", "", "", ""]
     else:
-        media, captured = a.media, a.captured
+        media = a.media
         cells += [
             a.hash,
-            captured.isoformat() if captured else "",
+            when,
             captured.source.value if captured else "",
             media.make or "",
             media.model or "",
@@ -234,15 +240,16 @@ _FIXED = {
 }
 
 
-def _base_text(r: Reason) -> str:
+def _base_text(r: Reason, when: str | None = None) -> str:
+    """`when`: r.date's isoformat when the caller has it already."""
     w = r.why
+    if w is Why.NEW:
+        return f"new: taken {when or r.date.isoformat()} ({r.date.source.value})"
+    if w is Why.MTIME:
+        when = when or r.date.isoformat()
+        return f"no date in metadata or file name: dated by file modification time {when}"
     if w in _FIXED:
         return _FIXED[w]
-    if w is Why.NEW:
-        return f"new: taken {r.date.isoformat()} ({r.date.source.value})"
-    if w is Why.MTIME:
-        when = r.date.isoformat()
-        return f"no date in metadata or file name: dated by file modification time {when}"
     if w is Why.SIDECAR:
         return f"sidecar of {_name(r.other)}"
     if w is Why.SIDECAR_LEFT:
@@ -304,7 +311,11 @@ def _base_text(r: Reason) -> str:
 
 def reason_text(r: Reason) -> str:
     """The report's `reason`: the rule, its facts, and what modified it."""
-    text = _base_text(r)
+    return _reason_text(r, None)
+
+
+def _reason_text(r: Reason, when: str | None) -> str:
+    text = _base_text(r, when)
     if r.leader is not None:
         what = "Live Photo video" if r.live_video else "pair"
         text = f"{what} of {r.leader.name}: filed beside it; {text}"

@@ -16,7 +16,7 @@ from typing import Protocol
 from ..core.hashing import hash_file
 from ..core.values import FileKind
 from ..media.scan import classify, scan
-from .catalog import Catalog
+from .catalog import STATE_DIR, Catalog
 
 # Which media a sidecar can belong to (as importing/plan.py pairs them).
 SIDECAR_OF = {
@@ -47,6 +47,11 @@ class LibraryIndex(Protocol):
         """source -> library file of earlier moves that placed a verified copy but could
         not remove the source (empty without a catalog)."""
 
+    def holds_nothing(self) -> bool:
+        """The library holds no file at all (no folder yet, or only its own state
+        folder): nothing can be found in it and no name is taken, so a first import asks
+        nothing per file. Optional: collisions asks every file when it is absent."""
+
 
 class DiskLibrary:
     """The library as it is on disk, read lazily and cached.
@@ -61,6 +66,7 @@ class DiskLibrary:
         self._names: dict[Path, dict[str, str]] = {}
         self._hashes: dict[Path, str | None] = {}
         self._by_size: dict[int, list[Path]] | None = None
+        self._empty: bool | None = None
 
     def _listing(self, folder: Path) -> dict[str, str]:
         if folder not in self._names:
@@ -73,6 +79,22 @@ class DiskLibrary:
 
     def names_in(self, folder: Path) -> frozenset[str]:
         return frozenset(self._listing(folder))
+
+    def holds_nothing(self) -> bool:
+        """Asked once, from the disk (a catalog's rows only stand for files on the disk:
+        with nothing there, it finds nothing either). Anything in the root but the state
+        folder, even an empty folder or a link, counts as something."""
+        if self._empty is None:
+            try:
+                with os.scandir(self.root) as it:
+                    self._empty = all(
+                        e.name == STATE_DIR and e.is_dir(follow_symlinks=False) for e in it
+                    )
+            except FileNotFoundError:
+                self._empty = True
+            except OSError:
+                self._empty = False
+        return self._empty
 
     def imported_from(self, sidecar: Path) -> tuple[Path, Path] | None:
         return None  # without a catalog, where library files came from is not known

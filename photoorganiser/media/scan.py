@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ..core.lazypath import child_text, path_from_text
 from ..core.values import FileKind, ScanEntry
 
 IMAGE_EXTENSIONS = frozenset(
@@ -161,8 +162,11 @@ def _walk(folder: Path, excluded: set[Path]) -> Iterator[ScanEntry]:
     except OSError as exc:
         yield ScanEntry(folder, FileKind.OTHER, error=f"cannot list folder: {exc.strerror or exc}")
         return
+    prefix = child_text(folder)
     for de in dir_entries:
-        path = _child(folder, de.name)
+        # folder / name, without pathlib parsing the whole path again: its text, parsed
+        # only if a part of it is asked for (a million-file scan makes a million)
+        path = path_from_text(prefix + de.name)
         try:
             if de.is_symlink():
                 yield ScanEntry(path, FileKind.OTHER, ignore_reason="symbolic link (not followed)")

@@ -133,8 +133,7 @@ def run_import(options: ImportOptions) -> ImportResult:
             log.info("scan: %d files", len(entries))
             gc.freeze()  # see _LONG_LIVED
 
-            analysed, known = _analyse(entries, lib, analyse_options, options)
-            results = [analysed.get(e.path, e) for e in entries]
+            results, known = _analyse(entries, lib, analyse_options, options)
             gc.freeze()
             write = reporting_known(run.write, known)  # unchanged failures: `known`
 
@@ -147,7 +146,7 @@ def run_import(options: ImportOptions) -> ImportResult:
                 timezone=resolve_timezone(options.timezone),  # phone videos' zones
             )
             decisions = plan(results, plan_options)
-            del results, analysed  # the decisions hold what is needed of them
+            del results  # the decisions hold what is needed of them
             prefer = [Path(os.path.abspath(p)) for p in options.prefer]
             gc.freeze()
             decisions = resolve(decisions, lib.index, options.mode.action, prefer)
@@ -198,23 +197,37 @@ def _analyse(
     lib: LibrarySession,
     analyse_options: AnalyseOptions,
     options: ImportOptions,
-) -> tuple[dict[Path, Analysis | AnalysisFailure], set[Path]]:
-    """Analysis of every media file: from the catalog when unchanged, else read once; and
-    the files whose failure came from the catalog (known: unchanged since it was seen)."""
+) -> tuple[list[ScanEntry | Analysis | AnalysisFailure], set[Path]]:
+    """Each entry's analysis (the entry itself when it needs none), in the entries' order:
+    from the catalog when unchanged, else read once; and the files whose failure came
+    from the catalog (known: unchanged since it was seen)."""
     wanted = [e for e in entries if needs_analysis(e)]
     analysed = lib.cached(wanted)
     if options.retry_failed:
         analysed = without_failures(analysed)
     known = known_failures(analysed)
-    to_read = [e for e in wanted if e.path not in analysed]
+    to_read = [e for e in wanted if e.path not in analysed] if analysed else wanted
     log.info("analyse: %d unchanged since last seen, %d to read", len(analysed), len(to_read))
     with Progress("analyse", len(to_read), options.progress) as bar:
         fresh = list(analyse(to_read, analyse_options, workers=options.workers, progress=bar))
     inputs = normalise_inputs(options.inputs)
     seen = {e.path for e in entries} if lib.catalog is not None else None  # else unused
     lib.remember(fresh, inputs, seen=seen)
-    analysed.update((r.entry.path, r) for r in fresh)
-    return analysed, known
+    del wanted, to_read
+    # a fresh result carries the very entry it was asked for (found by identity, no path
+    # hashed per file); one analysed apart in the pool carries a copy (found by its path)
+    by_entry = {id(r.entry): r for r in fresh}
+    del fresh
+    results: list[ScanEntry | Analysis | AnalysisFailure] = []
+    for e in entries:
+        r = by_entry.pop(id(e), None)
+        if r is None:
+            r = analysed.get(e.path, e) if analysed else e
+        results.append(r)
+    if by_entry:
+        by_path = {r.entry.path: r for r in by_entry.values()}
+        results = [by_path.get(r.path, r) if isinstance(r, ScanEntry) else r for r in results]
+    return results, known
 
 
 def _transfers(decisions: list[Decision]) -> int:

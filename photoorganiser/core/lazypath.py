@@ -1,0 +1,59 @@
+"""Paths made from their text, parsed into parts only when a part is asked for.
+
+A million-file run holds two paths a file (where it is, where it goes). A pathlib path
+keeps its parts as a list of strings besides its text (CPython 3.11: about 380 bytes a
+path); most of these paths are only ever turned back into text (the report, the pool's
+batches, `open`), so `path_from_text` makes one that holds its text alone (about 170
+bytes) and parses it the first time a part, its hash or a comparison is asked for. It is
+a `PosixPath` in every way (equal, hashed, pickled and printed as one); where pathlib's
+internals are not 3.11's, it is an ordinary path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PosixPath, PurePath
+
+
+def _lazy_class() -> type[PosixPath] | None:
+    slots = set(getattr(PurePath, "__slots__", ()))
+    if not ({"_drv", "_root", "_parts", "_str"} <= slots and hasattr(PurePath, "_parse_args")):
+        return None
+    if not isinstance(Path(), PosixPath):
+        return None
+
+    class PosixTextPath(PosixPath):
+        __slots__ = ()
+
+        def __getattr__(self, name: str) -> object:  # only for a slot not set yet
+            if name in ("_drv", "_root", "_parts"):
+                self._drv, self._root, self._parts = self._parse_args((self._str,))
+                return object.__getattribute__(self, name)
+            raise AttributeError(name)
+
+        def __reduce__(self) -> tuple[object, tuple[str, ...]]:
+            return (PosixPath, tuple(self.parts))
+
+        def __repr__(self) -> str:
+            return f"PosixPath({self.as_posix()!r})"
+
+    return PosixTextPath
+
+
+_LAZY = _lazy_class()
+
+
+def path_from_text(text: str) -> Path:
+    """The path `text` names, which must be as pathlib writes it (`str(Path(text)) ==
+    text`: no empty, '.' or trailing parts), holding only its text until a part is asked
+    for."""
+    if _LAZY is None:
+        return Path(text)
+    path = object.__new__(_LAZY)
+    path._str = text
+    return path
+
+
+def child_text(folder: Path) -> str:
+    """What a child's text starts with: the folder's text and a '/' (once for '/')."""
+    text = str(folder)
+    return text if text.endswith("/") else text + "/"
