@@ -181,3 +181,46 @@ def test_a_dry_run_stopped_between_report_batches_reports_every_file_once(
     assert sorted(sources) == sorted(str(p) for p in inbox.iterdir())  # each once
     assert [r["status"] for r in rows].count("planned") == 3
     assert [r["why"] for r in rows].count("not-reached") == 5
+
+
+def test_a_run_keeps_only_the_outcomes_its_caller_reads_and_counts_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a million files a run must not hold an Outcome (and through it a Decision and an
+    Analysis) per file: it keeps the failed, not done and ignored ones, counts the rest,
+    and a dry run lets each report batch's decisions go."""
+    import gc
+
+    from photoorganiser.core.values import Action, Decision, Status
+
+    def decisions_alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, Decision) for o in gc.get_objects())
+
+    inbox = tmp_path / "inbox"
+    for i in range(7):
+        make_jpeg(inbox / f"P{i}.jpg", D1 + timedelta(minutes=i), seed=300 + i)
+    (inbox / "notes.txt").write_text("not a photo")
+    (inbox / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    seen = []
+    simulate = importer.simulate
+
+    def watching(decisions):
+        seen.extend(type(d).__name__ for d in decisions)
+        return simulate(decisions)
+
+    monkeypatch.setattr(importer, "REPORT_BATCH", 3)
+    monkeypatch.setattr(importer, "simulate", watching)
+    options = importer.ImportOptions(
+        inputs=(inbox,), library=tmp_path / "lib", dry_run=True, workers=1, progress=False,
+        report=tmp_path / "r.csv",
+    )  # fmt: skip
+    before = decisions_alive()
+    result = importer.run_import(options)
+    kept = {(o.status, o.decision.action) for o in result.outcomes}
+    assert kept == {(Status.FAILED, Action.ERROR), (Status.PLANNED, Action.IGNORE)}
+    assert result.failed == 1
+    assert result.count([Status.PLANNED], [Action.MOVE]) == 7
+    assert sum(result.counts.values()) == 9 == len(split(tmp_path / "r.csv")[1].splitlines()) - 1
+    assert len(seen) == 9
+    assert decisions_alive() - before == 2  # only the kept outcomes' decisions

@@ -162,11 +162,13 @@ def run_import(options: ImportOptions) -> ImportResult:
                     d.destination or "-",
                     reason_text(d.reason),
                 )
-            if options.dry_run:  # written in batches: the rows of a batch are then let go
+            if options.dry_run:  # written in batches: a batch's decisions are then let go
                 for start in range(0, len(decisions), REPORT_BATCH):
+                    end = min(start + REPORT_BATCH, len(decisions))
                     with signals.deferred():  # a batch's rows are written whole
-                        write(simulate(decisions[start : start + REPORT_BATCH]))
-                        reported = start + REPORT_BATCH
+                        write(simulate(decisions[start:end]))
+                        reported = end
+                        decisions[start:end] = [None] * (end - start)  # (the length is kept)
                     signals.check()  # a stop asked for meanwhile: raised here
             else:
                 with Progress(options.mode.value, _transfers(decisions), options.progress) as bar:
@@ -181,9 +183,13 @@ def run_import(options: ImportOptions) -> ImportResult:
         except Interrupted as stop:  # execute reported every file, not-done ones included
             run.interrupted = stop.signum
         except KeyboardInterrupt as stop:  # before execute: nothing was changed
-            # (a dry run stopped between report batches: the files not reported yet)
-            done = {d.source for d in decisions[:reported]} if reported else set()
-            run.write(_not_reached(e) for e in entries if e.path not in done)
+            # (a dry run stopped between report batches: the files not reported yet, whose
+            # decisions are the ones still held: each scanned file has one)
+            if reported:
+                left = {d.source for d in decisions[reported:]}
+                run.write(_not_reached(e) for e in entries if e.path in left)
+            else:
+                run.write(_not_reached(e) for e in entries)
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
         finally:
             gc.unfreeze()  # the cyclic collector sees the run's objects again

@@ -6,8 +6,9 @@ import contextlib
 import logging
 import os
 import signal
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -21,16 +22,26 @@ from ..core.reportfile import (
     summary_path_of,
     write_summary,
 )
-from ..core.values import Outcome, Status
+from ..core.values import Action, Outcome, Status
 from ..importing.report import COLUMNS, OutcomeReport
 from ..library.session import LibrarySession
 
 log = logging.getLogger("photoorganiser")
 
 
+# Outcomes a run's caller looks at one by one: failures, files not done, files ignored
+# (watch tries again what it left). The others (a file taken or set aside as planned: at
+# a million files, nearly all) are counted, not kept: their rows are in the report.
+KEPT_STATUSES = frozenset({Status.FAILED, Status.NOT_DONE, Status.KNOWN})
+
+
+def kept(o: Outcome) -> bool:
+    return o.status in KEPT_STATUSES or o.decision.action is Action.IGNORE
+
+
 @dataclass(frozen=True, slots=True)
 class ImportResult:
-    outcomes: list[Outcome]
+    outcomes: list[Outcome]  # only those `kept` says: the rest are counted in `counts`
     report_path: Path
     summary_path: Path
     summary: list[tuple[str, int]]
@@ -38,10 +49,16 @@ class ImportResult:
     interrupted: int | None = None  # the signal that stopped the run (2, 15, 1)
     notes: tuple[str, ...] = ()  # said on the terminal: where the report went, recovery
     dry_run: bool = False
+    counts: Counter[tuple[Status, Action]] = field(default_factory=Counter)  # every outcome
 
     @property
     def failed(self) -> int:
-        return sum(o.status is Status.FAILED for o in self.outcomes)
+        return sum(n for (status, _action), n in self.counts.items() if status is Status.FAILED)
+
+    def count(self, statuses: Iterable[Status], actions: Iterable[Action]) -> int:
+        """Outcomes of one of these statuses and one of these actions."""
+        pairs = {(s, a) for s in statuses for a in actions}
+        return sum(n for key, n in self.counts.items() if key in pairs)
 
 
 class RunReport:
@@ -67,7 +84,8 @@ class RunReport:
         self.writer = ReportWriter(path, header, COLUMNS, fallback_dirs(library, header.dryrun))
         self.report = OutcomeReport(self.writer)
         self.title = title
-        self.outcomes: list[Outcome] = []
+        self.outcomes: list[Outcome] = []  # the `kept` ones
+        self.counts: Counter[tuple[Status, Action]] = Counter()
         self.lib: LibrarySession | None = None
         self.interrupted: int | None = None
         self.notes: list[str] = []
@@ -93,7 +111,11 @@ class RunReport:
 
     def write(self, outcomes: Iterable[Outcome]) -> None:
         outcomes = list(outcomes)
-        self.outcomes += outcomes
+        counts = self.counts
+        for o in outcomes:
+            counts[o.status, o.decision.action] += 1
+            if kept(o):
+                self.outcomes.append(o)
         self.report.write(outcomes)
 
     def close(self) -> None:
@@ -126,6 +148,7 @@ class RunReport:
                 self.interrupted,
                 tuple(self.notes),
                 self.writer.header.dryrun,
+                self.counts,
             )
         signals.clear()
 

@@ -96,14 +96,10 @@ class WatchResult:
 
 
 def summarise(result: ImportResult, mode: str) -> BatchSummary:
-    imported = left = failed = 0
-    for o in result.outcomes:
-        if o.status in (Status.DONE, Status.PLANNED) and o.decision.action in (
-            Action.MOVE,
-            Action.COPY,
-        ):
-            imported += 1
-        elif _left(o):
+    imported = result.count((Status.DONE, Status.PLANNED), (Action.MOVE, Action.COPY))
+    left = failed = 0
+    for o in result.outcomes:  # the failed, not done and ignored ones
+        if _left(o):
             left += 1
         elif o.status is Status.FAILED:
             failed += 1
