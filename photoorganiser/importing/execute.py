@@ -89,7 +89,7 @@ class JournalLike(Protocol):
 # each folder as often.
 BATCH = 1024
 COPY_BATCH = 64
-BATCH_BYTES = 128 << 20
+BATCH_BYTES = 256 << 20  # as journal.SETTLE_BYTES; 64 copies of 2.5 MB photos, as before
 COPY_THREADS = 3  # copies of a batch made side by side (several disk requests in flight)
 
 
