@@ -239,28 +239,16 @@ def main() -> None:
         ours, theirs, peak = [], [], 0.0
         copy = shlex.join([*dry, "--copy"]) + " && sync"
         cp_dest = work / "cp-copy"
-        cp = f"cp -r {shlex.quote(str(inbox))} {shlex.quote(str(cp_dest))} && sync"
-        warm_up = f"xargs -0 cat < {shlex.quote(str(listing))} > /dev/null"
-
-        def same_start() -> None:
-            """Each side starts alike: no copy of either on the disk (their removal and
-            its discards flushed), the photos in the page cache. (Was: cp ran with our
-            library just removed, we with cp's 5 GB copy still cached, evicting photos.)"""
-            for folder in (library, cp_dest):
-                shutil.rmtree(folder, ignore_errors=True)
+        for _ in range(runs):
+            shutil.rmtree(library, ignore_errors=True)
             os.sync()
-            time.sleep(1)  # the disk's discard of the freed blocks, off the timed run
-            shell("warm-up", warm_up)
-
-        for i in range(runs):
-            for side in ("ours", "cp") if i % 2 == 0 else ("cp", "ours"):  # alternate order
-                same_start()
-                if side == "ours":
-                    r = shell("copy", copy)
-                    ours.append(r.seconds)
-                    peak = max(peak, r.peak_rss_mb)
-                else:
-                    theirs.append(shell("cp", cp).seconds)
+            r = shell("copy", copy)
+            ours.append(r.seconds)
+            peak = max(peak, r.peak_rss_mb)
+            shutil.rmtree(cp_dest, ignore_errors=True)
+            os.sync()
+            cp = f"cp -r {shlex.quote(str(inbox))} {shlex.quote(str(cp_dest))} && sync"
+            theirs.append(shell("cp", cp).seconds)
         shutil.rmtree(cp_dest, ignore_errors=True)
         done(Row(f"import --copy + sync, {size}", ours, "cp -r + sync", theirs, peak))
         shutil.rmtree(library, ignore_errors=True)
