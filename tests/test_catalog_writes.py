@@ -194,6 +194,7 @@ def test_settlements_wait_for_no_more_than_settle_bytes(
     inbox = inbox_of(tmp_path / "in", count)
     library = tmp_path / "lib"
     monkeypatch.setattr(journal_module, "SETTLE_BYTES", 1)
+    monkeypatch.setattr(execute, "BATCH", 64)  # several batches of these 200 files
     real_transfer = execute.transfer
     on_disk: list[int] = []
 

@@ -126,11 +126,12 @@ def test_a_source_changed_during_a_parallel_batch_is_caught_and_left_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
+    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
     inbox, library = make_inbox(tmp_path / "in", 40), tmp_path / "lib"
     victim = inbox / "f3" / "IMG_0017.jpg"
     real = execute._open_source
 
-    def changed_meanwhile(src, st):
+    def changed_meanwhile(src, st, **how):
         if src == victim:
             # after the plan, before its copy: a program rewrites a few bytes in place,
             # keeping its size and time, so only the content tells (before the source is
@@ -140,7 +141,7 @@ def test_a_source_changed_during_a_parallel_batch_is_caught_and_left_alone(
             with open(victim, "r+b") as f:
                 f.write(data)
             os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
-        return real(src, st)
+        return real(src, st, **how)
 
     monkeypatch.setattr(execute, "_open_source", changed_meanwhile)
     report = tmp_path / "r.csv"
@@ -175,6 +176,7 @@ def test_an_io_error_in_one_threads_copy_leaves_the_others_right_and_the_journal
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
+    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
     inbox, library = make_inbox(tmp_path / "in", 70), tmp_path / "lib"  # two batches
     originals = Counter(hashing.hash_file(p) for p in photos(inbox))
     _fail_writes(monkeypatch, {"IMG_0005.jpg", "IMG_0066.jpg"}, errno.EIO)
@@ -218,6 +220,7 @@ def test_a_stop_while_copies_are_in_flight_finishes_or_undoes_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
+    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
     inbox, library = make_inbox(tmp_path / "in", 100), tmp_path / "lib"
     originals = Counter(hashing.hash_file(p) for p in photos(inbox))
     real = execute._copy_verified
@@ -263,6 +266,7 @@ def test_a_sidecar_waits_for_its_photos_copy_made_in_parallel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
+    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
     inbox, library = make_inbox(tmp_path / "in", 20), tmp_path / "lib"
     for i in range(0, 20, 2):
         sidecar = inbox / f"f{i % 7}" / f"IMG_{i:04d}.xmp"
@@ -299,6 +303,7 @@ def test_when_the_journal_fails_the_batch_before_still_names_its_verified_copies
 ) -> None:
     from photoorganiser.library import journal
 
+    monkeypatch.setattr(execute, "BATCH", 64)
     inbox, library = make_inbox(tmp_path / "in", 70), tmp_path / "lib"
     real_intend, calls = journal.Journal.intend, []
 

@@ -598,6 +598,7 @@ def test_recovery_that_cannot_remove_a_source_is_a_report_row_not_a_crash(
 def test_after_a_journal_failure_only_transfers_are_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(execute, "BATCH", 64)  # two batches of these 70 renames
     inbox, library = inbox_of(tmp_path / "in", 70), tmp_path / "lib"
     (inbox / "zz_notes.txt").write_text("not a photo")
     real_intend, calls = journal.Journal.intend, []
