@@ -261,16 +261,23 @@ def main() -> None:
             ours, theirs, peak = [], [], 0.0
             copy = shlex.join([*dry, "--copy"]) + " && sync"
             cp_dest = work / "cp-copy"
-            for _ in range(runs):
-                shutil.rmtree(library, ignore_errors=True)
-                os.sync()
-                r = shell("copy", copy)
-                ours.append(r.seconds)
-                peak = max(peak, r.peak_rss_mb)
-                shutil.rmtree(cp_dest, ignore_errors=True)
-                os.sync()
-                cp = f"cp -r {shlex.quote(str(inbox))} {shlex.quote(str(cp_dest))} && sync"
-                theirs.append(shell("cp", cp).seconds)
+            cp = f"cp -r {shlex.quote(str(inbox))} {shlex.quote(str(cp_dest))} && sync"
+            for i in range(runs):
+                # Each side starts alike (was: cp ran with our library just removed, we with
+                # cp's copy still cached): no copy on the disk, its removal and discards
+                # flushed, the photos cached; the order alternates.
+                for side in ("ours", "cp") if i % 2 == 0 else ("cp", "ours"):
+                    for folder in (library, cp_dest):
+                        shutil.rmtree(folder, ignore_errors=True)
+                    os.sync()
+                    time.sleep(1)
+                    shell("warm-up", f"xargs -0 cat < {shlex.quote(str(listing))} > /dev/null")
+                    if side == "cp":
+                        theirs.append(shell("cp", cp).seconds)
+                        continue
+                    r = shell("copy", copy)
+                    ours.append(r.seconds)
+                    peak = max(peak, r.peak_rss_mb)
             shutil.rmtree(cp_dest, ignore_errors=True)
             done(Row(f"import --copy + sync, {size}", ours, "cp -r + sync", theirs, peak))
             shutil.rmtree(library, ignore_errors=True)
