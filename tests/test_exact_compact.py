@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from media import make_jpeg, make_png
 
-from photoorganiser.core import keeper
+from photoorganiser.core import hashing, keeper
 from photoorganiser.core.reportfile import ReportHeader
 from photoorganiser.core.values import CaptureDate, DateSource
 from photoorganiser.duplicates import describe
@@ -203,7 +203,7 @@ def test_a_file_gone_since_the_scan_is_unreadable(tmp_path: Path) -> None:
 
 
 def test_a_read_that_reaches_the_size_at_open_needs_no_second(tmp_path: Path) -> None:
-    """pread_upto with the size open_sized saw stops there: one read for a whole small
+    """pread_upto with the size open_scanned saw stops there: one read for a whole small
     file, where without it a second read finds the end; a file that grew since the scan
     is still read to size + 1, so it no longer matches its old peers."""
     from photoorganiser.duplicates import exact
@@ -217,7 +217,7 @@ def test_a_read_that_reaches_the_size_at_open_needs_no_second(tmp_path: Path) ->
         calls.append(args[2])
         return real(*args)
 
-    fd, end = exact.open_sized(str(path))
+    fd, end = hashing.open_scanned(str(path))
     try:
         with pytest.MonkeyPatch.context() as m:
             m.setattr(exact.os, "pread", counted)

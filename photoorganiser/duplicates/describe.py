@@ -14,11 +14,12 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from ..core.hashing import open_scanned
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import CaptureDate
 from ..media.heif import register_heif
-from .exact import open_sized, pread_upto
+from .exact import pread_upto
 from .stage import StageContext
 from .values import FileInfo, ReadFailure, cannot_read
 
@@ -73,7 +74,7 @@ def describe_sized(item: tuple[str, int]) -> FileInfo | ReadFailure:
     if size > WHOLE_DESCRIBE:
         return describe_worker(path)
     try:
-        fd, end = open_sized(path)
+        fd, end = open_scanned(path)
         try:
             data = pread_upto(fd, size + 1, 0, end)
         finally:

@@ -15,9 +15,7 @@ settled by their digests alone.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -28,11 +26,10 @@ from xxhash import xxh3_128
 
 from ..core.hashing import (
     SAMPLE_SIZE,
-    NotRegularFile,
     hash_bytes,
     hash_file,
+    open_scanned,
 )
-from ..core.hashing import _not_regular_reason as not_regular_reason
 from ..core.parallel import default_workers
 from ..core.progress import Progress
 from .stage import BATCH_FILES, Stage, StageContext, run_stages
@@ -317,7 +314,7 @@ def _sample_hash(path: str, size: int) -> str:
     bytes (one that grew since the scan no longer matches its old peers); of a larger one,
     its first and last `SAMPLE_BYTES` (n = SAMPLE_BYTES), by `os.pread` straight from the
     descriptor `open_scanned` gives (no file object, no seek)."""
-    fd, end = open_sized(path)
+    fd, end = open_scanned(path)
     try:
         if size <= WHOLE_BYTES:
             return hash_bytes(pread_upto(fd, size + 1, 0, end))
@@ -330,7 +327,7 @@ def _sample_hash(path: str, size: int) -> str:
 
 def pread_upto(fd: int, count: int, offset: int, end: int = -1) -> bytes:
     """`count` bytes at `offset`, fewer only at the end of the file; `end`: its size when
-    opened (open_sized), so that a read that stops there needs no second one to find the
+    opened (open_scanned), so that a read that stops there needs no second one to find the
     end (a file that grew since the scan still reads to `count`: its digest changes)."""
     data = os.pread(fd, count, offset)
     if len(data) == count or not data or offset + len(data) == end:
@@ -372,7 +369,7 @@ def _content_hash(path: str, size: int, buf: bytearray | None) -> str:
     """XXH3-128 of the first size + 1 bytes of `path` (all of it, unless it grew since the
     scan: then the digest is not its old peers'): one read for a file under
     `CHUNK_BYTES`, else reads into `buf`, reused."""
-    fd, end = open_sized(path)
+    fd, end = open_scanned(path)
     try:
         limit = size + 1
         if buf is None or limit <= CHUNK_BYTES:
@@ -389,38 +386,6 @@ def _content_hash(path: str, size: int, buf: bytearray | None) -> str:
         return hasher.hexdigest()
     finally:
         os.close(fd)
-
-
-_SCANNED_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def open_scanned(path: str) -> int:
-    """`core.hashing.open_regular` for a path the scan has just seen as a regular file
-    (its lstat): the file descriptor of a regular file only, in two system calls instead
-    of five. O_NOFOLLOW refuses a symbolic link swapped in since, O_NONBLOCK makes a FIFO
-    swapped in return at once, fstat refuses anything not regular. O_NONBLOCK stays set:
-    it changes nothing for reads of a regular file. Raises NotRegularFile or OSError."""
-    return open_sized(path)[0]
-
-
-def open_sized(path: str) -> tuple[int, int]:
-    """`open_scanned`, and the file's size as its fstat says now (so that a read that
-    reaches it knows it is at the end: no second read to find out)."""
-    try:
-        fd = os.open(path, _SCANNED_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise NotRegularFile(errno.ELOOP, not_regular_reason(stat.S_IFLNK), path) from None
-        raise
-    try:
-        st = os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        raise
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise NotRegularFile(errno.EINVAL, not_regular_reason(st.st_mode), path)
-    return fd, st.st_size
 
 
 def _unknown(f: FileRef) -> None:
