@@ -156,6 +156,38 @@ def test_files_gone_from_the_inbox_leave_the_analysis_cache(tmp_path: Path) -> N
     assert cached == {p.resolve() for p in photos(inbox)}
 
 
+def test_a_move_caches_only_the_analyses_of_files_it_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A moved file's analysis is in the library's catalog: a cache row for its old path
+    is not written (it would be written only to be deleted when the move settles: 100,000
+    rows of JSON on a first import). A file the move left where it was (a failure) is
+    cached: the next run does not read it again."""
+    inbox, library = make_inbox(tmp_path / "in", 4), tmp_path / "lib"
+    broken = inbox / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not a photo")
+    written: list[str] = []
+    real = Catalog.remember
+
+    def remember(self, results, options):
+        results = list(results)
+        written.extend(r.entry.path.name for r in results)
+        return real(self, results, options)
+
+    monkeypatch.setattr(Catalog, "remember", remember)
+    assert run("--input", inbox, "--output", library) == 1
+    with sqlite3.connect(catalog_path(library)) as conn:
+        cached = {Path(p).name for (p,) in conn.execute("SELECT path FROM sources")}
+        files = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+    assert files == 4 and photos(inbox) == [broken]
+    assert written == ["broken.jpg"] and cached == {"broken.jpg"}
+    # A copy leaves every file where it was: all of them are cached.
+    written.clear()
+    again = make_inbox(tmp_path / "again", 3, size=(32, 24))
+    assert run("--input", again, "--output", library, "--copy") == 0
+    assert sorted(written) == sorted(p.name for p in photos(again))
+
+
 def test_already_in_the_library_is_decided_for_the_whole_library(tmp_path: Path) -> None:
     inbox, library = make_inbox(tmp_path / "in", 3), tmp_path / "lib"
     assert run("--input", inbox, "--output", library, "--copy") == 0

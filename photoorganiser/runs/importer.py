@@ -122,6 +122,7 @@ def run_import(options: ImportOptions) -> ImportResult:
         run.attach(lib)
         entries: list[ScanEntry] = []
         decisions: list[Decision] = []
+        fresh: list[Analysis | AnalysisFailure] = []  # to remember after execute
         reported = 0  # a dry run's decisions reported so far
         thresholds = gc.get_threshold()
         gc.set_threshold(*_THRESHOLDS)  # see _LONG_LIVED
@@ -133,7 +134,11 @@ def run_import(options: ImportOptions) -> ImportResult:
             log.info("scan: %d files", len(entries))
             gc.freeze()  # see _LONG_LIVED
 
-            results, known = _analyse(entries, lib, analyse_options, options)
+            # A real --move remembers the analyses of the files it did not move after
+            # execute: a moved file's is in the library's catalog, and a cache row for a
+            # path that no longer exists would only be written to be dropped again.
+            defer = not options.dry_run and options.mode is TransferMode.MOVE
+            results, known, fresh = _analyse(entries, lib, analyse_options, options, defer)
             gc.freeze()
             write = reporting_known(run.write, known)  # unchanged failures: `known`
 
@@ -194,6 +199,9 @@ def run_import(options: ImportOptions) -> ImportResult:
         finally:
             gc.unfreeze()  # the cyclic collector sees the run's objects again
             gc.set_threshold(*thresholds)
+        if fresh:
+            with signals.deferred():
+                _remember_unmoved(lib, fresh, decisions, run.outcomes)
         run.close()
     return run.result
 
@@ -203,10 +211,12 @@ def _analyse(
     lib: LibrarySession,
     analyse_options: AnalyseOptions,
     options: ImportOptions,
-) -> tuple[list[ScanEntry | Analysis | AnalysisFailure], set[Path]]:
+    defer: bool = False,
+) -> tuple[list[ScanEntry | Analysis | AnalysisFailure], set[Path], list]:
     """Each entry's analysis (the entry itself when it needs none), in the entries' order:
-    from the catalog when unchanged, else read once; and the files whose failure came
-    from the catalog (known: unchanged since it was seen)."""
+    from the catalog when unchanged, else read once; the files whose failure came from
+    the catalog (known: unchanged since it was seen); and, with `defer`, the analyses
+    read now, which the caller remembers (else they are remembered here)."""
     wanted = [e for e in entries if needs_analysis(e)]
     analysed = lib.cached(wanted)
     if options.retry_failed:
@@ -218,7 +228,8 @@ def _analyse(
         fresh = list(analyse(to_read, analyse_options, workers=options.workers, progress=bar))
     inputs = normalise_inputs(options.inputs)
     seen = {e.path for e in entries} if lib.catalog is not None else None  # else unused
-    lib.remember(fresh, inputs, seen=seen)
+    lib.remember(() if defer else fresh, inputs, seen=seen)
+    deferred = fresh if defer else []
     del wanted, to_read
     # a fresh result carries the very entry it was asked for (found by identity, no path
     # hashed per file); one analysed apart in the pool carries a copy (found by its path)
@@ -233,7 +244,26 @@ def _analyse(
     if by_entry:
         by_path = {r.entry.path: r for r in by_entry.values()}
         results = [by_path.get(r.path, r) if isinstance(r, ScanEntry) else r for r in results]
-    return results, known
+    return results, known, deferred
+
+
+def _remember_unmoved(
+    lib: LibrarySession,
+    fresh: list[Analysis | AnalysisFailure],
+    decisions: list[Decision],
+    kept: list[Outcome],
+) -> None:
+    """Remember the analyses of the files a real --move left where they were: every
+    failure, and every analysis but those of the files moved (decided MOVE, and not among
+    the run's kept outcomes: failed, not done)."""
+    left = {id(o.decision.analysis) for o in kept}
+    moved = {
+        id(d.analysis)
+        for d in decisions
+        if d is not None and d.action is Action.MOVE and d.analysis is not None
+    }
+    moved -= left
+    lib.remember([r for r in fresh if id(r) not in moved])
 
 
 def _transfers(decisions: list[Decision]) -> int:
