@@ -40,6 +40,16 @@ class NotRegularFile(OSError):
     """
 
 
+def _open_nofollow(path: Path | str) -> int:
+    """os.open with O_NOFOLLOW and O_NONBLOCK: a symbolic link is NotRegularFile (ELOOP)."""
+    try:
+        return os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile(errno.ELOOP, _SYMLINK, str(path)) from None
+        raise
+
+
 def open_regular(path: Path | str) -> int:
     """Open `path` read-only as a file descriptor, refusing anything but a regular file.
 
@@ -52,12 +62,7 @@ def open_regular(path: Path | str) -> int:
     mode = os.lstat(path).st_mode
     if not stat.S_ISREG(mode):
         raise NotRegularFile(errno.EINVAL, _not_regular_reason(mode), str(path))
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise NotRegularFile(errno.ELOOP, _SYMLINK, str(path)) from None
-        raise
+    fd = _open_nofollow(path)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -212,12 +217,7 @@ def open_scanned(path: Path | str) -> tuple[int, int]:
     anything not regular before a byte is read. O_NONBLOCK stays set: it changes nothing
     for a regular file's reads on Linux (and a read that says EAGAIN all the same clears
     it and reads again). The caller closes the fd. Raises NotRegularFile or OSError."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise NotRegularFile(errno.ELOOP, _SYMLINK, str(path)) from None
-        raise
+    fd = _open_nofollow(path)
     try:
         st = os.fstat(fd)
     except BaseException:
