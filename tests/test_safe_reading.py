@@ -11,13 +11,13 @@ import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hanging import no_hang
 from media import box, exif_bytes, make_heic, make_jpeg, make_mp4, noise_image
 
 from photoorganiser.core import hashing
@@ -282,31 +282,6 @@ def test_exif_bytes_helper_writes_the_broken_value() -> None:
 
 
 # --- 3. only regular files are opened, reads are bounded ------------------------------
-
-
-def no_hang(fn: Callable[[], object], seconds: float = 5.0, fifo: Path | None = None) -> object:
-    """fn() in a thread that must finish within `seconds` (a blocked open() cannot be
-    interrupted, so a hang fails the test instead of hanging the suite). A reader stuck
-    opening `fifo` is released by opening it for writing."""
-    box_: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box_["result"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box_["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        if fifo is not None:
-            with contextlib.suppress(OSError):
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        pytest.fail(f"still blocked after {seconds} s")
-    if "error" in box_:
-        raise box_["error"]  # type: ignore[misc]
-    return box_["result"]
 
 
 def _entry(path: Path, size: int, kind: FileKind = FileKind.IMAGE) -> ScanEntry:

@@ -9,13 +9,13 @@ import contextlib
 import os
 import signal
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hanging import no_hang
 from media import make_heic, make_jpeg, make_mp4, make_png
 
 from photoorganiser.core import hashing
@@ -26,26 +26,6 @@ from photoorganiser.media import metadata
 from photoorganiser.media.analyse import AnalyseOptions, analyse_batch, analyse_entry
 
 KiB = 1 << 10
-
-
-def no_hang(fn: Callable[[], object], seconds: float = 5.0) -> object:
-    """fn() in a thread that must finish in time (a blocked open cannot be interrupted)."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"still blocked after {seconds} s")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["result"]
 
 
 def entry_of(path: Path, kind: FileKind = FileKind.IMAGE, size: int | None = None) -> ScanEntry:
