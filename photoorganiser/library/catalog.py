@@ -54,12 +54,11 @@ from .fixity import SCHEMA as FIXITY_SCHEMA
 from .history import COLUMNS as HISTORY_COLUMNS
 from .history import SCHEMA as HISTORY_SCHEMA
 from .history import History
-from .lock import UnsafeStateFile, refuse_link
+from .lock import STATE_DIR, UnsafeStateFile, refuse_link
 from .phashes import SCHEMA as PHASHES_SCHEMA
 
 log = logging.getLogger("photoorganiser")
 
-STATE_DIR = ".photoorganiser"
 CATALOG_NAME = "catalog.sqlite"
 JOURNAL_SUFFIX = "-journal"  # SQLite's rollback journal beside the catalog
 

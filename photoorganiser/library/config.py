@@ -38,8 +38,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .catalog import STATE_DIR
-from .lock import refuse_link
+from .lock import STATE_DIR, refuse_link  # not .catalog: no sqlite3 to read a config
 
 CONFIG_NAME = "config.toml"
 

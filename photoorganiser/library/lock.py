@@ -22,6 +22,7 @@ from pathlib import Path
 
 log = logging.getLogger("photoorganiser")
 
+STATE_DIR = ".photoorganiser"  # the library's own folder: lock, catalog, reviews
 LOCK_NAME = "lock"
 
 
