@@ -605,21 +605,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     _setup_logging(args.debug, args.quiet, args.log_file)
     try:
-        max_duration = None if args.max_duration is None else parse_duration(args.max_duration)
-    except VerifyUsageError as exc:
-        raise UsageError(str(exc)) from None
-    options = VerifyOptions(
-        library=args.output,
-        sample=args.sample,
-        older_than=args.older_than,
-        seed=args.seed,
-        manifest=args.manifest,
-        workers=args.workers,
-        **_run_fields(args),
-        command=shlex.join(args.argv),
-        max_duration=max_duration,
-    )
-    try:
+        options = VerifyOptions(
+            library=args.output,
+            sample=args.sample,
+            older_than=args.older_than,
+            seed=args.seed,
+            manifest=args.manifest,
+            workers=args.workers,
+            **_run_fields(args),
+            command=shlex.join(args.argv),
+            max_duration=None if args.max_duration is None else parse_duration(args.max_duration),
+        )
         result = run_verify(options)
     except VerifyUsageError as exc:
         raise UsageError(str(exc)) from None
