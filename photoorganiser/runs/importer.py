@@ -257,12 +257,7 @@ def _remember_unmoved(
     failure, and every analysis but those of the files moved (decided MOVE, and not among
     the run's kept outcomes: failed, not done)."""
     left = {id(o.decision.analysis) for o in kept}
-    moved = {
-        id(d.analysis)
-        for d in decisions
-        if d is not None and d.action is Action.MOVE and d.analysis is not None
-    }
-    moved -= left
+    moved = {id(d.analysis) for d in decisions if d.action is Action.MOVE} - left
     lib.remember([r for r in fresh if id(r) not in moved])
 
 

@@ -53,7 +53,7 @@ class ImportResult:
 
     @property
     def failed(self) -> int:
-        return sum(n for (status, _action), n in self.counts.items() if status is Status.FAILED)
+        return self.count([Status.FAILED], Action)
 
     def count(self, statuses: Iterable[Status], actions: Iterable[Action]) -> int:
         """Outcomes of one of these statuses and one of these actions."""
