@@ -71,12 +71,17 @@ def test_an_analysis_crosses_the_pool_as_tuples_and_comes_back_equal() -> None:
     other = CaptureDate(D2, DateSource.XMP_SIDECAR)
     for captured in (media_date, other, None):
         a = Analysis(entry, "ab" * 16, media, captured)
-        back = analyse_module._expand(entry, analyse_module._compact(a), {})
+        back = analyse_module._expand(
+            entry, analyse_module._compact(a.hash, a.media, a.captured), {}
+        )
         assert back == a
         assert back.entry is entry
         assert (back.captured is back.media.captured) == (captured is media_date)
     bare = Analysis(entry, "cd" * 16, MediaInfo(), None)
-    assert analyse_module._expand(entry, analyse_module._compact(bare)) == bare
+    assert (
+        analyse_module._expand(entry, analyse_module._compact(bare.hash, bare.media, bare.captured))
+        == bare
+    )
 
 
 def test_one_string_per_camera_across_files() -> None:
@@ -85,7 +90,7 @@ def test_one_string_per_camera_across_files() -> None:
     for i in range(3):
         entry = ScanEntry(Path(f"/in/{i}.jpg"), FileKind.IMAGE, 1)
         media = MediaInfo(None, "".join(["Can", "on"]), "EOS", format="JPEG")
-        compact = analyse_module._compact(Analysis(entry, "0" * 32, media, None))
+        compact = analyse_module._compact("0" * 32, media, None)
         out.append(analyse_module._expand(entry, compact, shared))
     assert out[0].media.make is out[1].media.make is out[2].media.make
 

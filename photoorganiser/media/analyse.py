@@ -142,12 +142,14 @@ def _date_of(t: tuple | None) -> CaptureDate | None:
     return None if t is None else CaptureDate(t[0], _SOURCES[t[1]], t[2])
 
 
-def _compact(result: Analysis) -> Compact:
-    media = result.media
-    fields = [getattr(media, name) for name in _MEDIA_FIELDS]
-    fields[0] = _date_tuple(media.captured)
-    same = result.captured is media.captured
-    return (result.hash, tuple(fields), _SAME if same else _date_tuple(result.captured))
+_media_rest = operator.attrgetter(*_MEDIA_FIELDS[1:])  # every MediaInfo field but captured
+
+
+def _compact(hash_: str, media: MediaInfo, captured: CaptureDate | None) -> Compact:
+    """An analysis (its hash, media and date) as the tuple a worker sends back."""
+    fields = (_date_tuple(media.captured), *_media_rest(media))
+    same = captured is media.captured
+    return (hash_, fields, _SAME if same else _date_tuple(captured))
 
 
 def _pack(entry: ScanEntry) -> Packed:
@@ -187,17 +189,13 @@ def analyse_batch(
                 why = f"unexpected error while reading: {type(exc).__name__}: {exc}"
                 got = _Failed(why, transient=True)
             if type(got) is tuple:
-                hash_, media, captured = got
-                fields = (_date_tuple(media.captured), *_media_rest(media))  # as _compact
-                same = captured is media.captured
-                out.append((hash_, fields, _SAME if same else _date_tuple(captured)))
+                out.append(_compact(*got))
             else:
                 out.append(got.failure(_unpack(packed)))  # type: ignore[union-attr]
     return number, out
 
 
 assert _ENTRY_FIELDS[:4] == ("path", "kind", "size", "mtime_ns")
-_media_rest = operator.attrgetter(*_MEDIA_FIELDS[1:])  # every MediaInfo field but captured
 
 
 _SHARED_FIELDS = tuple(_MEDIA_FIELDS.index(name) for name in ("make", "model", "format"))
