@@ -102,32 +102,44 @@ def preference(path: Path, prefer: Sequence[Path]) -> int:
 
 def copy_key(c: Copy, prefer: Sequence[Path] = ()) -> tuple:
     """Sort key of the policy: the smallest key is the copy to keep."""
+    return key_of(str(c.path), c.in_library, preference(c.path, prefer), c.sidecars, c.mtime_ns)
+
+
+def key_of(path: str, in_library: bool, rank: int, sidecars: int, mtime_ns: int) -> tuple:
+    """`copy_key` from plain values (`rank`: the copy's `preference`), one field per rule
+    of _RULES, in their order."""
     return (
-        not c.in_library,
-        preference(c.path, prefer),
-        has_copy_marker(c.path),
-        c.sidecars == 0,
-        c.mtime_ns // MTIME_GRAIN_NS,  # copies made seconds apart are not older or newer
-        len(str(c.path)),
-        str(c.path),
+        not in_library,
+        rank,
+        has_copy_marker(path),
+        sidecars == 0,
+        mtime_ns // MTIME_GRAIN_NS,  # copies made seconds apart are not older or newer
+        len(path),
+        path,
     )
+
+
+def pick(keys: Sequence[tuple]) -> tuple[int, KeepRule]:
+    """The index of the smallest key (the copy to keep) and the rule that decided: the
+    first field in which it differs from the next smallest."""
+    if not keys:
+        raise ValueError("no copies to choose from")
+    if len(keys) == 1:
+        return 0, KeepRule.ONLY
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    a, b = keys[order[0]], keys[order[1]]
+    index = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a) - 1)
+    return order[0], _RULES[index]
 
 
 def choose_copy(copies: Sequence[Copy], prefer: Sequence[Path] = ()) -> KeepChoice:
     """The copy to keep among exact copies, and why."""
-    if not copies:
-        raise ValueError("no copies to choose from")
     prefer = [Path(os.path.abspath(p)) for p in prefer]
-    ranked = sorted(copies, key=lambda c: copy_key(c, prefer))
-    best = ranked[0]
-    if len(ranked) == 1:
-        return KeepChoice(best, KeepRule.ONLY)
-    a, b = copy_key(best, prefer), copy_key(ranked[1], prefer)
-    index = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a) - 1)
-    rule = _RULES[index]
+    keys = [copy_key(c, prefer) for c in copies]
+    best, rule = pick(keys)
     if rule is KeepRule.PREFERRED_FOLDER:
-        return KeepChoice(best, rule, folder=prefer[a[1]])
-    return KeepChoice(best, rule)
+        return KeepChoice(copies[best], rule, folder=prefer[keys[best][1]])
+    return KeepChoice(copies[best], rule)
 
 
 RULE_TEXT = {

@@ -83,14 +83,20 @@ def choose_exact_copy(
     """The copy to keep among identical files (core/keeper.py), and why."""
     choice = keeper.choose_copy(copies, prefer)
     kept = choice.keeper
-    rule = choice.rule
+    return kept, _kept_copy(choice.rule, choice.folder, kept.sidecars, kept.mtime_ns)
+
+
+def _kept_copy(
+    rule: keeper.KeepRule, folder: Path | None, sidecars: int, mtime_ns: int
+) -> KeptCopy:
+    """The reason for keeping a copy: the rule, and the fact it rests on."""
     if rule is keeper.KeepRule.PREFERRED_FOLDER:
-        return kept, KeptCopy(rule, folder=choice.folder)
+        return KeptCopy(rule, folder=folder)
     if rule is keeper.KeepRule.HAS_SIDECARS:
-        return kept, KeptCopy(rule, sidecars=kept.sidecars)
+        return KeptCopy(rule, sidecars=sidecars)
     if rule is keeper.KeepRule.OLDEST:
-        return kept, KeptCopy(rule, mtime_ns=kept.mtime_ns)
-    return kept, KeptCopy(rule)
+        return KeptCopy(rule, mtime_ns=mtime_ns)
+    return KeptCopy(rule)
 
 
 # One copy as `choose_exact_index` takes it: (path, mtime_ns, in_library, sidecars), the
@@ -103,35 +109,17 @@ def choose_exact_index(
 ) -> tuple[int, KeptCopy]:
     """`choose_exact_copy` on compact copies (plain tuples, no Path or keeper.Copy per
     file): the index of the copy to keep, and why. The same choice and the same reason:
-    each copy's sort key is core/keeper.py's `copy_key`, made once from strings."""
+    each copy's sort key is core/keeper.py's (`key_of`), made once from strings."""
     folders = [Path(os.path.abspath(p)) for p in prefer]
     under = [(str(f), str(f).rstrip(os.sep) + os.sep) for f in folders]
-    nowhere = len(under)
-    marked = keeper.has_copy_marker
-    grain = keeper.MTIME_GRAIN_NS
     keys = []
     for path, mtime_ns, in_library, sidecars in copies:
-        rank = nowhere
+        rank = len(under)
         for i, (folder, prefix) in enumerate(under):  # keeper.preference, on strings
             if path == folder or path.startswith(prefix):
                 rank = i
                 break
-        keys.append(
-            (not in_library, rank, marked(path), sidecars == 0, mtime_ns // grain, len(path), path)
-        )
-    if not keys:
-        raise ValueError("no copies to choose from")
-    if len(keys) == 1:
-        return 0, KeptCopy(keeper.KeepRule.ONLY)
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    a, b = keys[order[0]], keys[order[1]]
-    index = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a) - 1)
-    rule = keeper._RULES[index]
-    best = order[0]
-    if rule is keeper.KeepRule.PREFERRED_FOLDER:
-        return best, KeptCopy(rule, folder=folders[a[1]])
-    if rule is keeper.KeepRule.HAS_SIDECARS:
-        return best, KeptCopy(rule, sidecars=copies[best][3])
-    if rule is keeper.KeepRule.OLDEST:
-        return best, KeptCopy(rule, mtime_ns=copies[best][1])
-    return best, KeptCopy(rule)
+        keys.append(keeper.key_of(path, in_library, rank, sidecars, mtime_ns))
+    best, rule = keeper.pick(keys)
+    folder = folders[keys[best][1]] if rule is keeper.KeepRule.PREFERRED_FOLDER else None
+    return best, _kept_copy(rule, folder, copies[best][3], copies[best][1])
