@@ -7,6 +7,7 @@ Headers only (`media.metadata.read_media`), with Pillow for what those do not te
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -92,26 +93,20 @@ def describe_sized(item: tuple[str, int]) -> FileInfo | ReadFailure:
     return _with_media(info, media)
 
 
-_READ_MEDIA: list = []
-_ZONE: list = []
-
-
+@functools.cache
 def _read_media():
     """media.metadata.read_media, imported once (its readers: only when a file is read)."""
-    if not _READ_MEDIA:
-        from ..media.metadata import read_media
+    from ..media.metadata import read_media
 
-        _READ_MEDIA.append(read_media)
-    return _READ_MEDIA[0]
+    return read_media
 
 
+@functools.cache
 def _local_zone():
     """This machine's zone, for video dates in UTC (media.timezones), found once."""
-    if not _ZONE:
-        from ..media.timezones import resolve_timezone
+    from ..media.timezones import resolve_timezone
 
-        _ZONE.append(resolve_timezone(None))
-    return _ZONE[0]
+    return resolve_timezone(None)
 
 
 def _with_media(info: FileInfo, media) -> FileInfo:
