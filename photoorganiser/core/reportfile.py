@@ -12,7 +12,6 @@ import errno
 import io
 import json
 import os
-import re
 import secrets
 import stat
 import tempfile
@@ -22,10 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import __version__
-from .textsafe import _QUOTED_START, csv_cell, from_csv_cell, path_text, text_path
-
-# a cell csv_cell would change, found in a row's cells joined by NUL (a NUL then its start)
-_MAY_QUOTE = re.compile("\0[" + re.escape("".join(_QUOTED_START)) + "]")
+from .textsafe import csv_row, from_csv_cell, path_text, text_path
 
 
 def default_report_path(report_dir: Path, started: datetime, prefix: str = "import") -> Path:
@@ -307,12 +303,7 @@ class ReportWriter:
             self._written += n
 
     def write_rows(self, rows: Iterable[Sequence[str]]) -> None:
-        # csv_cell changes only cells that start with a formula character or a quote:
-        # a row with none of them (one search over its joined cells) is written as it is
-        rows = [
-            [csv_cell(c) for c in row] if _MAY_QUOTE.search("\0" + "\0".join(row)) else row
-            for row in rows
-        ]
+        rows = [csv_row(row) for row in rows]
         if rows:
             self._put(self._encode(rows))
             self.rows += len(rows)

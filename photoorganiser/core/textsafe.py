@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 # What makes a spreadsheet treat a cell as a formula (OWASP "CSV Injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -43,6 +44,18 @@ def csv_cell(value: str) -> str:
     if value.startswith(_QUOTED_START):
         return _QUOTE + value
     return value
+
+
+# a cell csv_cell would change, found in a row's cells joined by NUL (a NUL then its start)
+_ROW_MAY_QUOTE = re.compile("\0[" + re.escape("".join(_QUOTED_START)) + "]")
+
+
+def csv_row(row: Sequence[str]) -> Sequence[str]:
+    """`csv_cell` of each cell of `row`; a row with no cell it would change (one search
+    over its joined cells) is given back as it is."""
+    if _ROW_MAY_QUOTE.search("\0" + "\0".join(row)):
+        return [csv_cell(c) for c in row]
+    return row
 
 
 def from_csv_cell(text: str) -> str:

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from ..core.reportfile import HEADER_MARK, ReportHeader, read_rows
-from ..core.textsafe import csv_cell, path_text
+from ..core.textsafe import csv_row, path_text
 from .paths import sanitise_component
 from .report import ReportRow
 
@@ -512,7 +512,7 @@ def _encode(rows: Iterable[Sequence[str]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for i, row in enumerate(rows):
-        writer.writerow(row if i < 2 else [csv_cell(c) for c in row])
+        writer.writerow(row if i < 2 else csv_row(row))
     return buffer.getvalue().encode("utf-8", "surrogateescape")
 
 
