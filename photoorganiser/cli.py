@@ -1555,7 +1555,6 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from .core import signals
     from .core.reportfile import ReportUnwritable
     from .library import config
-    from .library.catalog import CatalogError, CatalogUnavailable
     from .library.lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 
     signals.install()
@@ -1574,10 +1573,10 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except LibraryLocked as exc:
         print(f"{parser.prog}: {exc}; try later, or use --wait", file=sys.stderr)
         return EXIT_LOCKED
-    except (CatalogError, UnsafeStateFile) as exc:  # damaged, newer, a link in the library
+    except (_catalog_errors()[0], UnsafeStateFile) as exc:  # damaged, newer, a link in it
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (CatalogUnavailable, LockUnavailable) as exc:  # read-only library, full disk
+    except (_catalog_errors()[1], LockUnavailable) as exc:  # read-only library, full disk
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_FILE_ERRORS
     except KeyboardInterrupt as exc:
@@ -1594,6 +1593,22 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return 70  # EX_SOFTWARE
+
+
+class _NeverRaised(Exception):
+    """Stands for the exceptions of a module that was never imported: none was raised."""
+
+
+def _catalog_errors() -> tuple[type[Exception], type[Exception]]:
+    """library/catalog's CatalogError and CatalogUnavailable, for `_run`'s except clauses
+    (Python evaluates one only when an exception reaches it), so that a command that never
+    opens a catalog does not import its module and sqlite3 (~15 ms of start-up); when it
+    was never imported, nothing raised can be one of them."""
+    if f"{__package__}.library.catalog" not in sys.modules:
+        return _NeverRaised, _NeverRaised
+    from .library.catalog import CatalogError, CatalogUnavailable
+
+    return CatalogError, CatalogUnavailable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
