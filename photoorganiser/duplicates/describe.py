@@ -84,7 +84,13 @@ def describe_sized(item: tuple[str, int]) -> FileInfo | ReadFailure:
         return describe_worker(path)
     if len(data) != size:
         return describe_worker(path)
-    info = FileInfo(Path(path), size)
+    return describe_bytes(path, data)
+
+
+def describe_bytes(path: str, data: bytes) -> FileInfo:
+    """`describe_worker` of a file whose bytes, all of them, are `data` (read whole by
+    `describe_sized`, or by the exact stages: exact.sample_worker)."""
+    info = FileInfo(Path(path), len(data))
     try:
         media = _read_media()(info.path, data, _local_zone())
     except Exception as exc:  # not media it knows (or damaged): an unknown date, no sizes

@@ -29,7 +29,7 @@ from ..core.textsafe import text_path
 from ..core.values import FileKind, ScanEntry
 from ..library.lock import STATE_DIR
 from ..media.scan import SYSTEM_FOLDERS, classify, normalise_inputs
-from .describe import describe_files
+from .describe import describe_bytes, describe_files
 from .exact import WHOLE_BYTES, exact_groups, full_worker
 from .keep import CompactCopy, choose_exact_index
 from .stage import StageContext
@@ -70,8 +70,9 @@ def find_duplicates(options: FindOptions) -> FindResult:
         known = catalog_digests(libraries.roots, ctx)
         settle = ExactRows(CopyFacts(rows, libraries), prefer, ctx)
         ctx.meanwhile = settle  # the groups settled before the content stage: while it reads
+        ctx.on_pair = settle.describe_bytes  # a group's first file, from the sample's bytes
         identical = exact_groups(file_refs(media_rows, known), ctx, options.include_empty)
-        ctx.meanwhile = None
+        ctx.meanwhile = ctx.on_pair = None
         groups = settle.groups(identical)
     # The scan's entries as values, for the steps that look at every picture only.
     wanted = options.similar or options.checks_pictures or library is not None
@@ -309,19 +310,27 @@ class ExactRows:
     settled before the content stage, while its reads run), it describes them and chooses
     their keepers; `groups` does the rest and numbers them all. A group whose first file
     could not be described, or with fewer than two paths, is left out. The copy kept is
-    core/keeper.py's choice (keep.choose_exact_index), on what `copies` knows of each path."""
+    core/keeper.py's choice (keep.choose_exact_index), on what `copies` knows of each path.
+    A first file whose bytes the sample stage had in hand (`describe_bytes`, as
+    `StageContext.on_pair`) is described from them, not read again."""
 
     def __init__(self, copies: CopyFacts, prefer: Sequence[Path], ctx: StageContext) -> None:
         self.copies = copies
         self.prefer = prefer
         self.ctx = ctx
         self._settled: dict[str, _Settled | None] = {}  # by the group's first path
+        self._described: dict[str, FileInfo] = {}  # by path, until its group is settled
+
+    def describe_bytes(self, path: str, data: bytes) -> None:
+        """Describe the file at `path` from `data`, all of its bytes."""
+        self._described[path] = describe_bytes(path, data)
 
     def __call__(self, groups: Sequence[CandidateGroup]) -> None:
         todo = [g for g in groups if g.files[0].path not in self._settled]
-        infos = describe_identical(todo, self.ctx)
+        described = self._described
+        infos = describe_identical([g for g in todo if g.files[0].path not in described], self.ctx)
         for cg in todo:
-            info = infos.get(cg.files[0].path)
+            info = described.pop(cg.files[0].path, None) or infos.get(cg.files[0].path)
             settled = None if info is None else _exact_group(cg, info, self.copies, self.prefer)
             self._settled[cg.files[0].path] = settled
 
