@@ -19,7 +19,6 @@ from ..core.hashing import open_scanned
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import CaptureDate
-from ..media.heif import register_heif
 from .exact import pread_upto
 from .stage import StageContext
 from .values import FileInfo, ReadFailure, cannot_read
@@ -148,6 +147,8 @@ def describe_worker(path: str) -> FileInfo | ReadFailure:
 def _pillow_describe(info: FileInfo) -> FileInfo:
     try:
         from PIL import Image
+
+        from ..media.heif import register_heif
 
         register_heif()
         with Image.open(info.path) as img:
