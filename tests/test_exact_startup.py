@@ -17,12 +17,20 @@ from pathlib import Path
 import pytest
 from media import make_jpeg, make_png
 
+from photoorganiser.core import keeper
 from photoorganiser.core.reportfile import ReportHeader
 from photoorganiser.duplicates import describe, exact, find
 from photoorganiser.duplicates import report as dupreport
 from photoorganiser.duplicates.find import find_duplicates, library_roots
 from photoorganiser.duplicates.stage import StageContext
-from photoorganiser.duplicates.values import ExactGroup, FindOptions
+from photoorganiser.duplicates.values import (
+    DuplicateGroup,
+    ExactGroup,
+    FindOptions,
+    FindResult,
+    KeptCopy,
+    Kind,
+)
 from photoorganiser.library.catalog import catalog_path
 from photoorganiser.library.lock import STATE_DIR
 
@@ -237,3 +245,28 @@ def test_only_the_process_own_command_line_freezes_at_exit() -> None:
 
 def test_stage_context_hands_nothing_on_by_default() -> None:
     assert StageContext().on_pair is None
+
+
+def test_a_group_without_hard_links_is_said_as_its_reasons_say(tmp_path: Path) -> None:
+    """write_result's rows of a group without hard links (said from the paths' text) are
+    those of its Member values: a library copy kept (the other library copy not said to
+    be in it), odd names, and a plain group."""
+    odd = '=cmd \udcff\\name, "quoted"\n.jpg'
+    library = ExactGroup(
+        1, 1234, "ab" * 16, 640, 480, None, KeptCopy(keeper.KeepRule.IN_LIBRARY),
+        (("/lib/a.jpg", 1, 10, "/lib/a.jpg", True), (f"/in/{odd}", 1, 11, f"/in/{odd}", False),
+         ("/lib/b.jpg", 1, 12, "/lib/b.jpg", True), ("/in/c.jpg", 1, 13, "/in/c.jpg", False)),
+    )  # fmt: skip
+    plain = ExactGroup(
+        2, 7, "cd" * 16, None, None, None, KeptCopy(keeper.KeepRule.OLDEST, mtime_ns=10**18),
+        (("/in/x.jpg", 1, 20, "/in/x.jpg", False), ("/in/y.jpg", 1, 21, "/in/y.jpg", False)),
+    )  # fmt: skip
+    as_members = DuplicateGroup(3, Kind.EXACT, library.members)
+    result = FindResult((library, plain, as_members), (), 8)
+    fmt, header = dupreport.ReportFormat.CSV, ReportHeader("duplicates", created="2026-11-30")
+    expected = dupreport.write_report(dupreport.rows_of(result), tmp_path / "rows.csv", fmt, header)
+    got = dupreport.write_result(result, tmp_path / "compact.csv", fmt, header)
+    assert got.read_bytes() == expected.read_bytes()
+    reasons = [r.reason for r in dupreport.read_report(got)]
+    assert reasons[1] == reasons[3] == "already in the library: same content as /lib/a.jpg"
+    assert reasons[2] == "same content as /lib/a.jpg" and reasons[5] == "same content as /in/x.jpg"
