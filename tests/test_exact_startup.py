@@ -270,3 +270,30 @@ def test_a_group_without_hard_links_is_said_as_its_reasons_say(tmp_path: Path) -
     reasons = [r.reason for r in dupreport.read_report(got)]
     assert reasons[1] == reasons[3] == "already in the library: same content as /lib/a.jpg"
     assert reasons[2] == "same content as /lib/a.jpg" and reasons[5] == "same content as /in/x.jpg"
+
+
+def test_a_free_core_is_one_no_thread_runs_on_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cores_free reads the threads runnable now (/proc/loadavg's "running/total", this
+    one included), not the minute's average a finished tool still weighs on; without
+    that count, the load average as before."""
+    real = exact.running_threads
+    if os.path.exists("/proc/loadavg"):  # the real one: this thread at least
+        assert (real() or 0) >= 1
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("3.10 2.50 1.20 1/345 6789\n")
+    assert exact.running_threads(str(loadavg)) == 1
+    for text in ("", "3.10 2.50 1.20\n", "a b c x/y 1\n", "0.1 0.1 0.1 0/9 1\n"):
+        loadavg.write_text(text)
+        assert exact.running_threads(str(loadavg)) is None, text
+    assert exact.running_threads(str(tmp_path / "none")) is None
+    monkeypatch.setattr(exact, "default_workers", lambda: 2)
+    for running, free in ((1, True), (2, False), (5, False)):
+        monkeypatch.setattr(exact, "running_threads", lambda running=running: running)
+        assert exact.cores_free() is free
+    monkeypatch.setattr(exact, "running_threads", lambda: None)
+    monkeypatch.setattr(exact.os, "getloadavg", lambda: (3.1, 2.5, 1.2))
+    assert exact.cores_free() is False  # a minute's average of 3.1 on 2 cores
+    monkeypatch.setattr(exact.os, "getloadavg", lambda: (0.9, 2.5, 1.2))
+    assert exact.cores_free() is True

@@ -167,15 +167,35 @@ THREADED_BYTES_PER_FILE = 1 << 20
 
 
 def cores_free() -> bool:
-    """Whether a core is free for a second thread, as `make -l` decides: the 1-minute load
-    average is under the CPUs less a half. On a busy machine, threads only add GIL
-    hand-offs: the 20k-file tree, 2 cores at load 7, took 1.64 s in one thread and 1.88 s
-    with the content stage read in two while this one described (medians of 5)."""
+    """Whether a core is free for a second thread now: fewer threads are runnable on the
+    machine than it has CPUs, this one included (`running_threads`); where that cannot be
+    read, as `make -l` decides: the 1-minute load average is under the CPUs less a half.
+    On a busy machine, threads only add GIL hand-offs: the 20k-file tree, 2 cores at load
+    7, took 1.64 s in one thread and 1.88 s with the content stage read in two while this
+    one described (medians of 5). The count now, not the minute's average: a run that
+    follows another tool's (a benchmark's previous run, a build) would otherwise still
+    see its load for a minute and read in one thread with a core idle."""
+    running = running_threads()
+    if running is not None:
+        return running < default_workers()
     try:
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - no load average (not Linux)
         return True
     return load < default_workers() - 0.5
+
+
+def running_threads(loadavg: str = "/proc/loadavg") -> int | None:
+    """How many threads are runnable on the machine right now, the caller's included:
+    the first number of the fourth field of Linux's /proc/loadavg ("running/total");
+    None where there is no such file or it says something else."""
+    try:
+        with open(loadavg, "rb") as f:
+            fields = f.read(200).split()
+        running = int(fields[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    return running if running > 0 else None
 
 
 def _hash_stage(
