@@ -229,6 +229,15 @@ def test_the_collector_is_left_as_it_was_found(tmp_path: Path) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+    frozen = gc.get_freeze_count()
+    gc.freeze()  # the program froze its objects (e.g. before forking): left frozen
+    try:
+        assert gc.get_freeze_count() > frozen
+        frozen = gc.get_freeze_count()
+        assert len(find_duplicates(options).groups) == 1
+        assert gc.get_freeze_count() >= frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
 
 
 def test_only_the_process_own_command_line_freezes_at_exit() -> None:
