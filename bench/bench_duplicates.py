@@ -12,7 +12,9 @@ the fairer figure on a busy machine), peak memory (RUSAGE_CHILDREN of a wrapper
 process around each run: the largest process) and the wall-time ratios. `--against` adds
 photoorganiser from another checkout (e.g. a worktree of main) to every round, so two
 versions are measured paired, under the same load; the load average is printed before
-and after (2 shared cores: quote ratios, and repeat when it is high).
+and after (2 shared cores: quote ratios, and repeat when it is high). Last, the fixed
+cost of photoorganiser (and of `--against`): the same command on an empty folder, which
+is start-up, imports and exit only.
 """
 
 from __future__ import annotations
@@ -97,6 +99,28 @@ def warm(root: Path) -> tuple[int, int]:
                     total += len(chunk)
             files += 1
     return files, total
+
+
+def fixed_costs(
+    tools: dict[str, list[str]], envs: dict[str, dict[str, str]], root: Path, tmp: Path, runs: int
+) -> None:
+    """What photoorganiser costs before and after the work (start-up, imports, exit): the
+    same command on an empty folder, paired as the rounds are; medians of wall and CPU."""
+    empty, report = tmp / "empty", tmp / "empty.csv"
+    empty.mkdir(exist_ok=True)
+    mine = [name for name in ("photoorganiser", "against") if name in tools]
+    done: dict[str, list[dict[str, float]]] = {name: [] for name in mine}
+    for round_ in range(runs):
+        for name in mine if round_ % 2 == 0 else mine[::-1]:
+            cmd = [str(empty) if c == str(root) else c for c in tools[name]]
+            cmd[cmd.index("--report") + 1] = str(report)
+            done[name].append(measure(cmd, envs.get(name, {**os.environ}), cwd=tmp))
+    said = ", ".join(
+        f"{name} {statistics.median(r['wall'] for r in runs_):.3f} s"
+        f" (cpu {statistics.median(r['cpu'] for r in runs_):.3f} s)"
+        for name, runs_ in done.items()
+    )
+    print(f"fixed cost (the same command on an empty folder, median of {runs}): {said}")
 
 
 def main() -> None:
@@ -208,6 +232,7 @@ def main() -> None:
             for name, g in found.items():
                 print(name, "missing", len(expected - g), "extra", len(g - expected))
             sys.exit(1)
+        fixed_costs(tools, envs, root, tmp, args.runs)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         print(f"\n(median of {args.runs} warm-cache runs; cpu total {usage.ru_utime:.1f} s user;"
               f" load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")  # fmt: skip

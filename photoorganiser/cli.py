@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import gc
 import logging
 import os
 import re
@@ -1555,7 +1556,6 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from .core import signals
     from .core.reportfile import ReportUnwritable
     from .library import config
-    from .library.catalog import CatalogError, CatalogUnavailable
     from .library.lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 
     signals.install()
@@ -1574,10 +1574,10 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except LibraryLocked as exc:
         print(f"{parser.prog}: {exc}; try later, or use --wait", file=sys.stderr)
         return EXIT_LOCKED
-    except (CatalogError, UnsafeStateFile) as exc:  # damaged, newer, a link in the library
+    except (_catalog_errors()[0], UnsafeStateFile) as exc:  # damaged, newer, a link in it
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (CatalogUnavailable, LockUnavailable) as exc:  # read-only library, full disk
+    except (_catalog_errors()[1], LockUnavailable) as exc:  # read-only library, full disk
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_FILE_ERRORS
     except KeyboardInterrupt as exc:
@@ -1596,14 +1596,30 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         return 70  # EX_SOFTWARE
 
 
+class _NeverRaised(Exception):
+    """Stands for the exceptions of a module that was never imported: none was raised."""
+
+
+def _catalog_errors() -> tuple[type[Exception], type[Exception]]:
+    """library/catalog's CatalogError and CatalogUnavailable, for `_run`'s except clauses
+    (Python evaluates one only when an exception reaches it), so that a command that never
+    opens a catalog does not import its module and sqlite3 (~15 ms of start-up); when it
+    was never imported, nothing raised can be one of them."""
+    if f"{__package__}.library.catalog" not in sys.modules:
+        return _NeverRaised, _NeverRaised
+    from .library.catalog import CatalogError, CatalogUnavailable
+
+    return CatalogError, CatalogUnavailable
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     command = given[0] if given else None
     if command not in COMMANDS:
-        return _run(build_parser(), argv)
+        return _exiting(_run(build_parser(), argv), argv)
     parser = build_parser(only=command)  # start-up: only this command's options are built
     parser.partial = True
-    return _run(parser, argv)
+    return _exiting(_run(parser, argv), argv)
 
 
 def legacy_import_main(argv: Sequence[str] | None = None) -> int:
@@ -1611,11 +1627,23 @@ def legacy_import_main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog="import.py", description="Import photos and videos into a library.")
     add_import_arguments(parser)
     parser.set_defaults(func=cmd_import)
-    return _run(parser, argv)
+    return _exiting(_run(parser, argv), argv)
 
 
 def legacy_find_duplicates_main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog="find_duplicates.py", description="Report duplicate photos.")
     add_find_duplicates_arguments(parser)
     parser.set_defaults(func=cmd_find_duplicates)
-    return _run(parser, argv)
+    return _exiting(_run(parser, argv), argv)
+
+
+def _exiting(code: int, argv: Sequence[str] | None) -> int:
+    """`code`; for the process's own command line (`argv` None: `python -m photoorganiser`,
+    the console scripts), which exits next, the objects left are first frozen out of the
+    cyclic garbage collector, so the interpreter's last collections at exit need not walk
+    them all again (10-20 ms for find-duplicates on 20,000 files). Nothing is skipped:
+    files are still closed and flushed, atexit handlers run. (A caller passing `argv`,
+    e.g. a test, goes on running: it is left alone.)"""
+    if argv is None:
+        gc.freeze()
+    return code

@@ -19,7 +19,6 @@ from ..core.hashing import open_scanned
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import CaptureDate
-from ..media.heif import register_heif
 from .exact import pread_upto
 from .stage import StageContext
 from .values import FileInfo, ReadFailure, cannot_read
@@ -84,7 +83,13 @@ def describe_sized(item: tuple[str, int]) -> FileInfo | ReadFailure:
         return describe_worker(path)
     if len(data) != size:
         return describe_worker(path)
-    info = FileInfo(Path(path), size)
+    return describe_bytes(path, data)
+
+
+def describe_bytes(path: str, data: bytes) -> FileInfo:
+    """`describe_worker` of a file whose bytes, all of them, are `data` (read whole by
+    `describe_sized`, or by the exact stages: exact.sample_worker)."""
+    info = FileInfo(Path(path), len(data))
     try:
         media = _read_media()(info.path, data, _local_zone())
     except Exception as exc:  # not media it knows (or damaged): an unknown date, no sizes
@@ -142,6 +147,8 @@ def describe_worker(path: str) -> FileInfo | ReadFailure:
 def _pillow_describe(info: FileInfo) -> FileInfo:
     try:
         from PIL import Image
+
+        from ..media.heif import register_heif
 
         register_heif()
         with Image.open(info.path) as img:

@@ -118,7 +118,8 @@ def by_sample(groups: list[CandidateGroup], ctx: StageContext) -> list[Candidate
             todo.append(group)
     known = _known_if_small
     reads = (WHOLE_BYTES, 2 * SAMPLE_BYTES)  # whole files up to WHOLE_BYTES, else the edges
-    out += _hash_stage(todo, ctx, "sample", sample_worker, reads, _covers_whole_file, known)
+    worker = sample_worker if ctx.on_pair is None else partial(sample_worker, on_pair=ctx.on_pair)
+    out += _hash_stage(todo, ctx, "sample", worker, reads, _covers_whole_file, known)
     return out
 
 
@@ -166,15 +167,35 @@ THREADED_BYTES_PER_FILE = 1 << 20
 
 
 def cores_free() -> bool:
-    """Whether a core is free for a second thread, as `make -l` decides: the 1-minute load
-    average is under the CPUs less a half. On a busy machine, threads only add GIL
-    hand-offs: the 20k-file tree, 2 cores at load 7, took 1.64 s in one thread and 1.88 s
-    with the content stage read in two while this one described (medians of 5)."""
+    """Whether a core is free for a second thread now: fewer threads are runnable on the
+    machine than it has CPUs, this one included (`running_threads`); where that cannot be
+    read, as `make -l` decides: the 1-minute load average is under the CPUs less a half.
+    On a busy machine, threads only add GIL hand-offs: the 20k-file tree, 2 cores at load
+    7, took 1.64 s in one thread and 1.88 s with the content stage read in two while this
+    one described (medians of 5). The count now, not the minute's average: a run that
+    follows another tool's (a benchmark's previous run, a build) would otherwise still
+    see its load for a minute and read in one thread with a core idle."""
+    running = running_threads()
+    if running is not None:
+        return running < default_workers()
     try:
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - no load average (not Linux)
         return True
     return load < default_workers() - 0.5
+
+
+def running_threads(loadavg: str = "/proc/loadavg") -> int | None:
+    """How many threads are runnable on the machine right now, the caller's included:
+    the first number of the fourth field of Linux's /proc/loadavg ("running/total");
+    None where there is no such file or it says something else."""
+    try:
+        with open(loadavg, "rb") as f:
+            fields = f.read(200).split()
+        running = int(fields[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    return running if running > 0 else None
 
 
 def _hash_stage(
@@ -296,28 +317,67 @@ def _batches(files: list[FileRef], whole: float, edges: int) -> tuple[list[Batch
     return batches, total
 
 
-def sample_worker(batch: Batch) -> list[Hashed]:
-    """Head+tail hash of each (path, size, ...) (a FileRef, or a pair); failures as values."""
+# The bytes a sample worker keeps of the files it has read whole, while it waits for a
+# peer of one of them (`on_pair`): at most this many per run of files of one size.
+PAIR_BYTES = 8 << 20
+
+
+def sample_worker(
+    batch: Batch, on_pair: Callable[[str, bytes], object] | None = None
+) -> list[Hashed]:
+    """Head+tail hash of each (path, size, ...) (a FileRef, or a pair); failures as values.
+    `on_pair` (StageContext.on_pair): called with the path and the bytes of a file read
+    whole (up to WHOLE_BYTES) when a later file of the batch, of the same size, has the
+    same hash: the first file of a group of identical files, whose bytes are in hand.
+    Files of one size follow one another in a batch (the stage's order), so only the
+    bytes of the current size are kept (up to PAIR_BYTES): a pair split between batches,
+    or beyond that, is simply not handed on."""
     out: list[Hashed] = []
+    add = out.append
+    run_size = -1
+    firsts: dict[str, tuple[str, bytes | None]] = {}  # the current size's: hash -> first
+    kept = 0
+    whole: list[bytes] | None = None if on_pair is None else []
     for f in batch:
         path, size = f[0], f[1]
         try:
-            out.append((path, _sample_hash(path, size)))
+            digest = _sample_hash(path, size, whole)
         except OSError as exc:
-            out.append((path, None, cannot_read(exc)))
+            add((path, None, cannot_read(exc)))
+            if whole:
+                whole.clear()
+            continue
+        add((path, digest))
+        if not whole:  # (no on_pair; or a large file, or one that changed size)
+            continue
+        data = whole.pop()
+        if size != run_size:
+            run_size, firsts, kept = size, {}, 0
+        first = firsts.get(digest)
+        if first is None:
+            keep = kept + size <= PAIR_BYTES
+            kept += size if keep else 0
+            firsts[digest] = (path, data if keep else None)
+        elif first[1] is not None:  # its first peer: hand the first file's bytes on
+            firsts[digest] = (first[0], None)
+            on_pair(*first)  # type: ignore[arg-type]
     return out
 
 
-def _sample_hash(path: str, size: int) -> str:
+def _sample_hash(path: str, size: int, whole: list[bytes] | None = None) -> str:
     """`core.hashing.hash_sample(path, size, n)` (the same digest), in fewer system calls:
     a file of up to `WHOLE_BYTES` is read whole (n = WHOLE_BYTES // 2), up to size + 1
     bytes (one that grew since the scan no longer matches its old peers); of a larger one,
     its first and last `SAMPLE_BYTES` (n = SAMPLE_BYTES), by `os.pread` straight from the
-    descriptor `open_scanned` gives (no file object, no seek)."""
+    descriptor `open_scanned` gives (no file object, no seek). `whole`: a list that gets
+    the bytes of a file read whole that still has its scanned size."""
     fd, end = open_scanned(path)
     try:
         if size <= WHOLE_BYTES:
-            return hash_bytes(pread_upto(fd, size + 1, 0, end))
+            data = pread_upto(fd, size + 1, 0, end)
+            if whole is not None and len(data) == size:
+                whole.append(data)
+            return hash_bytes(data)
         hasher = xxh3_128(pread_upto(fd, SAMPLE_BYTES, 0, end))
         hasher.update(pread_upto(fd, SAMPLE_BYTES, size - SAMPLE_BYTES, end))
         return hasher.hexdigest()

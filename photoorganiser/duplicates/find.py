@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,15 +27,9 @@ from ..core.parallel import tmap
 from ..core.progress import Progress
 from ..core.textsafe import text_path
 from ..core.values import FileKind, ScanEntry
-from ..library.catalog import (
-    Catalog,
-    CatalogError,
-    CatalogUnavailable,
-    catalog_path,
-)
-from ..library.lock import UnsafeStateFile
+from ..library.lock import STATE_DIR
 from ..media.scan import SYSTEM_FOLDERS, classify, normalise_inputs
-from .describe import describe_files
+from .describe import describe_bytes, describe_files
 from .exact import WHOLE_BYTES, exact_groups, full_worker
 from .keep import CompactCopy, choose_exact_index
 from .stage import StageContext
@@ -77,8 +70,9 @@ def find_duplicates(options: FindOptions) -> FindResult:
         known = catalog_digests(libraries.roots, ctx)
         settle = ExactRows(CopyFacts(rows, libraries), prefer, ctx)
         ctx.meanwhile = settle  # the groups settled before the content stage: while it reads
+        ctx.on_pair = settle.describe_bytes  # a group's first file, from the sample's bytes
         identical = exact_groups(file_refs(media_rows, known), ctx, options.include_empty)
-        ctx.meanwhile = None
+        ctx.meanwhile = ctx.on_pair = None
         groups = settle.groups(identical)
     # The scan's entries as values, for the steps that look at every picture only.
     wanted = options.similar or options.checks_pictures or library is not None
@@ -101,7 +95,12 @@ def without_cycle_collector() -> Iterator[None]:
     tuples, lists and strings by the hundred thousand, and no cycles, which the collector
     would otherwise walk again and again (5-10% of the CPU time of bench_duplicates.py
     --files 20000, in noisy measurements). Memory is still freed as it is dropped
-    (reference counts); the collector runs again after."""
+    (reference counts); the collector runs again after. What was made meanwhile and is
+    still alive then goes straight to the collector's oldest generation (gc.freeze, then
+    unfreeze: two list splices), unexamined: else the first allocation after would walk it
+    all as one young generation (16 ms for the 20k-file tree, the rows, refs and groups
+    still held); a later full collection examines it as usual. (Not when the program has
+    frozen objects itself: unfreezing would undo that.)"""
     if not gc.isenabled():
         yield
         return
@@ -109,6 +108,9 @@ def without_cycle_collector() -> Iterator[None]:
     try:
         yield
     finally:
+        if not gc.get_freeze_count():
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 
@@ -224,10 +226,21 @@ def library_roots(inputs: Sequence[Path], library: Path | None) -> list[Path]:
     for folder in inputs:
         real = Path(os.path.realpath(folder))
         for candidate in (real, *real.parents):
-            if catalog_path(candidate).is_file():
+            if _has_catalog(candidate):
                 roots.append(candidate)
                 break
     return roots
+
+
+def _has_catalog(folder: Path) -> bool:
+    """Whether `folder` holds a library's catalog. The catalog's module (and sqlite3) is
+    imported only for a folder with a state folder: a plain `find-duplicates FOLDER`
+    never needs it (~15 ms of its start-up)."""
+    if not (folder / STATE_DIR).is_dir():
+        return False
+    from ..library.catalog import catalog_path
+
+    return catalog_path(folder).is_file()
 
 
 def catalog_digests(roots: Sequence[Path], ctx: StageContext) -> dict[Path, tuple[int, int, str]]:
@@ -235,6 +248,13 @@ def catalog_digests(roots: Sequence[Path], ctx: StageContext) -> dict[Path, tupl
     read-only (nothing is created, not even a lock). A catalog that cannot be read is
     left aside: its library's files are then read like any other."""
     known: dict[Path, tuple[int, int, str]] = {}
+    if not roots:
+        return known
+    import sqlite3
+
+    from ..library.catalog import Catalog, CatalogError, CatalogUnavailable
+    from ..library.lock import UnsafeStateFile
+
     for root in roots:
         try:
             catalog = Catalog.open(root, readonly=True)
@@ -298,19 +318,27 @@ class ExactRows:
     settled before the content stage, while its reads run), it describes them and chooses
     their keepers; `groups` does the rest and numbers them all. A group whose first file
     could not be described, or with fewer than two paths, is left out. The copy kept is
-    core/keeper.py's choice (keep.choose_exact_index), on what `copies` knows of each path."""
+    core/keeper.py's choice (keep.choose_exact_index), on what `copies` knows of each path.
+    A first file whose bytes the sample stage had in hand (`describe_bytes`, as
+    `StageContext.on_pair`) is described from them, not read again."""
 
     def __init__(self, copies: CopyFacts, prefer: Sequence[Path], ctx: StageContext) -> None:
         self.copies = copies
         self.prefer = prefer
         self.ctx = ctx
         self._settled: dict[str, _Settled | None] = {}  # by the group's first path
+        self._described: dict[str, FileInfo] = {}  # by path, until its group is settled
+
+    def describe_bytes(self, path: str, data: bytes) -> None:
+        """Describe the file at `path` from `data`, all of its bytes."""
+        self._described[path] = describe_bytes(path, data)
 
     def __call__(self, groups: Sequence[CandidateGroup]) -> None:
         todo = [g for g in groups if g.files[0].path not in self._settled]
-        infos = describe_identical(todo, self.ctx)
+        described = self._described
+        infos = describe_identical([g for g in todo if g.files[0].path not in described], self.ctx)
         for cg in todo:
-            info = infos.get(cg.files[0].path)
+            info = described.pop(cg.files[0].path, None) or infos.get(cg.files[0].path)
             settled = None if info is None else _exact_group(cg, info, self.copies, self.prefer)
             self._settled[cg.files[0].path] = settled
 

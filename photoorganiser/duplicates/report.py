@@ -206,9 +206,9 @@ def reason_text(reason: Reason) -> str:
         case SameFile(kept):
             return f"hard link to {kept}: the same file, no space to reclaim"
         case SameContent(kept, None, in_library):
-            return f"{_in_library(in_library)}same content as {kept}"
+            return same_content_text(kept, in_library)
         case SameContent(kept, link_of, in_library):
-            return f"hard link to {link_of}; {_in_library(in_library)}same content as {kept}"
+            return f"hard link to {link_of}; {same_content_text(kept, in_library)}"
         case LooksLike():
             return looks_like_text(reason)
         case PoorPicture(measures):
@@ -257,6 +257,11 @@ def keep_text(reason: KeepReason) -> str:
 
 def _in_library(in_library: bool) -> str:
     return "already in the library: " if in_library else ""
+
+
+def same_content_text(kept: Path | str, in_library: bool) -> str:
+    """`SameContent(kept, None, in_library)` said (`kept`: a Path, or the text of one)."""
+    return f"{_in_library(in_library)}same content as {kept}"
 
 
 def kept_copy_text(reason: KeptCopy) -> str:
@@ -379,9 +384,30 @@ def _exact_cells(group: ExactGroup) -> list[list[str]]:
         _text_cell(group.width), _text_cell(group.height), _text_cell(captured), "", "",
         _text_cell(group.hash), "", "",
     ]  # fmt: skip
-    texts: dict[int, str] = {}  # a reason's text, said once per distinct value
     out = []
-    for i, ((path, *_rest), reason) in enumerate(zip(group.copies, group.reasons(), strict=True)):
+    copies = group.copies
+    if all(path == ref for path, _device, _inode, ref, _lib in copies):  # no hard links
+        # ExactGroup.reasons() then gives the kept copy `kept`, every other copy
+        # SameContent(kept path, in_library=kept from the library, this copy not):
+        # said here from the paths' text, without a Path or a reason value per group.
+        keep_path, keep_lib = copies[0][0], copies[0][4]
+        plain: dict[bool, str] = {}
+        for i, (path, _device, _inode, _ref, in_library) in enumerate(copies):
+            row = shared.copy()
+            row[3] = csv_cell(path_text(path))
+            if i == 0:
+                row[8], row[9] = "yes", csv_cell(display_text(kept_copy_text(group.kept)))
+            else:
+                from_library = keep_lib and not in_library
+                text = plain.get(from_library)
+                if text is None:
+                    said = same_content_text(keep_path, from_library)
+                    text = plain[from_library] = csv_cell(display_text(said))
+                row[8], row[9] = "no", text
+            out.append(row)
+        return out
+    texts: dict[int, str] = {}  # a reason's text, said once per distinct value
+    for i, ((path, *_rest), reason) in enumerate(zip(copies, group.reasons(), strict=True)):
         text = texts.get(id(reason))
         if text is None:
             text = texts[id(reason)] = csv_cell(display_text(reason_text(reason)))

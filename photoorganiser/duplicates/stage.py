@@ -33,6 +33,10 @@ class StageContext:
         # Work for this thread while the content stage's reads run in others (called once,
         # with the groups already settled before it), or None.
         self.meanwhile: Callable[[list[CandidateGroup]], object] | None = None
+        # Called by the sample stage with the path and bytes of a small file it read whole
+        # that has an identical peer (exact.sample_worker), or None: find.py describes it
+        # from those bytes instead of reading it again.
+        self.on_pair: Callable[[str, bytes], object] | None = None
 
     def note(self, message: str, level: int = logging.INFO) -> None:
         """Log `message`; with progress shown, print it when logging does not show it."""

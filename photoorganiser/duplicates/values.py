@@ -80,6 +80,8 @@ class CandidateGroup(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ReadFailure:
+    """A file that could not be read (or listed), and why."""
+
     path: Path
     error: str
 
@@ -280,6 +282,9 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class DuplicateGroup:
+    """A group of duplicates as one `Member` per path (near duplicates; exact groups made
+    without hashes)."""
+
     group_id: int
     kind: Kind
     members: tuple[Member, ...]
@@ -403,6 +408,8 @@ class Flagged:
 
 @dataclass(frozen=True, slots=True)
 class FindOptions:
+    """What find-duplicates is asked to do (the command line's options)."""
+
     inputs: tuple[Path, ...]
     similar: bool = False
     hash_size: int = 8
@@ -430,6 +437,8 @@ class FindOptions:
 
 @dataclass(frozen=True, slots=True)
 class StageCount:
+    """The candidates left after a stage."""
+
     stage: str
     files: int
     groups: int
@@ -437,6 +446,8 @@ class StageCount:
 
 @dataclass(frozen=True, slots=True)
 class FindResult:
+    """What find-duplicates found: the groups, the files it could not read, the counts."""
+
     groups: tuple[Group, ...]  # exact groups in compact form (ExactGroup)
     failures: tuple[ReadFailure, ...]
     files_scanned: int
