@@ -265,6 +265,8 @@ class Reason:
     why: Why
     other: Path | None = None  # the other file the rule names
     place: Path | None = None  # a library file the rule names
+    # the date a NEW or MTIME rule names; planning leaves it out, as it is the date of the
+    # decision's analysis (the report renders it from there)
     date: CaptureDate | None = None
     detail: str = ""
     leader: Path | None = None  # filed beside this file (a Live Photo still, a RAW's JPEG)

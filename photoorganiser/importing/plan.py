@@ -156,15 +156,18 @@ def _decide(
     # the same path as library / render(...), its folder's path object shared
     destination = place(render_text(options.template, result))
     leader = leader_of.get(entry.path) if leader_of else None
-    why, date = _date_why(result.captured)
-    reason = Reason(
-        why,
-        date=date,
-        leader=leader,
-        live_video=leader is not None and entry.kind is FileKind.VIDEO,
-        notes=tuple(result.media.warnings),
-        damaged="; ".join(result.media.problems),  # imported byte for byte all the same
-    )
+    why = _date_why(result.captured)
+    media = result.media
+    if leader is None and not media.warnings and not media.problems:
+        reason = _DATED[why]  # one Reason for every such file (see _DATED)
+    else:
+        reason = Reason(
+            why,
+            leader=leader,
+            live_video=leader is not None and entry.kind is FileKind.VIDEO,
+            notes=tuple(media.warnings),
+            damaged="; ".join(media.problems),  # imported byte for byte all the same
+        )
     return Decision(
         entry.path,
         options.mode.action,
@@ -176,18 +179,19 @@ def _decide(
     )
 
 
-def date_reason(captured: CaptureDate | None) -> Reason:
-    """Why a new file goes where it goes: its date, and the tag or rule that gave it."""
-    why, date = _date_why(captured)
-    return Reason(why, date=date)
-
-
-def _date_why(captured: CaptureDate | None) -> tuple[Why, CaptureDate | None]:
+def _date_why(captured: CaptureDate | None) -> Why:
     if captured is None:
-        return Why.NO_DATE, None
+        return Why.NO_DATE
     if captured.source is DateSource.MTIME:
-        return Why.MTIME, captured
-    return Why.NEW, captured
+        return Why.MTIME
+    return Why.NEW
+
+
+# A new file's reason names its date, which is its analysis's (the report renders it from
+# there: importing/report.py `reason_text`), so the reasons of plain new files are the
+# same value: one shared Reason each, not one per file (a million-file run held a
+# million).
+_DATED = {why: Reason(why) for why in (Why.NEW, Why.MTIME, Why.NO_DATE)}
 
 
 # --- sidecars ---------------------------------------------------------------------
