@@ -27,6 +27,10 @@ class FileKind(Enum):
     SIDECAR = "sidecar"  # .xmp .thm .aae .json: travels with its media file
     OTHER = "other"  # ignored: hidden, system or not a media file
 
+    # An enum member is its only instance, so it is hashed by identity: Enum's own hash
+    # is a Python call (hash of its name), made for every look-up keyed by a member.
+    __hash__ = object.__hash__
+
 
 class Action(Enum):
     """What the run does (or, in a dry run, would do) with one scanned file."""
@@ -43,15 +47,17 @@ class Action(Enum):
     RESTORE = "restore"  # undo: a library file moved back to where a run took it from
     UNCOPY = "uncopy"  # undo: a run's copy removed from the library (the original checked)
 
-    @property
-    def transfers(self) -> bool:
-        """Journalled before it happens, one file at a time (execute's `transfer`)."""
-        return self in (Action.MOVE, Action.COPY, Action.RESTORE, Action.UNCOPY)
+    # (set on each member below: a plain attribute, read several times a file)
+    transfers: bool  # journalled before it happens, one file at a time (execute's `transfer`)
+    moves: bool  # the source is gone once it is done
 
-    @property
-    def moves(self) -> bool:
-        """The source is gone once it is done."""
-        return self in (Action.MOVE, Action.RESTORE)
+    __hash__ = object.__hash__  # (as FileKind's)
+
+
+for _action in Action:
+    _action.transfers = _action in (Action.MOVE, Action.COPY, Action.RESTORE, Action.UNCOPY)
+    _action.moves = _action in (Action.MOVE, Action.RESTORE)
+del _action
 
 
 class Status(Enum):
@@ -61,6 +67,8 @@ class Status(Enum):
     NOT_DONE = "not-done"  # the run stopped (Ctrl-C, SIGTERM...) before this file: untouched
     KNOWN = "known"  # failed before and unchanged since: reported, but not a new failure
 
+    __hash__ = object.__hash__  # (as FileKind's)
+
 
 class TransferMode(Enum):
     MOVE = "move"
@@ -69,6 +77,8 @@ class TransferMode(Enum):
     @property
     def action(self) -> Action:
         return Action.MOVE if self is TransferMode.MOVE else Action.COPY
+
+    __hash__ = object.__hash__  # (as FileKind's)
 
 
 class DateSource(Enum):
@@ -110,6 +120,8 @@ class DateSource(Enum):
     TAKEOUT_JSON = "Takeout:photoTakenTime"
     FILENAME = "filename"
     MTIME = "mtime"
+
+    __hash__ = object.__hash__  # (as FileKind's)
 
 
 # Dates that only say when a file was written, not when it was taken: a sidecar's or a
@@ -255,6 +267,8 @@ class Why(Enum):
     UNDO_CHANGED = "undo-changed"  # changed or gone since run `detail`: left alone
     UNDO_TAKEN = "undo-taken"  # `place`, where it goes back, is taken by another file
     UNDO_ORIGINAL = "undo-original"  # the original `other` is gone or changed: copy kept
+
+    __hash__ = object.__hash__  # (as FileKind's)
 
 
 @dataclass(frozen=True, slots=True)

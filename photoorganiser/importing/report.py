@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.reportfile import ReportHeader, ReportWriter, read_rows
 from ..core.textsafe import display_text, path_text
-from ..core.values import Action, CaptureDate, Outcome, Reason, Status, Why
+from ..core.values import Action, CaptureDate, FileKind, Outcome, Reason, Status, Why
 from .paths import UNDATED_FOLDER
 
 
@@ -112,13 +112,13 @@ def outcome_cells(outcome: Outcome) -> list[str]:
         text = reason_text(reason)
     cells = [
         path_text(d.source),
-        d.action.value,
-        outcome.status.value,
+        d.action._value_,  # (an enum's value: `.value` is a Python call, this is not)
+        outcome.status._value_,
         path_text(d.destination) if d.destination else "",
         display_text(text),
         path_text(d.duplicate_of) if d.duplicate_of else "",
         path_text(d.follows) if d.follows else "",
-        str(entry.size) if entry and entry.kind.value != "other" else "",
+        str(entry.size) if entry and entry.kind is not FileKind.OTHER else "",
     ]
     if a is None:
         cells += ["", "", "", "", "", "", "", ""]
@@ -127,14 +127,14 @@ def outcome_cells(outcome: Outcome) -> list[str]:
         cells += [
             a.hash,
             when,
-            captured.source.value if captured else "",
+            captured.source._value_ if captured else "",
             media.make or "",
             media.model or "",
             str(media.width) if media.width else "",
             str(media.height) if media.height else "",
             media.format or "",
         ]
-    cells += [display_text(outcome.error or ""), reason.why.value]
+    cells += [display_text(outcome.error or ""), reason.why._value_]
     return cells
 
 
