@@ -153,10 +153,10 @@ class CaptureDate:
 
 
 @dataclass(frozen=True, slots=True)
-class MediaInfo:
-    """What a file's own content says about it (from `metadata.read_media`)."""
+class MediaFacts:
+    """What a file's content says of its camera, size and state: the same for the
+    thousands of photos of one camera, so one value is shared by them (`MediaInfo.facts`)."""
 
-    captured: CaptureDate | None = None
     make: str | None = None
     model: str | None = None
     width: int | None = None
@@ -165,13 +165,69 @@ class MediaInfo:
     is_video: bool = False
     problems: tuple[str, ...] = ()  # the content is damaged (truncated...): left in place
     warnings: tuple[str, ...] = ()  # only its metadata is unreadable: imported, with a note
-    content_id: str | None = None  # Apple's Live Photo id: the same in the still and its video
-    latitude: float | None = None  # GPS position: decimal degrees, WGS84, south negative
-    longitude: float | None = None  # ... west negative (both or neither; media/gps.py)
+
+
+NO_FACTS = MediaFacts()
+_FACTS = tuple(MediaFacts.__dataclass_fields__)  # (in their order)
+_UNSET: object = object()
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class MediaInfo:
+    """What a file's own content says about it (from `metadata.read_media`): what is its
+    own (its date, place, Live Photo id), and its camera's facts (`MediaFacts`, read
+    through the same names: `media.make`...), a value shared by many files.
+
+    Made as `MediaInfo(captured, make=..., ...)` or with `facts=` a shared value."""
+
+    captured: CaptureDate | None
+    facts: MediaFacts
+    content_id: str | None  # Apple's Live Photo id: the same in the still and its video
+    latitude: float | None  # GPS position: decimal degrees, WGS84, south negative
+    longitude: float | None  # ... west negative (both or neither; media/gps.py)
     # the zone the GPS time (UTC) gives `captured` when it has no offset of its own
     # (local - UTC, to a quarter hour: zones.gps_zone); for phone videos' zones only,
     # `captured` is left as it is
-    gps_offset: timedelta | None = None
+    gps_offset: timedelta | None
+
+    def __init__(  # the facts by name too, as before they were a value of their own
+        self,
+        captured: CaptureDate | None = None,
+        make: str | None = _UNSET,  # type: ignore[assignment]
+        model: str | None = _UNSET,  # type: ignore[assignment]
+        width: int | None = _UNSET,  # type: ignore[assignment]
+        height: int | None = _UNSET,  # type: ignore[assignment]
+        format: str | None = _UNSET,  # type: ignore[assignment]  # noqa: A002
+        is_video: bool = _UNSET,  # type: ignore[assignment]
+        problems: tuple[str, ...] = _UNSET,  # type: ignore[assignment]
+        warnings: tuple[str, ...] = _UNSET,  # type: ignore[assignment]
+        content_id: str | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        gps_offset: timedelta | None = None,
+        facts: MediaFacts | None = None,
+    ) -> None:
+        values = (make, model, width, height, format, is_video, problems, warnings)
+        given = {k: v for k, v in zip(_FACTS, values, strict=True) if v is not _UNSET}
+        if given:  # (with `facts` too: those facts with these changed, as `replace` asks)
+            base = {} if facts is None else {k: getattr(facts, k) for k in _FACTS}
+            facts = MediaFacts(**(base | given))
+        set_ = object.__setattr__
+        set_(self, "captured", captured)
+        set_(self, "facts", NO_FACTS if facts is None else facts)
+        set_(self, "content_id", content_id)
+        set_(self, "latitude", latitude)
+        set_(self, "longitude", longitude)
+        set_(self, "gps_offset", gps_offset)
+
+    make = property(lambda self: self.facts.make)
+    model = property(lambda self: self.facts.model)
+    width = property(lambda self: self.facts.width)
+    height = property(lambda self: self.facts.height)
+    format = property(lambda self: self.facts.format)
+    is_video = property(lambda self: self.facts.is_video)
+    problems = property(lambda self: self.facts.problems)
+    warnings = property(lambda self: self.facts.warnings)
 
 
 @dataclass(frozen=True, slots=True)
