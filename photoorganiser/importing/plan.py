@@ -311,7 +311,10 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     same stem (IMG_1.jpg and IMG_1.png) are different pictures and stay apart.
     """
     leader_of = _pair_by_content_id(media)
-    groups: dict[tuple[str, str], list[Analysis]] = defaultdict(list)
+    # one analysis per stem, and a list only for stems seen more than once (a list per
+    # file would cost more than the file's decision)
+    first: dict[tuple[str, str], Analysis] = {}
+    groups: dict[tuple[str, str], list[Analysis]] = {}
     for a in media:
         if a.media.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
             continue
@@ -322,7 +325,11 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
         stem = (name[:dot] if 0 < dot < len(name) - 1 else name).lower()
         if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
             stem = stem[: -len("_hevc")]
-        groups[folder, stem].append(a)
+        key = (folder, stem)
+        seen = first.setdefault(key, a)
+        if seen is not a:
+            groups.setdefault(key, [seen]).append(a)
+    del first
     has_video = set(leader_of.values())  # stills whose video was found by its identifier
     for members in groups.values():
         if len(members) < 2:
