@@ -143,8 +143,9 @@ def _decide(
             entry=entry,
             follows=media_path,
         )
-    if result.media.problems and options.leave_damaged:
-        problems = "; ".join(result.media.problems)
+    facts = result.media.facts  # (its fields straight, not through MediaInfo's properties)
+    if facts.problems and options.leave_damaged:
+        problems = "; ".join(facts.problems)
         return Decision(
             entry.path,
             Action.ERROR,
@@ -157,16 +158,15 @@ def _decide(
     destination = place(render_text(options.template, result))
     leader = leader_of.get(entry.path) if leader_of else None
     why = _date_why(result.captured)
-    media = result.media
-    if leader is None and not media.warnings and not media.problems:
+    if leader is None and not facts.warnings and not facts.problems:
         reason = _DATED[why]  # one Reason for every such file (see _DATED)
     else:
         reason = Reason(
             why,
             leader=leader,
             live_video=leader is not None and entry.kind is FileKind.VIDEO,
-            notes=tuple(media.warnings),
-            damaged="; ".join(media.problems),  # imported byte for byte all the same
+            notes=tuple(facts.warnings),
+            damaged="; ".join(facts.problems),  # imported byte for byte all the same
         )
     return Decision(
         entry.path,
@@ -316,7 +316,7 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     first: dict[tuple[str, str], Analysis] = {}
     groups: dict[tuple[str, str], list[Analysis]] = {}
     for a in media:
-        if a.media.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
+        if a.media.facts.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
             continue
         # the folder as text: a key hashed once per file, not a new path object per file
         # (pair_stem, from the path's text)

@@ -123,16 +123,16 @@ def outcome_cells(outcome: Outcome) -> list[str]:
     if a is None:
         cells += ["", "", "", "", "", "", "", ""]
     else:
-        media = a.media
+        facts = a.media.facts  # (its fields straight, not through MediaInfo's properties)
         cells += [
             a.hash,
             when,
             captured.source._value_ if captured else "",
-            media.make or "",
-            media.model or "",
-            str(media.width) if media.width else "",
-            str(media.height) if media.height else "",
-            media.format or "",
+            facts.make or "",
+            facts.model or "",
+            str(facts.width) if facts.width else "",
+            str(facts.height) if facts.height else "",
+            facts.format or "",
         ]
     cells += [display_text(outcome.error or ""), reason.why._value_]
     return cells
