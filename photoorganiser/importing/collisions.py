@@ -105,6 +105,8 @@ def resolve(
                 reason=Reason(Why.DUPLICATE, other=kept.source, detail=keep_text(choice)),
             )
 
+    del first, more  # (a content per file: let go before the names below are claimed)
+
     # Units: a leader, its transferring partners, and their sidecars.
     partners: dict[Path, list[Decision]] = defaultdict(list)
     leaders: list[Decision] = []
