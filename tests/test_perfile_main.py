@@ -30,6 +30,7 @@ from photoorganiser.core.values import (
     ScanEntry,
     Status,
     TransferMode,
+    Why,
 )
 from photoorganiser.importing import paths
 from photoorganiser.importing.collisions import resolve
@@ -281,8 +282,13 @@ def test_a_rows_reason_is_the_reason_text(tmp_path: Path) -> None:
     decisions = plan(results, PlanOptions(library, template, TransferMode.MOVE))
     for d in decisions:
         cells = outcome_cells(Outcome(d, Status.PLANNED))
-        assert cells[4] == reason_text(d.reason)
+        assert cells[4] == reason_text(d.reason, d.analysis.captured)
         assert cells[9] == (d.analysis.captured.isoformat() if d.analysis.captured else "")
+        if d.analysis.captured is not None:  # the reason names the analysis's date
+            assert d.analysis.captured.isoformat() in cells[4]
+    # plain new files share one reason (one object, not one per file)
+    news = [d.reason for d in decisions if d.reason.why is Why.NEW]
+    assert len(news) == 2 and news[0] is news[1]
 
 
 # --- paths held as their text -----------------------------------------------------------

@@ -30,6 +30,9 @@ def _lazy_class() -> type[PosixPath] | None:
                 return object.__getattribute__(self, name)
             raise AttributeError(name)
 
+        # its text straight away (pathlib's __fspath__ calls str(), a second Python call)
+        __fspath__ = PurePath.__str__
+
         def __reduce__(self) -> tuple[object, tuple[str, ...]]:
             return (PosixPath, tuple(self.parts))
 

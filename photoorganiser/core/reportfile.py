@@ -281,9 +281,7 @@ class ReportWriter:
 
     def _encode(self, rows: Iterable[Sequence[str]]) -> bytes:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        for row in rows:
-            writer.writerow(row)
+        csv.writer(buffer, lineterminator="\r\n").writerows(rows)
         return buffer.getvalue().encode("utf-8", "surrogateescape")
 
     def _put(self, data: bytes) -> None:

@@ -71,7 +71,9 @@ def path_text(path: str | bytes | os.PathLike) -> str:
     A backslash is written `\\\\`, an undecodable byte `\\xNN` (lower-case hex), any
     other lone surrogate (an unpaired UTF-16 half from a Windows name) `\\uNNNN`;
     everything else as it is."""
-    text = os.fsdecode(path)
+    text = os.fspath(path)
+    if type(text) is not str:  # (os.fsdecode, without its Python call for a str)
+        text = os.fsdecode(text)
     if text.isascii() and _ESCAPE not in text:
         return text  # the common case, without a regex
     return _NEEDS_ESCAPE.sub(_escape_one, text)

@@ -27,6 +27,10 @@ class FileKind(Enum):
     SIDECAR = "sidecar"  # .xmp .thm .aae .json: travels with its media file
     OTHER = "other"  # ignored: hidden, system or not a media file
 
+    # An enum member is its only instance, so it is hashed by identity: Enum's own hash
+    # is a Python call (hash of its name), made for every look-up keyed by a member.
+    __hash__ = object.__hash__
+
 
 class Action(Enum):
     """What the run does (or, in a dry run, would do) with one scanned file."""
@@ -43,15 +47,17 @@ class Action(Enum):
     RESTORE = "restore"  # undo: a library file moved back to where a run took it from
     UNCOPY = "uncopy"  # undo: a run's copy removed from the library (the original checked)
 
-    @property
-    def transfers(self) -> bool:
-        """Journalled before it happens, one file at a time (execute's `transfer`)."""
-        return self in (Action.MOVE, Action.COPY, Action.RESTORE, Action.UNCOPY)
+    # (set on each member below: a plain attribute, read several times a file)
+    transfers: bool  # journalled before it happens, one file at a time (execute's `transfer`)
+    moves: bool  # the source is gone once it is done
 
-    @property
-    def moves(self) -> bool:
-        """The source is gone once it is done."""
-        return self in (Action.MOVE, Action.RESTORE)
+    __hash__ = object.__hash__  # (as FileKind's)
+
+
+for _action in Action:
+    _action.transfers = _action in (Action.MOVE, Action.COPY, Action.RESTORE, Action.UNCOPY)
+    _action.moves = _action in (Action.MOVE, Action.RESTORE)
+del _action
 
 
 class Status(Enum):
@@ -61,6 +67,8 @@ class Status(Enum):
     NOT_DONE = "not-done"  # the run stopped (Ctrl-C, SIGTERM...) before this file: untouched
     KNOWN = "known"  # failed before and unchanged since: reported, but not a new failure
 
+    __hash__ = object.__hash__  # (as FileKind's)
+
 
 class TransferMode(Enum):
     MOVE = "move"
@@ -69,6 +77,8 @@ class TransferMode(Enum):
     @property
     def action(self) -> Action:
         return Action.MOVE if self is TransferMode.MOVE else Action.COPY
+
+    __hash__ = object.__hash__  # (as FileKind's)
 
 
 class DateSource(Enum):
@@ -111,6 +121,8 @@ class DateSource(Enum):
     FILENAME = "filename"
     MTIME = "mtime"
 
+    __hash__ = object.__hash__  # (as FileKind's)
+
 
 # Dates that only say when a file was written, not when it was taken: a sidecar's or a
 # partner's real date beats them (plan), and they never date a sidecar (analyse).
@@ -141,10 +153,10 @@ class CaptureDate:
 
 
 @dataclass(frozen=True, slots=True)
-class MediaInfo:
-    """What a file's own content says about it (from `metadata.read_media`)."""
+class MediaFacts:
+    """What a file's content says of its camera, size and state: the same for the
+    thousands of photos of one camera, so one value is shared by them (`MediaInfo.facts`)."""
 
-    captured: CaptureDate | None = None
     make: str | None = None
     model: str | None = None
     width: int | None = None
@@ -153,13 +165,69 @@ class MediaInfo:
     is_video: bool = False
     problems: tuple[str, ...] = ()  # the content is damaged (truncated...): left in place
     warnings: tuple[str, ...] = ()  # only its metadata is unreadable: imported, with a note
-    content_id: str | None = None  # Apple's Live Photo id: the same in the still and its video
-    latitude: float | None = None  # GPS position: decimal degrees, WGS84, south negative
-    longitude: float | None = None  # ... west negative (both or neither; media/gps.py)
+
+
+NO_FACTS = MediaFacts()
+_FACTS = tuple(MediaFacts.__dataclass_fields__)  # (in their order)
+_UNSET: object = object()
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class MediaInfo:
+    """What a file's own content says about it (from `metadata.read_media`): what is its
+    own (its date, place, Live Photo id), and its camera's facts (`MediaFacts`, read
+    through the same names: `media.make`...), a value shared by many files.
+
+    Made as `MediaInfo(captured, make=..., ...)` or with `facts=` a shared value."""
+
+    captured: CaptureDate | None
+    facts: MediaFacts
+    content_id: str | None  # Apple's Live Photo id: the same in the still and its video
+    latitude: float | None  # GPS position: decimal degrees, WGS84, south negative
+    longitude: float | None  # ... west negative (both or neither; media/gps.py)
     # the zone the GPS time (UTC) gives `captured` when it has no offset of its own
     # (local - UTC, to a quarter hour: zones.gps_zone); for phone videos' zones only,
     # `captured` is left as it is
-    gps_offset: timedelta | None = None
+    gps_offset: timedelta | None
+
+    def __init__(  # the facts by name too, as before they were a value of their own
+        self,
+        captured: CaptureDate | None = None,
+        make: str | None = _UNSET,  # type: ignore[assignment]
+        model: str | None = _UNSET,  # type: ignore[assignment]
+        width: int | None = _UNSET,  # type: ignore[assignment]
+        height: int | None = _UNSET,  # type: ignore[assignment]
+        format: str | None = _UNSET,  # type: ignore[assignment]  # noqa: A002
+        is_video: bool = _UNSET,  # type: ignore[assignment]
+        problems: tuple[str, ...] = _UNSET,  # type: ignore[assignment]
+        warnings: tuple[str, ...] = _UNSET,  # type: ignore[assignment]
+        content_id: str | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        gps_offset: timedelta | None = None,
+        facts: MediaFacts | None = None,
+    ) -> None:
+        values = (make, model, width, height, format, is_video, problems, warnings)
+        given = {k: v for k, v in zip(_FACTS, values, strict=True) if v is not _UNSET}
+        if given:  # (with `facts` too: those facts with these changed, as `replace` asks)
+            base = {} if facts is None else {k: getattr(facts, k) for k in _FACTS}
+            facts = MediaFacts(**(base | given))
+        set_ = object.__setattr__
+        set_(self, "captured", captured)
+        set_(self, "facts", NO_FACTS if facts is None else facts)
+        set_(self, "content_id", content_id)
+        set_(self, "latitude", latitude)
+        set_(self, "longitude", longitude)
+        set_(self, "gps_offset", gps_offset)
+
+    make = property(lambda self: self.facts.make)
+    model = property(lambda self: self.facts.model)
+    width = property(lambda self: self.facts.width)
+    height = property(lambda self: self.facts.height)
+    format = property(lambda self: self.facts.format)
+    is_video = property(lambda self: self.facts.is_video)
+    problems = property(lambda self: self.facts.problems)
+    warnings = property(lambda self: self.facts.warnings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +324,8 @@ class Why(Enum):
     UNDO_TAKEN = "undo-taken"  # `place`, where it goes back, is taken by another file
     UNDO_ORIGINAL = "undo-original"  # the original `other` is gone or changed: copy kept
 
+    __hash__ = object.__hash__  # (as FileKind's)
+
 
 @dataclass(frozen=True, slots=True)
 class Reason:
@@ -265,6 +335,8 @@ class Reason:
     why: Why
     other: Path | None = None  # the other file the rule names
     place: Path | None = None  # a library file the rule names
+    # the date a NEW or MTIME rule names; planning leaves it out, as it is the date of the
+    # decision's analysis (the report renders it from there)
     date: CaptureDate | None = None
     detail: str = ""
     leader: Path | None = None  # filed beside this file (a Live Photo still, a RAW's JPEG)

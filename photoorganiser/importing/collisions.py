@@ -105,6 +105,8 @@ def resolve(
                 reason=Reason(Why.DUPLICATE, other=kept.source, detail=keep_text(choice)),
             )
 
+    del first, more  # (a content per file: let go before the names below are claimed)
+
     # Units: a leader, its transferring partners, and their sidecars.
     partners: dict[Path, list[Decision]] = defaultdict(list)
     leaders: list[Decision] = []
@@ -192,6 +194,16 @@ class _Taken:
 
     def __init__(self) -> None:
         self.by_folder: dict[str, set[str]] = {}
+        self.by_text: dict[str, set[str]] = {}  # a folder's text as given -> its set
+
+    def names_in(self, folder: str) -> set[str]:
+        """The lower-cased names claimed in `folder` (its text as given, any case): the
+        set itself, to be asked and added to."""
+        names = self.by_text.get(folder)
+        if names is None:
+            names = self.by_folder.setdefault(folder.lower(), set())
+            self.by_text[folder] = names
+        return names
 
     def __contains__(self, key: str) -> bool:
         folder, _, name = key.rpartition("/")
@@ -415,19 +427,21 @@ def _place_unit(
     whose place does not change is kept as it is (no copy per decision)."""
     leader = members[0]
     leader_text = os.fspath(leader.destination)
-    folder = os.path.dirname(leader_text)
+    cut = leader_text.rfind("/")  # (as os.path.dirname and basename, without two calls)
+    folder = leader_text[:cut] if cut > 0 else leader_text[: cut + 1]  # "/x": "/", "x": ""
     on_disk = folders.names_in(folder)
     if len(members) == 1 and not (sidecars and leader.source in sidecars):  # on its own
-        name = os.path.basename(leader_text)
-        key = leader_text.lower()
-        if (not on_disk or name.lower() not in on_disk) and key not in taken:
+        name = leader_text[cut + 1 :]
+        lower = name.lower()
+        claimed = taken.names_in(folder)
+        if (not on_disk or lower not in on_disk) and lower not in claimed:
             stem, dot, ext = name.rpartition(".")
             suffix = dot + ext if len(stem) > 0 and ext else ""
             # as the loop would name it (a short ASCII name is never shortened)
             if (len(name) <= MAX_COMPONENT_BYTES and name.isascii()) or fit_name(
                 name[: len(name) - len(suffix)], suffix
             ) == name:
-                taken.add(key)
+                claimed.add(lower)
                 return [leader]
     clashing = _clashing_sidecars(members, sidecars)
     if clashing:

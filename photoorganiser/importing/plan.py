@@ -143,8 +143,9 @@ def _decide(
             entry=entry,
             follows=media_path,
         )
-    if result.media.problems and options.leave_damaged:
-        problems = "; ".join(result.media.problems)
+    facts = result.media.facts  # (its fields straight, not through MediaInfo's properties)
+    if facts.problems and options.leave_damaged:
+        problems = "; ".join(facts.problems)
         return Decision(
             entry.path,
             Action.ERROR,
@@ -156,15 +157,17 @@ def _decide(
     # the same path as library / render(...), its folder's path object shared
     destination = place(render_text(options.template, result))
     leader = leader_of.get(entry.path) if leader_of else None
-    why, date = _date_why(result.captured)
-    reason = Reason(
-        why,
-        date=date,
-        leader=leader,
-        live_video=leader is not None and entry.kind is FileKind.VIDEO,
-        notes=tuple(result.media.warnings),
-        damaged="; ".join(result.media.problems),  # imported byte for byte all the same
-    )
+    why = _date_why(result.captured)
+    if leader is None and not facts.warnings and not facts.problems:
+        reason = _DATED[why]  # one Reason for every such file (see _DATED)
+    else:
+        reason = Reason(
+            why,
+            leader=leader,
+            live_video=leader is not None and entry.kind is FileKind.VIDEO,
+            notes=tuple(facts.warnings),
+            damaged="; ".join(facts.problems),  # imported byte for byte all the same
+        )
     return Decision(
         entry.path,
         options.mode.action,
@@ -176,18 +179,19 @@ def _decide(
     )
 
 
-def date_reason(captured: CaptureDate | None) -> Reason:
-    """Why a new file goes where it goes: its date, and the tag or rule that gave it."""
-    why, date = _date_why(captured)
-    return Reason(why, date=date)
-
-
-def _date_why(captured: CaptureDate | None) -> tuple[Why, CaptureDate | None]:
+def _date_why(captured: CaptureDate | None) -> Why:
     if captured is None:
-        return Why.NO_DATE, None
+        return Why.NO_DATE
     if captured.source is DateSource.MTIME:
-        return Why.MTIME, captured
-    return Why.NEW, captured
+        return Why.MTIME
+    return Why.NEW
+
+
+# A new file's reason names its date, which is its analysis's (the report renders it from
+# there: importing/report.py `reason_text`), so the reasons of plain new files are the
+# same value: one shared Reason each, not one per file (a million-file run held a
+# million).
+_DATED = {why: Reason(why) for why in (Why.NEW, Why.MTIME, Why.NO_DATE)}
 
 
 # --- sidecars ---------------------------------------------------------------------
@@ -307,9 +311,12 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     same stem (IMG_1.jpg and IMG_1.png) are different pictures and stay apart.
     """
     leader_of = _pair_by_content_id(media)
-    groups: dict[tuple[str, str], list[Analysis]] = defaultdict(list)
+    # one analysis per stem, and a list only for stems seen more than once (a list per
+    # file would cost more than the file's decision)
+    first: dict[tuple[str, str], Analysis] = {}
+    groups: dict[tuple[str, str], list[Analysis]] = {}
     for a in media:
-        if a.media.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
+        if a.media.facts.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
             continue
         # the folder as text: a key hashed once per file, not a new path object per file
         # (pair_stem, from the path's text)
@@ -318,7 +325,11 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
         stem = (name[:dot] if 0 < dot < len(name) - 1 else name).lower()
         if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
             stem = stem[: -len("_hevc")]
-        groups[folder, stem].append(a)
+        key = (folder, stem)
+        seen = first.setdefault(key, a)
+        if seen is not a:
+            groups.setdefault(key, [seen]).append(a)
+    del first
     has_video = set(leader_of.values())  # stills whose video was found by its identifier
     for members in groups.values():
         if len(members) < 2:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.reportfile import ReportHeader, ReportWriter, read_rows
 from ..core.textsafe import display_text, path_text
-from ..core.values import Action, Outcome, Reason, Status, Why
+from ..core.values import Action, CaptureDate, FileKind, Outcome, Reason, Status, Why
 from .paths import UNDATED_FOLDER
 
 
@@ -81,7 +81,7 @@ def row_of(outcome: Outcome) -> ReportRow:
         action=d.action.value,
         status=outcome.status.value,
         destination=path_text(d.destination) if d.destination else "",
-        reason=display_text(reason_text(d.reason)),
+        reason=display_text(reason_text(d.reason, captured)),
         duplicate_of=path_text(d.duplicate_of) if d.duplicate_of else "",
         follows=path_text(d.follows) if d.follows else "",
         size=str(entry.size) if entry and entry.kind.value != "other" else "",
@@ -106,35 +106,35 @@ def outcome_cells(outcome: Outcome) -> list[str]:
     reason = d.reason
     captured = a.captured if a is not None else None
     when = captured.isoformat() if captured is not None else ""  # made once for two cells
-    if reason.date is captured and captured is not None:
-        text = _reason_text(reason, when)
+    if reason.date is None or reason.date is captured:
+        text = _reason_text(reason, when, captured)
     else:
         text = reason_text(reason)
     cells = [
         path_text(d.source),
-        d.action.value,
-        outcome.status.value,
+        d.action._value_,  # (an enum's value: `.value` is a Python call, this is not)
+        outcome.status._value_,
         path_text(d.destination) if d.destination else "",
         display_text(text),
         path_text(d.duplicate_of) if d.duplicate_of else "",
         path_text(d.follows) if d.follows else "",
-        str(entry.size) if entry and entry.kind.value != "other" else "",
+        str(entry.size) if entry and entry.kind is not FileKind.OTHER else "",
     ]
     if a is None:
         cells += ["", "", "", "", "", "", "", ""]
     else:
-        media = a.media
+        facts = a.media.facts  # (its fields straight, not through MediaInfo's properties)
         cells += [
             a.hash,
             when,
-            captured.source.value if captured else "",
-            media.make or "",
-            media.model or "",
-            str(media.width) if media.width else "",
-            str(media.height) if media.height else "",
-            media.format or "",
+            captured.source._value_ if captured else "",
+            facts.make or "",
+            facts.model or "",
+            str(facts.width) if facts.width else "",
+            str(facts.height) if facts.height else "",
+            facts.format or "",
         ]
-    cells += [display_text(outcome.error or ""), reason.why.value]
+    cells += [display_text(outcome.error or ""), reason.why._value_]
     return cells
 
 
@@ -205,6 +205,7 @@ def _label(o: Outcome) -> str:
 
 
 RECOVERED_LABEL = "Recovered from an interrupted run"
+_DATED = frozenset({Why.NEW, Why.MTIME})  # rules that name a date
 
 
 def _summary_lines(counts: Counter[str], total: int) -> list[tuple[str, int]]:
@@ -240,13 +241,14 @@ _FIXED = {
 }
 
 
-def _base_text(r: Reason, when: str | None = None) -> str:
-    """`when`: r.date's isoformat when the caller has it already."""
+def _base_text(r: Reason, when: str, date: CaptureDate | None) -> str:
+    """`date`: the date the reason names, `when` its isoformat."""
     w = r.why
+    if w in _DATED and date is None:  # (a decision made without its analysis)
+        return "new" if w is Why.NEW else "dated by file modification time"
     if w is Why.NEW:
-        return f"new: taken {when or r.date.isoformat()} ({r.date.source.value})"
+        return f"new: taken {when} ({date.source.value})"
     if w is Why.MTIME:
-        when = when or r.date.isoformat()
         return f"no date in metadata or file name: dated by file modification time {when}"
     if w in _FIXED:
         return _FIXED[w]
@@ -309,13 +311,16 @@ def _base_text(r: Reason, when: str | None = None) -> str:
     raise ValueError(f"no text for {w}")  # pragma: no cover - every Why has one above
 
 
-def reason_text(r: Reason) -> str:
-    """The report's `reason`: the rule, its facts, and what modified it."""
-    return _reason_text(r, None)
+def reason_text(r: Reason, captured: CaptureDate | None = None) -> str:
+    """The report's `reason`: the rule, its facts, and what modified it. `captured`: the
+    date of the decision's analysis, which a NEW or MTIME reason names when it has no date
+    of its own (planning's reasons: importing/plan.py `_DATED`)."""
+    date = r.date or captured
+    return _reason_text(r, date.isoformat() if date is not None else "", date)
 
 
-def _reason_text(r: Reason, when: str | None) -> str:
-    text = _base_text(r, when)
+def _reason_text(r: Reason, when: str, date: CaptureDate | None) -> str:
+    text = _base_text(r, when, date)
     if r.leader is not None:
         what = "Live Photo video" if r.live_video else "pair"
         text = f"{what} of {r.leader.name}: filed beside it; {text}"

@@ -47,6 +47,7 @@ from ..core.values import (
     AnalysisFailure,
     CaptureDate,
     DateSource,
+    MediaFacts,
     MediaInfo,
     ScanEntry,
 )
@@ -854,21 +855,31 @@ def encode(result: Analysis | AnalysisFailure) -> str:
     )
 
 
+_FACTS: dict[MediaFacts, MediaFacts] = {}
+_SHARED_FACTS = 4096
+
+
 def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
     d = json.loads(text)
     media = None
     if d.get("media") is not None:
         m = d["media"]
+        facts = MediaFacts(
+            m["make"],
+            m["model"],
+            m["width"],
+            m["height"],
+            m["format"],
+            m["is_video"],
+            tuple(m["problems"]),
+            tuple(m["warnings"]),
+        )
+        shared = _FACTS.get(facts)  # one camera's facts: one value for all its files
+        if shared is None and len(_FACTS) < _SHARED_FACTS:
+            _FACTS[facts] = facts
         media = MediaInfo(
             captured=_date_from(m["captured"]),
-            make=m["make"],
-            model=m["model"],
-            width=m["width"],
-            height=m["height"],
-            format=m["format"],
-            is_video=m["is_video"],
-            problems=tuple(m["problems"]),
-            warnings=tuple(m["warnings"]),
+            facts=shared or facts,
             content_id=m.get("content_id"),
             latitude=m.get("latitude"),
             longitude=m.get("longitude"),

@@ -39,6 +39,7 @@ from ..core.values import (
     CaptureDate,
     DateSource,
     FileKind,
+    MediaFacts,
     MediaInfo,
     ScanEntry,
 )
@@ -84,7 +85,7 @@ def analyse(
     entries = list(entries)
     if workers <= 1 or len(entries) <= 1:
         worker = functools.partial(analyse_entry, options=options)
-        return pmap(worker, entries, workers=workers, progress=progress)
+        return _sharing(pmap(worker, entries, workers=workers, progress=progress))
     return _analyse_batched(entries, options, workers, progress)
 
 
@@ -103,6 +104,16 @@ def _analyse_batched(
                 progress.advance(1)
             yield _expand(entry, result, shared)
         batches[number] = []  # its entries are the caller's: only the list goes
+
+
+def _sharing(results: Iterable[Analysis | AnalysisFailure]) -> Iterator[Analysis | AnalysisFailure]:
+    shared: dict[object, object] = {}
+    for r in results:
+        if isinstance(r, Analysis):
+            media = share_facts(r.media, shared)
+            if media is not r.media:
+                r = dataclasses.replace(r, media=media)
+        yield r
 
 
 class _Packed:
@@ -126,8 +137,8 @@ class _Packed:
 # calls, a tuple of str, int and datetime is not), rebuilt into the same values here.
 _ENTRY_FIELDS = tuple(f.name for f in dataclasses.fields(ScanEntry))
 assert _ENTRY_FIELDS[0] == "path"
-_MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(MediaInfo))
-assert _MEDIA_FIELDS[0] == "captured"
+_FACT_FIELDS = tuple(f.name for f in dataclasses.fields(MediaFacts))
+_OWN_FIELDS = ("content_id", "latitude", "longitude", "gps_offset")  # MediaInfo's, per file
 _SOURCES = {s.value: s for s in DateSource}
 _SAME = 0  # the analysis's date is the one its media says (the same object)
 Packed = tuple[object, ...]
@@ -142,12 +153,14 @@ def _date_of(t: tuple | None) -> CaptureDate | None:
     return None if t is None else CaptureDate(t[0], _SOURCES[t[1]], t[2])
 
 
-_media_rest = operator.attrgetter(*_MEDIA_FIELDS[1:])  # every MediaInfo field but captured
+_facts_of = operator.attrgetter(*_FACT_FIELDS)
+_own_of = operator.attrgetter(*_OWN_FIELDS)
 
 
 def _compact(hash_: str, media: MediaInfo, captured: CaptureDate | None) -> Compact:
-    """An analysis (its hash, media and date) as the tuple a worker sends back."""
-    fields = (_date_tuple(media.captured), *_media_rest(media))
+    """An analysis (its hash, media and date) as the tuple a worker sends back: the media
+    as (its date, its facts' fields as a tuple, its own fields)."""
+    fields = (_date_tuple(media.captured), _facts_of(media.facts), *_own_of(media))
     same = captured is media.captured
     return (hash_, fields, _SAME if same else _date_tuple(captured))
 
@@ -197,8 +210,7 @@ def analyse_batch(
 
 assert _ENTRY_FIELDS[:4] == ("path", "kind", "size", "mtime_ns")
 
-
-_SHARED_FIELDS = tuple(_MEDIA_FIELDS.index(name) for name in ("make", "model", "format"))
+SHARED_FACTS = 4096  # at most this many different facts shared (see _expand)
 
 
 def _expand(
@@ -208,14 +220,33 @@ def _expand(
         return dataclasses.replace(result, entry=entry)  # the caller's own entry
     hash_, fields, date = result
     captured = _date_of(fields[0])  # type: ignore[arg-type]
-    if shared is not None:  # the same camera's make and model: one string, not one per file
-        fields = list(fields)  # type: ignore[assignment]
-        for i in _SHARED_FIELDS:
-            value = fields[i]
-            if value is not None:
-                fields[i] = shared.setdefault(value, value)  # type: ignore[index]
-    media = MediaInfo(captured, *fields[1:])  # type: ignore[arg-type]
+    key = fields[1]  # the facts' fields: one camera's, the same for thousands of files
+    facts = shared.get(key) if shared is not None else None
+    if facts is None:
+        facts = MediaFacts(*key)  # type: ignore[arg-type]
+        if shared is not None and len(shared) < SHARED_FACTS:
+            shared[key] = facts
+    content_id, latitude, longitude, gps_offset = fields[2:]
+    media = MediaInfo(
+        captured,
+        content_id=content_id,  # type: ignore[arg-type]
+        latitude=latitude,  # type: ignore[arg-type]
+        longitude=longitude,  # type: ignore[arg-type]
+        gps_offset=gps_offset,  # type: ignore[arg-type]
+        facts=facts,
+    )
     return Analysis(entry, hash_, media, captured if date == _SAME else _date_of(date))
+
+
+def share_facts(media: MediaInfo, shared: dict[object, object]) -> MediaInfo:
+    """`media`, its facts replaced by an equal value `shared` holds already (one for
+    thousands of files of one camera): for analyses made apart from `_expand`."""
+    facts = shared.get(media.facts)
+    if facts is None:
+        if len(shared) < SHARED_FACTS:
+            shared[media.facts] = media.facts
+        return media
+    return dataclasses.replace(media, facts=facts) if facts is not media.facts else media
 
 
 def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:

@@ -165,7 +165,7 @@ def run_import(options: ImportOptions) -> ImportResult:
                     d.action.value,
                     d.source,
                     d.destination or "-",
-                    reason_text(d.reason),
+                    reason_text(d.reason, d.analysis.captured if d.analysis else None),
                 )
             if options.dry_run:  # written in batches: a batch's decisions are then let go
                 for start in range(0, len(decisions), REPORT_BATCH):
