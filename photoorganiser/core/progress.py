@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import sys
 import threading
 import time
@@ -42,7 +41,7 @@ class ProgressSink:
         try:
             self._last = now
             folder, name = os.path.split(self.path)
-            tmp = os.path.join(folder, f".{name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
+            tmp = os.path.join(folder, f".{name}.{os.getpid()}-{os.urandom(3).hex()}.tmp")
             data = json.dumps(state).encode()
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             try:

@@ -12,7 +12,6 @@ import errno
 import io
 import json
 import os
-import secrets
 import stat
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -268,7 +267,7 @@ class ReportWriter:
                 pass
         if not _is_ours(path, HEADER_MARK):
             raise ReportUnwritable(f"{path} exists and is not a photoorganiser report")
-        tmp = path.with_name(f".{path.name}.po-tmp-{os.getpid()}-{secrets.token_hex(3)}")
+        tmp = path.with_name(f".{path.name}.po-tmp-{os.getpid()}-{os.urandom(3).hex()}")
         return os.open(tmp, flags, 0o644), tmp
 
     def __enter__(self) -> ReportWriter:
@@ -419,7 +418,7 @@ def write_summary(
     """The summary beside the report (`NAME.summary.txt`), replacing only our own."""
     path = summary_path_of(report)
     text = f"{SUMMARY_MARK}\n{render_summary(lines, title)}{extra}Report: {report}\n"
-    tmp = path.with_name(f".{path.name}.po-tmp-{os.getpid()}-{secrets.token_hex(3)}")
+    tmp = path.with_name(f".{path.name}.po-tmp-{os.getpid()}-{os.urandom(3).hex()}")
     if os.path.lexists(path) and not _is_ours(path, SUMMARY_MARK):
         raise ReportUnwritable(f"{path} exists and is not a photoorganiser summary")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)

@@ -13,7 +13,6 @@ import fcntl
 import json
 import logging
 import os
-import socket
 import stat
 import time
 from collections.abc import Iterator
@@ -123,7 +122,7 @@ def library_lock(
                 log.warning("taking over the lock of a run that died (%s)", _describe(previous))
             me = {
                 "pid": os.getpid(),
-                "host": socket.gethostname(),
+                "host": os.uname().nodename,
                 "started": datetime.now().isoformat(timespec="seconds"),
                 "command": command,
             }
