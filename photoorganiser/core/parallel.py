@@ -11,9 +11,12 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .progress import Progress
+
+if TYPE_CHECKING:
+    import multiprocessing.pool
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,25 +51,10 @@ def pmap(
                 progress.advance(weight(item) if weight else 1)
             yield result
         return
-    import multiprocessing  # here: a run that never starts a pool does not import it
-    from multiprocessing import resource_tracker
-
     workers = min(workers, len(items))
     if chunksize is None:
         chunksize = max(1, min(64, len(items) // (workers * 8)))
-    ctx = multiprocessing.get_context("spawn")
-    # Workers start with the stop signals blocked (a spawned child inherits the mask
-    # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
-    # has set SIGINT to ignored; the pool is terminated by this process instead.
-    # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
-    # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
-    resource_tracker.ensure_running()
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        pool = ctx.Pool(processes=workers, initializer=_quiet_worker)
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        raise
+    pool, mask = _start_pool(workers)
     with pool:  # any exit, KeyboardInterrupt included, terminates the workers
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is raised here
         if weight is None:
@@ -82,6 +70,27 @@ def pmap(
 
 
 _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+def _start_pool(workers: int) -> tuple[multiprocessing.pool.Pool, set[signal.Signals]]:
+    """A spawn pool of `workers`, created with the stop signals blocked; the caller puts
+    back the returned mask inside the block that terminates the pool on any exit."""
+    import multiprocessing  # here: a run that never starts a pool does not import it
+    from multiprocessing import resource_tracker
+
+    ctx = multiprocessing.get_context("spawn")
+    # Workers start with the stop signals blocked (a spawned child inherits the mask
+    # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
+    # has set SIGINT to ignored; the pool is terminated by this process instead.
+    # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
+    # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
+    resource_tracker.ensure_running()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        return ctx.Pool(processes=workers, initializer=_quiet_worker), mask
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
 
 
 def _quiet_worker() -> None:
@@ -126,3 +135,71 @@ class _Keep:
 
     def __call__(self, item: T) -> tuple[T, R]:
         return item, self.fn(item)
+
+
+class WorkerPool:
+    """A process pool given its tasks one at a time as the caller finds them, while the
+    caller goes on (a scan): the workers start, import and work meanwhile. Results come
+    back as the tasks finish, in any order, through `ready` (those back now) and `wait`
+    (the next one). Used as a context manager: any exit, KeyboardInterrupt included,
+    terminates the workers (the same start and signal handling as `pmap`).
+
+        with WorkerPool(2) as pool:
+            pool.submit(fn, item)
+            for result in pool.ready(): ...
+            while pool.pending: result = pool.wait()
+    """
+
+    def __init__(self, workers: int) -> None:
+        import queue
+
+        self.workers = max(1, workers)
+        self.pending = 0  # tasks submitted whose result has not been taken yet
+        self._pool: multiprocessing.pool.Pool | None = None
+        self._done: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+
+    def __enter__(self) -> WorkerPool:
+        pool, mask = _start_pool(self.workers)
+        self._pool = pool
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C: raised here
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Terminate the workers (whatever they are doing) and wait for them."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+
+    def submit(self, fn: Callable[[T], R], item: T) -> None:
+        """`fn(item)` in a worker; its result is given by `ready` or `wait`. A task that
+        raises gives its exception there."""
+        assert self._pool is not None, "WorkerPool used outside its with block"
+        put = self._done.put
+        self._pool.apply_async(
+            fn, (item,), callback=lambda r: put((True, r)), error_callback=lambda e: put((False, e))
+        )
+        self.pending += 1
+
+    def ready(self) -> Iterator[object]:
+        """The results back now, without waiting."""
+        while self.pending and not self._done.empty():
+            yield self._take(self._done.get_nowait())
+
+    def wait(self) -> object:
+        """The next result, waiting for it (there must be a task pending)."""
+        assert self.pending, "nothing submitted to wait for"
+        return self._take(self._done.get())
+
+    def _take(self, got: tuple[bool, object]) -> object:
+        self.pending -= 1
+        ok, value = got
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -30,7 +31,7 @@ from ..core.hashing import (
     prefetch,
     read_and_hash,
 )
-from ..core.parallel import pmap
+from ..core.parallel import WorkerPool, pmap
 from ..core.progress import Progress
 from ..core.values import (
     WEAK_SOURCES,
@@ -91,7 +92,7 @@ def analyse(
 def _analyse_batched(
     entries: list[ScanEntry], options: AnalyseOptions, workers: int, progress: Progress | None
 ) -> Iterator[Analysis | AnalysisFailure]:
-    size = max(1, min(64, len(entries) // (workers * 8)))  # as pmap's own chunks were
+    size = batch_size(len(entries), workers)  # as pmap's own chunks were
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
     worker = functools.partial(analyse_batch, options=options)
     packed = _Packed(batches)  # packed as the pool takes them, not all at once
@@ -118,6 +119,114 @@ class _Packed:
     def __iter__(self) -> Iterator[tuple[int, list[Packed]]]:
         for number, batch in enumerate(self.batches):
             yield number, [_pack(e) for e in batch]
+
+
+BATCH = 64  # files in a batch of the pool's work, at most
+
+
+def batch_size(count: int, workers: int) -> int:
+    """Files in a batch when `count` are to be read: up to BATCH, eight batches a worker."""
+    return max(1, min(BATCH, count // (workers * 8)))
+
+
+class Feed:
+    """Entries analysed in the pool as the caller finds them (while the scan goes on),
+    instead of after it: the workers start, import and read meanwhile.
+
+        with Feed(options, workers) as feed:
+            feed.add(tag, entry) ...       # tag: where the caller wants the result
+            for tags, results in feed.ready(): ...    # those back now (during the scan)
+            for tags, results in feed.finish(): ...   # the scan is over: all the rest
+
+    The pool starts when `workers` entries have been added, so a run that reads fewer
+    than that (or has one worker) never starts one (`started` says; the caller then
+    analyses `held` itself, as `analyse` does). Batches are sent while the scan goes on
+    only once there are enough files for batches of BATCH (the size `analyse` gives so
+    many files); the rest are sent at `finish`, sized by the whole count as `analyse`
+    sizes them. At most
+    `in_flight` batches are in the pool at a time (the others wait here as entries, not
+    as packed tuples in a pipe). Results come back by batch, each result with its tag, in
+    any order of batches. Any exit from the with block terminates the workers.
+    """
+
+    def __init__(self, options: AnalyseOptions, workers: int, in_flight: int | None = None) -> None:
+        self.workers = max(1, workers)
+        self.in_flight = in_flight or 8 * self.workers
+        self.added = 0
+        self.held: list[tuple[object, ScanEntry]] = []  # added, not in a batch yet
+        self._worker = functools.partial(analyse_batch, options=options)
+        self._pool: WorkerPool | None = None
+        self._waiting: deque[list[tuple[object, ScanEntry]]] = deque()  # batches not sent
+        self._sent: dict[int, list[tuple[object, ScanEntry]]] = {}  # by number
+        self._number = 0
+        self._shared: dict[object, object] = {}  # one make/model/format string per camera
+        self._streaming = 0  # held files from which batches are sent during the scan
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def add(self, tag: object, entry: ScanEntry) -> None:
+        held = self.held
+        held.append((tag, entry))
+        self.added += 1
+        if self._pool is None:
+            if self.workers < 2 or self.added < self.workers:
+                return
+            self._pool = WorkerPool(self.workers).__enter__()
+            self._streaming = BATCH * self.workers * 8  # batch_size(count) is BATCH from here
+        if len(held) >= BATCH and self.added >= self._streaming:
+            full = len(held) - len(held) % BATCH
+            self._waiting.extend(held[i : i + BATCH] for i in range(0, full, BATCH))
+            self.held = held[full:]
+            self._send()
+
+    def ready(self) -> Iterator[tuple[list[object], list[Analysis | AnalysisFailure]]]:
+        """The batches back now, without waiting."""
+        if self._pool is None:
+            return
+        for back in self._pool.ready():
+            yield self._expand(back)  # type: ignore[arg-type]
+        self._send()
+
+    def finish(self) -> Iterator[tuple[list[object], list[Analysis | AnalysisFailure]]]:
+        """Every batch not given yet, waiting for them; nothing is added after this."""
+        if self._pool is None:
+            return
+        rest = [item for batch in self._waiting for item in batch] + self.held
+        self._waiting.clear()
+        self.held = []
+        size = batch_size(self.added, self.workers)
+        self._waiting.extend(rest[i : i + size] for i in range(0, len(rest), size))
+        self._send()
+        while self._pool.pending:
+            yield self._expand(self._pool.wait())  # type: ignore[arg-type]
+            self._send()
+
+    def _send(self) -> None:
+        pool = self._pool
+        while self._waiting and pool.pending < self.in_flight:  # type: ignore[union-attr]
+            batch = self._waiting.popleft()
+            number = self._number
+            self._number += 1
+            self._sent[number] = batch
+            pool.submit(self._worker, (number, [_pack(e) for _, e in batch]))  # type: ignore[union-attr]
+
+    def _expand(
+        self, back: tuple[int, list[Compact]]
+    ) -> tuple[list[object], list[Analysis | AnalysisFailure]]:
+        number, compact = back
+        batch = self._sent.pop(number)
+        shared = self._shared
+        results = [_expand(e, r, shared) for (_, e), r in zip(batch, compact, strict=True)]
+        return [tag for tag, _ in batch], results
 
 
 # A ScanEntry crosses to the pool as a tuple of its fields, the path as text (a pickled
