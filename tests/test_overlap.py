@@ -202,7 +202,7 @@ def test_a_stop_during_the_overlapped_scan_reports_every_file_found(
     assert [Path(r["source"]).name for r in got] == [f"IMG_{i:04d}.JPG" for i in range(50)]
     assert {(r["status"], r["why"]) for r in got} == {("not-done", "not-reached")}
     assert "interrupted" in report.with_name(report.stem + ".summary.txt").read_text()
-    assert pools and pools[0]._pool is None  # closed
+    assert pools and not pools[0]._procs  # closed
     deadline = time.monotonic() + 10
     while multiprocessing.active_children() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -274,3 +274,30 @@ def test_the_feed_gives_each_entry_its_analysis_once(tmp_path: Path, small_batch
     assert got["t3"].captured.wall == D1 + timedelta(seconds=3)
     alone = [analyse_module.analyse_entry(e, options) for e in entries]
     assert [got[f"t{n}"] for n in range(len(entries))] == alone
+
+
+def test_a_worker_pool_never_blocks_on_big_tasks_or_results_and_says_when_a_worker_dies() -> None:
+    """Tasks and results far bigger than a pipe, many at a time, one that raises, then a
+    worker that dies: every result comes back, the error is raised where it is taken, and
+    the death is an error instead of a wait for ever."""
+    big = b"x" * (3 << 20)
+    with parallel.WorkerPool(2) as pool:
+        for i in range(6):
+            pool.submit(len, big)  # each bigger than a pipe holds
+            pool.submit(bytes, 2 << 20)  # a result bigger than a pipe holds
+            pool.submit(abs, -i)
+        pool.submit(int, "not a number")
+        got, errors = [], []
+        while pool.pending:
+            try:
+                got.append(pool.wait())
+            except ValueError as exc:
+                errors.append(exc)
+        assert sorted(r for r in got if isinstance(r, int)) == [0, 1, 2, 3, 4, 5] + [3 << 20] * 6
+        assert [len(r) for r in got if isinstance(r, bytes)] == [2 << 20] * 6
+        assert len(errors) == 1 and "not a number" in str(errors[0])
+        pool.submit(os._exit, 3)
+        with pytest.raises(parallel.WorkerDied, match="exit code 3"):
+            while True:
+                pool.wait()
+    assert not multiprocessing.active_children()

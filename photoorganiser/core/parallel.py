@@ -7,16 +7,22 @@ failures as values instead of raising, so one bad file never stops a run.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from .progress import Progress
 
 if TYPE_CHECKING:
+    import multiprocessing.connection
     import multiprocessing.pool
+    import multiprocessing.process
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -138,31 +144,53 @@ class _Keep:
 
 
 class WorkerPool:
-    """A process pool given its tasks one at a time as the caller finds them, while the
+    """Worker processes given tasks one at a time as the caller finds them, while the
     caller goes on (a scan): the workers start, import and work meanwhile. Results come
     back as the tasks finish, in any order, through `ready` (those back now) and `wait`
-    (the next one). Used as a context manager: any exit, KeyboardInterrupt included,
-    terminates the workers (the same start and signal handling as `pmap`).
+    (the next one). A context manager: any exit, KeyboardInterrupt included, ends the
+    workers (started, and stopped by signals, as `pmap`'s are).
 
         with WorkerPool(2) as pool:
             pool.submit(fn, item)
             for result in pool.ready(): ...
             while pool.pending: result = pool.wait()
+
+    Unlike `multiprocessing.Pool`, no thread of this process sends the tasks or takes the
+    results: the caller's thread does, when it calls `submit`, `ready` or `wait`. A busy
+    caller (the scan) would otherwise keep those threads waiting for the interpreter's
+    lock, a switch interval (5 ms) at a time, two or three times a task, and the workers
+    waiting for them. A task is written only when the worker's pipe surely has room for
+    it (the tasks it has not answered fit in the pipe), so the caller never blocks on a
+    worker that is itself blocked writing a result; the others wait here until there is
+    room. A worker that dies is an error (WorkerDied), not a wait for ever.
     """
 
     def __init__(self, workers: int) -> None:
-        import queue
-
         self.workers = max(1, workers)
         self.pending = 0  # tasks submitted whose result has not been taken yet
-        self._pool: multiprocessing.pool.Pool | None = None
-        self._done: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+        self._procs: list[_Worker] = []
+        self._queued: deque[bytes] = deque()  # tasks not written to a worker yet
+        self._back: deque[tuple[bool, object]] = deque()  # results read, not taken
 
     def __enter__(self) -> WorkerPool:
-        pool, mask = _start_pool(self.workers)
-        self._pool = pool
+        import multiprocessing  # here: a run that never starts a pool does not import it
+        from multiprocessing import resource_tracker
+
+        ctx = multiprocessing.get_context("spawn")
+        resource_tracker.ensure_running()  # see _start_pool
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C: raised here
+            try:
+                for _ in range(self.workers):
+                    tasks_in, tasks_out = ctx.Pipe(duplex=False)
+                    results_in, results_out = ctx.Pipe(duplex=False)
+                    proc = ctx.Process(target=_serve, args=(tasks_in, results_out), daemon=True)
+                    proc.start()
+                    tasks_in.close()  # the worker's ends
+                    results_out.close()
+                    self._procs.append(_Worker(proc, tasks_out, results_in))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C: here
         except BaseException:
             self.close()
             raise
@@ -172,34 +200,133 @@ class WorkerPool:
         self.close()
 
     def close(self) -> None:
-        """Terminate the workers (whatever they are doing) and wait for them."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.terminate()
+        """End the workers, whatever they are doing, and wait for them."""
+        procs, self._procs = self._procs, []
+        for w in procs:
+            with contextlib.suppress(OSError):
+                w.proc.terminate()
+        for w in procs:
+            w.proc.join()
+            w.tasks.close()
+            w.results.close()
+        self._queued.clear()
 
     def submit(self, fn: Callable[[T], R], item: T) -> None:
         """`fn(item)` in a worker; its result is given by `ready` or `wait`. A task that
         raises gives its exception there."""
-        assert self._pool is not None, "WorkerPool used outside its with block"
-        put = self._done.put
-        self._pool.apply_async(
-            fn, (item,), callback=lambda r: put((True, r)), error_callback=lambda e: put((False, e))
-        )
+        assert self._procs, "WorkerPool used outside its with block"
+        self._queued.append(pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL))
         self.pending += 1
+        self._write()
 
     def ready(self) -> Iterator[object]:
         """The results back now, without waiting."""
-        while self.pending and not self._done.empty():
-            yield self._take(self._done.get_nowait())
+        self._read(0)
+        while self._back:
+            yield self._take()
 
     def wait(self) -> object:
         """The next result, waiting for it (there must be a task pending)."""
         assert self.pending, "nothing submitted to wait for"
-        return self._take(self._done.get())
+        while not self._back:
+            self._read(None)
+        return self._take()
 
-    def _take(self, got: tuple[bool, object]) -> object:
+    def _take(self) -> object:
+        ok, value = self._back.popleft()
         self.pending -= 1
-        ok, value = got
         if not ok:
             raise value  # type: ignore[misc]
         return value
+
+    def _write(self) -> None:
+        """Write queued tasks to the workers with the fewest unanswered, where they fit."""
+        while self._queued:
+            task = self._queued[0]
+            w = min(self._procs, key=_Worker.load)
+            if w.sent and w.unread + len(task) + 16 > w.room:
+                return  # might not fit: sent when a worker answers
+            try:
+                w.tasks.send_bytes(task)
+            except OSError:  # a broken pipe: the worker is gone
+                raise w.died() from None
+            self._queued.popleft()
+            w.sent.append(len(task) + 16)
+            w.unread += len(task) + 16
+
+    def _read(self, timeout: float | None) -> None:
+        from multiprocessing.connection import wait
+
+        busy = {w.results: w for w in self._procs if w.sent}
+        if not busy:
+            return
+        for conn in wait(list(busy), timeout):
+            w = busy[conn]  # type: ignore[index]
+            while w.sent and conn.poll():  # type: ignore[union-attr]
+                try:
+                    data = conn.recv_bytes()  # type: ignore[union-attr]
+                except (EOFError, OSError):
+                    raise w.died() from None
+                self._back.append(pickle.loads(data))
+                w.unread -= w.sent.popleft()
+        self._write()
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended while it had tasks (killed, out of memory)."""
+
+    def __init__(self, exitcode: int | None) -> None:
+        super().__init__(f"a worker process ended unexpectedly (exit code {exitcode})")
+
+
+@dataclass(slots=True)
+class _Worker:
+    proc: multiprocessing.process.BaseProcess
+    tasks: multiprocessing.connection.Connection
+    results: multiprocessing.connection.Connection
+    sent: deque[int] = field(default_factory=deque)  # bytes of each task not answered yet
+    unread: int = 0  # their sum: what may still be in the pipe
+    room: int = 0  # the pipe's size
+
+    def __post_init__(self) -> None:
+        self.room = _pipe_room(self.tasks.fileno())
+
+    def load(self) -> int:
+        return len(self.sent)
+
+    def died(self) -> WorkerDied:
+        self.proc.join(1)  # its exit code, once it is reaped
+        return WorkerDied(self.proc.exitcode)
+
+
+def _pipe_room(fd: int) -> int:
+    """The size of a pipe, made bigger when the system lets it (Linux), at least PIPE_BUF."""
+    try:
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - not Linux
+        return 4096
+
+
+def _serve(
+    tasks: multiprocessing.connection.Connection, results: multiprocessing.connection.Connection
+) -> None:
+    """A WorkerPool's worker: each task's result (or its exception), until the pipe ends."""
+    _quiet_worker()
+    while True:
+        try:
+            data = tasks.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            fn, item = pickle.loads(data)
+            out = pickle.dumps((True, fn(item)), pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            try:
+                out = pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+                out = pickle.dumps((False, RuntimeError(repr(exc))), pickle.HIGHEST_PROTOCOL)
+        results.send_bytes(out)

@@ -261,8 +261,11 @@ def _compact(hash_: str, media: MediaInfo, captured: CaptureDate | None) -> Comp
     return (hash_, fields, _SAME if same else _date_tuple(captured))
 
 
+_entry_rest = operator.attrgetter(*_ENTRY_FIELDS[1:])  # every ScanEntry field but path
+
+
 def _pack(entry: ScanEntry) -> Packed:
-    return (str(entry.path), *(getattr(entry, name) for name in _ENTRY_FIELDS[1:]))
+    return (str(entry.path),) + _entry_rest(entry)
 
 
 def _unpack(packed: Packed) -> ScanEntry:
