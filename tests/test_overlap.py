@@ -254,15 +254,15 @@ def test_the_feed_gives_each_entry_its_analysis_once(tmp_path: Path, small_batch
     got: dict[object, object] = {}
 
     def take(batches) -> None:
-        for tags, results in batches:
-            for tag, result in zip(tags, results, strict=True):
-                assert tag not in got
-                got[tag] = result
+        for first, results in batches:
+            for n, result in enumerate(results, first):
+                assert f"t{n}" not in got
+                got[f"t{n}"] = result
 
     with analyse_module.Feed(options, 2, in_flight=3) as feed:
         assert not feed.started
         for n, e in enumerate(entries):
-            feed.add(f"t{n}", e)
+            feed.add(e)
             if n % 5 == 0:
                 take(feed.ready())
         assert feed.started

@@ -14,7 +14,6 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from .progress import Progress
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     import multiprocessing.connection
     import multiprocessing.pool
     import multiprocessing.process
+    import multiprocessing.synchronize
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -159,17 +159,25 @@ class WorkerPool:
     results: the caller's thread does, when it calls `submit`, `ready` or `wait`. A busy
     caller (the scan) would otherwise keep those threads waiting for the interpreter's
     lock, a switch interval (5 ms) at a time, two or three times a task, and the workers
-    waiting for them. A task is written only when the worker's pipe surely has room for
-    it (the tasks it has not answered fit in the pipe), so the caller never blocks on a
-    worker that is itself blocked writing a result; the others wait here until there is
-    room. A worker that dies is an error (WorkerDied), not a wait for ever.
+    waiting for them. As in a Pool, the workers take the tasks from one pipe (an idle
+    worker takes the next task: none waits behind another's long one) and put the results
+    in another. A task is written only when the pipe surely has room for it (the tasks
+    not answered yet fit in it), so the caller never blocks on workers that are
+    themselves blocked writing results; the others wait here. A worker that dies is an
+    error (WorkerDied), not a wait for ever.
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
         self.pending = 0  # tasks submitted whose result has not been taken yet
-        self._procs: list[_Worker] = []
-        self._queued: deque[bytes] = deque()  # tasks not written to a worker yet
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        self._tasks: multiprocessing.connection.Connection | None = None
+        self._results: multiprocessing.connection.Connection | None = None
+        self._queued: deque[bytes] = deque()  # tasks not written yet
+        self._sent: deque[int] = deque()  # the sizes of the tasks written, not answered
+        self._unanswered = 0  # their sum: at most what is still in the pipe
+        self._room = 4096
+        self._locks: tuple[object, ...] = ()
         self._back: deque[tuple[bool, object]] = deque()  # results read, not taken
 
     def __enter__(self) -> WorkerPool:
@@ -181,14 +189,18 @@ class WorkerPool:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             try:
+                tasks_in, self._tasks = ctx.Pipe(duplex=False)
+                self._results, results_out = ctx.Pipe(duplex=False)
+                self._room = _pipe_room(self._tasks.fileno())
+                # kept while the workers live (a spawned child opens them by name)
+                self._locks = taking, putting = ctx.Lock(), ctx.Lock()
                 for _ in range(self.workers):
-                    tasks_in, tasks_out = ctx.Pipe(duplex=False)
-                    results_in, results_out = ctx.Pipe(duplex=False)
-                    proc = ctx.Process(target=_serve, args=(tasks_in, results_out), daemon=True)
+                    args = (tasks_in, taking, results_out, putting)
+                    proc = ctx.Process(target=_serve, args=args, daemon=True)
                     proc.start()
-                    tasks_in.close()  # the worker's ends
-                    results_out.close()
-                    self._procs.append(_Worker(proc, tasks_out, results_in))
+                    self._procs.append(proc)
+                tasks_in.close()  # the workers' ends
+                results_out.close()
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C: here
         except BaseException:
@@ -202,13 +214,16 @@ class WorkerPool:
     def close(self) -> None:
         """End the workers, whatever they are doing, and wait for them."""
         procs, self._procs = self._procs, []
-        for w in procs:
+        for proc in procs:
             with contextlib.suppress(OSError):
-                w.proc.terminate()
-        for w in procs:
-            w.proc.join()
-            w.tasks.close()
-            w.results.close()
+                proc.terminate()
+        for proc in procs:
+            proc.join()
+        for conn in (self._tasks, self._results):
+            if conn is not None:
+                conn.close()
+        self._tasks = self._results = None
+        self._locks = ()
         self._queued.clear()
 
     def submit(self, fn: Callable[[T], R], item: T) -> None:
@@ -240,36 +255,42 @@ class WorkerPool:
         return value
 
     def _write(self) -> None:
-        """Write queued tasks to the workers with the fewest unanswered, where they fit."""
+        """Write the queued tasks that surely fit in the pipe (one at least when the pipe
+        is empty: the workers are all waiting to read it)."""
         while self._queued:
-            task = self._queued[0]
-            w = min(self._procs, key=_Worker.load)
-            if w.sent and w.unread + len(task) + 16 > w.room:
-                return  # might not fit: sent when a worker answers
+            size = len(self._queued[0]) + 16  # (the length's header, and some)
+            if self._sent and self._unanswered + size > self._room:
+                return  # written when results come back
             try:
-                w.tasks.send_bytes(task)
-            except OSError:  # a broken pipe: the worker is gone
-                raise w.died() from None
-            self._queued.popleft()
-            w.sent.append(len(task) + 16)
-            w.unread += len(task) + 16
+                self._tasks.send_bytes(self._queued.popleft())  # type: ignore[union-attr]
+            except OSError:  # a broken pipe: the workers are gone
+                raise self._died() from None
+            self._sent.append(size)
+            self._unanswered += size
 
     def _read(self, timeout: float | None) -> None:
         from multiprocessing.connection import wait
 
-        busy = {w.results: w for w in self._procs if w.sent}
-        if not busy:
+        if not self._sent:
             return
-        for conn in wait(list(busy), timeout):
-            w = busy[conn]  # type: ignore[index]
-            while w.sent and conn.poll():  # type: ignore[union-attr]
-                try:
-                    data = conn.recv_bytes()  # type: ignore[union-attr]
-                except (EOFError, OSError):
-                    raise w.died() from None
-                self._back.append(pickle.loads(data))
-                w.unread -= w.sent.popleft()
+        results = self._results
+        ready = wait([results, *(p.sentinel for p in self._procs)], timeout)  # type: ignore[list-item]
+        while self._sent and results.poll():  # type: ignore[union-attr]
+            try:
+                data = results.recv_bytes()  # type: ignore[union-attr]
+            except (EOFError, OSError):
+                raise self._died() from None
+            self._back.append(pickle.loads(data))
+            self._unanswered -= self._sent.popleft()  # (sizes differ: the sum is what counts)
+        if not self._back and len(ready) > (results in ready):
+            raise self._died()  # a worker ended (its sentinel), and no result came
         self._write()
+
+    def _died(self) -> WorkerDied:
+        for proc in self._procs:
+            proc.join(0.2 if proc.exitcode is None else 0)  # its exit code, once reaped
+        codes = [p.exitcode for p in self._procs if p.exitcode is not None]
+        return WorkerDied(codes[0] if codes else None)
 
 
 class WorkerDied(RuntimeError):
@@ -277,26 +298,6 @@ class WorkerDied(RuntimeError):
 
     def __init__(self, exitcode: int | None) -> None:
         super().__init__(f"a worker process ended unexpectedly (exit code {exitcode})")
-
-
-@dataclass(slots=True)
-class _Worker:
-    proc: multiprocessing.process.BaseProcess
-    tasks: multiprocessing.connection.Connection
-    results: multiprocessing.connection.Connection
-    sent: deque[int] = field(default_factory=deque)  # bytes of each task not answered yet
-    unread: int = 0  # their sum: what may still be in the pipe
-    room: int = 0  # the pipe's size
-
-    def __post_init__(self) -> None:
-        self.room = _pipe_room(self.tasks.fileno())
-
-    def load(self) -> int:
-        return len(self.sent)
-
-    def died(self) -> WorkerDied:
-        self.proc.join(1)  # its exit code, once it is reaped
-        return WorkerDied(self.proc.exitcode)
 
 
 def _pipe_room(fd: int) -> int:
@@ -312,13 +313,18 @@ def _pipe_room(fd: int) -> int:
 
 
 def _serve(
-    tasks: multiprocessing.connection.Connection, results: multiprocessing.connection.Connection
+    tasks: multiprocessing.connection.Connection,
+    taking: multiprocessing.synchronize.Lock,
+    results: multiprocessing.connection.Connection,
+    putting: multiprocessing.synchronize.Lock,
 ) -> None:
-    """A WorkerPool's worker: each task's result (or its exception), until the pipe ends."""
+    """A WorkerPool's worker: each task's result (or its exception), until the pipe ends.
+    One worker at a time reads a task, and one at a time writes a result."""
     _quiet_worker()
     while True:
         try:
-            data = tasks.recv_bytes()
+            with taking:
+                data = tasks.recv_bytes()
         except (EOFError, OSError):
             return
         try:
@@ -329,4 +335,5 @@ def _serve(
                 out = pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - an exception that cannot be pickled
                 out = pickle.dumps((False, RuntimeError(repr(exc))), pickle.HIGHEST_PROTOCOL)
-        results.send_bytes(out)
+        with putting:
+            results.send_bytes(out)

@@ -134,33 +134,35 @@ class Feed:
     instead of after it: the workers start, import and read meanwhile.
 
         with Feed(options, workers) as feed:
-            feed.add(tag, entry) ...       # tag: where the caller wants the result
-            for tags, results in feed.ready(): ...    # those back now (during the scan)
-            for tags, results in feed.finish(): ...   # the scan is over: all the rest
+            feed.add(entry) ...                        # the n-th added is number n
+            for first, results in feed.ready(): ...    # those back now (during the scan)
+            for first, results in feed.finish(): ...   # the scan is over: all the rest
 
-    The pool starts when `workers` entries have been added, so a run that reads fewer
-    than that (or has one worker) never starts one (`started` says; the caller then
-    analyses `held` itself, as `analyse` does). Batches are sent while the scan goes on
-    only once there are enough files for batches of BATCH (the size `analyse` gives so
-    many files); the rest are sent at `finish`, sized by the whole count as `analyse`
-    sizes them. At most
-    `in_flight` batches are in the pool at a time (the others wait here as entries, not
-    as packed tuples in a pipe). Results come back by batch, each result with its tag, in
-    any order of batches. Any exit from the with block terminates the workers.
+    Results come back by batch, in any order of batches: a batch is the analyses of the
+    entries added as numbers first, first + 1, ... (so the caller keeps, say, an array of
+    where each number goes, not a tag per entry). The pool starts when `workers` entries
+    have been added, so a run that reads fewer than that (or has one worker) never starts
+    one (`started` says; the caller then analyses `held` itself, as `analyse` does).
+    Batches are sent while the scan goes on only once there are enough files for batches
+    of BATCH (the size `analyse` gives so many files); the rest are sent at `finish`,
+    sized by the whole count as `analyse` sizes them. At most `in_flight` batches are in
+    the pool at a time (the others wait here as lists of entries, not as packed tuples).
+    Any exit from the with block ends the workers.
     """
 
     def __init__(self, options: AnalyseOptions, workers: int, in_flight: int | None = None) -> None:
         self.workers = max(1, workers)
         self.in_flight = in_flight or 8 * self.workers
         self.added = 0
-        self.held: list[tuple[object, ScanEntry]] = []  # added, not in a batch yet
+        self.given = 0  # analyses given back by ready and finish
+        self.held: list[ScanEntry] = []  # added, not in a batch yet (from number `_first`)
+        self._first = 0
         self._worker = functools.partial(analyse_batch, options=options)
         self._pool: WorkerPool | None = None
-        self._waiting: deque[list[tuple[object, ScanEntry]]] = deque()  # batches not sent
-        self._sent: dict[int, list[tuple[object, ScanEntry]]] = {}  # by number
-        self._number = 0
+        self._waiting: deque[tuple[int, list[ScanEntry]]] = deque()  # batches not sent
+        self._sent: dict[int, list[ScanEntry]] = {}  # by their first entry's number
         self._shared: dict[object, object] = {}  # one make/model/format string per camera
-        self._streaming = 0  # held files from which batches are sent during the scan
+        self._streaming = 0  # added files from which batches are sent during the scan
 
     @property
     def started(self) -> bool:
@@ -173,9 +175,9 @@ class Feed:
         if self._pool is not None:
             self._pool.close()
 
-    def add(self, tag: object, entry: ScanEntry) -> None:
+    def add(self, entry: ScanEntry) -> None:
         held = self.held
-        held.append((tag, entry))
+        held.append(entry)
         self.added += 1
         if self._pool is None:
             if self.workers < 2 or self.added < self.workers:
@@ -183,12 +185,18 @@ class Feed:
             self._pool = WorkerPool(self.workers).__enter__()
             self._streaming = BATCH * self.workers * 8  # batch_size(count) is BATCH from here
         if len(held) >= BATCH and self.added >= self._streaming:
-            full = len(held) - len(held) % BATCH
-            self._waiting.extend(held[i : i + BATCH] for i in range(0, full, BATCH))
-            self.held = held[full:]
+            self._batch(BATCH)
             self._send()
 
-    def ready(self) -> Iterator[tuple[list[object], list[Analysis | AnalysisFailure]]]:
+    def _batch(self, size: int, *, rest: bool = False) -> None:
+        """The held entries as batches of `size`; with `rest`, a last smaller one too."""
+        held, first = self.held, self._first
+        whole = len(held) if rest else len(held) - len(held) % size
+        self._waiting.extend((first + i, held[i : i + size]) for i in range(0, whole, size))
+        self.held = held[whole:]
+        self._first = first + whole
+
+    def ready(self) -> Iterator[tuple[int, list[Analysis | AnalysisFailure]]]:
         """The batches back now, without waiting."""
         if self._pool is None:
             return
@@ -196,15 +204,15 @@ class Feed:
             yield self._expand(back)  # type: ignore[arg-type]
         self._send()
 
-    def finish(self) -> Iterator[tuple[list[object], list[Analysis | AnalysisFailure]]]:
+    def finish(self) -> Iterator[tuple[int, list[Analysis | AnalysisFailure]]]:
         """Every batch not given yet, waiting for them; nothing is added after this."""
         if self._pool is None:
             return
-        rest = [item for batch in self._waiting for item in batch] + self.held
-        self._waiting.clear()
-        self.held = []
-        size = batch_size(self.added, self.workers)
-        self._waiting.extend(rest[i : i + size] for i in range(0, len(rest), size))
+        if self._waiting:  # put back, to be batched by the whole count
+            self.held = [e for _, batch in self._waiting for e in batch] + self.held
+            self._first = self._waiting[0][0]
+            self._waiting.clear()
+        self._batch(batch_size(self.added, self.workers), rest=True)
         self._send()
         while self._pool.pending:
             yield self._expand(self._pool.wait())  # type: ignore[arg-type]
@@ -213,20 +221,18 @@ class Feed:
     def _send(self) -> None:
         pool = self._pool
         while self._waiting and pool.pending < self.in_flight:  # type: ignore[union-attr]
-            batch = self._waiting.popleft()
-            number = self._number
-            self._number += 1
-            self._sent[number] = batch
-            pool.submit(self._worker, (number, [_pack(e) for _, e in batch]))  # type: ignore[union-attr]
+            first, batch = self._waiting.popleft()
+            self._sent[first] = batch
+            pool.submit(self._worker, (first, [_pack(e) for e in batch]))  # type: ignore[union-attr]
 
     def _expand(
         self, back: tuple[int, list[Compact]]
-    ) -> tuple[list[object], list[Analysis | AnalysisFailure]]:
-        number, compact = back
-        batch = self._sent.pop(number)
+    ) -> tuple[int, list[Analysis | AnalysisFailure]]:
+        first, compact = back
+        batch = self._sent.pop(first)
+        self.given += len(batch)
         shared = self._shared
-        results = [_expand(e, r, shared) for (_, e), r in zip(batch, compact, strict=True)]
-        return [tag for tag, _ in batch], results
+        return first, [_expand(e, r, shared) for e, r in zip(batch, compact, strict=True)]
 
 
 # A ScanEntry crosses to the pool as a tuple of its fields, the path as text (a pickled

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import time
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -224,8 +225,10 @@ def _scan_and_analyse(
     while the scan is still walking, instead of after it. Every SCAN_CHUNK entries are
     settled and looked up in the catalog; those it does not hold go to the pool."""
     results: list[ScanEntry | Analysis | AnalysisFailure] = []  # by the entries' positions
+    read = array("q")  # the position of each entry given to the feed, in its order
     analysed: dict[Path, Analysis | AnalysisFailure] = {}  # from the catalog
-    fresh: list[Analysis | AnalysisFailure] = []
+    fresh: list[Analysis | AnalysisFailure] = []  # read now: remembered, unless nothing is
+    keep = lib.remembers
     with Feed(analyse_options, options.workers) as feed:
 
         def take(lo: int) -> None:
@@ -247,13 +250,15 @@ def _scan_and_analyse(
                 e = entries[i]
                 r = cached.get(e.path) if cached else None
                 if r is None:
-                    feed.add(i, e)
+                    feed.add(e)
+                    read.append(i)
                 else:
                     results[i] = r
             if feed.workers > 1:
-                for tags, got in feed.ready():  # put in place while the scan goes on
-                    _place(results, tags, got)
-                    fresh.extend(got)
+                for first, got in feed.ready():  # put in place while the scan goes on
+                    _place(results, read, first, got)
+                    if keep:
+                        fresh.extend(got)
             gc.freeze()  # see _LONG_LIVED
 
         lo = 0
@@ -267,14 +272,14 @@ def _scan_and_analyse(
         log.info("analyse: %d unchanged since last seen, %d to read", len(analysed), feed.added)
         with Progress("analyse", feed.added, options.progress) as bar:
             if feed.started:
-                bar.advance(len(fresh))
-                for tags, got in feed.finish():
-                    _place(results, tags, got)
-                    fresh.extend(got)
+                bar.advance(feed.given)  # back during the scan
+                for first, got in feed.finish():
+                    _place(results, read, first, got)
+                    if keep:
+                        fresh.extend(got)
                     bar.advance(len(got))
             else:  # too few to start a pool for (or one worker): read here, as before
-                held = [e for _, e in feed.held]
-                feed.held = []
+                held, feed.held = feed.held, []
                 got = analyse(held, analyse_options, workers=options.workers, progress=bar)
                 fresh = _join(results, entries, list(got))
     known = known_failures(analysed)
@@ -286,11 +291,13 @@ def _scan_and_analyse(
 
 def _place(
     results: list[ScanEntry | Analysis | AnalysisFailure],
-    tags: list[object],
+    read: array[int],
+    first: int,
     got: list[Analysis | AnalysisFailure],
 ) -> None:
-    for i, r in zip(tags, got, strict=True):
-        results[i] = r  # type: ignore[index]
+    """A batch's analyses at their entries' places: the feed's numbers first, first + 1..."""
+    for i, r in zip(read[first : first + len(got)], got, strict=True):
+        results[i] = r
 
 
 def _join(
