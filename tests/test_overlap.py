@@ -301,3 +301,34 @@ def test_a_worker_pool_never_blocks_on_big_tasks_or_results_and_says_when_a_work
             while True:
                 pool.wait()
     assert not multiprocessing.active_children()
+
+
+def test_analyses_made_apart_with_copies_of_their_entries_find_their_places(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too few files for the feed's pool (four workers, three to read): `analyse` reads
+    them, and a result carrying a copy of its entry (not the very one) is still put at
+    its entry's place, found by its path."""
+    import dataclasses
+
+    inbox = tmp_path / "inbox"
+    for i in range(3):
+        make_jpeg(inbox / f"IMG_{i}.JPG", D1 + timedelta(minutes=i), seed=i)
+    (inbox / "a.txt").write_text("x")
+    analyse = importer.analyse
+    copied = []
+
+    def copying(entries, *args, **kwargs):
+        for r in analyse(entries, *args, **{**kwargs, "workers": 1}):
+            copied.append(r.entry.path)
+            yield dataclasses.replace(r, entry=dataclasses.replace(r.entry))
+
+    monkeypatch.setattr(importer, "analyse", copying)
+    report = tmp_path / "r.csv"
+    assert _dry_run(inbox, tmp_path / "lib", report, 4) == 0
+    assert len(copied) == 3
+    got = {Path(r["source"]).name: r for r in rows(report)}
+    assert [got[f"IMG_{i}.JPG"]["captured_at"] for i in range(3)] == [
+        f"2020-01-02T03:0{4 + i}:05" for i in range(3)
+    ]
+    assert got["a.txt"]["action"] == "ignore"
