@@ -7,13 +7,22 @@ failures as values instead of raising, so one bad file never stops a run.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .progress import Progress
+
+if TYPE_CHECKING:
+    import multiprocessing.connection
+    import multiprocessing.pool
+    import multiprocessing.process
+    import multiprocessing.synchronize
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,25 +57,10 @@ def pmap(
                 progress.advance(weight(item) if weight else 1)
             yield result
         return
-    import multiprocessing  # here: a run that never starts a pool does not import it
-    from multiprocessing import resource_tracker
-
     workers = min(workers, len(items))
     if chunksize is None:
         chunksize = max(1, min(64, len(items) // (workers * 8)))
-    ctx = multiprocessing.get_context("spawn")
-    # Workers start with the stop signals blocked (a spawned child inherits the mask
-    # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
-    # has set SIGINT to ignored; the pool is terminated by this process instead.
-    # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
-    # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
-    resource_tracker.ensure_running()
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        pool = ctx.Pool(processes=workers, initializer=_quiet_worker)
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        raise
+    pool, mask = _start_pool(workers)
     with pool:  # any exit, KeyboardInterrupt included, terminates the workers
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is raised here
         if weight is None:
@@ -82,6 +76,27 @@ def pmap(
 
 
 _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+def _start_pool(workers: int) -> tuple[multiprocessing.pool.Pool, set[signal.Signals]]:
+    """A spawn pool of `workers`, created with the stop signals blocked; the caller puts
+    back the returned mask inside the block that terminates the pool on any exit."""
+    import multiprocessing  # here: a run that never starts a pool does not import it
+    from multiprocessing import resource_tracker
+
+    ctx = multiprocessing.get_context("spawn")
+    # Workers start with the stop signals blocked (a spawned child inherits the mask
+    # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
+    # has set SIGINT to ignored; the pool is terminated by this process instead.
+    # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
+    # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
+    resource_tracker.ensure_running()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        return ctx.Pool(processes=workers, initializer=_quiet_worker), mask
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
 
 
 def _quiet_worker() -> None:
@@ -126,3 +141,199 @@ class _Keep:
 
     def __call__(self, item: T) -> tuple[T, R]:
         return item, self.fn(item)
+
+
+class WorkerPool:
+    """Worker processes given tasks one at a time as the caller finds them, while the
+    caller goes on (a scan): the workers start, import and work meanwhile. Results come
+    back as the tasks finish, in any order, through `ready` (those back now) and `wait`
+    (the next one). A context manager: any exit, KeyboardInterrupt included, ends the
+    workers (started, and stopped by signals, as `pmap`'s are).
+
+        with WorkerPool(2) as pool:
+            pool.submit(fn, item)
+            for result in pool.ready(): ...
+            while pool.pending: result = pool.wait()
+
+    Unlike `multiprocessing.Pool`, no thread of this process sends the tasks or takes the
+    results: the caller's thread does, when it calls `submit`, `ready` or `wait`. A busy
+    caller (the scan) would otherwise keep those threads waiting for the interpreter's
+    lock, a switch interval (5 ms) at a time, two or three times a task, and the workers
+    waiting for them. As in a Pool, the workers take the tasks from one pipe (an idle
+    worker takes the next task: none waits behind another's long one) and put the results
+    in another. A task is written only when the pipe surely has room for it (the tasks
+    not answered yet fit in it), so the caller never blocks on workers that are
+    themselves blocked writing results; the others wait here. A worker that dies is an
+    error (WorkerDied), not a wait for ever.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self.pending = 0  # tasks submitted whose result has not been taken yet
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        self._tasks: multiprocessing.connection.Connection | None = None
+        self._results: multiprocessing.connection.Connection | None = None
+        self._queued: deque[bytes] = deque()  # tasks not written yet
+        self._sent: deque[int] = deque()  # the sizes of the tasks written, not answered
+        self._unanswered = 0  # their sum: at most what is still in the pipe
+        self._room = 4096
+        self._locks: tuple[object, ...] = ()
+        self._back: deque[tuple[bool, object]] = deque()  # results read, not taken
+
+    def __enter__(self) -> WorkerPool:
+        import multiprocessing  # here: a run that never starts a pool does not import it
+        from multiprocessing import resource_tracker
+
+        ctx = multiprocessing.get_context("spawn")
+        resource_tracker.ensure_running()  # see _start_pool
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            try:
+                tasks_in, self._tasks = ctx.Pipe(duplex=False)
+                self._results, results_out = ctx.Pipe(duplex=False)
+                self._room = _pipe_room(self._tasks.fileno())
+                # kept while the workers live (a spawned child opens them by name)
+                self._locks = taking, putting = ctx.Lock(), ctx.Lock()
+                for _ in range(self.workers):
+                    args = (tasks_in, taking, results_out, putting)
+                    proc = ctx.Process(target=_serve, args=args, daemon=True)
+                    proc.start()
+                    self._procs.append(proc)
+                tasks_in.close()  # the workers' ends
+                results_out.close()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C: here
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the workers, whatever they are doing, and wait for them."""
+        procs, self._procs = self._procs, []
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                proc.terminate()
+        for proc in procs:
+            proc.join()
+        for conn in (self._tasks, self._results):
+            if conn is not None:
+                conn.close()
+        self._tasks = self._results = None
+        self._locks = ()
+        self._queued.clear()
+
+    def submit(self, fn: Callable[[T], R], item: T) -> None:
+        """`fn(item)` in a worker; its result is given by `ready` or `wait`. A task that
+        raises gives its exception there."""
+        assert self._procs, "WorkerPool used outside its with block"
+        self._queued.append(pickle.dumps((fn, item), pickle.HIGHEST_PROTOCOL))
+        self.pending += 1
+        self._write()
+
+    def ready(self) -> Iterator[object]:
+        """The results back now, without waiting."""
+        self._read(0)
+        while self._back:
+            yield self._take()
+
+    def wait(self) -> object:
+        """The next result, waiting for it (there must be a task pending)."""
+        assert self.pending, "nothing submitted to wait for"
+        while not self._back:
+            self._read(None)
+        return self._take()
+
+    def _take(self) -> object:
+        ok, value = self._back.popleft()
+        self.pending -= 1
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value
+
+    def _write(self) -> None:
+        """Write the queued tasks that surely fit in the pipe (one at least when the pipe
+        is empty: the workers are all waiting to read it)."""
+        while self._queued:
+            size = len(self._queued[0]) + 16  # (the length's header, and some)
+            if self._sent and self._unanswered + size > self._room:
+                return  # written when results come back
+            try:
+                self._tasks.send_bytes(self._queued.popleft())  # type: ignore[union-attr]
+            except OSError:  # a broken pipe: the workers are gone
+                raise self._died() from None
+            self._sent.append(size)
+            self._unanswered += size
+
+    def _read(self, timeout: float | None) -> None:
+        from multiprocessing.connection import wait
+
+        if not self._sent:
+            return
+        results = self._results
+        ready = wait([results, *(p.sentinel for p in self._procs)], timeout)  # type: ignore[list-item]
+        while self._sent and results.poll():  # type: ignore[union-attr]
+            try:
+                data = results.recv_bytes()  # type: ignore[union-attr]
+            except (EOFError, OSError):
+                raise self._died() from None
+            self._back.append(pickle.loads(data))
+            self._unanswered -= self._sent.popleft()  # (sizes differ: the sum is what counts)
+        if not self._back and len(ready) > (results in ready):
+            raise self._died()  # a worker ended (its sentinel), and no result came
+        self._write()
+
+    def _died(self) -> WorkerDied:
+        for proc in self._procs:
+            proc.join(0.2 if proc.exitcode is None else 0)  # its exit code, once reaped
+        codes = [p.exitcode for p in self._procs if p.exitcode is not None]
+        return WorkerDied(codes[0] if codes else None)
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended while it had tasks (killed, out of memory)."""
+
+    def __init__(self, exitcode: int | None) -> None:
+        super().__init__(f"a worker process ended unexpectedly (exit code {exitcode})")
+
+
+def _pipe_room(fd: int) -> int:
+    """The size of a pipe, made bigger when the system lets it (Linux), at least PIPE_BUF."""
+    try:
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - not Linux
+        return 4096
+
+
+def _serve(
+    tasks: multiprocessing.connection.Connection,
+    taking: multiprocessing.synchronize.Lock,
+    results: multiprocessing.connection.Connection,
+    putting: multiprocessing.synchronize.Lock,
+) -> None:
+    """A WorkerPool's worker: each task's result (or its exception), until the pipe ends.
+    One worker at a time reads a task, and one at a time writes a result."""
+    _quiet_worker()
+    while True:
+        try:
+            with taking:
+                data = tasks.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            fn, item = pickle.loads(data)
+            out = pickle.dumps((True, fn(item)), pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            try:
+                out = pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+                out = pickle.dumps((False, RuntimeError(repr(exc))), pickle.HIGHEST_PROTOCOL)
+        with putting:
+            results.send_bytes(out)

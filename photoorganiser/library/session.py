@@ -65,6 +65,11 @@ class LibrarySession:
             return {}
         return self.catalog.cached_many(entries, self.options_key)
 
+    @property
+    def remembers(self) -> bool:
+        """Whether `remember` keeps anything (a dry run, or no catalog: it does not)."""
+        return self.catalog is not None and not self.catalog.readonly
+
     def remember(
         self,
         results: Iterable[Analysis | AnalysisFailure],
@@ -73,7 +78,7 @@ class LibrarySession:
     ) -> None:
         """Cache analyses for the next run, and forget files that left the inputs; only an
         optimisation, so a failure is a warning."""
-        if self.catalog is None or self.catalog.readonly:
+        if not self.remembers:
             return
         keep = [r for r in results if not (isinstance(r, AnalysisFailure) and r.transient)]
         try:

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -30,7 +31,7 @@ from ..core.hashing import (
     prefetch,
     read_and_hash,
 )
-from ..core.parallel import pmap
+from ..core.parallel import WorkerPool, pmap
 from ..core.progress import Progress
 from ..core.values import (
     WEAK_SOURCES,
@@ -92,7 +93,7 @@ def analyse(
 def _analyse_batched(
     entries: list[ScanEntry], options: AnalyseOptions, workers: int, progress: Progress | None
 ) -> Iterator[Analysis | AnalysisFailure]:
-    size = max(1, min(64, len(entries) // (workers * 8)))  # as pmap's own chunks were
+    size = batch_size(len(entries), workers)  # as pmap's own chunks were
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
     worker = functools.partial(analyse_batch, options=options)
     packed = _Packed(batches)  # packed as the pool takes them, not all at once
@@ -131,6 +132,120 @@ class _Packed:
             yield number, [_pack(e) for e in batch]
 
 
+BATCH = 64  # files in a batch of the pool's work, at most
+
+
+def batch_size(count: int, workers: int) -> int:
+    """Files in a batch when `count` are to be read: up to BATCH, eight batches a worker."""
+    return max(1, min(BATCH, count // (workers * 8)))
+
+
+class Feed:
+    """Entries analysed in the pool as the caller finds them (while the scan goes on),
+    instead of after it: the workers start, import and read meanwhile.
+
+        with Feed(options, workers) as feed:
+            feed.add(entry) ...                        # the n-th added is number n
+            for first, results in feed.ready(): ...    # those back now (during the scan)
+            for first, results in feed.finish(): ...   # the scan is over: all the rest
+
+    Results come back by batch, in any order of batches: a batch is the analyses of the
+    entries added as numbers first, first + 1, ... (so the caller keeps, say, an array of
+    where each number goes, not a tag per entry). The pool starts when `workers` entries
+    have been added, so a run that reads fewer than that (or has one worker) never starts
+    one (`started` says; the caller then analyses `held` itself, as `analyse` does).
+    Batches are sent while the scan goes on only once there are enough files for batches
+    of BATCH (the size `analyse` gives so many files); the rest are sent at `finish`,
+    sized by the whole count as `analyse` sizes them. At most `in_flight` batches are in
+    the pool at a time (the others wait here as lists of entries, not as packed tuples).
+    Any exit from the with block ends the workers.
+    """
+
+    def __init__(self, options: AnalyseOptions, workers: int, in_flight: int | None = None) -> None:
+        self.workers = max(1, workers)
+        self.in_flight = in_flight or 8 * self.workers
+        self.added = 0
+        self.given = 0  # analyses given back by ready and finish
+        self.held: list[ScanEntry] = []  # added, not in a batch yet (from number `_first`)
+        self._first = 0
+        self._worker = functools.partial(analyse_batch, options=options)
+        self._pool: WorkerPool | None = None
+        self._waiting: deque[tuple[int, list[ScanEntry]]] = deque()  # batches not sent
+        self._sent: dict[int, list[ScanEntry]] = {}  # by their first entry's number
+        self._shared: dict[object, object] = {}  # one make/model/format string per camera
+        self._streaming = 0  # added files from which batches are sent during the scan
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def add(self, entry: ScanEntry) -> None:
+        held = self.held
+        held.append(entry)
+        self.added += 1
+        if self._pool is None:
+            if self.workers < 2 or self.added < self.workers:
+                return
+            self._pool = WorkerPool(self.workers).__enter__()
+            self._streaming = BATCH * self.workers * 8  # batch_size(count) is BATCH from here
+        if len(held) >= BATCH and self.added >= self._streaming:
+            self._batch(BATCH)
+            self._send()
+
+    def _batch(self, size: int, *, rest: bool = False) -> None:
+        """The held entries as batches of `size`; with `rest`, a last smaller one too."""
+        held, first = self.held, self._first
+        whole = len(held) if rest else len(held) - len(held) % size
+        self._waiting.extend((first + i, held[i : i + size]) for i in range(0, whole, size))
+        self.held = held[whole:]
+        self._first = first + whole
+
+    def ready(self) -> Iterator[tuple[int, list[Analysis | AnalysisFailure]]]:
+        """The batches back now, without waiting."""
+        if self._pool is None:
+            return
+        for back in self._pool.ready():
+            yield self._expand(back)  # type: ignore[arg-type]
+        self._send()
+
+    def finish(self) -> Iterator[tuple[int, list[Analysis | AnalysisFailure]]]:
+        """Every batch not given yet, waiting for them; nothing is added after this."""
+        if self._pool is None:
+            return
+        if self._waiting:  # put back, to be batched by the whole count
+            self.held = [e for _, batch in self._waiting for e in batch] + self.held
+            self._first = self._waiting[0][0]
+            self._waiting.clear()
+        self._batch(batch_size(self.added, self.workers), rest=True)
+        self._send()
+        while self._pool.pending:
+            yield self._expand(self._pool.wait())  # type: ignore[arg-type]
+            self._send()
+
+    def _send(self) -> None:
+        pool = self._pool
+        while self._waiting and pool.pending < self.in_flight:  # type: ignore[union-attr]
+            first, batch = self._waiting.popleft()
+            self._sent[first] = batch
+            pool.submit(self._worker, (first, [_pack(e) for e in batch]))  # type: ignore[union-attr]
+
+    def _expand(
+        self, back: tuple[int, list[Compact]]
+    ) -> tuple[int, list[Analysis | AnalysisFailure]]:
+        first, compact = back
+        batch = self._sent.pop(first)
+        self.given += len(batch)
+        shared = self._shared
+        return first, [_expand(e, r, shared) for e, r in zip(batch, compact, strict=True)]
+
+
 # A ScanEntry crosses to the pool as a tuple of its fields, the path as text (a pickled
 # frozen dataclass and Path cost more than the analysis of a tiny file); an analysis
 # comes back as plain tuples too (a pickled dataclass or enum is rebuilt through Python
@@ -165,8 +280,11 @@ def _compact(hash_: str, media: MediaInfo, captured: CaptureDate | None) -> Comp
     return (hash_, fields, _SAME if same else _date_tuple(captured))
 
 
+_entry_rest = operator.attrgetter(*_ENTRY_FIELDS[1:])  # every ScanEntry field but path
+
+
 def _pack(entry: ScanEntry) -> Packed:
-    return (str(entry.path), *(getattr(entry, name) for name in _ENTRY_FIELDS[1:]))
+    return (str(entry.path),) + _entry_rest(entry)
 
 
 def _unpack(packed: Packed) -> ScanEntry:

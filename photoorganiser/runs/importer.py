@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import time
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ from ..importing.paths import DEFAULT_TEMPLATE, TemplateError, parse_template
 from ..importing.plan import PlanOptions, plan
 from ..importing.report import reason_text
 from ..library.session import LibrarySession, open_library
-from ..media.analyse import AnalyseOptions, analyse, needs_analysis
+from ..media.analyse import AnalyseOptions, Feed, analyse, needs_analysis
 from ..media.scan import normalise_inputs, scan, settle
 from ..media.timezones import UnknownTimezone, resolve_timezone
 from .failures import known_failures, reporting_known, without_failures
@@ -129,16 +130,13 @@ def run_import(options: ImportOptions) -> ImportResult:
         try:
             run.notes += recover(lib, run.write, dry_run=options.dry_run)
             adopt(lib, analyse_options, workers=options.workers, progress=options.progress)
-            entries.extend(scan(options.inputs, exclude=[library]))
-            entries[:] = settle(entries, options.settle, time.time_ns())
-            log.info("scan: %d files", len(entries))
-            gc.freeze()  # see _LONG_LIVED
-
             # A real --move remembers the analyses of the files it did not move after
             # execute: a moved file's is in the library's catalog, and a cache row for a
             # path that no longer exists would only be written to be dropped again.
             defer = not options.dry_run and options.mode is TransferMode.MOVE
-            results, known, fresh = _analyse(entries, lib, analyse_options, options, defer)
+            results, known, fresh = _scan_and_analyse(
+                entries, lib, analyse_options, options, library, defer
+            )
             gc.freeze()
             write = reporting_known(run.write, known)  # unchanged failures: `known`
 
@@ -206,45 +204,121 @@ def run_import(options: ImportOptions) -> ImportResult:
     return run.result
 
 
-def _analyse(
+SCAN_CHUNK = 500  # scanned entries settled and looked up in the catalog at a time
+
+
+def _scan_and_analyse(
     entries: list[ScanEntry],
     lib: LibrarySession,
     analyse_options: AnalyseOptions,
     options: ImportOptions,
+    library: Path,
     defer: bool = False,
 ) -> tuple[list[ScanEntry | Analysis | AnalysisFailure], set[Path], list]:
-    """Each entry's analysis (the entry itself when it needs none), in the entries' order:
-    from the catalog when unchanged, else read once; the files whose failure came from
-    the catalog (known: unchanged since it was seen); and, with `defer`, the analyses
-    read now, which the caller remembers (else they are remembered here)."""
-    wanted = [e for e in entries if needs_analysis(e)]
-    analysed = lib.cached(wanted)
-    if options.retry_failed:
-        analysed = without_failures(analysed)
+    """Scan (into `entries`, the caller's: a stop reports what was found), and analyse
+    each entry that needs it, in the entries' order (the entry itself when it needs
+    none): from the catalog when unchanged, else read once. Also the files whose failure
+    came from the catalog (known: unchanged since it was seen); and, with `defer`, the
+    analyses read now, which the caller remembers (else they are remembered here).
+
+    The scan feeds the pool as it goes (media/analyse.Feed): the workers start and read
+    while the scan is still walking, instead of after it. Every SCAN_CHUNK entries are
+    settled and looked up in the catalog; those it does not hold go to the pool."""
+    results: list[ScanEntry | Analysis | AnalysisFailure] = []  # by the entries' positions
+    read = array("q")  # the position of each entry given to the feed, in its order
+    analysed: dict[Path, Analysis | AnalysisFailure] = {}  # from the catalog
+    fresh: list[Analysis | AnalysisFailure] = []  # read now: remembered, unless nothing is
+    keep = lib.remembers
+    with Feed(analyse_options, options.workers) as feed:
+
+        def take(lo: int) -> None:
+            """The entries scanned since `lo`: settled, looked up, given to the pool."""
+            chunk = entries[lo:]
+            if options.settle > 0:
+                chunk = settle(chunk, options.settle, time.time_ns())
+                entries[lo:] = chunk
+            results.extend(chunk)
+            wanted = [i for i, e in enumerate(chunk, lo) if needs_analysis(e)]
+            if not wanted:
+                return
+            cached = lib.cached([entries[i] for i in wanted])
+            if cached and options.retry_failed:
+                cached = without_failures(cached)
+            if cached:
+                analysed.update(cached)
+            for i in wanted:
+                e = entries[i]
+                r = cached.get(e.path) if cached else None
+                if r is None:
+                    feed.add(e)
+                    read.append(i)
+                else:
+                    results[i] = r
+            if feed.workers > 1:
+                for first, got in feed.ready():  # put in place while the scan goes on
+                    _place(results, read, first, got)
+                    if keep:
+                        fresh.extend(got)
+            gc.freeze()  # see _LONG_LIVED
+
+        lo = 0
+        for e in scan(options.inputs, exclude=[library]):
+            entries.append(e)
+            if len(entries) - lo >= SCAN_CHUNK:
+                take(lo)
+                lo = len(entries)
+        take(lo)
+        log.info("scan: %d files", len(entries))
+        log.info("analyse: %d unchanged since last seen, %d to read", len(analysed), feed.added)
+        with Progress("analyse", feed.added, options.progress) as bar:
+            if feed.started:
+                bar.advance(feed.given)  # back during the scan
+                for first, got in feed.finish():
+                    _place(results, read, first, got)
+                    if keep:
+                        fresh.extend(got)
+                    bar.advance(len(got))
+            else:  # too few to start a pool for (or one worker): read here, as before
+                held, feed.held = feed.held, []
+                got = analyse(held, analyse_options, workers=options.workers, progress=bar)
+                fresh = _join(results, entries, list(got))
     known = known_failures(analysed)
-    to_read = [e for e in wanted if e.path not in analysed] if analysed else wanted
-    log.info("analyse: %d unchanged since last seen, %d to read", len(analysed), len(to_read))
-    with Progress("analyse", len(to_read), options.progress) as bar:
-        fresh = list(analyse(to_read, analyse_options, workers=options.workers, progress=bar))
     inputs = normalise_inputs(options.inputs)
     seen = {e.path for e in entries} if lib.catalog is not None else None  # else unused
     lib.remember(() if defer else fresh, inputs, seen=seen)
-    deferred = fresh if defer else []
-    del wanted, to_read
-    # a fresh result carries the very entry it was asked for (found by identity, no path
-    # hashed per file); one analysed apart in the pool carries a copy (found by its path)
+    return results, known, fresh if defer else []
+
+
+def _place(
+    results: list[ScanEntry | Analysis | AnalysisFailure],
+    read: array[int],
+    first: int,
+    got: list[Analysis | AnalysisFailure],
+) -> None:
+    """A batch's analyses at their entries' places: the feed's numbers first, first + 1..."""
+    for i, r in zip(read[first : first + len(got)], got, strict=True):
+        results[i] = r
+
+
+def _join(
+    results: list[ScanEntry | Analysis | AnalysisFailure],
+    entries: list[ScanEntry],
+    fresh: list[Analysis | AnalysisFailure],
+) -> list[Analysis | AnalysisFailure]:
+    """Put analyses made apart (in any order) at their entries' places in `results`.
+    A result carries the very entry it was asked for (found by identity, no path hashed
+    per file); one analysed apart in the pool carries a copy (found by its path)."""
     by_entry = {id(r.entry): r for r in fresh}
-    del fresh
-    results: list[ScanEntry | Analysis | AnalysisFailure] = []
-    for e in entries:
+    for i, e in enumerate(entries):
         r = by_entry.pop(id(e), None)
-        if r is None:
-            r = analysed.get(e.path, e) if analysed else e
-        results.append(r)
+        if r is not None:
+            results[i] = r
     if by_entry:
         by_path = {r.entry.path: r for r in by_entry.values()}
-        results = [by_path.get(r.path, r) if isinstance(r, ScanEntry) else r for r in results]
-    return results, known, deferred
+        for i, r in enumerate(results):
+            if isinstance(r, ScanEntry) and r.path in by_path:
+                results[i] = by_path[r.path]
+    return fresh
 
 
 def _remember_unmoved(
