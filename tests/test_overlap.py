@@ -332,3 +332,64 @@ def test_analyses_made_apart_with_copies_of_their_entries_find_their_places(
         f"2020-01-02T03:0{4 + i}:05" for i in range(3)
     ]
     assert got["a.txt"]["action"] == "ignore"
+
+
+def _dies_on_the_first_batch(numbered: tuple[int, list]) -> tuple[int, list]:
+    """A pool worker that dies (as a reader's crash or the OOM killer would end it) on the
+    batch of entries 0, 1..., and reads the others as the real worker does."""
+    if numbered[0] == 0:
+        os._exit(9)
+    return analyse_module.analyse_batch(numbered, analyse_module.AnalyseOptions())
+
+
+def _always_dies(numbered: tuple[int, list]) -> tuple[int, list]:
+    os._exit(9)
+
+
+def _fed(entries: list[ScanEntry], worker) -> tuple[dict[int, object], int]:
+    got: dict[int, object] = {}
+    with analyse_module.Feed(analyse_module.AnalyseOptions(), 2, in_flight=3) as feed:
+        feed._worker = worker
+        for e in entries:
+            feed.add(e)
+            for first, results in feed.ready():
+                for n, result in enumerate(results, first):
+                    assert n not in got
+                    got[n] = result
+        for first, results in feed.finish():
+            for n, result in enumerate(results, first):
+                assert n not in got
+                got[n] = result
+    return got, feed.deaths
+
+
+def test_a_worker_that_dies_costs_its_batches_not_the_run(
+    tmp_path: Path, small_batches: None
+) -> None:
+    """A worker killed mid-run: the files of the batches in the pool then are transient
+    failures (read again by the next run), the others are read by a new pool; every entry
+    gets its one result, and nothing waits for ever. Workers that keep dying stop being
+    replaced (MAX_DEATHS): the files left are failures too."""
+    files = [
+        make_jpeg(tmp_path / f"IMG_{i:03d}.jpg", D1 + timedelta(seconds=i), seed=i)
+        for i in range(40)
+    ]
+    entries = [
+        ScanEntry(p, FileKind.IMAGE, size=p.stat().st_size, mtime_ns=p.stat().st_mtime_ns)
+        for p in files
+    ]
+    got, deaths = _fed(entries, _dies_on_the_first_batch)
+    assert sorted(got) == list(range(len(entries))) and deaths == 1
+    failed = [n for n, r in got.items() if getattr(r, "error", None)]
+    assert {0, 1} <= set(failed)  # the batch it died on
+    for n in failed:
+        assert got[n].transient and "ended unexpectedly (exit code 9)" in got[n].error
+    read = [n for n in got if n not in failed]
+    assert len(read) >= len(entries) - 2 * 3  # at most the batches in flight were lost
+    options = analyse_module.AnalyseOptions()
+    assert all(got[n] == analyse_module.analyse_entry(entries[n], options) for n in read)
+
+    got, deaths = _fed(entries, _always_dies)
+    assert sorted(got) == list(range(len(entries))) and deaths == analyse_module.MAX_DEATHS
+    assert all(r.transient and "not read" in r.error for r in got.values())
+    assert not multiprocessing.active_children()

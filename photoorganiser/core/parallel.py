@@ -297,7 +297,8 @@ class WorkerDied(RuntimeError):
     """A worker process ended while it had tasks (killed, out of memory)."""
 
     def __init__(self, exitcode: int | None) -> None:
-        super().__init__(f"a worker process ended unexpectedly (exit code {exitcode})")
+        self.what = f"ended unexpectedly (exit code {exitcode})"
+        super().__init__(f"a worker process {self.what}")
 
 
 def _pipe_room(fd: int) -> int:

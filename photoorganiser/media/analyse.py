@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import operator
 import os
 import signal
@@ -31,7 +32,7 @@ from ..core.hashing import (
     prefetch,
     read_and_hash,
 )
-from ..core.parallel import WorkerPool, pmap
+from ..core.parallel import WorkerDied, WorkerPool, pmap
 from ..core.progress import Progress
 from ..core.values import (
     WEAK_SOURCES,
@@ -55,6 +56,7 @@ ANALYSED_KINDS = (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO, FileKind.SIDECAR
 PARSE_TIME_LIMIT = 60.0
 
 R = TypeVar("R")
+log = logging.getLogger("photoorganiser")
 # A worker asks the disk for the file this many places ahead in its batch (files of
 # PREFETCH_MIN bytes or more): with two workers, four files in flight on a cold disk.
 PREFETCH_AHEAD = 2
@@ -133,6 +135,7 @@ class _Packed:
 
 
 BATCH = 64  # files in a batch of the pool's work, at most
+MAX_DEATHS = 3  # workers that may die in a run before the files left are not read
 
 
 def batch_size(count: int, workers: int) -> int:
@@ -158,7 +161,10 @@ class Feed:
     of BATCH (the size `analyse` gives so many files); the rest are sent at `finish`,
     sized by the whole count as `analyse` sizes them. At most `in_flight` batches are in
     the pool at a time (the others wait here as lists of entries, not as packed tuples).
-    Any exit from the with block ends the workers.
+    Any exit from the with block ends the workers. A worker that dies (killed, out of
+    memory, a reader's crash) takes the batches in the pool with it: their files are
+    transient failures of this run (read again by the next), and a new pool reads the
+    rest (after MAX_DEATHS deaths, none: the rest are failures too).
     """
 
     def __init__(self, options: AnalyseOptions, workers: int, in_flight: int | None = None) -> None:
@@ -174,6 +180,9 @@ class Feed:
         self._sent: dict[int, list[ScanEntry]] = {}  # by their first entry's number
         self._shared: dict[object, object] = {}  # one make/model/format string per camera
         self._streaming = 0  # added files from which batches are sent during the scan
+        self._lost: deque[tuple[int, list[Analysis | AnalysisFailure]]] = deque()
+        self.deaths = 0  # workers that died (see _died)
+        self._why = ""
 
     @property
     def started(self) -> bool:
@@ -211,9 +220,16 @@ class Feed:
         """The batches back now, without waiting."""
         if self._pool is None:
             return
-        for back in self._pool.ready():
+        try:
+            backs = list(self._pool.ready())
+        except WorkerDied as exc:
+            backs = []
+            self._died(exc)
+        for back in backs:
             yield self._expand(back)  # type: ignore[arg-type]
         self._send()
+        while self._lost:
+            yield self._given(self._lost.popleft())
 
     def finish(self) -> Iterator[tuple[int, list[Analysis | AnalysisFailure]]]:
         """Every batch not given yet, waiting for them; nothing is added after this."""
@@ -225,16 +241,55 @@ class Feed:
             self._waiting.clear()
         self._batch(batch_size(self.added, self.workers), rest=True)
         self._send()
-        while self._pool.pending:
-            yield self._expand(self._pool.wait())  # type: ignore[arg-type]
+        while self._pool.pending or self._lost:
+            while self._lost:
+                yield self._given(self._lost.popleft())
+            if self._pool.pending:
+                try:
+                    back = self._pool.wait()
+                except WorkerDied as exc:
+                    self._died(exc)
+                else:
+                    yield self._expand(back)  # type: ignore[arg-type]
             self._send()
 
     def _send(self) -> None:
-        pool = self._pool
-        while self._waiting and pool.pending < self.in_flight:  # type: ignore[union-attr]
+        if self.deaths >= MAX_DEATHS:  # no pool any more: what waits is not read
+            self._fail(list(self._waiting), self._why)
+            self._waiting.clear()
+            return
+        while self._waiting and self._pool.pending < self.in_flight:  # type: ignore[union-attr]
             first, batch = self._waiting.popleft()
             self._sent[first] = batch
-            pool.submit(self._worker, (first, [_pack(e) for e in batch]))  # type: ignore[union-attr]
+            try:
+                self._pool.submit(self._worker, (first, [_pack(e) for e in batch]))  # type: ignore[union-attr]
+            except WorkerDied as exc:
+                self._died(exc)
+                return
+
+    def _died(self, exc: WorkerDied) -> None:
+        """A worker died: the batches in the pool are failures of this run, and a new
+        pool reads the others (none after MAX_DEATHS: they are failures too)."""
+        self.deaths += 1
+        self._pool.close()  # type: ignore[union-attr]
+        self._why = f"not read: the process reading it {exc.what}; it is read again next run"
+        lost = list(self._sent.items())
+        self._sent.clear()
+        log.warning("%s: %d files not read", exc, sum(len(batch) for _, batch in lost))
+        self._fail(lost, self._why)
+        self._pool = WorkerPool(self.workers)  # (after MAX_DEATHS, one never started)
+        if self.deaths < MAX_DEATHS:
+            self._pool.__enter__()
+
+    def _fail(self, batches: list[tuple[int, list[ScanEntry]]], why: str) -> None:
+        for first, batch in batches:
+            self._lost.append((first, [AnalysisFailure(e, why, transient=True) for e in batch]))
+
+    def _given(
+        self, lost: tuple[int, list[Analysis | AnalysisFailure]]
+    ) -> tuple[int, list[Analysis | AnalysisFailure]]:
+        self.given += len(lost[1])
+        return lost
 
     def _expand(
         self, back: tuple[int, list[Compact]]
