@@ -135,6 +135,10 @@ def main() -> None:
         for name in ("this", "base"):
             seconds = ", ".join(f"{c:.2f}" for c in cpu[name])
             print(f"  {name}: {med[name] / med['peer']:.2f}x {peer}; CPU s of its runs {seconds}")
+        for name, runs in wall.items():  # the noise: each run's wall time, in order
+            print(f"  {name} runs (wall s): " + ", ".join(f"{w:.2f}" for w in runs))
+        pairs = [t / b for t, b in zip(wall["this"], wall["base"], strict=True)]
+        print("  this / base, run by run: " + ", ".join(f"{r:.2f}" for r in pairs))
         print(f"  this / base: {med['this'] / med['base']:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
