@@ -297,9 +297,9 @@ def hash_written(fd: int) -> str:
     a read it cannot align), the file's cached pages are dropped (posix_fadvise
     DONTNEED, which drops only clean pages, hence the flush) and it is read as usual, so
     the bytes still come from the disk (a tmpfs or ramfs has none: its pages are the
-    file). A file system that accepts O_DIRECT but serves it from its cache (ext4 with
-    data=journal, btrfs's compressed extents) is read after the caller's own DONTNEED
-    (execute drops a copy's pages as soon as it is flushed), so from the disk as well."""
+    file). A file system that accepts O_DIRECT but reads some files through its cache all
+    the same (ext4 with data=journal, for one) finds their pages gone too: execute drops
+    a copy's pages as soon as it is flushed, before this read."""
     direct = getattr(os, "O_DIRECT", 0)
     if direct:
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)

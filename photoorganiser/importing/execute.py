@@ -1017,8 +1017,7 @@ def _copy_verified(source: _Source, tmp: Path, expected_hash: str, st: os.stat_r
     try:
         hasher = xxhash.xxh3_128()
         view = thread_buffer()  # this thread's, reused: no fresh 4 MiB per file
-        size = st.st_size
-        left = size + 1  # bounded by the size it had: a growing file is caught below
+        left = st.st_size + 1  # bounded by the size it had: a growing file is caught below
         while left > 0:
             want = min(CHUNK_SIZE, left)
             n = os.readv(source.fd, [view[:want]])
