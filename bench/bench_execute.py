@@ -2,12 +2,17 @@
 
     python bench/bench_execute.py move --base /path/to/main-checkout [--files 30000] [--runs 3]
     python bench/bench_execute.py copy --base /path/to/main-checkout [--photos 500] [--runs 3]
+    python bench/bench_execute.py move-other --base /path/to/main-checkout [--photos 500]
 
 move: a first `import --move` of many small files (bench_table's row 5) by this checkout and
 by --base, and the Python os.rename loop, each from a fresh copy of the same tree.
 copy: `import --copy` + sync of ~2.5 MB JPEGs (row 3) by both, and `cp -r` + sync; each
 side starts alike: no copy on the disk (removals synced, a second for the discards), the
 photos in the page cache.
+move-other: `import --move` of the same photos from another file system (a tmpfs, like a
+memory card whose reads cost no disk time; needs root to mount it) into a library on this
+disk, each copy verified before its source is removed, against `mv` + sync from the same
+tmpfs; each side starts from a fresh copy of the photos on the tmpfs.
 
 The order of the two checkouts alternates run by run; medians of the runs; ratios to the
 peer, and the CPU seconds of each run's process tree (steadier than wall time on a shared
@@ -55,7 +60,7 @@ def timed(cmd: list[str] | str, env: dict | None = None) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("row", choices=["move", "copy"])
+    parser.add_argument("row", choices=["move", "copy", "move-other"])
     parser.add_argument("--base", type=Path, required=True, help="the other checkout")
     parser.add_argument("--files", type=int, default=30_000)
     parser.add_argument("--photos", type=int, default=500)
@@ -69,6 +74,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="po-execute-", dir=args.workdir))
     wall: dict[str, list[float]] = {"this": [], "base": [], "peer": []}
     cpu: dict[str, list[float]] = {"this": [], "base": []}
+    mounted: list[Path] = []
 
     def po(name: str, *more: str) -> tuple[list[str], dict]:
         env = {**os.environ, "PYTHONPATH": str(checkouts[name])}
@@ -105,6 +111,37 @@ def main() -> None:
                 fresh()
                 record("peer", timed([sys.executable, "-c", MOVER, str(src), str(out)]))
             peer = f"os.rename loop, {args.files:,} files"
+        elif args.row == "move-other":
+            from bench_import import generate as generate_photos
+
+            card, lib, mv_out = work / "card", work / "lib", work / "mv"
+            card.mkdir()
+            size = f"size={int(args.photos * 2.5 * 2.2) + 64}m"
+            if subprocess.run(["mount", "-t", "tmpfs", "-o", size, "tmpfs", str(card)]).returncode:
+                raise SystemExit("move-other needs to mount a tmpfs (root)")
+            mounted.append(card)
+            master, inbox = card / "master", card / "in"
+            generate_photos(master, args.photos, 2.5)
+
+            def fresh_card() -> None:
+                for p in (lib, mv_out, inbox):
+                    shutil.rmtree(p, ignore_errors=True)
+                subprocess.run(["cp", "-r", str(master), str(inbox)], check=True)
+                os.sync()
+                time.sleep(1)
+
+            for i in range(args.runs):
+                sides = ("this", "base", "peer") if i % 2 == 0 else ("peer", "base", "this")
+                for name in sides:
+                    fresh_card()
+                    if name == "peer":
+                        record(name, timed(f"mv {inbox} {mv_out} && sync"))
+                        continue
+                    cmd, env = po(name, "--input", str(inbox), "--output", str(lib), "--move")
+                    record(name, timed(shlex.join(cmd) + " && sync", env))
+                    if any(p.is_file() for p in inbox.rglob("*")):
+                        raise SystemExit(f"{name}: import --move left files on the card")
+            peer = f"mv (tmpfs to disk) + sync, {args.photos} photos"
         else:
             from bench_import import generate as generate_photos
 
@@ -135,8 +172,14 @@ def main() -> None:
         for name in ("this", "base"):
             seconds = ", ".join(f"{c:.2f}" for c in cpu[name])
             print(f"  {name}: {med[name] / med['peer']:.2f}x {peer}; CPU s of its runs {seconds}")
+        for name, runs in wall.items():  # the noise: each run's wall time, in order
+            print(f"  {name} runs (wall s): " + ", ".join(f"{w:.2f}" for w in runs))
+        pairs = [t / b for t, b in zip(wall["this"], wall["base"], strict=True)]
+        print("  this / base, run by run: " + ", ".join(f"{r:.2f}" for r in pairs))
         print(f"  this / base: {med['this'] / med['base']:.2f}")
     finally:
+        for point in mounted:
+            subprocess.run(["umount", "-l", str(point)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -279,7 +279,10 @@ def main() -> None:
                     ours.append(r.seconds)
                     peak = max(peak, r.peak_rss_mb)
             shutil.rmtree(cp_dest, ignore_errors=True)
-            done(Row(f"import --copy + sync, {size}", ours, "cp -r + sync", theirs, peak))
+            # The medians' ratio is the row's; each pair's ratio shows how noisy the disk was.
+            pairs = "/".join(f"{a / b:.2f}" for a, b in zip(ours, theirs, strict=True))
+            note = f"each run: {pairs}" if runs > 1 else ""
+            done(Row(f"import --copy + sync, {size}", ours, "cp -r + sync", theirs, peak, note))
             shutil.rmtree(library, ignore_errors=True)
 
             # --- row 8 (on the same photos): perceptual hashing -------------------------------

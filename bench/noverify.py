@@ -18,19 +18,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _no_read_back() -> None:
+    import threading
+
     from photoorganiser.importing import execute
 
-    execute.hash_file = lambda path: _expected.pop(str(path))
+    expected = threading.local()  # each copy thread's copy in hand
     real = execute._copy_verified
 
     def copy_unverified(source, tmp, expected_hash, st):
-        _expected[str(tmp)] = expected_hash  # the read-back "agrees" without reading
+        expected.hash = expected_hash  # the read-back "agrees" without reading
         return real(source, tmp, expected_hash, st)
 
+    execute.hash_file = lambda fd: expected.hash
     execute._copy_verified = copy_unverified
 
-
-_expected: dict[str, str] = {}
 
 if __name__ == "__main__":
     _no_read_back()
