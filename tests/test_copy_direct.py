@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from media import make_jpeg
+from test_copy_speed import photos, temporaries
 
 from photoorganiser.cli import main
 from photoorganiser.core import hashing
@@ -56,12 +57,16 @@ def make_inbox(root: Path, count: int, pad: int = 0) -> Path:
     return root
 
 
-def photos(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.jpg") if p.is_file() and STATE not in p.parts)
+def refuse_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system without O_DIRECT (ramfs, some FUSE): setting the flag is refused."""
+    real_fcntl = fcntl.fcntl
 
+    def no_direct(fd, cmd, arg=0):
+        if cmd == fcntl.F_SETFL and arg & O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_fcntl(fd, cmd, arg)
 
-def temporaries(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if execute.TEMP_MARK in p.name]
+    monkeypatch.setattr(hashing.fcntl, "fcntl", no_direct)
 
 
 def contents(paths: list[Path]) -> Counter[str]:
@@ -137,14 +142,7 @@ def test_the_read_back_hashes_the_whole_file_from_its_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: bool
 ) -> None:
     if refused:  # a file system without O_DIRECT (ramfs, some FUSE): the usual read
-        real_fcntl = fcntl.fcntl
-
-        def no_direct(fd, cmd, arg=0):
-            if cmd == fcntl.F_SETFL and arg & O_DIRECT:
-                raise OSError(errno.EINVAL, "Invalid argument")
-            return real_fcntl(fd, cmd, arg)
-
-        monkeypatch.setattr(hashing.fcntl, "fcntl", no_direct)
+        refuse_direct(monkeypatch)
     elif not accepts_direct(tmp_path):
         pytest.skip("this file system refuses O_DIRECT")
     for size in (*SIZES, 2 * hashing.CHUNK_SIZE + 1):
@@ -221,14 +219,7 @@ def test_a_copy_the_disk_returns_damaged_is_refused_and_its_source_untouched(
 ) -> None:
     as_other_disk(monkeypatch)
     if refused:
-        real_fcntl = fcntl.fcntl
-
-        def no_direct(fd, cmd, arg=0):
-            if cmd == fcntl.F_SETFL and arg & O_DIRECT:
-                raise OSError(errno.EINVAL, "Invalid argument")
-            return real_fcntl(fd, cmd, arg)
-
-        monkeypatch.setattr(hashing.fcntl, "fcntl", no_direct)
+        refuse_direct(monkeypatch)
     inbox, library = make_inbox(tmp_path / "in", 8, pad=100_000), tmp_path / "lib"
     victim = inbox / "f2" / "IMG_0005.jpg"
     original = (victim.read_bytes(), victim.stat().st_mtime_ns, victim.stat().st_ino)
