@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hanging import no_hang
 from media import make_jpeg, make_png
 
 from photoorganiser.cli import main
@@ -392,4 +393,37 @@ def test_a_worker_that_dies_costs_its_batches_not_the_run(
     got, deaths = _fed(entries, _always_dies)
     assert sorted(got) == list(range(len(entries))) and deaths == analyse_module.MAX_DEATHS
     assert all(r.transient and "not read" in r.error for r in got.values())
+    assert not multiprocessing.active_children()
+
+
+def _doubled(x: int) -> int:
+    return 2 * x
+
+
+def _dies_on_3(x: int) -> int:
+    if x == 3:
+        os._exit(7)
+    return 2 * x
+
+
+class _Counted:
+    def __init__(self) -> None:
+        self.done = 0
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+
+
+def test_pmap_gives_every_result_once_and_says_when_a_worker_dies() -> None:
+    """pmap runs on WorkerPool: every item's result once, the progress advanced by each
+    item's weight; a worker that dies is WorkerDied, not a wait for ever (a Pool waits for
+    the lost task for ever, and a nightly run would hold the library's lock)."""
+    counted = _Counted()
+    got = parallel.pmap(_doubled, range(100), workers=2, chunksize=3, progress=counted)
+    assert sorted(got) == [2 * i for i in range(100)] and counted.done == 100
+    counted = _Counted()
+    got = parallel.pmap(_doubled, range(10), workers=2, weight=lambda i: i, progress=counted)
+    assert sorted(got) == [2 * i for i in range(10)] and counted.done == sum(range(10))
+    with pytest.raises(parallel.WorkerDied, match="exit code 7"):
+        no_hang(lambda: list(parallel.pmap(_dies_on_3, range(100), workers=2, chunksize=2)), 60)
     assert not multiprocessing.active_children()

@@ -20,7 +20,6 @@ from .progress import Progress
 
 if TYPE_CHECKING:
     import multiprocessing.connection
-    import multiprocessing.pool
     import multiprocessing.process
     import multiprocessing.synchronize
 
@@ -60,47 +59,57 @@ def pmap(
     workers = min(workers, len(items))
     if chunksize is None:
         chunksize = max(1, min(64, len(items) // (workers * 8)))
-    pool, mask = _start_pool(workers)
-    with pool:  # any exit, KeyboardInterrupt included, terminates the workers
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is raised here
-        if weight is None:
-            for result in pool.imap_unordered(fn, items, chunksize=chunksize):
-                if progress is not None:
-                    progress.advance(1)
-                yield result
-        else:
-            for item, result in pool.imap_unordered(_Keep(fn), items, chunksize=chunksize):
-                if progress is not None:
-                    progress.advance(weight(item))
-                yield result
+    # WorkerPool, not multiprocessing.Pool: a worker that dies (the out-of-memory killer, a
+    # crash in a library, kill -9) is an error (WorkerDied) there, where a Pool would wait
+    # for its lost task for ever, holding the library's lock (a nightly run that never ends)
+    with WorkerPool(workers) as pool:  # any exit, KeyboardInterrupt included, ends them
+        chunks = _chunks(items, chunksize)
+        in_flight = 4 * workers
+        for chunk in chunks:
+            pool.submit(_apply, (fn, chunk, weight is not None))
+            if pool.pending < in_flight:
+                continue
+            yield from _advanced(pool.wait(), progress, weight)  # type: ignore[arg-type]
+        while pool.pending:
+            yield from _advanced(pool.wait(), progress, weight)  # type: ignore[arg-type]
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _apply(task: tuple[Callable[[T], R], list[T], bool]) -> list[object]:
+    """A pmap worker's task: `fn` of each item of a chunk (with the item, when its
+    weight is asked for by the caller)."""
+    fn, chunk, keep = task
+    return [(item, fn(item)) for item in chunk] if keep else [fn(item) for item in chunk]
+
+
+def _advanced(
+    results: list[object], progress: Progress | None, weight: Callable[[T], int] | None
+) -> Iterator[R]:
+    for result in results:
+        if weight is not None:
+            item, result = result  # type: ignore[misc]
+            if progress is not None:
+                progress.advance(weight(item))
+        elif progress is not None:
+            progress.advance(1)
+        yield result  # type: ignore[misc]
 
 
 _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
-def _start_pool(workers: int) -> tuple[multiprocessing.pool.Pool, set[signal.Signals]]:
-    """A spawn pool of `workers`, created with the stop signals blocked; the caller puts
-    back the returned mask inside the block that terminates the pool on any exit."""
-    import multiprocessing  # here: a run that never starts a pool does not import it
-    from multiprocessing import resource_tracker
-
-    ctx = multiprocessing.get_context("spawn")
-    # Workers start with the stop signals blocked (a spawned child inherits the mask
-    # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
-    # has set SIGINT to ignored; the pool is terminated by this process instead.
-    # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
-    # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
-    resource_tracker.ensure_running()
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        return ctx.Pool(processes=workers, initializer=_quiet_worker), mask
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        raise
-
-
 def _quiet_worker() -> None:
-    """Pool initializer. Ctrl-C reaches the whole process group: a worker ignores it (no
+    """A worker's start. Ctrl-C reaches the whole process group: a worker ignores it (no
     `KeyboardInterrupt` traceback from every worker), and the parent, which gets it too,
     stops and terminates the pool. SIGTERM/SIGHUP keep their default action, so
     `Pool.terminate` ends a worker at once and silently. Then the signals blocked while
@@ -131,16 +140,6 @@ def tmap(
             if progress is not None:
                 progress.advance(weight(futures[future]) if weight else 1)
             yield future.result()
-
-
-class _Keep:
-    """Picklable wrapper returning (item, fn(item)), so progress can weigh each item."""
-
-    def __init__(self, fn: Callable[[T], R]) -> None:
-        self.fn = fn
-
-    def __call__(self, item: T) -> tuple[T, R]:
-        return item, self.fn(item)
 
 
 class WorkerPool:
@@ -185,7 +184,12 @@ class WorkerPool:
         from multiprocessing import resource_tracker
 
         ctx = multiprocessing.get_context("spawn")
-        resource_tracker.ensure_running()  # see _start_pool
+        # Workers start with the stop signals blocked (a spawned child inherits the mask
+        # across exec), so a Ctrl-C during their start-up stays pending until _quiet_worker
+        # has set SIGINT to ignored; the workers are ended by this process instead.
+        # The resource tracker is started first: starting it unblocks SIGINT and SIGTERM
+        # (multiprocessing.resource_tracker.ensure_running), which would undo our mask.
+        resource_tracker.ensure_running()
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             try:
