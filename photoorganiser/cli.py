@@ -1584,6 +1584,10 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 128 + int(getattr(exc, "signum", 2))
     except Exception as exc:  # a bug: one line, the traceback only with --debug
+        parallel = sys.modules.get(f"{__package__}.core.parallel")  # (loaded if it was raised)
+        if parallel is not None and isinstance(exc, parallel.WorkerDied):
+            print(f"{parser.prog}: error: {exc}; the run stopped there", file=sys.stderr)
+            return EXIT_FILE_ERRORS
         if getattr(args, "debug", False):
             import traceback
 

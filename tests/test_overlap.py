@@ -427,3 +427,19 @@ def test_pmap_gives_every_result_once_and_says_when_a_worker_dies() -> None:
     with pytest.raises(parallel.WorkerDied, match="exit code 7"):
         no_hang(lambda: list(parallel.pmap(_dies_on_3, range(100), workers=2, chunksize=2)), 60)
     assert not multiprocessing.active_children()
+
+
+def test_a_worker_that_died_ends_a_command_with_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not an "internal error": what happened, in one line, and exit status 1."""
+    from photoorganiser import cli
+
+    def died(args: object) -> int:
+        raise parallel.WorkerDied(-9)
+
+    monkeypatch.setattr(cli, "cmd_find_duplicates", died)
+    assert main(["find-duplicates", "--input", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "ended unexpectedly (exit code -9); the run stopped there" in err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
