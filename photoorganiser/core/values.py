@@ -166,7 +166,18 @@ class MediaFacts:
     problems: tuple[str, ...] = ()  # the content is damaged (truncated...): left in place
     warnings: tuple[str, ...] = ()  # only its metadata is unreadable: imported, with a note
 
+    def shared_in(self, table: dict[MediaFacts, MediaFacts]) -> MediaFacts:
+        """The equal value `table` holds (one for all the files of a camera), else this
+        one, kept there while the table holds fewer than SHARED_FACTS."""
+        held = table.get(self)
+        if held is None:
+            if len(table) < SHARED_FACTS:
+                table[self] = self
+            return self
+        return held
 
+
+SHARED_FACTS = 4096  # different facts a run shares at most (the rest: one value a file)
 NO_FACTS = MediaFacts()
 _FACTS = tuple(MediaFacts.__dataclass_fields__)  # (in their order)
 _UNSET: object = object()

@@ -855,8 +855,7 @@ def encode(result: Analysis | AnalysisFailure) -> str:
     )
 
 
-_FACTS: dict[MediaFacts, MediaFacts] = {}
-_SHARED_FACTS = 4096
+_FACTS: dict[MediaFacts, MediaFacts] = {}  # one camera's facts: one value for all its files
 
 
 def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
@@ -874,12 +873,9 @@ def decode(text: str, entry: ScanEntry) -> Analysis | AnalysisFailure:
             tuple(m["problems"]),
             tuple(m["warnings"]),
         )
-        shared = _FACTS.get(facts)  # one camera's facts: one value for all its files
-        if shared is None and len(_FACTS) < _SHARED_FACTS:
-            _FACTS[facts] = facts
         media = MediaInfo(
             captured=_date_from(m["captured"]),
-            facts=shared or facts,
+            facts=facts.shared_in(_FACTS),
             content_id=m.get("content_id"),
             latitude=m.get("latitude"),
             longitude=m.get("longitude"),

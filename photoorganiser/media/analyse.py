@@ -35,6 +35,7 @@ from ..core.hashing import (
 from ..core.parallel import WorkerDied, WorkerPool, pmap
 from ..core.progress import Progress
 from ..core.values import (
+    SHARED_FACTS,
     WEAK_SOURCES,
     Analysis,
     AnalysisFailure,
@@ -110,7 +111,7 @@ def _analyse_batched(
 
 
 def _sharing(results: Iterable[Analysis | AnalysisFailure]) -> Iterator[Analysis | AnalysisFailure]:
-    shared: dict[object, object] = {}
+    shared: dict[MediaFacts, MediaFacts] = {}
     for r in results:
         if isinstance(r, Analysis):
             media = share_facts(r.media, shared)
@@ -383,8 +384,6 @@ def analyse_batch(
 
 assert _ENTRY_FIELDS[:4] == ("path", "kind", "size", "mtime_ns")
 
-SHARED_FACTS = 4096  # at most this many different facts shared (see _expand)
-
 
 def _expand(
     entry: ScanEntry, result: Compact, shared: dict[object, object] | None = None
@@ -411,15 +410,11 @@ def _expand(
     return Analysis(entry, hash_, media, captured if date == _SAME else _date_of(date))
 
 
-def share_facts(media: MediaInfo, shared: dict[object, object]) -> MediaInfo:
+def share_facts(media: MediaInfo, shared: dict[MediaFacts, MediaFacts]) -> MediaInfo:
     """`media`, its facts replaced by an equal value `shared` holds already (one for
     thousands of files of one camera): for analyses made apart from `_expand`."""
-    facts = shared.get(media.facts)
-    if facts is None:
-        if len(shared) < SHARED_FACTS:
-            shared[media.facts] = media.facts
-        return media
-    return dataclasses.replace(media, facts=facts) if facts is not media.facts else media
+    facts = media.facts.shared_in(shared)
+    return media if facts is media.facts else dataclasses.replace(media, facts=facts)
 
 
 def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:
