@@ -1574,20 +1574,21 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except LibraryLocked as exc:
         print(f"{parser.prog}: {exc}; try later, or use --wait", file=sys.stderr)
         return EXIT_LOCKED
-    except (_catalog_errors()[0], UnsafeStateFile) as exc:  # damaged, newer, a link in it
+    # a catalog damaged or newer, a link in the library
+    except (_raised_by("library.catalog", "CatalogError"), UnsafeStateFile) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (_catalog_errors()[1], LockUnavailable) as exc:  # read-only library, full disk
+    # a read-only library, a full disk
+    except (_raised_by("library.catalog", "CatalogUnavailable"), LockUnavailable) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_FILE_ERRORS
     except KeyboardInterrupt as exc:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 128 + int(getattr(exc, "signum", 2))
+    except _raised_by("core.parallel", "WorkerDied") as exc:  # killed, out of memory
+        print(f"{parser.prog}: error: {exc}; the run stopped there", file=sys.stderr)
+        return EXIT_FILE_ERRORS
     except Exception as exc:  # a bug: one line, the traceback only with --debug
-        parallel = sys.modules.get(f"{__package__}.core.parallel")  # (loaded if it was raised)
-        if parallel is not None and isinstance(exc, parallel.WorkerDied):
-            print(f"{parser.prog}: error: {exc}; the run stopped there", file=sys.stderr)
-            return EXIT_FILE_ERRORS
         if getattr(args, "debug", False):
             import traceback
 
@@ -1604,16 +1605,14 @@ class _NeverRaised(Exception):
     """Stands for the exceptions of a module that was never imported: none was raised."""
 
 
-def _catalog_errors() -> tuple[type[Exception], type[Exception]]:
-    """library/catalog's CatalogError and CatalogUnavailable, for `_run`'s except clauses
-    (Python evaluates one only when an exception reaches it), so that a command that never
-    opens a catalog does not import its module and sqlite3 (~15 ms of start-up); when it
-    was never imported, nothing raised can be one of them."""
-    if f"{__package__}.library.catalog" not in sys.modules:
-        return _NeverRaised, _NeverRaised
-    from .library.catalog import CatalogError, CatalogUnavailable
-
-    return CatalogError, CatalogUnavailable
+def _raised_by(module: str, name: str) -> type[Exception]:
+    """The exception class `name` of the package's `module`, for one of `_run`'s except
+    clauses (Python evaluates one only when an exception reaches it), without importing
+    the module: a command that never opened a catalog does not import its module and
+    sqlite3 (~15 ms of start-up). When `module` was never imported, nothing raised can be
+    one of its exceptions."""
+    loaded = sys.modules.get(f"{__package__}.{module}")
+    return _NeverRaised if loaded is None else getattr(loaded, name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
