@@ -10,7 +10,6 @@ import errno
 import fcntl
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from media import make_jpeg
-from test_copy_speed import photos, temporaries
+from test_copy_speed import catalog_state, on_disk, photos, temporaries
 
 from photoorganiser.cli import main
 from photoorganiser.core import hashing
@@ -28,7 +27,6 @@ from reports import rows
 
 REPO = Path(__file__).resolve().parents[1]
 D0 = datetime(2021, 3, 4, 5, 6, 7)
-STATE = ".photoorganiser"
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 pytestmark = pytest.mark.skipif(not O_DIRECT, reason="no O_DIRECT on this platform")
@@ -71,19 +69,6 @@ def refuse_direct(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def contents(paths: list[Path]) -> Counter[str]:
     return Counter(hashing.hash_file(p) for p in paths)
-
-
-def catalog_state(library: Path) -> tuple[dict[str, int], int]:
-    """The catalog's files (path -> size) and how many journal entries are still intents."""
-    with sqlite3.connect(library / STATE / "catalog.sqlite") as conn:
-        files = dict(conn.execute("SELECT path, size FROM files"))
-        (intents,) = conn.execute("SELECT count(*) FROM journal WHERE state = 'intent'").fetchone()
-    conn.close()
-    return files, intents
-
-
-def on_disk(library: Path) -> dict[str, int]:
-    return {str(p.relative_to(library)): p.stat().st_size for p in photos(library)}
 
 
 def accepts_direct(folder: Path) -> bool:
