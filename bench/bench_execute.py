@@ -87,6 +87,21 @@ def main() -> None:
         if name in cpu:
             cpu[name].append(seconds[1])
 
+    def synced_runs(start, source: Path, lib: Path, flag: str, peer_cmd: str, check=None) -> None:
+        """Each checkout's `import FLAG` of `source` and the peer's command, each followed by
+        sync and each after `start()`, in an order that alternates from run to run."""
+        for i in range(args.runs):
+            sides = ("this", "base", "peer") if i % 2 == 0 else ("peer", "base", "this")
+            for name in sides:
+                start()
+                if name == "peer":
+                    record(name, timed(f"{peer_cmd} && sync"))
+                    continue
+                cmd, env = po(name, "--input", str(source), "--output", str(lib), flag)
+                record(name, timed(shlex.join(cmd) + " && sync", env))
+                if check is not None:
+                    check(name)
+
     try:
         if args.row == "move":
             from bench_nightly import base_jpeg
@@ -130,17 +145,11 @@ def main() -> None:
                 os.sync()
                 time.sleep(1)
 
-            for i in range(args.runs):
-                sides = ("this", "base", "peer") if i % 2 == 0 else ("peer", "base", "this")
-                for name in sides:
-                    fresh_card()
-                    if name == "peer":
-                        record(name, timed(f"mv {inbox} {mv_out} && sync"))
-                        continue
-                    cmd, env = po(name, "--input", str(inbox), "--output", str(lib), "--move")
-                    record(name, timed(shlex.join(cmd) + " && sync", env))
-                    if any(p.is_file() for p in inbox.rglob("*")):
-                        raise SystemExit(f"{name}: import --move left files on the card")
+            def emptied(name: str) -> None:
+                if any(p.is_file() for p in inbox.rglob("*")):
+                    raise SystemExit(f"{name}: import --move left files on the card")
+
+            synced_runs(fresh_card, inbox, lib, "--move", f"mv {inbox} {mv_out}", emptied)
             peer = f"mv (tmpfs to disk) + sync, {args.photos} photos"
         else:
             from bench_import import generate as generate_photos
@@ -156,15 +165,7 @@ def main() -> None:
                 time.sleep(1)
                 subprocess.run(warm, shell=True, check=True)
 
-            for i in range(args.runs):
-                sides = ("this", "base", "peer") if i % 2 == 0 else ("peer", "base", "this")
-                for name in sides:
-                    same_start()
-                    if name == "peer":
-                        record(name, timed(f"cp -r {photos} {cp_out} && sync"))
-                    else:
-                        cmd, env = po(name, "--input", str(photos), "--output", str(lib), "--copy")
-                        record(name, timed(shlex.join(cmd) + " && sync", env))
+            synced_runs(same_start, photos, lib, "--copy", f"cp -r {photos} {cp_out}")
             peer = f"cp -r + sync, {args.photos} photos"
         med = {k: statistics.median(v) for k, v in wall.items()}
         print(f"{args.row}: medians of {args.runs} (wall s): " + ", ".join(
