@@ -219,7 +219,11 @@ class MediaInfo:
         facts: MediaFacts | None = None,
     ) -> None:
         values = (make, model, width, height, format, is_video, problems, warnings)
-        given = {k: v for k, v in zip(_FACTS, values, strict=True) if v is not _UNSET}
+        given = (  # (none in the common case, from `facts`: no dict made a file)
+            {k: v for k, v in zip(_FACTS, values, strict=True) if v is not _UNSET}
+            if values.count(_UNSET) < len(values)
+            else None
+        )
         if given:  # (with `facts` too: those facts with these changed, as `replace` asks)
             base = {} if facts is None else {k: getattr(facts, k) for k in _FACTS}
             facts = MediaFacts(**(base | given))
