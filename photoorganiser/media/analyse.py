@@ -256,7 +256,7 @@ class Feed:
 
     def _send(self) -> None:
         if self.deaths >= MAX_DEATHS:  # no pool any more: what waits is not read
-            self._fail(list(self._waiting), self._why)
+            self._fail(list(self._waiting))
             self._waiting.clear()
             return
         while self._waiting and self._pool.pending < self.in_flight:  # type: ignore[union-attr]
@@ -277,12 +277,14 @@ class Feed:
         lost = list(self._sent.items())
         self._sent.clear()
         log.warning("%s: %d files not read", exc, sum(len(batch) for _, batch in lost))
-        self._fail(lost, self._why)
+        self._fail(lost)
         self._pool = WorkerPool(self.workers)  # (after MAX_DEATHS, one never started)
         if self.deaths < MAX_DEATHS:
             self._pool.__enter__()
 
-    def _fail(self, batches: list[tuple[int, list[ScanEntry]]], why: str) -> None:
+    def _fail(self, batches: list[tuple[int, list[ScanEntry]]]) -> None:
+        """The batches' files not read: failures saying why (the last death), given next."""
+        why = self._why
         for first, batch in batches:
             self._lost.append((first, [AnalysisFailure(e, why, transient=True) for e in batch]))
 
