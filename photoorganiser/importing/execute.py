@@ -92,8 +92,7 @@ COPY_BATCH = 64
 BATCH_BYTES = 256 << 20  # as journal.SETTLE_BYTES; 64 copies of 2.5 MB photos, as before
 # Copies of a batch made side by side (several disk requests in flight). 5 made the
 # execute stage of 500 x 2.5 MB photos ~10% faster here (2.32 s against 2.59 s, median
-# of 5 paired runs), but a stop then finds up to 4 more copies finishing, beyond what
-# test_copy_speed's stop test allows (80 + 2): kept at 3 until that bound is revisited.
+# of 5 paired runs). A stop undoes the copies in flight and begins none of those queued.
 COPY_THREADS = 3
 
 
@@ -495,6 +494,8 @@ class _Copy:
 def _write_copy(job: _Copy) -> None:
     """Write the temporary file, flush it, read it back from the disk (any thread)."""
     assert job.d.analysis is not None
+    if signals.requested() is not None:  # the run is stopping: a copy not begun is not
+        raise signals.Stopped(signals.requested())  # begun (nothing to undo)
     with temporary(job.tmp, "cannot copy"):
         _copy_verified(job.source, job.tmp, job.d.analysis.hash, job.st)
 
