@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -132,12 +133,12 @@ def resolve(
         if d.follows is not None:
             sidecars[d.follows].append(d)
 
-    taken = _Taken()
     folders = _Folders(library, empty)
     leaders.sort(key=lambda d: str(d.source))
-    for leader in leaders:
+    taken = _Claims(leaders)
+    for index, leader in enumerate(leaders):
         members = [leader, *partners.get(leader.source, ())] if partners else [leader]
-        for placed in _place_unit(members, sidecars, folders, taken):
+        for placed in _place_unit(index, members, sidecars, folders, taken):
             if placed is not leader:  # (the leader's own decision is in `out` already)
                 out[placed.source] = placed
 
@@ -194,18 +195,10 @@ class _Taken:
 
     def __init__(self) -> None:
         self.by_folder: dict[str, set[str]] = {}
-        self.by_text: dict[str, set[str]] = {}  # a folder's text as given -> its set
-
-    def names_in(self, folder: str) -> set[str]:
-        """The lower-cased names claimed in `folder` (its text as given, any case): the
-        set itself, to be asked and added to."""
-        names = self.by_text.get(folder)
-        if names is None:
-            names = self.by_folder.setdefault(folder.lower(), set())
-            self.by_text[folder] = names
-        return names
 
     def __contains__(self, key: str) -> bool:
+        if not self.by_folder:
+            return False
         folder, _, name = key.rpartition("/")
         names = self.by_folder.get(folder)
         return names is not None and name in names
@@ -220,6 +213,80 @@ class _Taken:
     def update(self, keys: Iterable[str]) -> None:
         for key in keys:
             self.add(key)
+
+
+class _Claims:
+    """The names this run claimed, as lower-cased paths. Most are a file's own planned
+    name, taken as planned: those are not kept as text (a name a file was the largest
+    part of what resolve held at a million files), only marked taken by the leader's
+    place in `leaders`, its name's hash kept in one of a few thousand small arrays. The
+    others (numbered names, units, sidecars) are kept in `others`. Exact whatever the
+    hashes: a hash only tells which leaders' names to compare."""
+
+    def __init__(self, leaders: Sequence[Decision]) -> None:
+        self.leaders = leaders
+        self.others = _Taken()
+        count = max(1, len(leaders) // BUCKET)
+        self.hashes = [array("q") for _ in range(count)]  # by hash % count: the hashes
+        self.indices = [array("q") for _ in range(count)]  # ... and whose they are
+        for i, d in enumerate(leaders):
+            h = _hash(_key(d))
+            self.hashes[h % count].append(h)
+            self.indices[h % count].append(i)
+        # the hashes of more than one leader's name (the same name, or rarely a clash of
+        # hashes): those leaders by hash, to be compared
+        self.shared: dict[int, list[int]] = {}
+        for hashes, indices in zip(self.hashes, self.indices, strict=True):
+            if len(set(hashes)) < len(hashes):
+                whose: dict[int, list[int]] = defaultdict(list)
+                for h, i in zip(hashes, indices, strict=True):
+                    whose[h].append(i)
+                self.shared.update((h, ix) for h, ix in whose.items() if len(ix) > 1)
+        self.claimed_own = bytearray(len(leaders))  # 1: the leader took its planned name
+
+    def own_free(self, index: int, key: str) -> bool:
+        """Leader `index`'s planned name (`key`) is not claimed yet."""
+        if key in self.others:
+            return False
+        same = self.shared.get(_hash(key)) if self.shared else None
+        return same is None or not self._claimed_as_own(same, key)
+
+    def claim_own(self, index: int) -> None:
+        self.claimed_own[index] = 1
+
+    def _claimed_as_own(self, candidates: Iterable[int], key: str) -> bool:
+        claimed, leaders = self.claimed_own, self.leaders
+        return any(claimed[j] and _key(leaders[j]) == key for j in candidates)
+
+    def __contains__(self, key: str) -> bool:
+        if key in self.others:
+            return True
+        h = _hash(key)
+        same = self.shared.get(h)
+        if same is None:
+            bucket = h % len(self.hashes)
+            hashes = self.hashes[bucket]
+            if h not in hashes:
+                return False  # no leader's planned name
+            same = [self.indices[bucket][hashes.index(h)]]
+        return self._claimed_as_own(same, key)
+
+    def add(self, key: str) -> None:
+        self.others.add(key)
+
+    def update(self, keys: Iterable[str]) -> None:
+        self.others.update(keys)
+
+
+BUCKET = 32  # leaders' hashes an array: a lookup scans about this many
+
+
+_hash = hash  # (tests give one that clashes)
+
+
+def _key(d: Decision) -> str:
+    """A planned name as names are compared: the whole path, lower-cased."""
+    return os.fspath(d.destination).lower()
 
 
 class _Current:
@@ -292,7 +359,7 @@ def bring_sidecar(
     media_source: Path,
     kept_file: Path | None,
     library: LibraryIndex,
-    taken: _Taken,
+    taken: _Claims,
     planned: dict[str, Decision],
     *,
     how: str,
@@ -418,13 +485,15 @@ class _Folders:
 
 
 def _place_unit(
+    index: int,
     members: list[Decision],
     sidecars: dict[Path, list[Decision]],
     folders: _Folders,
-    taken: _Taken,
+    taken: _Claims,
 ) -> list[Decision]:
-    """Give a unit the first set of names that are all free, and claim them. A member
-    whose place does not change is kept as it is (no copy per decision)."""
+    """Give a unit (its leader `index` in `taken.leaders`) the first set of names that
+    are all free, and claim them. A member whose place does not change is kept as it is
+    (no copy per decision)."""
     leader = members[0]
     leader_text = os.fspath(leader.destination)
     cut = leader_text.rfind("/")  # (as os.path.dirname and basename, without two calls)
@@ -432,16 +501,16 @@ def _place_unit(
     on_disk = folders.names_in(folder)
     if len(members) == 1 and not (sidecars and leader.source in sidecars):  # on its own
         name = leader_text[cut + 1 :]
-        lower = name.lower()
-        claimed = taken.names_in(folder)
-        if (not on_disk or lower not in on_disk) and lower not in claimed:
+        if (not on_disk or name.lower() not in on_disk) and taken.own_free(
+            index, leader_text.lower()
+        ):
             stem, dot, ext = name.rpartition(".")
             suffix = dot + ext if len(stem) > 0 and ext else ""
             # as the loop would name it (a short ASCII name is never shortened)
             if (len(name) <= MAX_COMPONENT_BYTES and name.isascii()) or fit_name(
                 name[: len(name) - len(suffix)], suffix
             ) == name:
-                claimed.add(lower)
+                taken.claim_own(index)
                 return [leader]
     clashing = _clashing_sidecars(members, sidecars)
     if clashing:

@@ -1,0 +1,125 @@
+"""The names an import claims (issue 14's memory): a leader's own planned name is not kept
+as text, only marked taken; resolve names every file exactly as it does when every name
+claimed is kept, whatever the hashes (clashing ones included) and however they are held."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from photoorganiser.core.values import (
+    Analysis,
+    CaptureDate,
+    DateSource,
+    FileKind,
+    MediaInfo,
+    ScanEntry,
+    TransferMode,
+)
+from photoorganiser.importing import collisions, paths
+from photoorganiser.importing.plan import PlanOptions, plan
+from photoorganiser.library.index import DiskLibrary
+
+
+class _EveryNameKept:
+    """The reference: every name claimed kept, as lower-cased text, in one set."""
+
+    def __init__(self, leaders):
+        self.leaders, self.keys = leaders, set()
+
+    def own_free(self, index, key):
+        return key not in self.keys
+
+    def claim_own(self, index):
+        self.keys.add(collisions._key(self.leaders[index]))
+
+    def __contains__(self, key):
+        return key in self.keys
+
+    def add(self, key):
+        self.keys.add(key)
+
+    def update(self, keys):
+        self.keys.update(keys)
+
+
+NAMES = ["IMG_1.JPG", "img_1.jpg", "IMG_1_1.JPG", "IMG_1_2.jpg", "IMG_2.JPG", "DSC_2.CR2"]
+DATES = [datetime(2020, 1, 2, 3, 4, 5), datetime(2020, 1, 2, 3, 4, 6)]
+
+
+def _messy(seed: int, count: int) -> list[Analysis]:
+    rng = random.Random(seed)
+    out, seen = [], set()
+    for i in range(count):
+        folder = f"/in/{rng.randrange(count // 3 + 1)}"
+        name = rng.choice(NAMES)
+        if rng.random() < 0.3:  # a RAW+JPEG pair or a sidecar beside it
+            stem = name.rsplit(".", 1)[0]
+            name = rng.choice([f"{stem}.CR2", f"{stem}.xmp", f"{stem}.JPG.xmp"])
+        path = Path(folder) / name
+        if path in seen:
+            continue
+        seen.add(path)
+        ext = path.suffix.lower()
+        kind = {".xmp": FileKind.SIDECAR, ".cr2": FileKind.RAW}.get(ext, FileKind.IMAGE)
+        content = f"{rng.randrange(count)}"  # a few contents twice: duplicates
+        entry = ScanEntry(path, kind, size=len(content), mtime_ns=i, inode=i)
+        when = rng.choice(DATES)
+        captured = (
+            None
+            if kind is FileKind.SIDECAR
+            else CaptureDate(when, DateSource.EXIF_DATETIME_ORIGINAL)
+        )
+        out.append(Analysis(entry, content.rjust(32, "0"), MediaInfo(captured), captured))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("hashing", ["python", "clashing"])
+@pytest.mark.parametrize("bucket", [1, 32, 10**9])
+def test_resolve_names_every_file_as_when_every_name_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, hashing: str, bucket: int
+) -> None:
+    library = tmp_path / "lib"
+    template = paths.parse_template("{year}/{stem}{ext}")  # names meet across folders
+    decisions = plan(_messy(seed, 60), PlanOptions(library, template, TransferMode.COPY))
+    with monkeypatch.context() as m:
+        m.setattr(collisions, "_Claims", _EveryNameKept)
+        expected = collisions.resolve(decisions, DiskLibrary(library))
+    monkeypatch.setattr(collisions, "BUCKET", bucket)  # an array a leader, or one
+    if hashing == "clashing":  # three hashes for every name: each compared in full
+        monkeypatch.setattr(collisions, "_hash", lambda text: len(text) % 3)
+    got = collisions.resolve(decisions, DiskLibrary(library))
+    assert got == expected
+    numbered = [d for d in got if d.reason.numbered]
+    assert numbered  # the inputs do clash
+    names = [str(d.destination).lower() for d in got if d.destination is not None]
+    assert len(names) == len(set(names))
+
+
+def test_a_leaders_own_name_is_kept_only_as_a_mark() -> None:
+    library = Path("/lib")
+    template = paths.parse_template("{year}/{stem}{ext}")
+    results = [
+        Analysis(
+            ScanEntry(Path(f"/in/IMG_{i}.JPG"), FileKind.IMAGE, size=1, mtime_ns=1, inode=i),
+            f"{i:032x}",
+            MediaInfo(CaptureDate(DATES[0], DateSource.EXIF_DATETIME_ORIGINAL)),
+            CaptureDate(DATES[0], DateSource.EXIF_DATETIME_ORIGINAL),
+        )
+        for i in range(100)
+    ]
+    decisions = plan(results, PlanOptions(library, template, TransferMode.COPY))
+    claims = collisions._Claims(decisions)
+    for i, d in enumerate(decisions):
+        key = collisions._key(d)
+        assert key not in claims and claims.own_free(i, key)
+        claims.claim_own(i)
+        assert key in claims and key.upper() not in claims  # (keys are lower-cased)
+    assert not claims.others.by_folder  # no name kept as text
+    assert "/lib/2020/img_100.jpg" not in claims
+    claims.add("/lib/2020/img_100.jpg")
+    assert "/lib/2020/img_100.jpg" in claims
