@@ -245,18 +245,77 @@ class MediaInfo:
     warnings = property(lambda self: self.facts.warnings)
 
 
-@dataclass(frozen=True, slots=True)
+_M64 = (1 << 64) - 1
+_BEFORE_1970 = 1 << 63  # added to mtime_ns in `stat`: a time before 1970 is negative
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class ScanEntry:
-    """One path found by scan, with the stat taken while scanning."""
+    """One path found by scan, with the stat taken while scanning.
+
+    Made as `ScanEntry(path, kind, size=..., mtime_ns=..., inode=..., device=...)` and read
+    by those names; its size, time and inode are kept as one int (`stat`): three ints a
+    file were a tenth of what a million-file run held."""
 
     path: Path
     kind: FileKind
-    size: int = 0
-    mtime_ns: int = 0
-    inode: int = 0
-    device: int = 0
-    ignore_reason: str | None = None  # set when kind is OTHER (or scan failed)
-    error: str | None = None  # scan could not stat/read it
+    stat: int  # size | (mtime_ns + 2**63) << 64 | inode << 128
+    device: int  # (one int object per disk, shared: scan gives it so)
+    ignore_reason: str | None  # set when kind is OTHER (or scan failed)
+    error: str | None  # scan could not stat/read it
+
+    def __init__(
+        self,
+        path: Path,
+        kind: FileKind,
+        size: int = _UNSET,  # type: ignore[assignment]
+        mtime_ns: int = _UNSET,  # type: ignore[assignment]
+        inode: int = _UNSET,  # type: ignore[assignment]
+        device: int = 0,
+        ignore_reason: str | None = None,
+        error: str | None = None,
+        stat: int | None = None,  # (as `replace` gives it: the parts given above win)
+    ) -> None:
+        if stat is None:
+            stat = _BEFORE_1970 << 64
+        if size is not _UNSET or mtime_ns is not _UNSET or inode is not _UNSET:
+            size = stat & _M64 if size is _UNSET else size
+            mtime_ns = ((stat >> 64) & _M64) - _BEFORE_1970 if mtime_ns is _UNSET else mtime_ns
+            inode = stat >> 128 if inode is _UNSET else inode
+            if not (0 <= size <= _M64 and inode >= 0 and -_BEFORE_1970 <= mtime_ns < _BEFORE_1970):
+                raise ValueError(f"not a file's stat: {size=} {mtime_ns=} {inode=}")
+            stat = size | (mtime_ns + _BEFORE_1970) << 64 | inode << 128
+        set_ = object.__setattr__
+        set_(self, "path", path)
+        set_(self, "kind", kind)
+        set_(self, "stat", stat)
+        set_(self, "device", device)
+        set_(self, "ignore_reason", ignore_reason)
+        set_(self, "error", error)
+
+    @property
+    def size(self) -> int:
+        return self.stat & _M64
+
+    @property
+    def mtime_ns(self) -> int:
+        return ((self.stat >> 64) & _M64) - _BEFORE_1970
+
+    @property
+    def inode(self) -> int:
+        return self.stat >> 128
+
+    def __repr__(self) -> str:
+        parts = [f"{self.path!r}", f"{self.kind}"]
+        if self.kind is not FileKind.OTHER or self.size:
+            parts.append(f"size={self.size}, mtime_ns={self.mtime_ns}, inode={self.inode}")
+        if self.device:
+            parts.append(f"device={self.device}")
+        if self.ignore_reason is not None:
+            parts.append(f"ignore_reason={self.ignore_reason!r}")
+        if self.error is not None:
+            parts.append(f"error={self.error!r}")
+        return f"ScanEntry({', '.join(parts)})"
 
 
 @dataclass(frozen=True, slots=True)

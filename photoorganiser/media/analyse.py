@@ -308,8 +308,6 @@ class Feed:
 # frozen dataclass and Path cost more than the analysis of a tiny file); an analysis
 # comes back as plain tuples too (a pickled dataclass or enum is rebuilt through Python
 # calls, a tuple of str, int and datetime is not), rebuilt into the same values here.
-_ENTRY_FIELDS = tuple(f.name for f in dataclasses.fields(ScanEntry))
-assert _ENTRY_FIELDS[0] == "path"
 _FACT_FIELDS = tuple(f.name for f in dataclasses.fields(MediaFacts))
 _OWN_FIELDS = ("content_id", "latitude", "longitude", "gps_offset")  # MediaInfo's, per file
 _SOURCES = {s.value: s for s in DateSource}
@@ -338,7 +336,9 @@ def _compact(hash_: str, media: MediaInfo, captured: CaptureDate | None) -> Comp
     return (hash_, fields, _SAME if same else _date_tuple(captured))
 
 
-_entry_rest = operator.attrgetter(*_ENTRY_FIELDS[1:])  # every ScanEntry field but path
+# a ScanEntry's fields as ScanEntry() takes them, the path as text first
+_ENTRY_FIELDS = ("path", "kind", "size", "mtime_ns", "inode", "device", "ignore_reason", "error")
+_entry_rest = operator.attrgetter(*_ENTRY_FIELDS[1:])
 
 
 def _pack(entry: ScanEntry) -> Packed:

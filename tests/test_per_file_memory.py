@@ -1,6 +1,8 @@
-"""The names an import claims (issue 14's memory): a leader's own planned name is not kept
-as text, only marked taken; resolve names every file exactly as it does when every name
-claimed is kept, whatever the hashes (clashing ones included) and however they are held."""
+"""What a million-file run holds per file (issue 14), made smaller without changing what
+it does: the names an import claims (a leader's own planned name is only marked taken,
+not kept as text; resolve names every file exactly as when every name claimed is kept,
+whatever the hashes, clashing ones included, and however they are held), and a scanned
+file's stat kept as one int."""
 
 from __future__ import annotations
 
@@ -123,3 +125,38 @@ def test_a_leaders_own_name_is_kept_only_as_a_mark() -> None:
     assert "/lib/2020/img_100.jpg" not in claims
     claims.add("/lib/2020/img_100.jpg")
     assert "/lib/2020/img_100.jpg" in claims
+
+
+# --- a scanned file's stat, kept as one int -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "mtime_ns", "inode"),
+    [
+        (0, 0, 0),
+        (13_727, 1_700_000_000_123_456_789, 2_345_678),
+        (2**63 - 1, -(2**63), 2**64 - 1),  # the largest size, a time long before 1970
+        (5, -1, 2**70),  # an inode wider than 64 bits (a network file system's)
+    ],
+)
+def test_a_scan_entry_gives_back_the_stat_it_was_made_with(
+    size: int, mtime_ns: int, inode: int
+) -> None:
+    import dataclasses
+    import pickle
+
+    e = ScanEntry(Path("/a/b.jpg"), FileKind.IMAGE, size=size, mtime_ns=mtime_ns, inode=inode)
+    assert (e.size, e.mtime_ns, e.inode, e.device) == (size, mtime_ns, inode, 0)
+    assert pickle.loads(pickle.dumps(e)) == e
+    assert e == ScanEntry(
+        Path("/a/b.jpg"), FileKind.IMAGE, size=size, mtime_ns=mtime_ns, inode=inode
+    )
+    other = dataclasses.replace(e, mtime_ns=7)  # one part changed, the others kept
+    assert (other.size, other.mtime_ns, other.inode) == (size, 7, inode) and other != e
+    assert f"size={size}, mtime_ns={mtime_ns}, inode={inode}" in repr(e)
+
+
+def test_a_scan_entry_refuses_what_no_stat_gives() -> None:
+    for bad in ({"size": -1}, {"size": 2**64}, {"mtime_ns": 2**63}, {"inode": -1}):
+        with pytest.raises(ValueError, match="not a file's stat"):
+            ScanEntry(Path("/a"), FileKind.IMAGE, **bad)
