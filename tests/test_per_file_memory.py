@@ -7,6 +7,7 @@ file's stat kept as one int."""
 from __future__ import annotations
 
 import random
+import types
 from datetime import datetime
 from pathlib import Path
 
@@ -160,3 +161,21 @@ def test_a_scan_entry_refuses_what_no_stat_gives() -> None:
     for bad in ({"size": -1}, {"size": 2**64}, {"mtime_ns": 2**63}, {"inode": -1}):
         with pytest.raises(ValueError, match="not a file's stat"):
             ScanEntry(Path("/a"), FileKind.IMAGE, **bad)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_contents_seen_more_than_once_come_as_a_dict_of_every_content_gives_them(
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    contents = [f"{rng.randrange(15):032x}" for _ in range(40)]
+    media = [
+        types.SimpleNamespace(analysis=types.SimpleNamespace(hash=h), n=i)
+        for i, h in enumerate(contents)
+    ]
+    by_content: dict[str, list] = {}  # the reference: every content, in the order first seen
+    for d in media:
+        by_content.setdefault(d.analysis.hash, []).append(d)
+    every = list(by_content.values())
+    assert list(collisions._by_content(media, every=True)) == every
+    assert list(collisions._by_content(media, every=False)) == [g for g in every if len(g) > 1]
