@@ -12,10 +12,13 @@ read, tested and replaced on its own:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
+
+from .lazypath import path_from_text
 
 
 class FileKind(Enum):
@@ -420,20 +423,57 @@ class Reason:
     damaged: str = ""  # damaged but recognisable content, imported byte for byte all the same
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
-    """What happens to one scanned file, and why. Planning makes them; execute obeys them."""
+    """What happens to one scanned file, and why. Planning makes them; execute obeys them.
+
+    Made with `destination=` a path and read so; it is kept as its text
+    (`destination_text`), a path made from it when asked: a path object a file was 88
+    bytes of what a million-file run held."""
 
     source: Path
     action: Action
     reason: Reason
-    destination: Path | None = None
-    duplicate_of: Path | None = None
-    analysis: Analysis | None = None
-    entry: ScanEntry | None = None
-    error: str | None = None
-    follows: Path | None = None  # for a sidecar or a Live Photo part: the media it travels with
-    recovery: Recovery | None = None  # for Action.RECOVER: the journal entry it settles
+    destination_text: str | None
+    duplicate_of: Path | None
+    analysis: Analysis | None
+    entry: ScanEntry | None
+    error: str | None
+    follows: Path | None  # for a sidecar or a Live Photo part: the media it travels with
+    recovery: Recovery | None  # for Action.RECOVER: the journal entry it settles
+
+    def __init__(
+        self,
+        source: Path,
+        action: Action,
+        reason: Reason,
+        destination: Path | None = _UNSET,  # type: ignore[assignment]
+        duplicate_of: Path | None = None,
+        analysis: Analysis | None = None,
+        entry: ScanEntry | None = None,
+        error: str | None = None,
+        follows: Path | None = None,
+        recovery: Recovery | None = None,
+        destination_text: str | None = None,  # (as `replace` gives it: `destination` wins)
+    ) -> None:
+        if destination is not _UNSET:
+            destination_text = None if destination is None else os.fspath(destination)
+        set_ = object.__setattr__
+        set_(self, "source", source)
+        set_(self, "action", action)
+        set_(self, "reason", reason)
+        set_(self, "destination_text", destination_text)
+        set_(self, "duplicate_of", duplicate_of)
+        set_(self, "analysis", analysis)
+        set_(self, "entry", entry)
+        set_(self, "error", error)
+        set_(self, "follows", follows)
+        set_(self, "recovery", recovery)
+
+    @property
+    def destination(self) -> Path | None:
+        text = self.destination_text
+        return None if text is None else path_from_text(text)
 
 
 @dataclass(frozen=True, slots=True)

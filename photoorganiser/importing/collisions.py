@@ -134,9 +134,9 @@ def resolve(
     # (the planned names are only asked about for sidecars: none, no index of every name)
     has_sidecars = bool(sidecar_ds)
     planned = {
-        str(p.destination).lower(): p
+        p.destination_text.lower(): p
         for p in (out.values() if has_sidecars else ())
-        if p.destination is not None and p.action.transfers
+        if p.destination_text is not None and p.action.transfers
     }
     for d in sidecar_ds:
         if d.follows is None:
@@ -306,7 +306,7 @@ _hash = hash  # (tests give one that clashes)
 
 def _key(d: Decision) -> str:
     """A planned name as names are compared: the whole path, lower-cased."""
-    return os.fspath(d.destination).lower()
+    return d.destination_text.lower()  # type: ignore[union-attr]
 
 
 class _Current:
@@ -515,7 +515,7 @@ def _place_unit(
     are all free, and claim them. A member whose place does not change is kept as it is
     (no copy per decision)."""
     leader = members[0]
-    leader_text = os.fspath(leader.destination)
+    leader_text: str = leader.destination_text  # type: ignore[assignment]
     cut = leader_text.rfind("/")  # (as os.path.dirname and basename, without two calls)
     folder = leader_text[:cut] if cut > 0 else leader_text[: cut + 1]  # "/x": "/", "x": ""
     on_disk = folders.names_in(folder)
@@ -543,7 +543,7 @@ def _place_unit(
         stem = Path(base).stem
         for m in members:
             dest_text = os.path.join(folder, fit_name(stem, m.destination.suffix))
-            if dest_text == os.fspath(m.destination):
+            if dest_text == m.destination_text:
                 placed.append(m)
                 dest = m.destination
             else:

@@ -92,11 +92,15 @@ class _Destinations:
         self.prefixes: dict[str, str] = {}  # rendered folder -> its path's text and '/'
 
     def __call__(self, rendered: str) -> Path:
+        return path_from_text(self.text(rendered))
+
+    def text(self, rendered: str) -> str:
+        """The text of the path `rendered` names: exactly what str(parent / name) gives."""
         folder, _, name = rendered.rpartition("/")
         prefix = self.prefixes.get(folder)
         if prefix is None:
             prefix = self.prefixes[folder] = child_text(Path(f"{self.root}/{folder}"))
-        return path_from_text(prefix + name)  # exactly what str(parent / name) gives
+        return prefix + name
 
 
 def _decide(
@@ -155,7 +159,7 @@ def _decide(
             error=problems,
         )
     # the same path as library / render(...), its folder's path object shared
-    destination = place(render_text(options.template, result))
+    destination = place.text(render_text(options.template, result))
     leader = leader_of.get(entry.path) if leader_of else None
     why = _date_why(result.captured)
     if leader is None and not facts.warnings and not facts.problems:
@@ -172,7 +176,7 @@ def _decide(
         entry.path,
         options.mode.action,
         reason,
-        destination=destination,
+        destination_text=destination,
         analysis=result,
         entry=entry,
         follows=leader,

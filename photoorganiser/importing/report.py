@@ -80,7 +80,7 @@ def row_of(outcome: Outcome) -> ReportRow:
         source=path_text(d.source),
         action=d.action.value,
         status=outcome.status.value,
-        destination=path_text(d.destination) if d.destination else "",
+        destination=path_text(d.destination_text) if d.destination_text is not None else "",
         reason=display_text(reason_text(d.reason, captured)),
         duplicate_of=path_text(d.duplicate_of) if d.duplicate_of else "",
         follows=path_text(d.follows) if d.follows else "",
@@ -114,7 +114,7 @@ def outcome_cells(outcome: Outcome) -> list[str]:
         path_text(d.source),
         d.action._value_,  # (an enum's value: `.value` is a Python call, this is not)
         outcome.status._value_,
-        path_text(d.destination) if d.destination else "",
+        path_text(d.destination_text) if d.destination_text is not None else "",
         display_text(text),
         path_text(d.duplicate_of) if d.duplicate_of else "",
         path_text(d.follows) if d.follows else "",
