@@ -315,26 +315,40 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     same stem (IMG_1.jpg and IMG_1.png) are different pictures and stay apart.
     """
     leader_of = _pair_by_content_id(media)
-    # one analysis per stem, and a list only for stems seen more than once (a list per
-    # file would cost more than the file's decision)
-    first: dict[tuple[str, str], Analysis] = {}
-    groups: dict[tuple[str, str], list[Analysis]] = {}
+    has_video = set(leader_of.values())  # stills whose video was found by its identifier
+    # by folder first (its text once), then by stem a folder at a time: a key (folder,
+    # stem) of every file was 230 bytes a file for a moment at a million files
+    by_folder: dict[str, list[Analysis]] = {}
     for a in media:
         if a.media.facts.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
             continue
-        # the folder as text: a key hashed once per file, not a new path object per file
+        folder = os.fspath(a.entry.path).rpartition("/")[0]
+        files = by_folder.get(folder)
+        if files is None:
+            files = by_folder[folder] = []
+        files.append(a)
+    for files in by_folder.values():
+        _pair_in_folder(files, has_video, leader_of)
+    return leader_of
+
+
+def _pair_in_folder(
+    files: list[Analysis], has_video: set[Path], leader_of: dict[Path, Path]
+) -> None:
+    """pair_media's pairs by stem in one folder, added to `leader_of`."""
+    # one analysis per stem, and a list only for stems seen more than once
+    first: dict[str, Analysis] = {}
+    groups: dict[str, list[Analysis]] = {}
+    for a in files:
         # (pair_stem, from the path's text)
-        folder, _, name = os.fspath(a.entry.path).rpartition("/")
+        name = os.fspath(a.entry.path).rpartition("/")[2]
         dot = name.rfind(".")
         stem = (name[:dot] if 0 < dot < len(name) - 1 else name).lower()
         if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
             stem = stem[: -len("_hevc")]
-        key = (folder, stem)
-        seen = first.setdefault(key, a)
+        seen = first.setdefault(stem, a)
         if seen is not a:
-            groups.setdefault(key, [seen]).append(a)
-    del first
-    has_video = set(leader_of.values())  # stills whose video was found by its identifier
+            groups.setdefault(stem, [seen]).append(a)
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -352,4 +366,3 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
         leader = members[0]
         for follower in members[1:]:
             leader_of[follower.entry.path] = leader.entry.path
-    return leader_of
