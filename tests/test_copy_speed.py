@@ -329,3 +329,24 @@ def test_when_the_journal_fails_the_batch_before_still_names_its_verified_copies
     assert len(photos(library)) == 64 and not temporaries(library)
     files, intents = catalog_state(library)
     assert files == on_disk(library) and intents == 0
+
+
+def test_the_copy_threads_leave_a_stop_to_the_main_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SIGTERM the kernel gave a copy thread ran no handler while the main thread waited
+    # for the batch's copies: the stop was seen only once they were all made.
+    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
+    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
+    inbox, library = make_inbox(tmp_path / "in", 6), tmp_path / "lib"
+    real, masks = execute._copy_verified, []
+
+    def noting_the_mask(source, tmp, expected, st):
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        return real(source, tmp, expected, st)
+
+    monkeypatch.setattr(execute, "_copy_verified", noting_the_mask)
+    assert run("--input", inbox, "--output", library, "--report", tmp_path / "r.csv") == 0
+    assert len(masks) == 6
+    assert all(set(signals.HANDLED) <= mask for mask in masks)
+    assert not set(signals.HANDLED) & signal.pthread_sigmask(signal.SIG_BLOCK, [])  # main's

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, TypeVar
 
+from . import signals
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -134,7 +135,9 @@ def tmap(
     if workers <= 1 or len(items) <= 1:
         yield from pmap(fn, items, workers=1, progress=progress, weight=weight)
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(workers, len(items)), initializer=signals.leave_to_the_main_thread
+    ) as pool:
         futures = {pool.submit(fn, item): item for item in items}
         for future in as_completed(futures):
             if progress is not None:

@@ -60,6 +60,14 @@ def install() -> None:
             signal.signal(signum, _handler)
 
 
+def leave_to_the_main_thread() -> None:
+    """Block the handled signals in the calling thread (a helper thread's initializer),
+    so the kernel gives them to the main thread: one that reached a helper thread while
+    the main thread waited for it left the handler unrun until that wait ended."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+
+
 def requested() -> int | None:
     """The first signal received while deferred, if any."""
     return _pending[0] if _pending else None

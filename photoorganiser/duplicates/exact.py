@@ -24,6 +24,7 @@ from pathlib import Path
 
 from xxhash import xxh3_128
 
+from ..core import signals
 from ..core.hashing import (
     SAMPLE_SIZE,
     hash_bytes,
@@ -280,7 +281,9 @@ class _Reader:
 
     def __enter__(self) -> _Reader:
         if self.threads > 1 or (self.threads == 1 and self.background):
-            self._pool = ThreadPoolExecutor(max_workers=self.threads)
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.threads, initializer=signals.leave_to_the_main_thread
+            )
             self._futures = {self._pool.submit(self.worker, b): b for b in self.batches}
         return self
 

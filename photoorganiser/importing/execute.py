@@ -628,7 +628,11 @@ class CopyPool:
 
     def submit(self, fn: Callable[[_Copy], None], job: _Copy) -> Future[None]:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="po-copy")
+            self._executor = ThreadPoolExecutor(
+                self.threads,
+                thread_name_prefix="po-copy",
+                initializer=signals.leave_to_the_main_thread,  # a stop is seen at once
+            )
         return self._executor.submit(fn, job)
 
     def close(self) -> None:
