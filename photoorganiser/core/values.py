@@ -429,18 +429,17 @@ class Decision:
 
     Made with `destination=` a path and read so; it is kept as its text
     (`destination_text`), a path made from it when asked: a path object a file was 88
-    bytes of what a million-file run held."""
+    bytes of what a million-file run held. What most decisions do not have (a duplicate's
+    original, an error, the media a file travels with, a recovery) is read by name from
+    one tuple, `rare` (None when none is set)."""
 
     source: Path
     action: Action
     reason: Reason
     destination_text: str | None
-    duplicate_of: Path | None
     analysis: Analysis | None
     entry: ScanEntry | None
-    error: str | None
-    follows: Path | None  # for a sidecar or a Live Photo part: the media it travels with
-    recovery: Recovery | None  # for Action.RECOVER: the journal entry it settles
+    rare: tuple[Path | None, str | None, Path | None, Recovery | None] | None
 
     def __init__(
         self,
@@ -448,32 +447,66 @@ class Decision:
         action: Action,
         reason: Reason,
         destination: Path | None = _UNSET,  # type: ignore[assignment]
-        duplicate_of: Path | None = None,
+        duplicate_of: Path | None = _UNSET,  # type: ignore[assignment]
         analysis: Analysis | None = None,
         entry: ScanEntry | None = None,
-        error: str | None = None,
-        follows: Path | None = None,
-        recovery: Recovery | None = None,
+        error: str | None = _UNSET,  # type: ignore[assignment]
+        follows: Path | None = _UNSET,  # type: ignore[assignment]
+        recovery: Recovery | None = _UNSET,  # type: ignore[assignment]
         destination_text: str | None = None,  # (as `replace` gives it: `destination` wins)
+        rare: tuple | None = None,  # (as `replace` gives it: the four above win)
     ) -> None:
         if destination is not _UNSET:
             destination_text = None if destination is None else os.fspath(destination)
+        if rare is not None:  # (from `replace`: the ones not given are kept)
+            duplicate_of = rare[0] if duplicate_of is _UNSET else duplicate_of
+            error = rare[1] if error is _UNSET else error
+            follows = rare[2] if follows is _UNSET else follows
+            recovery = rare[3] if recovery is _UNSET else recovery
+        else:
+            duplicate_of = None if duplicate_of is _UNSET else duplicate_of
+            error = None if error is _UNSET else error
+            follows = None if follows is _UNSET else follows
+            recovery = None if recovery is _UNSET else recovery
+        if duplicate_of is None and error is None and follows is None and recovery is None:
+            rare = None
+        else:
+            rare = (duplicate_of, error, follows, recovery)
         set_ = object.__setattr__
         set_(self, "source", source)
         set_(self, "action", action)
         set_(self, "reason", reason)
         set_(self, "destination_text", destination_text)
-        set_(self, "duplicate_of", duplicate_of)
         set_(self, "analysis", analysis)
         set_(self, "entry", entry)
-        set_(self, "error", error)
-        set_(self, "follows", follows)
-        set_(self, "recovery", recovery)
+        set_(self, "rare", rare)
 
     @property
     def destination(self) -> Path | None:
         text = self.destination_text
         return None if text is None else path_from_text(text)
+
+    @property
+    def duplicate_of(self) -> Path | None:
+        rare = self.rare
+        return None if rare is None else rare[0]
+
+    @property
+    def error(self) -> str | None:
+        rare = self.rare
+        return None if rare is None else rare[1]
+
+    @property
+    def follows(self) -> Path | None:
+        """For a sidecar or a Live Photo part: the media it travels with."""
+        rare = self.rare
+        return None if rare is None else rare[2]
+
+    @property
+    def recovery(self) -> Recovery | None:
+        """For Action.RECOVER: the journal entry it settles."""
+        rare = self.rare
+        return None if rare is None else rare[3]
 
 
 @dataclass(frozen=True, slots=True)
