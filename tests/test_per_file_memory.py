@@ -179,3 +179,39 @@ def test_contents_seen_more_than_once_come_as_a_dict_of_every_content_gives_them
     every = list(by_content.values())
     assert list(collisions._by_content(media, every=True)) == every
     assert list(collisions._by_content(media, every=False)) == [g for g in every if len(g) > 1]
+
+
+# --- a decision: its destination as text, what most decisions lack in one tuple --------
+
+
+def test_a_decision_reads_and_replaces_as_one_of_all_its_fields() -> None:
+    import dataclasses
+    import pickle
+
+    from photoorganiser.core.values import Action, Decision, Reason, Why
+
+    why = Reason(Why.NEW)
+    plain = Decision(Path("/in/a.jpg"), Action.MOVE, why, destination=Path("/lib/a.jpg"))
+    assert plain.rare is None and plain.destination_text == "/lib/a.jpg"
+    assert plain.destination == Path("/lib/a.jpg") and isinstance(plain.destination, Path)
+    assert (plain.duplicate_of, plain.error, plain.follows, plain.recovery) == (None,) * 4
+    follower = dataclasses.replace(plain, follows=Path("/in/a.heic"), error="e")
+    assert (follower.follows, follower.error, follower.duplicate_of) == (
+        Path("/in/a.heic"),
+        "e",
+        None,
+    )
+    assert follower.destination == plain.destination  # the others kept
+    skipped = dataclasses.replace(
+        follower, action=Action.SKIP_DUPLICATE, destination=None, duplicate_of=Path("/x")
+    )
+    assert skipped.destination is None and skipped.destination_text is None
+    assert (skipped.follows, skipped.error, skipped.duplicate_of) == (
+        Path("/in/a.heic"),
+        "e",
+        Path("/x"),
+    )
+    back = dataclasses.replace(skipped, follows=None, error=None, duplicate_of=None)
+    assert back.rare is None  # none left: no tuple
+    assert pickle.loads(pickle.dumps(follower)) == follower
+    assert follower != plain and dataclasses.replace(follower, follows=None, error=None) == plain
