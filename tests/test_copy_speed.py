@@ -350,3 +350,21 @@ def test_the_copy_threads_leave_a_stop_to_the_main_thread(
     assert len(masks) == 6
     assert all(set(signals.HANDLED) <= mask for mask in masks)
     assert not set(signals.HANDLED) & signal.pthread_sigmask(signal.SIG_BLOCK, [])  # main's
+
+
+def test_a_stop_after_execute_adds_no_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C while the emptied inbox folders are removed: every file was moved and
+    # reported already; the stop adds no second row for any of them.
+    from photoorganiser.runs import importer
+
+    inbox, library = make_inbox(tmp_path / "in", 5), tmp_path / "lib"
+
+    def stopped(*args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importer, "remove_emptied_folders", stopped)
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--move", "--report", report) == 130
+    got = rows(report)
+    assert len(got) == 5 and {r["status"] for r in got} == {"done"}
+    assert len(photos(library)) == 5

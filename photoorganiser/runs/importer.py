@@ -124,7 +124,7 @@ def run_import(options: ImportOptions) -> ImportResult:
         entries: list[ScanEntry] = []
         decisions: list[Decision] = []
         fresh: list[Analysis | AnalysisFailure] = []  # to remember after execute
-        reported = 0  # a dry run's decisions reported so far
+        reported = 0  # decisions reported so far (a dry run's batches, or execute's all)
         thresholds = gc.get_threshold()
         gc.set_threshold(*_THRESHOLDS)  # see _LONG_LIVED
         try:
@@ -150,6 +150,7 @@ def run_import(options: ImportOptions) -> ImportResult:
             )
             decisions = plan(results, plan_options)
             del results  # the decisions hold what is needed of them
+            entries.clear()  # ... their entries too (a stop reports from them now)
             prefer = [Path(os.path.abspath(p)) for p in options.prefer]
             gc.freeze()
             decisions = resolve(decisions, lib.index, options.mode.action, prefer)
@@ -178,6 +179,7 @@ def run_import(options: ImportOptions) -> ImportResult:
                     execute(
                         decisions, progress=bar, journal=lib.journal, report=write, root=library
                     )
+                reported = len(decisions)  # execute reported every file: a stop now adds none
                 if options.mode is TransferMode.MOVE:
                     inputs = normalise_inputs(options.inputs)
                     emptied = remove_emptied_folders(decisions, inputs)
@@ -185,12 +187,12 @@ def run_import(options: ImportOptions) -> ImportResult:
                         log.info("removed %d inbox folders the run emptied", emptied)
         except Interrupted as stop:  # execute reported every file, not-done ones included
             run.interrupted = stop.signum
-        except KeyboardInterrupt as stop:  # before execute: nothing was changed
+        except KeyboardInterrupt as stop:  # before execute (nothing was changed) or after
             # (a dry run stopped between report batches: the files not reported yet, whose
-            # decisions are the ones still held: each scanned file has one)
-            if reported:
-                left = {d.source for d in decisions[reported:]}
-                run.write(_not_reached(e) for e in entries if e.path in left)
+            # decisions are the ones still held: each scanned file has one; once planned,
+            # the decisions hold the entries)
+            if decisions:
+                run.write(_not_reached(d.entry) for d in decisions[reported:])
             else:
                 run.write(_not_reached(e) for e in entries)
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
