@@ -247,10 +247,12 @@ class _Claims:
         self.leaders = leaders
         self.others = _Taken()
         count = max(1, len(leaders) // BUCKET)
-        self.hashes = [array("q") for _ in range(count)]  # by hash % count: the hashes
-        self.indices = [array("q") for _ in range(count)]  # ... and whose they are
+        # by hash % count: the names' hashes (32 bits: a few hundred leaders share one at
+        # a million, and are compared in full), and whose they are
+        self.hashes = [array("I") for _ in range(count)]
+        self.indices = [array("I") for _ in range(count)]
         for i, d in enumerate(leaders):
-            h = _hash(_key(d))
+            h = _hash(_key(d)) & _LOW32
             self.hashes[h % count].append(h)
             self.indices[h % count].append(i)
         # the hashes of more than one leader's name (the same name, or rarely a clash of
@@ -268,7 +270,7 @@ class _Claims:
         """Leader `index`'s planned name (`key`) is not claimed yet."""
         if key in self.others:
             return False
-        same = self.shared.get(_hash(key)) if self.shared else None
+        same = self.shared.get(_hash(key) & _LOW32) if self.shared else None
         return same is None or not self._claimed_as_own(same, key)
 
     def claim_own(self, index: int) -> None:
@@ -281,7 +283,7 @@ class _Claims:
     def __contains__(self, key: str) -> bool:
         if key in self.others:
             return True
-        h = _hash(key)
+        h = _hash(key) & _LOW32
         same = self.shared.get(h)
         if same is None:
             bucket = h % len(self.hashes)
@@ -299,6 +301,7 @@ class _Claims:
 
 
 BUCKET = 32  # leaders' hashes an array: a lookup scans about this many
+_LOW32 = 0xFFFFFFFF
 
 
 _hash = hash  # (tests give one that clashes)
