@@ -215,3 +215,49 @@ def test_a_decision_reads_and_replaces_as_one_of_all_its_fields() -> None:
     assert back.rare is None  # none left: no tuple
     assert pickle.loads(pickle.dumps(follower)) == follower
     assert follower != plain and dataclasses.replace(follower, follows=None, error=None) == plain
+
+
+# --- a path made from its text, hashed and compared without keeping its parts ----------
+
+
+def _parsed(path: Path) -> bool:
+    try:
+        object.__getattribute__(path, "_parts")
+    except AttributeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("text", ["/a/b.jpg", "/", "//net/x", "rel/x.JPG", "/é/ü x.jpg"])
+def test_a_path_from_text_is_hashed_and_compared_as_pathlib_does_keeping_no_parts(
+    text: str,
+) -> None:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    from photoorganiser.core.lazypath import path_from_text
+
+    lazy, plain = path_from_text(text), Path(text)
+    assert hash(lazy) == hash(plain) and lazy == plain and plain == lazy
+    assert {plain: 1}[lazy] == 1 and {lazy: 2}[plain] == 2
+    assert lazy == PurePosixPath(text) and lazy != Path(text + "x") and lazy != text
+    assert not _parsed(lazy)  # (pathlib would hold a list and a string a part now)
+    assert lazy != PureWindowsPath(text)  # (asked of Windows' path: parsed)
+    assert lazy.parent == plain.parent and hash(lazy.parent) == hash(plain.parent)
+
+
+def test_planning_a_pair_keeps_no_files_path_parts() -> None:
+    # one RAW+JPEG pair made every file's path a dict key (leader_of.get(path))
+    from photoorganiser.core.lazypath import path_from_text
+
+    when = CaptureDate(DATES[0], DateSource.EXIF_DATETIME_ORIGINAL)
+    results = []
+    for i, name in enumerate(["IMG_1.JPG", "IMG_1.CR2", *(f"IMG_{k}.JPG" for k in range(2, 50))]):
+        kind = FileKind.RAW if name.endswith("CR2") else FileKind.IMAGE
+        entry = ScanEntry(path_from_text(f"/in/{name}"), kind, size=1, mtime_ns=1, inode=i)
+        results.append(Analysis(entry, f"{i:032x}", MediaInfo(when), when))
+    options = PlanOptions(
+        Path("/lib"), paths.parse_template(paths.DEFAULT_TEMPLATE), TransferMode.COPY
+    )
+    decisions = plan(results, options)
+    assert sum(d.follows is not None for d in decisions) == 1  # the pair was found
+    assert not any(_parsed(r.entry.path) for r in results)

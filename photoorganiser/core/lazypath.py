@@ -11,7 +11,7 @@ internals are not 3.11's, it is an ordinary path.
 
 from __future__ import annotations
 
-from pathlib import Path, PosixPath, PurePath
+from pathlib import Path, PosixPath, PurePath, PurePosixPath
 
 
 def _lazy_class() -> type[PosixPath] | None:
@@ -32,6 +32,25 @@ def _lazy_class() -> type[PosixPath] | None:
 
         # its text straight away (pathlib's __fspath__ calls str(), a second Python call)
         __fspath__ = PurePath.__str__
+
+        # Hashed and compared without keeping its parts: pathlib caches them (a list and
+        # a string a part, some 300 bytes a path) the first time a path is a dict key,
+        # and one RAW+JPEG pair in a run made every file's path a key.
+        def __hash__(self) -> int:
+            try:
+                return self._hash
+            except AttributeError:
+                try:  # (a path made from another's parts has them; not parsed for this)
+                    parts = object.__getattribute__(self, "_parts")
+                except AttributeError:
+                    parts = self._parse_args((self._str,))[2]
+                self._hash = hash(tuple(parts))  # as pathlib hashes a posix path
+                return self._hash
+
+        def __eq__(self, other: object) -> bool:
+            if isinstance(other, PurePosixPath):  # the same text: the same parts
+                return self.__str__() == other.__str__()
+            return NotImplemented
 
         def __reduce__(self) -> tuple[object, tuple[str, ...]]:
             return (PosixPath, tuple(self.parts))
