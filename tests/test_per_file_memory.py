@@ -245,8 +245,9 @@ def test_a_path_from_text_is_hashed_and_compared_as_pathlib_does_keeping_no_part
     assert lazy.parent == plain.parent and hash(lazy.parent) == hash(plain.parent)
 
 
-def test_planning_a_pair_keeps_no_files_path_parts() -> None:
-    # one RAW+JPEG pair made every file's path a dict key (leader_of.get(path))
+def test_planning_a_pair_and_a_sidecar_keeps_no_media_files_path_parts() -> None:
+    # one RAW+JPEG pair made every file's path a dict key (leader_of.get(path)); one
+    # sidecar, every media file's folder, name and stem asked for
     from photoorganiser.core.lazypath import path_from_text
 
     when = CaptureDate(DATES[0], DateSource.EXIF_DATETIME_ORIGINAL)
@@ -258,6 +259,13 @@ def test_planning_a_pair_keeps_no_files_path_parts() -> None:
     options = PlanOptions(
         Path("/lib"), paths.parse_template(paths.DEFAULT_TEMPLATE), TransferMode.COPY
     )
-    decisions = plan(results, options)
-    assert sum(d.follows is not None for d in decisions) == 1  # the pair was found
-    assert not any(_parsed(r.entry.path) for r in results)
+    xmp = ScanEntry(path_from_text("/in/IMG_7.xmp"), FileKind.SIDECAR, size=1, inode=99)
+    sidecar = Analysis(xmp, "f" * 32, MediaInfo(None), None)
+    decisions = plan([*results, sidecar], options)
+    parsed = [r.entry.path for r in results if _parsed(r.entry.path)]
+    assert parsed in ([], [Path("/in/IMG_7.JPG")])  # (at most the sidecar's own media)
+    follows = {str(d.source): d.follows for d in decisions if d.follows is not None}
+    assert follows == {
+        "/in/IMG_1.CR2": Path("/in/IMG_1.JPG"),
+        "/in/IMG_7.xmp": Path("/in/IMG_7.JPG"),
+    }

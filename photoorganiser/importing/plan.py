@@ -208,12 +208,20 @@ def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> 
     sidecars = [e for r in results if (e := entry_of(r)).kind is FileKind.SIDECAR]
     if not sidecars:  # most runs: no index of every media file's name is needed
         return {}
-    by_name: dict[tuple[Path, str], Path] = {}
-    by_stem: dict[tuple[Path, str], list[Analysis]] = defaultdict(list)
+    # keyed by the folder's text (one string a folder) and only for the folders that hold
+    # a sidecar: no path's parts asked for (pathlib would keep them in each path)
+    folders = {_folder_text(e.path): None for e in sidecars}
+    by_name: dict[tuple[str, str], Path] = {}
+    by_stem: dict[tuple[str, str], list[Analysis]] = defaultdict(list)
     for a in media:
-        folder, name = a.entry.path.parent, a.entry.path.name
+        folder, _, name = os.fspath(a.entry.path).rpartition("/")
+        if folder not in folders:
+            continue
+        folder = _shared(folders, folder)
+        dot = name.rfind(".")
+        stem = name[:dot] if 0 < dot < len(name) - 1 else name  # as pathlib's stem
         by_name[folder, name.lower()] = a.entry.path
-        by_stem[folder, a.entry.path.stem.lower()].append(a)
+        by_stem[folder, stem.lower()].append(a)
     found: dict[Path, Path] = {}
     for entry in sidecars:
         target = _sidecar_target(entry.path, by_name, by_stem)
@@ -222,12 +230,24 @@ def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> 
     return found
 
 
+def _folder_text(path: Path) -> str:
+    return os.fspath(path).rpartition("/")[0]
+
+
+def _shared(folders: dict[str, str | None], folder: str) -> str:
+    """The one string kept for this folder's text."""
+    held = folders[folder]
+    if held is None:
+        folders[folder] = held = folder
+    return held
+
+
 def _sidecar_target(
     path: Path,
-    by_name: dict[tuple[Path, str], Path],
-    by_stem: dict[tuple[Path, str], list[Analysis]],
+    by_name: dict[tuple[str, str], Path],
+    by_stem: dict[tuple[str, str], list[Analysis]],
 ) -> Path | None:
-    folder, name = path.parent, path.name
+    folder, name = _folder_text(path), path.name
     ext = path.suffix.lower()
     inner = name[: -len(path.suffix)]  # NAME.EXT for NAME.EXT.xmp, NAME for NAME.xmp
     if ext in (".xmp", ".json") and (folder, inner.lower()) in by_name:
