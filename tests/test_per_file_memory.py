@@ -269,3 +269,31 @@ def test_planning_a_pair_and_a_sidecar_keeps_no_media_files_path_parts() -> None
         "/in/IMG_1.CR2": Path("/in/IMG_1.JPG"),
         "/in/IMG_7.xmp": Path("/in/IMG_7.JPG"),
     }
+
+
+def test_a_phone_videos_zone_from_its_photos_keeps_no_photos_path_parts() -> None:
+    # photos with their offset (every modern phone's) were each asked for their name and
+    # folder, which pathlib then kept in the path
+    from datetime import timedelta
+
+    from photoorganiser.core.lazypath import path_from_text
+    from photoorganiser.media.zones import photo_zones
+
+    plus2 = timedelta(hours=2)
+    photos = []
+    for i in range(30):
+        when = CaptureDate(
+            datetime(2020, 1, 2, 10, i), DateSource.EXIF_DATETIME_ORIGINAL, utc_offset=plus2
+        )
+        entry = ScanEntry(path_from_text(f"/in/IMG_{i}.JPG"), FileKind.IMAGE, size=1, inode=i)
+        photos.append(Analysis(entry, f"{i:032x}", MediaInfo(when, make="A", model="B"), when))
+    utc = CaptureDate(datetime(2020, 1, 2, 8, 10), DateSource.QUICKTIME_CREATE_DATE, timedelta(0))
+    entry = ScanEntry(path_from_text("/in/MOV_1.MOV"), FileKind.VIDEO, size=1, inode=99)
+    video = Analysis(entry, "f" * 32, MediaInfo(utc, make="A", model="B"), utc)
+    out = photo_zones([*photos, video])
+    zoned = out[-1].captured
+    assert zoned.utc_offset == plus2 and zoned.wall == datetime(2020, 1, 2, 10, 10)
+    assert "IMG_10.JPG" in out[-1].media.warnings[-1]  # the nearest photo, named
+    parsed = [str(a.entry.path) for a in photos if _parsed(a.entry.path)]
+    assert parsed in ([], ["/in/IMG_10.JPG"])  # (at most the one named)
+    assert photo_zones(photos) == photos  # no video to zone: nothing looked for

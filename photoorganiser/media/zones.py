@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -85,7 +86,7 @@ class _Zoned:
 
     instant: datetime  # UTC, naive
     offset: timedelta
-    name: str = dataclasses.field(compare=False)
+    path: Path = dataclasses.field(compare=False)  # (its name asked for only if used)
     by_gps: bool = dataclasses.field(compare=False)
 
 
@@ -100,7 +101,7 @@ def _zoned(a: Analysis) -> _Zoned | None:
         offset, by_gps = a.media.gps_offset, True
     if offset is None:
         return None
-    return _Zoned(c.wall - offset, offset, a.entry.path.name, by_gps)
+    return _Zoned(c.wall - offset, offset, a.entry.path, by_gps)
 
 
 def photo_zones(
@@ -117,8 +118,11 @@ def photo_zones(
     `tz`: the video takes tz's offset at its own instant, so a daylight-saving change
     between the two is followed, as the phone's clock did. Pure: returns the analyses,
     changed or not."""
+    if not any(_utc_video(a) for a in media):  # most runs: no zone is looked for
+        return list(media)
     by_camera: dict[tuple[str, str], list[_Zoned]] = defaultdict(list)
-    by_folder: dict[Path, list[_Zoned]] = defaultdict(list)
+    # (folders by their text: a path's parts, asked for, would stay in it)
+    by_folder: dict[str, list[_Zoned]] = defaultdict(list)
     for a in media:
         z = _zoned(a)
         if z is None:
@@ -126,7 +130,7 @@ def photo_zones(
         if a.media.make and a.media.model:
             by_camera[a.media.make, a.media.model].append(z)
         if a.entry.kind is FileKind.IMAGE:
-            by_folder[a.entry.path.parent].append(z)
+            by_folder[_folder(a)].append(z)
     if not by_camera and not by_folder:
         return list(media)
     for stamps in (*by_camera.values(), *by_folder.values()):
@@ -134,23 +138,33 @@ def photo_zones(
     out = []
     for a in media:
         c = a.captured
-        if (
-            c is not None
-            and c.source in UTC_SOURCES
-            and c.utc_offset is not None
-            and a.entry.kind is FileKind.VIDEO
-        ):
+        if _utc_video(a):
             instant = c.wall - c.utc_offset
             source, near = DateSource.QUICKTIME_UTC_PHOTO_ZONE, None
             if a.media.make and a.media.model:
                 near = _nearest(by_camera.get((a.media.make, a.media.model), []), instant, window)
             elif not (a.media.make or a.media.model):
                 source = DateSource.QUICKTIME_UTC_FOLDER_ZONE
-                near = _agreed(by_folder.get(a.entry.path.parent, []), instant, folder_window)
+                near = _agreed(by_folder.get(_folder(a), []), instant, folder_window)
             if near is not None:
                 a = _zone_from(a, instant, near, source, tz)
         out.append(a)
     return out
+
+
+def _utc_video(a: Analysis) -> bool:
+    """A video dated by rule 3 (a UTC container date in the caller's zone)."""
+    c = a.captured
+    return (
+        c is not None
+        and c.source in UTC_SOURCES
+        and c.utc_offset is not None
+        and a.entry.kind is FileKind.VIDEO
+    )
+
+
+def _folder(a: Analysis) -> str:
+    return os.fspath(a.entry.path).rpartition("/")[0]
 
 
 def _zone_from(
@@ -164,7 +178,7 @@ def _zone_from(
     how = "its GPS time against its local time" if near.by_gps else "its offset"
     where = " in the same folder" if source is DateSource.QUICKTIME_UTC_FOLDER_ZONE else ""
     note = (
-        f"zone {_offset_text(near.offset)} from {near.name}{where}, taken {minutes} min"
+        f"zone {_offset_text(near.offset)} from {near.path.name}{where}, taken {minutes} min"
         f" {'before' if near.instant <= instant else 'after'} ({how})"
     )
     media = dataclasses.replace(a.media, warnings=(*a.media.warnings, note))
