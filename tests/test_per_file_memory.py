@@ -211,6 +211,11 @@ def test_a_decision_reads_and_replaces_as_one_of_all_its_fields() -> None:
         "e",
         Path("/x"),
     )
+    assert dataclasses.replace(skipped, action=Action.IGNORE).rare is skipped.rare  # shared
+    group = (Path("/kept"), None, None, None)  # one tuple for a group's copies
+    assert dataclasses.replace(plain, rare=group).rare is group
+    assert dataclasses.replace(plain, rare=group).duplicate_of == Path("/kept")
+    assert dataclasses.replace(plain, rare=(None,) * 4).rare is None
     back = dataclasses.replace(skipped, follows=None, error=None, duplicate_of=None)
     assert back.rare is None  # none left: no tuple
     assert pickle.loads(pickle.dumps(follower)) == follower

@@ -458,7 +458,10 @@ class Decision:
     ) -> None:
         if destination is not _UNSET:
             destination_text = None if destination is None else os.fspath(destination)
-        if rare is not None:  # (from `replace`: the ones not given are kept)
+        unset = (duplicate_of, error, follows, recovery).count(_UNSET)
+        if rare is not None and unset == 4:  # (from `replace`, none changed: the same one)
+            pass
+        elif rare is not None:  # (from `replace`: the ones not given are kept)
             duplicate_of = rare[0] if duplicate_of is _UNSET else duplicate_of
             error = rare[1] if error is _UNSET else error
             follows = rare[2] if follows is _UNSET else follows
@@ -468,7 +471,10 @@ class Decision:
             error = None if error is _UNSET else error
             follows = None if follows is _UNSET else follows
             recovery = None if recovery is _UNSET else recovery
-        if duplicate_of is None and error is None and follows is None and recovery is None:
+        if unset == 4 and rare is not None:
+            if rare == (None, None, None, None):
+                rare = None
+        elif duplicate_of is None and error is None and follows is None and recovery is None:
             rare = None
         else:
             rare = (duplicate_of, error, follows, recovery)

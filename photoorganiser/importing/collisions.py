@@ -81,17 +81,26 @@ def resolve(
         }
         choice = choose_copy(list(copies), prefer)
         kept = copies[choice.keeper]
+        # one reason, and one (duplicate_of, error, follows, recovery) for the group's copies
+        why = Reason(Why.DUPLICATE, other=kept.source, detail=keep_text(choice))
+        rare = (kept.source, None, None, None)  # (follows: None, it goes nowhere)
         for d in same:
             if d is kept:
                 continue
-            out[d.source] = dataclasses.replace(
-                d,
-                action=Action.SKIP_DUPLICATE,
-                destination=None,
-                follows=None,
-                duplicate_of=kept.source,
-                reason=Reason(Why.DUPLICATE, other=kept.source, detail=keep_text(choice)),
-            )
+            if d.error is None and d.recovery is None:  # (a transfer's: always)
+                skip = dataclasses.replace(
+                    d, action=Action.SKIP_DUPLICATE, destination=None, reason=why, rare=rare
+                )
+            else:
+                skip = dataclasses.replace(
+                    d,
+                    action=Action.SKIP_DUPLICATE,
+                    destination=None,
+                    reason=why,
+                    follows=None,
+                    duplicate_of=kept.source,
+                )
+            out[d.source] = skip
 
     # Units: a leader, its transferring partners, and their sidecars.
     partners: dict[Path, list[Decision]] = defaultdict(list)
