@@ -302,3 +302,33 @@ def test_a_phone_videos_zone_from_its_photos_keeps_no_photos_path_parts() -> Non
     parsed = [str(a.entry.path) for a in photos if _parsed(a.entry.path)]
     assert parsed in ([], ["/in/IMG_10.JPG"])  # (at most the one named)
     assert photo_zones(photos) == photos  # no video to zone: nothing looked for
+
+
+# --- an analysis whose media is only its date and its camera's facts --------------------
+
+
+def test_an_analysis_keeps_a_plain_media_as_its_facts_and_gives_it_back() -> None:
+    import dataclasses
+    import pickle
+    from datetime import timedelta
+
+    entry = ScanEntry(Path("/in/a.jpg"), FileKind.IMAGE, size=1, mtime_ns=1, inode=1)
+    own = CaptureDate(DATES[0], DateSource.EXIF_DATETIME_ORIGINAL)
+    later = CaptureDate(DATES[1], DateSource.FILENAME)
+    plain = MediaInfo(own, make="Canon", model="EOS", width=4, height=3)
+    a = Analysis(entry, "0" * 32, plain, own)
+    assert a.info is plain.facts and a.info_date is own  # no MediaInfo kept
+    assert a.media == plain and a.facts is plain.facts and a.media_date is own
+    assert a.content_id is None and a.media.make == "Canon"
+    b = dataclasses.replace(a, captured=later)  # a fallback date: the media's stays its own
+    assert b.captured is later and b.media.captured is own and b.media == plain
+    assert pickle.loads(pickle.dumps(b)) == b and b != a
+    assert a == Analysis(entry, "0" * 32, MediaInfo(own, facts=plain.facts), own)
+    gps = MediaInfo(own, make="Apple", latitude=1.5, longitude=2.5, gps_offset=timedelta(0))
+    g = Analysis(entry, "1" * 32, gps, own)
+    assert g.info is gps and g.media is gps and g.facts is gps.facts  # kept whole
+    live = Analysis(entry, "2" * 32, MediaInfo(own, content_id="ABC"), own)
+    assert live.content_id == "ABC" and live.media.content_id == "ABC"
+    noted = MediaInfo(own, warnings=("x",))
+    changed = dataclasses.replace(a, captured=later, media=noted)  # as zones.py does
+    assert changed.media == noted and changed.captured is later

@@ -147,7 +147,7 @@ def _decide(
             entry=entry,
             follows=media_path,
         )
-    facts = result.media.facts  # (its fields straight, not through MediaInfo's properties)
+    facts = result.facts  # (its fields straight, no MediaInfo made)
     if facts.problems and options.leave_damaged:
         problems = "; ".join(facts.problems)
         return Decision(
@@ -305,8 +305,8 @@ def _pair_by_content_id(media: Sequence[Analysis]) -> dict[Path, Path]:
     they stay together even when renamed apart (IMG_1234 (1).HEIC, IMG_1234.MOV)."""
     by_id: dict[str, list[Analysis]] = defaultdict(list)
     for a in media:
-        if a.media.content_id and not a.media.problems:
-            by_id[a.media.content_id].append(a)
+        if a.content_id and not a.facts.problems:
+            by_id[a.content_id].append(a)
     leader_of: dict[Path, Path] = {}
     for members in by_id.values():
         stills = [m for m in members if m.entry.kind is not FileKind.VIDEO]
@@ -340,7 +340,7 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     # stem) of every file was 230 bytes a file for a moment at a million files
     by_folder: dict[str, list[Analysis]] = {}
     for a in media:
-        if a.media.facts.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
+        if a.facts.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
             continue
         folder = os.fspath(a.entry.path).rpartition("/")[0]
         files = by_folder.get(folder)

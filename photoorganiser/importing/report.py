@@ -123,7 +123,7 @@ def outcome_cells(outcome: Outcome) -> list[str]:
     if a is None:
         cells += ["", "", "", "", "", "", "", ""]
     else:
-        facts = a.media.facts  # (its fields straight, not through MediaInfo's properties)
+        facts = a.facts  # (its fields straight, not through MediaInfo's properties)
         cells += [
             a.hash,
             when,

@@ -94,7 +94,7 @@ def _zoned(a: Analysis) -> _Zoned | None:
     """The instant and zone a file's own date gives, or None: its offset, else the one its
     GPS time gives; never a zone this module or --timezone put there."""
     c = a.captured
-    if c is None or c.source in _NOT_A_ZONE or a.media.captured != c:
+    if c is None or c.source in _NOT_A_ZONE or a.media_date != c:
         return None  # (a sidecar's or a partner's date is not the file's own)
     offset, by_gps = c.utc_offset, False
     if offset is None:
@@ -127,8 +127,8 @@ def photo_zones(
         z = _zoned(a)
         if z is None:
             continue
-        if a.media.make and a.media.model:
-            by_camera[a.media.make, a.media.model].append(z)
+        if a.facts.make and a.facts.model:
+            by_camera[a.facts.make, a.facts.model].append(z)
         if a.entry.kind is FileKind.IMAGE:
             by_folder[_folder(a)].append(z)
     if not by_camera and not by_folder:

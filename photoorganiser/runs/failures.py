@@ -42,7 +42,7 @@ def is_failure(result: Result) -> bool:
     error only with --leave-damaged; the import decides). No content is not a failure."""
     if isinstance(result, AnalysisFailure):
         return not result.no_content
-    return bool(result.media.problems)
+    return bool(result.facts.problems)
 
 
 def known_failures(cached: Mapping[Path, Result]) -> set[Path]:
@@ -116,7 +116,7 @@ def list_failures(catalog: Catalog | None) -> list[KnownFailure]:
         elif catalog.find_by_hash(result.hash):  # damaged, but imported all the same
             continue
         else:
-            error = "; ".join(result.media.problems)
+            error = "; ".join(result.facts.problems)
         found.append(KnownFailure(path, size, error, seen_at))
     return found
 
