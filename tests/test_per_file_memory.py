@@ -332,3 +332,20 @@ def test_an_analysis_keeps_a_plain_media_as_its_facts_and_gives_it_back() -> Non
     noted = MediaInfo(own, warnings=("x",))
     changed = dataclasses.replace(a, captured=later, media=noted)  # as zones.py does
     assert changed.media == noted and changed.captured is later
+
+
+def test_a_paths_text_splits_into_the_parts_pathlib_parses() -> None:
+    from pathlib import PurePosixPath
+
+    from photoorganiser.core.lazypath import path_from_text, split_text
+
+    rng = random.Random(7)
+    pieces = ["", "a", ".", "..", "b c", "x.y", "\udc80", "/", "//", "é", "IMG_1.JPG"]
+    texts = ["/", "//", "/a", "//a/b", "a", "a/b", ".", "..", "../a", ".hidden", "/..."]
+    texts += ["/".join(rng.choices(pieces, k=rng.randrange(1, 6))) for _ in range(3000)]
+    for text in texts:
+        canon = str(PurePosixPath(text))  # (as pathlib writes a path: what it is given)
+        p = PurePosixPath(canon)
+        assert split_text(canon) == (p._root, p._parts), canon
+        lazy = path_from_text(canon)
+        assert lazy.parts == p.parts and lazy.parent == p.parent and hash(lazy) == hash(p)

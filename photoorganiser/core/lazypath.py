@@ -11,6 +11,7 @@ internals are not 3.11's, it is an ordinary path.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path, PosixPath, PurePath, PurePosixPath
 
 
@@ -26,7 +27,8 @@ def _lazy_class() -> type[PosixPath] | None:
 
         def __getattr__(self, name: str) -> object:  # only for a slot not set yet
             if name in ("_drv", "_root", "_parts"):
-                self._drv, self._root, self._parts = self._parse_args((self._str,))
+                root, parts = split_text(self._str)
+                self._drv, self._root, self._parts = "", root, [sys.intern(p) for p in parts]
                 return object.__getattribute__(self, name)
             raise AttributeError(name)
 
@@ -40,10 +42,10 @@ def _lazy_class() -> type[PosixPath] | None:
             try:
                 return self._hash
             except AttributeError:
-                try:  # (a path made from another's parts has them; not parsed for this)
+                try:  # (a path made from another's parts has them; not kept for this)
                     parts = object.__getattribute__(self, "_parts")
                 except AttributeError:
-                    parts = self._parse_args((self._str,))[2]
+                    parts = split_text(self._str)[1]
                 self._hash = hash(tuple(parts))  # as pathlib hashes a posix path
                 return self._hash
 
@@ -59,6 +61,17 @@ def _lazy_class() -> type[PosixPath] | None:
             return f"PosixPath({self.as_posix()!r})"
 
     return PosixTextPath
+
+
+def split_text(text: str) -> tuple[str, list[str]]:
+    """The root and parts pathlib parses from `text`, a path's text as pathlib writes it
+    (`str(PurePosixPath(text)) == text`): its split, without pathlib's general parsing
+    (a path's hash asks for its parts; this is a tenth of the time)."""
+    if text[:1] != "/":
+        return "", [] if text == "." else text.split("/")
+    root = "//" if text[:2] == "//" and text[:3] != "///" else "/"
+    rest = text[len(root) :]
+    return root, [root, *rest.split("/")] if rest else [root]
 
 
 _LAZY = _lazy_class()
