@@ -69,6 +69,12 @@ def on_disk(library: Path) -> dict[str, int]:
     return {str(p.relative_to(library)): p.stat().st_size for p in photos(library)}
 
 
+def another_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library as if on another disk: moves are copies, batched as copies."""
+    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)
+    monkeypatch.setattr(execute, "_device", lambda root: None)
+
+
 @pytest.fixture
 def copy_threads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """The names of the threads that made copies (execute._copy_verified's callers)."""
@@ -125,8 +131,7 @@ def test_a_move_to_another_disk_copies_side_by_side_then_removes_the_sources(
 def test_a_source_changed_during_a_parallel_batch_is_caught_and_left_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
-    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
+    another_disk(monkeypatch)
     inbox, library = make_inbox(tmp_path / "in", 40), tmp_path / "lib"
     victim = inbox / "f3" / "IMG_0017.jpg"
     real = execute._open_source
@@ -175,8 +180,7 @@ def _fail_writes(monkeypatch: pytest.MonkeyPatch, names: set[str], code: int) ->
 def test_an_io_error_in_one_threads_copy_leaves_the_others_right_and_the_journal_settled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
-    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
+    another_disk(monkeypatch)
     inbox, library = make_inbox(tmp_path / "in", 70), tmp_path / "lib"  # two batches
     originals = Counter(hashing.hash_file(p) for p in photos(inbox))
     _fail_writes(monkeypatch, {"IMG_0005.jpg", "IMG_0066.jpg"}, errno.EIO)
@@ -219,8 +223,7 @@ def test_a_full_disk_is_reported_per_file_and_leaves_nothing_partial(
 def test_a_stop_while_copies_are_in_flight_finishes_or_undoes_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
-    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
+    another_disk(monkeypatch)
     inbox, library = make_inbox(tmp_path / "in", 100), tmp_path / "lib"
     originals = Counter(hashing.hash_file(p) for p in photos(inbox))
     real = execute._copy_verified
@@ -272,8 +275,7 @@ def test_a_stop_while_copies_are_in_flight_finishes_or_undoes_them(
 def test_a_sidecar_waits_for_its_photos_copy_made_in_parallel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
-    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
+    another_disk(monkeypatch)
     inbox, library = make_inbox(tmp_path / "in", 20), tmp_path / "lib"
     for i in range(0, 20, 2):
         sidecar = inbox / f"f{i % 7}" / f"IMG_{i:04d}.xmp"
@@ -336,8 +338,7 @@ def test_the_copy_threads_leave_a_stop_to_the_main_thread(
 ) -> None:
     # A SIGTERM the kernel gave a copy thread ran no handler while the main thread waited
     # for the batch's copies: the stop was seen only once they were all made.
-    monkeypatch.setattr(execute, "_move_in_place", lambda *a: False)  # another disk
-    monkeypatch.setattr(execute, "_device", lambda root: None)  # batched as copies
+    another_disk(monkeypatch)
     inbox, library = make_inbox(tmp_path / "in", 6), tmp_path / "lib"
     real, masks = execute._copy_verified, []
 
