@@ -50,9 +50,13 @@ def _lazy_class() -> type[PosixPath] | None:
                 return self._hash
 
         def __eq__(self, other: object) -> bool:
-            if isinstance(other, PurePosixPath):  # the same text: the same parts
+            if not isinstance(other, PurePosixPath):
+                return NotImplemented
+            try:  # both parsed already (a parent, a joined path): their parts, as pathlib
+                parts = object.__getattribute__(self, "_parts")
+                return parts == object.__getattribute__(other, "_parts")
+            except AttributeError:  # else their texts: the same text, the same parts
                 return self.__str__() == other.__str__()
-            return NotImplemented
 
         def __reduce__(self) -> tuple[object, tuple[str, ...]]:
             return (PosixPath, tuple(self.parts))

@@ -365,7 +365,7 @@ class Catalog:
 
     # --- library files ----------------------------------------------------------------
 
-    def relative(self, path: Path) -> str:
+    def relative(self, path: Path | str) -> str:
         """`path` relative to the library root, '/'-separated (how the catalog names files).
 
         The library may be named through a link and its files by their real path (or

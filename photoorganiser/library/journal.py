@@ -302,8 +302,8 @@ def _undoes(d: Decision) -> bool:
 def _stored_destination(catalog: Catalog, d: Decision) -> str:
     """Relative to the library root; absolute for a file going back out of it (undo)."""
     if d.action in _UNDOING:
-        return path_text(d.destination)
-    return path_text(catalog.relative(d.destination))
+        return path_text(d.destination_text)
+    return path_text(catalog.relative(d.destination_text))
 
 
 @dataclass(frozen=True, slots=True)
