@@ -216,6 +216,9 @@ def test_a_decision_reads_and_replaces_as_one_of_all_its_fields() -> None:
     assert dataclasses.replace(plain, rare=group).rare is group
     assert dataclasses.replace(plain, rare=group).duplicate_of == Path("/kept")
     assert dataclasses.replace(plain, rare=(None,) * 4).rare is None
+    given_text = Decision(Path("/in/a.jpg"), Action.MOVE, why, destination="/lib//x/./a.jpg")
+    assert given_text.destination_text == "/lib/x/a.jpg"
+    assert given_text.destination.parent == Path("/lib/x")
     back = dataclasses.replace(skipped, follows=None, error=None, duplicate_of=None)
     assert back.rare is None  # none left: no tuple
     assert pickle.loads(pickle.dumps(follower)) == follower

@@ -528,7 +528,12 @@ class Decision:
         rare: tuple | None = None,  # (as `replace` gives it: the four above win)
     ) -> None:
         if destination is not _UNSET:
-            destination_text = None if destination is None else os.fspath(destination)
+            if destination is None:
+                destination_text = None
+            elif isinstance(destination, Path):  # a path's text is as pathlib writes it
+                destination_text = os.fspath(destination)
+            else:  # (text given: made a path's first, "a//b" -> "a/b")
+                destination_text = os.fspath(Path(destination))
         unset = (duplicate_of, error, follows, recovery).count(_UNSET)
         if rare is not None and unset == 4:  # (from `replace`, none changed: the same one)
             pass
