@@ -77,12 +77,16 @@ def another_disk(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def copy_threads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    """The names of the threads that made copies (execute._copy_verified's callers)."""
+    """The names of the threads that made copies (execute._copy_verified's callers).
+    Each copy takes 5 ms at least: a copy onto a tmpfs could end before the next was
+    handed over, and one thread would make them all (a pool starts a thread only when
+    none is idle)."""
     names: set[str] = set()
     real = execute._copy_verified
 
     def recorded(source, tmp, expected, st):
         names.add(threading.current_thread().name)
+        time.sleep(0.005)
         return real(source, tmp, expected, st)
 
     monkeypatch.setattr(execute, "_copy_verified", recorded)
