@@ -33,7 +33,7 @@ class _EveryNameKept:
     def __init__(self, leaders):
         self.leaders, self.keys = leaders, set()
 
-    def own_free(self, index, key):
+    def own_free(self, key):
         return key not in self.keys
 
     def claim_own(self, index):
@@ -119,7 +119,7 @@ def test_a_leaders_own_name_is_kept_only_as_a_mark() -> None:
     claims = collisions._Claims(decisions)
     for i, d in enumerate(decisions):
         key = collisions._key(d)
-        assert key not in claims and claims.own_free(i, key)
+        assert key not in claims and claims.own_free(key)
         claims.claim_own(i)
         assert key in claims and key.upper() not in claims  # (keys are lower-cased)
     assert not claims.others.by_folder  # no name kept as text

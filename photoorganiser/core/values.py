@@ -494,6 +494,10 @@ class Reason:
     damaged: str = ""  # damaged but recognisable content, imported byte for byte all the same
 
 
+_ALL_UNSET = (_UNSET,) * 4
+_NO_RARE = (None,) * 4
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """What happens to one scanned file, and why. Planning makes them; execute obeys them.
@@ -534,26 +538,18 @@ class Decision:
                 destination_text = os.fspath(destination)
             else:  # (text given: made a path's first, "a//b" -> "a/b")
                 destination_text = os.fspath(Path(destination))
-        unset = (duplicate_of, error, follows, recovery).count(_UNSET)
-        if rare is not None and unset == 4:  # (from `replace`, none changed: the same one)
-            pass
-        elif rare is not None:  # (from `replace`: the ones not given are kept)
-            duplicate_of = rare[0] if duplicate_of is _UNSET else duplicate_of
-            error = rare[1] if error is _UNSET else error
-            follows = rare[2] if follows is _UNSET else follows
-            recovery = rare[3] if recovery is _UNSET else recovery
-        else:
-            duplicate_of = None if duplicate_of is _UNSET else duplicate_of
-            error = None if error is _UNSET else error
-            follows = None if follows is _UNSET else follows
-            recovery = None if recovery is _UNSET else recovery
-        if unset == 4 and rare is not None:
-            if rare == (None, None, None, None):
-                rare = None
-        elif duplicate_of is None and error is None and follows is None and recovery is None:
+        # None of the four given: `rare` as it is (the very tuple `replace` passes on);
+        # else those not given are kept from it
+        if (duplicate_of, error, follows, recovery) != _ALL_UNSET:
+            old = rare or _NO_RARE
+            rare = (
+                old[0] if duplicate_of is _UNSET else duplicate_of,
+                old[1] if error is _UNSET else error,
+                old[2] if follows is _UNSET else follows,
+                old[3] if recovery is _UNSET else recovery,
+            )
+        if rare == _NO_RARE:
             rare = None
-        else:
-            rare = (duplicate_of, error, follows, recovery)
         set_ = object.__setattr__
         set_(self, "source", source)
         set_(self, "action", action)

@@ -18,6 +18,7 @@ import os
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
 from pathlib import Path
 
 from ..core.keeper import Copy, choose_copy, keep_text
@@ -81,26 +82,22 @@ def resolve(
         }
         choice = choose_copy(list(copies), prefer)
         kept = copies[choice.keeper]
-        # one reason, and one (duplicate_of, error, follows, recovery) for the group's copies
+        # one reason, and one (duplicate_of, error, follows, recovery) for the group's
+        # copies (follows: None, a skipped copy goes nowhere)
         why = Reason(Why.DUPLICATE, other=kept.source, detail=keep_text(choice))
-        rare = (kept.source, None, None, None)  # (follows: None, it goes nowhere)
+        rare = (kept.source, None, None, None)
         for d in same:
             if d is kept:
                 continue
-            if d.error is None and d.recovery is None:  # (a transfer's: always)
-                skip = dataclasses.replace(
-                    d, action=Action.SKIP_DUPLICATE, destination=None, reason=why, rare=rare
-                )
-            else:
-                skip = dataclasses.replace(
-                    d,
-                    action=Action.SKIP_DUPLICATE,
-                    destination=None,
-                    reason=why,
-                    follows=None,
-                    duplicate_of=kept.source,
-                )
-            out[d.source] = skip
+            # (a transfer has no error or recovery: the shared tuple, always)
+            plain = d.error is None and d.recovery is None
+            out[d.source] = dataclasses.replace(
+                d,
+                action=Action.SKIP_DUPLICATE,
+                destination=None,
+                reason=why,
+                rare=rare if plain else (kept.source, d.error, None, d.recovery),
+            )
 
     # Units: a leader, its transferring partners, and their sidecars.
     partners: dict[Path, list[Decision]] = defaultdict(list)
@@ -217,19 +214,12 @@ def _by_content(media: list[Decision], every: bool) -> Iterator[list[Decision]]:
     file more for that dict."""
     same: dict[int, list[Decision]] = {}  # the first copy's id -> the content's copies
     later: set[int] = set()  # ids of the other copies
-    ordered = sorted(media, key=_content)  # (stable: a content's copies in their order)
-    run: list[Decision] = []
-    for d in ordered:
-        if run and d.analysis.hash != run[0].analysis.hash:
-            if len(run) > 1:
-                same[id(run[0])] = run
-                later.update(id(x) for x in run[1:])
-            run = []
-        run.append(d)
-    if len(run) > 1:
-        same[id(run[0])] = run
-        later.update(id(x) for x in run[1:])
-    del ordered, run
+    # (a stable sort: a content's copies in their order)
+    for _, copies in groupby(sorted(media, key=_content), key=_content):
+        run = list(copies)
+        if len(run) > 1:
+            same[id(run[0])] = run
+            later.update(id(x) for x in run[1:])
     if not same and not every:
         return
     for d in media:
@@ -275,8 +265,9 @@ class _Claims:
                 self.shared.update((h, ix) for h, ix in whose.items() if len(ix) > 1)
         self.claimed_own = bytearray(len(leaders))  # 1: the leader took its planned name
 
-    def own_free(self, index: int, key: str) -> bool:
-        """Leader `index`'s planned name (`key`) is not claimed yet."""
+    def own_free(self, key: str) -> bool:
+        """A leader's planned name (`key`) is not claimed yet (by another leader, or as
+        another name)."""
         if key in self.others:
             return False
         same = self.shared.get(_hash(key) & _LOW32) if self.shared else None
@@ -533,9 +524,7 @@ def _place_unit(
     on_disk = folders.names_in(folder)
     if len(members) == 1 and not (sidecars and leader.source in sidecars):  # on its own
         name = leader_text[cut + 1 :]
-        if (not on_disk or name.lower() not in on_disk) and taken.own_free(
-            index, leader_text.lower()
-        ):
+        if (not on_disk or name.lower() not in on_disk) and taken.own_free(leader_text.lower()):
             stem, dot, ext = name.rpartition(".")
             suffix = dot + ext if len(stem) > 0 and ext else ""
             # as the loop would name it (a short ASCII name is never shortened)
