@@ -11,6 +11,7 @@ internals are not 3.11's, it is an ordinary path.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path, PosixPath, PurePath, PurePosixPath
 
@@ -90,6 +91,14 @@ def path_from_text(text: str) -> Path:
     path = object.__new__(_LAZY)
     path._str = text
     return path
+
+
+def folder_and_name(path: Path) -> tuple[str, str]:
+    """A path's text split at its last '/': its folder's text, as a key ("/x" gives "",
+    not "/"), and its name. No path is made and no part parsed (which pathlib would keep
+    in the path)."""
+    folder, _, name = os.fspath(path).rpartition("/")
+    return folder, name
 
 
 def child_text(folder: Path) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 
-from ..core.lazypath import child_text, path_from_text
+from ..core.lazypath import child_text, folder_and_name
 from ..core.values import (
     WEAK_SOURCES,
     Action,
@@ -84,15 +84,12 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
 
 
 class _Destinations:
-    """Library paths from rendered text: each made from its folder's text and its name,
-    holding only its text until a part of it is asked for (core/lazypath.py)."""
+    """Library paths' texts from rendered text: each its folder's text (made once a
+    folder) and its name; a decision keeps it, and makes a path of it when asked."""
 
     def __init__(self, library: Path) -> None:
         self.root = os.fspath(library).rstrip("/") or ""  # joined with '/' ("/" -> "")
         self.prefixes: dict[str, str] = {}  # rendered folder -> its path's text and '/'
-
-    def __call__(self, rendered: str) -> Path:
-        return path_from_text(self.text(rendered))
 
     def text(self, rendered: str) -> str:
         """The text of the path `rendered` names: exactly what str(parent / name) gives."""
@@ -210,18 +207,16 @@ def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> 
         return {}
     # keyed by the folder's text (one string a folder) and only for the folders that hold
     # a sidecar: no path's parts asked for (pathlib would keep them in each path)
-    folders = {_folder_text(e.path): None for e in sidecars}
+    folders = {f: f for f, _ in map(folder_and_name, (e.path for e in sidecars))}
     by_name: dict[tuple[str, str], Path] = {}
     by_stem: dict[tuple[str, str], list[Analysis]] = defaultdict(list)
     for a in media:
-        folder, _, name = os.fspath(a.entry.path).rpartition("/")
-        if folder not in folders:
+        folder, name = folder_and_name(a.entry.path)
+        folder = folders.get(folder)  # (the string kept for it)
+        if folder is None:
             continue
-        folder = _shared(folders, folder)
-        dot = name.rfind(".")
-        stem = name[:dot] if 0 < dot < len(name) - 1 else name  # as pathlib's stem
         by_name[folder, name.lower()] = a.entry.path
-        by_stem[folder, stem.lower()].append(a)
+        by_stem[folder, _stem(name).lower()].append(a)
     found: dict[Path, Path] = {}
     for entry in sidecars:
         target = _sidecar_target(entry.path, by_name, by_stem)
@@ -230,16 +225,10 @@ def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> 
     return found
 
 
-def _folder_text(path: Path) -> str:
-    return os.fspath(path).rpartition("/")[0]
-
-
-def _shared(folders: dict[str, str | None], folder: str) -> str:
-    """The one string kept for this folder's text."""
-    held = folders[folder]
-    if held is None:
-        folders[folder] = held = folder
-    return held
+def _stem(name: str) -> str:
+    """A file name without its last suffix, as pathlib's `stem`."""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def _sidecar_target(
@@ -247,7 +236,7 @@ def _sidecar_target(
     by_name: dict[tuple[str, str], Path],
     by_stem: dict[tuple[str, str], list[Analysis]],
 ) -> Path | None:
-    folder, name = _folder_text(path), path.name
+    folder, name = folder_and_name(path)
     ext = path.suffix.lower()
     inner = name[: -len(path.suffix)]  # NAME.EXT for NAME.EXT.xmp, NAME for NAME.xmp
     if ext in (".xmp", ".json") and (folder, inner.lower()) in by_name:
@@ -320,7 +309,7 @@ def _pair_by_content_id(media: Sequence[Analysis]) -> dict[Path, Path]:
 def pair_stem(a: Analysis) -> str:
     """The stem that pairs files: IMG_7943.HEIC with IMG_7943.MOV, or IMG_7943_HEVC.MOV
     (the name some iPhone exports give a Live Photo's video)."""
-    stem = a.entry.path.stem.lower()
+    stem = _stem(folder_and_name(a.entry.path)[1]).lower()  # (no path part parsed)
     if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
         return stem[: -len("_hevc")]
     return stem
@@ -342,7 +331,7 @@ def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
     for a in media:
         if a.facts.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
             continue
-        folder = os.fspath(a.entry.path).rpartition("/")[0]
+        folder = folder_and_name(a.entry.path)[0]
         files = by_folder.get(folder)
         if files is None:
             files = by_folder[folder] = []
@@ -360,12 +349,7 @@ def _pair_in_folder(
     first: dict[str, Analysis] = {}
     groups: dict[str, list[Analysis]] = {}
     for a in files:
-        # (pair_stem, from the path's text)
-        name = os.fspath(a.entry.path).rpartition("/")[2]
-        dot = name.rfind(".")
-        stem = (name[:dot] if 0 < dot < len(name) - 1 else name).lower()
-        if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
-            stem = stem[: -len("_hevc")]
+        stem = pair_stem(a)
         seen = first.setdefault(stem, a)
         if seen is not a:
             groups.setdefault(stem, [seen]).append(a)

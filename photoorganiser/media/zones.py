@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import os
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
+from ..core.lazypath import folder_and_name
 from ..core.values import Analysis, CaptureDate, DateSource, FileKind
 from .dates import datetime_from_filename
 
@@ -141,9 +141,10 @@ def photo_zones(
         if _utc_video(a):
             instant = c.wall - c.utc_offset
             source, near = DateSource.QUICKTIME_UTC_PHOTO_ZONE, None
-            if a.media.make and a.media.model:
-                near = _nearest(by_camera.get((a.media.make, a.media.model), []), instant, window)
-            elif not (a.media.make or a.media.model):
+            facts = a.facts
+            if facts.make and facts.model:
+                near = _nearest(by_camera.get((facts.make, facts.model), []), instant, window)
+            elif not (facts.make or facts.model):
                 source = DateSource.QUICKTIME_UTC_FOLDER_ZONE
                 near = _agreed(by_folder.get(_folder(a), []), instant, folder_window)
             if near is not None:
@@ -164,7 +165,7 @@ def _utc_video(a: Analysis) -> bool:
 
 
 def _folder(a: Analysis) -> str:
-    return os.fspath(a.entry.path).rpartition("/")[0]
+    return folder_and_name(a.entry.path)[0]
 
 
 def _zone_from(
