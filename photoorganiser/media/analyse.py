@@ -32,7 +32,7 @@ from ..core.hashing import (
     prefetch,
     read_and_hash,
 )
-from ..core.parallel import WorkerDied, WorkerPool, pmap
+from ..core.parallel import WorkerDied, WorkerPool, chunk_size, pmap
 from ..core.progress import Progress
 from ..core.values import (
     SHARED_FACTS,
@@ -96,7 +96,7 @@ def analyse(
 def _analyse_batched(
     entries: list[ScanEntry], options: AnalyseOptions, workers: int, progress: Progress | None
 ) -> Iterator[Analysis | AnalysisFailure]:
-    size = batch_size(len(entries), workers)  # as pmap's own chunks were
+    size = batch_size(len(entries), workers)
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
     worker = functools.partial(analyse_batch, options=options)
     packed = _Packed(batches)  # packed as the pool takes them, not all at once
@@ -111,12 +111,14 @@ def _analyse_batched(
 
 
 def _sharing(results: Iterable[Analysis | AnalysisFailure]) -> Iterator[Analysis | AnalysisFailure]:
+    """The analyses, each camera's facts one value (those made apart from `_expand`)."""
     shared: dict[MediaFacts, MediaFacts] = {}
     for r in results:
         if isinstance(r, Analysis):
-            media = share_facts(r.media, shared)
-            if media is not r.media:
-                r = dataclasses.replace(r, media=media)
+            facts = r.facts
+            held = facts.shared_in(shared)
+            if held is not facts:  # (its media made only then)
+                r = dataclasses.replace(r, media=dataclasses.replace(r.media, facts=held))
         yield r
 
 
@@ -141,7 +143,7 @@ MAX_DEATHS = 3  # workers that may die in a run before the files left are not re
 
 def batch_size(count: int, workers: int) -> int:
     """Files in a batch when `count` are to be read: up to BATCH, eight batches a worker."""
-    return max(1, min(BATCH, count // (workers * 8)))
+    return chunk_size(count, workers, BATCH)
 
 
 class Feed:
@@ -409,14 +411,23 @@ def _expand(
         gps_offset=gps_offset,  # type: ignore[arg-type]
         facts=facts,
     )
-    return Analysis(entry, hash_, media, captured if date == _SAME else _date_of(date))
+    final = captured if date == _SAME else _date_of(date)
+    own = fields[2:]
+    if own == _NONE_OWN:  # only its date and facts: kept as those (no MediaInfo made)
+        return Analysis(entry, hash_, captured=final, info=facts, info_date=captured)
+    content_id, latitude, longitude, gps_offset = own
+    media = MediaInfo(
+        captured,
+        content_id=content_id,  # type: ignore[arg-type]
+        latitude=latitude,  # type: ignore[arg-type]
+        longitude=longitude,  # type: ignore[arg-type]
+        gps_offset=gps_offset,  # type: ignore[arg-type]
+        facts=facts,
+    )
+    return Analysis(entry, hash_, media, final)
 
 
-def share_facts(media: MediaInfo, shared: dict[MediaFacts, MediaFacts]) -> MediaInfo:
-    """`media`, its facts replaced by an equal value `shared` holds already (one for
-    thousands of files of one camera): for analyses made apart from `_expand`."""
-    facts = media.facts.shared_in(shared)
-    return media if facts is media.facts else dataclasses.replace(media, facts=facts)
+_NONE_OWN = (None,) * len(_OWN_FIELDS)
 
 
 def analyse_entry(entry: ScanEntry, options: AnalyseOptions) -> Analysis | AnalysisFailure:
