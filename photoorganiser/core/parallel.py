@@ -59,7 +59,7 @@ def pmap(
         return
     workers = min(workers, len(items))
     if chunksize is None:
-        chunksize = max(1, min(64, len(items) // (workers * 8)))
+        chunksize = chunk_size(len(items), workers)
     # WorkerPool, not multiprocessing.Pool: a worker that dies (the out-of-memory killer, a
     # crash in a library, kill -9) is an error (WorkerDied) there, where a Pool would wait
     # for its lost task for ever, holding the library's lock (a nightly run that never ends)
@@ -73,6 +73,12 @@ def pmap(
             yield from _advanced(pool.wait(), progress, weight)  # type: ignore[arg-type]
         while pool.pending:
             yield from _advanced(pool.wait(), progress, weight)  # type: ignore[arg-type]
+
+
+def chunk_size(count: int, workers: int, most: int = 64) -> int:
+    """Items a worker is given at a time when `count` are to be done: up to `most`,
+    eight chunks a worker (so that none waits long for the last ones)."""
+    return max(1, min(most, count // (workers * 8)))
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

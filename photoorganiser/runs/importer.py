@@ -231,6 +231,13 @@ def _scan_and_analyse(
     analysed: dict[Path, Analysis | AnalysisFailure] = {}  # from the catalog
     fresh: list[Analysis | AnalysisFailure] = []  # read now: remembered, unless nothing is
     keep = lib.remembers
+
+    def put(first: int, got: list[Analysis | AnalysisFailure]) -> None:
+        """A batch back from the pool: at its entries' places, and to be remembered."""
+        _place(results, read, first, got)
+        if keep:
+            fresh.extend(got)
+
     with Feed(analyse_options, options.workers) as feed:
 
         def take(lo: int) -> None:
@@ -258,9 +265,7 @@ def _scan_and_analyse(
                     results[i] = r
             if feed.workers > 1:
                 for first, got in feed.ready():  # put in place while the scan goes on
-                    _place(results, read, first, got)
-                    if keep:
-                        fresh.extend(got)
+                    put(first, got)
             gc.freeze()  # see _LONG_LIVED
 
         lo = 0
@@ -276,9 +281,7 @@ def _scan_and_analyse(
             if feed.started:
                 bar.advance(feed.given)  # back during the scan
                 for first, got in feed.finish():
-                    _place(results, read, first, got)
-                    if keep:
-                        fresh.extend(got)
+                    put(first, got)
                     bar.advance(len(got))
             else:  # too few to start a pool for (or one worker): read here, as before
                 held, feed.held = feed.held, []
