@@ -402,15 +402,6 @@ def _expand(
         facts = MediaFacts(*key)  # type: ignore[arg-type]
         if shared is not None and len(shared) < SHARED_FACTS:
             shared[key] = facts
-    content_id, latitude, longitude, gps_offset = fields[2:]
-    media = MediaInfo(
-        captured,
-        content_id=content_id,  # type: ignore[arg-type]
-        latitude=latitude,  # type: ignore[arg-type]
-        longitude=longitude,  # type: ignore[arg-type]
-        gps_offset=gps_offset,  # type: ignore[arg-type]
-        facts=facts,
-    )
     final = captured if date == _SAME else _date_of(date)
     own = fields[2:]
     if own == _NONE_OWN:  # only its date and facts: kept as those (no MediaInfo made)
