@@ -2,6 +2,7 @@
 
     python bench/bench_table.py [--scale small|full] [--workdir DIR] [--workers 2] [--runs N]
                                 [--only photos tiny dups similar] [--tiny N ...]
+                                [--copy-to DIR]
 
 Generates its trees in a temp folder (never the repository; --workdir picks where), then
 times each row side by side (paired runs: ours, then the peer, N times; medians) and prints
@@ -23,6 +24,11 @@ the ratio (ours / peer) and photoorganiser's peak resident memory of its whole p
 --scale small is a smoke run (one run per row, a couple of minutes on 2 cores); --scale full
 uses the issue's sizes and 3 paired runs per row. A peer that is not installed shows as
 "n/a (not installed)".
+
+--copy-to puts row 3's copies (ours and cp's) in DIR, another file system: the library's
+disk. A RAM-backed ext4 shows what is left when the disk costs nothing (as root:
+truncate -s 8G /dev/shm/fast.img && mkfs.ext4 -q /dev/shm/fast.img && mount -o loop,discard
+/dev/shm/fast.img /mnt/fast), where the copy's flush and read-back are only CPU.
 """
 
 from __future__ import annotations
@@ -191,6 +197,10 @@ def main() -> None:
         metavar="N",
         help="the tiny-file dry runs' sizes (default: the scale's)",
     )
+    parser.add_argument(
+        "--copy-to", type=Path, default=None, metavar="DIR",
+        help="row 3's copies go to DIR (another disk) instead of the work folder",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -236,6 +246,11 @@ def main() -> None:
             n = s["photos"]
             size = f"{n} JPEGs, {mb:.0f} MB"
             dry = [*po, "import", "--input", str(inbox), "--output", str(library), *common]
+            copies = work
+            if args.copy_to:
+                copies = Path(tempfile.mkdtemp(prefix="po-copies-", dir=args.copy_to))
+            copied = [*po, "import", "--input", str(inbox), "--output", str(copies / "library"),
+                      *common]  # fmt: skip
             for cold in (False, True):
                 if cold and not drop_caches():
                     done(Row(f"import --dryrun, {size}, cold", [], "xxhsum -H2, cold", [], 0,
@@ -259,15 +274,15 @@ def main() -> None:
                 done(Row(f"import --dryrun, {size}, {cache}", ours, peer, theirs, peak))
 
             ours, theirs, peak = [], [], 0.0
-            copy = shlex.join([*dry, "--copy"]) + " && sync"
-            cp_dest = work / "cp-copy"
+            copy = shlex.join([*copied, "--copy"]) + " && sync"
+            cp_dest = copies / "cp-copy"
             cp = f"cp -r {shlex.quote(str(inbox))} {shlex.quote(str(cp_dest))} && sync"
             for i in range(runs):
                 # Each side starts alike (was: cp ran with our library just removed, we with
                 # cp's copy still cached): no copy on the disk, its removal and discards
                 # flushed, the photos cached; the order alternates.
                 for side in ("ours", "cp") if i % 2 == 0 else ("cp", "ours"):
-                    for folder in (library, cp_dest):
+                    for folder in (copies / "library", cp_dest):
                         shutil.rmtree(folder, ignore_errors=True)
                     os.sync()
                     time.sleep(1)
@@ -279,10 +294,15 @@ def main() -> None:
                     ours.append(r.seconds)
                     peak = max(peak, r.peak_rss_mb)
             shutil.rmtree(cp_dest, ignore_errors=True)
+            shutil.rmtree(copies / "library", ignore_errors=True)
+            if copies != work:
+                shutil.rmtree(copies, ignore_errors=True)
             # The medians' ratio is the row's; each pair's ratio shows how noisy the disk was.
             pairs = "/".join(f"{a / b:.2f}" for a, b in zip(ours, theirs, strict=True))
             note = f"each run: {pairs}" if runs > 1 else ""
-            done(Row(f"import --copy + sync, {size}", ours, "cp -r + sync", theirs, peak, note))
+            where = f" to {args.copy_to}" if args.copy_to else ""
+            done(Row(f"import --copy + sync, {size}{where}", ours, "cp -r + sync", theirs, peak,
+                     note))  # fmt: skip
             shutil.rmtree(library, ignore_errors=True)
 
             # --- row 8 (on the same photos): perceptual hashing -------------------------------
