@@ -212,3 +212,47 @@ def test_settlements_wait_for_no_more_than_settle_bytes(
     # While batch k moves, the batches before k - 1 are on the disk (batch k - 1 may still
     # be settling: execute overlaps a batch's copies with the naming of the one before).
     assert on_disk[2 * batch] >= batch and on_disk[3 * batch] >= 2 * batch, on_disk[::batch]
+
+
+def test_a_plain_media_is_encoded_as_the_general_encoder_does() -> None:
+    """The fast path for a media that is only its date and its camera's facts writes the
+    very text the general encoder writes (and reads back as the same analysis): facts with
+    quotes, non-ASCII and line separators, every date source, zones, no date, a fallback
+    date apart from the media's, every kind of file."""
+    import random
+    from datetime import timedelta
+
+    from photoorganiser.core.values import (
+        Analysis,
+        CaptureDate,
+        DateSource,
+        FileKind,
+        MediaFacts,
+        MediaInfo,
+        ScanEntry,
+    )
+
+    rng = random.Random(14)
+    facts = [
+        MediaFacts("Canon", 'EOS "5D" \\ é', 6000, 4000, "JPEG"),
+        MediaFacts(),
+        MediaFacts(None, None, None, None, "MP4", True, ("truncated",), ("odd \u2028 tag",)),
+    ]
+
+    def a_date() -> CaptureDate | None:
+        if rng.random() < 0.2:
+            return None
+        offset = rng.choice([None, timedelta(hours=2), timedelta(hours=-5, minutes=-30)])
+        wall = datetime(2020, 1, 2, 3, 4, 5, rng.choice([0, 123456]))
+        return CaptureDate(wall, rng.choice(list(DateSource)), offset)
+
+    for i in range(2000):
+        entry = ScanEntry(Path(f"/in/{i}.jpg"), rng.choice(list(FileKind)), 10, 0, 1)
+        media_date = a_date()
+        captured = media_date if rng.random() < 0.5 else a_date()
+        media = MediaInfo._of(media_date, rng.choice(facts))
+        analysis = Analysis(entry, f"{rng.getrandbits(128):032x}", media, captured)
+        assert isinstance(analysis.info, MediaFacts)  # the fast path's case
+        text = catalog_module.encode(analysis)
+        assert text == catalog_module._encode(analysis)
+        assert catalog_module.decode(text, entry) == analysis

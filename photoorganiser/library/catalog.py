@@ -43,10 +43,12 @@ from pathlib import Path
 
 from ..core.textsafe import path_text, text_path
 from ..core.values import (
+    SHARED_FACTS,
     Analysis,
     AnalysisFailure,
     CaptureDate,
     DateSource,
+    FileKind,
     MediaFacts,
     MediaInfo,
     ScanEntry,
@@ -816,6 +818,58 @@ def _date_from(d: dict | None) -> CaptureDate | None:
 
 
 def encode(result: Analysis | AnalysisFailure) -> str:
+    """The analysis as the catalog stores it (JSON; `decode` reads it back)."""
+    if type(result) is Analysis and type(result.info) is MediaFacts:
+        return _encode_plain(result)
+    return _encode(result)
+
+
+# A media that is only its date and its camera's facts (most files) is written from text
+# made once per camera, as `_encode` would write it (the same text, key for key): a dict
+# and json.dumps a file cost a first move of 100,000 small files ~17 microseconds a file.
+_FACTS_JSON: dict[MediaFacts, str] = {}
+_KIND_JSON = {k: json.dumps(k.value) for k in FileKind}
+_SOURCE_JSON = {s: json.dumps(s.value) for s in DateSource}
+_NO_PLACE = '"content_id": null, "latitude": null, "longitude": null, "gps_offset": null}'
+
+
+def _encode_plain(result: Analysis) -> str:
+    facts: MediaFacts = result.info  # type: ignore[assignment]
+    held = _FACTS_JSON.get(facts)
+    if held is None:
+        held = json.dumps(
+            {
+                "make": facts.make,
+                "model": facts.model,
+                "width": facts.width,
+                "height": facts.height,
+                "format": facts.format,
+                "is_video": facts.is_video,
+                "problems": list(facts.problems),
+                "warnings": list(facts.warnings),
+            }
+        )[1:-1]
+        if len(_FACTS_JSON) < SHARED_FACTS:
+            _FACTS_JSON[facts] = held
+    media_date = result.info_date
+    date = _date_text(media_date)
+    captured = date if result.captured is media_date else _date_text(result.captured)
+    return (
+        f'{{"kind": {_KIND_JSON[result.entry.kind]}, "hash": {json.dumps(result.hash)},'
+        f' "media": {{"captured": {date}, {held}, {_NO_PLACE}, "captured": {captured}}}'
+    )
+
+
+def _date_text(c: CaptureDate | None) -> str:
+    """json.dumps(_date_json(c)), made directly (an isoformat is plain ASCII)."""
+    if c is None:
+        return "null"
+    offset = "null" if c.utc_offset is None else int(c.utc_offset.total_seconds())
+    source = _SOURCE_JSON[c.source]
+    return f'{{"wall": "{c.wall.isoformat()}", "source": {source}, "offset": {offset}}}'
+
+
+def _encode(result: Analysis | AnalysisFailure) -> str:
     media = result.media
     media_json = None
     if media is not None:

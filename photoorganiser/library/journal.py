@@ -81,6 +81,19 @@ def temporaries_of(destination: Path) -> list[Path]:
         return []
 
 
+def _runs(states: list[tuple[str, int]]) -> list[tuple[str, int, int]]:
+    """(state, id) pairs as (state, first id, last id) runs of consecutive ids with one
+    state: a batch's intents have consecutive ids, and most end alike (one statement
+    where there were a thousand)."""
+    runs: list[list] = []
+    for state, journal_id in states:
+        if runs and runs[-1][0] == state and runs[-1][2] + 1 == journal_id:
+            runs[-1][2] = journal_id
+        else:
+            runs.append([state, journal_id, journal_id])
+    return [(state, first, last) for state, first, last in runs]
+
+
 class Journal:
     def __init__(self, catalog: Catalog, run_id: str) -> None:
         self.catalog = catalog
@@ -199,7 +212,7 @@ class Journal:
         def flush() -> None:  # the rows gathered so far, before any other statement
             self.catalog.put_files(placed)
             self.catalog.forget_sources(gone)
-            conn.executemany("UPDATE journal SET state = ? WHERE id = ?", states)
+            conn.executemany("UPDATE journal SET state = ? WHERE id BETWEEN ? AND ?", _runs(states))
             placed.clear()
             gone.clear()
             states.clear()
