@@ -11,11 +11,21 @@ import multiprocessing
 import os
 import signal
 from collections import Counter
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 from hanging import no_hang
+from media import make_jpeg
+from PIL import Image
+from test_similar import save, scene
 
+from photoorganiser.cli import main
 from photoorganiser.core import parallel
+from photoorganiser.duplicates import describe as describe_module
+from photoorganiser.duplicates import report as dupreport
+from photoorganiser.duplicates.stage import StageContext
+from photoorganiser.duplicates.values import Kind, ReadFailure
 
 POISONED = 137  # the item that kills the worker that reads it
 
@@ -118,4 +128,99 @@ def test_without_lost_a_death_still_stops_pmap() -> None:
             lambda: list(parallel.pmap(_doubled_but_137_kills, range(200), workers=2, chunksize=5)),
             60,
         )
+    assert not multiprocessing.active_children()
+
+
+# --- the commands: a file that kills the worker reading it -------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+D0 = datetime(2019, 5, 1, 12, 0, 0)
+
+HOOK = '''"""tests/test_worker_deaths.py's poison: in a process started with this folder on its
+PYTHONPATH (a pool's worker), {module}.{name} kills its process (SIGKILL, as a decoder's
+crash or the OOM killer would) when its first argument names a file called *POISON*."""
+
+import functools
+import os
+import signal
+from importlib import import_module
+
+module = import_module({module!r})
+real = getattr(module, {name!r})
+
+
+@functools.wraps(real)
+def poisoned(*args, **kwargs):
+    if "POISON" in str(args[0]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+
+
+setattr(module, {name!r}, poisoned)
+'''
+
+
+def poison_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, name: str) -> None:
+    """The pool workers started from now on (spawned: new interpreters, which inherit the
+    environment) die reading a *POISON* file in `module.name`; this process is untouched,
+    so a poisoned file read here, not in a worker, would not die and fail the test."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOOK.format(module=module, name=name))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), str(REPO)]))
+
+
+NOT_READ = "not read: the process reading it ended unexpectedly (exit code -9)"
+
+
+def test_find_duplicates_reports_a_picture_that_kills_its_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """find-duplicates --similar --blanks over 70 pictures, one of which kills the worker
+    decoding it (for its perceptual hash, then for its measures): the run ends, the
+    look-alikes and the blank frame among the others are found (read again after the
+    deaths), and the poisoned picture is one unreadable row saying why."""
+    root = tmp_path / "in"
+    for i in range(66):
+        save(scene(i, (120, 90)), root / f"IMG_{i:04d}.jpg")
+    look = scene(100)
+    save(look, root / "look.jpg")
+    save(look.resize((240, 180)), root / "look-small.jpg")
+    save(Image.new("RGB", (320, 240)), root / "black.jpg")
+    save(scene(101), root / "IMG_0030_POISON.jpg")
+    poison_workers(tmp_path, monkeypatch, "photoorganiser.duplicates.similar", "load_square")
+    report = tmp_path / "r.csv"
+    args = ["find-duplicates", "--input", str(root), "--report", str(report), "--quiet"]
+    assert main([*args, "--similar", "--blanks", "--workers", "2"]) == 1  # (a file unreadable)
+    rows = [(Path(r.path).name, r.kind, r.reason) for r in dupreport.read_report(report)]
+    assert sorted((name, kind) for name, kind, _ in rows) == [
+        ("IMG_0030_POISON.jpg", Kind.UNREADABLE),
+        ("black.jpg", Kind.BLANK),
+        ("look-small.jpg", Kind.SIMILAR),
+        ("look.jpg", Kind.SIMILAR),
+    ]
+    assert ("IMG_0030_POISON.jpg", Kind.UNREADABLE, NOT_READ) in rows
+    assert not multiprocessing.active_children()
+
+
+def test_describe_reports_a_file_that_kills_its_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Describing files in the pool (as for 5000 files and more), one of which kills its
+    reader: the others are described, the poisoned one is a failure saying why; both
+    ways in (paths, and paths with the sizes the scan saw)."""
+    monkeypatch.setattr(describe_module, "IN_PROCESS_DESCRIBE", 0)
+    paths = [make_jpeg(tmp_path / f"IMG_{i:04d}.jpg", D0, seed=i) for i in range(40)]
+    paths[17] = make_jpeg(tmp_path / "IMG_0017_POISON.jpg", D0, seed=17)
+    poison_workers(tmp_path, monkeypatch, "photoorganiser.media.metadata", "read_media")
+    for sized in (False, True):
+        ctx = StageContext(workers=2)
+        if sized:
+            files = [(str(p), p.stat().st_size) for p in paths]
+            infos = {Path(k): v for k, v in describe_module.describe_files(files, ctx).items()}
+        else:
+            infos = describe_module.describe(paths, ctx)
+        assert sorted(infos) == sorted(p for p in paths if p != paths[17])
+        assert all(i.captured is not None and i.width == 64 for i in infos.values())
+        assert ctx.failures == [ReadFailure(paths[17], NOT_READ)]
     assert not multiprocessing.active_children()
