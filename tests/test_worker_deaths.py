@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 from collections import Counter
 from datetime import datetime
@@ -26,6 +27,7 @@ from photoorganiser.duplicates import describe as describe_module
 from photoorganiser.duplicates import report as dupreport
 from photoorganiser.duplicates.stage import StageContext
 from photoorganiser.duplicates.values import Kind, ReadFailure
+from reports import rows as report_rows
 
 POISONED = 137  # the item that kills the worker that reads it
 
@@ -223,4 +225,51 @@ def test_describe_reports_a_file_that_kills_its_reader(
         assert sorted(infos) == sorted(p for p in paths if p != paths[17])
         assert all(i.captured is not None and i.width == 64 for i in infos.values())
         assert ctx.failures == [ReadFailure(paths[17], NOT_READ)]
+    assert not multiprocessing.active_children()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A library of 48 imported JPEGs (all of one day), one called *POISON*: made once for
+    the module (tests copy it), by an import in this process (no worker to poison)."""
+    base = tmp_path_factory.mktemp("built")
+    inbox = base / "inbox"
+    for i in range(47):
+        make_jpeg(inbox / f"IMG_{i:04d}.jpg", D0, seed=i)
+    make_jpeg(inbox / "IMG_0004_POISON.jpg", D0, seed=99)
+    library = base / "library"
+    code = main(
+        ["import", "--input", str(inbox), "--output", str(library), "--workers", "1", "--quiet"]
+        + ["--report", str(base / "import.csv")]
+    )
+    assert code == 0
+    return library
+
+
+def _library(built: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "library"
+    shutil.copytree(built, copy, symlinks=True)
+    return copy
+
+
+def test_export_reports_a_photo_that_kills_its_converter(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """export --workers 2 of 48 photos, three a task, one of which kills the worker reading
+    it: each photo has its row, the others exported (those its worker had already
+    written to their temporary names too, done again over them), the poisoned one failed
+    saying why."""
+    library = _library(built, tmp_path)
+    poison_workers(tmp_path, monkeypatch, "photoorganiser.runs.export", "read_and_hash")
+    report, to = tmp_path / "export.csv", tmp_path / "small"
+    code = main(["export", "--output", str(library), "--to", str(to), "--report", str(report),
+                 "--workers", "2", "--quiet", "--format", "webp", "--max-size", "32x32"]
+                )  # fmt: skip
+    assert code == 1  # (a file failed)
+    got = {r["path"]: (r["status"], r["reason"]) for r in report_rows(report)}
+    assert len(got) == 48
+    poisoned = [path for path in got if "POISON" in path]
+    assert [got.pop(path) for path in poisoned] == [("failed", NOT_READ)]
+    assert {status for status, _ in got.values()} == {"exported"}
+    assert len(list(to.rglob("*.webp"))) == 47
     assert not multiprocessing.active_children()
