@@ -273,3 +273,25 @@ def test_export_reports_a_photo_that_kills_its_converter(
     assert {status for status, _ in got.values()} == {"exported"}
     assert len(list(to.rglob("*.webp"))) == 47
     assert not multiprocessing.active_children()
+
+
+def test_verify_reports_the_batch_of_a_file_that_kills_its_reader(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify --workers 2 of 48 files (batches of 32), one of which kills the worker
+    reading it: every file has its row; the poisoned file's batch, read again alone and
+    dying again, is unreadable, each of its files saying why (verify's unit is the
+    batch); the other batch is ok."""
+    library = _library(built, tmp_path)
+    poison_workers(tmp_path, monkeypatch, "photoorganiser.library.verify", "_read")
+    report = tmp_path / "verify.csv"
+    code = main(["verify", "--output", str(library), "--workers", "2", "--quiet",
+                 "--report", str(report)])  # fmt: skip
+    assert code == 1  # (files unreadable)
+    got = {Path(r["path"]).name: (r["result"], r["detail"]) for r in report_rows(report)}
+    assert len(got) == 48
+    names = sorted(got)
+    assert [n for n in names if "POISON" in n] == [names[5]]  # in the first batch
+    assert {got[n] for n in names[:32]} == {("unreadable", NOT_READ)}
+    assert {got[n] for n in names[32:]} == {("ok", "")}
+    assert not multiprocessing.active_children()
