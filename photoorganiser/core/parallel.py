@@ -8,12 +8,14 @@ failures as values instead of raising, so one bad file never stops a run.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from itertools import chain
 from typing import TYPE_CHECKING, TypeVar
 
 from . import signals
@@ -27,12 +29,21 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
+log = logging.getLogger(__name__)
+
 
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+# Workers that may die in one pmap before the items left are lost without being read:
+# enough for a few files that kill their reader (each costs up to two deaths: one among
+# its chunk's neighbours, one alone), few enough that workers that die whatever they read
+# (out of memory from the start) are not started again and again.
+MAX_DEATHS = 8
 
 
 def pmap(
@@ -43,11 +54,18 @@ def pmap(
     progress: Progress | None = None,
     weight: Callable[[T], int] | None = None,
     chunksize: int | None = None,
+    lost: Callable[[T, str], R] | None = None,
 ) -> Iterator[R]:
     """Apply `fn` to every item, yielding results as they finish (any order).
 
     `progress`, when given, is advanced once per item (or by `weight(item)`).
     `chunksize`: items sent to a worker at a time (default: up to 64, by the count).
+    `lost`: the result of an item whose worker died reading it (`lost(item, why)`, `why`
+    a sentence), so that the run goes on; without it, a worker's death is WorkerDied.
+    The pool cannot tell which task a dead worker had (the workers take them from one
+    pipe): the items of the chunks it had not answered are read again by a new pool, one
+    at a time, so that a death then names its item; after MAX_DEATHS deaths, the items
+    left are all lost, without another pool.
     """
     items = list(items) if not isinstance(items, Sized) else items
     if workers <= 1 or len(items) <= 1:
@@ -60,19 +78,53 @@ def pmap(
     workers = min(workers, len(items))
     if chunksize is None:
         chunksize = chunk_size(len(items), workers)
-    # WorkerPool, not multiprocessing.Pool: a worker that dies (the out-of-memory killer, a
-    # crash in a library, kill -9) is an error (WorkerDied) there, where a Pool would wait
-    # for its lost task for ever, holding the library's lock (a nightly run that never ends)
-    with WorkerPool(workers) as pool:  # any exit, KeyboardInterrupt included, ends them
-        chunks = _chunks(items, chunksize)
-        in_flight = 4 * workers
-        for chunk in chunks:
-            pool.submit(_apply, (fn, chunk, weight is not None))
-            if pool.pending < in_flight:
-                continue
-            yield from _advanced(pool.wait(), progress, weight)  # type: ignore[arg-type]
-        while pool.pending:
-            yield from _advanced(pool.wait(), progress, weight)  # type: ignore[arg-type]
+    chunks = enumerate(_chunks(items, chunksize))
+    keep = weight is not None
+    in_flight = 4 * workers
+    sent: dict[int, list[T]] = {}  # the chunks in the pool not answered yet, by number
+    suspects: deque[T] = deque()  # the items of those a dead worker left, read one by one
+    deaths = 0
+    while True:
+        try:
+            # WorkerPool, not multiprocessing.Pool: a worker that dies (the out-of-memory
+            # killer, a crash in a library, kill -9) is an error (WorkerDied) there, where a
+            # Pool would wait for its lost task for ever, holding the library's lock (a
+            # nightly run that never ends)
+            with WorkerPool(workers) as pool:  # any exit, KeyboardInterrupt included, ends them
+                while suspects:  # alone in the pool: a death now is this item's
+                    pool.submit(_apply, (fn, -1, [suspects[0]], keep))
+                    _, results = pool.wait()  # type: ignore[misc]
+                    suspects.popleft()
+                    yield from _advanced(results, progress, weight)
+                for number, chunk in chunks:
+                    sent[number] = chunk
+                    pool.submit(_apply, (fn, number, chunk, keep))
+                    if pool.pending >= in_flight:
+                        yield from _answered(pool.wait(), sent, progress, weight)
+                while pool.pending:
+                    yield from _answered(pool.wait(), sent, progress, weight)
+            return
+        except WorkerDied as exc:
+            if lost is None:
+                raise
+            died = exc
+        deaths += 1
+        if suspects:  # it died on the one item it had: that item is lost
+            log.warning("%s on an item of its own: that item is not read", died)
+            why = f"not read: the process reading it {died.what}"
+            yield _gone(suspects.popleft(), why, lost, progress, weight)
+        else:  # on one of the items of the chunks it had not answered: all suspects now
+            suspects.extend(item for chunk in sent.values() for item in chunk)
+            sent.clear()
+            log.warning("%s: its %d items are read again one at a time", died, len(suspects))
+        if deaths >= MAX_DEATHS:  # workers that keep dying: what is left is not read
+            why = (
+                f"not read: {deaths} processes reading files ended unexpectedly"
+                f" (the last: exit code {died.exitcode})"
+            )
+            for item in chain(suspects, (item for _, chunk in chunks for item in chunk)):
+                yield _gone(item, why, lost, progress, weight)
+            return
 
 
 def chunk_size(count: int, workers: int, most: int = 64) -> int:
@@ -92,11 +144,37 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _apply(task: tuple[Callable[[T], R], list[T], bool]) -> list[object]:
+def _apply(task: tuple[Callable[[T], R], int, list[T], bool]) -> tuple[int, list[object]]:
     """A pmap worker's task: `fn` of each item of a chunk (with the item, when its
-    weight is asked for by the caller)."""
-    fn, chunk, keep = task
-    return [(item, fn(item)) for item in chunk] if keep else [fn(item) for item in chunk]
+    weight is asked for by the caller), and the chunk's number (which chunks a dead
+    worker left unanswered)."""
+    fn, number, chunk, keep = task
+    return number, [(item, fn(item)) for item in chunk] if keep else [fn(item) for item in chunk]
+
+
+def _answered(
+    back: object,
+    sent: dict[int, list[T]],
+    progress: Progress | None,
+    weight: Callable[[T], int] | None,
+) -> Iterator[R]:
+    """The results of a chunk back from the pool, which is not in it any more."""
+    number, results = back  # type: ignore[misc]
+    del sent[number]
+    return _advanced(results, progress, weight)
+
+
+def _gone(
+    item: T,
+    why: str,
+    lost: Callable[[T, str], R],
+    progress: Progress | None,
+    weight: Callable[[T], int] | None,
+) -> R:
+    """`lost(item, why)`, the progress advanced for it as for a result."""
+    if progress is not None:
+        progress.advance(weight(item) if weight else 1)
+    return lost(item, why)
 
 
 def _advanced(
@@ -310,6 +388,7 @@ class WorkerDied(RuntimeError):
     """A worker process ended while it had tasks (killed, out of memory)."""
 
     def __init__(self, exitcode: int | None) -> None:
+        self.exitcode = exitcode
         self.what = f"ended unexpectedly (exit code {exitcode})"
         super().__init__(f"a worker process {self.what}")
 

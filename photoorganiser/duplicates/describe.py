@@ -21,7 +21,7 @@ from ..core.progress import Progress
 from ..core.values import CaptureDate
 from .exact import pread_upto
 from .stage import StageContext
-from .values import FileInfo, ReadFailure, cannot_read
+from .values import FileInfo, ReadFailure, cannot_read, not_read
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,11 @@ def describe(paths: Sequence[Path], ctx: StageContext) -> dict[Path, FileInfo]:
     with Progress("describe", len(paths), ctx.show_progress) as progress:
         workers = ctx.workers if len(paths) >= IN_PROCESS_DESCRIBE else 1
         for result in pmap(
-            describe_worker, [str(p) for p in paths], workers=workers, progress=progress
+            describe_worker,
+            [str(p) for p in paths],
+            workers=workers,
+            progress=progress,
+            lost=not_read,
         ):
             if isinstance(result, ReadFailure):
                 ctx.failures.append(result)
@@ -57,7 +61,13 @@ def describe_files(files: Sequence[tuple[str, int]], ctx: StageContext) -> dict[
     infos: dict[str, FileInfo] = {}
     with Progress("describe", len(files), ctx.show_progress) as progress:
         workers = ctx.workers if len(files) >= IN_PROCESS_DESCRIBE else 1
-        for result in pmap(describe_sized, files, workers=workers, progress=progress):
+        for result in pmap(
+            describe_sized,
+            files,
+            workers=workers,
+            progress=progress,
+            lost=lambda item, why: not_read(item[0], why),
+        ):
             if isinstance(result, ReadFailure):
                 ctx.failures.append(result)
             else:

@@ -31,7 +31,16 @@ from ..core.progress import Progress
 from ..core.values import ScanEntry
 from .similar import load_square
 from .stage import BATCH_FILES, StageContext
-from .values import FindOptions, Flagged, Kind, Measure, Member, PoorPicture, ReadFailure
+from .values import (
+    FindOptions,
+    Flagged,
+    Kind,
+    Measure,
+    Member,
+    PoorPicture,
+    ReadFailure,
+    not_read,
+)
 
 MEASURE_SIDE = 256  # the grey square every picture is measured on
 BLANK_SIDE = 32  # the small picture whose spread says "blank"
@@ -73,30 +82,34 @@ def measure_image(path: str | Path) -> PictureMeasures:
     return PictureMeasures(Path(path), width, height, spread, brightness, sharpness)
 
 
-def measure_worker(paths: tuple[str, ...]) -> list[PictureMeasures | ReadFailure]:
-    """Pool worker: measure a batch of images; failures as values."""
-    out: list[PictureMeasures | ReadFailure] = []
-    for path in paths:
-        try:
-            out.append(measure_image(path))
-        except Exception as exc:  # undecodable or unreadable: reported, not fatal
-            out.append(ReadFailure(Path(path), f"cannot decode image: {exc}"))
-    return out
+def measure_worker(path: str) -> PictureMeasures | ReadFailure:
+    """Pool worker: measure one image; a failure as a value."""
+    try:
+        return measure_image(path)
+    except Exception as exc:  # undecodable or unreadable: reported, not fatal
+        return ReadFailure(Path(path), f"cannot decode image: {exc}")
 
 
 def measure_images(paths: Sequence[Path], ctx: StageContext) -> list[PictureMeasures]:
     """Every image measured (failures go to ctx.failures), in path order."""
     step = BATCH_FILES // 16  # decoding is slow: small tasks spread evenly
-    tasks = [tuple(str(p) for p in paths[i : i + step]) for i in range(0, len(paths), step)]
     out: list[PictureMeasures] = []
     with Progress("measure", len(paths), ctx.show_progress) as progress:
         workers = ctx.workers if len(paths) >= 64 else 1
-        for results in pmap(measure_worker, tasks, workers=workers, progress=progress, weight=len):
-            for r in results:
-                if isinstance(r, ReadFailure):
-                    ctx.failures.append(r)
-                else:
-                    out.append(r)
+        # one image an item (`step` of them a task): a worker that dies on one costs that one
+        measured = pmap(
+            measure_worker,
+            [str(p) for p in paths],
+            workers=workers,
+            progress=progress,
+            chunksize=step,
+            lost=not_read,
+        )
+        for r in measured:
+            if isinstance(r, ReadFailure):
+                ctx.failures.append(r)
+            else:
+                out.append(r)
     out.sort(key=lambda m: str(m.path))
     return out
 

@@ -21,6 +21,7 @@ capture times say they are different shots (a burst) are left out unless asked f
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -52,6 +53,7 @@ from .values import (
     ReadFailure,
     StageCount,
     Turn,
+    not_read,
 )
 
 log = logging.getLogger(__name__)
@@ -219,33 +221,31 @@ def hash_image(path: str | Path, hash_size: int = DEFAULT_HASH_SIZE) -> ImageHas
     return ImageHash(Path(path), width, height, variants, flat or tiny)
 
 
-def hash_worker(task: tuple[tuple[str, ...], int]) -> list[ImageHash | ReadFailure]:
-    """Pool worker: hash a batch of image paths; failures as values."""
-    paths, hash_size = task
-    out: list[ImageHash | ReadFailure] = []
-    for path in paths:
-        try:
-            out.append(hash_image(path, hash_size))
-        except Exception as exc:  # undecodable or unreadable: reported, not fatal
-            out.append(ReadFailure(Path(path), f"cannot decode image: {exc}"))
-    return out
+def hash_worker(path: str, hash_size: int) -> ImageHash | ReadFailure:
+    """Pool worker: hash one image; a failure as a value."""
+    try:
+        return hash_image(path, hash_size)
+    except Exception as exc:  # undecodable or unreadable: reported, not fatal
+        return ReadFailure(Path(path), f"cannot decode image: {exc}")
 
 
 def hash_images(
     paths: Sequence[Path], hash_size: int, ctx: StageContext
 ) -> list[ImageHash | ReadFailure]:
-    tasks = [
-        (tuple(str(p) for p in paths[i : i + BATCH_FILES // 4]), hash_size)
-        for i in range(0, len(paths), BATCH_FILES // 4)
-    ]
-    out: list[ImageHash | ReadFailure] = []
     with Progress("phash", len(paths), ctx.show_progress) as progress:
         workers = ctx.workers if len(paths) >= 64 else 1
-        for results in pmap(
-            hash_worker, tasks, workers=workers, progress=progress, weight=lambda t: len(t[0])
-        ):
-            out.extend(results)
-    return out
+        # one image an item (BATCH_FILES // 4 of them a task): a worker that dies on one
+        # costs that one
+        return list(
+            pmap(
+                functools.partial(hash_worker, hash_size=hash_size),
+                [str(p) for p in paths],
+                workers=workers,
+                progress=progress,
+                chunksize=BATCH_FILES // 4,
+                lost=not_read,
+            )
+        )
 
 
 # --- the index and its search -------------------------------------------------------

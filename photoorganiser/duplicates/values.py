@@ -91,6 +91,11 @@ def cannot_read(exc: OSError) -> str:
     return f"cannot read: {exc.strerror or exc}"
 
 
+def not_read(path: str, why: str) -> ReadFailure:
+    """A file whose reading process died on it (`parallel.pmap`'s `lost`)."""
+    return ReadFailure(Path(path), why)
+
+
 # --- what is known about one file -------------------------------------------------
 
 

@@ -609,6 +609,10 @@ def export_one(task: Task) -> Done:
     """Read one library file (a regular file only, checked against the catalog's hash),
     convert or copy it to its temporary name, set its time. Never raises for a bad file."""
     try:
+        # The temporary name is this task's own (random): a file there was left by a worker
+        # that died while it had the task in hand, which pmap then gave to another
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(task.tmp)
         if task.how == "copy":
             return _copy(task)
         if task.how == "transcode":
@@ -642,6 +646,11 @@ def export_one(task: Task) -> Done:
         with contextlib.suppress(OSError):
             os.unlink(task.tmp)
         return Done(task, "failed", reason=f"{type(exc).__name__}: {exc}")
+
+
+def _not_exported(task: Task, why: str) -> Done:
+    """A file whose converting process died on it (pmap's `lost`): failed, saying so."""
+    return Done(task, "failed", reason=why)
 
 
 _CHANGED = "changed since it was catalogued: run `photoorganiser sync` first"
@@ -791,7 +800,10 @@ def _execute(
     dirty: set[Path] = set()
     try:
         with signals.deferred(), Progress("export", len(tasks), options.progress) as bar:
-            for done in pmap(export_one, tasks, workers=options.workers, progress=bar):
+            exports = pmap(
+                export_one, tasks, workers=options.workers, progress=bar, lost=_not_exported
+            )
+            for done in exports:
                 row = _place(done, log, options, to, run, dirty)
                 writer.write_rows([row.cells()])
                 result.rows.append(row)

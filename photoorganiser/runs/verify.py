@@ -324,7 +324,14 @@ def _verify(
     try:
         with Progress("verify", len(jobs), options.progress) as bar:
             batches = list(_batches(jobs))
-            results = pmap(check_files, batches, workers=options.workers, progress=bar, weight=len)
+            results = pmap(
+                check_files,
+                batches,
+                workers=options.workers,
+                progress=bar,
+                weight=len,
+                lost=_not_checked,
+            )
             try:
                 for checks in results:
                     with signals.deferred():
@@ -420,6 +427,14 @@ def _known_sha(row: Catalogued, last: dict[str, Verified]) -> str | None:
     if seen is None or seen.result != "ok" or seen.hash != row.hash:
         return None
     return seen.sha256
+
+
+def _not_checked(batch: list[Job], why: str) -> list[Check]:
+    """A batch whose checking process died on it (pmap's `lost`): each of its files
+    unreadable, saying why. The batch is the unit, not the file: batches are bounded in
+    bytes too (BATCH_BYTES), which pmap's chunks are not, and what kills a process that
+    only hashes bytes is the system (out of memory, a kill), seldom a file's content."""
+    return [Check(job, Result.UNREADABLE, error=why) for job in batch]
 
 
 def _batches(jobs: list[Job]) -> Iterator[list[Job]]:
