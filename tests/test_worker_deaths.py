@@ -272,6 +272,8 @@ def test_export_reports_a_photo_that_kills_its_converter(
     assert [got.pop(path) for path in poisoned] == [("failed", NOT_READ)]
     assert {status for status, _ in got.values()} == {"exported"}
     assert len(list(to.rglob("*.webp"))) == 47
+    left = to / ".photoorganiser-export" / "tmp"
+    assert not left.exists() or not any(left.iterdir())  # no temporary file left behind
     assert not multiprocessing.active_children()
 
 

@@ -649,7 +649,10 @@ def export_one(task: Task) -> Done:
 
 
 def _not_exported(task: Task, why: str) -> Done:
-    """A file whose converting process died on it (pmap's `lost`): failed, saying so."""
+    """A file whose converting process died on it (pmap's `lost`): failed, saying so;
+    what the dead process had written of it under its temporary name removed."""
+    with contextlib.suppress(OSError):
+        os.unlink(task.tmp)
     return Done(task, "failed", reason=why)
 
 
