@@ -297,3 +297,22 @@ def test_verify_reports_the_batch_of_a_file_that_kills_its_reader(
     assert {got[n] for n in names[:32]} == {("unreadable", NOT_READ)}
     assert {got[n] for n in names[32:]} == {("ok", "")}
     assert not multiprocessing.active_children()
+
+
+def test_sync_reports_the_batch_of_a_file_that_kills_its_reader(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sync --reread --workers 2 of 48 files (batches of 3), one of which kills the worker
+    reading it: the run ends, every file keeps its catalog row, the poisoned file's batch
+    (read again alone, dying again) is reported as not read, to be read next run, and
+    every other file is read."""
+    library = _library(built, tmp_path)
+    poison_workers(tmp_path, monkeypatch, "photoorganiser.media.analyse", "_analyse_fields")
+    report = tmp_path / "sync.csv"
+    code = main(["sync", "--output", str(library), "--workers", "2", "--quiet", "--reread",
+                 "--report", str(report)])  # fmt: skip
+    rows = report_rows(report)
+    failed = {Path(r["path"]).name for r in rows if NOT_READ in " ".join(r.values())}
+    assert any("POISON" in name for name in failed) and len(failed) == 3, rows
+    assert code == 1
+    assert not multiprocessing.active_children()

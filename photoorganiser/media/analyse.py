@@ -101,8 +101,15 @@ def _analyse_batched(
     worker = functools.partial(analyse_batch, options=options)
     packed = _Packed(batches)  # packed as the pool takes them, not all at once
     shared: dict[object, object] = {}  # one make/model/format string for all its files
+
+    def lost(item: tuple[int, list[Packed]], why: str) -> tuple[int, list[Compact]]:
+        """A batch whose worker died reading it (pmap finds which): its files failures,
+        read again next run."""
+        number = item[0]
+        return number, [AnalysisFailure(e, why, transient=True) for e in batches[number]]
+
     # pmap yields in any order: each batch comes back with its number
-    for number, compact in pmap(worker, packed, workers=workers, chunksize=1):
+    for number, compact in pmap(worker, packed, workers=workers, chunksize=1, lost=lost):
         for entry, result in zip(batches[number], compact, strict=True):
             if progress is not None:
                 progress.advance(1)
