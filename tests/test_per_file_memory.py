@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import types
+from array import array
 from datetime import datetime
 from pathlib import Path
 
@@ -91,11 +92,11 @@ def test_resolve_names_every_file_as_when_every_name_is_kept(
     decisions = plan(_messy(seed, 60), PlanOptions(library, template, TransferMode.COPY))
     with monkeypatch.context() as m:
         m.setattr(collisions, "_Claims", _EveryNameKept)
-        expected = collisions.resolve(decisions, DiskLibrary(library))
+        expected = collisions.resolve(list(decisions), DiskLibrary(library))  # (in place)
     monkeypatch.setattr(collisions, "BUCKET", bucket)  # an array a leader, or one
     if hashing == "clashing":  # three hashes for every name: each compared in full
         monkeypatch.setattr(collisions, "_hash", lambda text: len(text) % 3)
-    got = collisions.resolve(decisions, DiskLibrary(library))
+    got = collisions.resolve(list(decisions), DiskLibrary(library))
     assert got == expected
     numbered = [d for d in got if d.reason.numbered]
     assert numbered  # the inputs do clash
@@ -168,17 +169,20 @@ def test_contents_seen_more_than_once_come_as_a_dict_of_every_content_gives_them
     seed: int,
 ) -> None:
     rng = random.Random(seed)
-    contents = [f"{rng.randrange(15):032x}" for _ in range(40)]
-    media = [
+    contents = [f"{rng.randrange(15):032x}" for _ in range(60)]
+    decisions = [
         types.SimpleNamespace(analysis=types.SimpleNamespace(hash=h), n=i)
         for i, h in enumerate(contents)
     ]
+    media = array("q", sorted(rng.sample(range(60), 40)))  # the places of the media among them
     by_content: dict[str, list] = {}  # the reference: every content, in the order first seen
-    for d in media:
-        by_content.setdefault(d.analysis.hash, []).append(d)
+    for i in media:
+        by_content.setdefault(decisions[i].analysis.hash, []).append(i)
     every = list(by_content.values())
-    assert list(collisions._by_content(media, every=True)) == every
-    assert list(collisions._by_content(media, every=False)) == [g for g in every if len(g) > 1]
+    assert list(collisions._by_content(decisions, media, every=True)) == every
+    assert list(collisions._by_content(decisions, media, every=False)) == [
+        g for g in every if len(g) > 1
+    ]
 
 
 # --- a decision: its destination as text, what most decisions lack in one tuple --------
@@ -352,3 +356,28 @@ def test_a_paths_text_splits_into_the_parts_pathlib_parses() -> None:
         assert split_text(canon) == (p._root, p._parts), canon
         lazy = path_from_text(canon)
         assert lazy.parts == p.parts and lazy.parent == p.parent and hash(lazy) == hash(p)
+
+
+def test_resolve_replaces_a_copy_in_the_list_and_lets_the_old_decision_go(tmp_path: Path) -> None:
+    """A list given to resolve is resolved in place: the decision a copy had is not kept
+    alive beside the one that replaces it (a run of 90% copies held both for every copy),
+    and the result is the same as resolving a copy of the list."""
+    import gc
+
+    from photoorganiser.core.values import Decision
+
+    def alive() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if type(o) is Decision)
+
+    library = tmp_path / "lib"
+    template = paths.parse_template("{year}/{stem}{ext}")
+    decisions = plan(_messy(3, 60), PlanOptions(library, template, TransferMode.COPY))
+    expected = collisions.resolve(tuple(decisions), DiskLibrary(library))  # (copied first)
+    before = alive()
+    old = {d.source: id(d) for d in decisions}
+    got = collisions.resolve(decisions, DiskLibrary(library))
+    assert got is decisions and got == expected
+    replaced = [d for d in got if id(d) != old[d.source]]
+    assert any(d.action.value == "skip-duplicate" for d in replaced)  # copies were replaced
+    assert alive() == before  # ... and the decisions they had let go

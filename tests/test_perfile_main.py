@@ -135,8 +135,8 @@ def test_collisions_in_a_library_that_holds_nothing_are_those_asked_file_by_file
     library = tmp_path / "lib"
     decisions = _messy_plan(library)
     asking = _AskEveryFile(DiskLibrary(library))
-    slow = resolve(decisions, asking, Action.COPY)
-    fast = resolve(decisions, DiskLibrary(library), Action.COPY)
+    slow = resolve(list(decisions), asking, Action.COPY)  # (a list is resolved in place)
+    fast = resolve(list(decisions), DiskLibrary(library), Action.COPY)
     assert asking.asked > len(decisions)  # the general way asked it about every file
     assert fast == slow
     actions = sorted(d.action.value for d in fast)
