@@ -117,12 +117,18 @@ def logged(catalog: Catalog, run_id: str) -> list[Logged]:
         f" WHERE run_id = ? AND state IN ({placeholders}) ORDER BY id",
         (run_id, *states),
     ).fetchall()
+    # A file the run put in the library that was moved or renamed there since (sync
+    # follows it in the history) is undone where it is now, not reported as undone.
+    moves = catalog.history.moves_of(run_id)
     found = []
     for row in rows:
         entry = decode_entry(catalog, row)
         if entry is None:  # pragma: no cover - only analyses are journalled
             continue
         source, destination, analysis = entry
+        now = moves.get((text_path(row["destination"]), row["hash"])) if moves else None
+        if now is not None:
+            destination = catalog.root / now
         found.append(
             Logged(
                 row["id"],
