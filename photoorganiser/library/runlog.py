@@ -18,7 +18,7 @@ from .catalog import Catalog
 from .journal import LOGGED, UNFINISHED, decode_entry
 
 # The commands whose runs change files through execute (and can be undone).
-UNDOABLE = ("import", "apply", "undo")
+UNDOABLE = ("import", "apply", "undo", "watch")  # a watch batch is an import
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def list_runs(catalog: Catalog) -> list[RunInfo]:
 
 def find_run(catalog: Catalog, wanted: str | None) -> RunInfo | None:
     """The run named (its id, or a unique beginning of it), or by default the last
-    finished import, apply or undo."""
+    finished import, apply, watch batch or undo."""
     runs = list_runs(catalog)
     if wanted is None:
         done = [r for r in runs if r.status == "finished" and r.kind in UNDOABLE]
