@@ -395,3 +395,25 @@ def test_undo_follows_a_file_renamed_in_the_library_since(tmp_path: Path, mode: 
     assert media_in(library) == [] and files_rows(library) == []
     files = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}
     assert files == inbox_before
+
+
+def test_undo_of_a_sync_run_or_an_ambiguous_id_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A sync run was "undone" with nothing done and exit 0, and a beginning two runs share
+    # was "no run X in this library", though `runs` lists both.
+    inbox, library = inbox_of(tmp_path / "in", 2), tmp_path / "lib"
+    assert imp(inbox, library, tmp_path, "--copy") == 0
+    sync = ["sync", "--output", str(library), "--quiet", "--report", str(tmp_path / "s.csv")]
+    assert main(sync) == 0
+    found = runs_of(library, capsys)
+    assert [r["kind"] for r in found] == ["import", "sync"]
+    capsys.readouterr()
+    assert undo(library, tmp_path / "u.csv", found[1]["id"]) == 2
+    err = capsys.readouterr().err
+    assert f"run {found[1]['id']} is a sync" in err and len(err.strip().splitlines()) == 1
+    common = os.path.commonprefix([r["id"] for r in found])
+    assert undo(library, tmp_path / "u.csv", common) == 2
+    err = capsys.readouterr().err
+    assert "ambiguous" in err and found[0]["id"] in err and found[1]["id"] in err
+    assert len(media_in(library)) == 2  # nothing was undone
