@@ -3,6 +3,7 @@ edits never left behind, damaged photos kept rather than stranded, an inbox left
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -183,3 +184,25 @@ def test_failures_lists_what_failed_not_what_had_no_content(
     assert main(["failures", "--output", str(library)]) == 0
     out = capsys.readouterr().out
     assert "text.jpg" in out and "empty.jpg" not in out
+
+
+def test_each_skipped_copy_names_the_rule_that_set_it_apart(tmp_path: Path) -> None:
+    # The kept copy beat its runner-up by path length only, and a third copy, the newer one
+    # with a shorter path, lost by its time: its row said "kept: the shortest path", false
+    # for it. Each copy's row names the rule that told the kept copy from that copy.
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    kept = make_jpeg(inbox / "a" / "photos" / "IMG_5.JPG", D1, seed=5)
+    runner_up = inbox / "a" / "photos" / "older" / "IMG_5.JPG"
+    newer = inbox / "b" / "IMG_5.JPG"
+    for copy in (runner_up, newer):
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(kept.read_bytes())
+    old = kept.stat().st_mtime_ns - 3600 * 10**9
+    for path in (kept, runner_up):
+        os.utime(path, ns=(old, old))
+    report = tmp_path / "r.csv"
+    assert run("--input", inbox, "--output", library, "--report", report, "--dryrun") == 0
+    got = by_source(report)
+    assert got[str(kept)]["action"] == "move"
+    assert "kept: the shortest path" in got[str(runner_up)]["reason"]
+    assert "kept: the oldest modification time" in got[str(newer)]["reason"]

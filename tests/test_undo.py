@@ -372,3 +372,48 @@ def test_an_undo_killed_between_its_intents_and_their_settlement_is_recovered(
         assert conn.execute("SELECT count(*) FROM journal WHERE state = 'intent'").fetchone() == (
             0,
         )
+
+
+@pytest.mark.parametrize("mode", ["--move", "--copy"])
+def test_undo_follows_a_file_renamed_in_the_library_since(tmp_path: Path, mode: str) -> None:
+    # A photo renamed inside the library after the import (sync records the move, and the
+    # history follows it) is still the run's file: undo reverses it at its new name. A copy
+    # run's renamed copy was said to be "undone here already" and stayed in the library.
+    inbox, library = inbox_of(tmp_path / "in", 2), tmp_path / "lib"
+    inbox_before = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}
+    assert imp(inbox, library, tmp_path, mode) == 0
+    first = media_in(library)[0]
+    renamed = library / "renamed by hand.jpg"
+    first.rename(renamed)
+    sync = ["sync", "--output", str(library), "--quiet", "--report", str(tmp_path / "s.csv")]
+    assert main(sync) == 0
+    report = tmp_path / "undo.csv"
+    assert undo(library, report) == 0
+    got = rows(report)
+    assert {r["status"] for r in got} == {"done"}, got
+    assert str(renamed) in {r["source"] for r in got}
+    assert media_in(library) == [] and files_rows(library) == []
+    files = {k: v for k, v in tree_state(inbox).items() if not k.endswith("/")}
+    assert files == inbox_before
+
+
+def test_undo_of_a_sync_run_or_an_ambiguous_id_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A sync run was "undone" with nothing done and exit 0, and a beginning two runs share
+    # was "no run X in this library", though `runs` lists both.
+    inbox, library = inbox_of(tmp_path / "in", 2), tmp_path / "lib"
+    assert imp(inbox, library, tmp_path, "--copy") == 0
+    sync = ["sync", "--output", str(library), "--quiet", "--report", str(tmp_path / "s.csv")]
+    assert main(sync) == 0
+    found = runs_of(library, capsys)
+    assert [r["kind"] for r in found] == ["import", "sync"]
+    capsys.readouterr()
+    assert undo(library, tmp_path / "u.csv", found[1]["id"]) == 2
+    err = capsys.readouterr().err
+    assert f"run {found[1]['id']} is a sync" in err and len(err.strip().splitlines()) == 1
+    common = os.path.commonprefix([r["id"] for r in found])
+    assert undo(library, tmp_path / "u.csv", common) == 2
+    err = capsys.readouterr().err
+    assert "ambiguous" in err and found[0]["id"] in err and found[1]["id"] in err
+    assert len(media_in(library)) == 2  # nothing was undone

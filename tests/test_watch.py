@@ -279,3 +279,21 @@ def test_a_file_too_fresh_at_catch_up_is_taken_once_it_settles(tmp_path: Path, w
     w.until(lambda: w.library_files(), timeout=10)
     assert not photo.exists()
     assert w.stop() == 0
+
+
+def test_undo_without_a_run_reverses_the_last_watch_batch(tmp_path: Path, watcher) -> None:
+    # README: each batch is a run of its own, and `undo` reverses it like any import. The
+    # default run to undo skipped watch batches: none found, or an older import undone.
+    make_jpeg(tmp_path / "first" / "OLD.jpg", "2018:01:02 03:04:05", seed=4)
+    imp = ["import", "--input", str(tmp_path / "first"), "--output", str(tmp_path / "lib"),
+           "--workers", "1", "--quiet", "--report", str(tmp_path / "import.csv")]  # fmt: skip
+    assert main(imp) == 0
+    make_jpeg(tmp_path / "inbox" / "early.jpg", "2019:05:06 07:08:09", seed=3)
+    w = watcher()
+    w.until(lambda: len(w.library_files()) == 2 and not (w.inbox / "early.jpg").exists())
+    w.started()
+    assert w.stop() == 0
+    report = tmp_path / "undo.csv"
+    assert main(["undo", "--output", str(w.lib), "--report", str(report), "--quiet"]) == 0
+    assert (w.inbox / "early.jpg").exists()
+    assert [p.name for p in w.library_files()] == ["20180102_030405_OLD.jpg"]

@@ -134,12 +134,27 @@ def pick(keys: Sequence[tuple]) -> tuple[int, KeepRule]:
 
 def choose_copy(copies: Sequence[Copy], prefer: Sequence[Path] = ()) -> KeepChoice:
     """The copy to keep among exact copies, and why."""
+    return choose_copies(copies, prefer)[0]
+
+
+def choose_copies(
+    copies: Sequence[Copy], prefer: Sequence[Path] = ()
+) -> tuple[KeepChoice, list[KeepChoice]]:
+    """The copy to keep and why (against the runner-up), and for each copy (in order)
+    the rule that tells the kept one from it: a copy that lost by its time must not read
+    "kept: the shortest path" because the runner-up lost by its path."""
     prefer = [Path(os.path.abspath(p)) for p in prefer]
     keys = [copy_key(c, prefer) for c in copies]
     best, rule = pick(keys)
-    if rule is KeepRule.PREFERRED_FOLDER:
-        return KeepChoice(copies[best], rule, folder=prefer[keys[best][1]])
-    return KeepChoice(copies[best], rule)
+
+    def choice(rule: KeepRule) -> KeepChoice:
+        if rule is KeepRule.PREFERRED_FOLDER:
+            return KeepChoice(copies[best], rule, folder=prefer[keys[best][1]])
+        return KeepChoice(copies[best], rule)
+
+    group = choice(rule)
+    each = [group if i == best else choice(pick([keys[best], k])[1]) for i, k in enumerate(keys)]
+    return group, each
 
 
 RULE_TEXT = {

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 from pathlib import Path
 
-from ..core.keeper import Copy, choose_copy, keep_text
+from ..core.keeper import Copy, KeepRule, choose_copies, keep_text
 from ..core.values import Action, Decision, FileKind, Reason, Why
 from ..library.index import LibraryIndex
 from .paths import MAX_COMPONENT_BYTES, fit_name, with_suffix_number
@@ -88,17 +88,23 @@ def resolve(
             Copy(d.source, d.entry.mtime_ns, sidecars=sidecar_count[d.source]): i
             for i, d in zip(places, same, strict=True)
         }
-        choice = choose_copy(list(copies), prefer)
+        choice, each = choose_copies(list(copies), prefer)
         kept = decisions[copies[choice.keeper]]
-        # one reason, and one (duplicate_of, error, follows, recovery) for the group's
-        # copies (follows: None, a skipped copy goes nowhere)
-        why = Reason(Why.DUPLICATE, other=kept.source, detail=keep_text(choice))
+        # one reason for the copies one rule set apart from the kept one, and one
+        # (duplicate_of, error, follows, recovery) for the group's copies (follows: None, a
+        # skipped copy goes nowhere)
+        whys: dict[KeepRule, Reason] = {}
         rare = (kept.source, None, None, None)
         del same, copies
-        for i in places:
+        for i, versus in zip(places, each, strict=True):
             d = decisions[i]
             if d is kept:
                 continue
+            why = whys.get(versus.rule)
+            if why is None:
+                why = whys[versus.rule] = Reason(
+                    Why.DUPLICATE, other=kept.source, detail=keep_text(versus)
+                )
             # (a transfer has no error or recovery: the shared tuple, always)
             plain = d.error is None and d.recovery is None
             out.put(

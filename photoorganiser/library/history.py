@@ -175,6 +175,18 @@ class History:
         )
         return cur.rowcount
 
+    def moves_of(self, run_id: str) -> dict[tuple[str, str], str]:
+        """(library path, hash) -> where it is now, for the files run `run_id` imported
+        that were moved or renamed inside the library since (and are still there)."""
+        if not self.present:
+            return {}
+        rows = self.conn.execute(
+            "SELECT library_path, hash, moved_to FROM history"
+            " WHERE run_id = ? AND moved_to IS NOT NULL AND removed_at IS NULL",
+            (run_id,),
+        )
+        return {(text_path(lib), h): text_path(moved) for lib, h, moved in rows}
+
     # --- read by the import -------------------------------------------------------------
 
     def imported(self, hashes: Iterable[str]) -> dict[str, Imported]:

@@ -18,7 +18,7 @@ from .catalog import Catalog
 from .journal import LOGGED, UNFINISHED, decode_entry
 
 # The commands whose runs change files through execute (and can be undone).
-UNDOABLE = ("import", "apply", "undo")
+UNDOABLE = ("import", "apply", "undo", "watch")  # a watch batch is an import
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def list_runs(catalog: Catalog) -> list[RunInfo]:
 
 def find_run(catalog: Catalog, wanted: str | None) -> RunInfo | None:
     """The run named (its id, or a unique beginning of it), or by default the last
-    finished import, apply or undo."""
+    finished import, apply, watch batch or undo."""
     runs = list_runs(catalog)
     if wanted is None:
         done = [r for r in runs if r.status == "finished" and r.kind in UNDOABLE]
@@ -117,12 +117,18 @@ def logged(catalog: Catalog, run_id: str) -> list[Logged]:
         f" WHERE run_id = ? AND state IN ({placeholders}) ORDER BY id",
         (run_id, *states),
     ).fetchall()
+    # A file the run put in the library that was moved or renamed there since (sync
+    # follows it in the history) is undone where it is now, not reported as undone.
+    moves = catalog.history.moves_of(run_id)
     found = []
     for row in rows:
         entry = decode_entry(catalog, row)
         if entry is None:  # pragma: no cover - only analyses are journalled
             continue
         source, destination, analysis = entry
+        now = moves.get((text_path(row["destination"]), row["hash"])) if moves else None
+        if now is not None:
+            destination = catalog.root / now
         found.append(
             Logged(
                 row["id"],
