@@ -2,7 +2,7 @@
 
     python bench/bench_table.py [--scale small|full] [--workdir DIR] [--workers 2] [--runs N]
                                 [--only photos tiny dups similar] [--tiny N ...]
-                                [--copy-to DIR]
+                                [--copy-to DIR] [--copies K]
 
 Generates its trees in a temp folder (never the repository; --workdir picks where), then
 times each row side by side (paired runs: ours, then the peer, N times; medians) and prints
@@ -24,6 +24,10 @@ the ratio (ours / peer) and photoorganiser's peak resident memory of its whole p
 --scale small is a smoke run (one run per row, a couple of minutes on 2 cores); --scale full
 uses the issue's sizes and 3 paired runs per row. A peer that is not installed shows as
 "n/a (not installed)".
+
+--copies K adds, after each tiny dry run, the same run over a tree of as many files made of
+1/K of them in K copies each (`cp -r`: each copy its own file): a library of "duplicates of
+duplicates", where every copy gets a decision of its own.
 
 --copy-to puts row 3's copies (ours and cp's) in DIR, another file system: the library's
 disk. A RAM-backed ext4 shows what is left when the disk costs nothing (as root:
@@ -175,6 +179,32 @@ def child_czkawka(folder: str, count: int) -> None:
     print(json.dumps({"seconds": seconds, "images": len(files)}))
 
 
+def copies_row(
+    tree: Path, tiny: Path, count: int, k: int, runs: int, cmd: list[str], have: dict
+) -> Row:
+    """The tiny dry run (`cmd`) over `count` files: count/k of `tiny`'s in k copies each."""
+    folders = sorted(tiny.iterdir())[: -(-(count // k) // 1000)]  # (1,000 a folder)
+    unique = sum(1 for folder in folders for _ in folder.iterdir())
+    for c in range(k):
+        (tree / f"c{c}").mkdir(parents=True)
+        subprocess.run(["cp", "-r", *map(str, folders), str(tree / f"c{c}")], check=True)
+    listing = listing_of(tree, tree.parent / "tiny-copies.txt")
+    shell("warm-up", f"xargs -0 cat < {shlex.quote(str(listing))} > /dev/null")
+    at = cmd.index("--input") + 1
+    cmd = [*cmd[:at], str(tree), *cmd[at + 1 :]]
+    ours, theirs, peak = [], [], 0.0
+    for _ in range(runs):
+        r = checked(run("dryrun", cmd))
+        ours.append(r.seconds)
+        peak = max(peak, r.peak_rss_mb)
+        if have["xxhsum"]:
+            theirs.append(shell("xxhsum", xxhsum_cmd(listing)).seconds)
+    files = unique * k
+    note = f"{peak * 2**20 / files:,.0f} bytes/file peak"
+    label = f"import --dryrun, {files:,} tiny files, {unique:,} in {k} copies each"
+    return Row(label, ours, "xxhsum -H2, warm" if have["xxhsum"] else NA, theirs, peak, note)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
@@ -200,6 +230,10 @@ def main() -> None:
     parser.add_argument(
         "--copy-to", type=Path, default=None, metavar="DIR",
         help="row 3's copies go to DIR (another disk) instead of the work folder",
+    )  # fmt: skip
+    parser.add_argument(
+        "--copies", type=int, default=1, metavar="K",
+        help="also dry-run each tiny size as 1/K of the files in K copies (e.g. 10: 90%% copies)",
     )  # fmt: skip
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -375,6 +409,10 @@ def main() -> None:
                     note = f"{peak * 2**20 / count:,.0f} bytes/file peak"
                     label = f"import --dryrun, {count:,} tiny files"
                     done(Row(label, ours, peer, theirs, peak, note))
+                    if args.copies > 1:
+                        copied = work / "tiny-copies"
+                        done(copies_row(copied, tiny, count, args.copies, runs, cmd, have))
+                        shutil.rmtree(copied, ignore_errors=True)
                 if count == s["move"]:
                     ours, theirs, peak, written, catalog = [], [], 0.0, [], 0
                     mover = (
