@@ -583,3 +583,41 @@ def test_undoing_the_undo_of_a_hardlink_dedupe_links_them_again(tree: Path, tmp_
     assert len(set(inodes(tree).values())) > linked  # separate copies
     assert undo("--journal", str(journal), "--report-dir", str(tmp_path / "r")) == 0
     assert len(set(inodes(tree).values())) == linked  # linked again
+
+
+@pytest.mark.parametrize("how", [["--quarantine", "Q"], ["--trash"], ["--delete", "--yes"]])
+def test_a_duplicate_with_its_own_sidecar_is_left_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: list[str]
+) -> None:
+    """Two copies of a photo, each with an XMP of its own (different edits), a third with
+    none: the keeper stays; the copy without a sidecar is acted on; the copy whose sidecar
+    would be left without its photo is left alone, saying so (any case of the name); a
+    hard link leaves the same content under the name, so its sidecar is not in the way."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    root = tmp_path / "in"
+    a = make_jpeg(root / "a" / "IMG_1.JPG", seed=1)
+    (root / "a" / "IMG_1.xmp").write_text("<x:xmpmeta>rating 5</x:xmpmeta>")
+    (root / "b").mkdir()
+    shutil.copy2(a, root / "b" / "IMG_1.JPG")
+    (root / "b" / "IMG_1.JPG.XMP").write_text("<x:xmpmeta>crop, caption</x:xmpmeta>")
+    (root / "c").mkdir()
+    shutil.copy2(a, root / "c" / "IMG_1.JPG")
+    report = find(root, tmp_path / "dups.csv")
+    rows = [r for r in rows_of(report) if r["path"].endswith(".JPG")]
+    keepers = [r["path"] for r in rows if r["keep"] == "yes"]
+    assert len(rows) == 3 and len(keepers) == 1 and "/c/" not in keepers[0]
+    args = [a.replace("Q", str(tmp_path / "q")) for a in how]
+    assert dedupe(report, tmp_path, *args) == 0
+    done = result_rows(tmp_path)
+    other = next(r["path"] for r in rows if r["keep"] == "no" and "/c/" not in r["path"])
+    assert done[other]["status"] == "left-alone"
+    assert "sidecar" in done[other]["reason"] and Path(other).exists()
+    assert done[str(root / "c" / "IMG_1.JPG")]["status"] == "done"
+    assert not (root / "c" / "IMG_1.JPG").exists()
+    assert (root / "a" / "IMG_1.xmp").exists() and (root / "b" / "IMG_1.JPG.XMP").exists()
+    if how[0] == "--quarantine":  # a hard link keeps the name: its sidecar still fits
+        report = find(root, tmp_path / "dups2.csv")
+        assert dedupe(report, tmp_path, "--hardlink", out="link.csv") == 0
+        linked = result_rows(tmp_path, "link.csv")[other]
+        assert linked["status"] == "done", linked
+        assert os.stat(other).st_nlink == 2

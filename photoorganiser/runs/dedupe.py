@@ -41,6 +41,7 @@ from pathlib import Path
 
 from ..core import signals
 from ..core.hashing import hash_file, holds
+from ..core.keeper import sidecar_names
 from ..core.parallel import tmap
 from ..core.progress import Progress
 from ..core.reportfile import (
@@ -420,6 +421,13 @@ def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_
             status="left-alone",
             reason="changed since the report was made (its content differs)",
         )
+    if options.how in _REMOVING and (beside := _sidecars_beside(row.path)):
+        return replace(
+            item,
+            status="left-alone",
+            reason=f"its sidecar {', '.join(beside)} is beside it (edits, captions): taking it"
+            " away would leave the sidecar without its photo; move or merge the sidecar first",
+        )
     if keeper is None:  # a picture on its own: quarantined or trashed whole
         st = checked.stat(row.path)
         return replace(item, reclaimed=st.st_size if st is not None else 0)
@@ -452,6 +460,30 @@ def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_
         )
     reclaimed = st.st_size if (options.how is not How.HARDLINK or st.st_nlink == 1) else 0
     return replace(item, reclaimed=reclaimed)
+
+
+# The actions that take a file from its folder (a link or reflink leaves the same content
+# under the same name: its sidecars still describe it).
+_REMOVING = frozenset({How.QUARANTINE, How.TRASH, How.DELETE})
+
+
+def _sidecars_beside(path: str) -> list[str]:
+    """The sidecars (XMP, AAE, THM, JSON: core.keeper's names, any case) beside the file
+    `path`, as they are named in its folder now."""
+    folder, name = os.path.split(path)
+    wanted = sidecar_names(name)
+    try:
+        names = _folder_names(folder)
+    except OSError:
+        return []
+    return sorted(n for n in names if n.lower() in wanted and n != name)
+
+
+@functools.lru_cache(maxsize=256)
+def _folder_names(folder: str) -> tuple[str, ...]:
+    """A folder's names, read once a run for the folders dedupe acts in (cleared by
+    run_dedupe: a later run reads them again)."""
+    return tuple(os.listdir(folder))
 
 
 # --- the journal: what this run is about to do, before it does it ---------------------
@@ -597,6 +629,7 @@ def trash_folder() -> Path:
 
 def run_dedupe(options: DedupeOptions) -> DedupeResult:
     started = datetime.now()
+    _folder_names.cache_clear()
     if options.how is How.DELETE and not options.yes and not options.dry_run:
         raise DedupeUsageError("--delete removes files for good: add --yes to confirm")
     if options.how is How.QUARANTINE and options.quarantine is None:
