@@ -417,3 +417,16 @@ def test_undo_of_a_sync_run_or_an_ambiguous_id_is_one_clear_line(
     err = capsys.readouterr().err
     assert "ambiguous" in err and found[0]["id"] in err and found[1]["id"] in err
     assert len(media_in(library)) == 2  # nothing was undone
+
+
+def test_undo_by_default_passes_over_runs_that_changed_nothing(tmp_path: Path) -> None:
+    """A nightly re-run that found nothing new is not the run a plain `undo` reverses:
+    the last run that changed files is (undoing the empty one did nothing, exit 0)."""
+    inbox, library = inbox_of(tmp_path / "in"), tmp_path / "lib"
+    assert imp(inbox, library, tmp_path, "--copy") == 0
+    assert imp(inbox, library, tmp_path, "--copy") == 0  # nothing new: nothing changed
+    assert len(media_in(library)) == 4
+    report = tmp_path / "u.csv"
+    assert undo(library, report) == 0
+    assert {(r["action"], r["status"]) for r in rows(report)} == {("uncopy", "done")}
+    assert media_in(library) == [] and len(media_in(inbox)) == 4

@@ -96,11 +96,14 @@ def list_runs(catalog: Catalog) -> list[RunInfo]:
 
 def find_run(catalog: Catalog, wanted: str | None) -> RunInfo | None:
     """The run named (its id, or a unique beginning of it), or by default the last
-    finished import, apply, watch batch or undo."""
+    finished import, apply, watch batch or undo that changed a file (a nightly run that
+    found nothing new is passed over: undoing it would do nothing; the last such run if
+    none changed anything)."""
     runs = list_runs(catalog)
     if wanted is None:
         done = [r for r in runs if r.status == "finished" and r.kind in UNDOABLE]
-        return done[-1] if done else None
+        changed = [r for r in done if r.changed]
+        return changed[-1] if changed else (done[-1] if done else None)
     exact = [r for r in runs if r.id == wanted]
     if exact:
         return exact[0]
