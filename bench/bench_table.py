@@ -179,6 +179,21 @@ def child_czkawka(folder: str, count: int) -> None:
     print(json.dumps({"seconds": seconds, "images": len(files)}))
 
 
+def dry_runs(
+    cmd: list[str], listing: Path, runs: int, have: dict
+) -> tuple[list[float], list[float], float]:
+    """`runs` paired runs of the dry run `cmd` and of xxhsum over `listing`'s files: our
+    seconds, xxhsum's, our peak MB."""
+    ours, theirs, peak = [], [], 0.0
+    for _ in range(runs):
+        r = checked(run("dryrun", cmd))
+        ours.append(r.seconds)
+        peak = max(peak, r.peak_rss_mb)
+        if have["xxhsum"]:
+            theirs.append(shell("xxhsum", xxhsum_cmd(listing)).seconds)
+    return ours, theirs, peak
+
+
 def copies_row(
     tree: Path, tiny: Path, count: int, k: int, runs: int, cmd: list[str], have: dict
 ) -> Row:
@@ -192,13 +207,7 @@ def copies_row(
     shell("warm-up", f"xargs -0 cat < {shlex.quote(str(listing))} > /dev/null")
     at = cmd.index("--input") + 1
     cmd = [*cmd[:at], str(tree), *cmd[at + 1 :]]
-    ours, theirs, peak = [], [], 0.0
-    for _ in range(runs):
-        r = checked(run("dryrun", cmd))
-        ours.append(r.seconds)
-        peak = max(peak, r.peak_rss_mb)
-        if have["xxhsum"]:
-            theirs.append(shell("xxhsum", xxhsum_cmd(listing)).seconds)
+    ours, theirs, peak = dry_runs(cmd, listing, runs, have)
     files = unique * k
     note = f"{peak * 2**20 / files:,.0f} bytes/file peak"
     label = f"import --dryrun, {files:,} tiny files, {unique:,} in {k} copies each"
@@ -396,15 +405,9 @@ def main() -> None:
                 tiny_list = listing_of(tiny, work / "tiny.txt")
                 if count in s["tiny"]:
                     shell("warm-up", f"xargs -0 cat < {shlex.quote(str(tiny_list))} > /dev/null")
-                    ours, theirs, peak = [], [], 0.0
                     cmd = [*po, "import", "--input", str(tiny), "--output", str(library),
                            *common, "--dryrun"]  # fmt: skip
-                    for _ in range(runs):
-                        r = checked(run("dryrun", cmd))
-                        ours.append(r.seconds)
-                        peak = max(peak, r.peak_rss_mb)
-                        if have["xxhsum"]:
-                            theirs.append(shell("xxhsum", xxhsum_cmd(tiny_list)).seconds)
+                    ours, theirs, peak = dry_runs(cmd, tiny_list, runs, have)
                     peer = "xxhsum -H2, warm" if have["xxhsum"] else NA
                     note = f"{peak * 2**20 / count:,.0f} bytes/file peak"
                     label = f"import --dryrun, {count:,} tiny files"
