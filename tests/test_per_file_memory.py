@@ -179,10 +179,10 @@ def test_contents_seen_more_than_once_come_as_a_dict_of_every_content_gives_them
     for i in media:
         by_content.setdefault(decisions[i].analysis.hash, []).append(i)
     every = list(by_content.values())
-    assert list(collisions._by_content(decisions, media, every=True)) == every
-    assert list(collisions._by_content(decisions, media, every=False)) == [
-        g for g in every if len(g) > 1
-    ]
+    groups = [list(g) for g in collisions._by_content(decisions, media, every=True)]
+    assert groups == every
+    groups = [list(g) for g in collisions._by_content(decisions, media, every=False)]
+    assert groups == [g for g in every if len(g) > 1]
 
 
 # --- a decision: its destination as text, what most decisions lack in one tuple --------

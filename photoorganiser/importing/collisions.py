@@ -228,7 +228,7 @@ class _Taken:
 
 def _by_content(
     decisions: list[Decision], media: Sequence[int], every: bool
-) -> Iterator[list[int]]:
+) -> Iterator[Sequence[int]]:
     """The places (in `media`'s order) of each content seen more than once among the
     decisions at `media`'s places, in the order given (a content in the order its first
     copy comes; with `every`, those seen once too, each alone). Found by sorting the
@@ -241,12 +241,14 @@ def _by_content(
 
     # (a stable sort: a content's places ascending, its first copy first)
     order = sorted(range(len(media)), key=content)
-    same: dict[int, list[int]] = {}  # the first copy's place -> the content's copies'
+    # the first copy's place -> the content's copies' places in `decisions` (an array:
+    # a list held an int object a copy)
+    same: dict[int, array[int]] = {}
     later = bytearray(len(media)) if every else None  # 1: a copy after the content's first
     for _, run in groupby(order, key=content):
         places = list(run)
         if len(places) > 1:
-            same[places[0]] = [media[k] for k in places]
+            same[places[0]] = array("q", [media[k] for k in places])
             if later is not None:
                 for k in places[1:]:
                     later[k] = 1
@@ -258,7 +260,7 @@ def _by_content(
         if group is not None:
             yield group
         elif later is not None and not later[k]:
-            yield [i]
+            yield (i,)
 
 
 class _Claims:
