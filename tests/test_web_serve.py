@@ -53,11 +53,11 @@ def test_first_line_is_the_address_and_sigterm_stops_it(tmp_path: Path) -> None:
         second = start("--output", str(lib), "--port", "0")
         other = second.stdout.readline()
         second.send_signal(signal.SIGTERM)
-        second.wait(10)
+        second.wait(30)  # (a loaded machine: a server starts and stops slowly)
         assert ADDRESS.match(other.strip()).group(2) != token  # a new token each time
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "Traceback" not in err
 
