@@ -406,3 +406,25 @@ def test_apply_keeps_a_known_failure_known(tmp_path: Path) -> None:
     assert main([*args, "--workers", "1", "--quiet"]) == 0
     got = by_name(applied)
     assert got["broken.jpg"]["status"] == "known" and got["new.jpg"]["status"] == "done"
+
+
+def test_a_photo_edited_in_place_in_the_library_is_said_to_be_changed_not_removed(
+    tmp_path: Path,
+) -> None:
+    """A library photo rewritten by an editor (other bytes, the same name), then synced:
+    its original, imported again, is skipped (the person kept the edited one), and the
+    reason says the name holds other content now, not that it was removed."""
+    inbox, library = tmp_path / "in", tmp_path / "lib"
+    make_jpeg(inbox / "IMG_0001.jpg", D0, seed=1)
+    assert run("--input", inbox, "--output", library, "--copy") == 0
+    (imported,) = photos(library)
+    with open(imported, "ab") as f:
+        f.write(b"edited")  # an editor saved it over itself
+    assert sync(library, tmp_path / "sync.csv") == 0
+    dry = tmp_path / "dry.csv"
+    assert run("--input", inbox, "--output", library, "--copy", "--dryrun", "--report", dry) == 0
+    got = by_name(dry)["IMG_0001.jpg"]
+    assert (got["action"], got["status"]) == ("skip-deleted", "planned")
+    assert got["reason"] == (
+        f"imported on {date.today().isoformat()} as {imported}, which holds other content now"
+    )

@@ -16,6 +16,7 @@ The history is only read here, so a dry run (read-only catalog) says the same.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,13 +62,18 @@ def skip_deleted(
 
 
 def _skipped(d: Decision, imported: Imported, root: Path) -> Decision:
+    place = root / imported.library_path
+    # The name it was imported as is there, with other content (collisions found this
+    # content nowhere in the library): edited in place, or replaced. Said as such, not
+    # as removed: `other` names the file there now.
+    there = place if os.path.lexists(place) else None
     return dataclasses.replace(
         d,
         action=Action.SKIP_DELETED,
         destination=None,
         follows=None,
         duplicate_of=None,
-        reason=Reason(Why.DELETED, place=root / imported.library_path, detail=imported.imported_on),
+        reason=Reason(Why.DELETED, place=place, other=there, detail=imported.imported_on),
     )
 
 

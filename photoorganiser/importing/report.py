@@ -278,6 +278,8 @@ def _base_text(r: Reason, when: str, date: CaptureDate | None) -> str:
     if w is Why.IN_LIBRARY:
         return f"already in the library as {r.place}; left in place"
     if w is Why.DELETED:
+        if r.other is not None:  # the name is there, holding other content
+            return f"imported on {r.detail} as {r.place}, which holds other content now"
         return f"imported on {r.detail} as {r.place}, removed from the library since"
     if w is Why.DUPLICATE:
         kept = f" ({r.detail})" if r.detail else ""
