@@ -837,18 +837,7 @@ def _encode_plain(result: Analysis) -> str:
     facts: MediaFacts = result.info  # type: ignore[assignment]
     held = _FACTS_JSON.get(facts)
     if held is None:
-        held = json.dumps(
-            {
-                "make": facts.make,
-                "model": facts.model,
-                "width": facts.width,
-                "height": facts.height,
-                "format": facts.format,
-                "is_video": facts.is_video,
-                "problems": list(facts.problems),
-                "warnings": list(facts.warnings),
-            }
-        )[1:-1]
+        held = json.dumps(_facts_json(facts))[1:-1]
         if len(_FACTS_JSON) < SHARED_FACTS:
             _FACTS_JSON[facts] = held
     media_date = result.info_date
@@ -869,20 +858,27 @@ def _date_text(c: CaptureDate | None) -> str:
     return f'{{"wall": "{c.wall.isoformat()}", "source": {source}, "offset": {offset}}}'
 
 
+def _facts_json(facts: MediaFacts) -> dict:
+    """A media's facts as the catalog stores them (in its media, after its date)."""
+    return {
+        "make": facts.make,
+        "model": facts.model,
+        "width": facts.width,
+        "height": facts.height,
+        "format": facts.format,
+        "is_video": facts.is_video,
+        "problems": list(facts.problems),
+        "warnings": list(facts.warnings),
+    }
+
+
 def _encode(result: Analysis | AnalysisFailure) -> str:
     media = result.media
     media_json = None
     if media is not None:
         media_json = {
             "captured": _date_json(media.captured),
-            "make": media.make,
-            "model": media.model,
-            "width": media.width,
-            "height": media.height,
-            "format": media.format,
-            "is_video": media.is_video,
-            "problems": list(media.problems),
-            "warnings": list(media.warnings),
+            **_facts_json(media.facts),
             "content_id": media.content_id,
             "latitude": media.latitude,
             "longitude": media.longitude,
