@@ -94,8 +94,17 @@ def list_runs(catalog: Catalog) -> list[RunInfo]:
     return runs
 
 
+class AmbiguousRun(LookupError):
+    """A beginning of a run id that several runs share: `ids` are theirs."""
+
+    def __init__(self, wanted: str, ids: list[str]) -> None:
+        super().__init__(f"run {wanted} is ambiguous: {', '.join(ids)}")
+        self.ids = ids
+
+
 def find_run(catalog: Catalog, wanted: str | None) -> RunInfo | None:
-    """The run named (its id, or a unique beginning of it), or by default the last
+    """The run named (its id, or a unique beginning of it: AmbiguousRun if several
+    share it), or by default the last
     finished import, apply, watch batch or undo that changed a file (a nightly run that
     found nothing new is passed over: undoing it would do nothing; the last such run if
     none changed anything)."""
@@ -108,7 +117,9 @@ def find_run(catalog: Catalog, wanted: str | None) -> RunInfo | None:
     if exact:
         return exact[0]
     matching = [r for r in runs if r.id.startswith(wanted)]
-    return matching[0] if len(matching) == 1 else None
+    if len(matching) > 1:
+        raise AmbiguousRun(wanted, [r.id for r in matching])
+    return matching[0] if matching else None
 
 
 def logged(catalog: Catalog, run_id: str) -> list[Logged]:

@@ -30,7 +30,7 @@ from ..importing.execute import (
 from ..importing.undo import plan_undo
 from ..library.catalog import STATE_DIR, Catalog
 from ..library.lock import library_lock
-from ..library.runlog import UNDOABLE, RunInfo, find_run, list_runs, logged
+from ..library.runlog import UNDOABLE, AmbiguousRun, RunInfo, find_run, list_runs, logged
 from ..library.session import open_library
 from ..media.analyse import AnalyseOptions
 from .runreport import ImportResult, RunReport
@@ -77,13 +77,10 @@ def _target(root: Path, wanted: str | None) -> RunInfo:
         raise UndoUsageError(f"{root} has no catalog: no run to undo")
     try:
         run = find_run(catalog, wanted)
-        # a beginning that several runs share names none of them: say which
-        several = [] if run or not wanted else [r.id for r in list_runs(catalog)]
+    except AmbiguousRun as exc:  # a beginning several runs share: say which
+        raise UndoUsageError(str(exc)) from None
     finally:
         catalog.close()
-    several = [r for r in several if r.startswith(wanted or "")]
-    if len(several) > 1:
-        raise UndoUsageError(f"run {wanted} is ambiguous: {', '.join(several)}")
     if run is None:
         if wanted is None:
             raise UndoUsageError(
