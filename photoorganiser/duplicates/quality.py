@@ -29,7 +29,7 @@ import numpy as np
 from ..core.parallel import pmap
 from ..core.progress import Progress
 from ..core.values import ScanEntry
-from .similar import load_square
+from .similar import decoded, load_square
 from .stage import BATCH_FILES, StageContext
 from .values import (
     FindOptions,
@@ -84,10 +84,7 @@ def measure_image(path: str | Path) -> PictureMeasures:
 
 def measure_worker(path: str) -> PictureMeasures | ReadFailure:
     """Pool worker: measure one image; a failure as a value."""
-    try:
-        return measure_image(path)
-    except Exception as exc:  # undecodable or unreadable: reported, not fatal
-        return ReadFailure(Path(path), f"cannot decode image: {exc}")
+    return decoded(measure_image, path)
 
 
 def measure_images(paths: Sequence[Path], ctx: StageContext) -> list[PictureMeasures]:

@@ -25,10 +25,11 @@ import functools
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -56,6 +57,7 @@ from .values import (
     not_read,
 )
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 DEFAULT_HASH_SIZE = 8
@@ -221,12 +223,18 @@ def hash_image(path: str | Path, hash_size: int = DEFAULT_HASH_SIZE) -> ImageHas
     return ImageHash(Path(path), width, height, variants, flat or tiny)
 
 
+def decoded(read: Callable[..., T], path: str, *args: object) -> T | ReadFailure:
+    """`read(path, *args)` of an image, or the failure to decode it as a value (a pool
+    worker's: undecodable or unreadable is reported, not fatal)."""
+    try:
+        return read(path, *args)
+    except Exception as exc:
+        return ReadFailure(Path(path), f"cannot decode image: {exc}")
+
+
 def hash_worker(path: str, hash_size: int) -> ImageHash | ReadFailure:
     """Pool worker: hash one image; a failure as a value."""
-    try:
-        return hash_image(path, hash_size)
-    except Exception as exc:  # undecodable or unreadable: reported, not fatal
-        return ReadFailure(Path(path), f"cannot decode image: {exc}")
+    return decoded(hash_image, path, hash_size)
 
 
 def hash_images(
