@@ -103,3 +103,12 @@ def _no_personal_config(tmp_path_factory):
         os.environ.pop("XDG_CONFIG_HOME", None)
     else:
         os.environ["XDG_CONFIG_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def _own_state_folder(tmp_path_factory, monkeypatch):
+    """Each test has its own $XDG_STATE_HOME and $XDG_DATA_HOME: the dedupe journal and its
+    lock, the reports kept there and the trash are never shared by two tests running at
+    once, nor left in ~."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
