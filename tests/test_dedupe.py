@@ -345,6 +345,50 @@ def test_kill_during_quarantine_loses_nothing(tmp_path: Path) -> None:
     assert not [p for p in (*q.rglob(".*"), *root.rglob(".*")) if "po-tmp" in p.name]
 
 
+@pytest.mark.kill
+@pytest.mark.parametrize("how", ["--quarantine", "--trash"])
+def test_undo_straight_after_a_kill_brings_back_every_file_and_sidecar(
+    tmp_path: Path, how: str
+) -> None:
+    """A dedupe killed mid-batch (photos with sidecars the keeper has too), then `undo` at
+    once: the killed run's carried-out intents are logged first, so every photo and every
+    sidecar comes back byte for byte, the batch in flight too."""
+    root = tmp_path / "in"
+    first = make_jpeg(root / "keep" / "k0.jpg", seed=1, size=(200, 150))
+    (root / "keep" / "k0.xmp").write_text("<x:xmpmeta>caption</x:xmpmeta>")
+    for i in range(300):
+        folder = root / f"f{i % 20}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(first, folder / f"copy{i}.jpg")
+        if i % 2:
+            (folder / f"copy{i}.jpg.xmp").write_text("<x:xmpmeta>caption</x:xmpmeta>")
+    before = snapshot(root)
+    report = find(root, tmp_path / "dups.csv", "--prefer", str(root / "keep"))
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    where = tmp_path / "q" if how == "--quarantine" else tmp_path / "data" / "Trash"
+    args = [how, str(where)] if how == "--quarantine" else [how, "--journal", str(tmp_path / "j")]
+    command = [sys.executable, "-m", "photoorganiser", "dedupe", str(report), *args,
+               "--report", str(tmp_path / "killed.csv"), "--workers", "1", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if where.exists() and sum(1 for _ in where.rglob("*.jpg")) >= 70:
+            break
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert snapshot(root) != before
+    folder = ["--quarantine", str(where)] if how == "--quarantine" else args[1:]
+    result = subprocess.run(
+        [sys.executable, "-m", "photoorganiser", "undo", *folder, "--report",
+         str(tmp_path / "u.csv"), "--quiet"], cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert snapshot(root) == before
+    assert not [p for p in root.rglob(".*") if "po-tmp" in p.name]
+
+
 def test_json_report_edited(tree: Path, tmp_path: Path) -> None:
     report = find(tree, tmp_path / "dups.json", "--format", "json")
     doc = json.loads(report.read_text())
@@ -514,16 +558,34 @@ def test_undo_of_a_trash_dedupe_restores_from_the_trash(
     assert not list((trash / "files").iterdir()) and not list((trash / "info").iterdir())
 
 
-def test_undo_of_a_delete_says_what_cannot_be_brought_back(tree: Path, tmp_path: Path) -> None:
+def test_undo_of_a_delete_copies_each_back_from_its_keeper(tree: Path, tmp_path: Path) -> None:
+    """A deleted exact duplicate comes back from its keeper (same bytes, checked), with
+    its own modification time; undoing the undo deletes it again; and once the keeper
+    holds other content, the undo says it cannot be brought back."""
+    before = snapshot(tree)
+    times = {p: p.stat().st_mtime_ns for p in tree.rglob("*.jpg")}
     report = find(tree, tmp_path / "dups.csv")
     journal = tmp_path / "journal"
     assert dedupe(report, tmp_path, "--delete", "--yes", "--journal", str(journal)) == 0
     deleted = [r["path"] for r in rows_of(tmp_path / "dedupe.csv") if r["status"] == "done"]
-    assert deleted
-    assert undo("--journal", str(journal), "--report", str(tmp_path / "u.csv")) == 1
+    assert deleted and not any(Path(p).exists() for p in deleted)
+    assert undo("--journal", str(journal), "--report", str(tmp_path / "u.csv")) == 0
     got = rows_of(tmp_path / "u.csv")
     assert {r["path"] for r in got} == set(deleted)
+    assert {(r["status"], r["reason"]) for r in got} == {("done", "copied back from its keeper")}
+    assert snapshot(tree) == before
+    assert all(Path(p).stat().st_mtime_ns == times[Path(p)] for p in deleted)
+    # undoing the undo deletes them again, with the same checks
+    assert undo("--journal", str(journal), "--report", str(tmp_path / "r.csv")) == 0
+    assert not any(Path(p).exists() for p in deleted)
+    # the keeper changed: nothing to copy back from
+    keepers = {r["keeper"] for r in rows_of(tmp_path / "dedupe.csv") if r["status"] == "done"}
+    for k in keepers:
+        Path(k).write_bytes(b"other content")
+    assert undo("--journal", str(journal), "--report", str(tmp_path / "u2.csv")) == 1
+    got = rows_of(tmp_path / "u2.csv")
     assert all("cannot be brought back" in r["reason"] for r in got)
+    assert not any(Path(p).exists() for p in deleted)
 
 
 def test_reflink_shares_blocks_where_it_can_and_touches_nothing_where_it_cannot(
@@ -583,6 +645,123 @@ def test_undoing_the_undo_of_a_hardlink_dedupe_links_them_again(tree: Path, tmp_
     assert len(set(inodes(tree).values())) > linked  # separate copies
     assert undo("--journal", str(journal), "--report-dir", str(tmp_path / "r")) == 0
     assert len(set(inodes(tree).values())) == linked  # linked again
+
+
+def sidecar_tree(root: Path) -> dict[str, Path]:
+    """a/IMG_1.JPG with IMG_1.xmp (the keeper: it has a sidecar); b/IMG_1.JPG whose
+    IMG_1.JPG.XMP holds the same bytes as the keeper's; c/IMG_1.JPG beside c/IMG_1.CR2,
+    sharing c/IMG_1.xmp with the raw; d/IMG_1.JPG with no sidecar."""
+    xmp = "<x:xmpmeta>rating 5, caption: grandma</x:xmpmeta>"
+    a = make_jpeg(root / "a" / "IMG_1.JPG", seed=1)
+    (root / "a" / "IMG_1.xmp").write_text(xmp)
+    for folder in "bcd":
+        (root / folder).mkdir()
+        shutil.copy2(a, root / folder / "IMG_1.JPG")
+    (root / "b" / "IMG_1.JPG.XMP").write_text(xmp)
+    (root / "c" / "IMG_1.CR2").write_bytes(b"II*\x00 raw of another shot")
+    (root / "c" / "IMG_1.xmp").write_text("<x:xmpmeta>the raw's edits</x:xmpmeta>")
+    return {f: root / f / "IMG_1.JPG" for f in "abcd"}
+
+
+@pytest.mark.parametrize("how", [["--quarantine", "Q"], ["--trash"], ["--delete", "--yes"]])
+def test_a_sidecar_the_keeper_has_too_goes_with_its_duplicate_and_comes_back_with_undo(
+    tmp_path: Path, how: list[str]
+) -> None:
+    """A duplicate whose sidecar holds the same bytes as one beside its keeper (any form of
+    the name) goes with it, journalled and logged: the keeper keeps the edits. A sidecar
+    the file shares with another file beside it (IMG_1.xmp of IMG_1.CR2) stays, said.
+    Undo brings every one back, byte for byte, a deleted one from the keeper's twin."""
+    root = tmp_path / "in"
+    photos = sidecar_tree(root)
+    before = snapshot(root)
+    report = find(root, tmp_path / "dups.csv")
+    keepers = [r["path"] for r in rows_of(report) if r["keep"] == "yes"]
+    assert keepers == [str(photos["a"])]
+    args = [a.replace("Q", str(tmp_path / "q")) for a in how]
+    journal = ["--journal", str(tmp_path / "j")] if how[0] != "--quarantine" else []
+    assert dedupe(report, tmp_path, *args, *journal, "--dryrun", out="plan.csv") == 0
+    assert snapshot(root) == before
+    assert dedupe(report, tmp_path, *args, *journal) == 0
+    done = result_rows(tmp_path)
+    plan = result_rows(tmp_path, "plan.csv")
+    b, c, d = (str(photos[f]) for f in "bcd")
+    assert {done[p]["status"] for p in (b, c, d)} == {"done"}
+    assert (
+        done[b]["reason"] == "with its sidecar IMG_1.JPG.XMP (its keeper has the same: IMG_1.xmp)"
+    )
+    assert plan[b]["reason"] == done[b]["reason"] and plan[b]["status"] == "planned"
+    assert done[c]["reason"] == "its sidecar IMG_1.xmp stays with IMG_1.CR2"
+    left = snapshot(root)
+    assert sorted(left) == [
+        "a/IMG_1.JPG", "a/IMG_1.xmp", "c/IMG_1.CR2", "c/IMG_1.xmp"
+    ]  # fmt: skip
+    if how[0] == "--quarantine":
+        q = tmp_path / "q"
+        assert (q / (root / "b" / "IMG_1.JPG.XMP").relative_to("/")).read_bytes() == before[
+            "b/IMG_1.JPG.XMP"
+        ]
+    where = ["--quarantine", str(tmp_path / "q")] if how[0] == "--quarantine" else journal
+    assert undo(*where, "--report", str(tmp_path / "u.csv")) == 0
+    assert snapshot(root) == before
+    undone = {r["path"]: r for r in rows_of(tmp_path / "u.csv")}
+    assert undone[str(root / "b" / "IMG_1.JPG.XMP")]["status"] == "done"
+
+
+def test_a_sidecar_of_a_near_duplicate_or_a_lone_picture_goes_with_it(tmp_path: Path) -> None:
+    """A near duplicate's sidecar, or a blank picture's, describes that picture: quarantined,
+    it goes along (not left without its photo), and undo brings both back."""
+    from PIL import Image
+
+    root = tmp_path / "in"
+    make_jpeg(root / "a" / "scene.jpg", seed=7, size=(160, 120), quality=95)
+    make_jpeg(root / "d" / "scene small.jpg", seed=7, size=(160, 120), quality=60)
+    (root / "d" / "scene small.xmp").write_text("<x:xmpmeta>the small one's caption</x:xmpmeta>")
+    (root / "e").mkdir()
+    Image.new("RGB", (640, 480), (0, 0, 0)).save(root / "e" / "black.jpg")
+    (root / "e" / "black.jpg.json").write_text('{"title": "black.jpg"}')
+    before = snapshot(root)
+    report = find(root, tmp_path / "dups.csv", "--blanks")
+    rows = rows_of(report)
+    assert {r["kind"] for r in rows if r["keep"] == "no"} == {"similar", "blank"}
+    q = tmp_path / "q"
+    assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
+    done = result_rows(tmp_path)
+    small, black = str(root / "d" / "scene small.jpg"), str(root / "e" / "black.jpg")
+    assert done[small]["status"] == done[black]["status"] == "done"
+    assert done[small]["reason"] == "with its sidecar scene small.xmp"
+    assert done[black]["reason"] == "with its sidecar black.jpg.json"
+    assert sorted(snapshot(root)) == ["a/scene.jpg"]
+    assert (q / (root / "e" / "black.jpg.json").relative_to("/")).exists()
+    assert undo("--quarantine", str(q), "--report", str(tmp_path / "u.csv")) == 0
+    assert snapshot(root) == before
+
+
+def test_a_sidecar_taken_along_is_put_back_when_its_photo_cannot_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sidecars go first; when the photo's own move then fails, they are put back and
+    the photo is left alone, saying why: never a photo parted from its sidecar."""
+    from photoorganiser.importing.execute import TransferError
+    from photoorganiser.runs import dedupe as dedupe_module
+
+    root = tmp_path / "in"
+    photos = sidecar_tree(root)
+    before = snapshot(root)
+    report = find(root, tmp_path / "dups.csv")
+    real = dedupe_module.move_aside
+
+    def photo_fails(src, dst, *args, **kwargs):
+        if Path(src) == photos["b"]:
+            raise TransferError("the disk is full")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(dedupe_module, "move_aside", photo_fails)
+    assert dedupe(report, tmp_path, "--quarantine", str(tmp_path / "q")) == 1
+    row = result_rows(tmp_path)[str(photos["b"])]
+    assert row["status"] == "failed"
+    assert row["reason"] == "the disk is full; its sidecars were put back"
+    assert (root / "b" / "IMG_1.JPG.XMP").read_bytes() == before["b/IMG_1.JPG.XMP"]
+    assert photos["b"].read_bytes() == before["b/IMG_1.JPG"]
 
 
 @pytest.mark.parametrize("how", [["--quarantine", "Q"], ["--trash"], ["--delete", "--yes"]])

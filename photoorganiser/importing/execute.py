@@ -1270,6 +1270,33 @@ def separate_link(path: Path, keeper: Path, content_hash: str) -> None:
     _fsync_dir(path.parent)
 
 
+def restore_copy(path: Path, keeper: Path, content_hash: str, mtime_ns: int | None) -> None:
+    """Undo a deletion: `path` (gone) gets the content back from the keeper that still
+    holds it, copied under a temporary name, verified from the disk, and given the name
+    only while no other file has taken it; its modification time is the deleted file's
+    when known."""
+    try:
+        kst = os.stat(keeper, follow_symlinks=False)
+    except OSError as exc:
+        raise TransferError(f"its keeper {keeper} cannot be read: {_why(exc)}") from None
+    if os.path.lexists(path):
+        raise TransferError("its place is taken by another file: left as it is")
+    tmp = temp_path(path)
+    source = _open_source(keeper, kst)
+    try:
+        with temporary(tmp, "cannot copy it back from its keeper"):
+            _copy_verified(source, tmp, content_hash, kst)
+            if mtime_ns is not None:
+                os.utime(tmp, ns=(kst.st_atime_ns, mtime_ns))
+            try:
+                _publish(tmp, path, content_hash)
+            except FileExistsError:
+                raise TransferError("its place is taken by another file: left as it is") from None
+    finally:
+        source.close()
+    _fsync_dir(path.parent)
+
+
 def flush_folders(folders: Iterable[Path]) -> None:
     """Make the renames and removals in `folders` durable (once per batch)."""
     for folder in sorted(set(folders)):

@@ -16,9 +16,15 @@ file left alone. Nothing is re-grouped and nothing is trusted blindly:
 - the policies: `--reference DIR` (never touched), `--keep-copies N`, `--same-folder`;
   a file inside a library (a folder with a catalog) is never touched either: the
   library's files change only through its own commands, which keep the catalog right;
+- sidecars beside a file removed (quarantine, trash, delete) go with it when nothing is
+  lost by it: an exact duplicate's when its keeper has one with the same bytes, a near
+  duplicate's or a lone picture's always; a sidecar another file beside it may own
+  stays; otherwise the file is left alone (`_companions`);
 - the actions are execute's (importing/execute.py): verified, never overwriting; each
-  batch is journalled (a JSON-lines file) before it starts, so a killed run leaves no
-  temporary file behind once the next run starts, and a re-run finishes what was begun.
+  batch is journalled (a JSON-lines file, each intent the log line it will become)
+  before it starts, so a killed run leaves no temporary file behind once the next run
+  (or undo) starts, what it did is logged then for `undo`, and a re-run finishes what
+  was begun.
 
 The journal and its lock live in the quarantine folder (`DIR/.photoorganiser/`), else in
 `--journal DIR`, else in `$XDG_STATE_HOME/photoorganiser/dedupe/`.
@@ -41,7 +47,7 @@ from pathlib import Path
 
 from ..core import signals
 from ..core.hashing import hash_file, holds
-from ..core.keeper import sidecar_names
+from ..core.keeper import SIDECAR_SUFFIXES, sidecar_names
 from ..core.parallel import tmap
 from ..core.progress import Progress
 from ..core.reportfile import (
@@ -65,6 +71,7 @@ from ..importing.execute import (
     move_aside,
     replace_with_clone,
     replace_with_link,
+    restore_copy,
     trash_duplicate,
 )
 from ..library.catalog import catalog_path
@@ -118,6 +125,24 @@ class DedupeOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class Companion:
+    """A sidecar beside a duplicate that a removing action takes along with it: the
+    keeper's own sidecar of the same content (`twin`, an exact duplicate's), or none (a
+    near duplicate's or a picture's on its own: its edits leave with it)."""
+
+    path: str
+    size: int
+    hash: str
+    mtime_ns: int
+    twin: str = ""
+    destination: str = ""
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """One row of the reviewed report and what this run does with it."""
 
@@ -127,6 +152,7 @@ class Item:
     reason: str = ""
     destination: str = ""
     reclaimed: int = 0
+    companions: tuple[Companion, ...] = ()  # its sidecars, which go where it goes
 
     def cells(self, how: How) -> list[str]:
         r = self.row
@@ -387,6 +413,13 @@ class Checked:
     def stat(self, path: str) -> os.stat_result | None:
         return self.found.get(path, (None, None))[0]
 
+    def look(self, path: str) -> tuple[os.stat_result | None, str | None]:
+        """A file's stat and hash, read now if it was not read with the rest (a sidecar)."""
+        if path not in self.found:
+            _, st, digest = _look(path)
+            self.found[path] = (st, digest)
+        return self.found[path]
+
     def hash(self, path: str) -> str | None:
         return self.found.get(path, (None, None))[1]
 
@@ -400,6 +433,8 @@ def verify(items: list[Item], options: DedupeOptions, destination_of) -> tuple[l
     for item in items:
         if item.status == "planned":
             item = _verified(item, checked, options, destination_of)
+            if item.status == "left-alone":  # it goes nowhere: no destination shown
+                item = replace(item, destination="")
         out.append(item)
     return out, checked
 
@@ -422,15 +457,14 @@ def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_
             reason="changed since the report was made (its content differs)",
         )
     if options.how in _REMOVING and (beside := _sidecars_beside(row.path)):
-        return replace(
-            item,
-            status="left-alone",
-            reason=f"its sidecar {', '.join(beside)} is beside it (edits, captions): taking it"
-            " away would leave the sidecar without its photo; move or merge the sidecar first",
-        )
+        companions, why, note = _companions(row, keeper, beside, checked, destination_of)
+        if why:
+            return replace(item, status="left-alone", reason=why)
+        item = replace(item, companions=companions, reason=note)
+    along = sum(c.size for c in item.companions)
     if keeper is None:  # a picture on its own: quarantined or trashed whole
         st = checked.stat(row.path)
-        return replace(item, reclaimed=st.st_size if st is not None else 0)
+        return replace(item, reclaimed=(st.st_size if st is not None else 0) + along)
     keeper_hash = checked.hash(keeper.path)
     if keeper_hash is None:
         return replace(
@@ -459,7 +493,7 @@ def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_
             reason=f"not on its keeper's file system: cannot {what}",
         )
     reclaimed = st.st_size if (options.how is not How.HARDLINK or st.st_nlink == 1) else 0
-    return replace(item, reclaimed=reclaimed)
+    return replace(item, reclaimed=reclaimed + along)
 
 
 # The actions that take a file from its folder (a link or reflink leaves the same content
@@ -477,6 +511,88 @@ def _sidecars_beside(path: str) -> list[str]:
     except OSError:
         return []
     return sorted(n for n in names if n.lower() in wanted and n != name)
+
+
+def _companions(
+    row: ReportRow,
+    keeper: ReportRow | None,
+    beside: list[str],
+    checked: Checked,
+    destination_of,
+) -> tuple[tuple[Companion, ...], str, str]:
+    """The sidecars beside a duplicate a removing action takes along, why it is left
+    alone instead (or ""), and what its report row says of them. An exact duplicate's
+    sidecar goes only when its keeper has one of the same kind with the same bytes (the
+    edits stay with the content); a near duplicate's, or a picture's judged on its own,
+    goes with its picture (they describe that picture). A sidecar another file beside it
+    may own (`IMG_1.xmp` of `IMG_1.JPG` and `IMG_1.CR2`) stays, with that file."""
+    folder = os.path.dirname(row.path)
+    claims = _claims(folder)
+    name_of = os.path.basename(row.path)
+    shared = [n for n in beside if set(claims.get(n.lower(), ())) - {name_of}]
+    beside = [n for n in beside if n not in shared]
+    twins: dict[tuple[str, str], str] = {}
+    if keeper is not None and row.kind is Kind.EXACT:
+        kfolder = os.path.dirname(keeper.path)
+        for name in _sidecars_beside(keeper.path):
+            look = checked.look(os.path.join(kfolder, name))
+            if look[1] is not None:
+                twins.setdefault((_kind_of(name), look[1]), os.path.join(kfolder, name))
+    out = []
+    for name in beside:
+        path = os.path.join(folder, name)
+        seen, digest = checked.look(path)
+        if digest is None:
+            return (), f"its sidecar {name} is beside it and cannot be read: left with it", ""
+        twin = ""
+        if keeper is not None and row.kind is Kind.EXACT:
+            twin = twins.get((_kind_of(name), digest), "")
+            if not twin:
+                why = (
+                    f"its sidecar {name} is beside it (edits, captions) and its keeper has"
+                    " none with the same content: taking it away would part the edits from"
+                    " the photo; move or merge the sidecar first"
+                )
+                return (), why, ""
+        dest = destination_of(path)
+        assert seen is not None
+        sidecar = Companion(path, seen.st_size, digest, seen.st_mtime_ns, twin, str(dest or ""))
+        out.append(sidecar)
+    note = _along(out)
+    if shared:
+        owners = sorted({o for n in shared for o in claims[n.lower()]} - {name_of})
+        stays = f"its sidecar {', '.join(shared)} stays with {', '.join(owners)}"
+        note = f"{note}; {stays}" if note else stays
+    return tuple(out), "", note
+
+
+@functools.lru_cache(maxsize=256)
+def _claims(folder: str) -> dict[str, tuple[str, ...]]:
+    """A folder's sidecar names (lower case), each with the files beside it they may
+    belong to (`IMG_1.xmp`: `IMG_1.JPG` and `IMG_1.CR2` alike)."""
+    try:
+        names = _folder_names(folder)
+    except OSError:
+        return {}
+    claims: dict[str, list[str]] = {}
+    for name in names:
+        if not name.lower().endswith(SIDECAR_SUFFIXES):
+            for sidecar in sidecar_names(name):
+                claims.setdefault(sidecar, []).append(name)
+    return {k: tuple(v) for k, v in claims.items()}
+
+
+def _kind_of(name: str) -> str:
+    return os.path.splitext(name)[1].lower()
+
+
+def _along(companions: Sequence[Companion]) -> str:
+    if not companions:
+        return ""
+    names = ", ".join(c.name for c in companions)
+    twins = ", ".join(os.path.basename(c.twin) for c in companions if c.twin)
+    same = f" (its keeper has the same: {twins})" if twins else ""
+    return f"with its sidecar {names}{same}"
 
 
 @functools.lru_cache(maxsize=256)
@@ -534,37 +650,23 @@ class DedupeJournal:
         os.write(self._fd, data)
         os.fsync(self._fd)
 
-    def intend(self, items: Sequence[Item], how: How) -> list[int]:
-        ids = list(range(self._next, self._next + len(items)))
-        self._next += len(items)
-        self._put(
-            [
-                {"id": i, "state": "intent", "action": how.value, "path": path_text(it.row.path),
-                 "destination": path_text(it.destination)}
-                for i, it in zip(ids, items, strict=True)
-            ]
-        )  # fmt: skip
+    def intend(self, items: Sequence[Item], how: How, checked: Checked) -> list[int]:
+        """One intent per file, its sidecars included: what the log will say of it once
+        done (a trashed file's name in the trash is found when it is)."""
+        entries = [e for it in items for e in _entries(self.run_id, how, it, checked, planned=True)]
+        ids = list(range(self._next, self._next + len(entries)))
+        self._next += len(entries)
+        self._put([{"id": i, "state": "intent", **e} for i, e in zip(ids, entries, strict=True)])
         return ids
 
     def settle(self, ids: Sequence[int]) -> None:
         self._put([{"id": i, "state": "settled"} for i in ids])
 
-    def log(self, run_id: str, how: How, done: Sequence[Item]) -> None:
+    def log(self, how: How, done: Sequence[Item], checked: Checked) -> None:
         """What this run did, kept after it (RUNLOG, beside the journal): what `undo`
-        reads to put each file back."""
-        entries = [
-            {
-                "run": run_id,
-                "how": how.value,
-                "path": path_text(i.row.path),
-                "destination": path_text(i.destination) if i.destination else "",
-                "keeper": path_text(i.keeper.path) if i.keeper else "",
-                "hash": i.row.hash,
-                "size": i.row.size,
-            }
-            for i in done
-            if i.status == "done"
-        ]
+        reads to put each file back (a deleted one: copied back from its keeper), its
+        sidecars after it. Written before the batch's intents are settled."""
+        entries = [e for i in done for e in _entries(self.run_id, how, i, checked)]
         if entries:
             append_log(self.folder / RUNLOG, entries)
 
@@ -582,6 +684,44 @@ class DedupeJournal:
 RUNLOG = "dedupe-runs.jsonl"  # one line per file a dedupe acted on, kept for `undo`
 
 
+def _entries(
+    run_id: str, how: How, item: Item, checked: Checked, *, planned: bool = False
+) -> list[dict]:
+    """The log's lines for an item: the file when done (or, `planned`, to be), then the
+    sidecars taken with it (a failed item's: those it could not put back)."""
+    out = []
+    if item.status == "done" or planned:
+        seen = checked.stat(item.row.path)
+        out.append(
+            {
+                "run": run_id,
+                "how": how.value,
+                "path": path_text(item.row.path),
+                "destination": path_text(item.destination) if item.destination else "",
+                "keeper": path_text(item.keeper.path) if item.keeper else "",
+                "hash": item.row.hash,
+                "size": item.row.size,
+                "mtime_ns": seen.st_mtime_ns if seen is not None else None,
+            }
+        )
+    if item.status in ("done", "failed") or planned:
+        out += [
+            {
+                "run": run_id,
+                "how": how.value,
+                "path": path_text(c.path),
+                "destination": path_text(c.destination) if c.destination else "",
+                "keeper": path_text(c.twin) if c.twin else "",
+                "hash": c.hash,
+                "size": c.size,
+                "mtime_ns": c.mtime_ns,
+                "sidecar_of": path_text(item.row.path),
+            }
+            for c in item.companions
+        ]
+    return out
+
+
 def append_log(path: Path, entries: Sequence[dict]) -> None:
     """Append JSON lines to a log, durable before this returns."""
     data = "".join(json.dumps(e) + "\n" for e in entries).encode("utf-8", "surrogateescape")
@@ -593,10 +733,11 @@ def append_log(path: Path, entries: Sequence[dict]) -> None:
         os.close(fd)
 
 
-def recover(pending: Sequence[dict]) -> int:
+def recover(pending: Sequence[dict], folder: Path) -> int:
     """A killed run's intents: the temporary files it may have left are removed (a move
-    is a rename or a verified copy; a link is made under a temporary name). What was
-    done stays done; the rest is found again by this run's checks."""
+    is a rename or a verified copy; a link is made under a temporary name), and what it
+    did without logging it is logged now, under its own run, so `undo` finds every file.
+    What was not done is found again by this run's checks."""
     from ..core.textsafe import text_path
 
     removed = 0
@@ -607,7 +748,85 @@ def recover(pending: Sequence[dict]) -> int:
                     with contextlib.suppress(OSError):
                         os.unlink(leftover)
                         removed += 1
+    carried = [e for e in map(_carried_out, pending) if e is not None]
+    if carried:
+        logged = _logged(folder / RUNLOG, {e["run"] for e in carried})
+        carried = [e for e in carried if (e["run"], e["path"]) not in logged]
+        if carried:
+            append_log(folder / RUNLOG, carried)
     return removed
+
+
+def _carried_out(intent: dict) -> dict | None:
+    """The log entry of an intent a killed run carried out, or None (not done, or an
+    intent of an older journal, which named no run)."""
+    from ..core.textsafe import text_path
+
+    if "run" not in intent or "hash" not in intent:
+        return None
+    entry = {k: v for k, v in intent.items() if k not in ("id", "state")}
+    path = Path(text_path(entry["path"]))
+    size, digest = entry["size"], entry["hash"]
+    how = entry["how"]
+    if how == "hardlink":
+        keeper = Path(text_path(entry["keeper"]))
+        with contextlib.suppress(OSError):
+            a, b = os.stat(path, follow_symlinks=False), os.stat(keeper, follow_symlinks=False)
+            if (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev):
+                return entry
+        return None
+    if os.path.lexists(path):
+        return None
+    if how == "delete":
+        return entry
+    if how == "quarantine":
+        where = entry.get("destination")
+        return entry if where and holds(text_path(where), size, digest) else None
+    if how == "trash":
+        where = _in_trash(path, size, digest)
+        return {**entry, "destination": path_text(where)} if where is not None else None
+    return None
+
+
+def _in_trash(path: Path, size: int, digest: str) -> Path | None:
+    """Where in the trash a file deleted from `path` with that content went: the info
+    file naming it, beside the trashed file that holds it."""
+    from urllib.parse import quote
+
+    info = trash_folder() / "info"
+    wanted = f"Path={quote(os.fsencode(path))}"
+    try:
+        names = [n for n in os.listdir(info) if n.endswith(".trashinfo")]
+    except OSError:
+        return None
+    for name in names:
+        try:
+            with open(info / name, encoding="utf-8", errors="replace") as f:
+                if wanted not in f.read().splitlines():
+                    continue
+        except OSError:
+            continue
+        where = trash_folder() / "files" / name.removesuffix(".trashinfo")
+        if holds(where, size, digest):
+            return where
+    return None
+
+
+def _logged(path: Path, runs: set[str]) -> set[tuple[str, str]]:
+    """(run, path) of the log's entries of those runs."""
+    found = set()
+    with (
+        contextlib.suppress(FileNotFoundError),
+        open(path, encoding="utf-8", errors="surrogateescape") as f,
+    ):
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("run") in runs:
+                found.add((entry["run"], entry.get("path")))
+    return found
 
 
 def journal_folder(options: DedupeOptions) -> Path:
@@ -630,6 +849,7 @@ def trash_folder() -> Path:
 def run_dedupe(options: DedupeOptions) -> DedupeResult:
     started = datetime.now()
     _folder_names.cache_clear()
+    _claims.cache_clear()
     if options.how is How.DELETE and not options.yes and not options.dry_run:
         raise DedupeUsageError("--delete removes files for good: add --yes to confirm")
     if options.how is How.QUARANTINE and options.quarantine is None:
@@ -684,7 +904,7 @@ def _act(
     journal = DedupeJournal(journal_folder(options))
     pending = journal.open()
     try:
-        recover(pending)
+        recover(pending, journal.folder)
         writer.write_rows(i.cells(options.how) for i in items if i.status != "planned")
         out = [i for i in items if i.status != "planned"]
         todo = [i for i in items if i.status == "planned"]
@@ -694,14 +914,14 @@ def _act(
                 for start in range(0, len(todo), BATCH):
                     signals.check()
                     batch = todo[start : start + BATCH]
-                    ids = journal.intend(batch, options.how)
+                    ids = journal.intend(batch, options.how, checked)
                     dirty: set[Path] = set()
                     try:
                         results = [_act_one(i, checked, options, deleted_at, dirty) for i in batch]
                     finally:
                         flush_folders(dirty)  # durable before the batch is settled
+                    journal.log(options.how, results, checked)
                     journal.settle(ids)
-                    journal.log(journal.run_id, options.how, results)
                     writer.write_rows(i.cells(options.how) for i in results)
                     out += results
                     bar.advance(len(batch))
@@ -722,38 +942,106 @@ def _act(
 def _act_one(
     item: Item, checked: Checked, options: DedupeOptions, deleted_at: str, dirty: set[Path]
 ) -> Item:
+    """A file and its sidecars: the sidecars first (small), then the file; when anything
+    fails, the sidecars already acted on are put back, and the file is left alone."""
+    gone: list[Companion] = []
+    try:
+        for c in item.companions:
+            try:
+                gone.append(_act_sidecar(c, options, deleted_at, dirty))
+            except TransferError as exc:
+                raise TransferError(f"its sidecar {c.name}: {exc}") from None
+        item = _act_file(item, checked, options, deleted_at, dirty)
+    except TransferError as exc:
+        left, why = _put_back(gone, options.how)
+        return replace(item, status="failed", reason=f"{exc}{why}", reclaimed=0, companions=left)
+    return replace(item, status="done", companions=tuple(gone))
+
+
+def _act_sidecar(
+    c: Companion, options: DedupeOptions, deleted_at: str, dirty: set[Path]
+) -> Companion:
+    path = Path(c.path)
+    seen = os.stat(path, follow_symlinks=False) if os.path.lexists(path) else None
+    if seen is None or seen.st_mtime_ns != c.mtime_ns or not holds(path, c.size, c.hash):
+        raise TransferError("changed since it was checked; left alone")
+    if options.how is How.QUARANTINE:
+        dest = Path(c.destination)
+        if os.path.lexists(dest):
+            if not holds(dest, c.size, c.hash):
+                raise TransferError(f"{dest} already exists; nothing was overwritten")
+            delete_duplicate(path, seen, dirty)  # an earlier, killed run's verified copy
+        else:
+            move_aside(path, dest, c.hash, seen, dirty)
+        return c
+    if options.how is How.TRASH:
+        dest = trash_duplicate(path, trash_folder(), c.hash, seen, deleted_at, dirty)
+        return replace(c, destination=str(dest))
+    if not c.twin or not holds(Path(c.twin), c.size, c.hash):
+        raise TransferError(
+            f"its keeper's sidecar {c.twin or '(none)'} changed since it was checked"
+        )
+    delete_duplicate(path, seen, dirty)
+    return c
+
+
+def _put_back(gone: Sequence[Companion], how: How) -> tuple[tuple[Companion, ...], str]:
+    """Sidecars a failed action had taken, back in their places; those that could not
+    be (logged, for `undo`) and what the report says of it."""
+    left = []
+    for c in reversed(gone):
+        try:
+            if how is How.DELETE:
+                restore_copy(Path(c.path), Path(c.twin), c.hash, c.mtime_ns)
+            else:
+                where = Path(c.destination)
+                move_aside(where, Path(c.path), c.hash, os.stat(where, follow_symlinks=False))
+                if how is How.TRASH:
+                    info = where.parent.parent / "info" / f"{where.name}.trashinfo"
+                    with contextlib.suppress(OSError):
+                        os.unlink(info)
+        except (TransferError, OSError):
+            left.append(c)
+    if not gone:
+        return (), ""
+    if not left:
+        return (), "; its sidecars were put back"
+    names = ", ".join(f"{c.name} (in {c.destination or 'its keeper'})" for c in left)
+    return tuple(left), f"; its sidecar {names} could not be put back: `undo` brings it back"
+
+
+def _act_file(
+    item: Item, checked: Checked, options: DedupeOptions, deleted_at: str, dirty: set[Path]
+) -> Item:
     row, keeper = item.row, item.keeper
     path = Path(row.path)
     seen = checked.stat(row.path)
     assert seen is not None and row.hash is not None
-    try:
-        if options.how is How.QUARANTINE:
-            dest = Path(item.destination)
-            if os.path.lexists(dest):
-                if not holds(dest, seen.st_size, row.hash):
-                    raise TransferError(f"{dest} already exists; nothing was overwritten")
-                delete_duplicate(path, seen, dirty)  # an earlier, killed run's verified copy
-            else:
-                move_aside(path, dest, row.hash, seen, dirty)
-        elif options.how is How.TRASH:
-            dest = trash_duplicate(path, trash_folder(), row.hash, seen, deleted_at, dirty)
-            item = replace(item, destination=str(dest))
-        elif keeper is None:  # never: _refusal leaves such a picture alone
-            raise TransferError(f"no keeper: --{options.how.value} cannot act on it")
-        elif options.how is How.REFLINK:
-            replace_with_clone(path, Path(keeper.path), row.hash, seen, dirty)
-        elif options.how is How.HARDLINK:
-            kst = checked.stat(keeper.path)
-            assert kst is not None
-            replace_with_link(path, Path(keeper.path), row.hash, seen, kst, dirty)
+    if options.how is How.QUARANTINE:
+        dest = Path(item.destination)
+        if os.path.lexists(dest):
+            if not holds(dest, seen.st_size, row.hash):
+                raise TransferError(f"{dest} already exists; nothing was overwritten")
+            delete_duplicate(path, seen, dirty)  # an earlier, killed run's verified copy
         else:
-            kst = checked.stat(keeper.path)
-            if kst is None or not _keeper_unchanged(keeper.path, kst):
-                raise TransferError(f"its keeper {keeper.path} changed since it was checked")
-            delete_duplicate(path, seen, dirty)
-    except TransferError as exc:
-        return replace(item, status="failed", reason=str(exc), reclaimed=0)
-    return replace(item, status="done")
+            move_aside(path, dest, row.hash, seen, dirty)
+    elif options.how is How.TRASH:
+        dest = trash_duplicate(path, trash_folder(), row.hash, seen, deleted_at, dirty)
+        item = replace(item, destination=str(dest))
+    elif keeper is None:  # never: _refusal leaves such a picture alone
+        raise TransferError(f"no keeper: --{options.how.value} cannot act on it")
+    elif options.how is How.REFLINK:
+        replace_with_clone(path, Path(keeper.path), row.hash, seen, dirty)
+    elif options.how is How.HARDLINK:
+        kst = checked.stat(keeper.path)
+        assert kst is not None
+        replace_with_link(path, Path(keeper.path), row.hash, seen, kst, dirty)
+    else:
+        kst = checked.stat(keeper.path)
+        if kst is None or not _keeper_unchanged(keeper.path, kst):
+            raise TransferError(f"its keeper {keeper.path} changed since it was checked")
+        delete_duplicate(path, seen, dirty)
+    return item
 
 
 def _keeper_unchanged(path: str, seen: os.stat_result) -> bool:

@@ -8,7 +8,11 @@ folder). Undo reads the last run (or the one named) and, file by file:
   `.trashinfo` goes too), after its content is checked against the hash dedupe
   recorded; a place now taken is never overwritten;
 - a duplicate replaced by a hard link gets its own copy of the content again;
-- a deleted duplicate cannot be brought back: said, row by row.
+- a deleted duplicate (or sidecar) is copied back from its keeper, which holds the same
+  bytes (checked), with its modification time; when the keeper no longer does, it
+  cannot be brought back: said, row by row.
+
+A file's sidecars taken along with it are logged after it, and put back the same way.
 
 Every move is execute's own (verified, never overwriting); the undo is logged, so
 the same run is not undone twice.
@@ -32,12 +36,14 @@ from ..core.reportfile import (
 from ..core.textsafe import path_text, text_path
 from ..importing.execute import (
     TransferError,
+    delete_duplicate,
     move_aside,
     replace_with_link,
+    restore_copy,
     separate_link,
     trash_duplicate,
 )
-from .dedupe import RUNLOG, DedupeJournal, append_log, trash_folder
+from .dedupe import RUNLOG, DedupeJournal, append_log, recover, trash_folder
 from .undo_rows import UndoRows
 
 COLUMNS = ("path", "action", "status", "from", "reason")
@@ -86,6 +92,17 @@ def _read_log(folder: Path) -> tuple[dict[str, list[dict]], set[str]]:
 
 
 def run_undo_dedupe(options: UndoDedupeOptions) -> UndoRows:
+    if not os.path.isdir(options.folder):
+        raise UndoDedupeUsageError(f"no dedupe run in {options.folder} (no such folder)")
+    journal = DedupeJournal(options.folder)  # its lock: one run at a time on this folder
+    try:
+        recover(journal.open(), options.folder)  # a killed dedupe's work, logged first
+        return _undo(options, journal)
+    finally:
+        journal.close()
+
+
+def _undo(options: UndoDedupeOptions, journal: DedupeJournal) -> UndoRows:
     runs, undone = _read_log(options.folder)
     if options.run is not None:
         if options.run not in runs:
@@ -107,22 +124,17 @@ def run_undo_dedupe(options: UndoDedupeOptions) -> UndoRows:
         created=started.isoformat(timespec="seconds"),
     )
     rows: list[tuple[str, str, str, str, str]] = []
-    journal = DedupeJournal(options.folder)  # its lock: one run at a time on this folder
-    journal.open()
-    try:
-        with ReportWriter(path, header, COLUMNS, fallback_dirs(None, True)) as writer:
-            redone: list[dict] = []  # this undo, as a run of its own: undoing it redoes
-            for entry in runs[run_id]:
-                row, again = _undo_one(entry, options.dry_run)
-                rows.append(row)
-                writer.write_rows([list(row)])
-                if again is not None:
-                    redone.append({**again, "run": journal.run_id})
-            if not options.dry_run:
-                append_log(options.folder / RUNLOG, [*redone, {"undone": run_id}])
-            report_path = writer.path
-    finally:
-        journal.close()
+    with ReportWriter(path, header, COLUMNS, fallback_dirs(None, True)) as writer:
+        redone: list[dict] = []  # this undo, as a run of its own: undoing it redoes
+        for entry in runs[run_id]:
+            row, again = _undo_one(entry, options.dry_run)
+            rows.append(row)
+            writer.write_rows([list(row)])
+            if again is not None:
+                redone.append({**again, "run": journal.run_id})
+        if not options.dry_run:
+            append_log(options.folder / RUNLOG, [*redone, {"undone": run_id}])
+        report_path = writer.path
     return UndoRows(run_id, rows, report_path, "failed")
 
 
@@ -141,7 +153,7 @@ def _undo_one(entry: dict, dry_run: bool) -> tuple[tuple[str, str, str, str, str
     shown = path_text(path)
     undone = {**entry, "how": UNDO + how}
     if how == "delete":
-        return (shown, "none", "failed", "", "deleted by dedupe: it cannot be brought back"), None
+        return _undelete(entry, path, dry_run, undone)
     if how == "reflink":
         return (shown, "none", "done", "", "a reflinked copy is its own file already"), None
     try:
@@ -172,6 +184,31 @@ def _undo_one(entry: dict, dry_run: bool) -> tuple[tuple[str, str, str, str, str
     return (shown, how, "failed", "", f"unknown dedupe action {how!r}"), None
 
 
+def _undelete(
+    entry: dict, path: Path, dry_run: bool, undone: dict
+) -> tuple[tuple[str, str, str, str, str], dict | None]:
+    """A deleted duplicate (or its sidecar) copied back from its keeper, which holds the
+    same bytes: verified, never over a file that took its place, its time as it was."""
+    shown = path_text(path)
+    keeper = Path(text_path(entry["keeper"])) if entry.get("keeper") else None
+    content_hash, size = entry["hash"], entry["size"]
+    if holds(path, size, content_hash):
+        return (shown, "restore", "done", path_text(keeper or ""), "already back"), None
+    if keeper is None or not holds(keeper, size, content_hash):
+        why = "deleted by dedupe, and its keeper no longer holds the same content"
+        return (shown, "none", "failed", "", f"{why}: it cannot be brought back"), None
+    if os.path.lexists(path):
+        why = "its place is taken by another file: left as it is"
+        return (shown, "restore", "failed", path_text(keeper), why), None
+    if dry_run:
+        return (shown, "restore", "planned", path_text(keeper), ""), None
+    try:
+        restore_copy(path, keeper, content_hash, entry.get("mtime_ns"))
+    except (TransferError, OSError) as exc:
+        return (shown, "restore", "failed", path_text(keeper), str(exc)), None
+    return (shown, "restore", "done", path_text(keeper), "copied back from its keeper"), undone
+
+
 def _redo_one(
     entry: dict, how: str, dry_run: bool
 ) -> tuple[tuple[str, str, str, str, str], dict | None]:
@@ -197,6 +234,11 @@ def _redo_one(
             keeper = Path(text_path(entry["keeper"]))
             kst = os.stat(keeper, follow_symlinks=False)
             replace_with_link(path, keeper, content_hash, seen, kst)
+        elif how == "delete":
+            keeper = Path(text_path(entry["keeper"]))
+            if not holds(keeper, size, content_hash):
+                raise TransferError(f"its keeper {keeper} no longer holds the same content")
+            delete_duplicate(path, seen)
         else:
             raise TransferError(f"cannot do {how!r} again")
     except (TransferError, OSError) as exc:
