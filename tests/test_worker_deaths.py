@@ -316,3 +316,29 @@ def test_sync_reports_the_batch_of_a_file_that_kills_its_reader(
     assert any("POISON" in name for name in failed) and len(failed) == 3, rows
     assert code == 1
     assert not multiprocessing.active_children()
+
+
+def test_import_reports_only_the_file_that_kills_its_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """import --workers 2 of 60 photos, one of which kills the worker reading it: the
+    batches that worker's pool had are read again one at a time, so the poisoned photo is
+    the one file not imported (a transient failure, read again next run, its row saying
+    why) and every other photo is in the library."""
+    inbox = tmp_path / "inbox"
+    for i in range(59):
+        make_jpeg(inbox / f"IMG_{i:04d}.jpg", D0, seed=i)
+    make_jpeg(inbox / "IMG_0020_POISON.jpg", D0, seed=99)
+    poison_workers(tmp_path, monkeypatch, "photoorganiser.media.metadata", "read_media")
+    report = tmp_path / "import.csv"
+    library = tmp_path / "library"
+    code = main(["import", "--input", str(inbox), "--output", str(library), "--workers", "2",
+                 "--quiet", "--report", str(report)])  # fmt: skip
+    assert code == 1  # (a file failed)
+    rows = {Path(r["source"]).name: r for r in report_rows(report)}
+    assert len(rows) == 60
+    poisoned = rows.pop("IMG_0020_POISON.jpg")
+    assert poisoned["action"] == "error" and NOT_READ in " ".join(poisoned.values()), poisoned
+    assert {r["action"] for r in rows.values()} == {"move"}
+    assert len(list(library.rglob("*.jpg"))) == 59
+    assert not multiprocessing.active_children()

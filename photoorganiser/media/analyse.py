@@ -32,7 +32,7 @@ from ..core.hashing import (
     prefetch,
     read_and_hash,
 )
-from ..core.parallel import WorkerDied, WorkerPool, chunk_size, pmap
+from ..core.parallel import MAX_DEATHS, WorkerDied, WorkerPool, chunk_size, pmap
 from ..core.progress import Progress
 from ..core.values import (
     SHARED_FACTS,
@@ -145,7 +145,6 @@ class _Packed:
 
 
 BATCH = 64  # files in a batch of the pool's work, at most
-MAX_DEATHS = 3  # workers that may die in a run before the files left are not read
 
 
 def batch_size(count: int, workers: int) -> int:
@@ -172,9 +171,11 @@ class Feed:
     sized by the whole count as `analyse` sizes them. At most `in_flight` batches are in
     the pool at a time (the others wait here as lists of entries, not as packed tuples).
     Any exit from the with block ends the workers. A worker that dies (killed, out of
-    memory, a reader's crash) takes the batches in the pool with it: their files are
-    transient failures of this run (read again by the next), and a new pool reads the
-    rest (after MAX_DEATHS deaths, none: the rest are failures too).
+    memory, a reader's crash) takes the batches in the pool with it, and the pool cannot
+    tell which file it was reading: a new pool reads their files again one at a time,
+    alone in it (as core.parallel.pmap does), so that a death then names its file, a
+    transient failure of this run (read again by the next); then the rest. After
+    MAX_DEATHS deaths no pool is started again: the files left are failures too.
     """
 
     def __init__(self, options: AnalyseOptions, workers: int, in_flight: int | None = None) -> None:
@@ -193,6 +194,8 @@ class Feed:
         self._lost: deque[tuple[int, list[Analysis | AnalysisFailure]]] = deque()
         self.deaths = 0  # workers that died (see _died)
         self._why = ""
+        self._suspects: deque[tuple[int, ScanEntry]] = deque()  # a dead worker's, numbered
+        self._alone: int | None = None  # the suspect in the pool, alone, by its number
 
     @property
     def started(self) -> bool:
@@ -251,7 +254,7 @@ class Feed:
             self._waiting.clear()
         self._batch(batch_size(self.added, self.workers), rest=True)
         self._send()
-        while self._pool.pending or self._lost:
+        while self._pool.pending or self._lost or self._suspects or self._waiting:
             while self._lost:
                 yield self._given(self._lost.popleft())
             if self._pool.pending:
@@ -265,8 +268,19 @@ class Feed:
 
     def _send(self) -> None:
         if self.deaths >= MAX_DEATHS:  # no pool any more: what waits is not read
-            self._fail(list(self._waiting))
+            self._fail([(n, [e]) for n, e in self._suspects] + list(self._waiting))
+            self._suspects.clear()
             self._waiting.clear()
+            return
+        if self._suspects or self._alone is not None:  # one at a time, alone in the pool
+            if self._alone is None and not self._pool.pending:  # type: ignore[union-attr]
+                number, entry = self._suspects.popleft()
+                self._alone = number
+                self._sent[number] = [entry]
+                try:
+                    self._pool.submit(self._worker, (number, [_pack(entry)]))  # type: ignore[union-attr]
+                except WorkerDied as exc:
+                    self._died(exc)
             return
         while self._waiting and self._pool.pending < self.in_flight:  # type: ignore[union-attr]
             first, batch = self._waiting.popleft()
@@ -278,15 +292,23 @@ class Feed:
                 return
 
     def _died(self, exc: WorkerDied) -> None:
-        """A worker died: the batches in the pool are failures of this run, and a new
-        pool reads the others (none after MAX_DEATHS: they are failures too)."""
+        """A worker died: alone in the pool, on a suspect, that file is a failure of this
+        run; else the files of the batches in the pool are all suspects now. A new pool
+        reads on (none after MAX_DEATHS: the files left are failures too)."""
         self.deaths += 1
         self._pool.close()  # type: ignore[union-attr]
         self._why = f"not read: the process reading it {exc.what}; it is read again next run"
-        lost = list(self._sent.items())
+        if self._alone is not None:
+            log.warning("%s reading %s alone: it is not read", exc, self._sent[self._alone][0].path)
+            self._fail([(self._alone, self._sent.pop(self._alone))])
+            self._alone = None
+        else:
+            lost = sorted(self._sent.items())
+            self._suspects.extend(
+                (n, e) for first, batch in lost for n, e in enumerate(batch, first)
+            )
+            log.warning("%s: its %d files are read again one at a time", exc, len(self._suspects))
         self._sent.clear()
-        log.warning("%s: %d files not read", exc, sum(len(batch) for _, batch in lost))
-        self._fail(lost)
         self._pool = WorkerPool(self.workers)  # (after MAX_DEATHS, one never started)
         if self.deaths < MAX_DEATHS:
             self._pool.__enter__()
@@ -308,6 +330,8 @@ class Feed:
     ) -> tuple[int, list[Analysis | AnalysisFailure]]:
         first, compact = back
         batch = self._sent.pop(first)
+        if first == self._alone:  # read, alone: not the culprit
+            self._alone = None
         self.given += len(batch)
         shared = self._shared
         return first, [_expand(e, r, shared) for e, r in zip(batch, compact, strict=True)]
