@@ -93,6 +93,8 @@ def test_export_mirrors_the_library_smaller_upright_and_dated(exported) -> None:
     tmp_path, lib, to, before, code, rows = exported
     assert code == 0
     assert tree_state(lib) == before  # the library only read
+    header, _ = read_rows(tmp_path / "export-0.csv")  # its folder named as where it wrote
+    assert (header.library, header.output, header.inputs) == (str(lib), str(to), ())
     status = {p: r["status"] for p, r in rows.items()}
     assert status == {
         "2021/06/IMG_0001.jpg": "exported",

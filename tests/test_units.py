@@ -112,3 +112,18 @@ def test_capture_date_iso_format() -> None:
 )
 def test_classify(name: str, kind: FileKind) -> None:
     assert classify(name)[0] is kind
+
+
+@pytest.mark.parametrize("output", ["", "/media/phone/Pictures small"])
+def test_a_report_header_reads_back_as_written_csv_and_json(output: str) -> None:
+    """The header's fields, `output=` (an export's folder) among them, read back the same
+    from its CSV cells and from a JSON report's header object."""
+    from photoorganiser.core.reportfile import ReportHeader, _header_from_fields, header_fields
+
+    header = ReportHeader(
+        "export", library="/lib", inputs=("/in a", "/in,b"), output=output, mode="webp",
+        dryrun=True, command="export --to x", created="2026-11-30T10:00:00",
+    )  # fmt: skip
+    assert ReportHeader.from_cells(header.cells()) == header
+    assert _header_from_fields(header_fields(header)) == header
+    assert ("output" in header_fields(header)) == bool(output)

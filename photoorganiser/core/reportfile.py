@@ -56,6 +56,7 @@ class ReportHeader:
     library: str = ""
     inputs: tuple[str, ...] = ()
     dryrun: bool = False
+    output: str = ""  # where a run writes outside the library (an export's folder)
     mode: str = ""  # move / copy
     command: str = ""
     created: str = ""
@@ -76,6 +77,8 @@ class ReportHeader:
         if self.library:
             cells.append(f"library={path_text(self.library)}")
         cells += [f"input={path_text(p)}" for p in self.inputs]
+        if self.output:
+            cells.append(f"output={path_text(self.output)}")
         if self.command:
             cells.append(f"command={self.command}")
         return cells
@@ -101,6 +104,7 @@ class ReportHeader:
             library=text_path(values.get("library", "")),
             inputs=tuple(inputs),
             dryrun=values.get("dryrun") == "yes",
+            output=text_path(values.get("output", "")),
             mode=values.get("mode", ""),
             command=values.get("command", ""),
             created=values.get("created", ""),
@@ -115,7 +119,7 @@ class ReportUnwritable(Exception):
 
 def header_fields(header: ReportHeader) -> dict[str, object]:
     """The header as a JSON object (a JSON report's first key is HEADER_MARK)."""
-    return {
+    fields: dict[str, object] = {
         "format": header.format,
         "kind": header.kind,
         "version": header.version,
@@ -126,6 +130,9 @@ def header_fields(header: ReportHeader) -> dict[str, object]:
         "inputs": [path_text(p) for p in header.inputs],
         "command": header.command,
     }
+    if header.output:
+        fields["output"] = path_text(header.output)
+    return fields
 
 
 def _header_from_fields(d: dict) -> ReportHeader:
@@ -134,6 +141,7 @@ def _header_from_fields(d: dict) -> ReportHeader:
         library=text_path(str(d.get("library", ""))),
         inputs=tuple(text_path(str(p)) for p in d.get("inputs", ())),
         dryrun=bool(d.get("dryrun", False)),
+        output=text_path(str(d.get("output", ""))),
         mode=str(d.get("mode", "")),
         command=str(d.get("command", "")),
         created=str(d.get("created", "")),

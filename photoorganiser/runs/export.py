@@ -733,7 +733,7 @@ def run_export(options: ExportOptions) -> ExportResult:
     header = ReportHeader(
         "export",
         library=str(root),
-        inputs=(str(to),),
+        output=str(to),
         dryrun=options.dry_run,
         mode=options.spec.format.value,
         command=options.command,

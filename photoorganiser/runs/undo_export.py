@@ -63,7 +63,7 @@ def run_undo_export(options: UndoExportOptions) -> UndoRows:
         path = place_report(options.report, options.report_dir, started, "undo")
         header = ReportHeader(
             "undo",
-            inputs=(str(to),),
+            output=str(to),
             dryrun=options.dry_run,
             mode="export",
             command=options.command,
