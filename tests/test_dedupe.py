@@ -312,6 +312,18 @@ def test_rerun_finds_nothing_more_to_do(tree: Path, tmp_path: Path) -> None:
     }  # fmt: skip
 
 
+def kill_when(proc: subprocess.Popen, folder: Path, count: int) -> None:
+    """kill -9 the run once `folder` holds `count` photos; it must not have ended before."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if folder.exists() and sum(1 for _ in folder.rglob("*.jpg")) >= count:
+            break
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+
+
 @pytest.mark.kill
 def test_kill_during_quarantine_loses_nothing(tmp_path: Path) -> None:
     root = tmp_path / "in"
@@ -326,15 +338,7 @@ def test_kill_during_quarantine_loses_nothing(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "photoorganiser", "dedupe", str(report),
                "--quarantine", str(q), "--report", str(tmp_path / "killed.csv"),
                "--workers", "1", "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=tmp_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if q.exists() and sum(1 for _ in q.rglob("*.jpg")) >= 20:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    kill_when(subprocess.Popen(command, cwd=tmp_path), q, 20)
     assert 0 < sum(1 for _ in q.rglob("*.jpg")) < 400
     assert dedupe(report, tmp_path, "--quarantine", str(q), out="rerun.csv") == 0
     originals = list(root.rglob("*.jpg"))
@@ -369,15 +373,7 @@ def test_undo_straight_after_a_kill_brings_back_every_file_and_sidecar(
     args = [how, str(where)] if how == "--quarantine" else [how, "--journal", str(tmp_path / "j")]
     command = [sys.executable, "-m", "photoorganiser", "dedupe", str(report), *args,
                "--report", str(tmp_path / "killed.csv"), "--workers", "1", "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if where.exists() and sum(1 for _ in where.rglob("*.jpg")) >= 70:
-            break
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(subprocess.Popen(command, cwd=tmp_path, env=env), where, 70)
     assert snapshot(root) != before
     folder = ["--quarantine", str(where)] if how == "--quarantine" else args[1:]
     result = subprocess.run(

@@ -965,24 +965,37 @@ def _act_sidecar(
     seen = os.stat(path, follow_symlinks=False) if os.path.lexists(path) else None
     if seen is None or seen.st_mtime_ns != c.mtime_ns or not holds(path, c.size, c.hash):
         raise TransferError("changed since it was checked; left alone")
-    if options.how is How.QUARANTINE:
-        dest = Path(c.destination)
-        if os.path.lexists(dest):
-            if not holds(dest, c.size, c.hash):
-                raise TransferError(f"{dest} already exists; nothing was overwritten")
-            delete_duplicate(path, seen, dirty)  # an earlier, killed run's verified copy
-        else:
-            move_aside(path, dest, c.hash, seen, dirty)
-        return c
-    if options.how is How.TRASH:
-        dest = trash_duplicate(path, trash_folder(), c.hash, seen, deleted_at, dirty)
-        return replace(c, destination=str(dest))
+    if options.how in (How.QUARANTINE, How.TRASH):
+        where = _set_aside(path, c.destination, c.hash, seen, options.how, deleted_at, dirty)
+        return replace(c, destination=where)
     if not c.twin or not holds(Path(c.twin), c.size, c.hash):
         raise TransferError(
             f"its keeper's sidecar {c.twin or '(none)'} changed since it was checked"
         )
     delete_duplicate(path, seen, dirty)
     return c
+
+
+def _set_aside(
+    path: Path,
+    destination: str,
+    content_hash: str,
+    seen: os.stat_result,
+    how: How,
+    deleted_at: str,
+    dirty: set[Path],
+) -> str:
+    """Quarantine (to `destination`) or trash a checked file; where it went."""
+    if how is How.TRASH:
+        return str(trash_duplicate(path, trash_folder(), content_hash, seen, deleted_at, dirty))
+    dest = Path(destination)
+    if os.path.lexists(dest):
+        if not holds(dest, seen.st_size, content_hash):
+            raise TransferError(f"{dest} already exists; nothing was overwritten")
+        delete_duplicate(path, seen, dirty)  # an earlier, killed run's verified copy
+    else:
+        move_aside(path, dest, content_hash, seen, dirty)
+    return destination
 
 
 def _put_back(gone: Sequence[Companion], how: How) -> tuple[tuple[Companion, ...], str]:
@@ -1017,17 +1030,9 @@ def _act_file(
     path = Path(row.path)
     seen = checked.stat(row.path)
     assert seen is not None and row.hash is not None
-    if options.how is How.QUARANTINE:
-        dest = Path(item.destination)
-        if os.path.lexists(dest):
-            if not holds(dest, seen.st_size, row.hash):
-                raise TransferError(f"{dest} already exists; nothing was overwritten")
-            delete_duplicate(path, seen, dirty)  # an earlier, killed run's verified copy
-        else:
-            move_aside(path, dest, row.hash, seen, dirty)
-    elif options.how is How.TRASH:
-        dest = trash_duplicate(path, trash_folder(), row.hash, seen, deleted_at, dirty)
-        item = replace(item, destination=str(dest))
+    if options.how in (How.QUARANTINE, How.TRASH):
+        where = _set_aside(path, item.destination, row.hash, seen, options.how, deleted_at, dirty)
+        item = replace(item, destination=where)
     elif keeper is None:  # never: _refusal leaves such a picture alone
         raise TransferError(f"no keeper: --{options.how.value} cannot act on it")
     elif options.how is How.REFLINK:
