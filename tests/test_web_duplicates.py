@@ -147,6 +147,33 @@ def test_a_real_report_is_listed_and_reviewed(tmp_path: Path) -> None:
         assert 'src="/static/duplicates.js?token=' in html
 
 
+def test_each_card_names_the_sidecars_beside_its_copy(tmp_path: Path) -> None:
+    """A copy's edits are beside it: its card says `sidecar: NAME` (as the disk names
+    them now, any case), so the person choosing the keeper sees which copy carries them;
+    a copy with none says nothing of sidecars."""
+    lib, inputs = real_inputs(tmp_path)
+    (inputs / "b" / "IMG_1.JPG.XMP").write_text("<x:xmpmeta>crop</x:xmpmeta>")
+    (inputs / "b" / "IMG_1.aae").write_text("<plist>edits</plist>")
+    report = lib / ".photoorganiser" / "reports" / "dups.csv"
+    args = ["find-duplicates", "--input", str(inputs), "--similar", "--report", str(report)]
+    assert cli.main([*args, "--workers", "1", "--quiet"]) == 0
+    with client(lib) as c:
+        html = page(c)
+    cards = html.split("<article")[1:]
+    said = {
+        card.split('data-path="', 1)[1].split('"', 1)[0]: 'class="sidecars"' in card
+        for card in cards
+    }
+    assert said == {
+        str(inputs / "a" / "IMG_1.jpg"): False,
+        str(inputs / "b" / "IMG_1.jpg"): True,
+        str(inputs / "b" / "small.jpg"): False,
+    }
+    assert all(
+        "sidecar: IMG_1.JPG.XMP, IMG_1.aae" in card for card in cards if 'class="sidecars"' in card
+    )
+
+
 def many_groups(lib: Path, groups: int, unreadable: int = 3) -> Path:
     """A report of `groups` exact pairs written by the project's writer (no files behind)."""
     rows: list[ReportRow] = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -196,3 +196,10 @@ def sidecar_names(name: str) -> frozenset[str]:
     if numbered and ext:
         names.add(f"{numbered['stem']}.{ext}{numbered['num']}.json")
     return frozenset(names)
+
+
+def sidecars_among(name: str, names: Iterable[str]) -> list[str]:
+    """Those of `names` (a folder's, as they are spelled there) that are sidecars of the
+    media file `name` in that folder, any case."""
+    wanted = sidecar_names(name)
+    return sorted(n for n in names if n.lower() in wanted and n != name)

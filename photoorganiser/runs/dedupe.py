@@ -47,7 +47,7 @@ from pathlib import Path
 
 from ..core import signals
 from ..core.hashing import hash_file, holds
-from ..core.keeper import SIDECAR_SUFFIXES, sidecar_names
+from ..core.keeper import SIDECAR_SUFFIXES, sidecar_names, sidecars_among
 from ..core.parallel import tmap
 from ..core.progress import Progress
 from ..core.reportfile import (
@@ -505,12 +505,10 @@ def _sidecars_beside(path: str) -> list[str]:
     """The sidecars (XMP, AAE, THM, JSON: core.keeper's names, any case) beside the file
     `path`, as they are named in its folder now."""
     folder, name = os.path.split(path)
-    wanted = sidecar_names(name)
     try:
-        names = _folder_names(folder)
+        return sidecars_among(name, _folder_names(folder))
     except OSError:
         return []
-    return sorted(n for n in names if n.lower() in wanted and n != name)
 
 
 def _companions(

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..core.keeper import sidecars_among
 from ..core.textsafe import display_text, path_text
 from ..duplicates.report import ReportRow, read_report
 from ..duplicates.review import (
@@ -176,8 +177,25 @@ def _file_url(web: Web, route: str, path: str, **params: object) -> str:
     return f"{web.renderer.url(route, **params)}&{urlencode({'path': path})}"
 
 
+def _sidecars(path: str, listings: dict[str, list[str]]) -> list[str]:
+    """The sidecars beside the file now (its edits: the card says so), each folder
+    listed once for the page."""
+    folder, name = os.path.split(path)
+    if folder not in listings:
+        try:
+            listings[folder] = os.listdir(folder)
+        except OSError:
+            listings[folder] = []
+    return sidecars_among(name, listings[folder])
+
+
 def _cards(
-    web: Web, review: Review, group: Group, keep: dict[str, bool], draft: Draft
+    web: Web,
+    review: Review,
+    group: Group,
+    keep: dict[str, bool],
+    draft: Draft,
+    listings: dict[str, list[str]],
 ) -> list[dict]:
     pixels = [(r.width or 0) * (r.height or 0) for r in group.rows]
     sizes = [r.size or 0 for r in group.rows]
@@ -207,6 +225,7 @@ def _cards(
                 "captured": _when(row.captured_at),
                 "distance": row.distance,
                 "reason": row.reason,
+                "sidecars": _sidecars(row.path, listings),
                 "keep": keep[path],
                 "suggested": bool(row.keep),
                 "others": others[:5],
@@ -219,14 +238,16 @@ def _cards(
     return cards
 
 
-def _group_view(web: Web, review: Review, group: Group, draft: Draft) -> dict:
+def _group_view(
+    web: Web, review: Review, group: Group, draft: Draft, listings: dict[str, list[str]]
+) -> dict:
     keep = decided(group, draft)
     suggested = [r for r in group.rows if r.keep]
     dropped = sum(r.size or 0 for p, r in zip(group.paths, group.rows, strict=True) if not keep[p])
     return {
         "id": group.group_id,
         "kind": group.kind.value,
-        "cards": _cards(web, review, group, keep, draft),
+        "cards": _cards(web, review, group, keep, draft, listings),
         "changed": group.group_id in draft,
         "suggested": suggested[0] if suggested else None,
         "suggested_name": suggested[0].path.rpartition("/")[2] if suggested else "",
@@ -234,7 +255,13 @@ def _group_view(web: Web, review: Review, group: Group, draft: Draft) -> dict:
     }
 
 
-def _picture_cards(web: Web, review: Review, rows: tuple[ReportRow, ...], draft: Draft) -> list:
+def _picture_cards(
+    web: Web,
+    review: Review,
+    rows: tuple[ReportRow, ...],
+    draft: Draft,
+    listings: dict[str, list[str]],
+) -> list:
     """One card per blank, dark or blurred picture, its decision over the report's."""
     cards = []
     for row in rows:
@@ -254,6 +281,7 @@ def _picture_cards(web: Web, review: Review, rows: tuple[ReportRow, ...], draft:
                 "kind": row.kind.value,
                 "measure": row.measure,
                 "reason": row.reason,
+                "sidecars": _sidecars(row.path, listings),
                 "keep": keep,
                 "suggested": bool(row.keep),
                 "changed": keep != bool(row.keep),
@@ -300,10 +328,11 @@ def _review_page(request: Request, web: Web, ref: str):
     pages = max(1, -(-len(listed) // per))
     page = min(max(1, _int(request.query_params.get("page"), 1)), pages)
     shown = listed[(page - 1) * per : page * per]
+    listings: dict[str, list[str]] = {}  # the folders of the files shown, listed once
     if show == "pictures":
-        groups, pictures = [], _picture_cards(web, review, shown, draft)
+        groups, pictures = [], _picture_cards(web, review, shown, draft, listings)
     else:
-        groups, pictures = [_group_view(web, review, g, draft) for g in shown], []
+        groups, pictures = [_group_view(web, review, g, draft, listings) for g in shown], []
     t = totals(review, draft)
     kinds = {k: sum(g.kind is k for g in review.groups) for k in (Kind.EXACT, Kind.SIMILAR)}
     return web.page(
