@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shlex
+import signal
 import stat
 import sys
 from collections.abc import Sequence
@@ -36,6 +37,16 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one clear line, exit 2, never a traceback
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _path(text: str) -> Path:
+    """A path argument; an empty one (an unset shell variable: `--input "$INBOX"`) is
+    refused, never taken as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "an empty path (an unset variable?): name a folder or file"
+        )
+    return Path(text)
 
 
 def _bool_flag(value: str | None) -> bool:
@@ -122,12 +133,12 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         action="append",
         required=True,
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="a folder to import from (repeatable); scanned recursively",
     )
     parser.add_argument(
-        "--output", required=True, type=Path, metavar="LIBRARY", help="the library folder"
+        "--output", required=True, type=_path, metavar="LIBRARY", help="the library folder"
     )
     parser.add_argument(
         "--dryrun",
@@ -218,7 +229,7 @@ def _add_import_rules(parser: argparse.ArgumentParser, examples: bool = False) -
         "--prefer",
         action="append",
         default=[],
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="among copies of one photo, import the one under DIR (repeatable, in order)",
     )
@@ -258,10 +269,10 @@ def _import_rules(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--report", type=Path, metavar="FILE", help="write the CSV report here")
+    parser.add_argument("--report", type=_path, metavar="FILE", help="write the CSV report here")
     parser.add_argument(
         "--report-dir",
-        type=Path,
+        type=_path,
         default=Path("reports"),
         metavar="DIR",
         help="folder for the timestamped CSV report (default: reports/)",
@@ -283,7 +294,7 @@ def _add_library_arguments(parser: argparse.ArgumentParser, output_help: str) ->
     """What `apply` and `sync` share: the library, the pool, the report, cron options."""
     from .core.parallel import default_workers
 
-    parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY", help=output_help)
+    parser.add_argument("--output", required=True, type=_path, metavar="LIBRARY", help=output_help)
     parser.add_argument("--workers", type=int, default=default_workers(), metavar="N")
     _add_report_arguments(parser)
     _add_run_arguments(parser)
@@ -298,7 +309,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="if another run holds the library, wait for it instead of exiting with status 75",
     )
-    parser.add_argument("--log-file", type=Path, metavar="FILE", help="append a log of the run")
+    parser.add_argument("--log-file", type=_path, metavar="FILE", help="append a log of the run")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -321,7 +332,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("plan", type=Path, metavar="REPORT.csv", help="a reviewed dry-run report")
+    parser.add_argument("plan", type=_path, metavar="REPORT.csv", help="a reviewed dry-run report")
     _add_library_arguments(parser, "the library it plans for")
     parser.add_argument(
         "--rebase",
@@ -356,12 +367,12 @@ def add_dedupe_arguments(parser: argparse.ArgumentParser) -> None:
     from .core.parallel import default_workers
 
     parser.add_argument(
-        "source", type=Path, metavar="REPORT", help="a reviewed find-duplicates report (CSV/JSON)"
+        "source", type=_path, metavar="REPORT", help="a reviewed find-duplicates report (CSV/JSON)"
     )
     how = parser.add_mutually_exclusive_group(required=True)
     how.add_argument(
         "--quarantine",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="move each duplicate under DIR, in folders mirroring its absolute path",
     )
@@ -382,7 +393,7 @@ def add_dedupe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dryrun", action="store_true", help="plan and report; touch nothing")
     parser.add_argument(
         "--reference",
-        type=Path,
+        type=_path,
         action="append",
         default=[],
         metavar="DIR",
@@ -402,7 +413,7 @@ def add_dedupe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--journal",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="where the run's journal and lock live without --quarantine"
         " (default: $XDG_STATE_HOME/photoorganiser/dedupe)",
@@ -588,7 +599,7 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--manifest",
-        type=Path,
+        type=_path,
         metavar="FILE",
         help="write a sha256sum -c compatible manifest of every ok file (paths relative to"
         " the library: cd LIBRARY && sha256sum -c FILE)",
@@ -641,9 +652,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def add_failures_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY")
+    parser.add_argument("--output", required=True, type=_path, metavar="LIBRARY")
     parser.add_argument(
-        "--report", type=Path, metavar="FILE", help="write the CSV here (default: print it)"
+        "--report", type=_path, metavar="FILE", help="write the CSV here (default: print it)"
     )
     parser.add_argument(
         "--wait", action="store_true", help="if another run holds the library, wait for it"
@@ -666,7 +677,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
 
 
 def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", required=True, type=Path, metavar="LIBRARY")
+    parser.add_argument("--output", required=True, type=_path, metavar="LIBRARY")
     parser.add_argument("--format", choices=["csv", "json"], default="csv")
     parser.add_argument(
         "--wait", action="store_true", help="if another run holds the library, wait for it"
@@ -715,10 +726,10 @@ def add_undo_arguments(parser: argparse.ArgumentParser) -> None:
         " apply or undo",
     )
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--output", type=Path, metavar="LIBRARY", help="undo a run of this library")
+    where.add_argument("--output", type=_path, metavar="LIBRARY", help="undo a run of this library")
     where.add_argument(
         "--quarantine",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="undo a dedupe that quarantined into DIR (its last run by default)",
     )
@@ -733,7 +744,7 @@ def add_undo_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where.add_argument(
         "--export",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="undo the last export into DIR: the files it created are removed (checked first)",
     )
@@ -835,12 +846,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     from .core.parallel import default_workers
 
     parser.add_argument(
-        "--output", required=True, type=Path, metavar="LIBRARY", help="the library (only read)"
+        "--output", required=True, type=_path, metavar="LIBRARY", help="the library (only read)"
     )
     parser.add_argument(
         "--to",
         required=True,
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="where the copies go (not inside the library); the library's folder layout is kept",
     )
@@ -964,6 +975,7 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         action="append",
         required=True,
+        type=_path,
         metavar="DIR",
         help="folder to search (repeatable); nothing in it is changed",
     )
@@ -1015,6 +1027,7 @@ def add_find_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
         "--prefer",
         action="append",
         default=[],
+        type=_path,
         metavar="DIR",
         help="keep files under DIR first (repeatable, in order of preference)",
     )
@@ -1111,8 +1124,13 @@ def cmd_find_duplicates(args: argparse.Namespace) -> int:
 
     inputs = tuple(Path(p) for p in args.input)
     for folder in inputs:
-        if not folder.is_dir():
+        if not folder.exists():
             raise UsageError(f"input folder not found: {folder}")
+        if not folder.is_dir():
+            raise UsageError(f"input {folder} is not a folder")
+    for folder in args.prefer:
+        if not os.path.isdir(folder):  # a typo would be ignored silently otherwise
+            raise UsageError(f"--prefer {folder} is not a folder (no such folder)")
     if not 4 <= args.hash_size <= 32:
         raise UsageError("--hash-size must be between 4 and 32")
     if args.threshold is not None and not 0 <= args.threshold < args.hash_size**2:
@@ -1235,12 +1253,12 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         action="append",
         required=True,
-        type=Path,
+        type=_path,
         metavar="INBOX",
         help="a folder to watch and import from (repeatable)",
     )
     parser.add_argument(
-        "--output", required=True, type=Path, metavar="LIBRARY", help="the library folder"
+        "--output", required=True, type=_path, metavar="LIBRARY", help="the library folder"
     )
     parser.add_argument(
         "--settle",
@@ -1279,13 +1297,13 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
     _add_import_rules(parser)
     parser.add_argument(
         "--report-dir",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="folder for each batch's timestamped report (default: LIBRARY/.photoorganiser/"
         "reports, where serve finds them; reports/ for a dry run)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only failures")
-    parser.add_argument("--log-file", type=Path, metavar="FILE", help="append a log")
+    parser.add_argument("--log-file", type=_path, metavar="FILE", help="append a log")
     parser.add_argument("--debug", action="store_true", help="log every decision")
 
 
@@ -1435,7 +1453,7 @@ def build_parser(prog: str = "photoorganiser", only: str | None = None) -> argpa
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
-        type=Path,
+        type=_path,
         metavar="LIBRARY",
         help="the library whose .photoorganiser/config.toml counts too",
     )
@@ -1500,7 +1518,9 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", type=Path, required=True, metavar="LIBRARY", help="the library")
+    parser.add_argument(
+        "--output", type=_path, required=True, metavar="LIBRARY", help="the library"
+    )
     parser.add_argument(
         "--port", type=int, default=8765, help="port to listen on (0: a free one; default 8765)"
     )
@@ -1511,7 +1531,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reports",
-        type=Path,
+        type=_path,
         action="append",
         default=[],
         metavar="DIR",
@@ -1588,6 +1608,10 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except _raised_by("core.parallel", "WorkerDied") as exc:  # killed, out of memory
         print(f"{parser.prog}: error: {exc}; the run stopped there", file=sys.stderr)
         return EXIT_FILE_ERRORS
+    except BrokenPipeError:  # `... | head`: the reader has gone, as a SIGPIPE would end it
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # a bug: one line, the traceback only with --debug
         if getattr(args, "debug", False):
             import traceback

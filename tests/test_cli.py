@@ -107,3 +107,75 @@ def test_another_commands_config_section_is_still_checked(tmp_path, capsys) -> N
     (state / "config.toml").write_text('[find-duplicates]\ntemplate = "{stem}"\n')
     assert cli.main([*args, "--report", str(tmp_path / "r2.csv")]) == 2
     assert "find-duplicates has no --template option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["import", "--input", "", "--output", "LIB"], "--input"),
+        (["import", "--input", "IN", "--output", ""], "--output"),
+        (["find-duplicates", "--input", ""], "--input"),
+        (["dedupe", "REPORT", "--quarantine", ""], "--quarantine"),
+        (["verify", "--output", ""], "--output"),
+    ],
+)
+def test_an_empty_path_is_refused_never_taken_as_the_current_folder(
+    args: list[str], option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """`--input "$INBOX"` with INBOX unset: one line, exit 2, and the current folder (a
+    home folder, say) is left as it was, not imported."""
+    from media import make_jpeg
+
+    monkeypatch.chdir(tmp_path)
+    photo = make_jpeg(tmp_path / "desk.jpg", "2020:01:02 03:04:05")
+    (tmp_path / "IN").mkdir()
+    given = [
+        a.replace("LIB", str(tmp_path / "lib")).replace("IN", str(tmp_path / "IN")) for a in args
+    ]
+    with pytest.raises(SystemExit) as stopped:  # refused by the parser, as any bad option
+        main([*given, "--quiet"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"argument {option}: an empty path" in err[0], err
+    assert photo.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["IN", "desk.jpg"]
+
+
+def test_a_folder_to_prefer_or_to_guard_must_exist(tmp_path: Path, capsys) -> None:
+    """A typo in --prefer (import, find-duplicates) or --reference (dedupe) is refused
+    with one line, not silently ignored: a --reference that guards nothing would let
+    dedupe act on the files it was meant to keep."""
+    from media import make_jpeg
+
+    make_jpeg(tmp_path / "in" / "a.jpg", "2020:01:02 03:04:05")
+    typo = str(tmp_path / "labtop")
+    runs = [
+        ["import", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "lib"),
+         "--prefer", typo, "--dryrun"],
+        ["find-duplicates", "--input", str(tmp_path / "in"), "--prefer", typo,
+         "--report", str(tmp_path / "d.csv")],
+    ]  # fmt: skip
+    for args in runs:
+        assert main([*args, "--quiet"]) == 2
+        assert f"--prefer {typo} is not a folder" in capsys.readouterr().err
+    assert main(["find-duplicates", "--input", str(tmp_path / "in"), "--report",
+                 str(tmp_path / "d.csv"), "--quiet"]) == 0  # fmt: skip
+    args = ["dedupe", str(tmp_path / "d.csv"), "--quarantine", str(tmp_path / "q")]
+    assert main([*args, "--reference", typo, "--quiet"]) == 2
+    assert f"--reference {typo} is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "lib").exists() and not (tmp_path / "q").exists()
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path: Path) -> None:
+    """`photoorganiser failures ... | head -1`: the pipe closed before the output is
+    written ends the command as SIGPIPE would (141), without an 'internal error' line."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photoorganiser", "failures", "--output", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == ""

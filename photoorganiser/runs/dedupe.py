@@ -854,6 +854,9 @@ def run_dedupe(options: DedupeOptions) -> DedupeResult:
         raise DedupeUsageError("--quarantine needs a folder")
     if options.keep_copies < 1:
         raise DedupeUsageError("--keep-copies must be at least 1")
+    for kept in options.reference:
+        if not os.path.isdir(kept):  # a typo would leave the files meant to be kept unguarded
+            raise DedupeUsageError(f"--reference {kept} is not a folder (no such folder)")
     quarantine = Path(os.path.abspath(options.quarantine)) if options.quarantine else None
     if quarantine is not None and os.path.lexists(quarantine) and not os.path.isdir(quarantine):
         raise DedupeUsageError(f"quarantine {quarantine} is not a folder")

@@ -378,6 +378,9 @@ def check_options(options: ImportOptions) -> None:
         real = Path(os.path.realpath(given))
         if real == library or library in real.parents:
             raise ImportUsageError(f"input {given} is inside the library {options.library}")
+    for preferred in options.prefer:
+        if not os.path.isdir(preferred):  # a typo would be ignored silently otherwise
+            raise ImportUsageError(f"--prefer {preferred} is not a folder (no such folder)")
     for parent in [library, *library.parents]:
         if parent.exists():
             if not parent.is_dir():
