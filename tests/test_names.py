@@ -625,3 +625,30 @@ def test_import_of_non_utf8_names_end_to_end(
     done = (tmp_path / "done.csv").read_bytes().decode("utf-8")
     assert "caf\\xe9.jpg" in done and "\\xff.jpg" in done
     assert main(["sync", "--output", str(library), "--quiet", "--workers", "1"]) == 0
+
+
+@pytest.mark.parametrize("stem", ["holiday_" * 25, "é" * 120, "a" * 197])
+@pytest.mark.parametrize(
+    "template", ["{year}/{month}/{stem}{ext}", "{year}/{date}_{hour}{minute}_{stem}{ext}"]
+)
+def test_a_long_name_keeps_its_extension_and_stays_in_the_catalog(
+    tmp_path: Path, stem: str, template: str
+) -> None:
+    """A name past the 200-byte limit (legal on ext4: up to 255) is shortened in its stem,
+    never through its extension, whatever the template adds to it; the library's own
+    sync and verify then still see the photo (cut to `holiday_holi` without `.jpg`, sync
+    reported it removed and verify checked nothing)."""
+    source = make_jpeg(tmp_path / "in" / f"{stem}.jpg", "2000:03:31 10:44:15")
+    lib = tmp_path / "lib"
+    args = ["import", "--input", str(source.parent), "--output", str(lib), "--template", template]
+    assert main([*args, "--workers", "1", "--quiet", "--report", str(tmp_path / "r.csv")]) == 0
+    (placed,) = [p for p in lib.rglob("*") if p.is_file() and ".photoorganiser" not in p.parts]
+    assert placed.name.endswith(".jpg") and len(placed.name.encode()) <= 200
+    assert placed.name.startswith(("2000-03-31_1044_", stem[:8])), placed.name
+    report = tmp_path / "sync.csv"
+    assert main(["sync", "--output", str(lib), "--quiet", "--report", str(report)]) == 0
+    assert [r for r in csv.reader(report.read_text().splitlines()[2:])] == []  # no change
+    report = tmp_path / "verify.csv"
+    assert main(["verify", "--output", str(lib), "--quiet", "--report", str(report)]) == 0
+    rows = list(csv.DictReader(report.read_text().splitlines()[1:]))
+    assert [(Path(r["path"]).name, r["result"]) for r in rows] == [(placed.name, "ok")]

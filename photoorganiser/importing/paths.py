@@ -366,7 +366,7 @@ def render_text(template: Template, analysis: Analysis) -> str:
         folders = "/".join(sanitise_component(p, fallback="_") for p in raw.split("/") if p.strip())
         if len(_FOLDERS) < _CACHED_PARTS:
             _FOLDERS[raw] = folders
-    name = sanitise_component(name, fallback="_")
+    name = _name_part(name, ext)
     short = len(name) <= _SHORT and name.isascii() and name.endswith(ext)  # fits as it is
     if ext and not short and name.lower().endswith(ext):
         name = fit_name(name[: -len(ext)], ext)
@@ -380,9 +380,22 @@ def _layout(template: Template) -> tuple[str, str]:
     return folders, name
 
 
+def _name_part(name: str, ext: str) -> str:
+    """The rendered file name sanitised; one too long for a path component keeps its
+    extension (the stem is shortened): a name cut through its extension would no longer
+    be seen as a photo by the library's own sync and verify, nor by anything else."""
+    safe = sanitise_component(name, fallback="_")
+    if ext and not safe.lower().endswith(ext) and name.lower().endswith(ext):
+        safe = fit_name(sanitise_component(name[: -len(ext)], fallback="_"), ext)
+    return safe
+
+
 def _joined(rendered: str, stem: str, ext: str) -> str:
     """A rendered path made of sanitised parts, empty ones left out (the general way)."""
-    parts = [sanitise_component(p, fallback="_") for p in rendered.split("/") if p.strip()]
+    raw = [p for p in rendered.split("/") if p.strip()]
+    parts = [sanitise_component(p, fallback="_") for p in raw[:-1]] + [
+        _name_part(p, ext) for p in raw[-1:]
+    ]
     if not parts:
         parts = [fit_name(stem, ext)]
     *folders, name = parts
