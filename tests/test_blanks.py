@@ -203,11 +203,11 @@ def test_dedupe_quarantines_blank_rows_and_undo_brings_them_back(
     q = tmp_path / "quarantine"
     assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
     done = {Path(r["path"]).name: r for r in rows_of(tmp_path / "dedupe.csv")}
-    for name in ("black.jpg", "white.jpg", "blurred.jpg", "black copy.jpg"):
+    for name in ("white.jpg", "blurred.jpg", "black copy.jpg"):
         assert not (root / name).exists() and not (root / "again" / name).exists()
     assert done["pocket.jpg"]["status"] == "kept"
     for name, path in shots.items():
-        if name in ("scene", "dark", "pocket"):
+        if name in ("scene", "dark", "pocket", "black"):  # black.jpg: its group's keeper
             assert path.exists()
         else:
             assert (q / path.relative_to("/")).read_bytes() == before[path.name]
@@ -215,7 +215,8 @@ def test_dedupe_quarantines_blank_rows_and_undo_brings_them_back(
     statuses = sorted((r["kind"], r["status"]) for r in rows_of(tmp_path / "dedupe.csv"))
     assert ("dark", "kept") in statuses and ("blank", "done") in statuses
     assert not any(s == "failed" for _, s in statuses)
-    assert done["black.jpg"]["action"] == "quarantine"
+    assert done["white.jpg"]["action"] == "quarantine"
+    assert done["black.jpg"]["status"] == "left-alone"  # the blank row, after the group's
     # undo brings every one back, byte for byte
     rd = ["--report-dir", str(tmp_path / "u")]
     assert cli.main(["undo", "--quarantine", str(q), *rd, "--quiet"]) == 0
@@ -282,3 +283,48 @@ def test_trash_of_poor_pictures_and_undo(
     rd = ["--report-dir", str(tmp_path / "u")]
     assert cli.main(["undo", "--journal", *rd, "--quiet"]) == 0
     assert snapshot(root) == before
+
+
+def write_rows(report: Path, rows: list[dict[str, str]]) -> None:
+    """The report as a person saves it after editing: header line and columns kept."""
+    with open(report, encoding="utf-8") as f:
+        first = f.readline()
+    with open(report, "w", newline="", encoding="utf-8") as f:
+        f.write(first)
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+@pytest.mark.parametrize("how", [["--quarantine", "Q"], ["--trash"]])
+def test_a_groups_keeper_is_never_taken_by_its_blank_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: list[str]
+) -> None:
+    """Two copies of a black frame: an exact group (keep one) and two blank rows (keep=no),
+    as find-duplicates --blanks proposes them. Dedupe takes the copy, and leaves the
+    group's keeper, saying why: two decisions on one file, the one that keeps it wins
+    (its copy went on the promise that it stays). Every copy gone needs the person to
+    delete the group's rows."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    root = tmp_path / "pics"
+    black = save(Image.new("RGB", (320, 240)), root / "old" / "frame.jpg")
+    (root / "phone").mkdir()
+    (root / "phone" / "frame (1).jpg").write_bytes(black.read_bytes())
+    report = tmp_path / "r.csv"
+    assert find(root, report, "--blanks") == 0
+    rows = rows_of(report)
+    assert sorted((r["kind"], r["keep"]) for r in rows) == [
+        ("blank", "no"), ("blank", "no"), ("exact", "no"), ("exact", "yes")
+    ]  # fmt: skip
+    args = [a.replace("Q", str(tmp_path / "q")) for a in how]
+    assert dedupe(report, tmp_path, *args) == 0
+    assert black.exists() and not (root / "phone" / "frame (1).jpg").exists()
+    done = rows_of(tmp_path / "dedupe.csv")
+    keeper_rows = {(r["kind"], r["status"]) for r in done if r["path"] == str(black)}
+    assert keeper_rows == {("exact", "kept"), ("blank", "left-alone")}
+    (why,) = [r["reason"] for r in done if r["path"] == str(black) and r["kind"] == "blank"]
+    assert why.startswith("the keeper of group 1 (keep=yes there)")
+    # the person deletes the group's rows: the blank rows act on each copy left
+    write_rows(report, [r for r in rows if r["kind"] == "blank"])
+    assert dedupe(report, tmp_path, *args) == 0
+    assert not black.exists()

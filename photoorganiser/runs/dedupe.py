@@ -301,8 +301,10 @@ def _plan_pictures(
     quarantine: Path | None,
 ) -> list[Item]:
     """The blank, dark and blurred rows: each a file on its own, with no keeper. A file a
-    group already acts on is not acted on twice."""
+    group already acts on is not acted on twice; a group's keeper is never acted on (its
+    copies went on the promise that it stays)."""
     acted = {i.row.path: i.row.group_id for i in grouped if i.status == "planned"}
+    kept = {i.row.path: i.row.group_id for i in grouped if i.status == "kept"}
     seen: set[str] = set()
     items: list[Item] = []
     for r in rows:
@@ -313,6 +315,11 @@ def _plan_pictures(
             continue
         if r.path in acted:
             why = f"listed again in the report (group {acted[r.path]} acts on it)"
+        elif r.path in kept:  # two decisions: the one that keeps the file wins
+            why = (
+                f"the keeper of group {kept[r.path]} (keep=yes there): a group keeps a copy;"
+                " delete that group's rows to let this row act on it"
+            )
         else:
             why = _refusal(r, None, options, reference, quarantine, seen)
         seen.add(r.path)
