@@ -513,7 +513,12 @@ def test_undo_of_a_quarantine_puts_every_file_back(tree: Path, tmp_path: Path) -
 
 
 def test_undo_of_a_hardlink_dedupe_gives_each_file_its_own_copy(tree: Path, tmp_path: Path) -> None:
+    """Each duplicate gets its own copy back, with its own modification time and
+    permission bits (not its keeper's, which the link shared)."""
+    (tree / "b" / "photo copy.jpg").chmod(0o640)
+    os.utime(tree / "b" / "photo copy.jpg", ns=(1_500_000_000 * 10**9, 1_433_548_800 * 10**9))
     before = snapshot(tree)
+    own = {p: (p.stat().st_mtime_ns, p.stat().st_mode) for p in tree.rglob("*.jpg")}
     report = find(tree, tmp_path / "dups.csv")
     journal = tmp_path / "journal"
     assert dedupe(report, tmp_path, "--hardlink", "--journal", str(journal)) == 0
@@ -524,6 +529,7 @@ def test_undo_of_a_hardlink_dedupe_gives_each_file_its_own_copy(tree: Path, tmp_
     assert snapshot(tree) == before
     after = inodes(tree)
     assert len(set(after.values())) >= len(after) - 1  # separate files again (one link was there)
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_mode) for p in tree.rglob("*.jpg")} == own
 
 
 def test_undo_never_overwrites_a_place_taken_since(tree: Path, tmp_path: Path) -> None:
@@ -556,10 +562,11 @@ def test_undo_of_a_trash_dedupe_restores_from_the_trash(
 
 def test_undo_of_a_delete_copies_each_back_from_its_keeper(tree: Path, tmp_path: Path) -> None:
     """A deleted exact duplicate comes back from its keeper (same bytes, checked), with
-    its own modification time; undoing the undo deletes it again; and once the keeper
+    its own modification time and permission bits; undoing the undo deletes it again; and once the keeper
     holds other content, the undo says it cannot be brought back."""
+    (tree / "b" / "photo copy.jpg").chmod(0o640)
     before = snapshot(tree)
-    times = {p: p.stat().st_mtime_ns for p in tree.rglob("*.jpg")}
+    times = {p: (p.stat().st_mtime_ns, p.stat().st_mode) for p in tree.rglob("*.jpg")}
     report = find(tree, tmp_path / "dups.csv")
     journal = tmp_path / "journal"
     assert dedupe(report, tmp_path, "--delete", "--yes", "--journal", str(journal)) == 0
@@ -570,7 +577,9 @@ def test_undo_of_a_delete_copies_each_back_from_its_keeper(tree: Path, tmp_path:
     assert {r["path"] for r in got} == set(deleted)
     assert {(r["status"], r["reason"]) for r in got} == {("done", "copied back from its keeper")}
     assert snapshot(tree) == before
-    assert all(Path(p).stat().st_mtime_ns == times[Path(p)] for p in deleted)
+    assert all(
+        (Path(p).stat().st_mtime_ns, Path(p).stat().st_mode) == times[Path(p)] for p in deleted
+    )
     # undoing the undo deletes them again, with the same checks
     assert undo("--journal", str(journal), "--report", str(tmp_path / "r.csv")) == 0
     assert not any(Path(p).exists() for p in deleted)

@@ -1245,10 +1245,18 @@ def replace_with_clone(
     _flush(dup.parent, dirty)
 
 
-def separate_link(path: Path, keeper: Path, content_hash: str) -> None:
+def separate_link(
+    path: Path,
+    keeper: Path,
+    content_hash: str,
+    mtime_ns: int | None = None,
+    mode: int | None = None,
+) -> None:
     """Undo a hard link: `path` gets its own copy of the content again. The copy is made
-    from the keeper under a temporary name, verified from the disk, and renamed over
-    `path` only while `path` is still the same file as the keeper (the link dedupe made)."""
+    from the keeper under a temporary name, verified from the disk, given the file's own
+    modification time and permission bits when known (else the keeper's), and renamed
+    over `path` only while `path` is still the same file as the keeper (the link dedupe
+    made)."""
     try:
         kst = os.stat(keeper, follow_symlinks=False)
         pst = os.stat(path, follow_symlinks=False)
@@ -1261,6 +1269,10 @@ def separate_link(path: Path, keeper: Path, content_hash: str) -> None:
     try:
         with temporary(tmp, "cannot make its own copy"):
             _copy_verified(source, tmp, content_hash, kst)
+            if mtime_ns is not None:
+                os.utime(tmp, ns=(kst.st_atime_ns, mtime_ns))
+            if mode is not None:
+                os.chmod(tmp, stat.S_IMODE(mode))
             same = os.stat(path, follow_symlinks=False).st_ino == kst.st_ino
             if not same:
                 raise TransferError(f"{path} changed meanwhile: left as it is")
@@ -1270,11 +1282,13 @@ def separate_link(path: Path, keeper: Path, content_hash: str) -> None:
     _fsync_dir(path.parent)
 
 
-def restore_copy(path: Path, keeper: Path, content_hash: str, mtime_ns: int | None) -> None:
+def restore_copy(
+    path: Path, keeper: Path, content_hash: str, mtime_ns: int | None, mode: int | None = None
+) -> None:
     """Undo a deletion: `path` (gone) gets the content back from the keeper that still
     holds it, copied under a temporary name, verified from the disk, and given the name
-    only while no other file has taken it; its modification time is the deleted file's
-    when known."""
+    only while no other file has taken it; its modification time and permission bits are
+    the deleted file's when known."""
     try:
         kst = os.stat(keeper, follow_symlinks=False)
     except OSError as exc:
@@ -1288,6 +1302,8 @@ def restore_copy(path: Path, keeper: Path, content_hash: str, mtime_ns: int | No
             _copy_verified(source, tmp, content_hash, kst)
             if mtime_ns is not None:
                 os.utime(tmp, ns=(kst.st_atime_ns, mtime_ns))
+            if mode is not None:
+                os.chmod(tmp, stat.S_IMODE(mode))
             try:
                 _publish(tmp, path, content_hash)
             except FileExistsError:

@@ -134,6 +134,7 @@ class Companion:
     size: int
     hash: str
     mtime_ns: int
+    mode: int
     twin: str = ""
     destination: str = ""
 
@@ -561,7 +562,9 @@ def _companions(
                 return (), why, ""
         dest = destination_of(path)
         assert seen is not None
-        sidecar = Companion(path, seen.st_size, digest, seen.st_mtime_ns, twin, str(dest or ""))
+        sidecar = Companion(
+            path, seen.st_size, digest, seen.st_mtime_ns, seen.st_mode, twin, str(dest or "")
+        )
         out.append(sidecar)
     note = _along(out)
     if shared:
@@ -707,6 +710,7 @@ def _entries(
                 "hash": item.row.hash,
                 "size": item.row.size,
                 "mtime_ns": seen.st_mtime_ns if seen is not None else None,
+                "mode": stat.S_IMODE(seen.st_mode) if seen is not None else None,
             }
         )
     if item.status in ("done", "failed") or planned:
@@ -720,6 +724,7 @@ def _entries(
                 "hash": c.hash,
                 "size": c.size,
                 "mtime_ns": c.mtime_ns,
+                "mode": stat.S_IMODE(c.mode),
                 "sidecar_of": path_text(item.row.path),
             }
             for c in item.companions
@@ -1013,7 +1018,7 @@ def _put_back(gone: Sequence[Companion], how: How) -> tuple[tuple[Companion, ...
     for c in reversed(gone):
         try:
             if how is How.DELETE:
-                restore_copy(Path(c.path), Path(c.twin), c.hash, c.mtime_ns)
+                restore_copy(Path(c.path), Path(c.twin), c.hash, c.mtime_ns, c.mode)
             else:
                 where = Path(c.destination)
                 move_aside(where, Path(c.path), c.hash, os.stat(where, follow_symlinks=False))

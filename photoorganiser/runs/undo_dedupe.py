@@ -177,7 +177,7 @@ def _undo_one(entry: dict, dry_run: bool) -> tuple[tuple[str, str, str, str, str
             keeper = Path(text_path(entry["keeper"]))
             if dry_run:
                 return (shown, "unlink", "planned", path_text(keeper), ""), None
-            separate_link(path, keeper, content_hash)
+            separate_link(path, keeper, content_hash, entry.get("mtime_ns"), entry.get("mode"))
             return (shown, "unlink", "done", path_text(keeper), "its own copy again"), undone
     except (TransferError, OSError) as exc:
         return (shown, how, "failed", path_text(where) if where else "", str(exc)), None
@@ -203,7 +203,7 @@ def _undelete(
     if dry_run:
         return (shown, "restore", "planned", path_text(keeper), ""), None
     try:
-        restore_copy(path, keeper, content_hash, entry.get("mtime_ns"))
+        restore_copy(path, keeper, content_hash, entry.get("mtime_ns"), entry.get("mode"))
     except (TransferError, OSError) as exc:
         return (shown, "restore", "failed", path_text(keeper), str(exc)), None
     return (shown, "restore", "done", path_text(keeper), "copied back from its keeper"), undone
