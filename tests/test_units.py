@@ -127,3 +127,13 @@ def test_a_report_header_reads_back_as_written_csv_and_json(output: str) -> None
     assert ReportHeader.from_cells(header.cells()) == header
     assert _header_from_fields(header_fields(header)) == header
     assert ("output" in header_fields(header)) == bool(output)
+
+
+def test_a_recovery_line_says_what_happened_to_the_files_in_words() -> None:
+    """One line per killed run on the terminal: counts of files and what recovery did with
+    them, in words (it printed "832 record, 64 undone")."""
+    from photoorganiser.runs.startup import _said
+
+    assert _said("record", 832) == "832 files recorded in the catalog"
+    assert _said("undone", 1) == "1 file not transferred yet (left in place)"
+    assert _said("finish-move failed", 2) == "2 files not moved (the move could not finish)"

@@ -48,10 +48,27 @@ def recovery_lines(decisions: list[Decision], outcomes: list[Outcome], dry_run: 
     verb = "would recover" if dry_run else "recovered"
     return [
         f"{verb} interrupted run {run_id}: "
-        + ", ".join(f"{n} {step}" for step, n in counts.items())
+        + ", ".join(_said(step, n) for step, n in counts.items())
         + " (details in the report)"
         for run_id, counts in by_run.items()
     ]
+
+
+# What recovery did with a killed run's files, and what it could not do.
+_STEPS = {
+    "finish-move": ("moved (the move finished)", "not moved (the move could not finish)"),
+    "record": ("recorded in the catalog", "not recorded in the catalog"),
+    "undone": ("not transferred yet (left in place)", "not put back in place"),
+    "abandon": ("left alone (another file holds the place)",) * 2,
+    "missing": ("missing (moved by hand?)",) * 2,
+}
+
+
+def _said(step: str, n: int) -> str:
+    """`n` files of a step: "832 files recorded in the catalog"."""
+    name = step.removesuffix(" failed")
+    done, failed = _STEPS.get(name, (name, f"{name} failed"))
+    return f"{n} {'file' if n == 1 else 'files'} {failed if step != name else done}"
 
 
 def adopt(
