@@ -562,8 +562,8 @@ def test_undo_of_a_trash_dedupe_restores_from_the_trash(
 
 def test_undo_of_a_delete_copies_each_back_from_its_keeper(tree: Path, tmp_path: Path) -> None:
     """A deleted exact duplicate comes back from its keeper (same bytes, checked), with
-    its own modification time and permission bits; undoing the undo deletes it again; and once the keeper
-    holds other content, the undo says it cannot be brought back."""
+    its own modification time and permission bits; undoing the undo deletes it again;
+    and once the keeper holds other content, the undo says it cannot be brought back."""
     (tree / "b" / "photo copy.jpg").chmod(0o640)
     before = snapshot(tree)
     times = {p: (p.stat().st_mtime_ns, p.stat().st_mode) for p in tree.rglob("*.jpg")}

@@ -403,3 +403,34 @@ def test_unique_rows_round_trip_in_json(tmp_path: Path, library: Path) -> None:
     assert status == 0
     (row,) = dupreport.read_report(report)
     assert row.kind is Kind.UNIQUE and row.keep is True and rel(row, drive) == "new.jpg"
+
+
+def test_each_look_alike_says_which_rule_put_the_keeper_before_it(tmp_path: Path) -> None:
+    """Three encodings of one picture at the same resolution: the keeper is the largest
+    file, and between the two largest (same size, other bytes) the shortest path decides.
+    The group's reason names that last rule; each dropped file's row names the rule that
+    put the keeper before it, with the sizes (a shorter name dropped for a smaller file
+    reads as a mistake otherwise)."""
+    from test_similar import scene
+
+    picture = scene(4, (300, 200))
+    root = tmp_path / "in"
+    root.mkdir()
+    picture.save(root / "scene.jpg", quality=80)
+    picture.save(root / "scene_resaved_q95.jpg", quality=95, comment=b"first")
+    picture.save(root / "scene_resaved_q95_again.jpg", quality=95, comment=b"again")
+    report = tmp_path / "r.csv"
+    args = ["find-duplicates", "--input", str(root), "--similar", "--report", str(report)]
+    assert cli.main([*args, "--workers", "1", "--quiet"]) == 0
+    rows = {Path(r.path).name: r for r in dupreport.read_report(report) if r.kind is Kind.SIMILAR}
+    small, big = (
+        (root / "scene.jpg").stat().st_size,
+        (root / "scene_resaved_q95.jpg").stat().st_size,
+    )
+    assert rows["scene_resaved_q95.jpg"].keep and rows["scene_resaved_q95.jpg"].reason == (
+        "keep: shortest path"
+    )
+    assert rows["scene.jpg"].reason.endswith(
+        f"; kept over it: largest file ({big:,} vs {small:,} bytes)"
+    )
+    assert rows["scene_resaved_q95_again.jpg"].reason.endswith("; kept over it: shortest path")

@@ -63,9 +63,8 @@ def choose_keep(
     best = ranked[0]
     if len(ranked) == 1:
         return best, KeepReason(KeepRule.ONLY_FILE)
-    a, b = keep_key(best, prefer), keep_key(ranked[1], prefer)
-    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a) - 1)
-    rule = KEEP_RULES[i]
+    a = keep_key(best, prefer)
+    rule = _deciding(a, keep_key(ranked[1], prefer))
     if rule is KeepRule.PREFERRED_FOLDER:
         return best, KeepReason(rule, folder=prefer[a[1]])
     if rule is KeepRule.LARGEST_RESOLUTION:
@@ -75,6 +74,18 @@ def choose_keep(
     if rule is KeepRule.OLDEST_DATE:
         return best, KeepReason(rule, captured=best.captured)
     return best, KeepReason(rule)
+
+
+def kept_over(best: FileInfo, other: FileInfo, prefer: Sequence[Path] = ()) -> KeepRule:
+    """The rule that put `best` before `other` (the group's reason names the one that
+    put it before the runner-up only)."""
+    prefer = [Path(os.path.abspath(p)) for p in prefer]
+    return _deciding(keep_key(best, prefer), keep_key(other, prefer))
+
+
+def _deciding(a: tuple[object, ...], b: tuple[object, ...]) -> KeepRule:
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a) - 1)
+    return KEEP_RULES[i]
 
 
 def choose_exact_copy(

@@ -285,7 +285,15 @@ def looks_like_text(reason: LooksLike) -> str:
     text = _in_library(reason.in_library) + text
     if reason.burst is not None:
         text += f"; {burst_text(reason.burst)}"
+    if reason.kept_over not in (None, *_SAID_ALREADY):
+        text += f"; kept over it: {KEEP_RULE_TEXT[reason.kept_over]}"
+        if reason.sizes is not None:
+            text += f" ({reason.sizes[1]:,} vs {reason.sizes[0]:,} bytes)"
     return text
+
+
+# The rules a look-alike's reason says already (the library's copy; the sizes in pixels).
+_SAID_ALREADY = (KeepRule.IN_LIBRARY, KeepRule.LARGEST_RESOLUTION)
 
 
 def burst_text(burst: Burst) -> str:

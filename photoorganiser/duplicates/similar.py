@@ -40,7 +40,7 @@ from ..library.phashes import PerceptualHash
 from ..media.heif import register_heif
 from . import phashcache
 from .describe import describe
-from .keep import choose_keep
+from .keep import choose_keep, kept_over
 from .mih import plan_search, search_pairs
 from .stage import BATCH_FILES, StageContext
 from .values import (
@@ -48,6 +48,7 @@ from .values import (
     DuplicateGroup,
     FileInfo,
     KeepReason,
+    KeepRule,
     Kind,
     LooksLike,
     Member,
@@ -621,6 +622,7 @@ def _similar_group(
             note = burst_note(keep_info, info)
             if note is None:
                 note = bursts.get((min(k, keep_k), max(k, keep_k)))
+            over = kept_over(keep_info, info, options.prefer)
             reason = LooksLike(
                 keep_info.path,
                 Turn(variant),
@@ -629,6 +631,8 @@ def _similar_group(
                 kept_size=(keep_info.width, keep_info.height) if resized else None,
                 burst=note,
                 in_library=keep_info.in_library and not info.in_library,
+                kept_over=over,
+                sizes=(info.size, keep_info.size) if over is KeepRule.LARGEST_FILE else None,
             )
         rows.append(
             Member(

@@ -222,6 +222,8 @@ class LooksLike:
     kept_size: tuple[int, int] | None = None  # when both are known and differ
     burst: Burst | None = None
     in_library: bool = False  # the kept file is the library's copy
+    kept_over: KeepRule | None = None  # the rule that put the kept file before this one
+    sizes: tuple[int, int] | None = None  # LARGEST_FILE: (this file's, the kept one's) bytes
 
 
 @dataclass(frozen=True, slots=True)
