@@ -648,6 +648,54 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FILE_ERRORS if result.problems else EXIT_OK
 
 
+# --- repair ------------------------------------------------------------------------
+
+
+def add_repair_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_library_arguments(parser, "the library whose damaged or missing files to bring back")
+    parser.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        required=True,
+        type=_path,
+        metavar="DIR",
+        help="a folder holding good copies (a backup, an old drive; repeatable): found by"
+        " their content, whatever their names",
+    )
+    parser.add_argument(
+        "--dryrun", action="store_true", help="find the copies and report; change nothing"
+    )
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from .runs.repair import RepairOptions, RepairUsageError, run_repair, summary_lines
+
+    _setup_logging(args.debug, args.quiet, args.log_file)
+    try:
+        result = run_repair(
+            RepairOptions(
+                library=args.output,
+                sources=tuple(args.sources),
+                dry_run=args.dryrun,
+                workers=args.workers,
+                **_run_fields(args),
+                command=shlex.join(args.argv),
+            )
+        )
+    except RepairUsageError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.quiet:
+        title = "Repair (dry run: nothing was changed)" if result.dry_run else "Repair"
+        print(title)
+        for label, count in summary_lines(result) or [("nothing to repair", 0)]:
+            print(f"{label:>20}: {count:,}")
+        print(f"Report: {result.report}")
+    elif result.problems:
+        print(f"{result.problems} file(s) not repaired; see {result.report}", file=sys.stderr)
+    return EXIT_FILE_ERRORS if result.problems else EXIT_OK
+
+
 # --- failures ----------------------------------------------------------------------
 
 
@@ -1362,8 +1410,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 COMMANDS = (
-    "import", "apply", "sync", "verify", "failures", "runs", "undo", "find-duplicates",
-    "dedupe", "watch", "export", "config", "serve",
+    "import", "apply", "sync", "verify", "repair", "failures", "runs", "undo",
+    "find-duplicates", "dedupe", "watch", "export", "config", "serve",
 )  # fmt: skip
 
 
@@ -1401,6 +1449,12 @@ def build_parser(prog: str = "photoorganiser", only: str | None = None) -> argpa
     if only in (None, "verify"):
         add_verify_arguments(ver)
     ver.set_defaults(func=cmd_verify)
+    rep = sub.add_parser(
+        "repair", help="bring back damaged or missing files verify found, from good copies"
+    )
+    if only in (None, "repair"):
+        add_repair_arguments(rep)
+    rep.set_defaults(func=cmd_repair)
     fai = sub.add_parser(
         "failures", help="list the known failures: files that failed and have not changed since"
     )

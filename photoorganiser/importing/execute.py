@@ -817,6 +817,12 @@ def make_folders(folder: Path, root: Path | None) -> None:
 _CHECKED: set[Path] = set()  # library folders checked in this run (cleared by execute)
 
 
+def forget_folders() -> None:
+    """A run that makes library folders without `execute` (repair) starts with this: the
+    folders an earlier run of this process checked may be gone since."""
+    _CHECKED.clear()
+
+
 class _Source:
     """An open source file: regular, not a link, read at most to its scanned size, under
     a read lease where the kernel grants one (it fails while any process has the file

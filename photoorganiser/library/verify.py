@@ -88,7 +88,10 @@ class Check:
                 return "content intact; its modification time changed since it was catalogued"
             return ""
         if self.result is Result.MISSING:
-            return "catalogued, not on disk: restore it from a backup, or run sync if removed"
+            return (
+                "catalogued, not on disk: restore it from a backup (`photoorganiser repair"
+                " --from BACKUP`), or run sync if removed"
+            )
         if self.result is Result.UNREADABLE:
             return f"{self.error}"
         if self.result is Result.NOT_DONE:
@@ -96,7 +99,7 @@ class Check:
         if self.kind is Kind.ROT:
             return (
                 "bit rot or a failing disk: same size and modification time, other bytes;"
-                " restore it from a backup"
+                " restore it from a backup (`photoorganiser repair --from BACKUP`)"
             )
         if self.kind is Kind.DURING:
             return "changed while it was being read (a program is writing it); verify again"
@@ -107,7 +110,7 @@ class Check:
             what.append(f"modified {_when(self.mtime_ns)} (catalogued as of {_when(j.mtime_ns)})")
         return (
             f"changed by another program ({'; '.join(what)}); if that was wanted, run sync,"
-            " else restore it from a backup"
+            " else restore it from a backup (`photoorganiser repair --from BACKUP`)"
         )
 
 
