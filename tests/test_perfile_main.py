@@ -191,7 +191,11 @@ def _render_reference(template: paths.Template, a: Analysis) -> str:
             "date": f"{w.year:04d}-{w.month:02d}-{w.day:02d}",
         }
     rendered = template.text.format_map(values)
-    parts = [paths.sanitise_component(p, fallback="_") for p in rendered.split("/") if p.strip()]
+    raw = [p for p in rendered.split("/") if p.strip()]
+    parts = [paths.sanitise_component(p, fallback="_") for p in raw]
+    if parts and ext and raw[-1].lower().endswith(ext) and not parts[-1].lower().endswith(ext):
+        # cut by the length limit: the stem is shortened, never the extension
+        parts[-1] = paths.fit_name(paths.sanitise_component(raw[-1][: -len(ext)], "_"), ext)
     if not parts:
         parts = [paths.fit_name(stem, ext)]
     *folders, name = parts
