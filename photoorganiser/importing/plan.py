@@ -7,8 +7,8 @@ Besides the destination of each media file, planning decides what travels
 together:
 - sidecars (`NAME.xmp`, `NAME.EXT.xmp`, `NAME.THM`, `NAME.AAE`, `NAME.EXT.json`
   and Takeout's `NAME.EXT(1).json`) follow their media file;
-- a Live Photo (a still and a video with the same stem in one folder) and a
-  RAW+JPEG pair share one destination stem, decided by the still image (`pairs`).
+- a Live Photo (a still and its video) and a RAW+JPEG pair share one destination
+  stem, decided by the still image (`pairs`: what pairs, and the pair's date).
 The final names are settled by `collisions`, which sees the whole run.
 """
 
@@ -40,7 +40,7 @@ from ..core.values import (
 )
 from ..library.index import SIDECAR_OF
 from ..media.zones import photo_zones
-from .pairs import pair_media, stem_of
+from .pairs import pair_media, stem_of, with_partner_dates
 from .paths import Template, render_text
 
 Result = ScanEntry | Analysis | AnalysisFailure
@@ -66,8 +66,11 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
     sidecar_of = associate_sidecars(results, media)
     dated = _with_sidecar_dates(media, sidecar_of, results) if sidecar_of else media
     dated = photo_zones(dated, options.timezone)  # a phone video's UTC date in its photos' zone
-    leader_of = pair_media(dated)
-    # the analyses those two changed (a sidecar's date, a zone), by identity: most runs
+    pairs = pair_media(dated)
+    if pairs.dated_by:  # a pair whose still has only a guessed date: its partner's date
+        dated = with_partner_dates(dated, pairs.dated_by)
+    leader_of = pairs.leader_of
+    # the analyses those changed (a sidecar's or partner's date, a zone), by identity: most runs
     # change none, and no path is hashed to find out
     changed = {id(a): b for a, b in zip(media, dated, strict=True) if a is not b}
     del media, dated
