@@ -84,6 +84,14 @@ def make_jpeg(
     return path
 
 
+def make_tiff_raw(path: Path, date: datetime | str | None = None, **exif_fields: object) -> Path:
+    """A TIFF-based RAW (NEF, CR2, DNG...: the kind its name says) that is only its EXIF
+    (DateTimeOriginal = `date`, plus any `exif_bytes` field): no picture in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(exif_bytes(date, **exif_fields)[len(b"Exif\0\0") :])
+    return path
+
+
 def make_png(path: Path, *, seed: int = 0, size: tuple[int, int] = (64, 48)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     noise_image(size, seed).save(path, "PNG")

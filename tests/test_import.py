@@ -376,8 +376,9 @@ def test_template_values_are_sanitised(tmp_path: Path) -> None:
 def test_live_photo_and_sidecars_travel_together(tmp_path: Path) -> None:
     inbox, library = tmp_path / "in", tmp_path / "lib"
     make_heic(inbox / "IMG_7943.HEIC", datetime(2026, 3, 23, 15, 57, 20), seed=1)
-    # The video's own date differs (a real iPhone quirk): the still decides the name.
-    make_mov(inbox / "IMG_7943.MOV", datetime(2026, 5, 23, 14, 0, 0), seed=2)
+    # The video's own date differs by a second (its UTC date, a zone away): the still
+    # decides the name. (Months apart, they would be two recordings: tests/test_pairs.py.)
+    make_mov(inbox / "IMG_7943.MOV", datetime(2026, 3, 23, 14, 57, 21), seed=2)
     make_jpeg(inbox / "DSC_1.JPG", D1, seed=3)
     (inbox / "DSC_1.JPG.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     (inbox / "DSC_1.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'></x:xmpmeta>")

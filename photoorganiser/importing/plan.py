@@ -7,8 +7,8 @@ Besides the destination of each media file, planning decides what travels
 together:
 - sidecars (`NAME.xmp`, `NAME.EXT.xmp`, `NAME.THM`, `NAME.AAE`, `NAME.EXT.json`
   and Takeout's `NAME.EXT(1).json`) follow their media file;
-- a Live Photo (a still and a video with the same stem in one folder) and a
-  RAW+JPEG pair share one destination stem, decided by the still image.
+- a Live Photo (a still and its video) and a RAW+JPEG pair share one destination
+  stem, decided by the still image (`pairs`: what pairs, and the pair's date).
 The final names are settled by `collisions`, which sees the whole run.
 """
 
@@ -40,12 +40,10 @@ from ..core.values import (
 )
 from ..library.index import SIDECAR_OF
 from ..media.zones import photo_zones
+from .pairs import pair_media, stem_of, with_partner_dates
 from .paths import Template, render_text
 
 Result = ScanEntry | Analysis | AnalysisFailure
-
-# Which part of a pair decides the shared name: the still image, then the raw.
-LEADER_ORDER = {FileKind.IMAGE: 0, FileKind.RAW: 1, FileKind.VIDEO: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +66,11 @@ def plan(results: Iterable[Result], options: PlanOptions) -> list[Decision]:
     sidecar_of = associate_sidecars(results, media)
     dated = _with_sidecar_dates(media, sidecar_of, results) if sidecar_of else media
     dated = photo_zones(dated, options.timezone)  # a phone video's UTC date in its photos' zone
-    leader_of = pair_media(dated)
-    # the analyses those two changed (a sidecar's date, a zone), by identity: most runs
+    pairs = pair_media(dated)
+    if pairs.dated_by:  # a pair whose still has only a guessed date: its partner's date
+        dated = with_partner_dates(dated, pairs.dated_by)
+    leader_of = pairs.leader_of
+    # the analyses those changed (a sidecar's or partner's date, a zone), by identity: most runs
     # change none, and no path is hashed to find out
     changed = {id(a): b for a, b in zip(media, dated, strict=True) if a is not b}
     del media, dated
@@ -216,19 +217,13 @@ def associate_sidecars(results: Sequence[Result], media: Sequence[Analysis]) -> 
         if folder is None:
             continue
         by_name[folder, name.lower()] = a.entry.path
-        by_stem[folder, _stem(name).lower()].append(a)
+        by_stem[folder, stem_of(name).lower()].append(a)
     found: dict[Path, Path] = {}
     for entry in sidecars:
         target = _sidecar_target(entry.path, by_name, by_stem)
         if target is not None:
             found[entry.path] = target
     return found
-
-
-def _stem(name: str) -> str:
-    """A file name without its last suffix, as pathlib's `stem`."""
-    dot = name.rfind(".")
-    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def _sidecar_target(
@@ -284,89 +279,3 @@ def _with_sidecar_dates(
             a = dataclasses.replace(a, captured=best[a.entry.path])
         updated.append(a)
     return updated
-
-
-# --- Live Photos and RAW+JPEG pairs -------------------------------------------------
-
-
-def _pair_by_content_id(media: Sequence[Analysis]) -> dict[Path, Path]:
-    """Live Photos by Apple's identifier (the still's MakerNote, the video's Keys entry):
-    they stay together even when renamed apart (IMG_1234 (1).HEIC, IMG_1234.MOV)."""
-    by_id: dict[str, list[Analysis]] = defaultdict(list)
-    for a in media:
-        if a.content_id and not a.facts.problems:
-            by_id[a.content_id].append(a)
-    leader_of: dict[Path, Path] = {}
-    for members in by_id.values():
-        stills = [m for m in members if m.entry.kind is not FileKind.VIDEO]
-        videos = [m for m in members if m.entry.kind is FileKind.VIDEO]
-        if len(stills) == 1 and videos:  # copies of a pair fall back to their names
-            for video in videos:
-                leader_of[video.entry.path] = stills[0].entry.path
-    return leader_of
-
-
-def pair_stem(a: Analysis) -> str:
-    """The stem that pairs files: IMG_7943.HEIC with IMG_7943.MOV, or IMG_7943_HEVC.MOV
-    (the name some iPhone exports give a Live Photo's video)."""
-    stem = _stem(folder_and_name(a.entry.path)[1]).lower()  # (no path part parsed)
-    if a.entry.kind is FileKind.VIDEO and stem.endswith("_hevc"):
-        return stem[: -len("_hevc")]
-    return stem
-
-
-def pair_media(media: Sequence[Analysis]) -> dict[Path, Path]:
-    """follower path -> leader path: Live Photos by Apple's identifier, then files
-    sharing a stem in one folder.
-
-    A pair holds at most one still image, one raw and one video; the still
-    decides the shared name (the raw when there is no still). Two stills of the
-    same stem (IMG_1.jpg and IMG_1.png) are different pictures and stay apart.
-    """
-    leader_of = _pair_by_content_id(media)
-    has_video = set(leader_of.values())  # stills whose video was found by its identifier
-    # by folder first (its text once), then by stem a folder at a time: a key (folder,
-    # stem) of every file was 230 bytes a file for a moment at a million files
-    by_folder: dict[str, list[Analysis]] = {}
-    for a in media:
-        if a.facts.problems or (leader_of and a.entry.path in leader_of):  # paired by its id
-            continue
-        folder = folder_and_name(a.entry.path)[0]
-        files = by_folder.get(folder)
-        if files is None:
-            files = by_folder[folder] = []
-        files.append(a)
-    for files in by_folder.values():
-        _pair_in_folder(files, has_video, leader_of)
-    return leader_of
-
-
-def _pair_in_folder(
-    files: list[Analysis], has_video: set[Path], leader_of: dict[Path, Path]
-) -> None:
-    """pair_media's pairs by stem in one folder, added to `leader_of`."""
-    # one analysis per stem, and a list only for stems seen more than once
-    first: dict[str, Analysis] = {}
-    groups: dict[str, list[Analysis]] = {}
-    for a in files:
-        stem = pair_stem(a)
-        seen = first.setdefault(stem, a)
-        if seen is not a:
-            groups.setdefault(stem, [seen]).append(a)
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        members = [
-            m
-            for m in members
-            if not (
-                m.entry.kind is FileKind.VIDEO and any(o.entry.path in has_video for o in members)
-            )
-        ]
-        kinds = [m.entry.kind for m in members]
-        if len(members) < 2 or len(set(kinds)) != len(kinds):
-            continue
-        members.sort(key=lambda m: LEADER_ORDER[m.entry.kind])
-        leader = members[0]
-        for follower in members[1:]:
-            leader_of[follower.entry.path] = leader.entry.path
