@@ -133,11 +133,14 @@ def _convert_quietly(
                 exif = img.getexif()
                 icc = img.info.get("icc_profile") if img.mode != "CMYK" else None
                 turn = int(exif.get(_ORIENTATION, 0) or 0)
-                turn = turn if 1 <= turn <= 8 else fallback_orientation
+                tagged = 1 <= turn <= 8
+                turn = turn if tagged else fallback_orientation
                 if img.format in ("JPEG", "MPO") and spec.max_size and spec.keep_ratio:
                     w, h = spec.max_size
                     img.draft("RGB", (w, h) if turn <= 4 else (h, w))
                 img.load()
+                if tagged and _ORIENTATION not in img.getexif():
+                    turn = 1  # Pillow turned it upright as it loaded it (its TIFF plugin does)
                 pic = _mode_for(img, spec.format)
         method = _TRANSPOSE.get(turn)
         if method is not None:

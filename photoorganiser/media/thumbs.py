@@ -179,10 +179,13 @@ def _decode(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DecompressionBombWarning, odd TIFF tags...
             with Image.open(io.BytesIO(data), formats=formats) as img:
-                turn = _orientation_of(img) or fallback_orientation
+                tagged = _orientation_of(img)
+                turn = tagged or fallback_orientation
                 if img.format in ("JPEG", "MPO"):
                     img.draft("RGB", (size, size))
                 img.load()
+                if tagged and not _orientation_of(img):
+                    turn = 1  # Pillow turned it upright as it loaded it (its TIFF plugin does)
                 small = _rgb(img)
         small.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
         method = _TRANSPOSE.get(turn)
