@@ -319,6 +319,88 @@ def test_raw_files_are_exported_from_their_previews(corpus: Path) -> None:
             assert img.format == "JPEG" and img.size == (out.width, out.height)
 
 
+def make_camera_tiff(path: Path, make: str, date: datetime) -> Path:
+    """An 80x40 plain RGB TIFF (what a scanner or an editor saves) whose EXIF names a camera
+    make, with orientation 6 (turn 90° clockwise)."""
+    exif = piexif.dump(
+        {
+            "0th": {piexif.ImageIFD.Orientation: 6, piexif.ImageIFD.Make: make.encode()},
+            "Exif": {piexif.ExifIFD.DateTimeOriginal: date.strftime("%Y:%m:%d %H:%M:%S").encode()},
+            "GPS": {},
+            "1st": {},
+            "thumbnail": None,
+        }
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise_image((80, 40), 5).save(path, "TIFF", exif=exif)
+    return path
+
+
+@pytest.mark.parametrize("make", ["NIKON CORPORATION", "SONY", "PENTAX"])
+def test_a_plain_tiff_with_a_camera_make_is_exported_as_a_photo(tmp_path, make) -> None:
+    """A TIFF is not a NEF/ARW/PEF because its EXIF names a Nikon, Sony or Pentax: one with
+    no sensor data is converted, resized and turned upright like any photo (it was skipped
+    as "a RAW file with no embedded preview")."""
+    inbox = tmp_path / "inbox"
+    make_camera_tiff(inbox / "scan.tif", make, D1)
+    lib = tmp_path / "lib"
+    assert main(["import", "--input", str(inbox), "--output", str(lib), "--workers", "1",
+                 "--quiet", "--template", "{stem}{ext}",
+                 "--report", str(tmp_path / "i.csv")]) == 0  # fmt: skip
+    _h, imported = read_rows(tmp_path / "i.csv")
+    assert [r["format"] for r in imported] == ["TIFF"]
+    code, rows = export(tmp_path, lib, tmp_path / "out", "--max-size", "64x64", "--min-size", "0")
+    assert code == 0
+    assert rows["scan.tif"]["status"] == "exported", rows["scan.tif"]["reason"]
+    assert rows["scan.tif"]["output"] == "scan.jpg"
+    with Image.open(tmp_path / "out" / "scan.jpg") as img:
+        assert img.format == "JPEG" and img.size == (32, 64)  # upright, fitted in 64x64
+        assert img.getexif().get(0x0112) == 1 and img.getexif().get(0x010F) == make
+
+
+def test_a_tiff_recorded_as_a_raw_by_its_make_converts_as_a_photo(tmp_path) -> None:
+    """A catalog written before holds such a TIFF as "NEF": convert still decodes it."""
+    from photoorganiser.media.convert import ConvertSpec, convert
+
+    data = make_camera_tiff(tmp_path / "scan.tif", "NIKON CORPORATION", D1).read_bytes()
+    out = convert(data, "NEF", ConvertSpec(OutFormat.JPEG, 80, (64, 64)))
+    assert (out.width, out.height) == (32, 64)
+
+
+def test_corpus_tiff_with_a_nikon_make_is_exported_and_raws_still_by_preview(
+    corpus: Path, tmp_path
+) -> None:
+    """exiv2/Reagan.tiff (a plain 200x130 TIFF, EXIF make NIKON) is exported as a photo;
+    the corpus's NEF and ARW files are still RAWs, exported from their previews."""
+    from photoorganiser.media.previews import is_raw
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = ("exiv2/Reagan.tiff", "file-type/fixture-sony-zv-e10.arw", "exiftool/Nikon.nef")
+    for name in names:
+        shutil.copyfile(corpus / name, inbox / name.rpartition("/")[2])
+    lib = tmp_path / "lib"
+    assert main(["import", "--input", str(inbox), "--output", str(lib), "--workers", "1",
+                 "--quiet", "--template", "{stem}{ext}",
+                 "--report", str(tmp_path / "i.csv")]) == 0  # fmt: skip
+    _h, imported = read_rows(tmp_path / "i.csv")
+    assert {r["source"].rpartition("/")[2]: r["format"] for r in imported} == {
+        "Reagan.tiff": "TIFF",
+        "fixture-sony-zv-e10.arw": "ARW",
+        "Nikon.nef": "NEF",
+    }
+    assert is_raw((lib / "fixture-sony-zv-e10.arw").read_bytes(), "ARW")
+    assert is_raw((lib / "Nikon.nef").read_bytes(), "NEF")
+    assert not is_raw((lib / "Reagan.tiff").read_bytes(), "NEF")  # as older catalogs say
+    code, rows = export(tmp_path, lib, tmp_path / "out", "--min-size", "0")
+    assert rows["Reagan.tiff"]["status"] == "exported", rows["Reagan.tiff"]["reason"]
+    with Image.open(tmp_path / "out" / "Reagan.jpg") as img:
+        assert img.format == "JPEG" and img.size == (200, 130)
+    assert rows["fixture-sony-zv-e10.arw"]["status"] == "exported"
+    assert rows["Nikon.nef"]["status"] == "skipped"  # exiftool's sample: no decodable preview
+    assert "RAW" in rows["Nikon.nef"]["reason"]
+
+
 def test_two_photos_wanting_one_name(tmp_path) -> None:
     inbox = tmp_path / "inbox"
     make_jpeg(inbox / "IMG_1.jpg", D1, seed=1)

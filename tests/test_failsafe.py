@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from media import make_jpeg
+from media import make_heic, make_jpeg, make_mov
 
 from photoorganiser.cli import main
 from photoorganiser.core.hashing import hash_file
@@ -394,6 +394,84 @@ def test_apply_moves_only_regular_media_files_under_the_plans_inputs(tmp_path: P
     assert (outside / "notes.txt").exists() and stray.exists()
     assert (inbox / "link.jpg").is_symlink()
     assert len(media_in(library)) == 3 and not (dest.with_name("twice.jpg")).exists()
+
+
+XMP = "<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
+
+
+def travelling_inbox(root: Path) -> Path:
+    """A photo with its sidecar, a Live Photo (a still and its video), and a photo alone."""
+    make_jpeg(root / "DSC_1.JPG", D1, seed=11)
+    (root / "DSC_1.JPG.xmp").write_text(XMP)
+    make_heic(root / "IMG_7943.HEIC", D1 + timedelta(hours=1), seed=12)
+    make_mov(root / "IMG_7943.MOV", D1 + timedelta(hours=2), seed=13)
+    make_jpeg(root / "IMG_0001.jpg", D1 + timedelta(hours=3), seed=14)
+    return root
+
+
+def test_apply_leaves_a_file_alone_with_the_one_whose_row_was_deleted(tmp_path: Path) -> None:
+    """A person deletes a photo's row (and a Live Photo still's) from the plan: its sidecar
+    (and the video) stay with it in the inbox, each row saying why, never moved apart."""
+    inbox, library = travelling_inbox(tmp_path / "in"), tmp_path / "lib"
+    before = tree(inbox)
+    plan = _plan(tmp_path, inbox, library)
+    planned = rows(plan)
+    by_name = {Path(r["source"]).name: r for r in planned}
+    assert by_name["DSC_1.JPG.xmp"]["follows"] == str(inbox / "DSC_1.JPG")
+    assert by_name["IMG_7943.MOV"]["follows"] == str(inbox / "IMG_7943.HEIC")
+    removed = {str(inbox / "DSC_1.JPG"), str(inbox / "IMG_7943.HEIC")}
+    reviewed = [r for r in planned if r["source"] not in removed]
+    write_rows(plan, reviewed)
+    report = tmp_path / "applied.csv"
+    assert apply(plan, "--output", library, "--report", report) == 0
+    got = rows(report)
+    assert sorted(r["source"] for r in got) == sorted(r["source"] for r in reviewed)
+    outcome = {Path(r["source"]).name: r for r in got}
+    for name, leader in (("DSC_1.JPG.xmp", "DSC_1.JPG"), ("IMG_7943.MOV", "IMG_7943.HEIC")):
+        assert outcome[name]["action"] == "ignore" and outcome[name]["destination"] == ""
+        assert outcome[name]["reason"] == (
+            f"left alone with {leader}, which it travels with: its row was removed from the plan"
+        )
+        assert outcome[name]["why"] == "leader-left"
+    assert outcome["IMG_0001.jpg"]["action"] == "move"
+    assert outcome["IMG_0001.jpg"]["status"] == "done"
+    assert {k: v for k, v in before.items() if k != "IMG_0001.jpg"} == tree(inbox)
+    library_files = [p.name for p in library.rglob("*") if p.is_file()
+                     and ".photoorganiser" not in p.parts]  # fmt: skip
+    assert len(library_files) == 1 and library_files[0].endswith("IMG_0001.jpg")
+
+
+def test_apply_moves_a_file_with_the_one_it_travels_with(tmp_path: Path) -> None:
+    """The plan as planned: the sidecar and the Live Photo video go with their photos."""
+    inbox, library = travelling_inbox(tmp_path / "in"), tmp_path / "lib"
+    plan = _plan(tmp_path, inbox, library)
+    report = tmp_path / "applied.csv"
+    assert apply(plan, "--output", library, "--report", report) == 0
+    got = {Path(r["source"]).name: r for r in rows(report)}
+    assert {r["action"] for r in got.values()} == {"move"}
+    assert {r["status"] for r in got.values()} == {"done"}
+    assert not any(p.is_file() for p in inbox.rglob("*"))
+    jpg, xmp = Path(got["DSC_1.JPG"]["destination"]), Path(got["DSC_1.JPG.xmp"]["destination"])
+    assert xmp == jpg.with_name(jpg.name + ".xmp") and jpg.is_file() and xmp.is_file()
+    heic, mov = Path(got["IMG_7943.HEIC"]["destination"]), Path(got["IMG_7943.MOV"]["destination"])
+    assert heic.stem == mov.stem and heic.is_file() and mov.is_file()
+
+
+def test_apply_leaves_a_sidecar_alone_with_a_photo_changed_since_the_plan(tmp_path: Path) -> None:
+    """The photo is refused (changed since the review): its sidecar is not moved without it."""
+    inbox, library = travelling_inbox(tmp_path / "in"), tmp_path / "lib"
+    plan = _plan(tmp_path, inbox, library)
+    make_jpeg(inbox / "DSC_1.JPG", D1, seed=99)  # another picture now
+    report = tmp_path / "applied.csv"
+    assert apply(plan, "--output", library, "--report", report) == 1
+    got = {Path(r["source"]).name: r for r in rows(report)}
+    assert got["DSC_1.JPG"]["status"] == "failed"
+    assert got["DSC_1.JPG.xmp"]["action"] == "ignore"
+    assert got["DSC_1.JPG.xmp"]["reason"].startswith(
+        "left alone with DSC_1.JPG, which it travels with: it is not transferred (changed since"
+    )
+    assert (inbox / "DSC_1.JPG").is_file() and (inbox / "DSC_1.JPG.xmp").is_file()
+    assert got["IMG_7943.MOV"]["status"] == "done"
 
 
 def test_apply_never_opens_a_pipe_or_a_device(tmp_path: Path) -> None:

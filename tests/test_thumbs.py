@@ -97,6 +97,23 @@ def test_a_heic_turned_once(tmp_path: Path) -> None:
     assert near(shown.getpixel((95, 3)), RED) and near(shown.getpixel((3, 3)), BLUE)
 
 
+@pytest.mark.parametrize("make", [None, "NIKON CORPORATION"])
+def test_a_tiff_turned_once(tmp_path: Path, make: str | None) -> None:
+    """Pillow's TIFF plugin turns a TIFF upright as it loads it: its EXIF orientation must
+    not turn it a second time. A plain TIFF whose EXIF names a Nikon is a photo too, not
+    a NEF without previews."""
+    img = Image.new("RGB", (400, 200), BLUE)
+    img.paste(RED, (0, 0, 100, 50))
+    zeroth: dict[int, object] = {piexif.ImageIFD.Orientation: 6}
+    if make:
+        zeroth[piexif.ImageIFD.Make] = make.encode()
+    path = tmp_path / "a.tif"
+    img.save(path, "TIFF", exif=piexif.dump({"0th": zeroth}))
+    shown = decoded(make_thumbnail(path, 200))
+    assert shown.size == (100, 200)
+    assert near(shown.getpixel((95, 3)), RED) and near(shown.getpixel((3, 3)), BLUE)
+
+
 def test_a_png_with_alpha(tmp_path: Path) -> None:
     path = tmp_path / "a.png"
     Image.new("RGBA", (300, 150), (0, 0, 255, 255)).save(path)

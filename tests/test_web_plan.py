@@ -11,13 +11,20 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from media import make_jpeg
 from web import client, submit, wait
 
 from photoorganiser import cli
 from photoorganiser.core.reportfile import ReportHeader, ReportWriter, read_header
 from photoorganiser.importing.report import COLUMNS, read_report
-from photoorganiser.importing.review import destination_problem
+from photoorganiser.importing.review import (
+    Review,
+    ReviewRefused,
+    destination_problem,
+    leaders,
+    write_reviewed,
+)
 from photoorganiser.runs import apply as apply_module
 
 MTIME = datetime(2019, 3, 4, 5, 6, 7).timestamp()
@@ -267,6 +274,49 @@ def test_save_then_apply_does_exactly_the_reviewed_plan(tmp_path: Path) -> None:
     outcome = {Path(r.source).name: r for r in read_report(tmp_path / "applied.csv")}
     assert "edited in review" in outcome["IMG_0002.jpg"].reason
     assert "scan.jpg" not in outcome
+
+
+def test_a_sidecar_whose_photos_row_was_deleted_is_left_alone_in_review_as_in_apply(
+    tmp_path: Path,
+) -> None:
+    """One rule for both ways of leaving a photo alone: unticked in the review, or its row
+    deleted from the CSV by hand. Its sidecar is left alone with it either way (the review
+    shows it so and will not tick it), and apply carries out the same plan."""
+    inbox, lib, report = dry_run(tmp_path)
+    header, rows = read_header(report), read_report(report)
+    names = [Path(r.source).name for r in rows]
+    photo, sidecar = names.index("IMG_0002.jpg"), names.index("IMG_0002.xmp")
+    assert leaders(rows, header.library) == {sidecar: photo}
+    # unticked in the review: the saved plan lists neither
+    review = Review(header, rows, unticked=[rows[photo].source])
+    assert review.states()[sidecar] == "left-alone"
+    saved, counts = write_reviewed(report, review, lambda name: tmp_path / name)
+    assert counts["left_alone"] == 2
+    assert {Path(r.source).name for r in read_report(saved)} == set(names) - {
+        "IMG_0002.jpg",
+        "IMG_0002.xmp",
+    }
+    # deleted by hand: the review of that plan shows the sidecar left alone too
+    by_hand = [r for r in rows if r.source != rows[photo].source]
+    kept = [Path(r.source).name for r in by_hand].index("IMG_0002.xmp")
+    assert leaders(by_hand, header.library) == {kept: None}
+    review = Review(header, by_hand)
+    assert not review.ticked(kept) and review.states()[kept] == "left-alone"
+    with pytest.raises(ReviewRefused, match="IMG_0002.jpg, which this plan does not list"):
+        review.set_ticked(by_hand[kept].source, True)
+    assert review.set_many(range(len(by_hand)), True) == 0
+    # ... and apply leaves both in the inbox, as after the review
+    edited = tmp_path / "by-hand.csv"
+    lines = report.read_text(encoding="utf-8").splitlines(keepends=True)
+    edited.write_text(
+        "".join(ln for ln in lines if not ln.startswith(rows[photo].source + ",")),
+        encoding="utf-8",
+    )
+    assert applied(tmp_path, lib, edited) == 0
+    assert (inbox / "IMG_0002.jpg").is_file() and (inbox / "IMG_0002.xmp").is_file()
+    outcome = {Path(r.source).name: r for r in read_report(tmp_path / "applied.csv")}
+    assert outcome["IMG_0002.xmp"].action == "ignore" and "IMG_0002.jpg" not in outcome
+    assert outcome["IMG_0002.xmp"].why == "leader-left"
 
 
 def test_a_review_with_a_collision_is_not_saved(tmp_path: Path) -> None:

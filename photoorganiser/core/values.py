@@ -461,6 +461,7 @@ class Why(Enum):
     NOT_APPLIED = "not-applied"  # a plan row that is not a planned transfer (`detail`)
     LISTED_AGAIN = "listed-again"  # the plan lists this source again
     SAME_IN_PLAN = "same-in-plan"  # the plan imports the same content from `other`
+    LEADER_LEFT = "leader-left"  # travels with `other`, which the run leaves alone (`detail`)
     REFUSED = "refused"  # a check refused it (`detail`): left in place
     RECOVERY = "recovery"  # a killed run's transfer (`detail`: what the disk showed)
     NOT_REACHED = "not-reached"  # the run was stopped before this file was looked at

@@ -292,6 +292,8 @@ def _base_text(r: Reason, when: str, date: CaptureDate | None) -> str:
         return f"from the reviewed plan: {r.detail}"
     if w is Why.NOT_APPLIED:
         return f"not applied: {r.detail}"
+    if w is Why.LEADER_LEFT:
+        return f"left alone with {_name(r.other)}, which it travels with: {r.detail}"
     if w is Why.SAME_IN_PLAN:
         return f"the same content as {r.other}, which the plan imports; left in place"
     if w is Why.RECOVERY:

@@ -4,7 +4,8 @@
 The decisions are two: a planned transfer can be left alone (unticked), and its
 destination can be edited. A file that travels with another (a sidecar, a Live Photo
 video: its `follows`) is left alone with it, and goes to the edited name's stem with
-it, so nothing is separated from its photo by a review.
+it, so nothing is separated from its photo by a review. `apply` follows the same rule
+(`leaders`, `left_with_leader`) for a plan whose rows a person deleted by hand.
 
 - A draft of the decisions is kept in `LIBRARY/.photoorganiser/reviews/<report>.json`
   (written atomically, never through a link), so a review survives a closed browser.
@@ -53,6 +54,51 @@ class ReviewRefused(ValueError):
 def tickable(row: ReportRow) -> bool:
     """A row the review decides on: a transfer `apply` would carry out."""
     return row.action in TICKABLE_ACTIONS and row.status in TICKABLE_STATUSES
+
+
+def leaders(rows: Sequence[ReportRow], library: str) -> dict[int, int | None]:
+    """The planned transfers that travel with another file, each -> the row that transfers
+    that file, or None when the plan has no row for it (a person removed it). `follows`
+    names the file by its source (a sidecar's photo, a Live Photo's still, a RAW's JPEG)
+    or by its planned destination (a sidecar joining the copy the run keeps). A file that
+    joins one already in the library, or whose file's row is there but transfers nothing
+    (done by an earlier apply), has no leader."""
+    by_source: dict[str, int] = {}
+    by_destination: dict[str, int] = {}
+    listed: set[str] = set()
+    for i, row in enumerate(rows):
+        listed.add(row.source)
+        if tickable(row):
+            by_source.setdefault(row.source, i)
+            by_destination.setdefault(row.destination, i)
+    out: dict[int, int | None] = {}
+    for i, row in enumerate(rows):
+        if not row.follows or not tickable(row) or by_source.get(row.source) != i:
+            continue
+        lead = by_source.get(row.follows, by_destination.get(row.follows))
+        if lead == i or (
+            lead is None and (row.follows in listed or relative_to_library(row.follows, library))
+        ):
+            continue
+        out[i] = lead
+    return out
+
+
+def left_with_leader(
+    i: int, leader_of: dict[int, int | None], left_alone: Callable[[int], bool]
+) -> bool:
+    """Whether row i is left alone with the file it travels with (`leader_of` as `leaders`
+    gives it): that file's row was removed from the plan, or is left alone itself
+    (`left_alone(row)`: unticked in a review, refused by apply's checks), or travels in
+    turn with one that is. Never transferred without it: it goes with it next time."""
+    seen: set[int] = set()
+    while i in leader_of and i not in seen:
+        seen.add(i)
+        lead = leader_of[i]
+        if lead is None or left_alone(lead):
+            return True
+        i = lead
+    return False
 
 
 def relative_to_library(destination: str, library: str) -> str:
@@ -123,9 +169,10 @@ class Review:
             if tickable(row):
                 self.index.setdefault(row.source, i)
             self.planned.append(relative_to_library(row.destination, self.library))
-        for i, row in enumerate(rows):
-            leader = self.index.get(row.follows) if row.follows else None
-            if leader is not None and tickable(row) and leader != i:
+        # (None: the file it travels with has no row, as apply reads the plan)
+        self.leaders = leaders(rows, self.library)
+        for i, leader in self.leaders.items():
+            if leader is not None:
                 self.followers.setdefault(leader, []).append(i)
         self.leader_of = {f: lead for lead, fs in self.followers.items() for f in fs}
         self.unticked: set[str] = {s for s in unticked if s in self.index}
@@ -140,16 +187,14 @@ class Review:
     def tickable(self, i: int) -> bool:
         return self.index.get(self.rows[i].source) == i
 
+    def left_alone(self, i: int) -> bool:
+        """Unticked (or not a transfer this review decides on), by the person's own hand."""
+        return not self.tickable(i) or self.rows[i].source in self.unticked
+
     def ticked(self, i: int) -> bool:
-        seen = set()
-        while True:
-            if not self.tickable(i) or self.rows[i].source in self.unticked:
-                return False
-            lead = self.leader_of.get(i)
-            if lead is None or lead in seen:
-                return True
-            seen.add(i)
-            i = lead
+        """Carried out: not left alone, nor is the file it travels with (`left_with_leader`,
+        the rule `apply` follows for a reviewed plan's rows)."""
+        return not self.left_alone(i) and not left_with_leader(i, self.leaders, self.left_alone)
 
     def destination(self, i: int) -> str:
         """The row's destination (relative), its edit or its leader's edit applied."""
@@ -220,6 +265,9 @@ class Review:
             i = self._row(source)
             if ticked:
                 lead = self.leader_of.get(i)
+                if i in self.leaders and lead is None:
+                    name = PurePosixPath(self.rows[i].follows).name
+                    raise ReviewRefused(f"it travels with {name}, which this plan does not list")
                 if lead is not None and not self.ticked(lead):
                     name = PurePosixPath(self.rows[lead].source).name
                     raise ReviewRefused(f"it travels with {name}, which is left alone: tick it")

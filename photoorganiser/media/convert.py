@@ -8,7 +8,9 @@ person understands. Everything happens in memory; nothing here touches a file.
              plugin of its own); the pixels turned upright by the EXIF orientation, the
              tag then set to 1, so every viewer shows the copy the same way
     RAW      the largest embedded JPEG preview that decodes (previews.py), turned upright
-             by its own orientation, else by the RAW's
+             by its own orientation, else by the RAW's; a TIFF that only bears a RAW's
+             name (a plain TIFF with a Nikon, Sony or Pentax make: previews.is_raw) is a
+             photo, and a TIFF Pillow cannot decode falls back to its previews
     EXIF     kept (capture date, camera, GPS unless `strip_gps`); the ICC profile kept
     size     `max_size` (W, H): fitted inside, the ratio kept, never enlarged; with
              `keep_ratio=False` exactly W x H, filled and centre-cropped (never stretched)
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .heif import register_heif
-from .previews import RAW_FORMATS, TIFF_BASED, orientation, previews
+from .previews import TIFF_BASED, is_raw, orientation, previews
 
 MAX_PREVIEWS = 4
 _ORIENTATION = 0x0112
@@ -92,7 +94,7 @@ def can_write(fmt: OutFormat) -> bool:
 
 def convert(data: bytes, fmt: str, spec: ConvertSpec) -> Converted:
     """The photo's smaller copy (see the module's docstring)."""
-    if fmt in RAW_FORMATS:
+    if is_raw(data, fmt):
         turn = orientation(data, fmt)
         for preview in previews(data, fmt)[:MAX_PREVIEWS]:
             try:
@@ -133,11 +135,14 @@ def _convert_quietly(
                 exif = img.getexif()
                 icc = img.info.get("icc_profile") if img.mode != "CMYK" else None
                 turn = int(exif.get(_ORIENTATION, 0) or 0)
-                turn = turn if 1 <= turn <= 8 else fallback_orientation
+                tagged = 1 <= turn <= 8
+                turn = turn if tagged else fallback_orientation
                 if img.format in ("JPEG", "MPO") and spec.max_size and spec.keep_ratio:
                     w, h = spec.max_size
                     img.draft("RGB", (w, h) if turn <= 4 else (h, w))
                 img.load()
+                if tagged and _ORIENTATION not in img.getexif():
+                    turn = 1  # Pillow turned it upright as it loaded it (its TIFF plugin does)
                 pic = _mode_for(img, spec.format)
         method = _TRANSPOSE.get(turn)
         if method is not None:

@@ -15,6 +15,14 @@ ordinary JPEGs of the picture, which is what a thumbnail is made from:
 Pillow cannot decode: the caller tries the next); `orientation(data, fmt)` is the RAW's
 EXIF orientation (1-8), for previews that carry none. Everything is bounds-checked;
 nothing here decodes an image.
+
+`is_raw(data, fmt)` says whether to show a file by its previews at all. CR2, RW2, ORF and
+IIQ are known by their signature, DNG by its DNGVersion tag; NEF, ARW and PEF only by the
+camera make in an ordinary TIFF header, which a plain TIFF from that camera (or scanned,
+edited, saved by software that keeps the make) has too. Those are RAW only when they hold
+sensor data (`holds_sensor_data`): a CFA or LinearRaw image (PhotometricInterpretation
+32803/34892), or an IFD0 that is only a reduced-resolution copy (NewSubfileType bit 0),
+as every camera writes its RAW; a plain TIFF is decoded as the photo it is.
 """
 
 from __future__ import annotations
@@ -27,10 +35,13 @@ from .ciff import ciff_records
 CR3_PREVIEW_UUID = bytes.fromhex("eaf42b5e1c984b88b9fbb7dc406e4d16")
 TIFF_BASED = frozenset({"TIFF", "CR2", "NEF", "ARW", "DNG", "ORF", "RW2", "PEF", "IIQ"})
 RAW_FORMATS = TIFF_BASED - {"TIFF"} | {"RAF", "CR3", "CRW", "X3F", "MRW"}
+MAKE_GUESSED = frozenset({"NEF", "ARW", "PEF"})  # a TIFF named after its camera's make
 
 _MAX_IFDS = 64
 _MAX_ENTRIES = 1000
+_T_SUBFILE_TYPE = 0x00FE
 _T_COMPRESSION = 0x0103
+_T_PHOTOMETRIC = 0x0106
 _T_STRIP_OFFSETS = 0x0111
 _T_ORIENTATION = 0x0112
 _T_STRIP_COUNTS = 0x0117
@@ -39,6 +50,7 @@ _T_JPEG_OFFSET = 0x0201
 _T_JPEG_LENGTH = 0x0202
 _T_RW2_JPEG = 0x002E
 _T_EXIF_IFD = 0x8769
+_SENSOR_PHOTOMETRIC = (32803, 34892)  # CFA, LinearRaw
 _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
 
@@ -148,17 +160,45 @@ def _crw_previews(buf: bytes) -> list[tuple[int, int]]:
     ]
 
 
+def _as_tiff(data: bytes) -> bytes:
+    """RW2/ORF: a TIFF with another magic number, read as the TIFF it is."""
+    if data[:4] in (b"IIU\0", b"IIRO", b"IIRS"):
+        return b"II*\0" + data[4:]
+    if data[:4] == b"MMOR":
+        return b"MM\0*" + data[4:]
+    return data
+
+
+def holds_sensor_data(data: bytes) -> bool:
+    """Whether a TIFF-based file is a camera's RAW: some IFD holds a CFA or LinearRaw
+    image, or IFD0 is a reduced-resolution copy of an image kept elsewhere."""
+    buf = _as_tiff(data)
+    ifds = _tiff_ifds(buf)
+    if not ifds:
+        return False
+    e = "<" if buf[:2] == b"II" else ">"
+    if (_ints(buf, e, ifds[0].get(_T_SUBFILE_TYPE)) or [0])[0] & 1:
+        return True
+    return any(
+        (_ints(buf, e, tags.get(_T_PHOTOMETRIC)) or [0])[0] in _SENSOR_PHOTOMETRIC for tags in ifds
+    )
+
+
+def is_raw(data: bytes, fmt: str) -> bool:
+    """Whether the file (`fmt` as metadata.read_media names it, or as a catalog recorded
+    it) is a camera RAW, shown by its embedded previews, rather than an image Pillow
+    decodes: a NEF/ARW/PEF that is a plain TIFF with its camera's make is not."""
+    if fmt in MAKE_GUESSED:
+        return holds_sensor_data(data)
+    return fmt in RAW_FORMATS
+
+
 def previews(data: bytes, fmt: str) -> list[bytes]:
     """The embedded JPEGs of a RAW file's bytes (`fmt` as metadata.read_media names it),
     largest first; [] when there is none."""
     spans: list[tuple[int, int]] = []
     if fmt in TIFF_BASED:
-        buf = data
-        if buf[:4] in (b"IIU\0", b"IIRO", b"IIRS"):
-            buf = b"II*\0" + buf[4:]
-        elif buf[:4] == b"MMOR":
-            buf = b"MM\0*" + buf[4:]
-        spans = _tiff_previews(buf)
+        spans = _tiff_previews(_as_tiff(data))
     elif fmt == "RAF" and len(data) >= 92:
         spans = [struct.unpack_from(">II", data, 84)]
     elif fmt == "CR3":
@@ -191,10 +231,7 @@ def orientation(data: bytes, fmt: str) -> int:
                             buf = data[cs:ce]
     elif fmt not in TIFF_BASED:
         return 1
-    if buf[:4] in (b"IIU\0", b"IIRO", b"IIRS"):
-        buf = b"II*\0" + buf[4:]
-    elif buf[:4] == b"MMOR":
-        buf = b"MM\0*" + buf[4:]
+    buf = _as_tiff(buf)
     ifds = _tiff_ifds(buf)
     if not ifds:
         return 1

@@ -25,6 +25,7 @@ from .exif import (
 )
 from .found import Found, MetadataError
 from .images import read_jpeg
+from .previews import holds_sensor_data
 
 TIFF_HEAD = 4 * 1024 * 1024  # TIFF-based RAW: IFDs are read from the first 4 MiB
 
@@ -57,6 +58,8 @@ def read_tiff(src: Source, head: bytes, fmt: str | None = None, base: int = 0) -
         make = (info.make or "").upper()
         if T_DNG_VERSION in info.ifd0:
             fmt = "DNG"
+        elif not holds_sensor_data(buf):
+            pass  # a plain TIFF, whatever camera its EXIF names
         elif make.startswith("NIKON"):
             fmt = "NEF"
         elif make.startswith("SONY"):

@@ -40,7 +40,7 @@ from pathlib import Path
 from ..core.hashing import hash_file, read_and_hash
 from .heif import register_heif
 from .metadata import MetadataError, read_media
-from .previews import RAW_FORMATS, TIFF_BASED, orientation, previews
+from .previews import TIFF_BASED, is_raw, orientation, previews
 
 log = logging.getLogger("photoorganiser")
 
@@ -154,7 +154,7 @@ def _same_file(path: Path, before: os.stat_result) -> bool:
 
 
 def _photo(data: bytes, fmt: str, size: int, deadline: float) -> bytes | None:
-    if fmt not in RAW_FORMATS:
+    if not is_raw(data, fmt):
         jpeg = _decode(data, size, fallback_orientation=1)
         if jpeg is not None or fmt not in TIFF_BASED:
             return jpeg
@@ -179,10 +179,13 @@ def _decode(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DecompressionBombWarning, odd TIFF tags...
             with Image.open(io.BytesIO(data), formats=formats) as img:
-                turn = _orientation_of(img) or fallback_orientation
+                tagged = _orientation_of(img)
+                turn = tagged or fallback_orientation
                 if img.format in ("JPEG", "MPO"):
                     img.draft("RGB", (size, size))
                 img.load()
+                if tagged and not _orientation_of(img):
+                    turn = 1  # Pillow turned it upright as it loaded it (its TIFF plugin does)
                 small = _rgb(img)
         small.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
         method = _TRANSPOSE.get(turn)

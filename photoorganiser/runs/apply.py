@@ -50,6 +50,7 @@ from ..core.values import (
 from ..importing.execute import Interrupted, execute
 from ..importing.paths import sanitise_component
 from ..importing.report import ReportRow, read_report
+from ..importing.review import leaders, left_with_leader
 from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions
 from ..media.metadata import MetadataError, read_media
@@ -167,6 +168,7 @@ def run_apply(options: ApplyOptions) -> ImportResult:
             decisions = _once(decisions)
             decisions = _verify_sources(decisions, options)
             decisions = [_skip_if_in_library(d, lib) for d in decisions]
+            decisions = _with_their_leaders(decisions, plan)
             transfers = sum(d.action.transfers for d in decisions)
             write = reporting_known(run.write, _known(plan))
             with Progress("apply", transfers, options.progress) as bar:
@@ -324,6 +326,32 @@ def _once(decisions: list[Decision]) -> list[Decision]:
             sources.add(d.source)
         checked.append(d)
     return checked
+
+
+def _with_their_leaders(decisions: list[Decision], plan: Plan) -> list[Decision]:
+    """A file that travels with another (a sidecar, a Live Photo video, a RAW's partner)
+    is left alone with it, as a review leaves it (importing/review.py): when the person
+    removed that file's row from the plan, or a check leaves that file in place. It goes
+    with it next time. (`decisions` are the plan's rows', in its order.)"""
+    leader_of = leaders(plan.rows, plan.header.library)
+
+    def refused(j: int) -> bool:
+        return decisions[j].action is Action.ERROR
+
+    out = list(decisions)
+    for i, lead in leader_of.items():
+        d = decisions[i]
+        if not d.action.transfers or not left_with_leader(i, leader_of, refused):
+            continue
+        if lead is None:
+            detail = "its row was removed from the plan"
+        elif refused(lead):
+            detail = f"it is not transferred ({decisions[lead].error})"
+        else:
+            detail = "it is left alone too"
+        why = Reason(Why.LEADER_LEFT, other=Path(text_path(plan.rows[i].follows)), detail=detail)
+        out[i] = Decision(d.source, Action.IGNORE, why)
+    return out
 
 
 def _error(source: Path, why: str) -> Decision:

@@ -73,6 +73,7 @@ WHY_LABELS = {
     "not-applied": "not applied",
     "listed-again": "listed twice",
     "same-in-plan": "same content elsewhere in the plan",
+    "leader-left": "left alone with the file it travels with",
     "refused": "refused by a check",
     "recovery": "recovery of an interrupted run",
     "not-reached": "not reached (run stopped)",
