@@ -211,3 +211,28 @@ def test_index_search_matches_brute_force(hash_size: int) -> None:
             if dist <= threshold:
                 expected.add((a, b, dist))
     assert found == expected and len(expected) >= 100
+
+
+def test_an_oriented_tiff_is_turned_upright_once(tmp_path: Path) -> None:
+    """A portrait shot as a TIFF and as a JPEG, both stored landscape with EXIF orientation
+    6, and the same picture stored upright: one picture, the same way up. (Pillow turns a
+    TIFF upright as it opens it: turned again, it lay on its side, a "rotated" copy.)"""
+    picture = scene(11, (240, 120))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    root = tmp_path / "in"
+    root.mkdir()
+    picture.save(root / "portrait.jpg", quality=95, exif=exif)
+    picture.save(root / "portrait.tif", exif=exif)
+    picture.rotate(-90, expand=True).save(root / "other.jpg", quality=95)  # upright already
+    report = tmp_path / "r.csv"
+    args = ["find-duplicates", "--input", str(root), "--similar", "--report", str(report)]
+    assert cli.main([*args, "--workers", "1", "--quiet"]) == 0
+    rows = {Path(r.path).name: r for r in dupreport.read_report(report)}
+    assert set(rows) == {"portrait.jpg", "portrait.tif", "other.jpg"}
+    assert {r.group_id for r in rows.values()} == {1}
+    tif, jpg = rows["portrait.tif"], rows["portrait.jpg"]
+    assert (tif.width, tif.height) == (jpg.width, jpg.height)
+    assert all((r.distance or 0) <= 2 for r in rows.values())
+    dropped = [r.reason for r in rows.values() if not r.keep]
+    assert len(dropped) == 2 and all("(same orientation;" in why for why in dropped), dropped

@@ -200,6 +200,8 @@ def _exif_date(exif) -> CaptureDate | None:
 def display_size(img) -> tuple[int, int]:
     """Width and height as shown, i.e. after the EXIF orientation is applied."""
     width, height = img.size
+    if upright_on_open(img):
+        return width, height
     try:
         orientation = img.getexif().get(0x0112, 1)
     except Exception:
@@ -207,3 +209,26 @@ def display_size(img) -> tuple[int, int]:
     if orientation in (5, 6, 7, 8):
         return height, width
     return width, height
+
+
+def upright_on_open(img) -> bool:
+    """Whether Pillow gives this image upright already: its TIFF plugin (Pillow 10.1 and
+    later) reports the size after the EXIF orientation and turns the pixels as it loads
+    them; turning it again would lay it on its side."""
+    return img.format == "TIFF" and _pillow_turns_tiffs()
+
+
+@functools.cache
+def _pillow_turns_tiffs() -> bool:
+    """Asked of the Pillow at hand: a 2x1 TIFF tagged orientation 6 opens as 1x2."""
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.new("L", (2, 1)).save(buf, "TIFF", exif=exif)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        return img.size == (1, 2)

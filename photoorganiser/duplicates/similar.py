@@ -39,7 +39,7 @@ from ..core.values import ScanEntry
 from ..library.phashes import PerceptualHash
 from ..media.heif import register_heif
 from . import phashcache
-from .describe import describe
+from .describe import describe, upright_on_open
 from .keep import choose_keep, kept_over
 from .mih import plan_search, search_pairs
 from .stage import BATCH_FILES, StageContext
@@ -200,7 +200,7 @@ def load_square(path: str | Path, side: int):
     with Image.open(path) as img:
         width, height = img.size
         try:
-            orientation = int(img.getexif().get(0x0112, 1))
+            orientation = 1 if upright_on_open(img) else int(img.getexif().get(0x0112, 1))
         except Exception:
             orientation = 1
         if img.format in ("JPEG", "MPO"):
