@@ -682,6 +682,33 @@ def test_sidecar_dates_date_media_that_has_none(tmp_path: Path) -> None:
     assert got["scan.png"]["date_source"] == "XMP-sidecar:DateTimeOriginal"
     assert "/1998/07/19980706_050403_scan.png" in got["scan.png"]["destination"]
     assert Path(got["scan.png.xmp"]["destination"]).name == "19980706_050403_scan.png.xmp"
+    # the catalog keeps those dates when sync reads the files again, or finds them moved
+    # (the file alone says only its name's date, or its modification time)
+    import sqlite3
+
+    from photoorganiser.library.catalog import catalog_path
+
+    def dates() -> dict[str, tuple[str, str]]:
+        with sqlite3.connect(catalog_path(library)) as conn:
+            rows = conn.execute("SELECT path, captured_at, date_source FROM files")
+            return {Path(p).name: (c, s) for p, c, s in rows if not p.endswith((".THM", ".json"))}
+
+    before = dates()
+    assert {s for _, s in before.values()} >= {
+        "XMP-sidecar:DateTimeOriginal",
+        "THM:DateTimeOriginal",
+    }
+    assert main(["sync", "--output", str(library), "--reread", "--quiet",
+                 "--report", str(tmp_path / "s1.csv")]) == 0  # fmt: skip
+    assert dates() == before
+    moved = library / "moved"
+    moved.mkdir()
+    for name in ("scan.png", "takeout.jpg"):
+        (placed,) = library.rglob(f"*_{name}")
+        placed.rename(moved / placed.name)
+    assert main(["sync", "--output", str(library), "--quiet",
+                 "--report", str(tmp_path / "s2.csv")]) == 0  # fmt: skip
+    assert dates() == before
 
 
 def test_ctrl_c_still_writes_a_report_of_every_file(

@@ -15,6 +15,7 @@ library that has no catalog runs this to adopt the files already there.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -22,10 +23,10 @@ from pathlib import Path
 from ..core.progress import Progress
 from ..core.reportfile import ReportHeader, ReportWriter
 from ..core.textsafe import display_text, path_text
-from ..core.values import Analysis, AnalysisFailure
+from ..core.values import WEAK_SOURCES, Analysis, AnalysisFailure
 from ..media.analyse import AnalyseOptions, analyse, needs_analysis
 from ..media.scan import scan
-from .catalog import Catalog
+from .catalog import Catalog, decode
 
 
 class Change(Enum):
@@ -122,9 +123,32 @@ def _reread(catalog: Catalog, r: Analysis | AnalysisFailure) -> SyncChange:
     e = r.entry
     if isinstance(r, AnalysisFailure):
         return SyncChange(e.path, Change.FAILED, e.size, r.hash, error=f"{r.error} (row kept)")
+    r = _better_date_kept(catalog, catalog.relative(e.path), r)
     catalog.reread_file(e.path, e.size, e.mtime_ns, e.inode, r)
     captured = r.captured.isoformat() if r.captured else None
     return SyncChange(e.path, Change.REREAD, e.size, r.hash, captured)
+
+
+def _better_date_kept(catalog: Catalog, rel: str, r: Analysis) -> Analysis:
+    """The same content read again (--reread, or moved inside the library) keeps the date
+    its import gave it when the file alone says less: a date from its sidecar (XMP, THM,
+    Takeout's JSON) or from its Live Photo video or RAW partner is never replaced by a
+    guess (its name, its modification time) or by none."""
+    if r.captured is not None and r.captured.source not in WEAK_SOURCES:
+        return r
+    row = catalog.conn.execute("SELECT record FROM files WHERE path = ?", (path_text(rel),))
+    found = row.fetchone()
+    if found is None:
+        return r
+    try:
+        stored = decode(found[0], r.entry)
+    except (ValueError, KeyError, TypeError):
+        return r  # a record this version cannot read: the file's own date
+    if isinstance(stored, AnalysisFailure) or stored.captured is None:
+        return r
+    if stored.captured.source in WEAK_SOURCES:
+        return r
+    return dataclasses.replace(r, captured=stored.captured)
 
 
 def _moves(
@@ -153,6 +177,7 @@ def _moves(
 
 def _move(catalog: Catalog, old: str, r: Analysis) -> SyncChange:
     e = r.entry
+    r = _better_date_kept(catalog, old, r)
     catalog.move_file(old, e.path, e.size, e.mtime_ns, e.inode, r)
     captured = r.captured.isoformat() if r.captured else None
     return SyncChange(e.path, Change.MOVED, e.size, r.hash, captured, moved_from=catalog.root / old)
