@@ -137,3 +137,22 @@ def test_a_recovery_line_says_what_happened_to_the_files_in_words() -> None:
     assert _said("record", 832) == "832 files recorded in the catalog"
     assert _said("undone", 1) == "1 file not transferred yet (left in place)"
     assert _said("finish-move failed", 2) == "2 files not moved (the move could not finish)"
+
+
+def test_a_report_folder_on_a_read_only_disk_is_said_so(tmp_path, monkeypatch) -> None:
+    """A read-only mount (a card's write-protect switch, an `ro` backup disk) is named as
+    such, not as a permission problem the person would look for in vain."""
+    import os
+    from types import SimpleNamespace
+
+    from photoorganiser.core import reportfile
+
+    real = os.statvfs(tmp_path)
+    monkeypatch.setattr(reportfile.os, "access", lambda *a, **k: False)
+    monkeypatch.setattr(
+        reportfile.os, "statvfs", lambda p: SimpleNamespace(
+            f_flag=real.f_flag | os.ST_RDONLY, f_bavail=real.f_bavail, f_frsize=real.f_frsize
+        )
+    )  # fmt: skip
+    with pytest.raises(reportfile.ReportUnwritable, match="on a read-only file system"):
+        reportfile.check_place(tmp_path / "r.csv")

@@ -195,8 +195,12 @@ def check_place(path: Path, mark: str = HEADER_MARK) -> None:
             break
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
+        why = "permission denied"
+        with contextlib.suppress(OSError):
+            if os.statvfs(existing).f_flag & os.ST_RDONLY:
+                why = "it is on a read-only file system"
         raise ReportUnwritable(
-            f"cannot write the report in {folder}: permission denied"
+            f"cannot write the report in {folder}: {why}"
             " (give --report FILE or --report-dir DIR somewhere writable)"
         )
     try:
