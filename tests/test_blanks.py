@@ -175,6 +175,17 @@ def dedupe(report: Path, tmp_path: Path, *args: str) -> int:
     return cli.main(["dedupe", str(report), *args, *out])
 
 
+def write_rows(report: Path, rows: list[dict[str, str]]) -> None:
+    """The report as a person saves it after editing: header line and columns kept."""
+    with open(report, encoding="utf-8") as f:
+        first = f.readline()
+    with open(report, "w", newline="", encoding="utf-8") as f:
+        f.write(first)
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def test_dedupe_quarantines_blank_rows_and_undo_brings_them_back(
     shots: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -193,13 +204,7 @@ def test_dedupe_quarantines_blank_rows_and_undo_brings_them_back(
             r["keep"] = "yes"
         if r["path"] == str(shots["pocket"]):
             r["keep"] = ""
-    with open(report, encoding="utf-8") as f:
-        first = f.readline()
-    with open(report, "w", newline="", encoding="utf-8") as f:
-        f.write(first)
-        w = csv.DictWriter(f, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(report, rows)
     q = tmp_path / "quarantine"
     assert dedupe(report, tmp_path, "--quarantine", str(q)) == 0
     done = {Path(r["path"]).name: r for r in rows_of(tmp_path / "dedupe.csv")}
@@ -283,17 +288,6 @@ def test_trash_of_poor_pictures_and_undo(
     rd = ["--report-dir", str(tmp_path / "u")]
     assert cli.main(["undo", "--journal", *rd, "--quiet"]) == 0
     assert snapshot(root) == before
-
-
-def write_rows(report: Path, rows: list[dict[str, str]]) -> None:
-    """The report as a person saves it after editing: header line and columns kept."""
-    with open(report, encoding="utf-8") as f:
-        first = f.readline()
-    with open(report, "w", newline="", encoding="utf-8") as f:
-        f.write(first)
-        w = csv.DictWriter(f, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 @pytest.mark.parametrize("how", [["--quarantine", "Q"], ["--trash"]])

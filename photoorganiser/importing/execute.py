@@ -1274,11 +1274,7 @@ def separate_link(
     source = _open_source(keeper, kst)
     try:
         with temporary(tmp, "cannot make its own copy"):
-            _copy_verified(source, tmp, content_hash, kst)
-            if mtime_ns is not None:
-                os.utime(tmp, ns=(kst.st_atime_ns, mtime_ns))
-            if mode is not None:
-                os.chmod(tmp, stat.S_IMODE(mode))
+            _copy_as(source, tmp, content_hash, kst, mtime_ns, mode)
             same = os.stat(path, follow_symlinks=False).st_ino == kst.st_ino
             if not same:
                 raise TransferError(f"{path} changed meanwhile: left as it is")
@@ -1286,6 +1282,23 @@ def separate_link(
     finally:
         source.close()
     _fsync_dir(path.parent)
+
+
+def _copy_as(
+    source: _Source,
+    tmp: Path,
+    content_hash: str,
+    kst: os.stat_result,
+    mtime_ns: int | None,
+    mode: int | None,
+) -> None:
+    """The keeper's verified copy at `tmp`, with another file's modification time and
+    permission bits when they are known (else the keeper's)."""
+    _copy_verified(source, tmp, content_hash, kst)
+    if mtime_ns is not None:
+        os.utime(tmp, ns=(kst.st_atime_ns, mtime_ns))
+    if mode is not None:
+        os.chmod(tmp, stat.S_IMODE(mode))
 
 
 def restore_copy(
@@ -1305,11 +1318,7 @@ def restore_copy(
     source = _open_source(keeper, kst)
     try:
         with temporary(tmp, "cannot copy it back from its keeper"):
-            _copy_verified(source, tmp, content_hash, kst)
-            if mtime_ns is not None:
-                os.utime(tmp, ns=(kst.st_atime_ns, mtime_ns))
-            if mode is not None:
-                os.chmod(tmp, stat.S_IMODE(mode))
+            _copy_as(source, tmp, content_hash, kst, mtime_ns, mode)
             try:
                 _publish(tmp, path, content_hash)
             except FileExistsError:
