@@ -173,3 +173,45 @@ def test_bad_sources_are_refused_before_anything(
     assert main(["repair", "--output", str(lib), *args, "--quiet"]) == 2
     assert message in capsys.readouterr().err
     assert tree_state(lib) == before
+
+
+@pytest.mark.kill
+def test_a_repair_killed_half_way_is_finished_by_the_next(tmp_path: Path) -> None:
+    """kill -9 during a repair of 150 rotted files: the next repair removes what the killed
+    one left half-way and brings back the rest; every file holds its catalogued bytes,
+    every damaged one is kept aside, no temporary file is left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    inbox, backup, lib = tmp_path / "in", tmp_path / "backup", tmp_path / "lib"
+    for i in range(150):
+        make_jpeg(inbox / f"IMG_{i:03d}.jpg", "2019:01:02 03:04:05", seed=i, size=(320, 240))
+    shutil.copytree(inbox, backup)
+    args = ["import", "--input", str(inbox), "--output", str(lib), "--copy", "--workers", "1"]
+    assert main([*args, "--quiet", "--report", str(tmp_path / "import.csv")]) == 0
+    good = {p: hash_file(p) for p in lib.rglob("*.jpg")}
+    for path in good:
+        flip_a_byte(path)
+    assert (
+        main(["verify", "--output", str(lib), "--quiet", "--report", str(tmp_path / "v.csv")]) == 1
+    )
+    aside = lib / ".photoorganiser" / "damaged"
+    command = [sys.executable, "-m", "photoorganiser", "repair", "--output", str(lib),
+               "--from", str(backup), "--workers", "1", "--quiet",
+               "--report", str(tmp_path / "killed.csv")]  # fmt: skip
+    proc = subprocess.Popen(command)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(1 for _ in aside.rglob("*.jpg")) < 30:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert main(["repair", "--output", str(lib), "--from", str(backup), "--workers", "1",
+                 "--quiet", "--report", str(tmp_path / "again.csv")]) == 0  # fmt: skip
+    assert {p: hash_file(p) for p in lib.rglob("*.jpg") if aside not in p.parents} == good
+    assert len(list(aside.rglob("*.jpg"))) == 150  # each damaged file kept, once
+    assert not [p for p in lib.rglob(".*") if p.is_file() and "po-tmp" in p.name]
+    report = tmp_path / "v2.csv"
+    assert main(["verify", "--output", str(lib), "--quiet", "--report", str(report)]) == 0
