@@ -280,6 +280,39 @@ def test_unique_when_everything_is_in_the_library(
     assert f"everything on {os.path.realpath(drive)} is in the library" in capsys.readouterr().out
 
 
+def test_unique_never_counts_a_copy_verify_found_damaged(
+    tmp_path: Path, library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library's only copy of a photo rots (one byte, its size and time kept) and
+    verify says so. The drive's copy is then the good one: `--unique` lists it as not in
+    the library (it said "everything is in the library", and the drive would be wiped),
+    without trusting the catalog's hash for the damaged file."""
+    drive = tmp_path / "drive"
+    photos = library_files(library)
+    for n, photo in enumerate(photos):
+        copy(photo, drive / f"{n}.jpg")
+    rotten = photos[0]
+    st = rotten.stat()
+    data = bytearray(rotten.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    rotten.chmod(0o644)
+    rotten.write_bytes(bytes(data))
+    os.utime(rotten, ns=(st.st_atime_ns, st.st_mtime_ns))
+    verify = ["verify", "--output", str(library), "--quiet", "--report", str(tmp_path / "v.csv")]
+    assert cli.main(verify) == 1
+    report = tmp_path / "u.csv"
+    status = cli.main(
+        ["find-duplicates", "--library", str(library), "--input", str(drive), "--unique",
+         "--report", str(report), "--workers", "1"]
+    )  # fmt: skip
+    assert status == 0
+    (row,) = dupreport.read_report(report)
+    assert row.kind is Kind.UNIQUE and rel(row, drive) == "0.jpg"
+    out = capsys.readouterr()
+    assert f"1 file of {os.path.realpath(drive)} is not in the library" in out.out
+    assert "found damaged or missing are read again" in out.err
+
+
 def test_the_catalog_saves_reading_the_library(
     tmp_path: Path, library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -265,15 +265,35 @@ def catalog_digests(roots: Sequence[Path], ctx: StageContext) -> dict[Path, tupl
             continue
         try:
             rows = catalog.conn.execute("SELECT path, size, mtime_ns, hash FROM files").fetchall()
+            damaged = _damaged(catalog.conn)
         except sqlite3.Error as exc:
             ctx.note(f"{'catalog':>10}: not used, the library's files are read ({exc})")
             continue
         finally:
             catalog.close()
         for rel, size, mtime_ns, digest in rows:
-            known[root / text_path(rel)] = (size, mtime_ns, digest)
+            if rel not in damaged:
+                known[root / text_path(rel)] = (size, mtime_ns, digest)
         ctx.note(f"{'catalog':>10}: {len(rows)} content hashes of {root}", logging.DEBUG)
+        if damaged:
+            ctx.note(
+                f"{'catalog':>10}: {len(damaged)} file(s) of {root} that the last verify found"
+                " damaged or missing are read again, not taken at their catalog's word"
+            )
     return known
+
+
+def _damaged(conn) -> set[str]:
+    """The catalog paths whose last verify found other bytes, nothing, or no way to read
+    them: their catalog hash does not stand for what is on disk, even with the size and
+    time unchanged (bit rot keeps both). None without verify's table (never verified)."""
+    import sqlite3
+
+    try:
+        rows = conn.execute("SELECT path FROM verified WHERE result != 'ok'").fetchall()
+    except sqlite3.OperationalError:
+        return set()
+    return {r[0] for r in rows}
 
 
 class CopyFacts:
