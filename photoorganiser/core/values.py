@@ -68,6 +68,10 @@ class Status(Enum):
     PLANNED = "planned"
     FAILED = "failed"
     NOT_DONE = "not-done"  # the run stopped (Ctrl-C, SIGTERM...) before this file: untouched
+    # not taken now, untouched, no failure: another program is writing it, or it changed
+    # since the scan (a copy still coming in), or the file it travels with is so; the next
+    # run takes it
+    LATER = "later"
     KNOWN = "known"  # failed before and unchanged since: reported, but not a new failure
 
     __hash__ = object.__hash__  # (as FileKind's)

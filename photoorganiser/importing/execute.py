@@ -66,10 +66,15 @@ class TransferError(Exception):
     source failed), so the catalog must know it.
     """
 
-    def __init__(self, message: str, *, placed: bool = False, untouched: bool = False) -> None:
+    def __init__(
+        self, message: str, *, placed: bool = False, untouched: bool = False, later: bool = False
+    ) -> None:
         super().__init__(message)
         self.placed = placed
         self.untouched = untouched  # nothing was tried: the file waits for its leader
+        # not taken now, untouched, and no failure: another program is writing it, or it
+        # changed since the scan (a copy still coming in); the next run takes it
+        self.later = later
 
 
 class JournalLike(Protocol):
@@ -148,7 +153,9 @@ def execute(
     _ignore_lease_breaks()
     _CHECKED.clear()
     decisions = leaders_first(decisions)
-    waiting: set[Path] = set()  # leaders whose transfer failed: their followers wait too
+    # leaders whose transfer failed (False) or was left for the next run (True): their
+    # followers wait too
+    waiting: dict[Path, bool] = {}
     pool = CopyPool()
     begun: list[_Batch] = []  # at most two: the batch being begun, and the one before it
     with signals.deferred(), contextlib.closing(pool):
@@ -273,7 +280,7 @@ class _Batch:
         progress: Progress | None,
         journal: JournalLike | None,
         root: Path | None,
-        waiting: set[Path],
+        waiting: dict[Path, bool],
         copies: Copies,
     ) -> None:
         self.batch, self.progress, self.journal, self.root = batch, progress, journal, root
@@ -317,7 +324,9 @@ class _Batch:
         self.results[i] = outcome
         if outcome.decision.action.transfers:
             if outcome.status is Status.FAILED and not outcome.in_library:
-                self.waiting.add(outcome.decision.source)
+                self.waiting[outcome.decision.source] = False
+            elif outcome.status is Status.LATER:  # left for the next run: so are its own
+                self.waiting[outcome.decision.source] = True
             if self.progress is not None:
                 self.progress.advance(1)
 
@@ -337,13 +346,15 @@ class _Batch:
                             f"not done: {d.follows.name}, which it travels with, could not"
                             " be transferred; it goes with it next time",
                             untouched=True,
+                            later=self.waiting[d.follows],
                         )
                     if d.action is Action.UNCOPY:
                         uncopy(d, self.dirty)
                     else:
                         transfer(d, self.dirty, self.root, later)
                 except TransferError as exc:
-                    self._outcome(i, Outcome(d, Status.FAILED, str(exc), in_library=exc.placed))
+                    status = Status.LATER if exc.later else Status.FAILED
+                    self._outcome(i, Outcome(d, status, str(exc), in_library=exc.placed))
                     continue
                 if not later.copying(d.source):
                     self._outcome(i, Outcome(d, Status.DONE, in_library=True))
@@ -435,7 +446,7 @@ def transfer(
     if not stat.S_ISREG(st.st_mode):
         raise TransferError("is no longer a regular file (a link, pipe or device); left alone")
     if st.st_size != d.entry.size or st.st_mtime_ns != d.entry.mtime_ns:
-        raise TransferError("changed since it was scanned; left for the next run")
+        raise TransferError("changed since it was scanned; left for the next run", later=True)
     make_folders(dst.parent, None if d.action is Action.RESTORE else root)  # back out: anywhere
 
     source: _Source | None = None
@@ -464,7 +475,7 @@ def transfer(
         try:
             source = _open_source(src, st)
         except OSError as exc:
-            raise TransferError(f"cannot read: {_why(exc)}") from None
+            raise _unreadable(exc) from None
     job = _Copy(d, temp_path(dst), source, st)
     if later is not None:
         later.begin(job)
@@ -914,7 +925,14 @@ def _no_writer(src: Path, scanned: os.stat_result) -> _Source:
     except OSError as exc:
         # still being written, replaced since it was read, no longer a regular file, or
         # an open that fails now: not what was planned, or not safe to take now
-        raise TransferError(f"cannot read: {_why(exc)}") from None
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: OSError) -> TransferError:
+    """A source that cannot be opened now; one another program is writing is left for
+    the next run, untouched, not failed."""
+    busy = exc.errno == errno.ETXTBSY
+    return TransferError(exc.strerror if busy else f"cannot read: {_why(exc)}", later=busy)
 
 
 def _ignore_lease_breaks() -> None:

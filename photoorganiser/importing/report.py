@@ -166,6 +166,7 @@ def summarise(outcomes: Sequence[Outcome]) -> list[tuple[str, int]]:
 
 
 NOT_DONE_LABEL = "Not done (interrupted)"
+LATER_LABEL = "Left for the next run (being written, or changed since the scan)"
 
 
 class OutcomeReport:
@@ -201,6 +202,8 @@ def _label(o: Outcome) -> str:
         return "Errors"
     if o.status is Status.NOT_DONE:
         return NOT_DONE_LABEL
+    if o.status is Status.LATER:
+        return LATER_LABEL
     return LABELS.get((o.decision.action, o.status), o.decision.action.value)
 
 
@@ -212,7 +215,7 @@ def _summary_lines(counts: Counter[str], total: int) -> list[tuple[str, int]]:
     """The lines of the summary; "Total files" counts the files this run scanned (the
     rows about an earlier run's recovery are counted on their own line)."""
     order = [label for label in dict.fromkeys(LABELS.values()) if label != RECOVERED_LABEL]
-    order += [NOT_DONE_LABEL, "Errors"]
+    order += [NOT_DONE_LABEL, LATER_LABEL, "Errors"]
     lines = [(label, counts[label]) for label in order if counts[label]]
     lines += [
         (label, n)

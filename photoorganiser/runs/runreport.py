@@ -32,7 +32,7 @@ log = logging.getLogger("photoorganiser")
 # Outcomes a run's caller looks at one by one: failures, files not done, files ignored
 # (watch tries again what it left). The others (a file taken or set aside as planned: at
 # a million files, nearly all) are counted, not kept: their rows are in the report.
-KEPT_STATUSES = frozenset({Status.FAILED, Status.NOT_DONE, Status.KNOWN})
+KEPT_STATUSES = frozenset({Status.FAILED, Status.NOT_DONE, Status.LATER, Status.KNOWN})
 
 
 def kept(o: Outcome) -> bool:

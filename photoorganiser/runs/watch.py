@@ -109,7 +109,7 @@ def summarise(result: ImportResult, mode: str) -> BatchSummary:
 def _left(o: Outcome) -> bool:
     """A file the batch did not take yet (not settled, still being written, changed, not
     reached): tried again later, not a failure."""
-    if o.status is Status.NOT_DONE:
+    if o.status in (Status.NOT_DONE, Status.LATER):
         return True
     if o.status is Status.FAILED:
         return LEFT_MARK in (o.error or "") and not o.in_library

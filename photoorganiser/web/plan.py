@@ -29,6 +29,7 @@ from ..core.values import Action, Status
 from ..importing.report import (
     KNOWN_LABEL,
     LABELS,
+    LATER_LABEL,
     NOT_DONE_LABEL,
     RECOVERED_LABEL,
     ReportRow,
@@ -95,6 +96,8 @@ def action_label(action: str, status: str) -> str:
         return "Errors"
     if status == Status.NOT_DONE.value and action not in ("move", "copy"):
         return NOT_DONE_LABEL
+    if status == Status.LATER.value:
+        return LATER_LABEL
     try:
         key = (Action(action), Status(status if status != "not-done" else "planned"))
     except ValueError:
