@@ -306,7 +306,7 @@ def test_a_file_value_the_command_refuses_names_the_file_and_key(
     said = f"photoorganiser: error: {path}: [import] {key}: "
     before, lib_before = tree_state(inbox), tree_state(library)
     report = tmp_path / "r.csv"
-    for command in ("import",):
+    for command in ("import", "watch"):  # watch takes [import]'s rules
         args = [command, "--input", str(inbox), "--output", str(library), "--dryrun"]
         if command == "import":
             args += ["--report", str(report)]
@@ -324,7 +324,7 @@ def test_a_file_value_the_command_refuses_names_the_file_and_key(
     code, out, err = failing(["config", "--output", str(library), "--format", "json"], capsys)
     assert code == 2 and err.count("\n") == 1  # the file's key once, not once per command
     doc = json.loads(out)["commands"]
-    assert says in doc["import"][key]["refused"]
+    assert says in doc["import"][key]["refused"] and says in doc["watch"][key]["refused"]
     assert doc["import"]["workers"]["refused"] is None
     # typed on the command line, it is the option's, as before
     args = ["import", "--input", str(inbox), "--output", str(tmp_path / "o"), "--dryrun"]
@@ -370,3 +370,36 @@ def test_a_refusal_naming_an_option_a_file_gave_says_where_it_came_from(
     )
     code, _, err = failing([*args, "--settle", "100"], capsys)  # typed: as it was
     assert code == 2 and err.endswith("--max-wait must be at least the --settle time\n")
+
+
+def test_watch_takes_the_import_rules_from_the_import_section(tmp_path: Path) -> None:
+    """Each watch batch is an import: [import]'s mode, template, timezone, workers,
+    no_mtime and prefer count for watch unless [watch] sets them; its own --settle and
+    --report-dir do not come from [import]."""
+    library = tmp_path / "lib"
+    (tmp_path / "old").mkdir()
+    path = library_file(
+        library,
+        '[import]\nmode = "copy"\ntemplate = "{year}/{stem}"\ntimezone = "Europe/Paris"\n'
+        f'workers = 1\nno_mtime = true\nprefer = ["{tmp_path}/old"]\nsettle = 900\n'
+        'report_dir = "/nowhere"\n',
+    )
+    watch = effective(library, "watch")
+    for key, value in [("mode", "copy"), ("template", "{year}/{stem}"), ("workers", 1),
+                       ("timezone", "Europe/Paris"), ("no_mtime", True),
+                       ("prefer", [f"{tmp_path}/old"])]:  # fmt: skip
+        assert watch[key] == {"value": value, "source": "library file", "path": str(path),
+                              "section": "import", "refused": None}, key  # fmt: skip
+    assert watch["settle"]["source"] == watch["report_dir"]["source"] == "built-in"
+    assert watch["settle"]["value"] == 5.0
+    text = run_out(["config", "--output", str(library), "--command", "watch"])
+    assert "mode       = copy" in text and f"# library file {path} ([import])" in text
+    # [watch] wins over [import]; the top level is below both
+    library_file(library, 'mode = "copy"\n[import]\nmode = "copy"\nworkers = 1\n'
+                 '[watch]\nmode = "move"\n')  # fmt: skip
+    watch = effective(library, "watch")
+    assert (watch["mode"]["value"], watch["mode"]["section"]) == ("move", "watch")
+    assert (watch["workers"]["value"], watch["workers"]["section"]) == (1, "import")
+    # apply carries out a plan as it was made: [import] is not its section
+    library_file(library, "[import]\nworkers = 1\n")
+    assert effective(library, "apply")["workers"]["source"] == "built-in"

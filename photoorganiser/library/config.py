@@ -10,8 +10,10 @@ Two TOML files (read with tomllib), each optional:
 
 Each holds top-level settings (for every command that has the option) and sections
 named after commands (`[import]`, `[find-duplicates]`, `[watch]`...), whose settings
-win over the file's top-level ones for that command. A command line option wins over
-the library's file, which wins over the user's, which wins over the built-in default.
+win over the file's top-level ones for that command. `watch` also takes the import's
+rules (`BORROWS`: mode, template, timezone, workers, no_mtime, prefer) from `[import]`
+when `[watch]` does not set them: its batches are imports. A command line option wins
+over the library's file, which wins over the user's, which wins over the built-in default.
 
 The keys are the options they stand for (`KEYS`): `template`, `timezone`, `workers`,
 `settle`, `prefer` (a list of folders, as `--prefer`), `report_dir`, `mode` (`move` or
@@ -290,16 +292,48 @@ class Setting:
         return f"{self.source.value} {self.path}{section}"
 
 
+@dataclass(frozen=True, slots=True)
+class Borrowed:
+    """Settings a command takes from another command's section when its own does not set
+    them: `watch`'s batches are imports, so `[import]`'s rules count for it."""
+
+    section: str
+    keys: frozenset[str]
+
+
+# the rules `import` and `watch` share (cli's _add_import_rules), not their own
+# --settle (watch: unchanged for so long; import: modified in the last...) or
+# --report-dir (each its own default place)
+BORROWS: Mapping[str, Borrowed] = {
+    "watch": Borrowed(
+        "import", frozenset({"mode", "template", "timezone", "workers", "no_mtime", "prefer"})
+    ),
+}
+
+
+def sections_for(command: str, key: str) -> tuple[str, ...]:
+    """The sections that set `key` for `command`, the first that does wins (in a file)."""
+    borrowed = BORROWS.get(command)
+    if borrowed is not None and key in borrowed.keys:
+        return (command, borrowed.section)
+    return (command,)
+
+
 def from_files(files: Iterable[ConfigFile], command: str, key: str) -> Setting | None:
     """The files' value of `key` for `command`: the last file that sets it wins; in a
-    file, the command's section over its top level."""
+    file, the command's section, then the section it borrows the key from (`BORROWS`),
+    then its top level."""
     found = None
+    names = sections_for(command, key)
     for f in files:
-        section = f.sections.get(command, {})
-        if key in section:
-            found = Setting(key, section[key], f.source, f.path, command)
-        elif key in f.top:
-            found = Setting(key, f.top[key], f.source, f.path)
+        for name in names:
+            section = f.sections.get(name, {})
+            if key in section:
+                found = Setting(key, section[key], f.source, f.path, name)
+                break
+        else:
+            if key in f.top:
+                found = Setting(key, f.top[key], f.source, f.path)
     return found
 
 
