@@ -1522,6 +1522,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     import json
 
     from .library import config
+    from .runs.settings import CHECKS  # a file's values checked as each command checks them
 
     parser = build_parser()
     options = config.command_options(parser)
@@ -1539,6 +1540,17 @@ def cmd_config(args: argparse.Namespace) -> int:
         settings = config.effective(args.output, name, defaults, options)
         if settings:
             shown[name] = settings
+    refused = config.refusals((s for settings in shown.values() for s in settings), CHECKS)
+    why = {(r.setting.path, r.setting.section, r.setting.key): r.detail for r in refused}
+
+    def refusal(s: config.Setting) -> str | None:
+        return why.get((s.path, s.section, s.key))
+
+    def refusing() -> int:  # after the settings: each refused value, one line, exit 2
+        for r in refused:
+            print(f"{parser.prog}: error: {r.line()}", file=sys.stderr)
+        return EXIT_USAGE if refused else EXIT_OK
+
     if args.format == "json":
 
         def plain(value: object) -> object:
@@ -1554,6 +1566,8 @@ def cmd_config(args: argparse.Namespace) -> int:
                         "value": plain(s.value),
                         "source": s.source.value,
                         "path": str(s.path) if s.path else None,
+                        "section": s.section,
+                        "refused": refusal(s),
                     }
                     for s in settings
                 }
@@ -1561,14 +1575,15 @@ def cmd_config(args: argparse.Namespace) -> int:
             },
         }
         print(json.dumps(document, indent=1, ensure_ascii=False))
-        return EXIT_OK
+        return refusing()
     for f in files:
         print(f"{'read' if f.is_file() else 'none'}: {f}")
     for name, settings in shown.items():
         print(f"[{name}]")
         for s in settings:
-            print(f"  {s.key:<10} = {config.shown(s.key, s.value):<36}  # {s.origin}")
-    return EXIT_OK
+            note = f"; refused: {refusal(s)}" if refusal(s) else ""
+            print(f"  {s.key:<10} = {config.shown(s.key, s.value):<36}  # {s.origin}{note}")
+    return refusing()
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -1624,6 +1639,10 @@ def _apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if getattr(parser, "partial", False) and config.any_config_file(config.library_of(args)):
         parser = build_parser()  # a config file is checked against every command's options
     config.apply_config(args, command, config.command_options(parser))
+    if config.any_from_a_file(args):  # its values checked as the command checks an option's
+        from .runs.settings import CHECKS
+
+        config.check_settings(args, CHECKS)
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
@@ -1643,7 +1662,8 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         _apply_config(parser, args)
         return args.func(args)
     except (UsageError, ReportUnwritable, config.ConfigError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        said = str(exc) if isinstance(exc, config.ConfigError) else config.blamed(args, str(exc))
+        print(f"{parser.prog}: error: {said}", file=sys.stderr)
         return EXIT_USAGE
     except LibraryLocked as exc:
         print(f"{parser.prog}: {exc}; try later, or use --wait", file=sys.stderr)

@@ -92,7 +92,8 @@ def test_each_level_wins_over_the_one_below(home: Path, inbox: Path, tmp_path: P
     )
     got = effective(library)["template"]
     assert got == {"value": "u/{year}/{stem}", "source": "user file",
-                   "path": str(home / "config.toml")}  # fmt: skip
+                   "path": str(home / "config.toml"), "section": "import",
+                   "refused": None}  # fmt: skip
     # the library's file over the user's
     lib_file = library_file(library, 'template = "l/{month}/{stem}"\n')
     assert destination(import_rows(inbox, library, tmp_path, "--dryrun"), library) == (
@@ -218,7 +219,13 @@ def test_the_user_file_defaults_to_dot_config(
     monkeypatch.setenv("HOME", str(tmp_path))
     path = write(tmp_path / ".config" / "photoorganiser" / "config.toml", "settle = 2.5\n")
     assert config.user_config_path() == path
-    assert effective(None)["settle"] == {"value": 2.5, "source": "user file", "path": str(path)}
+    assert effective(None)["settle"] == {
+        "value": 2.5,
+        "source": "user file",
+        "path": str(path),
+        "section": None,
+        "refused": None,
+    }
 
 
 def test_config_prints_every_setting_and_whence(home: Path, tmp_path: Path) -> None:
@@ -230,12 +237,13 @@ def test_config_prints_every_setting_and_whence(home: Path, tmp_path: Path) -> N
     assert "[import]" in text and "[find-duplicates]" in text and "[dedupe]" in text
     section = text.split("[import]\n")[1].split("\n[")[0]  # the import section's lines
     lines = {line.split("=")[0].strip(): line for line in section.splitlines()}
-    assert lines["no_mtime"].endswith(f"# library file {lib}")
+    assert lines["no_mtime"].endswith(f"# library file {lib} ([import])")
     assert lines["workers"].endswith(f"# user file {user}")
     assert lines["template"].endswith("# built-in")
     doc = json.loads(run_out(["config", "--output", str(library), "--format", "json"]))
     imp = doc["commands"]["import"]
-    assert imp["workers"] == {"value": 3, "source": "user file", "path": str(user)}
+    assert imp["workers"] == {"value": 3, "source": "user file", "path": str(user),
+                              "section": None, "refused": None}  # fmt: skip
     assert imp["report_dir"]["value"] == os.path.expanduser("~/reports")
     assert imp["no_mtime"]["value"] is True and imp["template"]["source"] == "built-in"
     assert doc["commands"]["dedupe"]["workers"]["value"] == 3
@@ -270,3 +278,128 @@ def test_the_original_script_reads_the_config_too(inbox: Path, tmp_path: Path) -
     rows = list(csv.DictReader(report.read_text(encoding="utf-8").splitlines()[1:]))
     assert destination(rows, library) == "old/IMG_0001.jpg"
     assert {r["action"] for r in rows} == {"copy"}
+
+
+def failing(args: list[str], capsys) -> tuple[int, str, str]:
+    code = cli.main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("prefer", "{tmp}/nonexistent", "{tmp}/nonexistent is not a folder (no such folder)"),
+        ("timezone", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("template", "%Y/%m", "strftime patterns are not supported"),
+    ],
+)
+def test_a_file_value_the_command_refuses_names_the_file_and_key(
+    key: str, value: str, says: str, inbox: Path, tmp_path: Path, capsys
+) -> None:
+    """A value that reads well but that the command's checks refuse is the file's and the
+    key's, not an option's the user never typed; `config` runs the same checks."""
+    value, says = value.replace("{tmp}", str(tmp_path)), says.replace("{tmp}", str(tmp_path))
+    library = tmp_path / "lib"
+    toml = f'["{value}"]' if key == "prefer" else f'"{value}"'
+    path = library_file(library, f"[import]\n{key} = {toml}\n")
+    said = f"photoorganiser: error: {path}: [import] {key}: "
+    before, lib_before = tree_state(inbox), tree_state(library)
+    report = tmp_path / "r.csv"
+    for command in ("import", "watch"):  # watch takes [import]'s rules
+        args = [command, "--input", str(inbox), "--output", str(library), "--dryrun"]
+        if command == "import":
+            args += ["--report", str(report)]
+        code, _, err = failing(args, capsys)
+        assert code == 2, err
+        assert err.startswith(said) and says in err and err.count("\n") == 1, err
+        assert f"--{key}" not in err
+        assert tree_state(inbox) == before and tree_state(library) == lib_before
+        assert not report.exists() and not (tmp_path / "reports").exists()
+    # config says so too: the setting listed, refused, and exit 2
+    code, out, err = failing(["config", "--output", str(library), "--command", "import"], capsys)
+    assert code == 2 and err.startswith(said) and says in err and err.count("\n") == 1
+    (line,) = [x for x in out.splitlines() if x.strip().startswith(key)]
+    assert f"# library file {path} ([import]); refused: " in line and says in line
+    code, out, err = failing(["config", "--output", str(library), "--format", "json"], capsys)
+    assert code == 2 and err.count("\n") == 1  # the file's key once, not once per command
+    doc = json.loads(out)["commands"]
+    assert says in doc["import"][key]["refused"] and says in doc["watch"][key]["refused"]
+    assert doc["import"]["workers"]["refused"] is None
+    # typed on the command line, it is the option's, as before
+    args = ["import", "--input", str(inbox), "--output", str(tmp_path / "o"), "--dryrun"]
+    code, _, err = failing([*args, f"--{key}", value], capsys)
+    assert code == 2 and says in err and str(path) not in err
+
+
+def test_other_commands_check_a_file_value_too(home: Path, tmp_path: Path, capsys) -> None:
+    """A top-level value counts for every command with the option: each checks it as its
+    own option, and names the file (sync with an unknown zone was an internal error)."""
+    library = tmp_path / "lib"
+    library.mkdir()
+    (tmp_path / "in").mkdir()
+    user = write(home / "config.toml", f'prefer = ["{tmp_path}/gone"]\ntimezone = "Mars/Olympus"\n')
+    args = ["find-duplicates", "--input", str(tmp_path / "in"), "--report", str(tmp_path / "d")]
+    code, _, err = failing(args, capsys)
+    assert code == 2 and err == (
+        f"photoorganiser: error: {user}: prefer: {tmp_path}/gone is not a folder (no such folder)\n"
+    )
+    assert not (tmp_path / "d").exists()
+    code, _, err = failing(["sync", "--output", str(library), "--quiet"], capsys)
+    assert code == 2 and err.startswith(f"photoorganiser: error: {user}: timezone: unknown time")
+    assert os.listdir(library) == []
+    # a command without the option is not held up by it
+    assert cli.main(["runs", "--output", str(library)]) == 0
+    # sync's own --timezone is checked as import's is: one line, exit 2
+    code, _, err = failing(["sync", "--output", str(library), "--timezone", "Mars/Olympus"], capsys)
+    assert code == 2 and err.startswith("photoorganiser: error: unknown time zone 'Mars/Olympus'")
+
+
+def test_a_refusal_naming_an_option_a_file_gave_says_where_it_came_from(
+    tmp_path: Path, capsys
+) -> None:
+    library = tmp_path / "lib"
+    path = library_file(library, "[watch]\nsettle = 100\n")
+    (tmp_path / "inbox").mkdir()
+    args = ["watch", "--input", str(tmp_path / "inbox"), "--output", str(library)]
+    code, _, err = failing(args, capsys)
+    assert code == 2
+    assert err == (
+        "photoorganiser: error: --max-wait must be at least the --settle time"
+        f" (--settle comes from {path}: [watch] settle = 100.0)\n"
+    )
+    code, _, err = failing([*args, "--settle", "100"], capsys)  # typed: as it was
+    assert code == 2 and err.endswith("--max-wait must be at least the --settle time\n")
+
+
+def test_watch_takes_the_import_rules_from_the_import_section(tmp_path: Path) -> None:
+    """Each watch batch is an import: [import]'s mode, template, timezone, workers,
+    no_mtime and prefer count for watch unless [watch] sets them; its own --settle and
+    --report-dir do not come from [import]."""
+    library = tmp_path / "lib"
+    (tmp_path / "old").mkdir()
+    path = library_file(
+        library,
+        '[import]\nmode = "copy"\ntemplate = "{year}/{stem}"\ntimezone = "Europe/Paris"\n'
+        f'workers = 1\nno_mtime = true\nprefer = ["{tmp_path}/old"]\nsettle = 900\n'
+        'report_dir = "/nowhere"\n',
+    )
+    watch = effective(library, "watch")
+    for key, value in [("mode", "copy"), ("template", "{year}/{stem}"), ("workers", 1),
+                       ("timezone", "Europe/Paris"), ("no_mtime", True),
+                       ("prefer", [f"{tmp_path}/old"])]:  # fmt: skip
+        assert watch[key] == {"value": value, "source": "library file", "path": str(path),
+                              "section": "import", "refused": None}, key  # fmt: skip
+    assert watch["settle"]["source"] == watch["report_dir"]["source"] == "built-in"
+    assert watch["settle"]["value"] == 5.0
+    text = run_out(["config", "--output", str(library), "--command", "watch"])
+    assert "mode       = copy" in text and f"# library file {path} ([import])" in text
+    # [watch] wins over [import]; the top level is below both
+    library_file(library, 'mode = "copy"\n[import]\nmode = "copy"\nworkers = 1\n'
+                 '[watch]\nmode = "move"\n')  # fmt: skip
+    watch = effective(library, "watch")
+    assert (watch["mode"]["value"], watch["mode"]["section"]) == ("move", "watch")
+    assert (watch["workers"]["value"], watch["workers"]["section"]) == (1, "import")
+    # apply carries out a plan as it was made: [import] is not its section
+    library_file(library, "[import]\nworkers = 1\n")
+    assert effective(library, "apply")["workers"]["source"] == "built-in"

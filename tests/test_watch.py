@@ -169,6 +169,32 @@ def test_files_already_there_are_caught_up_and_idle_sigterm_exits_cleanly(
     assert any("stopped by SIGTERM" in line for line in w.err)
 
 
+def test_the_import_section_of_the_library_config_counts_for_watch(tmp_path: Path, watcher) -> None:
+    """Each batch is exactly an import: `[import] mode = "copy"` and its template hold
+    for watch too (the inbox keeps its photos), unless `[watch]` says otherwise."""
+    config = tmp_path / "lib" / ".photoorganiser" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[import]\nmode = "copy"\ntemplate = "{year}/{stem}{ext}"\n')
+    early = make_jpeg(tmp_path / "inbox" / "early.jpg", "2019:05:06 07:08:09", seed=3)
+    w = watcher().started()
+    w.until(lambda: w.library_files())
+    assert [p.relative_to(w.lib) for p in w.library_files()] == [Path("2019/early.jpg")]
+    w.until(lambda: any(" 1 copied, 0 left" in line for line in w.out))
+    staged = make_jpeg(tmp_path / "staging" / "late.jpg", "2020:01:02 03:04:05", seed=4)
+    os.rename(staged, w.inbox / "late.jpg")
+    w.until(lambda: len(w.library_files()) == 2)
+    assert w.stop() == 0
+    assert early.exists() and (w.inbox / "late.jpg").exists()  # copied, not moved
+    assert (w.lib / "2020" / "late.jpg").read_bytes() == (w.inbox / "late.jpg").read_bytes()
+    # [watch] wins over [import]
+    config.write_text('[import]\nmode = "copy"\n[watch]\nmode = "move"\n')
+    make_jpeg(tmp_path / "inbox" / "moved.jpg", "2021:01:02 03:04:05", seed=5)
+    w = watcher()
+    w.until(lambda: any(" 1 moved, 0 left" in line for line in w.out))
+    assert w.stop() == 0
+    assert not (w.inbox / "moved.jpg").exists()
+
+
 def test_sigterm_during_a_batch_leaves_every_file_exactly_once(tmp_path: Path, watcher) -> None:
     staging = tmp_path / "staging"
     files = [make_jpeg(staging / f"big{i:02}.jpg", "2018:01:01 00:00:00", seed=200 + i,

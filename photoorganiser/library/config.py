@@ -10,14 +10,20 @@ Two TOML files (read with tomllib), each optional:
 
 Each holds top-level settings (for every command that has the option) and sections
 named after commands (`[import]`, `[find-duplicates]`, `[watch]`...), whose settings
-win over the file's top-level ones for that command. A command line option wins over
-the library's file, which wins over the user's, which wins over the built-in default.
+win over the file's top-level ones for that command. `watch` also takes the import's
+rules (`BORROWS`: mode, template, timezone, workers, no_mtime, prefer) from `[import]`
+when `[watch]` does not set them: its batches are imports. A command line option wins
+over the library's file, which wins over the user's, which wins over the built-in default.
 
 The keys are the options they stand for (`KEYS`): `template`, `timezone`, `workers`,
 `settle`, `prefer` (a list of folders, as `--prefer`), `report_dir`, `mode` (`move` or
 `copy`) and `no_mtime`. An unknown key or section, a value of the wrong type, a key in
 the section of a command without that option: `ConfigError`, one line naming the file
-and the key, before anything is touched.
+and the key, before anything is touched. So is a value the command's own checks refuse
+(a `prefer` folder that is not there, an unknown `timezone`, a `template` that cannot
+name files): cli.py runs those checks (runs/settings.py) on the values that came from a
+file (`check_settings`; `refusals` for `photoorganiser config`), and a command's refusal
+naming an option that a file gave says where it came from (`blamed`).
 
 The command line's glue (cli.py): `mark_defaults(parser)` before parsing wraps the
 defaults of the options `KEYS` names, so that after parsing an option still holding
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -257,29 +264,136 @@ def load_files(library: Path | None, commands: Mapping[str, Iterable[str]]) -> l
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """A setting's effective value and where it came from (`path`: the file's)."""
+    """A setting's effective value and where it came from (`path`: the file's; `section`:
+    the file's section that set it, None for its top level)."""
 
     key: str
     value: Any
     source: Source
     path: Path | None = None
+    section: str | None = None
+
+    @property
+    def from_file(self) -> bool:
+        return self.path is not None
+
+    @property
+    def where(self) -> str:
+        """The file and key, as a config file's errors name them."""
+        if self.section is None:
+            return f"{self.path}: {self.key}"
+        return f"{self.path}: [{self.section}] {self.key}"
 
     @property
     def origin(self) -> str:
-        return f"{self.source.value} {self.path}" if self.path else self.source.value
+        if self.path is None:
+            return self.source.value
+        section = f" ([{self.section}])" if self.section else ""
+        return f"{self.source.value} {self.path}{section}"
+
+
+@dataclass(frozen=True, slots=True)
+class Borrowed:
+    """Settings a command takes from another command's section when its own does not set
+    them: `watch`'s batches are imports, so `[import]`'s rules count for it."""
+
+    section: str
+    keys: frozenset[str]
+
+
+# the rules `import` and `watch` share (cli's _add_import_rules), not their own
+# --settle (watch: unchanged for so long; import: modified in the last...) or
+# --report-dir (each its own default place)
+BORROWS: Mapping[str, Borrowed] = {
+    "watch": Borrowed(
+        "import", frozenset({"mode", "template", "timezone", "workers", "no_mtime", "prefer"})
+    ),
+}
+
+
+def sections_for(command: str, key: str) -> tuple[str, ...]:
+    """The sections that set `key` for `command`, the first that does wins (in a file)."""
+    borrowed = BORROWS.get(command)
+    if borrowed is not None and key in borrowed.keys:
+        return (command, borrowed.section)
+    return (command,)
 
 
 def from_files(files: Iterable[ConfigFile], command: str, key: str) -> Setting | None:
     """The files' value of `key` for `command`: the last file that sets it wins; in a
-    file, the command's section over its top level."""
+    file, the command's section, then the section it borrows the key from (`BORROWS`),
+    then its top level."""
     found = None
+    names = sections_for(command, key)
     for f in files:
-        section = f.sections.get(command, {})
-        if key in section:
-            found = Setting(key, section[key], f.source, f.path)
-        elif key in f.top:
-            found = Setting(key, f.top[key], f.source, f.path)
+        for name in names:
+            section = f.sections.get(name, {})
+            if key in section:
+                found = Setting(key, section[key], f.source, f.path, name)
+                break
+        else:
+            if key in f.top:
+                found = Setting(key, f.top[key], f.source, f.path)
     return found
+
+
+# --- a file's value, checked as the command checks it --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A value from a config file that the command's checks refuse (`detail`: what is
+    wrong with it, in one line): said as the file's and key's, not as an option's."""
+
+    setting: Setting
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.setting.where}: {self.detail}"
+
+
+def refusals(
+    settings: Iterable[Setting], checks: Mapping[str, Callable[[Any], None]]
+) -> list[Refusal]:
+    """The file values among `settings` that `checks` (by key; each raises ValueError with
+    one line) refuse, each file's key once."""
+    out: dict[tuple[Path | None, str | None, str], Refusal] = {}
+    for s in settings:
+        check = checks.get(s.key)
+        if check is None or not s.from_file or (s.path, s.section, s.key) in out:
+            continue
+        try:
+            check(s.value)
+        except ValueError as exc:
+            out[(s.path, s.section, s.key)] = Refusal(s, str(exc))
+    return list(out.values())
+
+
+def check_settings(args: Any, checks: Mapping[str, Callable[[Any], None]]) -> None:
+    """After `apply_config`: the first value a file gave that `checks` refuse is a
+    `ConfigError` naming the file and the key."""
+    found = refusals(getattr(args, "settings", {}).values(), checks)
+    if found:
+        raise ConfigError(found[0].line())
+
+
+def any_from_a_file(args: Any) -> bool:
+    return any(s.from_file for s in getattr(args, "settings", {}).values())
+
+
+def blamed(args: Any, message: str) -> str:
+    """A command's one-line refusal, with where each option it names came from when a
+    config file gave it (a check of several options: `--max-wait must be at least the
+    --settle time`, the settle from `[watch] settle`): the user never typed it."""
+    notes = []
+    for s in getattr(args, "settings", {}).values():
+        if not s.from_file:
+            continue
+        for option in KEYS[s.key].option.split("/"):
+            if re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", message):
+                notes.append(f"{option} comes from {s.where} = {shown(s.key, s.value)}")
+                break
+    return f"{message} ({'; '.join(notes)})" if notes else message
 
 
 # --- the command line's glue -----------------------------------------------------------

@@ -39,15 +39,16 @@ from ..core.values import (
 from ..importing.collisions import resolve
 from ..importing.execute import Interrupted, execute, remove_emptied_folders, simulate
 from ..importing.history import skip_deleted
-from ..importing.paths import DEFAULT_TEMPLATE, TemplateError, parse_template
+from ..importing.paths import DEFAULT_TEMPLATE, parse_template
 from ..importing.plan import PlanOptions, plan
 from ..importing.report import reason_text
 from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions, Feed, analyse, needs_analysis
 from ..media.scan import normalise_inputs, scan, settle
-from ..media.timezones import UnknownTimezone, resolve_timezone
+from ..media.timezones import resolve_timezone
 from .failures import known_failures, reporting_known, without_failures
 from .runreport import ImportResult, RunReport
+from .settings import BadValue, check_folder, check_template, check_timezone
 from .startup import adopt, recover
 
 log = logging.getLogger("photoorganiser")
@@ -379,8 +380,10 @@ def check_options(options: ImportOptions) -> None:
         if real == library or library in real.parents:
             raise ImportUsageError(f"input {given} is inside the library {options.library}")
     for preferred in options.prefer:
-        if not os.path.isdir(preferred):  # a typo would be ignored silently otherwise
-            raise ImportUsageError(f"--prefer {preferred} is not a folder (no such folder)")
+        try:
+            check_folder(preferred)
+        except BadValue as exc:
+            raise ImportUsageError(f"--prefer {exc}") from None
     for parent in [library, *library.parents]:
         if parent.exists():
             if not parent.is_dir():
@@ -388,12 +391,9 @@ def check_options(options: ImportOptions) -> None:
                 raise ImportUsageError(f"output {options.library} {what}")
             break
     try:
-        parse_template(options.template)
-    except TemplateError as exc:
-        raise ImportUsageError(str(exc)) from None
-    try:
-        resolve_timezone(options.timezone)
-    except UnknownTimezone as exc:
+        check_template(options.template)
+        check_timezone(options.timezone)
+    except BadValue as exc:
         raise ImportUsageError(str(exc)) from None
     if options.workers < 1:
         raise ImportUsageError("--workers must be at least 1")

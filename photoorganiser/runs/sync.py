@@ -24,6 +24,7 @@ from ..importing.report import reason_text
 from ..library.session import open_library
 from ..library.sync import SYNC_COLUMNS, Change, SyncChange, SyncResult, sync_cells, sync_library
 from ..media.analyse import AnalyseOptions
+from .settings import BadValue, check_timezone
 from .startup import adopt, recover
 
 log = logging.getLogger("photoorganiser")
@@ -52,6 +53,10 @@ def run_sync(options: SyncOptions) -> tuple[SyncResult, Path]:
     root = Path(os.path.abspath(options.library))
     if not root.is_dir():
         raise SyncUsageError(f"library {options.library} is not a folder")
+    try:
+        check_timezone(options.timezone)
+    except BadValue as exc:
+        raise SyncUsageError(str(exc)) from None
     path = place_report(options.report, options.report_dir, started, "sync")
     analyse_options = AnalyseOptions(options.timezone, use_mtime=True)
     header = ReportHeader("sync", library=str(root), created=started.isoformat(timespec="seconds"))
