@@ -380,19 +380,21 @@ def test_a_plan_of_20000_rows_renders_a_page_quickly(tmp_path: Path) -> None:
             {"page": 50},
             {"why": "mtime", "page": 3},
         ):
-            start = time.perf_counter()
+            # CPU time of this process (the app runs in it): what the page costs, not
+            # how busy the machine is with other tests
+            start = time.process_time()
             r = c.get("/plan", params={"report": ref, **params})
-            took = time.perf_counter() - start
+            took = time.process_time() - start
             assert r.status_code == 200
             assert took < 0.5, (params, took)
         assert "file modification time (6,667)" in r.text
-        start = time.perf_counter()
+        start = time.process_time()
         decide(
             c,
             report,
             {"source": str(tmp_path / "in" / "d3" / "IMG_00003.jpg"), "destination": "x/y.jpg"},
         )
-        assert time.perf_counter() - start < 0.5
+        assert time.process_time() - start < 0.5
 
 
 def test_an_older_report_without_why_groups_reasons_by_action(tmp_path: Path) -> None:
