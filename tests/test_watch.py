@@ -19,6 +19,7 @@ from photoorganiser.cli import build_parser, main
 from photoorganiser.core.reportfile import read_rows
 from photoorganiser.library.lock import library_lock
 from photoorganiser.runs import watch
+from photoorganiser.runs.undo import library_runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -373,3 +374,39 @@ def test_damaged_wait_is_the_cli_default(tmp_path: Path) -> None:
         ["watch", "--input", str(tmp_path), "--output", str(tmp_path / "lib")]
     )
     assert args.damaged_wait == watch.DEFAULT_DAMAGED_WAIT
+
+
+def test_undo_of_a_photo_whose_sidecar_came_in_a_later_batch_says_the_sidecar_stays(
+    tmp_path: Path, watcher, capsys
+) -> None:
+    """The photo in one batch, its XMP sidecar (joining it in the library) in the next.
+    Each run is undone on its own: undoing the photo's batch moves the photo back and
+    leaves the sidecar, which the report (a row) and the terminal (a line) now say, naming
+    the batch that imported it; undoing that batch then takes it out too."""
+    w = watcher().started()
+    make_jpeg(tmp_path / "staging" / "IMG_7.jpg", "2021:06:07 08:09:10", seed=7)
+    os.rename(tmp_path / "staging" / "IMG_7.jpg", w.inbox / "IMG_7.jpg")
+    w.until(lambda: len(w.reports()) == 1 and not (w.inbox / "IMG_7.jpg").exists())
+    (w.inbox / "IMG_7.jpg.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    w.until(lambda: len(w.reports()) == 2 and not (w.inbox / "IMG_7.jpg.xmp").exists())
+    assert w.stop() == 0
+    photo = w.lib / "2021" / "06" / "20210607_080910_IMG_7.jpg"
+    sidecar = photo.with_name(photo.name + ".xmp")
+    assert photo.exists() and sidecar.exists()
+    photo_run, sidecar_run = [r.id for r in library_runs(w.lib)]  # the two batches
+
+    capsys.readouterr()
+    report = tmp_path / "undo.csv"
+    assert main(["undo", photo_run, "--output", str(w.lib), "--report", str(report)]) == 0
+    assert (w.inbox / "IMG_7.jpg").exists() and not photo.exists()
+    assert sidecar.exists()  # another run's: it stays...
+    rows = {Path(r["source"]).name: r for r in _rows(report)}
+    row = rows[sidecar.name]  # ... and the report says so
+    assert row["action"] == "ignore" and row["why"] == "undo-sidecar-stays"
+    assert f"imported by run {sidecar_run}" in row["reason"] and "stays" in row["reason"]
+    err = capsys.readouterr().err
+    assert "1 sidecar(s)" in err and sidecar_run in err
+
+    assert main(["undo", sidecar_run, "--output", str(w.lib), "--report", str(report)]) == 0
+    assert (w.inbox / "IMG_7.jpg.xmp").exists() and not sidecar.exists()
+    assert "undo-sidecar-stays" not in report.read_text()
