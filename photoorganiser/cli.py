@@ -1296,6 +1296,7 @@ WATCH_DEFAULTS = (5.0, 60.0, 600.0)
 
 def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
     DEFAULT_SETTLE, DEFAULT_MAX_WAIT, DEFAULT_RESCAN = WATCH_DEFAULTS
+    DEFAULT_DAMAGED_WAIT = 300.0  # runs/watch.py's, repeated as WATCH_DEFAULTS are
 
     parser.add_argument(
         "--input",
@@ -1334,6 +1335,15 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
         "--poll",
         action="store_true",
         help="poll the disk instead of inotify (network file systems)",
+    )
+    parser.add_argument(
+        "--damaged-wait",
+        type=float,
+        default=DEFAULT_DAMAGED_WAIT,
+        metavar="SECONDS",
+        help="a file that reads as damaged (a truncated photo: maybe a transfer that stalled)"
+        " stays in the inbox until unchanged for SECONDS, then is imported as it is"
+        f" (default {DEFAULT_DAMAGED_WAIT:g})",
     )
     parser.add_argument(
         "--dryrun",
@@ -1375,6 +1385,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         max_wait=args.max_wait,
         rescan=args.rescan,
         poll=args.poll,
+        damaged_wait=args.damaged_wait,
     )
     try:
         check_watch_options(options)

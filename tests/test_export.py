@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from media import make_heic, make_jpeg, make_mp4, noise_image
 from PIL import Image
 
 from photoorganiser.cli import main
+from photoorganiser.core.hashing import read_and_hash
 from photoorganiser.core.reportfile import read_rows
 from photoorganiser.media.convert import OutFormat, can_write
 
@@ -499,3 +501,64 @@ def test_dryrun_on_the_terminal_names_what_would_be_refused(exported, tmp_path, 
     assert "refused: 2022/01/tiny.jpg: a file this tool did not write" in out
     assert (to / "2022/01/tiny.jpg").read_bytes() == b"someone else's"
     assert sorted(p.name for p in to.rglob("*")) == ["01", "2022", "tiny.jpg"]
+
+
+def test_a_photo_imported_damaged_exports_what_survives_and_stays_quiet(tmp_path) -> None:
+    """A truncated JPEG that import took as it is (the catalog records it damaged) is
+    exported as far as it decodes (the part lost grey), said in its row; exit 0, and the
+    next export skips it: a nightly export does not fail on it every night. One whose
+    start alone survives (nothing decodes) is copied as it is, also said."""
+    inbox, lib, to = tmp_path / "in", tmp_path / "lib", tmp_path / "out"
+    whole = make_jpeg(tmp_path / "whole.jpg", D1, seed=5, size=(320, 240)).read_bytes()
+    inbox.mkdir()
+    (inbox / "cut.jpg").write_bytes(whole[: len(whole) * 2 // 3])
+    scan_start = whole.find(b"\xff\xda")
+    (inbox / "stub.jpg").write_bytes(whole[: scan_start + 4])  # headers only: no pixels
+    make_jpeg(inbox / "fine.jpg", D2, seed=6)
+    assert main(["import", "--input", str(inbox), "--output", str(lib), "--workers", "1",
+                 "--quiet", "--template", "{stem}{ext}",
+                 "--report", str(tmp_path / "import.csv")]) == 0  # fmt: skip
+    _h, imported = read_rows(tmp_path / "import.csv")
+    assert all("damaged" in r["reason"] for r in imported if r["source"].endswith("t.jpg"))
+    assert not list(inbox.iterdir())  # both imported as they are
+
+    code, rows = export(tmp_path, lib, to, "--format", "webp")
+    assert code == 0
+    cut = rows["cut.jpg"]
+    assert cut["status"] == "exported" and cut["output"] == "cut.webp"
+    assert "damaged (truncated" in cut["reason"] and "what can be decoded" in cut["reason"]
+    with Image.open(to / "cut.webp") as img:
+        img.load()
+        assert img.size == (320, 240)
+    stub = rows["stub.jpg"]
+    assert stub["status"] == "copied" and stub["output"] == "stub.jpg"
+    assert "damaged" in stub["reason"] and "copied as it is" in stub["reason"]
+    assert (to / "stub.jpg").read_bytes() == (lib / "stub.jpg").read_bytes()
+    assert rows["fine.jpg"]["status"] == "exported" and rows["fine.jpg"]["reason"] == ""
+
+    code, rows = export(tmp_path, lib, to, "--format", "webp")
+    assert code == 0
+    assert {r["status"] for r in rows.values()} == {"skipped"}
+
+
+def test_a_photo_thought_sound_that_does_not_decode_still_fails(tmp_path) -> None:
+    """Only the catalog's word makes a truncated photo acceptable: one it records as
+    sound but that is truncated on the disk now (same size and hash: the catalog was told
+    wrong, e.g. by an older version) is not exported half grey; it fails, said."""
+    lib = library(tmp_path)
+    to = tmp_path / "out"
+    path = next(p for p in lib.rglob("DSC_0002.jpg"))
+    data = path.read_bytes()
+    cut = data[: len(data) * 2 // 3]
+    conn = sqlite3.connect(lib / ".photoorganiser" / "catalog.sqlite")
+    rel = str(path.relative_to(lib))
+    os.chmod(path, 0o644)
+    path.write_bytes(cut)
+    content = read_and_hash(str(path), keep_limit=0)
+    with conn:
+        conn.execute("UPDATE files SET size = ?, hash = ? WHERE path = ?",
+                     (len(cut), content.hash, rel))  # fmt: skip
+    conn.close()
+    code, rows = export(tmp_path, lib, to)
+    assert code == 1
+    assert rows[rel]["status"] == "failed" and "truncated" in rows[rel]["reason"]

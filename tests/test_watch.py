@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 from media import make_jpeg
 
-from photoorganiser.cli import main
+from photoorganiser.cli import build_parser, main
+from photoorganiser.core.reportfile import read_rows
 from photoorganiser.library.lock import library_lock
+from photoorganiser.runs import watch
+from photoorganiser.runs.undo import library_runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -238,6 +241,7 @@ def test_a_locked_library_is_waited_for(tmp_path: Path, watcher) -> None:
         (["--settle", "-1"], "--settle must be 0 or more"),
         (["--max-wait", "0.1", "--settle", "1"], "--max-wait must be at least"),
         (["--template", "{nope}"], "nope"),
+        (["--damaged-wait", "1", "--settle", "2"], "--damaged-wait must be at least"),
     ],
 )
 def test_bad_options_are_one_line_exit_2(tmp_path: Path, capsys, args, says) -> None:
@@ -274,8 +278,6 @@ def test_no_inotify_falls_back_to_polling_in_one_line(tmp_path: Path, monkeypatc
     import errno
 
     from watchdog.observers import Observer
-
-    from photoorganiser.runs import watch
 
     def no_watches(self) -> None:
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
@@ -323,3 +325,114 @@ def test_undo_without_a_run_reverses_the_last_watch_batch(tmp_path: Path, watche
     assert main(["undo", "--output", str(w.lib), "--report", str(report), "--quiet"]) == 0
     assert (w.inbox / "early.jpg").exists()
     assert [p.name for p in w.library_files()] == ["20180102_030405_OLD.jpg"]
+
+
+def _rows(report: Path) -> list[dict[str, str]]:
+    _header, rows = read_rows(report)
+    return rows
+
+
+def test_a_transfer_that_stalls_longer_than_settle_is_taken_whole(tmp_path: Path, watcher) -> None:
+    """A resumed transfer: the first part written and closed, a pause longer than the
+    settle time, then the rest appended. The first part reads as a truncated JPEG: it is
+    left in the inbox (not imported as damaged), and the whole photo is taken once it is
+    there. (It was moved into the library as "damaged", the rest an "unrecognised" error.)"""
+    w = watcher().started()  # the default --damaged-wait: far longer than this test
+    whole = make_jpeg(tmp_path / "staging" / "photo.jpg", "2020:01:02 03:04:05", seed=2,
+                      size=(320, 240)).read_bytes()  # fmt: skip
+    target = w.inbox / "photo.jpg"
+    target.write_bytes(whole[:3000])
+    w.until(lambda: any("1 damaged: taken as it is once unchanged" in line for line in w.out))
+    [first] = w.reports()
+    [row] = _rows(first)
+    assert row["action"] == "error" and "truncated" in row["reason"]
+    assert target.exists() and w.library_files() == []
+    time.sleep(1.0)  # stalled: three settle times
+    assert w.library_files() == [] and len(w.reports()) == 1
+    with open(target, "ab") as f:
+        f.write(whole[3000:])
+    w.until(lambda: w.library_files())
+    [placed] = w.library_files()
+    assert placed.read_bytes() == whole
+    assert not target.exists()
+    assert w.stop() == 0
+    assert all("damaged" not in r["reason"] for r in _rows(w.reports()[-1]))
+
+
+def test_a_damaged_file_unchanged_for_the_damaged_wait_is_imported_as_it_is(
+    tmp_path: Path, watcher
+) -> None:
+    """Really damaged (it never grows): left while it might still be arriving, then moved
+    into the library as it is, byte for byte, its row saying so. A sound photo beside it
+    is not held back; --leave-damaged keeps such files out for good, as import does."""
+    whole = make_jpeg(tmp_path / "staging" / "cut.jpg", "2020:01:02 03:04:05", seed=2,
+                      size=(320, 240)).read_bytes()  # fmt: skip
+    w = watcher("--damaged-wait", "2.5").started()
+    started = time.monotonic()
+    (w.inbox / "cut.jpg").write_bytes(whole[:3000])
+    make_jpeg(w.inbox / "fine.jpg", "2021:01:02 03:04:05", seed=3)
+    w.until(lambda: any(" 1 moved, 1 left for the next batch (1 damaged" in line for line in w.out))
+    assert [p.name for p in w.library_files()] == ["20210102_030405_fine.jpg"]
+    assert (w.inbox / "cut.jpg").exists()
+    w.until(lambda: len(w.library_files()) == 2, timeout=12)
+    assert time.monotonic() - started >= 2.5
+    assert not (w.inbox / "cut.jpg").exists()
+    [placed] = [p for p in w.library_files() if p.name.endswith("_cut.jpg")]
+    assert placed.read_bytes() == whole[:3000]
+    assert w.stop() == 0
+    [row] = [r for r in _rows(w.reports()[-1]) if r["source"].endswith("cut.jpg")]
+    assert row["action"] == "move" and row["status"] == "done"
+    assert "damaged: truncated" in row["reason"] and "imported as it is" in row["reason"]
+
+    # --leave-damaged: left for good (an error, then known), as import --leave-damaged does
+    (w.inbox / "again.jpg").write_bytes(whole[:2500])
+    w2 = Watcher(tmp_path, "--damaged-wait", "0.5", "--leave-damaged")
+    try:
+        w2.until(lambda: any(" 0 moved, 0 left for the next batch, 1 failed" in x for x in w2.out))
+        time.sleep(1.5)
+        assert (w.inbox / "again.jpg").exists() and len(w2.library_files()) == 2
+    finally:
+        assert w2.stop() == 0
+
+
+def test_damaged_wait_is_the_cli_default(tmp_path: Path) -> None:
+    args = build_parser(only="watch").parse_args(
+        ["watch", "--input", str(tmp_path), "--output", str(tmp_path / "lib")]
+    )
+    assert args.damaged_wait == watch.DEFAULT_DAMAGED_WAIT
+
+
+def test_undo_of_a_photo_whose_sidecar_came_in_a_later_batch_says_the_sidecar_stays(
+    tmp_path: Path, watcher, capsys
+) -> None:
+    """The photo in one batch, its XMP sidecar (joining it in the library) in the next.
+    Each run is undone on its own: undoing the photo's batch moves the photo back and
+    leaves the sidecar, which the report (a row) and the terminal (a line) now say, naming
+    the batch that imported it; undoing that batch then takes it out too."""
+    w = watcher().started()
+    make_jpeg(tmp_path / "staging" / "IMG_7.jpg", "2021:06:07 08:09:10", seed=7)
+    os.rename(tmp_path / "staging" / "IMG_7.jpg", w.inbox / "IMG_7.jpg")
+    w.until(lambda: len(w.reports()) == 1 and not (w.inbox / "IMG_7.jpg").exists())
+    (w.inbox / "IMG_7.jpg.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    w.until(lambda: len(w.reports()) == 2 and not (w.inbox / "IMG_7.jpg.xmp").exists())
+    assert w.stop() == 0
+    photo = w.lib / "2021" / "06" / "20210607_080910_IMG_7.jpg"
+    sidecar = photo.with_name(photo.name + ".xmp")
+    assert photo.exists() and sidecar.exists()
+    photo_run, sidecar_run = [r.id for r in library_runs(w.lib)]  # the two batches
+
+    capsys.readouterr()
+    report = tmp_path / "undo.csv"
+    assert main(["undo", photo_run, "--output", str(w.lib), "--report", str(report)]) == 0
+    assert (w.inbox / "IMG_7.jpg").exists() and not photo.exists()
+    assert sidecar.exists()  # another run's: it stays...
+    rows = {Path(r["source"]).name: r for r in _rows(report)}
+    row = rows[sidecar.name]  # ... and the report says so
+    assert row["action"] == "ignore" and row["why"] == "undo-sidecar-stays"
+    assert f"imported by run {sidecar_run}" in row["reason"] and "stays" in row["reason"]
+    err = capsys.readouterr().err
+    assert "1 sidecar(s)" in err and sidecar_run in err
+
+    assert main(["undo", sidecar_run, "--output", str(w.lib), "--report", str(report)]) == 0
+    assert (w.inbox / "IMG_7.jpg.xmp").exists() and not sidecar.exists()
+    assert "undo-sidecar-stays" not in report.read_text()

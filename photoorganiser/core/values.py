@@ -476,6 +476,9 @@ class Why(Enum):
     UNDO_CHANGED = "undo-changed"  # changed or gone since run `detail`: left alone
     UNDO_TAKEN = "undo-taken"  # `place`, where it goes back, is taken by another file
     UNDO_ORIGINAL = "undo-original"  # the original `other` is gone or changed: copy kept
+    # a sidecar beside `other`, which the undo takes out of the library; put there by run
+    # `detail` (not the one undone; "" when no run imported it): it stays
+    UNDO_SIDECAR_STAYS = "undo-sidecar-stays"
 
     __hash__ = object.__hash__  # (as FileKind's)
 

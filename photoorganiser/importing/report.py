@@ -315,6 +315,17 @@ def _base_text(r: Reason, when: str, date: CaptureDate | None) -> str:
         return f"{r.place}, where it goes back, holds another file; nothing was overwritten"
     if w is Why.UNDO_ORIGINAL:
         return f"the original {r.other} is gone or changed; the library copy is kept"
+    if w is Why.UNDO_SIDECAR_STAYS:
+        if r.detail:
+            return (
+                f"sidecar of {_name(r.other)}, which this undo takes out of the library;"
+                f" imported by run {r.detail}, not this one, so it stays"
+                f" (`photoorganiser undo {r.detail}` takes it out too)"
+            )
+        return (
+            f"sidecar of {_name(r.other)}, which this undo takes out of the library; not"
+            " imported by a run (added in the library), so it stays"
+        )
     raise ValueError(f"no text for {w}")  # pragma: no cover - every Why has one above
 
 

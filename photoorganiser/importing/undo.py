@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..core.hashing import holds
-from ..core.values import Action, Analysis, Decision, Reason, ScanEntry, Why
+from ..core.values import Action, Analysis, Decision, FileKind, Reason, ScanEntry, Why
+from ..library.index import SIDECAR_OF
 from ..library.runlog import Logged
 
 # What undoes each logged action.
@@ -35,6 +36,46 @@ _REVERSE = {
 def plan_undo(run_id: str, transfers: Sequence[Logged]) -> list[Decision]:
     """The decisions that reverse these transfers of run `run_id`, last first."""
     return [_decide(run_id, t) for t in reversed(transfers) if t.action in _REVERSE]
+
+
+def sidecars_staying(
+    decisions: Sequence[Decision], root: Path, run_of: Callable[[str], str | None]
+) -> list[Decision]:
+    """The sidecars left behind in the library: beside a photo these decisions take out
+    of it (moved back, copy removed), not taken by them, because another run put them
+    there (a watch batch after the photo's: `run_of`, from the library's history) or
+    nobody did (added by hand). Each run is undone on its own: they stay, and are said."""
+    leaving = {d.source for d in decisions if d.action in (Action.RESTORE, Action.UNCOPY)}
+    staying: list[Decision] = []
+    seen: set[Path] = set()
+    for d in decisions:
+        entry = d.entry
+        if d.action not in (Action.RESTORE, Action.UNCOPY) or entry is None:
+            continue
+        if entry.kind not in (FileKind.IMAGE, FileKind.RAW, FileKind.VIDEO):
+            continue
+        photo = d.source
+        try:
+            names = os.listdir(photo.parent)
+        except OSError:
+            continue
+        full, stem = photo.name.lower(), photo.stem.lower()
+        for name in sorted(names):
+            base, dot, ext = name.rpartition(".")
+            kinds = SIDECAR_OF.get(f".{ext.lower()}", ()) if dot else ()
+            if entry.kind not in kinds or base.lower() not in (full, stem):
+                continue
+            sidecar = photo.parent / name
+            if sidecar in leaving or sidecar in seen or not os.path.isfile(sidecar):
+                continue
+            seen.add(sidecar)
+            try:
+                run = run_of(str(sidecar.relative_to(root)))
+            except ValueError:
+                run = None
+            reason = Reason(Why.UNDO_SIDECAR_STAYS, other=photo, detail=run or "")
+            staying.append(Decision(sidecar, Action.IGNORE, reason))
+    return staying
 
 
 def _decide(run_id: str, t: Logged) -> Decision:

@@ -175,6 +175,18 @@ class History:
         )
         return cur.rowcount
 
+    def run_of(self, path: str) -> str | None:
+        """The run that imported the file now at `path` (relative to the root; moved there
+        since, too), None when none did (added by hand, adopted, or no history)."""
+        if not self.present:
+            return None
+        row = self.conn.execute(
+            f"SELECT run_id FROM history WHERE {_NOW} = ? AND removed_at IS NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (path_text(path),),
+        ).fetchone()
+        return row[0] if row is not None else None
+
     def moves_of(self, run_id: str) -> dict[tuple[str, str], str]:
         """(library path, hash) -> where it is now, for the files run `run_id` imported
         that were moved or renamed inside the library since (and are still there)."""

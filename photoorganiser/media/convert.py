@@ -92,8 +92,12 @@ def can_write(fmt: OutFormat) -> bool:
         return False
 
 
-def convert(data: bytes, fmt: str, spec: ConvertSpec) -> Converted:
-    """The photo's smaller copy (see the module's docstring)."""
+def convert(data: bytes, fmt: str, spec: ConvertSpec, *, damaged: bool = False) -> Converted:
+    """The photo's smaller copy (see the module's docstring). `damaged`: the photo is known
+    to be damaged (the catalog says so: a truncated JPEG imported as it is); what can be
+    decoded of it is converted (Pillow's LOAD_TRUNCATED_IMAGES: the part lost is grey),
+    instead of a ConvertError. Only then: a photo thought sound that turns out truncated
+    is an error, not silently half a picture."""
     if is_raw(data, fmt):
         turn = orientation(data, fmt)
         for preview in previews(data, fmt)[:MAX_PREVIEWS]:
@@ -103,7 +107,7 @@ def convert(data: bytes, fmt: str, spec: ConvertSpec) -> Converted:
                 continue
         raise NoPreview("a RAW file with no embedded preview that can be decoded: not exported")
     try:
-        return _convert(data, spec, fallback_orientation=1)
+        return _convert(data, spec, fallback_orientation=1, damaged=damaged)
     except ConvertError:
         if fmt not in TIFF_BASED:
             raise
@@ -116,10 +120,18 @@ def _convert(
     *,
     fallback_orientation: int,
     formats: tuple[str, ...] | None = None,
+    damaged: bool = False,
 ) -> Converted:
+    from PIL import ImageFile
+
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES  # (a global: set for this photo only)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning, odd TIFF tags...
-        return _convert_quietly(data, spec, fallback_orientation, formats)
+        try:
+            ImageFile.LOAD_TRUNCATED_IMAGES = damaged
+            return _convert_quietly(data, spec, fallback_orientation, formats)
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = truncated
 
 
 def _convert_quietly(

@@ -124,6 +124,7 @@ class Source:
     format: str
     captured_at: str | None
     mtime_ns: int
+    damaged: str = ""  # what the catalog records it has lost ("truncated: ..."), if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +427,8 @@ def read_catalog(root: Path, wait: bool) -> list[Source]:
         try:
             rows = catalog.conn.execute(
                 "SELECT path, size, hash, json_extract(record, '$.kind'),"
-                " json_extract(record, '$.media.format'), captured_at, mtime_ns"
+                " json_extract(record, '$.media.format'), captured_at, mtime_ns,"
+                " json_extract(record, '$.media.problems')"
                 " FROM files ORDER BY path"
             ).fetchall()
         except sqlite3.Error as exc:
@@ -434,8 +436,21 @@ def read_catalog(root: Path, wait: bool) -> list[Source]:
         finally:
             catalog.close()
     return [
-        Source(text_path(r[0]), r[1], r[2], r[3] or "", r[4] or "", r[5], r[6] or 0) for r in rows
-    ]
+        Source(text_path(r[0]), r[1], r[2], r[3] or "", r[4] or "", r[5], r[6] or 0,
+               _problems(r[7]))
+        for r in rows
+    ]  # fmt: skip
+
+
+def _problems(text: str | None) -> str:
+    """The catalog's record of a damaged file's problems (a JSON list), as one line."""
+    try:
+        problems = json.loads(text) if text else []
+    except ValueError:
+        return ""
+    if not isinstance(problems, list):
+        return ""
+    return "; ".join(str(p) for p in problems if p)
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -455,6 +470,7 @@ class Task:
     tmp: str  # absolute temporary name in DIR/.photoorganiser-export/tmp
     spec: ConvertSpec
     mtime: float  # the capture time, set on the output
+    damaged: str = ""  # the catalog records it damaged: what it has lost
 
 
 def _mtime_of(source: Source) -> float:
@@ -538,7 +554,7 @@ def plan(
         tmp = tmp_folder / f"{len(tasks)}-{secrets.token_hex(4)}"
         tasks.append(
             Task(str(root / s.path), s.path, s.size, s.hash, s.format, how, output, str(tmp),
-                 options.spec, _mtime_of(s))
+                 options.spec, _mtime_of(s), s.damaged)
         )  # fmt: skip
     return rows, tasks
 
@@ -626,13 +642,22 @@ def export_one(task: Task) -> Done:
             data, status, output = content.data, "copied", task.path
             reason = "an animation: copied as it is"
         else:
+            damaged = bool(task.damaged)
             try:
-                data = convert(content.data, task.fmt, task.spec).data
+                data = convert(content.data, task.fmt, task.spec, damaged=damaged).data
             except NoPreview as exc:
                 return Done(task, "skipped", reason=str(exc))
             except ConvertError as exc:
-                return Done(task, "failed", reason=str(exc))
-            status, output, reason = "exported", task.output, ""
+                if not damaged:
+                    return Done(task, "failed", reason=str(exc))
+                # known damaged (imported as it is), and nothing of it decodes: the export
+                # holds it as the library does, rather than failing every night
+                data, status, output = content.data, "copied", task.path
+                reason = f"damaged ({task.damaged}); {exc}: copied as it is"
+            else:
+                status, output = "exported", task.output
+                reason = f"damaged ({task.damaged}): exported what can be decoded of it"
+                reason = reason if damaged else ""
         _write_tmp(task.tmp, data)
         os.utime(task.tmp, (task.mtime, task.mtime))
         return Done(task, status, output, xxhash.xxh3_128_hexdigest(data), len(data), reason)

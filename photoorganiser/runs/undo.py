@@ -20,14 +20,14 @@ from ..core.reportfile import (
     ReportHeader,
     place_report,
 )
-from ..core.values import Action
+from ..core.values import Action, Decision
 from ..importing.execute import (
     Interrupted,
     execute,
     remove_emptied_library_folders,
     simulate,
 )
-from ..importing.undo import plan_undo
+from ..importing.undo import plan_undo, sidecars_staying
 from ..library.catalog import STATE_DIR, Catalog
 from ..library.lock import library_lock
 from ..library.runlog import UNDOABLE, AmbiguousRun, RunInfo, find_run, list_runs, logged
@@ -131,6 +131,10 @@ def run_undo(options: UndoOptions) -> ImportResult:
             assert lib.catalog is not None  # checked above: a catalog exists
             decisions = plan_undo(target.id, logged(lib.catalog, target.id))
             log.info("undo of run %s: %d transfers to reverse", target.id, len(decisions))
+            staying = sidecars_staying(decisions, library, lib.catalog.history.run_of)
+            if staying:  # a row each, after the others; and a line on the terminal
+                decisions += staying
+                run.notes.append(_staying_note(staying))
             if options.dry_run:
                 run.write(simulate(decisions))
             else:
@@ -151,3 +155,20 @@ def run_undo(options: UndoOptions) -> ImportResult:
             run.interrupted = getattr(stop, "signum", signal.SIGINT)
         run.close()
     return run.result
+
+
+def _staying_note(staying: list[Decision]) -> str:
+    """The terminal's line for the sidecars an undo leaves in the library."""
+    runs = sorted({d.reason.detail for d in staying if d.reason.detail})
+    by_hand = sum(not d.reason.detail for d in staying)
+    why = []
+    if runs:
+        why.append(
+            f"imported by run {', '.join(runs)}, not this one (undo it to take them out too)"
+        )
+    if by_hand:
+        why.append(f"{by_hand} added in the library, by no run")
+    return (
+        f"{len(staying)} sidecar(s) of the files this undo takes out of the library stay there:"
+        f" {'; '.join(why)}; see the report"
+    )

@@ -12,6 +12,12 @@ inbox"; the truth is the disk. The loop:
                   lock, waited for, its catalog, rules, history and report)
     again         files the batch left (still open for writing, changed, failed, not
                   reached) are tried again when they change or are closed, or at the rescan
+    damaged       a file that reads as damaged (a truncated JPEG) may be a transfer that
+                  stalled and will resume: each batch leaves it in the inbox (as
+                  --leave-damaged does) until it has stayed unchanged for `damaged_wait`
+                  seconds; then a batch imports it as it is (an import whose own settle is
+                  `damaged_wait`, so only files unchanged that long are taken as they are).
+                  A file that grows again is read again, and taken whole when it is.
 
 A signal (Ctrl-C, SIGTERM, SIGHUP) while idle ends the watch at once; during a batch it
 stops as an import does (the file in hand finished or undone, the report written).
@@ -25,13 +31,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from ..core import signals
 from ..core.reportfile import check_place, default_report_path
-from ..core.values import Action, Outcome, Status
+from ..core.values import Action, Outcome, Status, Why
 from ..media.scan import normalise_inputs
 from .importer import ImportOptions, ImportUsageError, check_options, run_import
 from .runreport import ImportResult
@@ -41,6 +47,10 @@ log = logging.getLogger("photoorganiser")
 DEFAULT_SETTLE = 5.0
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_RESCAN = 600.0
+# A file that reads as damaged is imported as it is only after this long unchanged: a
+# resumed transfer (an SMB or MTP copy reconnecting, rsync --append, curl -C -) can stall for
+# minutes, and waiting costs a file that is really damaged nothing but the wait.
+DEFAULT_DAMAGED_WAIT = 300.0
 POLL_EVERY = 2.0  # seconds between looks when polling (no inotify, or --poll)
 LEFT_MARK = "left for the next run"  # execute's words for a file it would not take yet
 
@@ -62,6 +72,8 @@ class WatchOptions:
     max_wait: float = DEFAULT_MAX_WAIT  # a burst that never settles is imported after this
     rescan: float = DEFAULT_RESCAN  # look at the inbox anyway this often (missed events)
     poll: bool = False  # poll the disk instead of inotify (network file systems)
+    # a file that reads as damaged is left until unchanged this long (then taken as it is)
+    damaged_wait: float = DEFAULT_DAMAGED_WAIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +85,8 @@ class BatchSummary:
     imported: int
     left: int
     failed: int
+    damaged: int = 0  # of `left`: read as damaged, waiting to stay unchanged
+    damaged_wait: float = DEFAULT_DAMAGED_WAIT
 
     @property
     def eventful(self) -> bool:
@@ -82,9 +96,14 @@ class BatchSummary:
         verb = "copied" if self.mode == "copy" else "moved"
         if self.result.dry_run:
             verb = f"would be {verb}"
+        damaged = (
+            f" ({self.damaged} damaged: taken as it is once unchanged for {self.damaged_wait:g} s)"
+            if self.damaged
+            else ""
+        )
         return (
             f"{datetime.now():%Y-%m-%d %H:%M:%S} {self.imported} {verb}, {self.left} left for"
-            f" the next batch, {self.failed} failed; report {self.result.report_path}"
+            f" the next batch{damaged}, {self.failed} failed; report {self.result.report_path}"
         )
 
 
@@ -95,15 +114,33 @@ class WatchResult:
     notes: tuple[str, ...] = field(default=())
 
 
-def summarise(result: ImportResult, mode: str) -> BatchSummary:
+def summarise(
+    result: ImportResult,
+    mode: str,
+    waiting: frozenset[Path] = frozenset(),
+    damaged_wait: float = DEFAULT_DAMAGED_WAIT,
+) -> BatchSummary:
+    """The batch's counts; `waiting`: the damaged files it left to see if they grow."""
     imported = result.count((Status.DONE, Status.PLANNED), (Action.MOVE, Action.COPY))
-    left = failed = 0
+    left = failed = damaged = 0
     for o in result.outcomes:  # the failed, not done and ignored ones
-        if _left(o):
+        if o.decision.source in waiting and _damaged(o):
+            damaged += 1
+            left += 1
+        elif _left(o):
             left += 1
         elif o.status is Status.FAILED:
             failed += 1
-    return BatchSummary(result, mode, imported, left, failed)
+    return BatchSummary(result, mode, imported, left, failed, damaged, damaged_wait)
+
+
+def _damaged(o: Outcome) -> bool:
+    """A file left in the inbox because it reads as damaged (--leave-damaged's error)."""
+    return (
+        o.decision.action is Action.ERROR
+        and o.decision.reason.why is Why.DAMAGED
+        and o.status in (Status.FAILED, Status.KNOWN)
+    )
 
 
 def _left(o: Outcome) -> bool:
@@ -133,6 +170,8 @@ def check_watch_options(options: WatchOptions) -> None:
         raise WatchUsageError("--max-wait must be at least the --settle time")
     if options.rescan <= 0:
         raise WatchUsageError("--rescan must be more than 0 seconds")
+    if options.damaged_wait < options.settle:
+        raise WatchUsageError("--damaged-wait must be at least the --settle time")
     # the report folder: checked now, not at the first batch hours later
     check_place(default_report_path(options.import_options.report_dir, datetime.now(), "import"))
 
@@ -254,6 +293,8 @@ class Watch:
         # again (a file too fresh to take never changes again: no event would wake us)
         self.retry_at: float | None = None
         self.retry_wait = 0.0
+        # read as damaged and left: (its size and mtime then, since when it is so)
+        self.damaged: dict[Path, tuple[Signature, float]] = {}
         self.batches = 0
         self.requested: int | None = None  # a stop signal received (see _note_signals)
 
@@ -360,7 +401,7 @@ class Watch:
     def _batch(self, disk: dict[Path, Signature]) -> int | None:
         """One import over the inbox; the signal that stopped it, if one did."""
         self.batches += 1
-        imp = self.options.import_options
+        imp = self._import_options(disk)
         try:
             result = run_import(imp)
         except ImportUsageError as exc:  # the inbox unmounted or removed: wait for it
@@ -368,12 +409,70 @@ class Watch:
             self.handled = dict(disk)
             return None
         self.handled = dict(disk)  # as this batch saw them; later changes are new
-        self.retry = {o.decision.source for o in result.outcomes if _left(o)}
-        if self.retry:
+        now = time.monotonic()
+        self._note_damaged(result, disk, now)
+        left = {o.decision.source for o in result.outcomes if _left(o)}
+        self.retry = left | set(self.damaged)
+        due = []
+        if left:
             wait = max(self.options.settle, 1.0)
             self.retry_wait = min(self.options.rescan, max(wait, self.retry_wait * 2))
-            self.retry_at = time.monotonic() + self.retry_wait
+            due.append(now + self.retry_wait)
         else:
-            self.retry_at, self.retry_wait = None, 0.0
-        self.on_batch(summarise(result, imp.mode.value))
+            self.retry_wait = 0.0
+        if self.damaged:  # looked at again when the first of them has waited long enough
+            due.append(min(since for _, since in self.damaged.values()) + self._damaged_wait)
+        self.retry_at = min(due) if due else None
+        waiting = frozenset(self.damaged)
+        self.on_batch(summarise(result, imp.mode.value, waiting, self._damaged_wait))
         return result.interrupted if result.interrupted is not None else self.requested
+
+    @property
+    def _damaged_wait(self) -> float:
+        return max(self.options.damaged_wait, self.options.settle)
+
+    def _import_options(self, disk: dict[Path, Signature]) -> ImportOptions:
+        """This batch's import: damaged files left in the inbox (unless one has stayed
+        unchanged for the damaged wait: then taken as they are, by an import that takes
+        only files unchanged that long). --leave-damaged: always left, as import does."""
+        imp = self.options.import_options
+        if imp.leave_damaged:
+            return imp
+        now = time.monotonic()
+        due = [
+            path
+            for path, (signature, since) in self.damaged.items()
+            if disk.get(path) == signature and now - since >= self._damaged_wait
+        ]
+        if not due:
+            return replace(imp, leave_damaged=True)
+        log.info(
+            "%d damaged file(s) unchanged for %g s: imported as they are (%s)",
+            len(due),
+            self._damaged_wait,
+            ", ".join(str(p) for p in sorted(due)[:5]) + (", ..." if len(due) > 5 else ""),
+        )
+        return replace(imp, settle=max(imp.settle, self._damaged_wait))
+
+    def _note_damaged(self, result: ImportResult, disk: dict[Path, Signature], now: float) -> None:
+        """The damaged files this batch left, each with since when it is unchanged."""
+        if self.options.import_options.leave_damaged:
+            return
+        noted: dict[Path, tuple[Signature, float]] = {}
+        for o in result.outcomes:
+            path = o.decision.source
+            if not _damaged(o) or path not in disk:
+                continue
+            signature = disk[path]
+            before = self.damaged.get(path)
+            since = before[1] if before is not None and before[0] == signature else now
+            if before is None or before[0] != signature:
+                log.info(
+                    "%s reads as damaged (%s): left in the inbox until unchanged for %g s"
+                    " (it may still be arriving), then imported as it is",
+                    path,
+                    o.decision.reason.detail,
+                    self._damaged_wait,
+                )
+            noted[path] = (signature, since)
+        self.damaged = noted
