@@ -4,8 +4,10 @@ the review saved as a report whose keep column says what was decided."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from playwright.sync_api import expect
 from test_web_duplicates import real_inputs, real_report
 from web import TOKEN, live_server, screenshot
 
@@ -160,3 +162,49 @@ def test_blank_and_bad_pictures_by_click_and_keyboard(tmp_path: Path, page) -> N
     saved = sorted(report.parent.glob("dups-reviewed-*.csv"))
     keep = {Path(r.path).name: r.keep for r in read_report(saved[0]) if r.group_id == 0}
     assert keep == {"black.jpg": False, "white.jpg": True, "night.jpg": False, "tiny.jpg": True}
+
+
+def test_after_quarantine_the_page_shows_what_is_gone_and_how_to_undo(tmp_path: Path, page) -> None:
+    """A file moved away by hand before the page was opened (its thumbnail never made)
+    shows the no-thumbnail icon, not a broken image, and is said gone; the dedupe job's
+    line says what it did from its report (1 done, 1 left alone: the file moved by hand),
+    how to undo it; reloaded, nothing is left marked drop and Quarantine is off."""
+    lib, inputs, _report = real_report(tmp_path)
+    b, small = inputs / "b" / "IMG_1.jpg", inputs / "b" / "small.jpg"
+    small.rename(tmp_path / "moved-by-hand.jpg")
+    quarantine = tmp_path / "q"
+    with live_server(lib) as address:
+        base = address.split("/?")[0]
+        page.goto(f"{base}/duplicates?report=0%3Adups.csv&token={TOKEN}")
+        page.wait_for_selector("#group-1.focus")
+        gone = page.locator(".dup.gone")
+        expect(gone).to_have_count(1)
+        expect(gone.locator(".gonenote")).to_have_text("gone: moved or deleted since the report")
+        gone.locator("img.thumb").scroll_into_view_if_needed()
+        expect(gone.locator("img.thumb")).to_have_attribute("src", re.compile(r"nothumb\.svg"))
+        expect(page.locator("#dup-dropped")).to_have_text("1")
+        expect(page.locator("#group-2")).to_have_class(re.compile(r"\bdone\b"))
+        page.fill("#dup-quarantine", str(quarantine))
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#dup-run")
+        page.wait_for_selector("#toast:has-text('Quarantine done')", timeout=60_000)
+        result = page.locator("#dup-result")
+        expect(result).to_contain_text("1 done, 1 left alone")
+        expect(result).to_contain_text(f"photoorganiser undo --quarantine {quarantine}")
+        expect(result).to_contain_text("the Runs page cannot undo a dedupe")
+        expect(page.locator("#dup-run")).to_be_disabled()
+        page.reload()
+        page.wait_for_selector("#group-1.focus")
+        page.mouse.wheel(0, 3000)
+        expect(page.locator("#dup-dropped")).to_have_text("0")
+        expect(page.locator(".dup.gone")).to_have_count(2)
+        expect(page.locator("#dup-run")).to_be_disabled()
+        expect(page.locator("#dup-ran")).to_contain_text("1 done, 1 left alone by its checks")
+        broken = page.evaluate(
+            "() => Array.from(document.images).filter(i => i.complete && i.naturalWidth === 0)"
+            ".length"
+        )
+        assert broken == 0
+        screenshot(page, "duplicates-after-dedupe")
+        assert page.errors == []
+    assert not b.exists()

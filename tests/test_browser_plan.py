@@ -139,3 +139,32 @@ def test_a_new_dry_run_from_the_page_opens_its_plan(tmp_path: Path, page) -> Non
         assert page.locator("tr.row").count() == 6
         assert page.errors == []
     assert (inbox / "IMG_0001.jpg").is_file()  # a dry run changes nothing
+
+
+def test_a_sidecar_is_not_edited_apart_from_its_photo_in_the_browser(tmp_path: Path, page) -> None:
+    """e on a sidecar's row says it follows its photo (its destination takes no typing);
+    its photo's edit carries it along."""
+    _inbox, lib, report = dry_run(tmp_path)
+    rows = rows_by_name(report)
+    with live_server(lib) as address:
+        base = address.split("/?")[0]
+        page.goto(f"{base}/plan?report={quote('0:' + report.name)}&token={TOKEN}")
+        page.wait_for_selector("#plan-table")
+        side = page.locator(f'tr.row[data-source="{rows["IMG_0002.xmp"].source}"]')
+        side.locator(".c-source").click()
+        page.keyboard.press("e")
+        page.keyboard.type("2024/01/notes.xmp")
+        page.keyboard.press("Enter")
+        expect(side.locator(".problem")).to_have_text(
+            "refused: it follows IMG_0002.jpg: edit that file's destination, and it follows"
+        )
+        expect(side.locator("input.dest")).to_have_value(rows["IMG_0002.xmp"].destination
+                                                          .split(str(lib) + "/")[1])  # fmt: skip
+        photo = page.locator(f'tr.row[data-source="{rows["IMG_0002.jpg"].source}"]')
+        photo.locator(".c-source").click()
+        page.keyboard.press("e")
+        page.keyboard.type("2024/01/holiday.jpg")
+        with page.expect_response("**/plan/decisions"):
+            page.keyboard.press("Enter")
+        expect(side.locator("input.dest")).to_have_value("2024/01/holiday.xmp")
+        assert page.errors == []

@@ -519,3 +519,47 @@ def test_blank_and_dark_pictures_are_reviewed_saved_and_quarantined(tmp_path: Pa
     assert gone == {"black", "night", "copy"}
     moved = sorted(p.name for p in quarantine.rglob("*.jpg"))
     assert moved == ["black.jpg", "night.jpg", "pair.jpg"]
+
+
+def test_after_a_dedupe_the_page_says_what_is_gone_and_what_is_left(tmp_path: Path) -> None:
+    """After "Quarantine the rest" the page showed the same groups, every file marked
+    drop still counted and offered, the card's "open" a 404. A file no longer at its
+    path is said gone and not counted; a group whose dropped files are all gone is done;
+    the dedupe's report is linked with how to undo it; its job says what it did (done,
+    left alone) from its report, not its progress's count."""
+    lib, inputs, report = real_report(tmp_path)
+    b, small = inputs / "b" / "IMG_1.jpg", inputs / "b" / "small.jpg"
+    quarantine = tmp_path / "q"
+    with client(lib) as c:
+        assert '<span id="dup-dropped">2</span> marked drop' in page(c)
+        saved = c.post("/duplicates/save", json={"report": REF}).json()
+        # the small copy changes after the review: dedupe's checks leave it alone
+        with Image.open(small) as im:
+            im.rotate(90).save(small, "JPEG", quality=70)
+        job_id = submit(c, "dedupe", report=saved["ref"], quarantine=str(quarantine))
+        job = wait(c, job_id, timeout=60)
+        assert job["status"] == "done", job
+        assert job["outcome"]["done"] == 1 and job["outcome"]["left-alone"] == 1, job
+        assert not b.exists() and small.is_file()
+        html = page(c)
+        cards = Cards(html)
+        assert "done" in cards.group_classes[1] and "done" not in cards.group_classes[2]
+        gone = [p for g in cards.groups.values() for p, classes in g if "gone" in classes]
+        assert gone == [path_text(b)]
+        assert html.count("gone: moved or deleted since the report") == 1
+        assert "done: the files it drops are gone" in html
+        assert '<span id="dup-dropped">1</span> marked drop' in html
+        assert '<span id="dup-gone">1</span> gone since the report' in html
+        # the gone card opens nothing (its original would be a 404)
+        assert html.count('class="open"') == 3
+        assert 'id="dup-run" class="danger">' in html  # one file is still to quarantine
+        assert 'id="dup-ran"' in html and "1 done, 1 left alone by its checks" in html
+        assert f"photoorganiser undo --quarantine {quarantine}" in html
+        assert f"ref={job['report'].replace(':', '%3A')}" in html
+        assert "the Runs page cannot undo a dedupe" in html
+        # a decision's totals leave the gone file out too
+        answer = decide(c, 2, {inputs / "a" / "IMG_1.jpg": True, small: True}).json()
+        assert answer["totals"]["dropped"] == 0 and answer["totals"]["reclaimable"] == 0
+        html = page(c)
+        assert '<span id="dup-dropped">0</span> marked drop' in html
+        assert 'id="dup-run" class="danger" disabled' in html

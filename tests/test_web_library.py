@@ -16,7 +16,7 @@ from pathlib import Path
 
 import piexif
 import pytest
-from media import make_jpeg, make_mp4, noise_image
+from media import make_jpeg, make_mp4, make_tiff_raw, noise_image
 from web import TOKEN, client
 
 from photoorganiser.cli import main
@@ -144,8 +144,8 @@ def test_the_grid_shows_the_months_with_their_counts(library: Path) -> None:
         r = c.get("/library", params={"month": "undated"})
         assert tiles(r.text) == ["undated/nodate.jpg"]
         assert "Undated" in r.text
-        # a month that is not there, or nonsense, shows the newest
-        for month in ("2030-01", "../../etc", "2021-6"):
+        # nonsense shows the newest month
+        for month in ("../../etc", "2021-6"):
             r = c.get("/library", params={"month": month})
             assert r.status_code == 200
             assert len(tiles(r.text)) == 4
@@ -161,7 +161,7 @@ def test_filters_narrow_the_months_and_the_grid(library: Path) -> None:
         assert "Canon EOS 5D (1)" in r.text
         assert "Apple iPhone 12 (3)" in r.text
         assert "unknown camera (2)" in r.text
-        assert "videos (1)" in r.text and "photos (5)" in r.text
+        assert "videos (1)" in r.text and "photos, not RAW (5)" in r.text
         assert "EXIF:DateTimeOriginal (4)" in r.text and "no date (1)" in r.text
 
         r = c.get("/library", params={"camera": canon})
@@ -392,7 +392,7 @@ def test_sidecars_and_names_with_url_characters(tmp_path: Path) -> None:
         r = c.get("/library")
         # the sidecar is catalogued, but the grid shows photos and videos unless asked
         assert timeline(r.text) == {"2021-06": 2}
-        assert "sidecars (1)" in r.text
+        assert "sidecars, not counted (1)" in r.text
         shown = tiles(r.text)
         odd = next(p for p in shown if "a & b" in p)
         r = c.get("/library", params={"kind": "sidecar"})
@@ -508,3 +508,53 @@ def test_a_library_read_by_an_older_version_is_told_how_to_catch_up(tmp_path: Pa
     with sqlite3.connect(catalog_path(lib)) as conn:
         (lat,) = conn.execute("SELECT latitude FROM files").fetchone()
     assert abs(lat - 43.4667) < 1e-3
+
+
+def test_a_month_without_files_is_shown_empty_with_the_nearest_months(library: Path) -> None:
+    """`?month=2026-03` (no file then) showed another month's photos under a URL that
+    still said 2026-03. It is that month, empty, with links to the nearest months that
+    have files (with the filters chosen)."""
+    with client(library, start_jobs=False) as c:
+        r = c.get("/library", params={"month": "2020-03"})
+        assert r.status_code == 200
+        assert tiles(r.text) == [] and "March 2020" in r.text
+        assert 'id="month-title">March 2020 <span class="muted count">0 files' in r.text
+        assert 'id="empty-month">No photos or videos in March 2020.' in r.text
+        older = re.search(r'id="nearest-older" href="([^"]+)">2019-01<', r.text)
+        newer = re.search(r'id="nearest-newer" href="([^"]+)">2021-06<', r.text)
+        assert older and "month=2019-01" in older[1] and newer and "month=2021-06" in newer[1]
+        assert re.search(r'id="older" href="[^"]*month=2019-01', r.text)
+        # after the newest month: only older ones; before the oldest: the undated are older
+        r = c.get("/library", params={"month": "2030-01"})
+        assert tiles(r.text) == [] and 'id="nearest-older"' in r.text
+        assert 'id="nearest-newer"' not in r.text and ">2021-06<" in r.text
+        r = c.get("/library", params={"month": "2000-01"})
+        assert ">undated<" in r.text and ">2019-01<" in r.text
+        # with a filter: the nearest months of what it shows
+        r = c.get("/library", params={"month": "2019-01", "kind": "video"})
+        assert tiles(r.text) == [] and "No videos in January 2019." in r.text
+        assert re.search(r'id="nearest-newer" href="[^"]*month=2021-06[^"]*kind=video', r.text)
+
+
+def test_the_kinds_add_up_to_the_files(tmp_path: Path) -> None:
+    """The Kind filter said photos 91 + RAW 1 + videos 11 = 103 of "102 files": a RAW
+    photo was counted as a photo and as a RAW. The kinds share no file now."""
+    inbox = tmp_path / "inbox"
+    make_jpeg(inbox / "a.jpg", datetime(2021, 6, 7, 8, 9, 10), seed=1)
+    make_jpeg(inbox / "b.jpg", datetime(2021, 6, 7, 8, 9, 11), seed=2)
+    make_tiff_raw(inbox / "c.dng", datetime(2021, 6, 7, 8, 9, 12))
+    make_mp4(inbox / "d.mp4", datetime(2021, 6, 9, 10, 0, 0), seed=3)
+    (inbox / "a.xmp").write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>')
+    library = tmp_path / "Library"
+    args = ["import", "--input", str(inbox), "--output", str(library), "--quiet"]
+    assert main([*args, "--report-dir", str(library / REPORTS)]) == 0
+    with client(library, start_jobs=False) as c:
+        text = c.get("/library").text
+        kinds = dict(re.findall(r'<option value="(photo|raw|video|sidecar)" >[^<]*\((\d+)\)', text))
+        assert kinds == {"photo": "2", "raw": "1", "video": "1", "sidecar": "1"}
+        assert 'id="library-total">4 files (photos and videos)' in text
+        assert sum(int(kinds[k]) for k in ("photo", "raw", "video")) == 4
+        assert len(tiles(text)) == 4
+        # each kind shows its own files
+        shown = {k: len(tiles(c.get("/library", params={"kind": k}).text)) for k in kinds}
+        assert shown == {"photo": 2, "raw": 1, "video": 1, "sidecar": 1}

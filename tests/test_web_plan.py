@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -476,3 +477,62 @@ def test_the_draft_is_never_written_through_a_link(tmp_path: Path) -> None:
         )
         assert r.status_code == 500 and "cannot keep the review" in r.json()["error"]
     assert os.listdir(elsewhere) == []
+
+
+def test_a_file_that_travels_with_another_cannot_be_given_its_own_destination(
+    tmp_path: Path,
+) -> None:
+    """A sidecar edited on its own was accepted, then stayed at its own name when its
+    photo was edited: applied, an orphan in the library. Its destination is its photo's
+    to give (refused in the API with why), an edit of it in an older draft is dropped
+    (it follows its photo again), and the applied plan keeps the two together."""
+    inbox, lib, report = dry_run(tmp_path)
+    rows = rows_by_name(report)
+    photo, sidecar = rows["IMG_0002.jpg"].source, rows["IMG_0002.xmp"].source
+    with client(lib) as c:
+        answer = decide(c, report, {"source": sidecar, "destination": "2024/01/notes.xmp"},
+                        status=409)  # fmt: skip
+        assert answer["error"] == (
+            "refused: it follows IMG_0002.jpg: edit that file's destination, and it follows"
+        )
+        answer = decide(c, report, {"source": photo, "destination": "2024/01/holiday.jpg"})
+        got = {Path(s["source"]).name: s["destination"] for s in answer["rows"]}
+        assert got == {"IMG_0002.jpg": "2024/01/holiday.jpg", "IMG_0002.xmp": "2024/01/holiday.xmp"}
+        # the page says why, and offers no edit of it
+        page = c.get("/plan", params={"report": ref_of(report)}).text
+        assert re.search(r'readonly[^>]*data-fixed="refused: it follows IMG_0002.jpg: edit', page)
+        assert page.count("readonly") == 1
+    # a draft kept before the rule, with the sidecar given a name of its own
+    draft = lib / ".photoorganiser" / "reviews" / f"{report.name}.json"
+    data = json.loads(draft.read_text())
+    data["destinations"][sidecar] = "2024/01/notes.xmp"
+    draft.write_text(json.dumps(data))
+    with client(lib) as c:
+        page = c.get("/plan", params={"report": ref_of(report)}).text
+        assert 'value="2024/01/holiday.xmp"' in page and "notes.xmp" not in page
+        saved = c.post("/plan/save", json={"report": ref_of(report)}).json()["name"]
+    assert applied(tmp_path, lib, lib / ".photoorganiser" / "reports" / saved) == 0
+    assert sorted(os.listdir(lib / "2024" / "01")) == ["holiday.jpg", "holiday.xmp"]
+    assert not (inbox / "IMG_0002.xmp").exists()
+
+
+def test_apply_refuses_a_follower_given_a_name_of_its_own_by_hand(tmp_path: Path) -> None:
+    """apply does not re-derive a follower's name from its file's: a plan whose sidecar
+    destination was edited by hand apart from its photo's is refused for that sidecar
+    (the same rule as the review's), so the library never holds it as an orphan. Its
+    photo goes on; the sidecar stays in the inbox, with why."""
+    inbox, lib, report = dry_run(tmp_path)
+    rows = rows_by_name(report)
+    planned = rows["IMG_0002.xmp"].destination
+    edited = tmp_path / "by-hand.csv"
+    text = report.read_text(encoding="utf-8")
+    assert text.count(planned) == 1
+    edited.write_text(text.replace(planned, str(lib / "2024" / "notes.xmp")), encoding="utf-8")
+    assert applied(tmp_path, lib, edited) == 1
+    outcome = {Path(r.source).name: r for r in read_report(tmp_path / "applied.csv")}
+    assert outcome["IMG_0002.xmp"].action == "error"
+    assert "it follows IMG_0002.jpg, so its destination must be named after" in (
+        outcome["IMG_0002.xmp"].error
+    )
+    assert not (lib / "2024" / "notes.xmp").exists() and (inbox / "IMG_0002.xmp").is_file()
+    assert Path(rows["IMG_0002.jpg"].destination).is_file()

@@ -30,6 +30,7 @@ import re
 import secrets
 import stat
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -197,17 +198,20 @@ class Totals:
     pictures_dropped: int = 0  # of them, marked drop
 
 
-def totals(review: Review, draft: Draft) -> Totals:
+def totals(review: Review, draft: Draft, gone: AbstractSet[str] = frozenset()) -> Totals:
+    """The review's counts. A file in `gone` (path texts: no longer at its path, moved
+    by a dedupe or by hand) is neither marked drop nor to reclaim: nothing is left to do
+    with it."""
     dropped: dict[str, int] = {}
     for group in review.groups:
         keep = decided(group, draft) if group.group_id in draft else None
         for path, row in zip(group.paths, group.rows, strict=True):
-            if not (keep[path] if keep is not None else row.keep):
+            if not (keep[path] if keep is not None else row.keep) and path not in gone:
                 dropped[path] = row.size or 0
     pictures = review.picture_paths()
     poor = 0
     for path, row in pictures.items():
-        if not picture_keep(row, draft):
+        if not picture_keep(row, draft) and path not in gone:
             dropped[path] = row.size or 0
             poor += 1
     changed = sum(1 for gid in draft if gid in review.position)
@@ -282,9 +286,15 @@ def reviewed_rows(rows: list[ReportRow], review: Review, draft: Draft) -> list[R
 _REVIEWED = re.compile(r"-reviewed-\d{8}-\d{6}(?:-\d+)?$")
 
 
+def review_base(stem: str) -> str:
+    """The stem of the report a reviewed report was made from (`dups-reviewed-<time>`
+    -> `dups`); a stem that is no review's, as it is."""
+    return _REVIEWED.sub("", stem) or "duplicates"
+
+
 def reviewed_name(source: Path, now: datetime, number: int = 1) -> str:
     """`<stem>-reviewed-<time>.<suffix>` (an earlier review's stamp replaced)."""
-    stem = _REVIEWED.sub("", source.stem) or "duplicates"
+    stem = review_base(source.stem)
     suffix = source.suffix if source.suffix in (".csv", ".json") else ".csv"
     more = f"-{number}" if number > 1 else ""
     return f"{stem}-reviewed-{now.strftime('%Y%m%d-%H%M%S')}{more}{suffix}"

@@ -3,9 +3,12 @@
 
 The decisions are two: a planned transfer can be left alone (unticked), and its
 destination can be edited. A file that travels with another (a sidecar, a Live Photo
-video: its `follows`) is left alone with it, and goes to the edited name's stem with
-it, so nothing is separated from its photo by a review. `apply` follows the same rule
-(`leaders`, `left_with_leader`) for a plan whose rows a person deleted by hand.
+video, a RAW's partner: its `follows`) is left alone with it, and goes to the edited
+name's stem with it, so nothing is separated from its photo by a review: its own
+destination cannot be edited (`follower_refusal`; an edit of one in an older draft is
+dropped, and it follows again). `apply` follows the same rules (`leaders`,
+`left_with_leader`, `follower_name_problem`) for a plan whose rows a person deleted or
+edited by hand.
 
 - A draft of the decisions is kept in `LIBRARY/.photoorganiser/reviews/<report>.json`
   (written atomically, never through a link), so a review survives a closed browser.
@@ -35,7 +38,7 @@ from pathlib import Path, PurePosixPath
 
 from ..core.reportfile import HEADER_MARK, ReportHeader, read_rows
 from ..core.textsafe import csv_row, path_text
-from .paths import sanitise_component
+from .paths import MAX_COMPONENT_BYTES, sanitise_component
 from .report import ReportRow
 
 STATE_DIR = ".photoorganiser"
@@ -101,6 +104,27 @@ def left_with_leader(
     return False
 
 
+def follower_name_problem(leader_destination: str, destination: str, leader: str) -> str | None:
+    """Why a follower's `destination` is not named after the file it travels with (whose
+    destination is `leader_destination`; `leader` names that file), or None. A follower
+    goes in its leader's folder, under its leader's stem (`X.jpg` -> `X.xmp`, `X.jpg.xmp`,
+    `X.mov`; a number after the stem when that name was taken), as the import names it
+    and a review's edit carries it along. Paths are '/'-separated text, either both
+    relative to the library or both absolute."""
+    lead, own = PurePosixPath(leader_destination), PurePosixPath(destination)
+    if own.parent == lead.parent and (
+        own.name.startswith(lead.stem)
+        # a name cut to the file system's limit keeps as much of the stem as fits
+        or (len(own.name.encode()) >= MAX_COMPONENT_BYTES - 8 and lead.stem.startswith(own.stem))
+    ):
+        return None
+    return (
+        f"it follows {PurePosixPath(leader).name}, so its destination must be named after"
+        f" that file's ({lead.name}), not {own.name} in {own.parent}: edit that file's"
+        " destination, and it follows"
+    )
+
+
 def relative_to_library(destination: str, library: str) -> str:
     """A report's destination (absolute path text) relative to the plan's library, with
     '/' separators; '' when it is not under it."""
@@ -149,7 +173,9 @@ class Review:
 
     `unticked`: the sources a person left alone; `edits`: source -> destination
     relative to the plan's library. A follower of a row left alone is left alone; a
-    follower of an edited row follows the edit to its new stem."""
+    follower of an edited row follows the edit to its new stem. A follower's own
+    destination is never edited: an edit of one (a draft kept before this rule) is
+    dropped, and it follows its file again."""
 
     def __init__(
         self,
@@ -177,7 +203,11 @@ class Review:
         self.leader_of = {f: lead for lead, fs in self.followers.items() for f in fs}
         self.unticked: set[str] = {s for s in unticked if s in self.index}
         self.edits: dict[str, str] = {
-            s: d for s, d in (edits or {}).items() if s in self.index and isinstance(d, str)
+            s: d
+            for s, d in (edits or {}).items()
+            if s in self.index
+            and isinstance(d, str)
+            and self.follower_refusal(self.index[s]) is None
         }
         self._taken: Counter[str] | None = None
         self._states: dict[int, str] | None = None
@@ -209,6 +239,23 @@ class Review:
         if new_lead is None:
             return self.planned[i]
         return _follow(self.planned[lead], new_lead, self.planned[i])
+
+    def follower_refusal(self, i: int) -> str | None:
+        """Why row i's destination cannot be edited on its own (it travels with another
+        file and takes that file's name), or None."""
+        follows = self.rows[i].follows
+        if not follows or follows == self.rows[i].source:
+            return None
+        lead = self.leader_of.get(i)
+        if lead is not None:
+            name = PurePosixPath(self.rows[lead].source).name
+            return f"it follows {name}: edit that file's destination, and it follows"
+        name = PurePosixPath(follows).name
+        if i in self.leaders:
+            return f"it follows {name}, which this plan does not list"
+        if relative_to_library(follows, self.library):
+            return f"it follows {name}, already in the library, and keeps that file's name"
+        return f"it follows {name}, which this plan does not transfer, and keeps its name"
 
     def edited(self, i: int) -> bool:
         return self.tickable(i) and self.destination(i) != self.planned[i]
@@ -291,6 +338,11 @@ class Review:
             group = self.group(i)
             if relative is not None:
                 relative = relative.strip()
+            refusal = self.follower_refusal(i)
+            if refusal is not None:  # it takes its file's name: never an edit of its own
+                if relative is not None and relative != self.destination(i):
+                    raise ReviewRefused(refusal)
+                return group
             if relative is None or relative == self.planned[i]:
                 self.edits.pop(source, None)
                 self._changed()
@@ -317,6 +369,16 @@ class Review:
     def _check_free(self, j: int, follower: bool, taken: Counter[str], mine: Counter[str]) -> None:
         """Row j's (new) destination is no other ticked row's, and no file in the library."""
         new = self.destination(j)
+        lead = self.leader_of.get(j)
+        if (
+            follower
+            and lead is not None
+            and follower_name_problem(self.destination(lead), new, self.rows[lead].source)
+        ):  # (one not named after its file cannot follow that file's new name: apply refuses it)
+            raise ReviewRefused(
+                f"{PurePosixPath(self.rows[j].source).name} travels with it but is not"
+                " named after it: it cannot follow a new name"
+            )
         if new == self.planned[j]:
             return
         if follower and destination_problem(new, self.planned[j]):

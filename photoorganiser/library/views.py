@@ -20,9 +20,11 @@ from dataclasses import dataclass
 
 UNDATED = "undated"
 
-# The kinds a page offers, and the scan kinds (FileKind values) each stands for.
+# The kinds a page offers, and the scan kinds (FileKind values) each stands for. The
+# photos, RAW photos and videos share no file: their counts add up to the library's
+# photos and videos (a RAW counted as a photo and a RAW made them one more).
 KINDS = {
-    "photo": ("image", "raw"),
+    "photo": ("image",),
     "raw": ("raw",),
     "video": ("video",),
     "sidecar": ("sidecar",),

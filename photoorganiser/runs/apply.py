@@ -8,6 +8,9 @@ blindly:
 - each source is read again and must have the size and hash the plan recorded
   (a file that changed since the review is left alone);
 - each destination must lie inside the library, every part of it a safe name;
+- a file that travels with another (a sidecar, a Live Photo video, a RAW's partner)
+  must be named after it, in its folder: a follower's destination edited by hand
+  apart from its file's is refused (nothing is re-derived);
 - content that reached the library since the review is skipped, not copied twice;
 - execution is the import's own: journalled, never overwriting, verified.
 """
@@ -50,7 +53,7 @@ from ..core.values import (
 from ..importing.execute import Interrupted, execute
 from ..importing.paths import sanitise_component
 from ..importing.report import ReportRow, read_report
-from ..importing.review import leaders, left_with_leader
+from ..importing.review import follower_name_problem, leaders, left_with_leader
 from ..library.session import LibrarySession, open_library
 from ..media.analyse import AnalyseOptions
 from ..media.metadata import MetadataError, read_media
@@ -165,6 +168,7 @@ def run_apply(options: ApplyOptions) -> ImportResult:
             run.notes += recover(lib, run.write, dry_run=False)
             adopt(lib, AnalyseOptions(), workers=options.workers, progress=options.progress)
             decisions = [decision_from_row(row, library, plan) for row in plan.rows]
+            decisions = _named_after_their_leaders(decisions, plan)
             decisions = _once(decisions)
             decisions = _verify_sources(decisions, options)
             decisions = [_skip_if_in_library(d, lib) for d in decisions]
@@ -326,6 +330,31 @@ def _once(decisions: list[Decision]) -> list[Decision]:
             sources.add(d.source)
         checked.append(d)
     return checked
+
+
+def _named_after_their_leaders(decisions: list[Decision], plan: Plan) -> list[Decision]:
+    """A follower whose destination is not named after its leader's (the plan edited by
+    hand: a sidecar given a name of its own) is refused, as a review refuses that edit:
+    carried out, it would be an orphan in the library. Its leader goes on; the next
+    import brings the follower to it. (`decisions` are the plan's rows', in its order.)"""
+    out = list(decisions)
+    for i, lead in leaders(plan.rows, plan.header.library).items():
+        d = decisions[i]
+        leader = decisions[lead] if lead is not None else None
+        if (
+            leader is None
+            or not d.action.transfers
+            or not leader.action.transfers
+            or d.destination is None
+            or leader.destination is None
+        ):
+            continue
+        problem = follower_name_problem(
+            str(leader.destination), str(d.destination), plan.rows[lead].source
+        )
+        if problem:
+            out[i] = _error(d.source, problem)
+    return out
 
 
 def _with_their_leaders(decisions: list[Decision], plan: Plan) -> list[Decision]:

@@ -3,7 +3,8 @@
 - `POST /api/jobs` `{"command": ..., options}` -> `{"id"}` (400/403/404 with
   `{"error"}` for a request refused: nothing is queued)
 - `GET /api/jobs` -> every job, newest first; `GET /api/jobs/{id}` -> one job:
-  `{"id", "command", "status", "stage", "done", "total", "eta_s", "report", ...}`
+  `{"id", "command", "status", "stage", "done", "total", "eta_s", "report", ...}`; a
+  finished job's `outcome` counts its report's rows by status (done, left-alone, ...)
 - `GET /api/jobs/{id}/report` -> the report file as written (404 while there is none);
   `?format=json` gives a CSV report's rows as JSON objects
 - `GET /api/jobs/{id}/log` -> the end of the command's output (text)

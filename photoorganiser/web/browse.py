@@ -35,7 +35,12 @@ CATALOG_PROBLEMS = (
     sqlite3.Error,
 )
 
-KIND_LABELS = {"photo": "photos", "raw": "RAW photos", "video": "videos", "sidecar": "sidecars"}
+KIND_LABELS = {
+    "photo": "photos, not RAW",
+    "raw": "RAW photos",
+    "video": "videos",
+    "sidecar": "sidecars, not counted",
+}
 MONTH_NAMES = (
     *("January", "February", "March", "April", "May", "June"),
     *("July", "August", "September", "October", "November", "December"),
@@ -105,11 +110,12 @@ def _library_data(web: Web, filters: views.Filters, month_key: str | None, page:
             return {"empty": True}
         conn = catalog.conn
         groups = _groups(web, conn)
-        older = _kept(web, "library_older_reads", lambda: views.read_by_older_version(conn))
+        older_reads = _kept(web, "library_older_reads", lambda: views.read_by_older_version(conn))
         facets = views.facets(conn, groups)
         months = views.months(conn, filters, groups)
         keys = [m.key for m in months]
-        if month_key not in keys:
+        asked = month_key is not None and bool(keys)  # a month named: shown, empty or not
+        if month_key not in keys and not asked:
             month_key = keys[0] if keys else None
         count = next((m.count for m in months if m.key == month_key), 0)
         pages = max(1, math.ceil(count / PAGE_SIZE))
@@ -119,10 +125,16 @@ def _library_data(web: Web, filters: views.Filters, month_key: str | None, page:
             if month_key
             else []
         )
-    index = keys.index(month_key) if month_key in keys else -1
+    if month_key in keys:
+        index = keys.index(month_key)
+        # the months around this one, in time order (the list is newest first)
+        older = keys[index + 1] if index < len(keys) - 1 else None
+        newer = keys[index - 1] if index > 0 else None
+    else:  # a month with no file (with these filters): the nearest months that have some
+        older, newer = _nearest(keys, month_key)
     return {
         "empty": False,
-        "older_reads": older,
+        "older_reads": older_reads,
         "facets": facets,
         "years": _years(months),
         "month": month_key,
@@ -131,10 +143,25 @@ def _library_data(web: Web, filters: views.Filters, month_key: str | None, page:
         "items": items,
         "page": page,
         "pages": pages,
-        # the months around this one, in time order (the list is newest first)
-        "older": keys[index + 1] if 0 <= index < len(keys) - 1 else None,
-        "newer": keys[index - 1] if index > 0 else None,
+        "older": older,
+        "newer": newer,
+        "empty_month": month_key is not None and month_key not in keys,
     }
+
+
+def _nearest(keys: list[str], month_key: str | None) -> tuple[str | None, str | None]:
+    """The months of `keys` (newest first, undated last) nearest a month not among
+    them: (the newest one before it, the oldest one after it). Undated files come after
+    every month, as the list has them."""
+    if month_key is None:
+        return None, None
+    dated = [k for k in keys if k != views.UNDATED]
+    if month_key == views.UNDATED:
+        return None, dated[-1] if dated else None
+    older = [k for k in dated if k < month_key]
+    newer = [k for k in dated if k > month_key]
+    undated = views.UNDATED if views.UNDATED in keys else None
+    return (older[0] if older else undated), (newer[-1] if newer else None)
 
 
 def _catalog_problem(web: Web, request: Request, exc: Exception):

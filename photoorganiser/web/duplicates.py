@@ -15,6 +15,11 @@
   report folder, which `photoorganiser dedupe` carries out (the page's "Quarantine the
   rest" then starts that dedupe as a job through the job API).
 
+A file no longer at its path (moved by a dedupe, or by hand) is said `gone` on its card
+(each path looked at once per page), and is neither marked drop nor to reclaim; a group
+whose dropped files are all gone is done. The newest dedupe run on a review of the
+report (its report in a report folder) is said above the groups, with how to undo it.
+
 Nothing here changes a user's file.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -36,7 +42,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..core.keeper import sidecars_among
-from ..core.textsafe import display_text, path_text
+from ..core.reportfile import read_rows
+from ..core.textsafe import display_text, path_text, text_path
 from ..duplicates.report import ReportRow, read_report
 from ..duplicates.review import (
     PICTURES,
@@ -49,6 +56,7 @@ from ..duplicates.review import (
     decide_pictures,
     decided,
     picture_keep,
+    review_base,
     reviewed_rows,
     totals,
     write_reviewed,
@@ -83,6 +91,8 @@ class ReviewState:
     def __init__(self) -> None:
         self.cache: OrderedDict[tuple[str, float, int], Loaded] = OrderedDict()
         self.counts: dict[tuple[str, float, int], int | None] = {}  # for the list of reports
+        # per report path: its files no longer at their paths, as its last page found them
+        self.gone: dict[str, frozenset[str]] = {}
         self.lock = threading.Lock()
 
 
@@ -155,6 +165,96 @@ def drafts_of(web: Web) -> Drafts:
 # --- what a page shows -------------------------------------------------------------
 
 
+def gone_files(review: Review) -> frozenset[str]:
+    """The report's files no longer at their paths (path texts): moved by a dedupe (its
+    quarantine), or moved or deleted by hand since the report. Each path looked at once."""
+    paths = dict.fromkeys([*review.groups_of, *review.picture_paths()])
+    gone = set()
+    for path in paths:
+        try:
+            os.lstat(text_path(path))
+        except (FileNotFoundError, NotADirectoryError):
+            gone.add(path)
+        except OSError:  # there, but not readable here: not gone
+            pass
+    return frozenset(gone)
+
+
+def _gone(web: Web, loaded: Loaded, fresh: bool) -> frozenset[str]:
+    """`gone_files`, looked at again for a page (`fresh`), else as the last page saw it."""
+    state = _state(web)
+    key = str(loaded.report.path)
+    with state.lock:
+        known = state.gone.get(key)
+    if known is not None and not fresh:
+        return known
+    gone = gone_files(loaded.review)
+    with state.lock:
+        state.gone[key] = gone
+    return gone
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeRun:
+    """A dedupe run on a review of the report (or on the report itself)."""
+
+    ref: str
+    name: str
+    created: str
+    mode: str
+    quarantine: str | None  # its --quarantine folder (undo --quarantine takes it)
+    outcome: dict[str, int]  # its rows by status
+
+
+def _quarantine_of(command: str) -> str | None:
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    for i, word in enumerate(words):
+        if word.startswith("--quarantine="):
+            return word.split("=", 1)[1]
+        if word == "--quarantine" and i + 1 < len(words):
+            return words[i + 1]
+    return None
+
+
+def last_dedupe(web: Web, report: ReportRef) -> DedupeRun | None:
+    """The newest dedupe (not a dry run) whose report names this report, or a review of
+    it (`<stem>-reviewed-<time>`, in the same folder), as what it acted on."""
+    folder = os.path.realpath(report.path.parent)
+    base = review_base(report.path.stem)
+    runs = []
+    for found in web.access.reports():
+        header = found.header
+        if header.kind != "dedupe" or header.dryrun or not header.inputs:
+            continue
+        acted_on = Path(header.inputs[0])
+        if os.path.realpath(acted_on.parent) != folder or review_base(acted_on.stem) != base:
+            continue
+        runs.append(found)
+    if not runs:
+        return None
+    newest = max(runs, key=lambda r: (r.header.created, r.mtime))
+    try:
+        _header, rows = read_rows(newest.path)
+    except (OSError, ValueError):
+        rows = []
+    outcome: dict[str, int] = {}
+    for row in rows:
+        status = row.get("status") or ""
+        if status:
+            outcome[status] = outcome.get(status, 0) + 1
+    return DedupeRun(
+        ref=newest.ref,
+        name=newest.path.name,
+        created=_when(newest.header.created),
+        mode=newest.header.mode,
+        quarantine=_quarantine_of(newest.header.command),
+        outcome=outcome,
+    )
+
+
 def _quarantine_default(web: Web, report: ReportRef) -> str:
     for given in report.header.inputs:
         if given and os.path.isabs(given):
@@ -196,6 +296,7 @@ def _cards(
     keep: dict[str, bool],
     draft: Draft,
     listings: dict[str, list[str]],
+    gone: frozenset[str],
 ) -> list[dict]:
     pixels = [(r.width or 0) * (r.height or 0) for r in group.rows]
     sizes = [r.size or 0 for r in group.rows]
@@ -229,25 +330,38 @@ def _cards(
                 "keep": keep[path],
                 "suggested": bool(row.keep),
                 "others": others[:5],
+                "gone": path in gone,
                 "thumb": _file_url(web, f"/thumb/{row.hash}", path, size=320)
                 if has_hash
                 else web.renderer.url("/static/nothumb.svg"),
-                "original": _file_url(web, f"/original/{row.hash}", path) if has_hash else None,
+                "original": _file_url(web, f"/original/{row.hash}", path)
+                if has_hash and path not in gone
+                else None,
             }
         )
     return cards
 
 
 def _group_view(
-    web: Web, review: Review, group: Group, draft: Draft, listings: dict[str, list[str]]
+    web: Web,
+    review: Review,
+    group: Group,
+    draft: Draft,
+    listings: dict[str, list[str]],
+    gone: frozenset[str],
 ) -> dict:
     keep = decided(group, draft)
     suggested = [r for r in group.rows if r.keep]
-    dropped = sum(r.size or 0 for p, r in zip(group.paths, group.rows, strict=True) if not keep[p])
+    rows = list(zip(group.paths, group.rows, strict=True))
+    dropped = sum(r.size or 0 for p, r in rows if not keep[p] and p not in gone)
+    marked = [p for p, _r in rows if not keep[p]]
     return {
         "id": group.group_id,
         "kind": group.kind.value,
-        "cards": _cards(web, review, group, keep, draft, listings),
+        # every file it drops is gone (a dedupe moved them): nothing left to do
+        "done": bool(marked) and all(p in gone for p in marked),
+        "all_gone": all(p in gone for p in group.paths),
+        "cards": _cards(web, review, group, keep, draft, listings, gone),
         "changed": group.group_id in draft,
         "suggested": suggested[0] if suggested else None,
         "suggested_name": suggested[0].path.rpartition("/")[2] if suggested else "",
@@ -261,6 +375,7 @@ def _picture_cards(
     rows: tuple[ReportRow, ...],
     draft: Draft,
     listings: dict[str, list[str]],
+    gone: frozenset[str],
 ) -> list:
     """One card per blank, dark or blurred picture, its decision over the report's."""
     cards = []
@@ -289,10 +404,13 @@ def _picture_cards(
                     {"group": g, "keep": decided(review.group(g), draft)[path]}
                     for g in review.groups_of.get(path, ())[:5]
                 ],
+                "gone": path in gone,
                 "thumb": _file_url(web, f"/thumb/{row.hash}", path, size=320)
                 if has_hash
                 else web.renderer.url("/static/nothumb.svg"),
-                "original": _file_url(web, f"/original/{row.hash}", path) if has_hash else None,
+                "original": _file_url(web, f"/original/{row.hash}", path)
+                if has_hash and path not in gone
+                else None,
             }
         )
     return cards
@@ -329,11 +447,13 @@ def _review_page(request: Request, web: Web, ref: str):
     page = min(max(1, _int(request.query_params.get("page"), 1)), pages)
     shown = listed[(page - 1) * per : page * per]
     listings: dict[str, list[str]] = {}  # the folders of the files shown, listed once
+    gone = _gone(web, loaded, fresh=True)
     if show == "pictures":
-        groups, pictures = [], _picture_cards(web, review, shown, draft, listings)
+        groups, pictures = [], _picture_cards(web, review, shown, draft, listings, gone)
     else:
-        groups, pictures = [_group_view(web, review, g, draft, listings) for g in shown], []
-    t = totals(review, draft)
+        groups = [_group_view(web, review, g, draft, listings, gone) for g in shown]
+        pictures = []
+    t = totals(review, draft, gone)
     kinds = {k: sum(g.kind is k for g in review.groups) for k in (Kind.EXACT, Kind.SIMILAR)}
     return web.page(
         request,
@@ -364,6 +484,8 @@ def _review_page(request: Request, web: Web, ref: str):
         unique_count=len(review.unique),
         quarantine=_quarantine_default(web, report),
         inputs=[display_text(p) for p in report.header.inputs],
+        gone_count=len(gone),
+        ran=last_dedupe(web, report),
     )
 
 
@@ -447,7 +569,7 @@ def _decide(web: Web, ref: str, group_id: int, keep: dict[str, bool]) -> dict:
         else:
             draft = decide(loaded.review, drafts.load(name), group_id, keep)
         drafts.save(name, draft, loaded.report.path)
-    t = totals(loaded.review, draft)
+    t = totals(loaded.review, draft, _gone(web, loaded, fresh=False))
     said = {"changed": t.changed, "dropped": t.dropped, "reclaimable": t.reclaimable}
     said["pictures_dropped"] = t.pictures_dropped
     if group_id == PICTURES:
@@ -490,7 +612,7 @@ def _save(web: Web, ref: str) -> dict:
     folder = web.access.new_report_path("reviewed.csv").parent
     saved = write_reviewed(rows, loaded.report.header, loaded.report.path, folder, datetime.now())
     found = web.access.ref_of(saved)
-    t = totals(loaded.review, draft)
+    t = totals(loaded.review, draft, _gone(web, loaded, fresh=False))
     with contextlib.suppress(OSError):  # the list of reports need not read it again
         st = os.lstat(saved)
         _state(web).counts[(str(folder / saved.name), st.st_mtime, st.st_size)] = t.groups

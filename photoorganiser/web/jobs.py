@@ -37,12 +37,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
 from ..core.progress import SINK_ENV
+from ..core.reportfile import read_rows
 from ..core.textsafe import path_text, text_path
 from ..library.catalog import STATE_DIR
 from ..library.lock import UnsafeStateFile, refuse_link
@@ -59,6 +61,9 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,99}$")
 STOP_CODES = {128 + signal.SIGINT, 128 + signal.SIGTERM, 128 + signal.SIGHUP}
 EXIT_OK, EXIT_FILE_ERRORS = 0, 1  # cli.py's statuses (web does not import cli)
 FINISHED = ("done", "failed", "cancelled")
+# what a finished job's record may say besides (an older record lacks them): `outcome`,
+# its report's rows counted by status ({"done": 11, "left-alone": 5, ...})
+OPTIONAL_KEYS = ("outcome",)
 STATE_KEYS = (  # what a record's file says of a job's state (its progress is in memory)
     "status",
     "started",
@@ -560,7 +565,7 @@ class Jobs:
         disk = read_json(self._path(job["id"], ".json"))
         if disk is None or disk.get("id") != job["id"]:
             return
-        for key in STATE_KEYS:
+        for key in (*STATE_KEYS, *OPTIONAL_KEYS):
             if key in disk:
                 job[key] = disk[key]
 
@@ -820,6 +825,8 @@ class Jobs:
         else:
             job["status"] = "failed"
             job["error"] = self._last_line(job["id"]) or f"the command ended with status {code}"
+        if has_report:
+            job["outcome"] = report_outcome(job["report_path"])
         self._save(job)
 
     def _last_line(self, job_id: str) -> str | None:
@@ -853,6 +860,19 @@ def _valid(job: dict | None, job_id: str) -> bool:
         and isinstance(job.get("report_path"), str)
         and all(key in job for key in STATE_KEYS)
     )
+
+
+def report_outcome(path_text_: str) -> dict[str, int] | None:
+    """A report's rows counted by their `status` (done, left-alone, failed, ...): what a
+    finished job did, which its progress (the files it got to) does not say. None when
+    the report cannot be read or has no status column."""
+    try:
+        _header, rows = read_rows(Path(text_path(path_text_)))
+    except (OSError, ValueError):
+        return None
+    counts = Counter(row.get("status") or "" for row in rows)
+    counts.pop("", None)
+    return dict(counts) if counts else None
 
 
 def _regular(path_text_: str) -> bool:

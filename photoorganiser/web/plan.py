@@ -290,6 +290,8 @@ def _row(web: Web, data: PlanData, i: int) -> dict:
         "tickable": review.tickable(i),
         "ticked": review.ticked(i),
         "follower": i in review.leader_of,
+        # a file that travels with another takes its name: never edited on its own
+        "fixed": (review.follower_refusal(i) or "") if review.tickable(i) else "",
         "destination": review.destination(i) if review.tickable(i) else "",
         "planned": review.planned[i],
         "other": _short(data, r.duplicate_of or (r.destination if not review.tickable(i) else "")),

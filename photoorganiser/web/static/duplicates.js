@@ -6,8 +6,25 @@
 
   // --- jobs (POST /api/jobs, GET /api/jobs/{id}) ---------------------------------------
 
+  // What a finished job did, from its report's rows (its progress counts only the files
+  // it got to: a dedupe leaves some alone after its checks).
+  function outcomeText(outcome) {
+    if (!outcome) return "";
+    const said = [];
+    for (const [status, label] of [["done", "done"], ["left-alone", "left alone"], ["failed", "failed"], ["not-done", "not done"]]) {
+      if (outcome[status]) said.push(`${outcome[status].toLocaleString("en")} ${label}`);
+    }
+    return said.join(", ");
+  }
+
   function jobText(job) {
     const parts = [job.command || "job", job.status];
+    const finished = ["done", "failed", "cancelled"].includes(job.status);
+    if (finished && outcomeText(job.outcome)) {
+      parts.push(outcomeText(job.outcome));
+      if (job.error) parts.push(job.error);
+      return parts.join(" · ");
+    }
     if (job.stage) parts.push(job.stage);
     if (job.total) parts.push(`${job.done || 0} of ${job.total}`);
     if (job.eta_s) parts.push(`about ${Math.max(1, Math.round(job.eta_s))} s left`);
@@ -91,12 +108,19 @@
 
   function initReview(root) {
     const report = root.dataset.report;
+    const NOTHUMB = PO.url("/static/nothumb.svg");
+    // a thumbnail that cannot be made (its file moved away, never cached): the icon
+    for (const img of document.querySelectorAll("#groups img.thumb")) {
+      img.addEventListener("error", () => { if (!img.src.endsWith(NOTHUMB)) img.src = NOTHUMB; }, { once: true });
+      if (img.complete && img.naturalWidth === 0 && img.src && !img.src.endsWith(NOTHUMB)) img.src = NOTHUMB;
+    }
     const groups = Array.from(document.querySelectorAll("#groups .group"));
     let focused = -1;
     let queue = Promise.resolve(); // decisions are sent one after the other, in order
 
     const cardsOf = (group) => Array.from(group.querySelectorAll(".dup"));
     const isKept = (card) => card.classList.contains("keep");
+    const isGone = (card) => card.dataset.gone === "yes"; // no longer at its path
     // group 0: one blank, dark or blurred picture, decided on its own
     const isPicture = (group) => group.dataset.group === "0";
 
@@ -143,12 +167,13 @@
       document.getElementById("dup-dropped").textContent = t.dropped.toLocaleString("en");
       document.getElementById("dup-reclaim").textContent = sizeText(t.reclaimable);
       document.getElementById("dup-changed").textContent = t.changed.toLocaleString("en");
+      document.getElementById("dup-run").disabled = !t.dropped;
       const pictures = document.getElementById("dup-pictures-dropped");
       if (pictures && t.pictures_dropped !== undefined) pictures.textContent = t.pictures_dropped.toLocaleString("en");
       const reclaimed = group.querySelector(".reclaim");
       if (reclaimed) {
         let reclaim = 0;
-        for (const card of cardsOf(group)) if (!isKept(card)) reclaim += Number(card.dataset.size || 0);
+        for (const card of cardsOf(group)) if (!isKept(card) && !isGone(card)) reclaim += Number(card.dataset.size || 0);
         reclaimed.textContent = sizeText(reclaim);
       }
       refreshOthers();
@@ -194,7 +219,7 @@
 
     function toggle(group, number) {
       const card = cardsOf(group)[number - 1];
-      if (!card) return;
+      if (!card || isGone(card)) return; // nothing left to decide on a file gone
       decide(group, { [card.dataset.path]: !isKept(card) });
     }
 
@@ -269,6 +294,7 @@
       if (!sure) return;
       const button = document.getElementById("dup-run");
       button.disabled = true;
+      let ran = false; // done: what it moved is gone; what is left shows on a reload
       try {
         const saved = await save();
         if (!saved) return;
@@ -279,17 +305,31 @@
         result.append(el("br"), line, bar);
         const job = await follow(started.id, (j) => { line.textContent = jobText(j); showProgress(bar, j); });
         if (job.status === "done") {
+          ran = true;
           PO.toast("Quarantine done");
-          const runs = el("a", "see the run");
-          runs.href = PO.url("/runs");
-          result.append(el("span", " · "), runs);
+          // what it did, from its report; how to undo it (not from the Runs page)
+          const done = el("div");
+          done.className = "ran";
+          const link = el("a", "its report");
+          link.href = PO.url("/runs/report/view", { ref: job.report });
+          const again = el("a", "show what is left");
+          again.href = window.location.href.split("#")[0];
+          done.append(
+            el("strong", "Dedupe done"),
+            el("span", `: ${outcomeText(job.outcome) || "see the report"} · `), link,
+            el("span", ". "),
+            el("code", `photoorganiser undo --quarantine ${quoted(folder)}`),
+            el("span", " puts the quarantined files back (the Runs page cannot undo a dedupe). "),
+            again,
+          );
+          result.append(done);
         } else {
           PO.toast(`dedupe ${job.status}`, "error");
         }
       } catch (e) {
         PO.toast(`Could not start dedupe: ${e.message}`, "error");
       } finally {
-        button.disabled = false;
+        button.disabled = ran;
       }
     }
 

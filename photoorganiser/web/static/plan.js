@@ -136,7 +136,21 @@
     const dest = tr.querySelector("input.dest");
     tr.addEventListener("click", () => select(tr, false));
     if (tick) tick.addEventListener("change", () => decide({ source: tr.dataset.source, ticked: tick.checked }));
-    if (dest) {
+    if (dest && dest.dataset.fixed) {
+      // a file that travels with another (a sidecar, a Live Photo video) takes its name:
+      // its destination is not edited on its own, and the page says why when it is tried
+      dest.dataset.value = dest.value;
+      const why = () => problem(tr, dest.dataset.fixed);
+      dest.addEventListener("focus", why);
+      dest.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === "Escape") {
+          event.preventDefault();
+          select(tr);
+        } else {
+          why();
+        }
+      });
+    } else if (dest) {
       dest.dataset.value = dest.value;
       let tried = null; // the text last sent: a refused one is not sent again on blur
       const commit = async () => {
