@@ -412,6 +412,12 @@ def add_dedupe_arguments(parser: argparse.ArgumentParser) -> None:
         help="act only on duplicates in the same folder as their keeper",
     )
     parser.add_argument(
+        "--sidecars-to-keeper",
+        action="store_true",
+        help="an exact duplicate's sidecar its keeper has none of the kind of moves beside"
+        " the keeper, under its name (default: such a duplicate is left alone)",
+    )
+    parser.add_argument(
         "--journal",
         type=_path,
         metavar="DIR",
@@ -449,6 +455,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         reference=tuple(args.reference),
         keep_copies=args.keep_copies,
         same_folder=args.same_folder,
+        sidecars_to_keeper=args.sidecars_to_keeper,
         journal=args.journal,
         workers=args.workers,
         progress=not args.quiet,

@@ -805,3 +805,45 @@ def test_a_duplicate_with_its_own_sidecar_is_left_with_it(
         linked = result_rows(tmp_path, "link.csv")[other]
         assert linked["status"] == "done", linked
         assert os.stat(other).st_nlink == 2
+
+
+@pytest.mark.parametrize("how", [["--quarantine", "Q"], ["--trash"], ["--delete", "--yes"]])
+def test_sidecars_to_keeper_moves_the_edits_beside_a_keeper_that_has_none(
+    tmp_path: Path, how: list[str]
+) -> None:
+    """The keeper is the copy without a copy marker, the copy holds the edits: with
+    --sidecars-to-keeper its XMP (in its own form) moves beside the keeper under the
+    keeper's name, and the copy goes; a copy whose keeper already has an XMP of its own is
+    left alone (merging two is the person's). Undo puts everything back as it was."""
+    root = tmp_path / "in"
+    a = make_jpeg(root / "a" / "IMG_1.JPG", seed=1)
+    (root / "b").mkdir()
+    shutil.copy2(a, root / "b" / "IMG_1 (1).JPG")
+    (root / "b" / "IMG_1 (1).JPG.xmp").write_text("<x:xmpmeta>crop, caption</x:xmpmeta>")
+    c = make_jpeg(root / "c" / "IMG_2.JPG", seed=2)
+    (root / "c" / "IMG_2.xmp").write_text("<x:xmpmeta>rating 3</x:xmpmeta>")
+    (root / "d").mkdir()
+    shutil.copy2(c, root / "d" / "IMG_2 copy.JPG")
+    (root / "d" / "IMG_2 copy.xmp").write_text("<x:xmpmeta>rating 5</x:xmpmeta>")
+    before = snapshot(root)
+    report = find(root, tmp_path / "dups.csv")
+    keepers = sorted(Path(r["path"]).name for r in rows_of(report) if r["keep"] == "yes")
+    assert keepers == ["IMG_1.JPG", "IMG_2.JPG"]
+    args = [a.replace("Q", str(tmp_path / "q")) for a in how]
+    journal = ["--journal", str(tmp_path / "j")] if how[0] != "--quarantine" else []
+    assert dedupe(report, tmp_path, *args, *journal, "--sidecars-to-keeper") == 0
+    done = result_rows(tmp_path)
+    copy1, copy2 = str(root / "b" / "IMG_1 (1).JPG"), str(root / "d" / "IMG_2 copy.JPG")
+    assert done[copy1]["status"] == "done"
+    assert done[copy1]["reason"] == (
+        "its sidecar IMG_1 (1).JPG.xmp moved beside its keeper as IMG_1.JPG.xmp"
+    )
+    assert (root / "a" / "IMG_1.JPG.xmp").read_bytes() == before["b/IMG_1 (1).JPG.xmp"]
+    assert done[copy2]["status"] == "left-alone" and "merging the two" in done[copy2]["reason"]
+    assert sorted(snapshot(root)) == [
+        "a/IMG_1.JPG", "a/IMG_1.JPG.xmp", "c/IMG_2.JPG", "c/IMG_2.xmp",
+        "d/IMG_2 copy.JPG", "d/IMG_2 copy.xmp",
+    ]  # fmt: skip
+    where = ["--quarantine", str(tmp_path / "q")] if how[0] == "--quarantine" else journal
+    assert undo(*where, "--report", str(tmp_path / "u.csv")) == 0
+    assert snapshot(root) == before

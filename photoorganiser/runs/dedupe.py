@@ -119,6 +119,7 @@ class DedupeOptions:
     keep_copies: int = 1
     same_folder: bool = False
     journal: Path | None = None
+    sidecars_to_keeper: bool = False  # a differing sidecar moves beside a keeper that has none
     workers: int = 1
     progress: bool = True
     command: str = "dedupe"
@@ -137,6 +138,7 @@ class Companion:
     mode: int
     twin: str = ""
     destination: str = ""
+    adopted: bool = False  # moved beside the keeper (`destination`), not set aside with it
 
     @property
     def name(self) -> str:
@@ -465,7 +467,7 @@ def _verified(item: Item, checked: Checked, options: DedupeOptions, destination_
             reason="changed since the report was made (its content differs)",
         )
     if options.how in _REMOVING and (beside := _sidecars_beside(row.path)):
-        companions, why, note = _companions(row, keeper, beside, checked, destination_of)
+        companions, why, note = _companions(row, keeper, beside, checked, destination_of, options)
         if why:
             return replace(item, status="left-alone", reason=why)
         item = replace(item, companions=companions, reason=note)
@@ -525,22 +527,27 @@ def _companions(
     beside: list[str],
     checked: Checked,
     destination_of,
+    options: DedupeOptions,
 ) -> tuple[tuple[Companion, ...], str, str]:
     """The sidecars beside a duplicate a removing action takes along, why it is left
     alone instead (or ""), and what its report row says of them. An exact duplicate's
     sidecar goes only when its keeper has one of the same kind with the same bytes (the
     edits stay with the content); a near duplicate's, or a picture's judged on its own,
     goes with its picture (they describe that picture). A sidecar another file beside it
-    may own (`IMG_1.xmp` of `IMG_1.JPG` and `IMG_1.CR2`) stays, with that file."""
+    may own (`IMG_1.xmp` of `IMG_1.JPG` and `IMG_1.CR2`) stays, with that file. With
+    --sidecars-to-keeper, an exact duplicate's sidecar its keeper has none of the kind of
+    moves beside the keeper, under the keeper's name (`_adopted`)."""
     folder = os.path.dirname(row.path)
     claims = _claims(folder)
     name_of = os.path.basename(row.path)
     shared = [n for n in beside if set(claims.get(n.lower(), ())) - {name_of}]
     beside = [n for n in beside if n not in shared]
     twins: dict[tuple[str, str], str] = {}
+    kinds: set[str] = set()  # the kinds of sidecar the keeper has
     if keeper is not None and row.kind is Kind.EXACT:
         kfolder = os.path.dirname(keeper.path)
         for name in _sidecars_beside(keeper.path):
+            kinds.add(_kind_of(name))
             look = checked.look(os.path.join(kfolder, name))
             if look[1] is not None:
                 twins.setdefault((_kind_of(name), look[1]), os.path.join(kfolder, name))
@@ -551,19 +558,33 @@ def _companions(
         if digest is None:
             return (), f"its sidecar {name} is beside it and cannot be read: left with it", ""
         twin = ""
+        dest = destination_of(path)
+        adopted = False
         if keeper is not None and row.kind is Kind.EXACT:
             twin = twins.get((_kind_of(name), digest), "")
-            if not twin:
+            if not twin and options.sidecars_to_keeper:
+                adopted_at, why = _adopted(row, keeper, name, kinds, options)
+                if why:
+                    return (), why, ""
+                dest, adopted = Path(adopted_at), True
+                kinds.add(_kind_of(name))  # (two of one kind: the first only)
+            elif not twin:
                 why = (
                     f"its sidecar {name} is beside it (edits, captions) and its keeper has"
                     " none with the same content: taking it away would part the edits from"
                     " the photo; move or merge the sidecar first"
                 )
                 return (), why, ""
-        dest = destination_of(path)
         assert seen is not None
         sidecar = Companion(
-            path, seen.st_size, digest, seen.st_mtime_ns, seen.st_mode, twin, str(dest or "")
+            path,
+            seen.st_size,
+            digest,
+            seen.st_mtime_ns,
+            seen.st_mode,
+            twin,
+            str(dest or ""),
+            adopted,
         )
         out.append(sidecar)
     note = _along(out)
@@ -572,6 +593,38 @@ def _companions(
         stays = f"its sidecar {', '.join(shared)} stays with {', '.join(owners)}"
         note = f"{note}; {stays}" if note else stays
     return tuple(out), "", note
+
+
+def _adopted(
+    row: ReportRow, keeper: ReportRow, name: str, kinds: set[str], options: DedupeOptions
+) -> tuple[str, str]:
+    """Where an exact duplicate's sidecar goes beside its keeper (--sidecars-to-keeper),
+    in its own form (`NAME.xmp`, `NAME.EXT.xmp`) under the keeper's name, or why it
+    cannot: the keeper has a sidecar of the kind already (merging two is the person's),
+    or its folder is never touched (--reference, a library)."""
+    kfolder, kname = os.path.split(keeper.path)
+    kind = _kind_of(name)
+    if kind in kinds:
+        return "", (
+            f"its sidecar {name} differs from its keeper's {kind} sidecar: merging the two"
+            " is left to you; move or merge the sidecar first"
+        )
+    reference = [Path(os.path.abspath(p)) for p in options.reference]
+    if reference and _under(keeper.path, reference):
+        return "", f"its sidecar {name} cannot join its keeper: under --reference, never touched"
+    library = library_of(Path(kfolder))
+    if library is not None:
+        return "", (
+            f"its sidecar {name} cannot join its keeper in the library {library} (changed only"
+            " by its own commands); move or merge the sidecar first"
+        )
+    inner, suffix = os.path.splitext(name)
+    own = os.path.basename(row.path)
+    stem = kname if inner.lower() == own.lower() else os.path.splitext(kname)[0]
+    target = os.path.join(kfolder, stem + suffix)
+    if os.path.lexists(target):
+        return "", f"its sidecar {name} cannot join its keeper: {target} exists"
+    return target, ""
 
 
 @functools.lru_cache(maxsize=256)
@@ -595,12 +648,19 @@ def _kind_of(name: str) -> str:
 
 
 def _along(companions: Sequence[Companion]) -> str:
-    if not companions:
-        return ""
-    names = ", ".join(c.name for c in companions)
-    twins = ", ".join(os.path.basename(c.twin) for c in companions if c.twin)
-    same = f" (its keeper has the same: {twins})" if twins else ""
-    return f"with its sidecar {names}{same}"
+    going = [c for c in companions if not c.adopted]
+    said = []
+    if going:
+        names = ", ".join(c.name for c in going)
+        twins = ", ".join(os.path.basename(c.twin) for c in going if c.twin)
+        same = f" (its keeper has the same: {twins})" if twins else ""
+        said.append(f"with its sidecar {names}{same}")
+    said += [
+        f"its sidecar {c.name} moved beside its keeper as {os.path.basename(c.destination)}"
+        for c in companions
+        if c.adopted
+    ]
+    return "; ".join(said)
 
 
 @functools.lru_cache(maxsize=256)
@@ -690,6 +750,7 @@ class DedupeJournal:
 
 
 RUNLOG = "dedupe-runs.jsonl"  # one line per file a dedupe acted on, kept for `undo`
+ADOPTED = "sidecar-to-keeper"  # a log entry's `how` for a sidecar moved beside its keeper
 
 
 def _entries(
@@ -717,7 +778,7 @@ def _entries(
         out += [
             {
                 "run": run_id,
-                "how": how.value,
+                "how": ADOPTED if c.adopted else how.value,
                 "path": path_text(c.path),
                 "destination": path_text(c.destination) if c.destination else "",
                 "keeper": path_text(c.twin) if c.twin else "",
@@ -789,7 +850,7 @@ def _carried_out(intent: dict) -> dict | None:
         return None
     if how == "delete":
         return entry
-    if how == "quarantine":
+    if how in ("quarantine", ADOPTED):
         where = entry.get("destination")
         return entry if where and holds(text_path(where), size, digest) else None
     if how == "trash":
@@ -978,6 +1039,9 @@ def _act_sidecar(
     seen = os.stat(path, follow_symlinks=False) if os.path.lexists(path) else None
     if seen is None or seen.st_mtime_ns != c.mtime_ns or not holds(path, c.size, c.hash):
         raise TransferError("changed since it was checked; left alone")
+    if c.adopted:  # beside its keeper, never over another file
+        move_aside(path, Path(c.destination), c.hash, seen, dirty)
+        return c
     if options.how in (How.QUARANTINE, How.TRASH):
         where = _set_aside(path, c.destination, c.hash, seen, options.how, deleted_at, dirty)
         return replace(c, destination=where)
@@ -1017,12 +1081,12 @@ def _put_back(gone: Sequence[Companion], how: How) -> tuple[tuple[Companion, ...
     left = []
     for c in reversed(gone):
         try:
-            if how is How.DELETE:
+            if how is How.DELETE and not c.adopted:
                 restore_copy(Path(c.path), Path(c.twin), c.hash, c.mtime_ns, c.mode)
             else:
                 where = Path(c.destination)
                 move_aside(where, Path(c.path), c.hash, os.stat(where, follow_symlinks=False))
-                if how is How.TRASH:
+                if how is How.TRASH and not c.adopted:
                     info = where.parent.parent / "info" / f"{where.name}.trashinfo"
                     with contextlib.suppress(OSError):
                         os.unlink(info)

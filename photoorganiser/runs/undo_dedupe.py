@@ -43,7 +43,7 @@ from ..importing.execute import (
     separate_link,
     trash_duplicate,
 )
-from .dedupe import RUNLOG, DedupeJournal, append_log, recover, trash_folder
+from .dedupe import ADOPTED, RUNLOG, DedupeJournal, append_log, recover, trash_folder
 from .undo_rows import UndoRows
 
 COLUMNS = ("path", "action", "status", "from", "reason")
@@ -157,7 +157,7 @@ def _undo_one(entry: dict, dry_run: bool) -> tuple[tuple[str, str, str, str, str
     if how == "reflink":
         return (shown, "none", "done", "", "a reflinked copy is its own file already"), None
     try:
-        if how in ("quarantine", "trash"):
+        if how in ("quarantine", "trash", ADOPTED):
             assert where is not None
             if not os.path.lexists(where) and holds(path, size, content_hash):
                 return (shown, "restore", "done", path_text(where), "already back"), None
@@ -223,7 +223,7 @@ def _redo_one(
         if dry_run:
             return (shown, how, "planned", entry.get("destination", ""), ""), None
         redone = dict(entry, how=how)
-        if how == "quarantine":
+        if how in ("quarantine", ADOPTED):
             where = Path(text_path(entry["destination"]))
             move_aside(path, where, content_hash, seen)
         elif how == "trash":

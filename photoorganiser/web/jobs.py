@@ -192,6 +192,7 @@ COMMANDS: dict[str, CommandSpec] = {
             "reference": Option(Kind.PATHS, "--reference"),
             "keep_copies": Option(Kind.INT, "--keep-copies", minimum=1),
             "same_folder": _flag("--same-folder"),
+            "sidecars_to_keeper": _flag("--sidecars-to-keeper"),
             "journal": Option(Kind.PATH, "--journal"),
             "workers": WORKERS,
         },
