@@ -431,7 +431,7 @@ def add_dedupe_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_dedupe(args: argparse.Namespace) -> int:
     from .duplicates.report import human_bytes
-    from .runs.dedupe import DedupeOptions, DedupeUsageError, How, run_dedupe
+    from .runs.dedupe import DedupeBusy, DedupeOptions, DedupeUsageError, How, run_dedupe
 
     how = (
         How.QUARANTINE
@@ -465,6 +465,9 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         result = run_dedupe(options)
     except DedupeUsageError as exc:
         raise UsageError(str(exc)) from None
+    except DedupeBusy as exc:
+        print(f"photoorganiser dedupe: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     verb = "would be reclaimed" if result.dry_run else "reclaimed"
     if not args.quiet:
         for status in ("kept", "planned", "done", "left-alone", "failed", "not-done"):
@@ -855,6 +858,7 @@ def _undo_export(args: argparse.Namespace) -> int:
 
 def _undo_dedupe(args: argparse.Namespace) -> int:
     """`undo --quarantine DIR` / `undo --journal DIR`: reverse a dedupe run."""
+    from .runs.dedupe import DedupeBusy
     from .runs.undo_dedupe import (
         UndoDedupeOptions,
         UndoDedupeUsageError,
@@ -876,6 +880,9 @@ def _undo_dedupe(args: argparse.Namespace) -> int:
         result = run_undo_dedupe(options)
     except UndoDedupeUsageError as exc:
         raise UsageError(str(exc)) from None
+    except DedupeBusy as exc:
+        print(f"photoorganiser undo: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     return _print_undo_rows(result, args, "dedupe", "restore", "not", "not restored")
 
 

@@ -847,3 +847,24 @@ def test_sidecars_to_keeper_moves_the_edits_beside_a_keeper_that_has_none(
     where = ["--quarantine", str(tmp_path / "q")] if how[0] == "--quarantine" else journal
     assert undo(*where, "--report", str(tmp_path / "u.csv")) == 0
     assert snapshot(root) == before
+
+
+def test_a_dedupe_while_another_holds_its_journal_exits_75(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two dedupes into one quarantine at once: the second says so in one line and exits
+    75 (busy, try later), as a busy library does, not 2 (a mistake); undo alike."""
+    import fcntl
+
+    report = find(tree, tmp_path / "dups.csv")
+    q = tmp_path / "q"
+    (q / ".photoorganiser").mkdir(parents=True)
+    before = snapshot(tree)
+    with open(q / ".photoorganiser" / "dedupe.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        capsys.readouterr()
+        assert dedupe(report, tmp_path, "--quarantine", str(q)) == 75
+        assert undo("--quarantine", str(q)) == 75
+        err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("another dedupe run holds" in line for line in err)
+    assert snapshot(tree) == before

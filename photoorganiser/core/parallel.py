@@ -428,5 +428,8 @@ def _serve(
                 out = pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - an exception that cannot be pickled
                 out = pickle.dumps((False, RuntimeError(repr(exc))), pickle.HIGHEST_PROTOCOL)
-        with putting:
-            results.send_bytes(out)
+        try:
+            with putting:
+                results.send_bytes(out)
+        except OSError:  # the caller is gone (killed): nobody to answer, and nothing to say
+            return

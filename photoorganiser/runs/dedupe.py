@@ -82,6 +82,11 @@ class DedupeUsageError(ValueError):
     pass
 
 
+class DedupeBusy(Exception):
+    """Another dedupe (or its undo) holds the journal's folder: try later (exit 75, as a
+    busy library)."""
+
+
 class How(Enum):
     QUARANTINE = "quarantine"
     TRASH = "trash"
@@ -695,7 +700,7 @@ class DedupeJournal:
         except BlockingIOError:
             os.close(self._lock_fd)
             self._lock_fd = None
-            raise DedupeUsageError(f"another dedupe run holds {self.folder}; try later") from None
+            raise DedupeBusy(f"another dedupe run holds {self.folder}; try later") from None
         pending: dict[int, dict] = {}
         with (
             contextlib.suppress(FileNotFoundError),
