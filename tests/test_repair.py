@@ -215,3 +215,26 @@ def test_a_repair_killed_half_way_is_finished_by_the_next(tmp_path: Path) -> Non
     assert not [p for p in lib.rglob(".*") if p.is_file() and "po-tmp" in p.name]
     report = tmp_path / "v2.csv"
     assert main(["verify", "--output", str(lib), "--quiet", "--report", str(report)]) == 0
+
+
+def test_a_catalog_that_cannot_be_written_does_not_stop_a_repair(
+    damaged: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library disk too full for the catalog's bookkeeping: the files are repaired all
+    the same, every row written (where each damaged file is kept), and the next verify
+    reads them again."""
+    import sqlite3
+
+    from photoorganiser.library.fixity import Fixity
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Fixity, "record", full)
+    assert repair(damaged) == 1  # (c.jpg has no good copy)
+    rows = {
+        Path(p).name.rpartition("_")[2]: r
+        for p, r in rows_of(damaged["lib"].parent / "repair.csv").items()
+    }
+    assert rows["a.jpg"]["result"] == "restored" and rows["a.jpg"]["damaged_kept"]
+    assert rows["b.jpg"]["result"] == "restored" and rows["c.jpg"]["result"] == "no-copy"

@@ -1335,7 +1335,7 @@ def restore_copy(
     tmp = temp_path(path)
     source = _open_source(keeper, kst)
     try:
-        with temporary(tmp, "cannot copy it back from its keeper"):
+        with temporary(tmp, "cannot copy it back"):
             _copy_as(source, tmp, content_hash, kst, mtime_ns, mode)
             try:
                 _publish(tmp, path, content_hash)

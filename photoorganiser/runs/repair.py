@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import stat
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -176,29 +177,18 @@ def run_repair(options: RepairOptions) -> RepairResult:
                 _recover(root)
             wanted, fine = _select(root, fixity)
             rows += fine
+            writer.write_rows(r.cells() for r in fine)
             found = _search(sources, root, wanted, options)
             stamp = started.strftime("%Y%m%d-%H%M%S")
             forget_folders()
             with _Intents(root, options.dry_run) as intents:
-                for w in wanted:
+                for w in wanted:  # each row written as it is done: a run stopped by
                     row = _repair(root, w, found.get(w.row.hash), stamp, options, intents)
-                    rows.append(row)
-                    if row.outcome is Outcome.RESTORED:
-                        with catalog.transaction():
-                            fixity.record(
-                                [Record(w.row.rel, "ok", hash=w.row.hash, size=w.row.size)],
-                                now_utc(),
-                                lib.run_id,
-                            )
+                    rows.append(row)  # anything says where every damaged file is kept
+                    writer.write_rows([row.cells()])
             if not options.dry_run:
-                with catalog.transaction():
-                    fixity.record(
-                        [Record(r.rel, "ok", hash=r.hash, size=r.size) for r in fine],
-                        now_utc(),
-                        lib.run_id,
-                    )
-            rows.sort(key=lambda r: r.rel)
-            writer.write_rows(r.cells() for r in rows)
+                ok = [r for r in rows if r.outcome in (Outcome.RESTORED, Outcome.OK_NOW)]
+                _remember(catalog, fixity, ok, lib.run_id)
             writer.close()
             lib.finish(writer.path)
     finally:
@@ -208,6 +198,19 @@ def run_repair(options: RepairOptions) -> RepairResult:
         lines = [(o.value, result.count(o)) for o in Outcome if result.count(o)]
         write_summary(writer.path, lines, "Repair (dry run)" if options.dry_run else "Repair")
     return result
+
+
+def _remember(catalog, fixity: Fixity, ok: Sequence[Row], run_id: str | None) -> None:
+    """verify's record of the files now right: ok. Bookkeeping only: when the catalog
+    cannot be written (a full disk), the files are repaired all the same and the next
+    verify reads them again."""
+    try:
+        with catalog.transaction():
+            fixity.record(
+                [Record(r.rel, "ok", hash=r.hash, size=r.size) for r in ok], now_utc(), run_id
+            )
+    except sqlite3.Error as exc:
+        log.warning("verify's record of the repaired files was not saved (%s)", exc)
 
 
 def _check(options: RepairOptions, root: Path) -> list[Path]:
