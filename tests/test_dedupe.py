@@ -868,3 +868,49 @@ def test_a_dedupe_while_another_holds_its_journal_exits_75(
         err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("another dedupe run holds" in line for line in err)
     assert snapshot(tree) == before
+
+
+def test_what_a_trashing_killed_half_way_left_in_the_trash_is_tidied(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `dedupe --trash` killed while copying to the trash on another disk left: a
+    temporary file in the trash, an info file whose file never came, and a whole verified
+    copy with its info while the original is still in place (the move not finished). The
+    next run tidies all three and trashes the file once; undo brings it back and leaves
+    nothing of it in the trash."""
+    import json as jsonlib
+    from urllib.parse import quote
+
+    from photoorganiser.library.journal import TEMP_MARK
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    report = find(tree, tmp_path / "dups.csv")
+    dup = next(Path(r["path"]) for r in rows_of(report) if r["path"].endswith("photo copy.jpg"))
+    keeper = next(
+        Path(r["path"]) for r in rows_of(report) if r["keep"] == "yes" and r["kind"] == "exact"
+    )
+    data, st = dup.read_bytes(), dup.stat()
+    files, info = tmp_path / "data" / "Trash" / "files", tmp_path / "data" / "Trash" / "info"
+    files.mkdir(parents=True)
+    info.mkdir()
+    where = f"[Trash Info]\nPath={quote(os.fsencode(dup))}\nDeletionDate=2026-01-01T00:00:00\n"
+    (files / f".{dup.name}{TEMP_MARK}123-abcd").write_bytes(data[:100])  # a copy cut short
+    (info / f"{dup.name}.trashinfo").write_text(where)  # its file never came
+    stem, suffix = os.path.splitext(dup.name)
+    (files / f"{stem}.2{suffix}").write_bytes(data)  # whole, the original not removed yet
+    (info / f"{stem}.2{suffix}.trashinfo").write_text(where)
+    journal = tmp_path / "j"
+    journal.mkdir()
+    intent = {"id": 1, "state": "intent", "run": "20260101-000000-abcdef", "how": "trash",
+              "path": str(dup), "destination": "", "keeper": str(keeper),
+              "hash": hash_file(dup), "size": st.st_size, "mtime_ns": st.st_mtime_ns}  # fmt: skip
+    (journal / "dedupe-journal.jsonl").write_text(jsonlib.dumps(intent) + "\n")
+    assert dedupe(report, tmp_path, "--trash", "--journal", str(journal)) == 0
+    mine = sorted(n for n in os.listdir(files) if n.startswith((stem, f".{stem}")))
+    assert len(mine) == 1 and (files / mine[0]).read_bytes() == data, mine
+    assert sorted(n for n in os.listdir(info) if n.startswith(stem)) == [f"{mine[0]}.trashinfo"]
+    assert not dup.exists()
+    assert undo("--journal", str(journal), "--report", str(tmp_path / "u.csv")) == 0
+    assert dup.read_bytes() == data
+    assert not [n for n in os.listdir(files) if n.startswith((stem, f".{stem}"))]
+    assert not [n for n in os.listdir(info) if n.startswith(stem)]

@@ -75,7 +75,7 @@ from ..importing.execute import (
     trash_duplicate,
 )
 from ..library.catalog import catalog_path
-from ..library.journal import temporaries_of
+from ..library.journal import TEMP_MARK, temporaries_of
 
 
 class DedupeUsageError(ValueError):
@@ -824,6 +824,8 @@ def recover(pending: Sequence[dict], folder: Path) -> int:
                     with contextlib.suppress(OSError):
                         os.unlink(leftover)
                         removed += 1
+        if entry.get("how") == "trash" and entry.get("hash"):
+            removed += _tidy_trash(Path(text_path(entry["path"])), entry["size"], entry["hash"])
     carried = [e for e in map(_carried_out, pending) if e is not None]
     if carried:
         logged = _logged(folder / RUNLOG, {e["run"] for e in carried})
@@ -864,9 +866,42 @@ def _carried_out(intent: dict) -> dict | None:
     return None
 
 
-def _in_trash(path: Path, size: int, digest: str) -> Path | None:
-    """Where in the trash a file deleted from `path` with that content went: the info
-    file naming it, beside the trashed file that holds it."""
+def _tidy_trash(path: Path, size: int, digest: str) -> int:
+    """What a trashing killed half-way left in the trash (its name there was chosen only
+    then): its copy's temporary files; an info file whose file never came; and, while
+    the original is still in its place, a whole verified copy the move had not finished
+    (the original stays: it is trashed again by this run, not twice). Removed."""
+    files, info = trash_folder() / "files", trash_folder() / "info"
+    removed = 0
+    with contextlib.suppress(OSError):
+        for name in os.listdir(files):
+            if TEMP_MARK in name and _trash_name_of(name[1:].split(TEMP_MARK)[0], path.name):
+                with contextlib.suppress(OSError):
+                    os.unlink(files / name)
+                    removed += 1
+    still = holds(path, size, digest)
+    for name, trashed in _trashed_from(path):
+        if not os.path.lexists(trashed) or (still and holds(trashed, size, digest)):
+            for leftover in (trashed, info / f"{name}.trashinfo"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+                    removed += 1
+    return removed
+
+
+def _trash_name_of(name: str, original: str) -> bool:
+    """Whether `name` is one trash_duplicate gives a file called `original`: the same,
+    or `STEM.N.EXT`."""
+    if name == original:
+        return True
+    stem, suffix = os.path.splitext(original)
+    middle = name[len(stem) + 1 : len(name) - len(suffix)] if name.endswith(suffix) else ""
+    return name.startswith(stem + ".") and middle.isdigit()
+
+
+def _trashed_from(path: Path) -> list[tuple[str, Path]]:
+    """(name, place in the trash's files) of every info file naming `path` as where its
+    file was deleted from."""
     from urllib.parse import quote
 
     info = trash_folder() / "info"
@@ -874,7 +909,8 @@ def _in_trash(path: Path, size: int, digest: str) -> Path | None:
     try:
         names = [n for n in os.listdir(info) if n.endswith(".trashinfo")]
     except OSError:
-        return None
+        return []
+    found = []
     for name in names:
         try:
             with open(info / name, encoding="utf-8", errors="replace") as f:
@@ -882,9 +918,17 @@ def _in_trash(path: Path, size: int, digest: str) -> Path | None:
                     continue
         except OSError:
             continue
-        where = trash_folder() / "files" / name.removesuffix(".trashinfo")
-        if holds(where, size, digest):
-            return where
+        trashed = name.removesuffix(".trashinfo")
+        found.append((trashed, trash_folder() / "files" / trashed))
+    return found
+
+
+def _in_trash(path: Path, size: int, digest: str) -> Path | None:
+    """Where in the trash a file deleted from `path` with that content went: the info
+    file naming it, beside the trashed file that holds it."""
+    for _name, trashed in _trashed_from(path):
+        if holds(trashed, size, digest):
+            return trashed
     return None
 
 
