@@ -880,7 +880,7 @@ def _tidy_trash(path: Path, size: int, digest: str) -> int:
                     os.unlink(files / name)
                     removed += 1
     still = holds(path, size, digest)
-    for name, trashed in _trashed_from(path):
+    for name, trashed in _trashed_from(path, unnamed=True):
         if not os.path.lexists(trashed) or (still and holds(trashed, size, digest)):
             for leftover in (trashed, info / f"{name}.trashinfo"):
                 with contextlib.suppress(FileNotFoundError):
@@ -899,9 +899,10 @@ def _trash_name_of(name: str, original: str) -> bool:
     return name.startswith(stem + ".") and middle.isdigit()
 
 
-def _trashed_from(path: Path) -> list[tuple[str, Path]]:
+def _trashed_from(path: Path, *, unnamed: bool = False) -> list[tuple[str, Path]]:
     """(name, place in the trash's files) of every info file naming `path` as where its
-    file was deleted from."""
+    file was deleted from; with `unnamed`, also those of a name given to such a file
+    that name no place at all (claimed, then the run was killed before writing them)."""
     from urllib.parse import quote
 
     info = trash_folder() / "info"
@@ -914,10 +915,14 @@ def _trashed_from(path: Path) -> list[tuple[str, Path]]:
     for name in names:
         try:
             with open(info / name, encoding="utf-8", errors="replace") as f:
-                if wanted not in f.read().splitlines():
-                    continue
+                lines = f.read().splitlines()
         except OSError:
             continue
+        if wanted not in lines:
+            nameless = not any(line.startswith("Path=") for line in lines)
+            mine = _trash_name_of(name.removesuffix(".trashinfo"), path.name)
+            if not (unnamed and nameless and mine):
+                continue
         trashed = name.removesuffix(".trashinfo")
         found.append((trashed, trash_folder() / "files" / trashed))
     return found
