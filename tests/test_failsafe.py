@@ -562,6 +562,28 @@ def test_a_source_open_for_writing_is_not_removed(
     assert [r["status"] for r in rows(tmp_path / "r2.csv")] == ["done", "done"]
 
 
+def test_a_library_folder_swapped_for_a_link_during_a_run_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """A folder checked earlier in the run, then moved away and a link put in its place
+    (pointing outside the library): the next file for that folder is refused, not put
+    where the link points (its check is remembered only with the folder's identity)."""
+    library, outside = tmp_path / "lib", tmp_path / "outside"
+    (outside / "01").mkdir(parents=True)
+    library.mkdir()
+    execute.forget_folders()
+    execute.make_folders(library / "2020" / "01", library)
+    execute.make_folders(library / "2020" / "01", library)  # remembered: no walk
+    (library / "2020").rename(library / "2020.old")
+    (library / "2020").symlink_to(outside)
+    with pytest.raises(execute.TransferError, match="is a symbolic link"):
+        execute.make_folders(library / "2020" / "01", library)
+    # the same folder moved and another made in its place: walked again, and taken
+    (library / "2020").unlink()
+    (library / "2020" / "01").mkdir(parents=True)
+    execute.make_folders(library / "2020" / "01", library)
+
+
 def test_a_folder_in_the_library_that_is_a_link_is_never_followed(tmp_path: Path) -> None:
     inbox, library, outside = inbox_of(tmp_path / "in"), tmp_path / "lib", tmp_path / "outside"
     outside.mkdir()

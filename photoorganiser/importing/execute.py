@@ -152,6 +152,7 @@ def execute(
 
     _ignore_lease_breaks()
     _CHECKED.clear()
+    _FIRST.clear()
     decisions = leaders_first(decisions)
     # leaders whose transfer failed (False) or was left for the next run (True): their
     # followers wait too
@@ -518,6 +519,11 @@ def _name_copy(job: _Copy) -> None:
     dst = job.d.destination
     assert dst is not None and job.d.analysis is not None
     with temporary(job.tmp, "cannot copy"):
+        if not _still_the_folder(dst.parent):
+            raise TransferError(
+                f"{dst.parent} changed during the run (another folder or a link in its"
+                " place); nothing is put through it"
+            )
         try:
             _publish(job.tmp, dst, job.d.analysis.hash)
         except FileExistsError:
@@ -784,31 +790,40 @@ def remove_empty_folders(paths: Iterable[Path], roots: Iterable[Path]) -> int:
 
 def make_folders(folder: Path, root: Path | None) -> None:
     """Create `folder` (inside the library `root`) one level at a time, refusing to go
-    through a symbolic link: a photo must land in the library, not where a link points."""
+    through a symbolic link: a photo must land in the library, not where a link points.
+    A folder checked before in this run is asked again only whether it is still the same
+    folder (one stat: a folder swapped for a link since, or moved, is walked again)."""
     if root is None:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise TransferError(f"cannot create folder {folder}: {_why(exc)}") from None
         return
-    if folder in _CHECKED:  # created or looked at already in this run: a real folder
-        return
+    known = _CHECKED.get(folder)
+    if known is not None:  # created or looked at already in this run
+        try:
+            st = os.stat(folder)  # through any link on the way: it must lead to the same
+        except OSError:
+            st = None
+        if st is not None and (st.st_dev, st.st_ino) == known:
+            return
+        del _CHECKED[folder]  # changed under the library: every level is checked again
+        # (its copies in flight still hold what was checked: _still_the_folder)
     try:
         parts = folder.relative_to(root).parts
     except ValueError:
         raise TransferError(f"{folder} is not inside the library {root}") from None
+    if not parts:
+        return  # the library's own folder (which may be reached through a link)
     current = root
     for part in parts:
         current = current / part
-        if current in _CHECKED:
-            continue
         try:
             st = os.lstat(current)
         except FileNotFoundError:
             try:
                 os.mkdir(current)
-                _CHECKED.add(current)
-                continue
+                st = os.lstat(current)
             except FileExistsError:
                 st = os.lstat(current)
             except OSError as exc:
@@ -821,17 +836,34 @@ def make_folders(folder: Path, root: Path | None) -> None:
             )
         if not stat.S_ISDIR(st.st_mode):
             raise TransferError(f"{current} in the library is a file, not a folder")
-        _CHECKED.add(current)
-    _CHECKED.add(folder)
+    _CHECKED[folder] = (st.st_dev, st.st_ino)
+    _FIRST.setdefault(folder, _CHECKED[folder])
 
 
-_CHECKED: set[Path] = set()  # library folders checked in this run (cleared by execute)
+# library folders checked in this run (cleared by execute), with what they were then
+_CHECKED: dict[Path, tuple[int, int]] = {}
+# ... and what each was when first checked: a copy begun then is named only there
+_FIRST: dict[Path, tuple[int, int]] = {}
+
+
+def _still_the_folder(folder: Path) -> bool:
+    """Whether a library folder checked in this run is still the one checked (a copy is
+    named there a while after: the folder may have been swapped for a link meanwhile)."""
+    known = _CHECKED.get(folder, _FIRST.get(folder))
+    if known is None:
+        return True  # not a library folder this run checked (a file put back outside)
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == known
 
 
 def forget_folders() -> None:
     """A run that makes library folders without `execute` (repair) starts with this: the
     folders an earlier run of this process checked may be gone since."""
     _CHECKED.clear()
+    _FIRST.clear()
 
 
 class _Source:
