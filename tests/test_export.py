@@ -562,3 +562,35 @@ def test_a_photo_thought_sound_that_does_not_decode_still_fails(tmp_path) -> Non
     code, rows = export(tmp_path, lib, to)
     assert code == 1
     assert rows[rel]["status"] == "failed" and "truncated" in rows[rel]["reason"]
+
+
+def test_an_undo_stopped_between_recording_and_removing_a_file_is_finished(
+    tmp_path, monkeypatch
+) -> None:
+    """A signal after the undo recorded a file's removal and before it removed it: the
+    file stayed, owned by no run, so the next undo skipped it and every later export was
+    refused there. The next undo removes it (it still holds what the export wrote)."""
+    from photoorganiser.runs import undo_export
+
+    lib = library(tmp_path)
+    to = tmp_path / "small"
+    assert export(tmp_path, lib, to, *WEBP)[0] == 0
+    real, calls = undo_export.os.unlink, []
+
+    def stopped_after_the_first(path, *args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt  # Ctrl-C between the record and the removal
+        calls.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(undo_export.os, "unlink", stopped_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        undo_export.run_undo_export(undo_export.UndoExportOptions(to, report_dir=tmp_path / "r"))
+    monkeypatch.setattr(undo_export.os, "unlink", real)
+    left = [p for p in to.rglob("*.webp")]
+    assert left  # the one in hand, and those not reached
+    code = main(["undo", "--export", str(to), "--quiet", "--report", str(tmp_path / "u.csv")])
+    assert code == 0
+    assert not list(to.rglob("*.webp"))
+    code, rows = export(tmp_path, lib, to, *WEBP)
+    assert code == 0 and "refused" not in {r["status"] for r in rows.values()}

@@ -92,15 +92,21 @@ def _undo_one(
     shown = path_text(output)
     target = to / output
     owned = log.owned.get(output)
-    if owned is None or owned.run != run_id:
+    if owned is not None and owned.run != run_id:
         return (shown, "remove", "skipped", source, "replaced or removed since by a later run")
     if not os.path.lexists(target):
         return (shown, "remove", "skipped", source, "already gone")
     if not holds(target, entry["out_size"], entry["out_hash"]):
-        return (shown, "remove", "left", source, "changed since the export wrote it: left alone")
+        why = "changed since the export wrote it: left alone"
+        if owned is None:
+            why = "replaced or removed since by a later run"
+        return (shown, "remove", "left" if owned is not None else "skipped", source, why)
     if dry_run:
         return (shown, "remove", "planned", source, "")
-    log.write([{"run": f"undo-{run_id}", "op": "remove", "output": shown}], durable=True)
+    if owned is not None:
+        log.write([{"run": f"undo-{run_id}", "op": "remove", "output": shown}], durable=True)
+    # (else its removal was recorded and the undo stopped before it: it still holds just
+    # what this run wrote, and no run owns it since: finished now)
     os.unlink(target)
     log._forget(shown)
     _remove_empty_folders(target.parent, to)
