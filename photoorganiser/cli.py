@@ -895,6 +895,8 @@ def _print_undo_rows(
     did = f"would {verb}" if args.dryrun else f"{verb}d"
     if not args.quiet:
         print(f"{kind} run {result.run_id}: {did} {done} file(s), {result.failed} {rest}")
+        for note in result.notes:
+            print(note)
         print(f"Report: {result.report_path}")
     elif result.failed:
         print(f"{result.failed} file(s) {quiet_rest}; see {result.report_path}", file=sys.stderr)

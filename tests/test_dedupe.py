@@ -325,7 +325,9 @@ def kill_when(proc: subprocess.Popen, folder: Path, count: int) -> None:
 
 
 @pytest.mark.kill
-def test_kill_during_quarantine_loses_nothing(tmp_path: Path) -> None:
+def test_kill_during_quarantine_loses_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "in"
     first = make_jpeg(root / "keep" / "k0.jpg", seed=1, size=(200, 150))
     for i in range(400):
@@ -347,6 +349,11 @@ def test_kill_during_quarantine_loses_nothing(tmp_path: Path) -> None:
     assert len(moved) == 400  # nothing lost, nothing twice
     assert {hash_file(p) for p in moved} == contents
     assert not [p for p in (*q.rglob(".*"), *root.rglob(".*")) if "po-tmp" in p.name]
+    # two runs now (the killed one, the one that finished it): undo says the other is left
+    capsys.readouterr()
+    assert cli.main(["undo", "--quarantine", str(q), "--report", str(tmp_path / "u.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "is not undone; undo it too with `photoorganiser undo`" in out, out
 
 
 @pytest.mark.kill

@@ -135,7 +135,21 @@ def _undo(options: UndoDedupeOptions, journal: DedupeJournal) -> UndoRows:
         if not options.dry_run:
             append_log(options.folder / RUNLOG, [*redone, {"undone": run_id}])
         report_path = writer.path
-    return UndoRows(run_id, rows, report_path, "failed")
+    return UndoRows(run_id, rows, report_path, "failed", _earlier(runs, undone, run_id))
+
+
+def _earlier(runs: dict[str, list[dict]], undone: set[str], run_id: str) -> tuple[str, ...]:
+    """The other dedupe runs of this folder not undone (a run killed, then run again: two
+    runs), each said with how to undo it: the default undoes the last run only."""
+    return tuple(
+        f"dedupe run {other} ({len(entries)} file(s)) is not undone; undo it too with"
+        f" `photoorganiser undo` on the same folder and the run id {other}"
+        for other, entries in runs.items()
+        if other != run_id
+        and other not in undone
+        and entries
+        and not any(e.get("how", "").startswith(UNDO) for e in entries)
+    )
 
 
 UNDO = "undo-"  # a logged entry of an undo: undoing it does the dedupe's action again

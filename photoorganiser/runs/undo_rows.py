@@ -13,6 +13,7 @@ class UndoRows:
     rows: list[tuple[str, str, str, str, str]]
     report_path: Path
     failing: str  # the status of a file the undo could not take back
+    notes: tuple[str, ...] = ()  # said on the terminal after the counts
 
     @property
     def failed(self) -> int:
