@@ -1741,28 +1741,54 @@ def _raised_by(module: str, name: str) -> type[Exception]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    given = list(sys.argv[1:] if argv is None else argv)
-    command = given[0] if given else None
-    if command not in COMMANDS:
-        return _exiting(_run(build_parser(), argv), argv)
-    parser = build_parser(only=command)  # start-up: only this command's options are built
-    parser.partial = True
-    return _exiting(_run(parser, argv), argv)
+    with _stoppable("photoorganiser") as stopped:
+        given = list(sys.argv[1:] if argv is None else argv)
+        command = given[0] if given else None
+        if command not in COMMANDS:
+            return _exiting(_run(build_parser(), argv), argv)
+        parser = build_parser(only=command)  # start-up: only this command's options are built
+        parser.partial = True
+        return _exiting(_run(parser, argv), argv)
+    return stopped.code
 
 
 def legacy_import_main(argv: Sequence[str] | None = None) -> int:
     """`import.py --input X --output Y [--dryrun [true]] [--debug [true]]`: the original script."""
-    parser = _Parser(prog="import.py", description="Import photos and videos into a library.")
-    add_import_arguments(parser)
-    parser.set_defaults(func=cmd_import)
-    return _exiting(_run(parser, argv), argv)
+    with _stoppable("import.py") as stopped:
+        parser = _Parser(prog="import.py", description="Import photos and videos into a library.")
+        add_import_arguments(parser)
+        parser.set_defaults(func=cmd_import)
+        return _exiting(_run(parser, argv), argv)
+    return stopped.code
 
 
 def legacy_find_duplicates_main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="find_duplicates.py", description="Report duplicate photos.")
-    add_find_duplicates_arguments(parser)
-    parser.set_defaults(func=cmd_find_duplicates)
-    return _exiting(_run(parser, argv), argv)
+    with _stoppable("find_duplicates.py") as stopped:
+        parser = _Parser(prog="find_duplicates.py", description="Report duplicate photos.")
+        add_find_duplicates_arguments(parser)
+        parser.set_defaults(func=cmd_find_duplicates)
+        return _exiting(_run(parser, argv), argv)
+    return stopped.code
+
+
+class _Stopped:
+    code = 0
+
+
+@contextlib.contextmanager
+def _stoppable(prog: str):
+    """Ctrl-C, SIGTERM and SIGHUP handled from the first moment (while the options are
+    parsed and the command's modules load, before anything is touched): one line and
+    128+N, never a traceback nor a death by the signal."""
+    from .core import signals
+
+    signals.install()
+    stopped = _Stopped()
+    try:
+        yield stopped
+    except KeyboardInterrupt as exc:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        stopped.code = 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
 def _exiting(code: int, argv: Sequence[str] | None) -> int:
