@@ -19,6 +19,7 @@ placeholder of a name claimed on a file system without atomic renames.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -69,6 +70,16 @@ def is_claim(path: Path, content_hash: str) -> bool:
             return f.read(len(expected) + 1) == expected
     except OSError:
         return False
+
+
+def remove_temporaries(destination: Path) -> int:
+    """Remove what `temporaries_of` finds (a killed run's); how many went."""
+    removed = 0
+    for leftover in temporaries_of(destination):
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
+            removed += 1
+    return removed
 
 
 def temporaries_of(destination: Path) -> list[Path]:

@@ -75,7 +75,7 @@ from ..importing.execute import (
     trash_duplicate,
 )
 from ..library.catalog import catalog_path
-from ..library.journal import TEMP_MARK, temporaries_of
+from ..library.journal import TEMP_MARK, remove_temporaries
 
 
 class DedupeUsageError(ValueError):
@@ -820,10 +820,7 @@ def recover(pending: Sequence[dict], folder: Path) -> int:
     for entry in pending:
         for name in (entry.get("path"), entry.get("destination")):
             if name:
-                for leftover in temporaries_of(Path(text_path(name))):
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
-                        removed += 1
+                removed += remove_temporaries(Path(text_path(name)))
         if entry.get("how") == "trash" and entry.get("hash"):
             removed += _tidy_trash(Path(text_path(entry["path"])), entry["size"], entry["hash"])
     carried = [e for e in map(_carried_out, pending) if e is not None]

@@ -57,7 +57,7 @@ from ..importing.execute import (
 )
 from ..library.catalog import STATE_DIR, catalog_path
 from ..library.fixity import Catalogued, Fixity, Record, now_utc
-from ..library.journal import pending, temporaries_of
+from ..library.journal import pending, remove_temporaries
 from ..library.session import open_library
 from ..media.analyse import AnalyseOptions
 
@@ -195,8 +195,8 @@ def run_repair(options: RepairOptions) -> RepairResult:
         writer.close()
     result = RepairResult(rows, writer.path, options.dry_run)
     with contextlib.suppress(OSError):
-        lines = [(o.value, result.count(o)) for o in Outcome if result.count(o)]
-        write_summary(writer.path, lines, "Repair (dry run)" if options.dry_run else "Repair")
+        title = "Repair (dry run)" if options.dry_run else "Repair"
+        write_summary(writer.path, summary_lines(result), title)
     return result
 
 
@@ -403,10 +403,8 @@ def _recover(root: Path) -> int:
             except ValueError:
                 continue
             for name in (entry.get("path"), entry.get("aside")):
-                for leftover in temporaries_of(Path(text_path(name))) if name else ():
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
-                        removed += 1
+                if name:
+                    removed += remove_temporaries(Path(text_path(name)))
     return removed
 
 
