@@ -152,7 +152,6 @@ def execute(
 
     _ignore_lease_breaks()
     _CHECKED.clear()
-    _FIRST.clear()
     decisions = leaders_first(decisions)
     # leaders whose transfer failed (False) or was left for the next run (True): their
     # followers wait too
@@ -448,7 +447,9 @@ def transfer(
         raise TransferError("is no longer a regular file (a link, pipe or device); left alone")
     if st.st_size != d.entry.size or st.st_mtime_ns != d.entry.mtime_ns:
         raise TransferError("changed since it was scanned; left for the next run", later=True)
-    make_folders(dst.parent, None if d.action is Action.RESTORE else root)  # back out: anywhere
+    folder = make_folders(
+        dst.parent, None if d.action is Action.RESTORE else root
+    )  # back out: anywhere
 
     source: _Source | None = None
     if d.action.moves:
@@ -477,7 +478,7 @@ def transfer(
             source = _open_source(src, st)
         except OSError as exc:
             raise _unreadable(exc) from None
-    job = _Copy(d, temp_path(dst), source, st)
+    job = _Copy(d, temp_path(dst), source, st, folder)
     if later is not None:
         later.begin(job)
         return
@@ -502,6 +503,7 @@ class _Copy:
     tmp: Path
     source: _Source
     st: os.stat_result
+    folder: Identity | None = None  # its library folder as checked: it is named only there
     future: Future[None] | None = None
 
 
@@ -519,7 +521,7 @@ def _name_copy(job: _Copy) -> None:
     dst = job.d.destination
     assert dst is not None and job.d.analysis is not None
     with temporary(job.tmp, "cannot copy"):
-        if not _still_the_folder(dst.parent):
+        if job.folder is not None and _identity(dst.parent) != job.folder:
             raise TransferError(
                 f"{dst.parent} changed during the run (another folder or a link in its"
                 " place); nothing is put through it"
@@ -788,33 +790,33 @@ def remove_empty_folders(paths: Iterable[Path], roots: Iterable[Path]) -> int:
     return removed
 
 
-def make_folders(folder: Path, root: Path | None) -> None:
+Identity = tuple[int, int]  # a folder's (st_dev, st_ino)
+
+
+def make_folders(folder: Path, root: Path | None) -> Identity | None:
     """Create `folder` (inside the library `root`) one level at a time, refusing to go
     through a symbolic link: a photo must land in the library, not where a link points.
     A folder checked before in this run is asked again only whether it is still the same
-    folder (one stat: a folder swapped for a link since, or moved, is walked again)."""
+    folder (one stat: a folder swapped for a link since, or moved, is walked again).
+    Returns the folder's identity as checked (None: outside the library, or its root),
+    which a copy named later must still find there."""
     if root is None:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise TransferError(f"cannot create folder {folder}: {_why(exc)}") from None
-        return
+        return None
     known = _CHECKED.get(folder)
     if known is not None:  # created or looked at already in this run
-        try:
-            st = os.stat(folder)  # through any link on the way: it must lead to the same
-        except OSError:
-            st = None
-        if st is not None and (st.st_dev, st.st_ino) == known:
-            return
+        if _identity(folder) == known:
+            return known
         del _CHECKED[folder]  # changed under the library: every level is checked again
-        # (its copies in flight still hold what was checked: _still_the_folder)
     try:
         parts = folder.relative_to(root).parts
     except ValueError:
         raise TransferError(f"{folder} is not inside the library {root}") from None
     if not parts:
-        return  # the library's own folder (which may be reached through a link)
+        return None  # the library's own folder (which may be reached through a link)
     current = root
     for part in parts:
         current = current / part
@@ -837,33 +839,26 @@ def make_folders(folder: Path, root: Path | None) -> None:
         if not stat.S_ISDIR(st.st_mode):
             raise TransferError(f"{current} in the library is a file, not a folder")
     _CHECKED[folder] = (st.st_dev, st.st_ino)
-    _FIRST.setdefault(folder, _CHECKED[folder])
+    return _CHECKED[folder]
 
 
 # library folders checked in this run (cleared by execute), with what they were then
-_CHECKED: dict[Path, tuple[int, int]] = {}
-# ... and what each was when first checked: a copy begun then is named only there
-_FIRST: dict[Path, tuple[int, int]] = {}
+_CHECKED: dict[Path, Identity] = {}
 
 
-def _still_the_folder(folder: Path) -> bool:
-    """Whether a library folder checked in this run is still the one checked (a copy is
-    named there a while after: the folder may have been swapped for a link meanwhile)."""
-    known = _CHECKED.get(folder, _FIRST.get(folder))
-    if known is None:
-        return True  # not a library folder this run checked (a file put back outside)
+def _identity(folder: Path) -> Identity | None:
+    """The folder a path leads to now, through any link on the way (None: none)."""
     try:
         st = os.stat(folder)
     except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == known
+        return None
+    return st.st_dev, st.st_ino
 
 
 def forget_folders() -> None:
     """A run that makes library folders without `execute` (repair) starts with this: the
     folders an earlier run of this process checked may be gone since."""
     _CHECKED.clear()
-    _FIRST.clear()
 
 
 class _Source:
