@@ -766,36 +766,46 @@ def _entries(
     out = []
     if item.status == "done" or planned:
         seen = checked.stat(item.row.path)
+        keeper = item.keeper.path if item.keeper else ""
+        mtime_ns, mode = (seen.st_mtime_ns, seen.st_mode) if seen is not None else (None, None)
         out.append(
-            {
-                "run": run_id,
-                "how": how.value,
-                "path": path_text(item.row.path),
-                "destination": path_text(item.destination) if item.destination else "",
-                "keeper": path_text(item.keeper.path) if item.keeper else "",
-                "hash": item.row.hash,
-                "size": item.row.size,
-                "mtime_ns": seen.st_mtime_ns if seen is not None else None,
-                "mode": stat.S_IMODE(seen.st_mode) if seen is not None else None,
-            }
-        )
+            _line(run_id, how.value, item.row.path, item.destination, keeper, item.row.hash,
+                  item.row.size, mtime_ns, mode)
+        )  # fmt: skip
     if item.status in ("done", "failed") or planned:
         out += [
-            {
-                "run": run_id,
-                "how": ADOPTED if c.adopted else how.value,
-                "path": path_text(c.path),
-                "destination": path_text(c.destination) if c.destination else "",
-                "keeper": path_text(c.twin) if c.twin else "",
-                "hash": c.hash,
-                "size": c.size,
-                "mtime_ns": c.mtime_ns,
-                "mode": stat.S_IMODE(c.mode),
-                "sidecar_of": path_text(item.row.path),
-            }
+            _line(run_id, ADOPTED if c.adopted else how.value, c.path, c.destination, c.twin,
+                  c.hash, c.size, c.mtime_ns, c.mode, sidecar_of=path_text(item.row.path))
             for c in item.companions
-        ]
+        ]  # fmt: skip
     return out
+
+
+def _line(
+    run_id: str,
+    how: str,
+    path: str,
+    destination: str,
+    keeper: str,
+    digest: str | None,
+    size: int | None,
+    mtime_ns: int | None,
+    mode: int | None,
+    **more: str,
+) -> dict:
+    """One line of the log (RUNLOG), as `undo` reads it."""
+    return {
+        "run": run_id,
+        "how": how,
+        "path": path_text(path),
+        "destination": path_text(destination) if destination else "",
+        "keeper": path_text(keeper) if keeper else "",
+        "hash": digest,
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "mode": stat.S_IMODE(mode) if mode is not None else None,
+        **more,
+    }
 
 
 def append_log(path: Path, entries: Sequence[dict]) -> None:
