@@ -1673,12 +1673,10 @@ def _apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    from .core import signals
     from .core.reportfile import ReportUnwritable
     from .library import config
     from .library.lock import LibraryLocked, LockUnavailable, UnsafeStateFile
 
-    signals.install()
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8: its own bytes
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="surrogateescape")
@@ -1703,9 +1701,6 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except (_raised_by("library.catalog", "CatalogUnavailable"), LockUnavailable) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_FILE_ERRORS
-    except KeyboardInterrupt as exc:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 128 + int(getattr(exc, "signum", 2))
     except _raised_by("core.parallel", "WorkerDied") as exc:  # killed, out of memory
         print(f"{parser.prog}: error: {exc}; the run stopped there", file=sys.stderr)
         return EXIT_FILE_ERRORS
