@@ -17,7 +17,7 @@ import shlex
 import signal
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -1736,54 +1736,55 @@ def _raised_by(module: str, name: str) -> type[Exception]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with _stoppable("photoorganiser") as stopped:
-        given = list(sys.argv[1:] if argv is None else argv)
-        command = given[0] if given else None
-        if command not in COMMANDS:
-            return _exiting(_run(build_parser(), argv), argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    command = given[0] if given else None
+    if command not in COMMANDS:
+        return _entry("photoorganiser", build_parser, argv)
+
+    def partial() -> argparse.ArgumentParser:
         parser = build_parser(only=command)  # start-up: only this command's options are built
         parser.partial = True
-        return _exiting(_run(parser, argv), argv)
-    return stopped.code
+        return parser
+
+    return _entry("photoorganiser", partial, argv)
 
 
 def legacy_import_main(argv: Sequence[str] | None = None) -> int:
     """`import.py --input X --output Y [--dryrun [true]] [--debug [true]]`: the original script."""
-    with _stoppable("import.py") as stopped:
+
+    def parser() -> argparse.ArgumentParser:
         parser = _Parser(prog="import.py", description="Import photos and videos into a library.")
         add_import_arguments(parser)
         parser.set_defaults(func=cmd_import)
-        return _exiting(_run(parser, argv), argv)
-    return stopped.code
+        return parser
+
+    return _entry("import.py", parser, argv)
 
 
 def legacy_find_duplicates_main(argv: Sequence[str] | None = None) -> int:
-    with _stoppable("find_duplicates.py") as stopped:
+    def parser() -> argparse.ArgumentParser:
         parser = _Parser(prog="find_duplicates.py", description="Report duplicate photos.")
         add_find_duplicates_arguments(parser)
         parser.set_defaults(func=cmd_find_duplicates)
-        return _exiting(_run(parser, argv), argv)
-    return stopped.code
+        return parser
+
+    return _entry("find_duplicates.py", parser, argv)
 
 
-class _Stopped:
-    code = 0
-
-
-@contextlib.contextmanager
-def _stoppable(prog: str):
-    """Ctrl-C, SIGTERM and SIGHUP handled from the first moment (while the options are
-    parsed and the command's modules load, before anything is touched): one line and
-    128+N, never a traceback nor a death by the signal."""
+def _entry(
+    prog: str, parser: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | None
+) -> int:
+    """A command line run, with Ctrl-C, SIGTERM and SIGHUP handled from the first moment
+    (while the options are parsed and the command's modules load, before anything is
+    touched): a stop is one line and 128+N, never a traceback nor a death by the signal."""
     from .core import signals
 
     signals.install()
-    stopped = _Stopped()
     try:
-        yield stopped
+        return _exiting(_run(parser(), argv), argv)
     except KeyboardInterrupt as exc:
         print(f"{prog}: interrupted", file=sys.stderr)
-        stopped.code = 128 + int(getattr(exc, "signum", signal.SIGINT))
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
 def _exiting(code: int, argv: Sequence[str] | None) -> int:
