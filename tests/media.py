@@ -7,6 +7,7 @@ content) or the same pixels (identical bytes) on purpose.
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 from datetime import UTC, datetime
@@ -82,6 +83,16 @@ def make_jpeg(
     else:
         img.save(path, "JPEG", quality=quality)
     return path
+
+
+def rot(path: Path, at: int = -100) -> None:
+    """Bit rot: the byte at `at` flipped, the file's size and modification time kept."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def make_tiff_raw(path: Path, date: datetime | str | None = None, **exif_fields: object) -> Path:

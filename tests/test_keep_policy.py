@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from media import make_jpeg
+from media import make_jpeg, rot
 from PIL import Image
 
 from photoorganiser import cli
@@ -264,18 +264,27 @@ def test_unique_lists_what_the_library_lacks(
     assert state(library) == before
 
 
-def test_unique_when_everything_is_in_the_library(
-    tmp_path: Path, library: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def copied_to_a_drive(library: Path, tmp_path: Path) -> Path:
+    """An old drive holding a copy of each of the library's photos, under other names."""
     drive = tmp_path / "drive"
     for n, photo in enumerate(library_files(library)):
         copy(photo, drive / f"{n}.jpg")
-    report = tmp_path / "u.csv"
-    status = cli.main(
+    return drive
+
+
+def unique(library: Path, drive: Path, report: Path) -> int:
+    return cli.main(
         ["find-duplicates", "--library", str(library), "--input", str(drive), "--unique",
          "--report", str(report), "--workers", "1"]
     )  # fmt: skip
-    assert status == 0
+
+
+def test_unique_when_everything_is_in_the_library(
+    tmp_path: Path, library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drive = copied_to_a_drive(library, tmp_path)
+    report = tmp_path / "u.csv"
+    assert unique(library, drive, report) == 0
     assert dupreport.read_report(report) == []
     assert f"everything on {os.path.realpath(drive)} is in the library" in capsys.readouterr().out
 
@@ -287,25 +296,13 @@ def test_unique_never_counts_a_copy_verify_found_damaged(
     verify says so. The drive's copy is then the good one: `--unique` lists it as not in
     the library (it said "everything is in the library", and the drive would be wiped),
     without trusting the catalog's hash for the damaged file."""
-    drive = tmp_path / "drive"
+    drive = copied_to_a_drive(library, tmp_path)
     photos = library_files(library)
-    for n, photo in enumerate(photos):
-        copy(photo, drive / f"{n}.jpg")
-    rotten = photos[0]
-    st = rotten.stat()
-    data = bytearray(rotten.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    rotten.chmod(0o644)
-    rotten.write_bytes(bytes(data))
-    os.utime(rotten, ns=(st.st_atime_ns, st.st_mtime_ns))
+    rot(photos[0], photos[0].stat().st_size // 2)
     verify = ["verify", "--output", str(library), "--quiet", "--report", str(tmp_path / "v.csv")]
     assert cli.main(verify) == 1
     report = tmp_path / "u.csv"
-    status = cli.main(
-        ["find-duplicates", "--library", str(library), "--input", str(drive), "--unique",
-         "--report", str(report), "--workers", "1"]
-    )  # fmt: skip
-    assert status == 0
+    assert unique(library, drive, report) == 0
     (row,) = dupreport.read_report(report)
     assert row.kind is Kind.UNIQUE and rel(row, drive) == "0.jpg"
     out = capsys.readouterr()

@@ -5,27 +5,16 @@ kept aside; driven through the CLI on real files in tmp_path."""
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import tree_state
-from media import make_jpeg
+from media import make_jpeg, rot
 
 from photoorganiser.cli import main
 from photoorganiser.core.hashing import hash_file
 from photoorganiser.runs import repair as repair_module
-
-
-def flip_a_byte(path: Path) -> None:
-    """Bit rot: one byte other, the size and modification time as they were."""
-    st = path.stat()
-    data = bytearray(path.read_bytes())
-    data[-100] ^= 0xFF
-    path.chmod(0o644)
-    path.write_bytes(bytes(data))
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def rows_of(report: Path) -> dict[str, dict[str, str]]:
@@ -49,14 +38,14 @@ def damaged(tmp_path: Path) -> dict[str, Path]:
     shutil.copy2(photos["a"], backup / "2019 trip" / "IMG renamed.jpg")
     shutil.copy2(photos["b"], backup / "b.jpg")
     shutil.copy2(photos["c"], backup / "c.jpg")
-    flip_a_byte(backup / "c.jpg")
+    rot(backup / "c.jpg")
     lib = tmp_path / "lib"
     args = ["import", "--input", str(inbox), "--output", str(lib), "--copy", "--workers", "1"]
     assert main([*args, "--quiet", "--report", str(tmp_path / "import.csv")]) == 0
     placed = {p.stem.rpartition("_")[2]: p for p in lib.rglob("*.jpg")}
-    flip_a_byte(placed["a"])
+    rot(placed["a"])
     shutil.rmtree(placed["b"].parent.parent)  # its year's folder gone with it
-    flip_a_byte(placed["c"])
+    rot(placed["c"])
     report = tmp_path / "verify.csv"
     assert main(["verify", "--output", str(lib), "--quiet", "--report", str(report)]) == 1
     found = {Path(r["path"]).name: r["result"] for r in rows_of(report).values()}
@@ -193,7 +182,7 @@ def test_a_repair_killed_half_way_is_finished_by_the_next(tmp_path: Path) -> Non
     assert main([*args, "--quiet", "--report", str(tmp_path / "import.csv")]) == 0
     good = {p: hash_file(p) for p in lib.rglob("*.jpg")}
     for path in good:
-        flip_a_byte(path)
+        rot(path)
     assert (
         main(["verify", "--output", str(lib), "--quiet", "--report", str(tmp_path / "v.csv")]) == 1
     )
